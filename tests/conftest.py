@@ -1,0 +1,87 @@
+"""Shared fixtures: an isolated environment, the real entry point as a subprocess, and the
+stand-in Meilisearch server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from meilichat_cli.server import StandInServer
+
+MASTER_KEY = "test-master-key-0123456789abcdef"
+
+
+@pytest.fixture
+def clean_env(tmp_path: Path) -> dict[str, str]:
+    """An environment with private config/data dirs and no MEILICHAT_* settings leaking in."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MEILICHAT_", "MEILI_"))}
+    for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
+        env.pop(var, None)
+    home = tmp_path / "home"
+    home.mkdir()
+    env.update(
+        {
+            "HOME": str(home),
+            "XDG_CONFIG_HOME": str(home / ".config"),
+            "XDG_DATA_HOME": str(home / ".local/share"),
+            "XDG_STATE_HOME": str(home / ".local/state"),
+            "XDG_CACHE_HOME": str(home / ".cache"),
+            "MEILICHAT_CONFIG_DIR": str(tmp_path / "config"),
+            "MEILICHAT_DATA_DIR": str(tmp_path / "data"),
+            "NO_COLOR": "1",
+            "COLUMNS": "100",
+            "PYTHONIOENCODING": "utf-8",
+        }
+    )
+    return env
+
+
+def run_meilichat(
+    args: list[str],
+    env: dict[str, str],
+    *,
+    input: str | bytes | None = None,
+    timeout: float = 60,
+    **kwargs: Any,
+) -> subprocess.CompletedProcess[str]:
+    """Run the real entry point (`python -m meilichat_cli`) and capture text output."""
+    data = input.decode() if isinstance(input, bytes) else input
+    return subprocess.run(
+        [sys.executable, "-m", "meilichat_cli", *args],
+        env=env,
+        input=data if data is not None else "",
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        **kwargs,
+    )
+
+
+@pytest.fixture
+def standin() -> Iterator[StandInServer]:
+    """A stand-in Meilisearch with a master key, the chat feature on and the demo workspace."""
+    server = StandInServer(master_key=MASTER_KEY)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def server_env(clean_env: dict[str, str], standin: StandInServer) -> dict[str, str]:
+    """`clean_env` pointed at the stand-in server with its chat key, workspace and a model."""
+    assert standin.chat_key is not None
+    return {
+        **clean_env,
+        "MEILICHAT_URL": standin.url,
+        "MEILICHAT_API_KEY": standin.chat_key,
+        "MEILICHAT_WORKSPACE": standin.workspace,
+        "MEILICHAT_MODEL": "gpt-4o-mini",
+    }
