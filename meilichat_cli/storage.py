@@ -1,0 +1,245 @@
+"""Safe local files: private directories, atomic writes with an exact mode, advisory locks.
+
+- `ensure_private_dir` creates a directory 0700 (whatever the umask) and refuses a path that is
+  a file or a directory owned by someone else.
+- `atomic_write` writes a temporary file in the same directory (created with its final mode in
+  one `os.open` call, so it is never readable by others even for an instant), fsyncs it, renames
+  it over the target and fsyncs the directory. Readers see the old file or the new one, never
+  half of one; a failed write leaves the old file and no temporary file behind.
+- `file_lock` holds an exclusive advisory lock on a sibling `.NAME.lock` file for a
+  read-modify-write, so concurrent meilichat processes do not lose each other's changes.
+
+Every failure is raised as ConfigError naming the path. Works on Linux and macOS; on Windows
+locks use msvcrt and modes are best effort (NTFS has no POSIX modes).
+
+Imports: standard library and meilichat_cli.errors only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import secrets
+import stat
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from meilichat_cli.errors import ConfigError
+
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
+LOCK_TIMEOUT_SECONDS = 10.0
+
+
+def ensure_private_dir(directory: Path) -> None:
+    """Create `directory` (mode 0700) and its parents if needed; check an existing one is usable."""
+    try:
+        info = os.stat(directory)
+    except FileNotFoundError:
+        _create_dir(directory)
+        return
+    except NotADirectoryError:
+        raise ConfigError(
+            f"{directory}: a parent of this path is a file, not a directory",
+            hint="move that file away or point MEILICHAT_CONFIG_DIR / MEILICHAT_DATA_DIR elsewhere",
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{directory}: {_reason(exc)}") from None
+    if not stat.S_ISDIR(info.st_mode):
+        raise ConfigError(
+            f"{directory} is a file, not a directory",
+            hint="move it away or point MEILICHAT_CONFIG_DIR / MEILICHAT_DATA_DIR elsewhere",
+        )
+    check_owner(directory, info)
+
+
+def check_owner(path: Path, info: os.stat_result) -> None:
+    """Refuse to keep files in a directory another user controls (they could swap our files)."""
+    geteuid = getattr(os, "geteuid", None)
+    if geteuid is None:  # Windows: ownership is ACL-based; nothing cheap and reliable to check
+        return
+    uid = geteuid()
+    if uid not in (info.st_uid, 0):  # root may tend to files it does not own
+        raise ConfigError(
+            f"{path} is owned by another user (uid {info.st_uid}, you are uid {uid})",
+            hint="point MEILICHAT_CONFIG_DIR / MEILICHAT_DATA_DIR at a directory of your own",
+        )
+
+
+def _create_dir(directory: Path) -> None:
+    parent = directory.parent
+    if parent != directory and not parent.exists():
+        # Parents such as ~/.config are shared with other programs: ordinary permissions.
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot create {parent}: {_reason(exc)}") from None
+    try:
+        os.mkdir(directory, PRIVATE_DIR_MODE)
+    except FileExistsError:
+        pass  # another process won the race; fine as long as it is a directory
+    except OSError as exc:
+        raise ConfigError(f"cannot create {directory}: {_reason(exc)}") from None
+    if not directory.is_dir():
+        raise ConfigError(f"{directory} is a file, not a directory")
+    # mkdir's mode is filtered by the umask (0o277 would leave it unwritable): set it exactly.
+    with contextlib.suppress(OSError):
+        os.chmod(directory, PRIVATE_DIR_MODE)
+
+
+def atomic_write(path: Path, data: bytes, *, mode: int = PRIVATE_FILE_MODE) -> None:
+    """Replace `path` with `data` atomically; the new file has exactly `mode`."""
+    directory = path.parent
+    ensure_private_dir(directory)
+    temp_path, fd = _create_temp(path, mode)
+    try:
+        try:
+            if hasattr(os, "fchmod"):
+                # os.open's mode was filtered by the umask; only ever removing bits, so the file
+                # was never more open than `mode`. Now make it exactly `mode`.
+                os.fchmod(fd, mode)
+            view = memoryview(data)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temp_path, path)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temp_path)
+        if isinstance(exc, OSError):
+            raise ConfigError(f"cannot write {path}: {_reason(exc)}") from None
+        raise
+    _fsync_directory(directory)
+
+
+def _create_temp(path: Path, mode: int) -> tuple[Path, int]:
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    flags |= getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
+    for _attempt in range(100):
+        temp_path = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            return temp_path, os.open(temp_path, flags, mode)
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise ConfigError(f"cannot write {path}: {_reason(exc)}") from None
+    raise ConfigError(f"cannot write {path}: could not create a temporary file beside it")
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make the rename itself durable; directories cannot be opened on Windows."""
+    if sys.platform == "win32":
+        return
+    try:
+        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems refuse fsync on directories; the data itself is synced
+    finally:
+        os.close(fd)
+
+
+def lock_path_for(path: Path) -> Path:
+    return path.with_name(f".{path.name}.lock")
+
+
+@contextlib.contextmanager
+def file_lock(path: Path, *, timeout: float = LOCK_TIMEOUT_SECONDS) -> Iterator[None]:
+    """Hold an exclusive advisory lock for a read-modify-write of `path`.
+
+    The lock lives on a sibling file that is never deleted: deleting lock files lets two
+    processes each hold a lock on a different inode. Waits up to `timeout` seconds, then
+    raises ConfigError rather than hang forever behind a stuck process.
+    """
+    ensure_private_dir(path.parent)
+    lock_file = lock_path_for(path)
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(lock_file, flags, PRIVATE_FILE_MODE)
+    except OSError as exc:
+        raise ConfigError(f"cannot open lock file {lock_file}: {_reason(exc)}") from None
+    try:
+        _acquire(fd, lock_file, timeout)
+        try:
+            yield
+        finally:
+            _release(fd)
+    finally:
+        os.close(fd)
+
+
+def _acquire(fd: int, lock_file: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    delay = 0.002
+    while True:
+        if _try_lock(fd):
+            return
+        if time.monotonic() >= deadline:
+            raise ConfigError(
+                f"another meilichat process holds {lock_file} (waited {timeout:g} s)",
+                hint="wait for it to finish, or remove the lock file if no meilichat is running",
+            )
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
+if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
+    import msvcrt
+
+    def _try_lock(fd: int) -> bool:
+        try:
+            os.lseek(fd, 0, os.SEEK_SET)
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+
+    def _release(fd: int) -> None:
+        with contextlib.suppress(OSError):
+            os.lseek(fd, 0, os.SEEK_SET)
+            msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+
+else:
+    import fcntl
+
+    def _try_lock(fd: int) -> bool:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                return False
+            raise ConfigError(f"cannot lock: {_reason(exc)}") from None
+        return True
+
+    def _release(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+def read_bytes(path: Path) -> bytes | None:
+    """The file's bytes, or None when it does not exist; other failures name the path."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except NotADirectoryError:
+        raise ConfigError(
+            f"cannot read {path}: {path.parent} is not a directory",
+            hint="move that file away or point MEILICHAT_CONFIG_DIR elsewhere",
+        ) from None
+    except IsADirectoryError:
+        raise ConfigError(f"cannot read {path}: it is a directory") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {_reason(exc)}") from None
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__
