@@ -4,16 +4,24 @@
 more events. Everything downstream (renderer, REPL, `--json`, `--events`, history) consumes
 these types and never looks at raw chunks.
 
-Stdlib only, no I/O; imports nothing from meilichat_cli but `errors`.
+Decoding is lenient where the protocol is loose (missing or null fields, unknown keys, unknown
+tool names) and strict where a wrong value would silently lose the answer (unparseable JSON, a
+field of the wrong type): those raise `ProtocolError` naming the event number and the field.
+Text is not sanitized here (consumers sanitize for display and escape for JSON), but lone
+surrogates, which no UTF-8 output or SQLite column can hold, are replaced with U+FFFD.
+
+Stdlib only, no I/O; imports nothing from meilichat_cli but `errors` and `protocol.sanitize`.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any, TypeAlias
 
 from meilichat_cli.errors import ProtocolError
+from meilichat_cli.protocol.sanitize import cut, sanitize_line
 
 # The tool names Meilisearch uses to report its own work inside the stream (protocol §6.5).
 PROGRESS_TOOL = "_meiliSearchProgress"
@@ -27,7 +35,7 @@ EXCERPT_CHARS = 80
 
 @dataclass(frozen=True, slots=True)
 class TextDelta:
-    """A piece of the assistant's answer (may be empty: the role chunk carries `""`)."""
+    """A piece of the assistant's answer, never empty (the role chunk's `""` yields none)."""
 
     text: str
     completion_id: str | None = None
@@ -93,7 +101,214 @@ class Done:
     """`data: [DONE]`: the server finished the response."""
 
 
-Event = Union[
-    TextDelta, SearchProgress, SearchSources, ConversationMessage, ErrorEvent, Finished,
-    UsageReport, Done,
-]
+Event: TypeAlias = (
+    TextDelta
+    | SearchProgress
+    | SearchSources
+    | ConversationMessage
+    | ErrorEvent
+    | Finished
+    | UsageReport
+    | Done
+)
+
+_DONE = "[DONE]"
+# Only used on the rare payloads that contain a `\\uD8xx`-style escape.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def decode_event(data: str, number: int) -> list[Event]:
+    """The events carried by the `data` of the `number`-th (1-based) message of a stream.
+
+    Within one chunk the order is: text deltas, tool events, `Finished`, `UsageReport`.
+    """
+    if data.strip() == _DONE:
+        return [Done()]
+    try:
+        payload = _loads(data)
+    except (ValueError, RecursionError):
+        raise ProtocolError(f"Malformed event #{number} from server: {_excerpt(data)}") from None
+    if not isinstance(payload, dict):
+        raise ProtocolError(
+            f"Malformed event #{number} from server: expected a JSON object, got "
+            f"{_json_type(payload)}: {_excerpt(data)}"
+        )
+
+    choices = payload.get("choices")
+    # Error events have no `choices` (protocol §6.6): look at them before touching choices.
+    if payload.get("type") == "error" or (
+        choices is None and isinstance(payload.get("error"), dict)
+    ):
+        return [_error_event(payload)]
+    if choices is None:
+        choices = []
+    elif not isinstance(choices, list):
+        raise _wrong_type(number, "choices", "an array", choices)
+
+    completion_id = payload.get("id")
+    if not isinstance(completion_id, str):
+        completion_id = None
+    texts: list[Event] = []
+    tools: list[Event] = []
+    finishes: list[Event] = []
+    for position, choice in enumerate(choices):
+        where = f"choices[{position}]"
+        if not isinstance(choice, dict):
+            raise _wrong_type(number, where, "an object", choice)
+        delta = choice.get("delta")
+        if delta is not None:
+            if not isinstance(delta, dict):
+                raise _wrong_type(number, f"{where}.delta", "an object", delta)
+            content = delta.get("content")
+            if content is not None:
+                if not isinstance(content, str):
+                    raise _wrong_type(number, f"{where}.delta.content", "a string", content)
+                if content:
+                    texts.append(TextDelta(content, completion_id))
+            calls = delta.get("tool_calls")
+            if calls is not None:
+                if not isinstance(calls, list):
+                    raise _wrong_type(number, f"{where}.delta.tool_calls", "an array", calls)
+                for call_position, call in enumerate(calls):
+                    event = _tool_event(call, number, f"{where}.delta.tool_calls[{call_position}]")
+                    if event is not None:
+                        tools.append(event)
+        reason = choice.get("finish_reason")
+        if reason is not None:
+            if not isinstance(reason, str):
+                raise _wrong_type(number, f"{where}.finish_reason", "a string", reason)
+            finishes.append(Finished(reason))
+
+    events = texts + tools + finishes
+    usage = payload.get("usage")
+    if isinstance(usage, dict):
+        events.append(UsageReport(usage))
+    return events
+
+
+def _tool_event(call: Any, number: int, where: str) -> Event | None:
+    """One `_meili*` tool call, parsed on its own: these are never split or merged by index."""
+    if not isinstance(call, dict):
+        raise _wrong_type(number, where, "an object", call)
+    function = call.get("function")
+    if not isinstance(function, dict):
+        return None
+    name = function.get("name")
+    if name not in DECLARED_TOOLS:
+        return None  # the provider's own tools never reach the client; ignore anything else
+    raw = function.get("arguments")
+    if not isinstance(raw, str):
+        raise _wrong_type(number, f"{where}.function.arguments", "a string", raw)
+    try:
+        arguments = _loads(raw)
+    except (ValueError, RecursionError):
+        arguments = None
+    if not isinstance(arguments, dict):
+        raise ProtocolError(
+            f"Malformed event #{number} from server: unreadable {name} arguments: {_excerpt(raw)}"
+        )
+
+    if name == APPEND_TOOL:
+        return ConversationMessage(arguments)
+    call_id = _optional_text(arguments.get("call_id")) or ""
+    if name == SOURCES_TOOL:
+        sources = arguments.get("sources")
+        documents = (
+            [doc for doc in sources if isinstance(doc, dict)] if isinstance(sources, list) else []
+        )
+        return SearchSources(call_id, documents)
+    return _search_progress(call_id, arguments.get("function_arguments"))
+
+
+def _search_progress(call_id: str, function_arguments: Any) -> SearchProgress:
+    """`function_arguments` is the model's own argument string: it may be anything."""
+    parsed: Any = None
+    if isinstance(function_arguments, str):
+        raw = function_arguments
+        try:
+            parsed = _loads(raw)
+        except (ValueError, RecursionError):
+            parsed = None
+    elif isinstance(function_arguments, dict):
+        parsed = function_arguments
+        raw = json.dumps(function_arguments, ensure_ascii=False)
+    else:
+        raw = ""
+    if not isinstance(parsed, dict):
+        parsed = {}
+    return SearchProgress(
+        call_id=call_id,
+        index_uid=_optional_text(parsed.get("index_uid")),
+        q=_optional_text(parsed.get("q")),
+        filter=_optional_text(parsed.get("filter")),
+        arguments=raw,
+    )
+
+
+def _error_event(payload: dict[str, Any]) -> ErrorEvent:
+    error = payload.get("error")
+    if isinstance(error, str):
+        error = {"message": error}
+    elif not isinstance(error, dict):
+        error = {}
+    message = _optional_text(error.get("message"))
+    if message is None:
+        message = _optional_text(payload.get("message"))
+    return ErrorEvent(
+        type=_optional_text(error.get("type")) or "unknown",
+        code=_optional_text(error.get("code")),
+        message=message or "",
+        param=_optional_text(error.get("param")),
+    )
+
+
+def _loads(text: str) -> Any:
+    """`json.loads`, with lone surrogates (only a `\\uD8xx`-style escape makes them) replaced."""
+    value = json.loads(text)
+    if "\\ud" in text or "\\uD" in text:
+        value = _without_surrogates(value)
+    return value
+
+
+def _without_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        # A valid pair was already joined by json.loads, so any surrogate left is lone.
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_without_surrogates(item) for item in value]
+    if isinstance(value, dict):
+        return {_without_surrogates(k): _without_surrogates(v) for k, v in value.items()}
+    return value
+
+
+def _optional_text(value: Any) -> str | None:
+    """A string field that may be missing; a number or array (a filter array, say) as JSON."""
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
+
+
+def _wrong_type(number: int, where: str, expected: str, value: Any) -> ProtocolError:
+    return ProtocolError(
+        f"Malformed event #{number} from server: `{where}` should be {expected}, "
+        f"got {_json_type(value)}"
+    )
+
+
+def _excerpt(text: str) -> str:
+    # Cut before sanitizing: the payload can be megabytes long.
+    return cut(sanitize_line(text[: EXCERPT_CHARS * 2]), EXCERPT_CHARS)

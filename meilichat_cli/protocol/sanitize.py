@@ -1,0 +1,76 @@
+"""Make untrusted text safe to show on a terminal.
+
+Model output, source documents and server messages can carry terminal control sequences (OSC 52
+clipboard writes, OSC 8 hidden links, cursor moves, carriage-return overwrites). `sanitize`
+removes every C0 control except tab and newline, DEL and every C1 control, and replaces lone
+surrogates with U+FFFD so that encoding the text can never fail. It works character by
+character, so sanitizing a stream delta by delta gives the same result as sanitizing the whole
+text: an escape sequence split across two deltas loses its ESC either way, and what remains of
+it is harmless printable residue.
+
+`sanitize_line` is for one-line messages; `strip_tags_excerpt` turns an HTML error page into a
+short plain-text excerpt.
+
+Stdlib only, no I/O; imports nothing from meilichat_cli.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+# Everything `sanitize` touches. Surrogates are matched one by one: Python text decoded from
+# real UTF-8 never holds a surrogate, so any that appears (from a JSON `\\ud800` escape) is lone.
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]+")
+_SURROGATES = re.compile("[\ud800-\udfff]")
+_REPLACEMENT = "\ufffd"
+
+# Line breaks and tabs that survive `sanitize`, plus the Unicode line/paragraph separators.
+_LINE_BREAKS = re.compile("[ \t\n\u2028\u2029]+")
+
+_SCRIPT_OR_STYLE = re.compile(
+    r"<(script|style)\b[^>]*>.*?(?:</\1\s*>|\Z)", re.IGNORECASE | re.DOTALL
+)
+_COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.DOTALL)
+# A `<` that starts no tag ("1 < 2") is text; a tag cut off by the end of the page is a tag.
+_TAG = re.compile(r"<[/!?A-Za-z][^>]*(?:>|\Z)")
+_ELLIPSIS = "…"
+
+
+def sanitize(text: str) -> str:
+    """`text` without C0 (except tab and newline), DEL, C1; lone surrogates become U+FFFD.
+
+    Returns `text` itself when there is nothing to change (the common case, checked in C).
+    """
+    if _UNSAFE.search(text) is None:
+        return text
+    return _SURROGATES.sub(_REPLACEMENT, _CONTROLS.sub("", text))
+
+
+def sanitize_line(text: str) -> str:
+    """`sanitize`, then every run of spaces, tabs and line breaks becomes one space."""
+    return _LINE_BREAKS.sub(" ", sanitize(text)).strip(" ")
+
+
+def strip_tags_excerpt(page: str, limit: int = 200) -> str:
+    """Readable text of an HTML page (a proxy's 502, a captive portal), at most `limit` chars.
+
+    Scripts, styles and comments go entirely; other tags go but their text stays; entities are
+    decoded *before* sanitizing, so `&#27;` cannot smuggle an ESC through.
+    """
+    text = _SCRIPT_OR_STYLE.sub(" ", page)
+    text = _COMMENT.sub(" ", text)
+    text = _TAG.sub(" ", text)
+    text = sanitize_line(html.unescape(text))
+    return cut(text, limit)
+
+
+def cut(text: str, limit: int) -> str:
+    """`text` shortened to at most `limit` characters, ending with `…` when something was cut."""
+    if len(text) <= limit:
+        return text
+    if limit < 1:
+        return ""
+    return text[: limit - 1].rstrip(" ") + _ELLIPSIS

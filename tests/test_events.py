@@ -1,0 +1,584 @@
+"""Event decoding: every payload shape of the protocol notes, the recorded streams end to end
+(bytes → SSE → events → Turn), the bad-input rows about payload content, and robustness."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import hypothesis_profiles  # noqa: F401 - loads the shared hypothesis profile
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from meilichat_cli.errors import ProtocolError
+from meilichat_cli.protocol.conversation import Turn
+from meilichat_cli.protocol.events import (
+    ConversationMessage,
+    Done,
+    ErrorEvent,
+    Event,
+    Finished,
+    SearchProgress,
+    SearchSources,
+    TextDelta,
+    UsageReport,
+    decode_event,
+)
+from meilichat_cli.protocol.sse import SSEDecoder
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SEARCH_ARGS = '{"index_uid":"movies","q":"space exploration","filter":""}'
+
+
+def compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def chunk(
+    delta: Any = None,
+    *,
+    finish: Any = None,
+    usage: Any = None,
+    chunk_id: str = "chatcmpl-X",
+) -> str:
+    """A chunk shaped like Meilisearch's (protocol §6.3): every key present, nulls included."""
+    full_delta = delta
+    if isinstance(delta, dict):
+        full_delta = {
+            "content": None,
+            "function_call": None,
+            "tool_calls": None,
+            "role": None,
+            "refusal": None,
+            **delta,
+        }
+    return compact(
+        {
+            "id": chunk_id,
+            "choices": [
+                {"index": 0, "delta": full_delta, "finish_reason": finish, "logprobs": None}
+            ],
+            "created": 1750000000,
+            "model": "gpt-4o-mini-2024-07-18",
+            "service_tier": "default",
+            "system_fingerprint": "fp_abc123",
+            "object": "chat.completion.chunk",
+            "usage": usage,
+        }
+    )
+
+
+def tool_call(name: str, arguments: Any, call_uuid: str = "6f1c2a9e") -> dict[str, Any]:
+    if not isinstance(arguments, str):
+        arguments = compact(arguments)
+    return {
+        "index": 0,
+        "id": call_uuid,
+        "type": "function",
+        "function": {"name": name, "arguments": arguments},
+    }
+
+
+def tool_chunk(*calls: dict[str, Any]) -> str:
+    return chunk({"tool_calls": list(calls), "role": "assistant"})
+
+
+def stream_events(name: str) -> list[Event]:
+    decoder = SSEDecoder()
+    messages = decoder.feed((FIXTURES / name).read_bytes())
+    decoder.close()
+    events: list[Event] = []
+    for number, message in enumerate(messages, start=1):
+        events.extend(decode_event(message.data, number))
+    return events
+
+
+# -- recorded streams, end to end -------------------------------------------------------------
+
+
+def test_composed_example_decodes_to_the_expected_events() -> None:
+    assistant_call = {
+        "role": "assistant",
+        "tool_calls": [
+            {
+                "id": "call_Xq7pLm2",
+                "type": "function",
+                "function": {"name": "_meiliSearchInIndex", "arguments": SEARCH_ARGS},
+            }
+        ],
+    }
+    tool_result = {
+        "role": "tool",
+        "content": 'title: Interstellar\ngenres: ["Adventure","Drama","Science Fiction"]\n\n'
+        'title: The Martian\ngenres: ["Drama","Adventure","Science Fiction"]\n',
+        "tool_call_id": "call_Xq7pLm2",
+    }
+    sources = [
+        {
+            "id": 157336,
+            "title": "Interstellar",
+            "genres": ["Adventure", "Drama", "Science Fiction"],
+        },
+        {"id": 286217, "title": "The Martian", "genres": ["Drama", "Adventure", "Science Fiction"]},
+    ]
+    assert stream_events("openai_one_search.sse") == [
+        TextDelta("I'll search for space movies now.", "chatcmpl-AAA111"),
+        SearchProgress("call_Xq7pLm2", "movies", "space exploration", "", SEARCH_ARGS),
+        ConversationMessage(assistant_call),
+        SearchSources("call_Xq7pLm2", sources),
+        ConversationMessage(tool_result),
+        TextDelta("Try ", "chatcmpl-BBB222"),
+        TextDelta("*Interstellar*.", "chatcmpl-BBB222"),
+        Finished("stop"),
+        Done(),
+    ]
+
+
+def test_composed_example_folds_into_a_complete_turn() -> None:
+    user = {"role": "user", "content": "Which space movies do you have?"}
+    turn = Turn([user])
+    for event in stream_events("openai_one_search.sse"):
+        turn.feed(event)
+    assert turn.close() == "complete"
+    assert turn.answer == "I'll search for space movies now.Try *Interstellar*."
+    assert [s.to_json()["q"] for s in turn.searches] == ["space exploration"]
+    assert [len(s.sources) for s in turn.searches] == [2]
+    history = turn.history_messages()
+    assert [m["role"] for m in history] == ["user", "assistant", "tool", "assistant"]
+    assert history[1]["tool_calls"][0]["id"] == history[2]["tool_call_id"] == "call_Xq7pLm2"
+
+
+def test_row_13_provider_error_stream() -> None:
+    events = stream_events("provider_error.sse")
+    assert events == [
+        ErrorEvent(
+            "invalid_request_error",
+            "invalid_api_key",
+            "Incorrect API key provided: sk-XXXXX. You can find your API key at "
+            "https://platform.openai.com/account/api-keys.",
+            None,
+        ),
+        Done(),
+    ]
+    assert isinstance(events[0], ErrorEvent)
+    assert not events[0].is_search_error
+    turn = Turn([])
+    for event in events:
+        turn.feed(event)
+    assert turn.close() == "error"
+
+
+def test_row_36b_search_error_mid_stream_does_not_end_the_turn() -> None:
+    events = stream_events("search_error.sse")
+    errors = [e for e in events if isinstance(e, ErrorEvent)]
+    assert errors == [ErrorEvent("response_error", "index_not_found", "Index `films` not found.")]
+    assert errors[0].is_search_error
+    assert events[-2:] == [Finished("stop"), Done()]
+    assert not any(isinstance(e, SearchSources) for e in events)
+    turn = Turn([])
+    for event in events:
+        turn.feed(event)
+    assert turn.close() == "complete"
+    assert turn.answer.endswith("I could not search the films index.")
+    assert turn.tool_messages[1]["content"].startswith("the search tool call failed with")
+
+
+# -- [DONE] and malformed payloads ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("data", ["[DONE]", "[DONE]  ", " [DONE]", "[DONE]\n", "\t[DONE]\r"])
+def test_row_05_done_variants(data: str) -> None:
+    assert decode_event(data, 12) == [Done()]
+
+
+@pytest.mark.parametrize("data", ["[done]", "[DONE]x", "DONE"])
+def test_row_05_near_misses_are_not_done(data: str) -> None:
+    with pytest.raises(ProtocolError, match=r"^Malformed event #3 from server: "):
+        decode_event(data, 3)
+
+
+def test_row_11_truncated_json_names_the_event_with_an_excerpt() -> None:
+    with pytest.raises(ProtocolError) as caught:
+        decode_event('{"choices":[', 7)
+    assert caught.value.message == 'Malformed event #7 from server: {"choices":['
+
+
+def test_row_11_excerpt_is_sanitized_and_short() -> None:
+    data = '{"content":"\x1b]52;c;AAAA\x07 \x9b2J\r\n' + "z" * 5000
+    with pytest.raises(ProtocolError) as caught:
+        decode_event(data, 2)
+    message = caught.value.message
+    excerpt = message.removeprefix("Malformed event #2 from server: ")
+    assert excerpt.startswith('{"content":"]52;c;AAAA 2J zzz')
+    assert excerpt.endswith("…")
+    assert len(excerpt) == 80
+    assert not any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in message)
+
+
+@pytest.mark.parametrize("data", ["42", "[]", '"text"', "null", "true"])
+def test_json_that_is_not_an_object_is_a_protocol_error(data: str) -> None:
+    with pytest.raises(ProtocolError, match=r"^Malformed event #4 from server: expected a JSON"):
+        decode_event(data, 4)
+
+
+def test_deeply_nested_json_is_a_protocol_error_not_a_crash() -> None:
+    with pytest.raises(ProtocolError, match="Malformed event #1"):
+        decode_event("[" * 100_000 + "]" * 100_000, 1)
+
+
+# -- wrong shapes (row 12) --------------------------------------------------------------------
+
+
+def test_row_12_empty_choices_give_nothing() -> None:
+    assert decode_event(compact({"id": "x", "choices": []}), 1) == []
+
+
+def test_row_12_null_or_missing_delta_gives_nothing() -> None:
+    assert decode_event(chunk(None), 1) == []
+    assert decode_event(compact({"choices": [{"index": 0}]}), 1) == []
+
+
+def test_row_12_null_or_missing_content_is_empty() -> None:
+    assert decode_event(chunk({"content": None}), 1) == []
+    assert decode_event(compact({"choices": [{"delta": {"role": "assistant"}}]}), 1) == []
+    assert decode_event(chunk({"content": "", "role": "assistant"}), 1) == []  # role chunk
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"choices": [{"delta": {"content": 42}}]}, "choices[0].delta.content"),
+        ({"choices": [{"delta": {"content": ["a"]}}]}, "choices[0].delta.content"),
+        ({"choices": [{"delta": "text"}]}, "choices[0].delta"),
+        ({"choices": ["x"]}, "choices[0]"),
+        ({"choices": {"0": {}}}, "choices"),
+        ({"choices": [{"delta": {"tool_calls": {}}}]}, "choices[0].delta.tool_calls"),
+        ({"choices": [{"delta": {"tool_calls": [1]}}]}, "choices[0].delta.tool_calls[0]"),
+        ({"choices": [{"delta": None, "finish_reason": 1}]}, "choices[0].finish_reason"),
+        (
+            {"choices": [{}, {"delta": {"content": True}}]},
+            "choices[1].delta.content",
+        ),
+    ],
+)
+def test_row_12_wrong_type_names_the_field(payload: dict[str, Any], field: str) -> None:
+    with pytest.raises(ProtocolError) as caught:
+        decode_event(compact(payload), 9)
+    assert caught.value.message.startswith("Malformed event #9 from server: ")
+    assert f"`{field}` should be" in caught.value.message
+
+
+def test_row_12_message_says_what_was_found() -> None:
+    with pytest.raises(ProtocolError) as caught:
+        decode_event(compact({"choices": [{"delta": {"content": 42}}]}), 5)
+    assert caught.value.message == (
+        "Malformed event #5 from server: `choices[0].delta.content` should be a string, "
+        "got a number"
+    )
+
+
+def test_compact_chunks_without_nulls_are_accepted() -> None:
+    # What the public docs show (and what a proxy could produce): keys left out.
+    assert decode_event('{"choices":[{"delta":{"content":"x"}}]}', 1) == [TextDelta("x")]
+
+
+def test_unknown_keys_are_ignored_everywhere() -> None:
+    payload = {
+        "id": "c1",
+        "obfuscation": "zz",
+        "choices": [{"delta": {"content": "a", "extra": 1}, "weird": [], "finish_reason": None}],
+        "new_top_level": {"x": 1},
+    }
+    assert decode_event(compact(payload), 1) == [TextDelta("a", "c1")]
+
+
+def test_non_string_chunk_id_is_dropped() -> None:
+    assert decode_event(compact({"id": 5, "choices": [{"delta": {"content": "a"}}]}), 1) == [
+        TextDelta("a", None)
+    ]
+
+
+# -- lone surrogates (row 19) -----------------------------------------------------------------
+
+
+def test_row_19_lone_surrogate_escape_becomes_replacement_character() -> None:
+    data = chunk({"content": "a"}).replace('"content":"a"', '"content":"x\\ud800y\\uDC00z"')
+    assert decode_event(data, 1) == [TextDelta("x\ufffdy\ufffdz", "chatcmpl-X")]
+    (event,) = decode_event(data, 1)
+    assert isinstance(event, TextDelta)
+    event.text.encode("utf-8")  # no UnicodeEncodeError
+
+
+def test_row_19_valid_surrogate_pair_is_one_character() -> None:
+    data = chunk({"content": "a"}).replace('"content":"a"', '"content":"\\ud83d\\ude00"')
+    assert decode_event(data, 1) == [TextDelta("😀", "chatcmpl-X")]
+
+
+def test_row_19_lone_surrogates_inside_tool_arguments_are_replaced_too() -> None:
+    inner = '{"index_uid":"movies","q":"bad \\ud800","filter":""}'
+    data = tool_chunk(
+        tool_call(
+            "_meiliSearchProgress",
+            {"call_id": "c", "function_name": "_meiliSearchInIndex", "function_arguments": inner},
+        )
+    )
+    (event,) = decode_event(data, 1)
+    assert isinstance(event, SearchProgress)
+    assert event.q == "bad \ufffd"
+    assert event.arguments == inner  # the raw string keeps its (ASCII) escape
+    message = tool_chunk(
+        tool_call("_meiliAppendConversationMessage", '{"role":"tool","c":"\\udfff"}')
+    )
+    assert decode_event(message, 1) == [ConversationMessage({"role": "tool", "c": "\ufffd"})]
+
+
+# -- finish and usage -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("reason", ["stop", "length", "content_filter", "something_new"])
+def test_row_20_finish_reason_is_reported(reason: str) -> None:
+    assert decode_event(chunk({}, finish=reason), 1) == [Finished(reason)]
+
+
+def test_usage_is_reported_when_present() -> None:
+    usage = {"prompt_tokens": 10, "completion_tokens": 3, "total_tokens": 13}
+    assert decode_event(chunk({}, finish="stop", usage=usage), 1) == [
+        Finished("stop"),
+        UsageReport(usage),
+    ]
+    # Mistral's final chunk may carry usage; OpenAI's usage-only chunk has empty choices.
+    assert decode_event(compact({"choices": [], "usage": usage}), 1) == [UsageReport(usage)]
+    assert decode_event(compact({"choices": [], "usage": "n/a"}), 1) == []
+
+
+def test_order_within_one_chunk_is_text_tools_finish_usage() -> None:
+    progress = tool_call(
+        "_meiliSearchProgress",
+        {"call_id": "c1", "function_name": "_meiliSearchInIndex", "function_arguments": "{}"},
+    )
+    payload = {
+        "id": "k",
+        "usage": {"total_tokens": 1},
+        "choices": [
+            {"finish_reason": "stop", "delta": {"tool_calls": [progress], "content": "hi"}},
+        ],
+    }
+    assert [type(e).__name__ for e in decode_event(compact(payload), 1)] == [
+        "TextDelta",
+        "SearchProgress",
+        "Finished",
+        "UsageReport",
+    ]
+
+
+# -- _meili* tool calls -----------------------------------------------------------------------
+
+
+def test_tool_calls_sharing_index_zero_are_never_merged() -> None:
+    first = tool_call("_meiliSearchSources", {"call_id": "a", "sources": [{"id": 1}]}, "u1")
+    second = tool_call("_meiliSearchSources", {"call_id": "b", "sources": []}, "u2")
+    assert decode_event(tool_chunk(first, second), 1) == [
+        SearchSources("a", [{"id": 1}]),
+        SearchSources("b", []),
+    ]
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        tool_call("_meiliSearchInIndex", SEARCH_ARGS),
+        tool_call("get_weather", "{}"),
+        tool_call("_meiliReportErrors", "not json at all"),
+        {"index": 0, "id": "x", "type": "function"},
+        {"index": 0, "function": None},
+        {"index": 0, "function": {"name": None, "arguments": "{"}},
+    ],
+)
+def test_unknown_or_nameless_tool_calls_are_ignored(call: dict[str, Any]) -> None:
+    assert decode_event(tool_chunk(call), 1) == []
+
+
+@pytest.mark.parametrize(
+    "name", ["_meiliSearchProgress", "_meiliSearchSources", "_meiliAppendConversationMessage"]
+)
+@pytest.mark.parametrize("arguments", ['{"call_id":', "[1,2]", '"text"', ""])
+def test_unreadable_arguments_of_a_known_tool_name_the_tool(name: str, arguments: str) -> None:
+    with pytest.raises(ProtocolError) as caught:
+        decode_event(tool_chunk(tool_call(name, arguments)), 6)
+    assert caught.value.message.startswith(f"Malformed event #6 from server: unreadable {name}")
+
+
+def test_non_string_arguments_of_a_known_tool_name_the_field() -> None:
+    call = {"index": 0, "function": {"name": "_meiliSearchSources", "arguments": {"call_id": "a"}}}
+    with pytest.raises(ProtocolError, match=r"`choices\[0\]\.delta\.tool_calls\[0\]\.function"):
+        decode_event(tool_chunk(call), 1)
+
+
+def test_progress_with_unparseable_function_arguments_keeps_the_raw_text() -> None:
+    call = tool_call(
+        "_meiliSearchProgress",
+        {"call_id": "c", "function_name": "_meiliSearchInIndex", "function_arguments": "{oops"},
+    )
+    assert decode_event(tool_chunk(call), 1) == [SearchProgress("c", None, None, None, "{oops")]
+
+
+def test_progress_with_missing_pieces() -> None:
+    call = tool_call("_meiliSearchProgress", {"function_arguments": '{"index_uid":"movies"}'})
+    assert decode_event(tool_chunk(call), 1) == [
+        SearchProgress("", "movies", None, None, '{"index_uid":"movies"}')
+    ]
+    bare = tool_call("_meiliSearchProgress", {"call_id": "c"})
+    assert decode_event(tool_chunk(bare), 1) == [SearchProgress("c", None, None, None, "")]
+
+
+def test_progress_from_v1_15_has_no_filter() -> None:
+    raw = '{"index_uid":"movies","q":"space"}'
+    call = tool_call("_meiliSearchProgress", {"call_id": "c", "function_arguments": raw})
+    assert decode_event(tool_chunk(call), 1) == [SearchProgress("c", "movies", "space", None, raw)]
+
+
+def test_progress_with_non_string_values_shows_them_as_json() -> None:
+    raw = '{"index_uid":"movies","q":"x","filter":["genres = Drama","year > 2000"]}'
+    call = tool_call("_meiliSearchProgress", {"call_id": 17, "function_arguments": raw})
+    (event,) = decode_event(tool_chunk(call), 1)
+    assert isinstance(event, SearchProgress)
+    assert event.call_id == "17"
+    assert event.filter == '["genres = Drama", "year > 2000"]'
+
+
+def test_progress_with_an_object_for_function_arguments() -> None:
+    call = tool_call("_meiliSearchProgress", {"call_id": "c", "function_arguments": {"q": "x"}})
+    assert decode_event(tool_chunk(call), 1) == [SearchProgress("c", None, "x", None, '{"q": "x"}')]
+
+
+def test_sources_tolerate_missing_or_odd_documents() -> None:
+    missing = tool_call("_meiliSearchSources", {"call_id": "c"})
+    assert decode_event(tool_chunk(missing), 1) == [SearchSources("c", [])]
+    odd = tool_call("_meiliSearchSources", {"call_id": "c", "sources": [{"id": 1}, 2, "x"]})
+    assert decode_event(tool_chunk(odd), 1) == [SearchSources("c", [{"id": 1}])]
+
+
+def test_row_29_escape_in_a_source_title_is_kept_for_the_display_layer_to_sanitize() -> None:
+    doc = {"id": 1, "title": "Evil\x1b]52;c;QUJD\x07"}
+    call = tool_call("_meiliSearchSources", {"call_id": "c", "sources": [doc]})
+    # Decoding keeps the document exact (it is data); sanitizing happens at display time.
+    assert decode_event(tool_chunk(call), 1) == [SearchSources("c", [doc])]
+
+
+def test_conversation_messages_are_kept_verbatim() -> None:
+    message = {"role": "assistant", "tool_calls": [], "x-extra": {"nested": [1, None]}}
+    call = tool_call("_meiliAppendConversationMessage", message)
+    assert decode_event(tool_chunk(call), 1) == [ConversationMessage(message)]
+
+
+# -- error events -----------------------------------------------------------------------------
+
+
+def test_error_event_with_all_fields() -> None:
+    payload = {
+        "event_id": "3f2a",
+        "type": "error",
+        "error": {
+            "type": "invalid_request_error",
+            "code": "model_not_found",
+            "message": "The model `gpt-9` does not exist",
+            "param": "model",
+            "event_id": None,
+        },
+    }
+    assert decode_event(compact(payload), 1) == [
+        ErrorEvent(
+            "invalid_request_error", "model_not_found", "The model `gpt-9` does not exist", "model"
+        )
+    ]
+
+
+@pytest.mark.parametrize(
+    ("payload", "expected"),
+    [
+        ({"type": "error"}, ErrorEvent("unknown", None, "", None)),
+        ({"type": "error", "error": None}, ErrorEvent("unknown", None, "", None)),
+        ({"type": "error", "error": "boom"}, ErrorEvent("unknown", None, "boom", None)),
+        ({"type": "error", "message": "top"}, ErrorEvent("unknown", None, "top", None)),
+        ({"error": {"message": "m"}}, ErrorEvent("unknown", None, "m", None)),
+        ({"error": {"type": "t", "code": 429}}, ErrorEvent("t", "429", "", None)),
+        (
+            {"type": "error", "error": {"type": "reqwest_error", "code": None, "message": "x"}},
+            ErrorEvent("reqwest_error", None, "x", None),
+        ),
+    ],
+)
+def test_error_event_tolerates_missing_pieces(
+    payload: dict[str, Any], expected: ErrorEvent
+) -> None:
+    assert decode_event(compact(payload), 1) == [expected]
+
+
+def test_error_object_next_to_choices_is_a_chunk() -> None:
+    payload = {"error": {"message": "ignored"}, "choices": [{"delta": {"content": "a"}}]}
+    assert decode_event(compact(payload), 1) == [TextDelta("a")]
+
+
+# -- robustness properties --------------------------------------------------------------------
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+TOOL_NAMES = st.sampled_from(
+    ["_meiliSearchProgress", "_meiliSearchSources", "_meiliAppendConversationMessage", "other"]
+)
+
+
+@st.composite
+def chunk_like(draw: st.DrawFn) -> str:
+    """Chunks with the right skeleton and arbitrary values in every slot."""
+    arguments = draw(st.one_of(JSON_VALUES.map(compact), JSON_VALUES, st.text(max_size=20)))
+    call = draw(
+        st.one_of(
+            JSON_VALUES,
+            st.fixed_dictionaries(
+                {
+                    "function": st.fixed_dictionaries(
+                        {"name": TOOL_NAMES, "arguments": st.just(arguments)}
+                    )
+                }
+            ),
+        )
+    )
+    delta = draw(
+        st.one_of(
+            JSON_VALUES,
+            st.fixed_dictionaries(
+                {"content": JSON_VALUES, "tool_calls": st.one_of(JSON_VALUES, st.just([call]))}
+            ),
+        )
+    )
+    payload = {
+        "id": draw(JSON_VALUES),
+        "choices": draw(
+            st.one_of(JSON_VALUES, st.just([{"delta": delta, "finish_reason": draw(JSON_VALUES)}]))
+        ),
+        "usage": draw(JSON_VALUES),
+        "type": draw(st.sampled_from(["error", None, "x"])),
+        "error": draw(JSON_VALUES),
+    }
+    return compact(payload)
+
+
+@given(st.one_of(st.text(max_size=200), JSON_VALUES.map(compact), chunk_like()))
+def test_property_only_protocol_errors_escape(data: str) -> None:
+    try:
+        events = decode_event(data, 1)
+    except ProtocolError as error:
+        assert error.message.startswith("Malformed event #1 from server: ")
+        return
+    assert isinstance(events, list)
+    for event in events:
+        if isinstance(event, TextDelta):
+            assert event.text
