@@ -167,6 +167,10 @@ def file_lock(path: Path, *, timeout: float = LOCK_TIMEOUT_SECONDS) -> Iterator[
         fd = os.open(lock_file, flags, PRIVATE_FILE_MODE)
     except OSError as exc:
         raise ConfigError(f"cannot open lock file {lock_file}: {_reason(exc)}") from None
+    if hasattr(os, "fchmod"):
+        # A strict umask (0o277) would leave a lock file its owner cannot reopen for writing.
+        with contextlib.suppress(OSError):
+            os.fchmod(fd, PRIVATE_FILE_MODE)
     try:
         _acquire(fd, lock_file, timeout)
         try:
