@@ -122,7 +122,7 @@ class TaskFailedError(MeilichatError):
     kind = "task"
 
 
-class TimeoutError_(MeilichatError):  # noqa: N801 - the builtin name is taken
+class TimeoutError_(MeilichatError):
     exit_code = ExitCode.TIMEOUT
     kind = "timeout"
 

@@ -8,11 +8,12 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from meilichat_cli.server import StandInServer
+if TYPE_CHECKING:
+    from meilichat_cli.server import StandInServer
 
 MASTER_KEY = "test-master-key-0123456789abcdef"
 
@@ -66,6 +67,8 @@ def run_meilichat(
 @pytest.fixture
 def standin() -> Iterator[StandInServer]:
     """A stand-in Meilisearch with a master key, the chat feature on and the demo workspace."""
+    from meilichat_cli.server import StandInServer
+
     server = StandInServer(master_key=MASTER_KEY)
     server.start()
     try:

@@ -85,9 +85,7 @@ class Turn:
             if event.text:
                 self.answer_parts.append(event.text)
         elif isinstance(event, SearchProgress):
-            self.searches.append(
-                Search(event.call_id, event.index_uid, event.q, event.filter)
-            )
+            self.searches.append(Search(event.call_id, event.index_uid, event.q, event.filter))
         elif isinstance(event, SearchSources):
             self._search_for(event.call_id).sources = event.sources
         elif isinstance(event, ConversationMessage):

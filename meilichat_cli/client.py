@@ -1,0 +1,387 @@
+"""Talking to Meilisearch over HTTP: the chat completion stream and plain JSON routes.
+
+One `MeiliClient` per run (or per REPL session, so the connection is reused). It always sends
+`Authorization: Bearer …` (a Meilisearch without a master key crashes on a missing header),
+never follows redirects (the key would travel with them), retries only connection failures
+and 502/503/504/429 before any byte of an answer, and maps every failure onto the error tree
+in `meilichat_cli.errors`. It never prints: warnings go through the `warn` callback.
+
+May import httpx (this is the only module that does, with `admin`), the protocol layer and
+`errors`; must not import rich, typer or prompt_toolkit.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import time
+from collections.abc import Callable, Generator
+from datetime import datetime, timezone
+from typing import Any
+
+import httpx
+
+from meilichat_cli.errors import (
+    ApiError,
+    AuthError,
+    MeilichatError,
+    NetworkError,
+    NotFoundError,
+    StreamError,
+    TimeoutError_,
+    UsageError,
+)
+from meilichat_cli.protocol.events import Event, TextDelta
+from meilichat_cli.protocol.sanitize import sanitize_line, strip_tags_excerpt
+from meilichat_cli.protocol.sse import SSEDecoder
+from meilichat_cli.settings import Connection
+
+CONNECT_TIMEOUT = 10.0
+DEFAULT_READ_TIMEOUT = 120.0
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+MAX_RETRIES = 2
+RETRY_AFTER_CAP = 4.0  # seconds; Meilisearch asks for 10, which is too long for a person
+ERROR_BODY_LIMIT = 64 * 1024
+# Sent when no key is configured: Meilisearch without a master key accepts any bearer value,
+# and one with a master key answers 403, which we turn into "no API key for profile …".
+PLACEHOLDER_TOKEN = "meilichat-no-key"  # noqa: S105 - not a secret
+
+
+class MeiliClient:
+    """An HTTP client bound to one server and key. Use as a context manager."""
+
+    def __init__(
+        self,
+        connection: Connection,
+        *,
+        read_timeout: float = DEFAULT_READ_TIMEOUT,
+        transport: httpx.BaseTransport | None = None,
+        warn: Callable[[str], None] = lambda _message: None,
+        debug: Callable[[str], None] = lambda _message: None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.connection = connection
+        self.read_timeout = read_timeout
+        self._warn = warn
+        self._debug = debug
+        self._sleep = sleep
+        verify: Any = True
+        if connection.insecure:
+            warn("TLS certificate verification is off (--insecure)")
+            verify = False
+        elif connection.ca_bundle:
+            verify = _ca_bundle(connection.ca_bundle, "--ca-bundle")
+        else:
+            cert_file = os.environ.get("SSL_CERT_FILE")
+            if cert_file:
+                verify = _ca_bundle(cert_file, "SSL_CERT_FILE")
+        token = connection.api_key or PLACEHOLDER_TOKEN
+        self._http = httpx.Client(
+            base_url=connection.url,
+            headers={
+                "Authorization": f"Bearer {token}",
+                "User-Agent": _user_agent(),
+            },
+            timeout=httpx.Timeout(read_timeout, connect=CONNECT_TIMEOUT),
+            follow_redirects=False,
+            verify=verify,
+            transport=transport,
+        )
+
+    def __enter__(self) -> MeiliClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- the chat stream -------------------------------------------------------------------
+
+    def stream_chat(self, workspace: str, body: dict[str, Any]) -> Generator[Event, None, None]:
+        """POST the request and yield events as they arrive.
+
+        Raises before the first event for HTTP-level failures; raises `StreamError` /
+        `TimeoutError_` mid-stream when the connection dies, and `StreamError` when the
+        body ends without `[DONE]`. Closing the generator closes the HTTP stream.
+        """
+        from meilichat_cli.protocol.events import Done, decode_event
+
+        path = f"/chats/{workspace}/chat/completions"
+        payload = json.dumps(body, ensure_ascii=False).encode()
+        with self._open_stream(path, payload) as response:
+            decoder = SSEDecoder()
+            number = 0
+            tokens = 0
+            finished = False
+            try:
+                for chunk in response.iter_bytes():
+                    for message in decoder.feed(chunk):
+                        if message.event != "message":
+                            continue
+                        number += 1
+                        for event in decode_event(message.data, number):
+                            if isinstance(event, TextDelta) and event.text:
+                                tokens += 1
+                            if isinstance(event, Done):
+                                finished = True
+                            yield event
+                        if finished:
+                            return
+                decoder.close()
+            except httpx.ReadTimeout as error:
+                raise TimeoutError_(
+                    f"No data for {self.read_timeout:g} s (read timeout)",
+                    hint="raise it with --timeout SECONDS",
+                ) from error
+            except (httpx.RemoteProtocolError, httpx.ReadError) as error:
+                raise StreamError(
+                    f"Connection lost after {tokens} tokens ({_reason(error)})",
+                    hint="the partial answer is kept; ask again to retry",
+                ) from error
+            raise StreamError(
+                "Stream ended before completion (no [DONE] from the server)",
+                hint="the partial answer is kept; ask again to retry",
+            )
+
+    def _open_stream(self, path: str, payload: bytes) -> Any:
+        """Send the request, retrying what is safe to retry, and return the open response
+        as a context manager whose status is 200 with an event-stream body."""
+        headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
+        attempt = 0
+        while True:
+            request = self._http.build_request("POST", path, content=payload, headers=headers)
+            self._debug(f"POST {request.url} (attempt {attempt + 1})")
+            try:
+                response = self._http.send(request, stream=True)
+            except httpx.TransportError as error:
+                if attempt < MAX_RETRIES and isinstance(error, httpx.ConnectError):
+                    attempt += 1
+                    # Short: a refused connection is usually a server that is not running.
+                    self._sleep(0.2 * attempt)
+                    continue
+                raise self._transport_error(error) from error
+            if response.status_code in RETRY_STATUSES and attempt < MAX_RETRIES:
+                retry_after = response.headers.get("Retry-After")
+                response.close()
+                attempt += 1
+                self._debug(f"HTTP {response.status_code}; retrying")
+                self._sleep(_backoff(attempt, retry_after))
+                continue
+            if response.status_code != 200:
+                try:
+                    response.read()
+                finally:
+                    response.close()
+                raise self._http_error(response)
+            content_type = response.headers.get("content-type", "")
+            if not content_type.lower().startswith("text/event-stream"):
+                response.close()
+                kind = content_type.split(";")[0].strip() or "no content type"
+                raise ApiError(
+                    f"Expected an event stream, got {kind}; is a proxy intercepting?",
+                    http_status=200,
+                )
+            return _Closing(response)
+
+    # -- plain JSON routes (admin commands) ------------------------------------------------
+
+    def request_json(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        params: dict[str, Any] | None = None,
+    ) -> Any:
+        """One JSON request; returns the decoded body (None for 204)."""
+        try:
+            if json_body is None:
+                response = self._http.request(method, path, params=params)
+            else:
+                response = self._http.request(
+                    method,
+                    path,
+                    params=params,
+                    content=json.dumps(json_body, ensure_ascii=False).encode(),
+                    headers={"Content-Type": "application/json"},
+                )
+        except httpx.TransportError as error:
+            raise self._transport_error(error) from error
+        if response.status_code >= 300:
+            raise self._http_error(response)
+        if response.status_code == 204 or not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError as error:
+            raise ApiError(
+                f"HTTP {response.status_code} from server with a body that is not JSON",
+                http_status=response.status_code,
+            ) from error
+
+    # -- error mapping ---------------------------------------------------------------------
+
+    def _transport_error(self, error: httpx.TransportError) -> MeilichatError:
+        url = self.connection.url
+        if isinstance(error, httpx.TimeoutException):
+            if isinstance(error, httpx.ConnectTimeout):
+                return TimeoutError_(f"Timed out connecting to {url}")
+            return TimeoutError_(
+                f"No data for {self.read_timeout:g} s (read timeout)",
+                hint="raise it with --timeout SECONDS",
+            )
+        reason = _reason(error)
+        if "CERTIFICATE_VERIFY_FAILED" in reason or "certificate verify failed" in reason:
+            host = httpx.URL(url).host
+            return NetworkError(
+                f"TLS certificate verification failed for {host}: {reason}",
+                hint="trust your CA with --ca-bundle FILE or SSL_CERT_FILE",
+            )
+        if isinstance(error, httpx.ProxyError):
+            return NetworkError(f"Proxy error while connecting to {url}: {reason}")
+        return NetworkError(
+            f"Cannot connect to {url}: {reason}",
+            hint="is Meilisearch running? check the URL with `meilichat profile show`",
+        )
+
+    def _http_error(self, response: httpx.Response) -> MeilichatError:
+        status = response.status_code
+        body = _error_body(response)
+        if 300 <= status < 400:
+            location = response.headers.get("location", "?")
+            return ApiError(
+                f"Server redirects to {location}; update the profile URL",
+                hint="meilichat does not follow redirects, so your key is never sent elsewhere",
+                http_status=status,
+            )
+        if body is None:
+            excerpt = strip_tags_excerpt(response.text[:ERROR_BODY_LIMIT], limit=160)
+            ctype = response.headers.get("content-type", "")
+            what = "HTML page, likely a proxy" if "html" in ctype.lower() else "not JSON"
+            return ApiError(
+                f"HTTP {status} from server ({what}): {excerpt or response.reason_phrase}",
+                http_status=status,
+            )
+        message = str(body.get("message") or f"HTTP {status}")
+        code = body.get("code") if isinstance(body.get("code"), str) else None
+        link = body.get("link") if isinstance(body.get("link"), str) else None
+        extra: dict[str, Any] = {"code": code, "http_status": status, "link": link}
+        profile = self.connection.profile
+        if status == 401 or (status == 403 and self.connection.api_key is None):
+            who = f"profile '{profile}'" if profile else "this server"
+            return AuthError(
+                f"No API key for {who}",
+                hint="run `meilichat key set` (or set MEILICHAT_API_KEY)",
+                **extra,
+            )
+        if status == 403:
+            expired = _jwt_expiry(self.connection.api_key)
+            suffix = f"; the tenant token expired at {expired}" if expired else ""
+            return AuthError(
+                f"Key rejected (invalid or expired){suffix}",
+                hint="check the key with `meilichat key show`, or run `meilichat doctor`",
+                **extra,
+            )
+        if status == 404:
+            if code == "chat_not_found":
+                ws = _workspace_from_path(response.request.url.path)
+                return NotFoundError(
+                    f"Workspace '{ws}' not found on {self.connection.url}",
+                    hint="list workspaces with `meilichat workspace list`",
+                    **extra,
+                )
+            return NotFoundError(sanitize_line(message), **extra)
+        if code == "feature_not_enabled":
+            return ApiError(
+                "Chat completions are disabled on this server "
+                "(experimental feature `chatCompletions`)",
+                hint="enable it with `meilichat doctor --fix`",
+                **extra,
+            )
+        if status == 413:
+            return ApiError(
+                "The request is larger than the server accepts (HTTP 413); shorten the prompt "
+                "or start a new conversation",
+                **extra,
+            )
+        return ApiError(f"{message} (HTTP {status}, {code or 'no code'})", **extra)
+
+
+class _Closing:
+    """Context manager that closes a streamed response however the block is left."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self.response = response
+
+    def __enter__(self) -> httpx.Response:
+        return self.response
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.response.close()
+
+
+def _ca_bundle(path: str, origin: str) -> str:
+    if not os.path.isfile(path):
+        raise UsageError(
+            f"{origin} points to a missing file: {path}",
+            hint="give the path of a PEM file with your CA certificates",
+        )
+    return path
+
+
+def _user_agent() -> str:
+    from meilichat_cli import __version__
+
+    return f"meilichat/{__version__}"
+
+
+def _backoff(attempt: int, retry_after: str | None) -> float:
+    delay = 0.5 * (2 ** (attempt - 1))
+    if retry_after:
+        with contextlib.suppress(ValueError):
+            delay = max(delay, min(float(retry_after), RETRY_AFTER_CAP))
+    return float(delay)
+
+
+def _reason(error: Exception) -> str:
+    text = str(error) or type(error).__name__
+    lowered = text.lower()
+    if "connection refused" in lowered or "errno 111" in lowered:
+        return "connection refused"
+    if "name or service not known" in lowered or "nodename nor servname" in lowered:
+        return "host name not found (DNS)"
+    return sanitize_line(text)[:200]
+
+
+def _error_body(response: httpx.Response) -> dict[str, Any] | None:
+    try:
+        body = json.loads(response.content[:ERROR_BODY_LIMIT])
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _workspace_from_path(path: str) -> str:
+    parts = path.split("/")
+    return parts[2] if len(parts) > 2 and parts[1] == "chats" else "?"
+
+
+def _jwt_expiry(token: str | None) -> str | None:
+    """The `exp` of a tenant token (a JWT) when it has passed, else None. Not verified:
+    only used to explain a 403."""
+    if not token or token.count(".") != 2:
+        return None
+    try:
+        payload = token.split(".")[1]
+        payload += "=" * (-len(payload) % 4)
+        claims = json.loads(base64.urlsafe_b64decode(payload))
+        exp = float(claims["exp"])
+    except (ValueError, KeyError, TypeError):
+        return None
+    if exp > time.time():
+        return None
+    return datetime.fromtimestamp(exp, tz=timezone.utc).isoformat(timespec="seconds")

@@ -1,0 +1,171 @@
+"""`meilichat ask`: one question, answered as it streams.
+
+Reads the prompt from the arguments and, when stdin is piped, from stdin (stdin first, a blank
+line, then the arguments). Chooses one output mode (terminal, plain, --json, --events) and
+maps the outcome to the documented exit code by raising. Only typer is imported at module
+level.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from meilichat_cli.commands.connection import (
+    ApiKeyOption,
+    CaBundleOption,
+    ConnectionFlags,
+    InsecureOption,
+    ModelOption,
+    ProfileOption,
+    TimeoutOption,
+    UrlOption,
+    WorkspaceOption,
+)
+
+if TYPE_CHECKING:
+    from meilichat_cli.context import RunContext
+    from meilichat_cli.ui.output import Output
+
+HELP = "Ask one question and stream the answer, with the searches and sources behind it."
+EPILOG = """[bold]Examples[/bold]
+
+  meilichat ask "which plans include SSO?"
+
+  cat notes.md | meilichat ask "summarise these notes"
+
+  meilichat ask --json "top 3 sci-fi movies" | jq -r .answer
+
+[bold]Environment[/bold]: MEILICHAT_PROFILE, MEILICHAT_URL, MEILICHAT_API_KEY,
+MEILICHAT_WORKSPACE, MEILICHAT_MODEL, NO_COLOR, SSL_CERT_FILE, HTTPS_PROXY/NO_PROXY.
+"""
+
+# Larger prompts are refused before anything is sent; LLM context windows are far smaller,
+# and Meilisearch's own request limit (100 MB) would fail much later and less clearly.
+MAX_PROMPT_BYTES = 2 * 1024 * 1024
+
+
+def ask(
+    prompt: Annotated[
+        list[str] | None, typer.Argument(help="The question (joined with spaces).")
+    ] = None,
+    system: Annotated[
+        str | None,
+        typer.Option("--system", "-s", help="Add a system message of your own."),
+    ] = None,
+    json_mode: Annotated[
+        bool, typer.Option("--json", help="Print one JSON result object at the end.")
+    ] = False,
+    events_mode: Annotated[
+        bool, typer.Option("--events", help="Print NDJSON events as they happen.")
+    ] = False,
+    plain: Annotated[
+        bool, typer.Option("--plain", help="Answer text only, no formatting (default in pipes).")
+    ] = False,
+    sources: Annotated[
+        bool, typer.Option("--sources", help="In plain mode, list the sources on stderr.")
+    ] = False,
+    profile: ProfileOption = None,
+    url: UrlOption = None,
+    workspace: WorkspaceOption = None,
+    model: ModelOption = None,
+    api_key: ApiKeyOption = None,
+    timeout: TimeoutOption = 120.0,
+    ca_bundle: CaBundleOption = None,
+    insecure: InsecureOption = False,
+) -> None:
+    from meilichat_cli.context import RunContext
+    from meilichat_cli.errors import UsageError
+
+    if json_mode and events_mode:
+        raise UsageError("--json and --events cannot be used together")
+    ctx = RunContext.from_process()
+    text = read_prompt(ctx, prompt or [])
+    flags = ConnectionFlags(
+        profile=profile,
+        url=url,
+        workspace=workspace,
+        model=model,
+        api_key=api_key,
+        timeout=timeout,
+        ca_bundle=ca_bundle,
+        insecure=insecure,
+    )
+    from meilichat_cli.ui.output import choose_output
+
+    output = choose_output(
+        ctx, json_mode=json_mode, events_mode=events_mode, plain=plain, show_sources=sources
+    )
+    ask_once(ctx, flags, text, system=system, output=output)
+
+
+def read_prompt(ctx: RunContext, words: list[str]) -> str:
+    """stdin (when piped) first, a blank line, then the arguments; refuse empty or huge."""
+    from meilichat_cli.errors import UsageError
+
+    parts: list[str] = []
+    if not ctx.stdin_isatty:
+        piped = ctx.stdin.read(MAX_PROMPT_BYTES + 1)
+        if piped.strip():
+            parts.append(piped.rstrip("\n"))
+    argument = " ".join(words)
+    if argument.strip():
+        parts.append(argument)
+    text = "\n\n".join(parts)
+    if not text.strip():
+        raise UsageError(
+            "Prompt is empty", hint='give a question: meilichat ask "…" (or pipe text in)'
+        )
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_PROMPT_BYTES:
+        raise UsageError(
+            f"Prompt is larger than the {MAX_PROMPT_BYTES // (1024 * 1024)} MiB limit",
+            hint="send a shorter excerpt",
+        )
+    return text
+
+
+def ask_once(
+    ctx: RunContext,
+    flags: ConnectionFlags,
+    text: str,
+    *,
+    system: str | None,
+    output: Output,
+) -> None:
+    from meilichat_cli.errors import Interrupted, UsageError
+    from meilichat_cli.session import run_turn
+    from meilichat_cli.settings import validate_workspace
+
+    connection = flags.resolve(ctx)
+    if not connection.workspace:
+        raise UsageError(
+            "No workspace given",
+            hint="pass -w WORKSPACE, set MEILICHAT_WORKSPACE, or `meilichat profile set NAME -w WS`",
+        )
+    workspace = validate_workspace(connection.workspace)
+    new_messages: list[dict[str, Any]] = []
+    if system:
+        new_messages.append({"role": "system", "content": system})
+    new_messages.append({"role": "user", "content": text})
+    identity: dict[str, Any] = {
+        "conversation_id": None,
+        "profile": connection.profile,
+        "workspace": workspace,
+        "model": connection.model,
+    }
+    with flags.open_client(ctx, connection) as client:
+        outcome = run_turn(
+            client,
+            workspace=workspace,
+            model=connection.model,
+            history=[],
+            new_messages=new_messages,
+            on_event=output.on_event,
+        )
+    output.finish(outcome, identity)
+    if outcome.interrupted:
+        raise Interrupted("")
+    if outcome.error is not None:
+        raise outcome.error

@@ -1,0 +1,86 @@
+"""The outside world, in one object: streams and whether they are terminals, the process
+environment, `--debug`, and an injectable HTTP transport.
+
+Commands build one `RunContext` with `RunContext.from_process()`; tests build their own.
+Nothing is built at import time. Must not import httpx, rich or prompt_toolkit at module
+level (the transport is typed loosely for that reason).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from meilichat_cli.paths import Paths
+
+
+@dataclass
+class RunContext:
+    stdin: TextIO
+    stdout: TextIO
+    stderr: TextIO
+    environ: Mapping[str, str]
+    stdin_isatty: bool
+    stdout_isatty: bool
+    stderr_isatty: bool
+    debug: bool = False
+    transport: Any = None  # an httpx.BaseTransport in tests; None means the network
+    _warned: set[str] = field(default_factory=set)
+
+    @classmethod
+    def from_process(cls, *, debug: bool | None = None) -> RunContext:
+        environ = os.environ
+        if debug is None:
+            debug = environ.get("MEILICHAT_DEBUG", "") not in ("", "0") or "--debug" in sys.argv
+        return cls(
+            stdin=sys.stdin,
+            stdout=sys.stdout,
+            stderr=sys.stderr,
+            environ=environ,
+            stdin_isatty=_isatty(sys.stdin),
+            stdout_isatty=_isatty(sys.stdout),
+            stderr_isatty=_isatty(sys.stderr),
+            debug=debug,
+        )
+
+    @property
+    def paths(self) -> Paths:
+        from meilichat_cli.paths import Paths
+
+        return Paths.from_env(self.environ)
+
+    @property
+    def no_color(self) -> bool:
+        return "NO_COLOR" in self.environ and self.environ["NO_COLOR"] != ""
+
+    def warn(self, message: str) -> None:
+        """One sanitized warning line on stderr, at most once per run for the same text."""
+        from meilichat_cli.protocol.sanitize import sanitize_line
+
+        if message in self._warned:
+            return
+        self._warned.add(message)
+        self.stderr.write(f"meilichat: warning: {sanitize_line(message)}\n")
+        self.stderr.flush()
+
+    def note(self, message: str) -> None:
+        """An informational line on stderr (never on stdout, which belongs to the result)."""
+        from meilichat_cli.protocol.sanitize import sanitize_line
+
+        self.stderr.write(f"{sanitize_line(message)}\n")
+        self.stderr.flush()
+
+    def debug_log(self, message: str) -> None:
+        if self.debug:
+            self.note(f"debug: {message}")
+
+
+def _isatty(stream: TextIO | None) -> bool:
+    try:
+        return stream is not None and stream.isatty()
+    except (ValueError, OSError):
+        return False

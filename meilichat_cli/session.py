@@ -1,0 +1,153 @@
+"""One turn of a conversation: send the messages, fold the stream into a `Turn`, time it.
+
+Shared by `ask`, the REPL and `batch`, so they agree on what a turn is, how long it took and
+which outcome is a failure. Output is somebody else's job: each event is handed to an
+`on_event` callback as it arrives. Never prints.
+
+Imports the protocol layer and `errors`; the client is passed in.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from meilichat_cli.errors import MeilichatError, StreamError
+from meilichat_cli.protocol.conversation import (
+    ERROR,
+    INTERRUPTED,
+    TRUNCATED,
+    Message,
+    Turn,
+    build_request,
+)
+from meilichat_cli.protocol.events import Event, SearchProgress, TextDelta
+
+if TYPE_CHECKING:
+    from meilichat_cli.client import MeiliClient
+
+
+@dataclass
+class TurnOutcome:
+    """A finished (or abandoned) turn with its timings and the error that ended it, if any."""
+
+    turn: Turn
+    timings: dict[str, float | None] = field(default_factory=dict)
+    error: MeilichatError | None = None  # transport/stream failure or provider error event
+
+    @property
+    def status(self) -> str:
+        return self.turn.status or TRUNCATED
+
+    @property
+    def interrupted(self) -> bool:
+        return self.turn.status == INTERRUPTED
+
+
+def run_turn(
+    client: MeiliClient,
+    *,
+    workspace: str,
+    model: str,
+    history: list[Message],
+    new_messages: list[Message],
+    on_event: Callable[[Event], None],
+    clock: Callable[[], float] = time.monotonic,
+) -> TurnOutcome:
+    """Send `history + new_messages`; return the outcome.
+
+    Ctrl-C while streaming closes the HTTP stream and returns the partial turn with status
+    `interrupted`; the caller decides what that means (exit 130, or back to the prompt)."""
+    turn = Turn(prompt_messages=list(new_messages))
+    outcome = TurnOutcome(turn)
+    start = clock()
+    first_search: float | None = None
+    first_token: float | None = None
+
+    def elapsed(moment: float | None) -> float | None:
+        return None if moment is None else round((moment - start) * 1000, 1)
+
+    body = build_request(model, [*history, *new_messages])
+    stream = client.stream_chat(workspace, body)
+    try:
+        for event in stream:
+            if first_token is None and isinstance(event, TextDelta) and event.text:
+                first_token = clock()
+            elif first_search is None and isinstance(event, SearchProgress):
+                first_search = clock()
+            turn.feed(event)
+            on_event(event)
+    except KeyboardInterrupt:
+        stream.close()
+        turn.close(interrupted=True)
+        outcome.timings = _timings(elapsed, first_search, first_token, clock())
+        return outcome
+    except MeilichatError as error:
+        outcome.error = error
+    finally:
+        stream.close()
+    status = turn.close()
+    outcome.timings = _timings(elapsed, first_search, first_token, clock())
+    if outcome.error is None and status == ERROR:
+        fatal = turn.fatal_error
+        assert fatal is not None
+        outcome.error = StreamError(
+            f"The server reported an error: {fatal.message}",
+            code=fatal.code,
+            hint=_provider_hint(fatal.code, fatal.type),
+        )
+    if outcome.error is not None and turn.status not in (ERROR, INTERRUPTED):
+        turn.status = TRUNCATED
+    return outcome
+
+
+def _timings(
+    elapsed: Callable[[float | None], float | None],
+    first_search: float | None,
+    first_token: float | None,
+    end: float,
+) -> dict[str, float | None]:
+    return {
+        "first_search_ms": elapsed(first_search),
+        "first_token_ms": elapsed(first_token),
+        "total_ms": elapsed(end),
+    }
+
+
+def _provider_hint(code: str | None, kind: str) -> str | None:
+    if code == "invalid_api_key":
+        return "the workspace's LLM provider key was refused; fix it with `meilichat workspace set`"
+    if code == "model_not_found":
+        return "the model is unknown to the provider; pick another with -m/--model"
+    if kind in ("transport_error", "internal_reqwest_error"):
+        return "Meilisearch could not reach the LLM provider"
+    return None
+
+
+def summary(outcome: TurnOutcome, **identity: Any) -> dict[str, Any]:
+    """The result object of `--json` (and the `done` event of `--events`)."""
+    turn = outcome.turn
+    return {
+        "answer": turn.answer,
+        "complete": turn.complete and outcome.error is None,
+        "finish_reason": turn.finish_reason,
+        "searches": [search.to_json() for search in turn.searches],
+        "errors": [
+            {"type": error.type, "code": error.code, "message": error.message}
+            for error in turn.errors
+        ]
+        + _local_errors(outcome),
+        **identity,
+        "usage": turn.usage,
+        "timings": outcome.timings,
+    }
+
+
+def _local_errors(outcome: TurnOutcome) -> list[dict[str, Any]]:
+    """A stream that died on our side (cut, timeout) is an error too, but not an event."""
+    error = outcome.error
+    if error is None or outcome.turn.status == ERROR:
+        return []
+    return [{"type": error.kind, "code": error.code, "message": error.message}]

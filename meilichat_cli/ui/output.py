@@ -1,0 +1,240 @@
+"""The four ways an answer leaves meilichat, chosen once per run.
+
+- `TerminalOutput`: streamed markdown (block-commit renderer), a transient search status,
+  the sources after the answer.
+- `PlainOutput`: the answer text alone on stdout as it arrives; notes on stderr.
+- `JsonOutput`: one result object on stdout when the turn is over.
+- `EventsOutput`: NDJSON, one line per event as it happens, ending with `done`.
+
+Every sink gets the same events (`on_event`) and then `finish(outcome, identity)`. Text meant
+for people is sanitized here; JSON escapes instead. rich is imported only by the terminal
+sink, and only when the first thing needs painting. Must not import httpx or typer.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
+
+from meilichat_cli.protocol.events import (
+    ConversationMessage,
+    ErrorEvent,
+    Event,
+    Finished,
+    SearchProgress,
+    SearchSources,
+    TextDelta,
+)
+from meilichat_cli.protocol.sanitize import sanitize, sanitize_line
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from meilichat_cli.context import RunContext
+    from meilichat_cli.protocol.conversation import Search
+    from meilichat_cli.session import TurnOutcome
+    from meilichat_cli.ui.stream import MarkdownStream
+
+
+class Output(Protocol):
+    def on_event(self, event: Event) -> None: ...
+
+    def finish(self, outcome: TurnOutcome, identity: dict[str, Any]) -> None: ...
+
+
+def search_status(progress: SearchProgress) -> str:
+    index = progress.index_uid or "the indexes"
+    text = f'searching {index} for "{progress.q or ""}"'
+    if progress.filter:
+        text += f" where {progress.filter}"
+    return sanitize_line(text)
+
+
+def warnings_for(outcome: TurnOutcome) -> list[str]:
+    """The non-fatal problems a person should hear about after an answer."""
+    notes = [f"search failed: {e.message}" for e in outcome.turn.errors if e.is_search_error]
+    if outcome.turn.finish_reason == "length":
+        notes.append("answer was cut off by the model's length limit")
+    elif outcome.turn.finish_reason == "content_filter":
+        notes.append("answer was stopped by the provider's content filter")
+    return notes
+
+
+class PlainOutput:
+    """Answer text to stdout, unadorned, flushed as it arrives."""
+
+    def __init__(self, ctx: RunContext, *, show_sources: bool = False) -> None:
+        self.ctx = ctx
+        self.show_sources = show_sources
+        self._last_char = "\n"
+        self._status_shown = False
+
+    def on_event(self, event: Event) -> None:
+        if isinstance(event, TextDelta):
+            text = sanitize(event.text)
+            if text:
+                self.ctx.stdout.write(text)
+                self.ctx.stdout.flush()
+                self._last_char = text[-1]
+        elif isinstance(event, SearchProgress) and self.ctx.stderr_isatty:
+            self.ctx.stderr.write(f"{search_status(event)}…\n")
+            self.ctx.stderr.flush()
+
+    def finish(self, outcome: TurnOutcome, identity: dict[str, Any]) -> None:
+        if self._last_char != "\n":
+            self.ctx.stdout.write("\n")
+            self.ctx.stdout.flush()
+        if outcome.turn.status == "interrupted":
+            self.ctx.note("[interrupted]")
+        for note in warnings_for(outcome):
+            self.ctx.warn(note)
+        if self.show_sources:
+            for line in plain_source_lines(outcome.turn.searches):
+                self.ctx.note(line)
+
+
+def plain_source_lines(searches: list[Search]) -> list[str]:
+    from meilichat_cli.ui.sources import source_title
+
+    lines: list[str] = []
+    number = 0
+    for search in searches:
+        header = f'{search.index_uid or "?"} · "{search.q or ""}"'
+        if search.filter:
+            header += f" · filter {search.filter}"
+        lines.append(sanitize_line(header))
+        for document in search.sources:
+            number += 1
+            lines.append(f"  [{number}] {source_title(document)}")
+    return lines
+
+
+class JsonOutput:
+    """Nothing while streaming; one object at the end."""
+
+    def __init__(self, stdout: TextIO) -> None:
+        self.stdout = stdout
+
+    def on_event(self, event: Event) -> None:
+        pass
+
+    def finish(self, outcome: TurnOutcome, identity: dict[str, Any]) -> None:
+        from meilichat_cli.session import summary
+
+        self.stdout.write(json.dumps(summary(outcome, **identity), ensure_ascii=True) + "\n")
+        self.stdout.flush()
+
+
+class EventsOutput:
+    """NDJSON: one line per event, flushed per line."""
+
+    def __init__(self, stdout: TextIO) -> None:
+        self.stdout = stdout
+
+    def _emit(self, kind: str, **fields: Any) -> None:
+        self.stdout.write(json.dumps({"event": kind, **fields}, ensure_ascii=True) + "\n")
+        self.stdout.flush()
+
+    def on_event(self, event: Event) -> None:
+        if isinstance(event, TextDelta):
+            if event.text:
+                self._emit("delta", text=event.text)
+        elif isinstance(event, SearchProgress):
+            self._emit(
+                "search",
+                call_id=event.call_id,
+                index_uid=event.index_uid,
+                q=event.q,
+                filter=event.filter,
+            )
+        elif isinstance(event, SearchSources):
+            self._emit("sources", call_id=event.call_id, sources=event.sources)
+        elif isinstance(event, ConversationMessage):
+            self._emit("message", message=event.message)
+        elif isinstance(event, ErrorEvent):
+            self._emit("error", type=event.type, code=event.code, message=event.message)
+
+    def finish(self, outcome: TurnOutcome, identity: dict[str, Any]) -> None:
+        from meilichat_cli.session import summary
+
+        self._emit("done", **summary(outcome, **identity))
+
+
+class TerminalOutput:
+    """Streamed markdown with a live search status, then the sources."""
+
+    def __init__(self, ctx: RunContext, *, show_sources: bool = True) -> None:
+        self.ctx = ctx
+        self.show_sources = show_sources
+        self._stream: MarkdownStream | None = None
+        self._console: Console | None = None
+        # rich.markdown and markdown-it take tens of milliseconds to import; do it while
+        # Meilisearch searches and the model thinks, not when the first token arrives.
+        self._warmup = threading.Thread(target=_import_renderer, daemon=True)
+        self._warmup.start()
+
+    @property
+    def stream(self) -> MarkdownStream:
+        if self._stream is None:
+            self._warmup.join()
+            from meilichat_cli.ui.stream import MarkdownStream
+
+            self._console = make_console(self.ctx)
+            self._stream = MarkdownStream(self._console)
+            self._stream.__enter__()
+        return self._stream
+
+    def on_event(self, event: Event) -> None:
+        if isinstance(event, TextDelta):
+            text = sanitize(event.text)
+            if text:
+                self.stream.set_status(None)
+                self.stream.feed(text)
+        elif isinstance(event, SearchProgress):
+            self.stream.set_status(search_status(event))
+        elif isinstance(event, Finished):
+            pass
+
+    def finish(self, outcome: TurnOutcome, identity: dict[str, Any]) -> None:
+        stream = self.stream
+        if outcome.turn.status == "interrupted":
+            stream.interrupt("[interrupted]")
+        else:
+            stream.finish()
+        assert self._console is not None
+        if self.show_sources and outcome.turn.searches:
+            from meilichat_cli.ui.sources import print_sources
+
+            print_sources(self._console, outcome.turn.searches)
+        for note in warnings_for(outcome):
+            self.ctx.warn(note)
+
+
+def make_console(ctx: RunContext) -> Console:
+    from rich.console import Console
+
+    return Console(
+        file=ctx.stdout,
+        force_terminal=ctx.stdout_isatty,
+        no_color=ctx.no_color,
+        highlight=False,
+        emoji=False,
+        markup=False,
+    )
+
+
+def _import_renderer() -> None:
+    import meilichat_cli.ui.stream  # noqa: F401
+
+
+def choose_output(
+    ctx: RunContext, *, json_mode: bool, events_mode: bool, plain: bool, show_sources: bool
+) -> Output:
+    if json_mode:
+        return JsonOutput(ctx.stdout)
+    if events_mode:
+        return EventsOutput(ctx.stdout)
+    if plain or not ctx.stdout_isatty:
+        return PlainOutput(ctx, show_sources=show_sources)
+    return TerminalOutput(ctx)
