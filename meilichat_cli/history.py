@@ -275,6 +275,14 @@ class HistoryStore:
 
     # ---- reading
 
+    def ids_older_than(self, seconds: float, *, now: float | None = None) -> list[str]:
+        """Conversations not touched for `seconds`, oldest first (to confirm before removing)."""
+        cutoff = (time.time() if now is None else now) - seconds
+        rows = self._read(
+            "SELECT id FROM conversations WHERE updated_at < ? ORDER BY updated_at", (cutoff,)
+        )
+        return [str(row["id"]) for row in rows]
+
     def messages(self, conversation_id: str) -> _Messages:
         """The messages a request continuing this conversation carries (protocol §7), in order.
 
