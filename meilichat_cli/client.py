@@ -17,7 +17,7 @@ import contextlib
 import json
 import os
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from typing import Any
 
@@ -101,55 +101,21 @@ class MeiliClient:
 
     # -- the chat stream -------------------------------------------------------------------
 
-    def stream_chat(self, workspace: str, body: dict[str, Any]) -> Generator[Event, None, None]:
-        """POST the request and yield events as they arrive.
+    def stream_chat(self, workspace: str, body: dict[str, Any]) -> ChatStream:
+        """POST the request and return the open stream of events.
 
-        Raises before the first event for HTTP-level failures; raises `StreamError` /
-        `TimeoutError_` mid-stream when the connection dies, and `StreamError` when the
-        body ends without `[DONE]`. Closing the generator closes the HTTP stream.
+        HTTP-level failures (status, content type, connection) raise here, before any event,
+        so callers can tell "the request failed" from "the answer broke off". Iterating the
+        result raises `StreamError` / `TimeoutError_` when the connection dies and
+        `StreamError` when the body ends without `[DONE]`.
         """
-        from meilichat_cli.protocol.events import Done, decode_event
-
         path = f"/chats/{workspace}/chat/completions"
         payload = json.dumps(body, ensure_ascii=False).encode()
-        with self._open_stream(path, payload) as response:
-            decoder = SSEDecoder()
-            number = 0
-            tokens = 0
-            finished = False
-            try:
-                for chunk in response.iter_bytes():
-                    for message in decoder.feed(chunk):
-                        if message.event != "message":
-                            continue
-                        number += 1
-                        for event in decode_event(message.data, number):
-                            if isinstance(event, TextDelta) and event.text:
-                                tokens += 1
-                            if isinstance(event, Done):
-                                finished = True
-                            yield event
-                        if finished:
-                            return
-                decoder.close()
-            except httpx.ReadTimeout as error:
-                raise TimeoutError_(
-                    f"No data for {self.read_timeout:g} s (read timeout)",
-                    hint="raise it with --timeout SECONDS",
-                ) from error
-            except (httpx.RemoteProtocolError, httpx.ReadError) as error:
-                raise StreamError(
-                    f"Connection lost after {tokens} tokens ({_reason(error)})",
-                    hint="the partial answer is kept; ask again to retry",
-                ) from error
-            raise StreamError(
-                "Stream ended before completion (no [DONE] from the server)",
-                hint="the partial answer is kept; ask again to retry",
-            )
+        return ChatStream(self._open_stream(path, payload), self.read_timeout)
 
-    def _open_stream(self, path: str, payload: bytes) -> Any:
+    def _open_stream(self, path: str, payload: bytes) -> httpx.Response:
         """Send the request, retrying what is safe to retry, and return the open response
-        as a context manager whose status is 200 with an event-stream body."""
+        (status 200, an event-stream body)."""
         headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
         attempt = 0
         while True:
@@ -185,7 +151,7 @@ class MeiliClient:
                     f"Expected an event stream, got {kind}; is a proxy intercepting?",
                     http_status=200,
                 )
-            return _Closing(response)
+            return response
 
     # -- plain JSON routes (admin commands) ------------------------------------------------
 
@@ -311,17 +277,51 @@ class MeiliClient:
         return ApiError(f"{message} (HTTP {status}, {code or 'no code'})", **extra)
 
 
-class _Closing:
-    """Context manager that closes a streamed response however the block is left."""
+class ChatStream:
+    """The events of one open completion response; `close()` ends the HTTP stream."""
 
-    def __init__(self, response: httpx.Response) -> None:
+    def __init__(self, response: httpx.Response, read_timeout: float) -> None:
         self.response = response
+        self.read_timeout = read_timeout
+        self.tokens = 0
 
-    def __enter__(self) -> httpx.Response:
-        return self.response
-
-    def __exit__(self, *exc_info: object) -> None:
+    def close(self) -> None:
         self.response.close()
+
+    def __iter__(self) -> Iterator[Event]:
+        from meilichat_cli.protocol.events import Done, decode_event
+
+        decoder = SSEDecoder()
+        number = 0
+        try:
+            for chunk in self.response.iter_bytes():
+                for message in decoder.feed(chunk):
+                    if message.event != "message":
+                        continue
+                    number += 1
+                    for event in decode_event(message.data, number):
+                        if isinstance(event, TextDelta) and event.text:
+                            self.tokens += 1
+                        yield event
+                        if isinstance(event, Done):
+                            return
+            decoder.close()
+        except httpx.ReadTimeout as error:
+            raise TimeoutError_(
+                f"No data for {self.read_timeout:g} s (read timeout)",
+                hint="raise it with --timeout SECONDS",
+            ) from error
+        except (httpx.RemoteProtocolError, httpx.ReadError) as error:
+            raise StreamError(
+                f"Connection lost after {self.tokens} tokens ({_reason(error)})",
+                hint="the partial answer is kept; ask again to retry",
+            ) from error
+        finally:
+            self.response.close()
+        raise StreamError(
+            "Stream ended before completion (no [DONE] from the server)",
+            hint="the partial answer is kept; ask again to retry",
+        )
 
 
 def _ca_bundle(path: str, origin: str) -> str:

@@ -70,6 +70,7 @@ def run_turn(
         return None if moment is None else round((moment - start) * 1000, 1)
 
     body = build_request(model, [*history, *new_messages])
+    # Failures before the stream starts raise from here: there is no turn to keep.
     stream = client.stream_chat(workspace, body)
     try:
         for event in stream:

@@ -66,6 +66,21 @@ def ask(
     sources: Annotated[
         bool, typer.Option("--sources", help="In plain mode, list the sources on stderr.")
     ] = False,
+    continue_: Annotated[
+        bool,
+        typer.Option("--continue", "-c", help="Continue the latest saved conversation."),
+    ] = False,
+    conversation: Annotated[
+        str | None,
+        typer.Option(
+            "--conversation",
+            help="Continue the saved conversation with this id (a unique prefix is enough).",
+            show_default=False,
+        ),
+    ] = None,
+    no_save: Annotated[
+        bool, typer.Option("--no-save", help="Do not save this question and answer.")
+    ] = False,
     profile: ProfileOption = None,
     url: UrlOption = None,
     workspace: WorkspaceOption = None,
@@ -97,7 +112,16 @@ def ask(
     output = choose_output(
         ctx, json_mode=json_mode, events_mode=events_mode, plain=plain, show_sources=sources
     )
-    ask_once(ctx, flags, text, system=system, output=output)
+    ask_once(
+        ctx,
+        flags,
+        text,
+        system=system,
+        output=output,
+        resume=conversation,
+        resume_latest=continue_,
+        save=not no_save,
+    )
 
 
 def read_prompt(ctx: RunContext, words: list[str]) -> str:
@@ -133,8 +157,12 @@ def ask_once(
     *,
     system: str | None,
     output: Output,
+    resume: str | None = None,
+    resume_latest: bool = False,
+    save: bool = True,
 ) -> None:
     from meilichat_cli.errors import Interrupted, UsageError
+    from meilichat_cli.recorder import Recorder, history_enabled
     from meilichat_cli.session import run_turn
     from meilichat_cli.settings import validate_workspace
 
@@ -142,13 +170,21 @@ def ask_once(
     if not connection.workspace:
         raise UsageError(
             "No workspace given",
-            hint="pass -w WORKSPACE, set MEILICHAT_WORKSPACE, or `meilichat profile set NAME -w WS`",
+            hint="pass -w WORKSPACE, set MEILICHAT_WORKSPACE or `meilichat profile set NAME -w WS`",
         )
     workspace = validate_workspace(connection.workspace)
     new_messages: list[dict[str, Any]] = []
     if system:
         new_messages.append({"role": "system", "content": system})
     new_messages.append({"role": "user", "content": text})
+    paths = ctx.paths
+    recorder = Recorder(
+        paths.history_db,
+        enabled=history_enabled(paths.config_file, no_save=not save),
+        warn=ctx.warn,
+    )
+    if resume or resume_latest:
+        recorder.resume(resume, latest=resume_latest, connection=connection)
     identity: dict[str, Any] = {
         "conversation_id": None,
         "profile": connection.profile,
@@ -160,10 +196,13 @@ def ask_once(
             client,
             workspace=workspace,
             model=connection.model,
-            history=[],
+            history=recorder.messages,
             new_messages=new_messages,
             on_event=output.on_event,
         )
+    recorder.record(outcome, question=text, connection=connection, workspace=workspace)
+    recorder.close()
+    identity["conversation_id"] = recorder.conversation_id
     output.finish(outcome, identity)
     if outcome.interrupted:
         raise Interrupted("")
