@@ -36,7 +36,7 @@ def _version_callback(value: bool) -> None:
 
 def build_app() -> typer.Typer:
     """The whole command tree. Command modules register themselves here, nowhere else."""
-    from meilichat_cli.commands import ask, demo, history
+    from meilichat_cli.commands import ask, demo, history, key, profile
 
     app = typer.Typer(
         name="meilichat",
@@ -69,6 +69,8 @@ def build_app() -> typer.Typer:
 
     app.command("ask", help=ask.HELP, epilog=ask.EPILOG)(ask.ask)
     app.command("demo", help=demo.HELP, epilog=demo.EPILOG)(demo.demo)
+    app.add_typer(profile.app, name="profile")
+    app.add_typer(key.app, name="key")
     app.add_typer(history.app, name="history")
     return app
 
