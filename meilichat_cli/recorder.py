@@ -89,6 +89,7 @@ class Recorder:
         self, outcome: TurnOutcome, *, question: str, connection: Connection, workspace: str
     ) -> None:
         """Append the turn to the context, and save it when history is on."""
+        from meilichat_cli.errors import NotFoundError
         from meilichat_cli.history import HistoryUnavailable
 
         self.messages.extend(outcome.turn.history_messages())
@@ -118,7 +119,9 @@ class Recorder:
                 timings=outcome.timings,
                 extra_errors=extra,
             )
-        except HistoryUnavailable as error:
+        except (HistoryUnavailable, NotFoundError) as error:
+            # The answer was already shown; losing its record must not fail the command
+            # (NotFoundError: the conversation was deleted while this turn ran).
             self.warn(f"this turn was not saved: {error.message}")
 
     def close(self) -> None:
