@@ -227,7 +227,7 @@ class FakeKeyring(types.ModuleType):
     def delete_password(self, service: str, user: str) -> None:
         self._gate()
         if (service, user) not in self.passwords:
-            raise self.errors.PasswordDeleteError(user)  # type: ignore[attr-defined]
+            raise self.errors.PasswordDeleteError(user)
         del self.passwords[(service, user)]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,7 +45,7 @@ def store_key(env: dict[str, str], profile: str, key: str) -> None:
     CredentialsFile(paths_from_env(env).credentials_file, warn=pytest.fail).set(profile, key)
 
 
-def resolve(env: dict[str, str], **kwargs: str | None) -> tuple[Connection, list[str]]:
+def resolve(env: dict[str, str], **kwargs: Any) -> tuple[Connection, list[str]]:
     warnings: list[str] = []
     return resolve_connection(env, warn=warnings.append, **kwargs), warnings
 
@@ -326,3 +327,31 @@ def test_resolution_does_not_touch_the_process_environment(env: dict[str, str]) 
     env["MEILICHAT_URL"] = "http://127.0.0.1:7700"
     resolve(env)
     assert dict(os.environ) == before
+
+
+def test_row_64_no_home_still_resolves_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import pwd
+
+    def no_such_user(uid: int) -> pwd.struct_passwd:
+        raise KeyError(uid)
+
+    monkeypatch.setattr(pwd, "getpwuid", no_such_user)
+    env = {"MEILICHAT_URL": "http://127.0.0.1:7700", "MEILICHAT_API_KEY": PROD_KEY}
+    paths = paths_from_env(env)
+    assert paths.config_dir.is_absolute()
+    assert paths.history_db.is_absolute()
+    connection, warnings = resolve(env)
+    assert (connection.url, connection.api_key, warnings) == ("http://127.0.0.1:7700", PROD_KEY, [])
+
+
+def test_xdg_rules_come_from_the_given_environment() -> None:
+    paths = paths_from_env(
+        {"HOME": "/home/u", "XDG_CONFIG_HOME": "relative/ignored", "XDG_DATA_HOME": "/xdg/data"}
+    )
+    assert paths.config_file == Path("/home/u/.config/meilichat/config.toml")
+    assert paths.history_db == Path("/xdg/data/meilichat/history.sqlite3")
+    assert paths.repl_history == Path("/home/u/.local/state/meilichat/repl-history")
+    overridden = paths_from_env({"HOME": "/home/u", "MEILICHAT_DATA_DIR": "/d"})
+    assert (overridden.data_dir, overridden.state_dir) == (Path("/d"), Path("/d"))
