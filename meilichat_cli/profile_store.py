@@ -28,10 +28,16 @@ from meilichat_cli.config import (
     unknown_profile_error,
     validate_profile_name,
 )
-from meilichat_cli.credentials import delete_profile_key
+from meilichat_cli.credentials import (
+    StoredKey,
+    delete_profile_key,
+    keyring_installed,
+    store_profile_key,
+)
 from meilichat_cli.errors import ConfigError, UsageError
 from meilichat_cli.paths import Paths
 from meilichat_cli.settings import ENV_PROFILE, is_loopback_host, validate_url, validate_workspace
+from meilichat_cli.storage import file_lock
 
 Warn = Callable[[str], None]
 
@@ -141,6 +147,30 @@ def remove_profile(paths: Paths, name: str, *, warn: Warn) -> Removal:
     return Removal(profile, removed_from, new_default, was_default)
 
 
+def set_key(
+    paths: Paths, requested: str | None, env: Mapping[str, str], key: str, *, warn: Warn
+) -> tuple[Profile, StoredKey]:
+    """Store a key for the chosen profile, which must still exist once the lock is held.
+
+    Holding config.toml's lock means a concurrent `profile remove` cannot leave this key
+    behind for a profile that no longer exists.
+    """
+    with file_lock(paths.config_file):
+        config = read_config(paths, warn=warn)
+        chosen = select_profile(config, requested, env)
+        return chosen, store_profile_key(config, chosen, key, paths.credentials_file, warn=warn)
+
+
+def remove_key(
+    paths: Paths, requested: str | None, env: Mapping[str, str], *, warn: Warn
+) -> tuple[Profile, list[str]]:
+    """Forget the chosen profile's stored key; returns where one was removed."""
+    with file_lock(paths.config_file):
+        config = read_config(paths, warn=warn)
+        chosen = select_profile(config, requested, env)
+        return chosen, delete_profile_key(config, chosen, paths.credentials_file, warn=warn)
+
+
 def _apply(profile: Profile, fields: ProfileFields, warn: Warn) -> Profile:
     changes: dict[str, object] = {}
     if fields.url is not None:
@@ -154,6 +184,11 @@ def _apply(profile: Profile, fields: ProfileFields, warn: Warn) -> Profile:
         changes["key_command"] = _key_command(fields.key_command) or None
     if fields.key_store is not None:
         changes["key_store"] = _key_store(fields.key_store)
+        if changes["key_store"] == "keyring" and not keyring_installed():
+            warn(
+                "the keyring package is not installed (pip install 'meilichat[keyring]');"
+                " until it is, keys are kept in the credentials file"
+            )
     if fields.ca_bundle is not None:
         changes["ca_bundle"] = _ca_bundle(fields.ca_bundle) or None
     if fields.insecure is not None:

@@ -40,19 +40,20 @@ ProfileOption = Annotated[
 def set_key(profile: ProfileOption = None) -> None:
     """Store the key: hidden prompt on a terminal, one line from stdin when piped."""
     from meilichat_cli.commands.profile import _context, _say
-    from meilichat_cli.credentials import mask_key, store_profile_key, validate_api_key
-    from meilichat_cli.profile_store import read_config, select_profile
+    from meilichat_cli.credentials import mask_key, validate_api_key
+    from meilichat_cli.profile_store import read_config, select_profile, set_key
 
     ctx = _context()
+    # Check the profile before asking for the key; the lock is taken only after it is typed.
     config = read_config(ctx.paths, warn=ctx.warn)
     chosen = select_profile(config, profile, ctx.environ)
     key = validate_api_key(_read_key(ctx, chosen.name))
+    chosen, stored = set_key(ctx.paths, chosen.name, ctx.environ, key, warn=ctx.warn)
     if chosen.key_command:
         ctx.warn(
             f"profile {chosen.name!r} has a key_command, which is used instead of a stored key;"
             f" clear it with: meilichat profile set {chosen.name} --key-command ''"
         )
-    stored = store_profile_key(config, chosen, key, ctx.paths.credentials_file, warn=ctx.warn)
     _say(f"Stored the key for profile {chosen.name!r} ({mask_key(key)}) in {stored.location}.")
 
 
@@ -88,13 +89,10 @@ def show_key(
 def remove_key(profile: ProfileOption = None) -> None:
     """Forget the profile's stored key (credentials file and keyring)."""
     from meilichat_cli.commands.profile import _context, _say
-    from meilichat_cli.credentials import delete_profile_key
-    from meilichat_cli.profile_store import read_config, select_profile
+    from meilichat_cli.profile_store import remove_key
 
     ctx = _context()
-    config = read_config(ctx.paths, warn=ctx.warn)
-    chosen = select_profile(config, profile, ctx.environ)
-    removed = delete_profile_key(config, chosen, ctx.paths.credentials_file, warn=ctx.warn)
+    chosen, removed = remove_key(ctx.paths, profile, ctx.environ, warn=ctx.warn)
     if removed:
         _say(f"Removed the key of profile {chosen.name!r} from {' and '.join(removed)}.")
     else:
