@@ -31,6 +31,7 @@ ProfileOption = Annotated[
         "--profile",
         "-p",
         help="Profile (default: MEILICHAT_PROFILE, then the default profile).",
+        metavar="NAME",
         show_default=False,
     ),
 ]
@@ -121,3 +122,9 @@ def _read_key(ctx: RunContext, profile: str) -> str:
     if len(lines) > 1:
         raise UsageError(f"expected exactly one line (the key) on stdin, got {len(lines)} lines")
     return lines[0] if lines else ""
+
+
+# `key create` and `key list --server` talk to the server; they live in their own module.
+from meilichat_cli.commands.key_admin import register as _register_server_commands  # noqa: E402
+
+_register_server_commands(app)

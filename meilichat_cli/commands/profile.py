@@ -25,16 +25,24 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 
-NameArgument = Annotated[str, typer.Argument(help="Profile name (letters, digits, '-', '_').")]
+NameArgument = Annotated[
+    str, typer.Argument(help="Profile name (letters, digits, '-', '_').", metavar="NAME")
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 WorkspaceOption = Annotated[
     str | None,
-    typer.Option("--workspace", "-w", help="Default chat workspace.", show_default=False),
+    typer.Option(
+        "--workspace", "-w", help="Default chat workspace.", metavar="WORKSPACE", show_default=False
+    ),
 ]
 ModelOption = Annotated[
     str | None,
     typer.Option(
-        "--model", "-m", help="Default model (built-in: gpt-4o-mini).", show_default=False
+        "--model",
+        "-m",
+        help="Default model (built-in: gpt-4o-mini).",
+        metavar="MODEL",
+        show_default=False,
     ),
 ]
 KeyCommandOption = Annotated[
@@ -43,6 +51,7 @@ KeyCommandOption = Annotated[
         "--key-command",
         help="Command whose first line of output is the key, e.g. 'pass show meili/prod'"
         " (run without a shell).",
+        metavar="CMD",
         show_default=False,
     ),
 ]
@@ -51,19 +60,28 @@ KeyStoreOption = Annotated[
     typer.Option(
         "--key-store",
         help="Where `key set` keeps this profile's key: 'file' or 'keyring'.",
+        metavar="STORE",
         show_default=False,
     ),
 ]
 CaBundleOption = Annotated[
     str | None,
-    typer.Option("--ca-bundle", help="PEM file of CA certificates to trust.", show_default=False),
+    typer.Option(
+        "--ca-bundle",
+        help="PEM file of CA certificates to trust.",
+        metavar="FILE",
+        show_default=False,
+    ),
 ]
 
 
 @app.command("add")
 def add(
     name: NameArgument,
-    url: Annotated[str, typer.Option("--url", help="Meilisearch URL, e.g. http://127.0.0.1:7700.")],
+    url: Annotated[
+        str,
+        typer.Option("--url", help="Meilisearch URL, e.g. http://127.0.0.1:7700.", metavar="URL"),
+    ],
     workspace: WorkspaceOption = None,
     model: ModelOption = None,
     use: Annotated[bool, typer.Option("--use", help="Make it the default profile.")] = False,
@@ -131,7 +149,9 @@ def list_profiles(as_json: JsonOption = False) -> None:
 def show(
     name: Annotated[
         str | None,
-        typer.Argument(help="Profile name (default: MEILICHAT_PROFILE, then the default)."),
+        typer.Argument(
+            help="Profile name (default: MEILICHAT_PROFILE, then the default).", metavar="[NAME]"
+        ),
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -185,7 +205,8 @@ def use(name: NameArgument) -> None:
 def set_fields(
     name: NameArgument,
     url: Annotated[
-        str | None, typer.Option("--url", help="New Meilisearch URL.", show_default=False)
+        str | None,
+        typer.Option("--url", help="New Meilisearch URL.", metavar="URL", show_default=False),
     ] = None,
     workspace: WorkspaceOption = None,
     model: ModelOption = None,
