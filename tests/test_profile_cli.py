@@ -441,3 +441,14 @@ def test_row_32_profile_without_a_key_names_key_set(
     assert result.returncode == 3, result.stderr
     assert "No API key for profile 'nokey'" in result.stderr
     assert "meilichat key set" in result.stderr
+
+
+def test_row_59_api_key_flag_works_and_warns(
+    clean_env: dict[str, str], standin: StandInServer
+) -> None:
+    assert standin.chat_key is not None
+    env = {**clean_env, "MEILICHAT_URL": standin.url, "MEILICHAT_WORKSPACE": standin.workspace}
+    result = run_meilichat(["ask", "--api-key", standin.chat_key, "which space movies?"], env)
+    assert result.returncode == 0, result.stderr
+    assert "visible to other users in the process list" in result.stderr
+    assert standin.chat_key not in result.stdout + result.stderr
