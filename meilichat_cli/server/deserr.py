@@ -1,0 +1,74 @@
+"""deserr-style validation messages, as Meilisearch words them for bodies and query strings.
+
+Meilisearch parses most bodies with the `deserr` crate, whose messages follow a few fixed
+patterns (protocol §2, §4.1, §4.6). Keeping them here lets every route phrase its 400s the same
+way. Stdlib only; imports nothing from meilichat_cli.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+
+def compact(value: Any) -> str:
+    """serde_json's compact rendering of a JSON value."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def value_kind(value: Any) -> str:
+    """How deserr names the kind of a JSON value ("a string", "a positive integer"...)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "a positive integer" if value >= 0 else "a negative integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "a map"
+
+
+def found(value: Any) -> str:
+    """`a boolean: \\`true\\``: the kind and the value, as deserr quotes them."""
+    kind = value_kind(value)
+    return kind if value is None else f"{kind}: `{compact(value)}`"
+
+
+def expected_list(names: Iterable[str]) -> str:
+    return ", ".join(f"`{name}`" for name in names)
+
+
+def at(path: str) -> str:
+    return f" at `{path}`" if path else ""
+
+
+def invalid_type(path: str, expected: str, value: Any) -> str:
+    return f"Invalid value type{at(path)}: expected {expected}, but found {found(value)}"
+
+
+def unknown_field(name: str, expected: Iterable[str], inside: str = "") -> str:
+    where = f" inside `{inside}`" if inside else ""
+    return f"Unknown field `{name}`{where}: expected one of {expected_list(expected)}"
+
+
+def unknown_value(value: str, path: str, expected: Iterable[str]) -> str:
+    return f"Unknown value `{value}`{at(path)}: expected one of {expected_list(expected)}"
+
+
+def missing_field(name: str, inside: str = "") -> str:
+    where = f" inside `{inside}`" if inside else ""
+    return f"Missing field `{name}`{where}"
+
+
+def unknown_parameter(name: str, expected: Iterable[str]) -> str:
+    return f"Unknown parameter `{name}`: expected one of {expected_list(expected)}"
+
+
+def unparsable_parameter(name: str, raw: str) -> str:
+    return f"Invalid value in parameter `{name}`: could not parse `{raw}` as a positive integer"
