@@ -1,0 +1,190 @@
+"""How the admin commands show things: tables, `name  value` blocks, JSON, doctor lines.
+
+On a terminal, tables are drawn with rich (imported inside the functions that draw); in a
+pipe, the same rows come out as plain aligned columns without colour or box characters.
+Every piece of server text is sanitized before it is shown (cells as one line, long values
+such as prompts and templates keep their line breaks); JSON output escapes instead
+(`ensure_ascii`, so ESC, DEL and C1 controls appear as `\\u001b`, `\\u007f`, `\\u009b`).
+
+Must not import httpx, typer or prompt_toolkit; rich only inside functions.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from meilichat_cli.protocol.sanitize import sanitize, sanitize_line
+
+if TYPE_CHECKING:
+    from meilichat_cli.context import RunContext
+    from meilichat_cli.doctor import Check, Report
+
+NONE = "-"
+
+
+def write_json(ctx: RunContext, data: Any) -> None:
+    ctx.stdout.write(json.dumps(data, ensure_ascii=True, indent=2) + "\n")
+    ctx.stdout.flush()
+
+
+def write_line(ctx: RunContext, text: str) -> None:
+    ctx.stdout.write(sanitize_line(text) + "\n")
+    ctx.stdout.flush()
+
+
+def cell(value: Any) -> str:
+    """One table cell or one-line value: sanitized, JSON for lists and objects."""
+    if value is None:
+        return NONE
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (list, dict)):
+        return sanitize_line(json.dumps(value, ensure_ascii=False))
+    return sanitize_line(str(value))
+
+
+def print_table(
+    ctx: RunContext, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, title: str = ""
+) -> None:
+    texts = [[cell(value) for value in row] for row in rows]
+    if ctx.stdout_isatty:
+        _rich_table(ctx, columns, texts, title)
+        return
+    widths = [len(name) for name in columns]
+    for row in texts:
+        widths = [max(width, len(text)) for width, text in zip(widths, row, strict=False)]
+    for row in [list(columns), *texts]:
+        line = "  ".join(text.ljust(width) for text, width in zip(row, widths, strict=False))
+        ctx.stdout.write(line.rstrip() + "\n")
+    ctx.stdout.flush()
+
+
+def _rich_table(
+    ctx: RunContext, columns: Sequence[str], rows: Sequence[Sequence[str]], title: str
+) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=title or None, show_edge=False, pad_edge=False, header_style="bold")
+    for name in columns:
+        table.add_column(name, overflow="fold")
+    for row in rows:
+        # Text objects, not strings: rich would read "[...]" in server text as markup.
+        table.add_row(*(Text(value) for value in row))
+    _console(ctx).print(table)
+
+
+def _console(ctx: RunContext) -> Any:
+    from rich.console import Console
+
+    return Console(
+        file=ctx.stdout,
+        force_terminal=ctx.stdout_isatty,
+        no_color=ctx.no_color,
+        highlight=False,
+        emoji=False,
+        markup=False,
+    )
+
+
+def print_fields(ctx: RunContext, fields: Sequence[tuple[str, Any]]) -> None:
+    """`name  value` lines; a value with line breaks continues on indented lines."""
+    width = max((len(name) for name, _ in fields), default=0)
+    out: list[str] = []
+    for name, value in fields:
+        if isinstance(value, str) and "\n" in value.strip("\n"):
+            out.append(f"{name}:")
+            out.extend(f"    {line}" for line in sanitize(value).rstrip("\n").split("\n"))
+        else:
+            out.append(f"{name.ljust(width)}  {cell(value)}")
+    ctx.stdout.write("\n".join(out) + "\n")
+    ctx.stdout.flush()
+
+
+def workspace_fields(name: str, settings: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    fields: list[tuple[str, Any]] = [("workspace", name)]
+    for key in ("source", "baseUrl", "orgId", "projectId", "apiVersion", "deploymentId"):
+        fields.append((key, settings.get(key)))
+    api_key = settings.get("apiKey")
+    fields.append(("apiKey", f"{api_key} (masked by the server)" if api_key else "not set"))
+    prompts = settings.get("prompts")
+    if isinstance(prompts, dict):
+        for key, text in prompts.items():
+            fields.append((f"prompts.{key}", text))
+    return fields
+
+
+def index_chat_fields(index: str, settings: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    fields: list[tuple[str, Any]] = [("index", index)]
+    description = settings.get("description")
+    fields.append(("description", description if description else "(none)"))
+    fields.append(("documentTemplate", settings.get("documentTemplate")))
+    fields.append(("documentTemplateMaxBytes", settings.get("documentTemplateMaxBytes")))
+    params = settings.get("searchParameters")
+    if isinstance(params, dict) and params:
+        for key, value in params.items():
+            fields.append((f"searchParameters.{key}", value))
+    else:
+        fields.append(("searchParameters", "(defaults)"))
+    return fields
+
+
+def print_previews(
+    ctx: RunContext, docs: Sequence[Mapping[str, Any]], texts: Sequence[str], max_bytes: Any
+) -> None:
+    """Each rendered document under a header; an empty render is called out."""
+    for number, (doc, text) in enumerate(zip(docs, texts, strict=False), start=1):
+        ident = next((doc[k] for k in ("id", "uid", "_id") if k in doc), None)
+        size = len(text.encode("utf-8", "surrogatepass"))
+        label = f" (id {cell(ident)})" if ident is not None else ""
+        ctx.stdout.write(
+            f"--- document {number}{label}: {size} bytes (limit {cell(max_bytes)}) ---\n"
+        )
+        if text.strip():
+            ctx.stdout.write(sanitize(text).rstrip("\n") + "\n")
+        else:
+            ctx.stdout.write("(empty: the model sees nothing for this document)\n")
+    ctx.stdout.flush()
+
+
+_MARKS = {"ok": "ok  ", "fail": "FAIL", "warn": "warn", "skip": "skip"}
+_STYLES = {"ok": "green", "fail": "bold red", "warn": "yellow", "skip": "dim"}
+
+
+def print_report(ctx: RunContext, report: Report) -> None:
+    """One line per check (`[FAIL] name  detail`), its fix indented below, then a summary."""
+    width = max((len(check.name) for check in report.checks), default=0)
+    if ctx.stdout_isatty and not ctx.no_color:
+        _rich_report(ctx, report.checks, width)
+    else:
+        for check in report.checks:
+            mark = _MARKS[check.status]
+            detail = sanitize_line(check.detail)
+            ctx.stdout.write(f"[{mark}] {check.name.ljust(width)}  {detail}\n")
+            if check.fix and check.status != "ok":
+                ctx.stdout.write(f"       {' ' * width}  fix: {sanitize_line(check.fix)}\n")
+    summary = report.to_json()["summary"]
+    verdict = "all checks passed" if report.ok else "some checks failed"
+    ctx.stdout.write(
+        f"{verdict}: {summary['ok']} ok, {summary['fail']} failed, {summary['warn']} warnings,"
+        f" {summary['skip']} skipped\n"
+    )
+    ctx.stdout.flush()
+
+
+def _rich_report(ctx: RunContext, checks: Sequence[Check], width: int) -> None:
+    from rich.text import Text
+
+    console = _console(ctx)
+    for check in checks:
+        line = Text()
+        line.append(f"[{_MARKS[check.status]}]", style=_STYLES[check.status])
+        line.append(f" {check.name.ljust(width)}  ", style="bold")
+        line.append(sanitize_line(check.detail))
+        console.print(line, soft_wrap=True)
+        if check.fix and check.status != "ok":
+            fix = Text(f"       {' ' * width}  fix: ", style="dim")
+            fix.append(sanitize_line(check.fix))
+            console.print(fix, soft_wrap=True)
