@@ -36,7 +36,7 @@ def _version_callback(value: bool) -> None:
 
 def build_app() -> typer.Typer:
     """The whole command tree. Command modules register themselves here, nowhere else."""
-    from meilichat_cli.commands import ask, demo, history, key, profile
+    from meilichat_cli.commands import ask, demo, doctor, history, index, key, profile, workspace
 
     app = typer.Typer(
         name="meilichat",
@@ -72,6 +72,9 @@ def build_app() -> typer.Typer:
     app.add_typer(profile.app, name="profile")
     app.add_typer(key.app, name="key")
     app.add_typer(history.app, name="history")
+    app.add_typer(workspace.app, name="workspace")
+    app.add_typer(index.app, name="index")
+    app.command("doctor", help=doctor.HELP, epilog=doctor.EPILOG)(doctor.doctor)
     return app
 
 
