@@ -1,9 +1,10 @@
 """`meilichat ask`: one question, answered as it streams.
 
 Reads the prompt from the arguments and, when stdin is piped, from stdin (stdin first, a blank
-line, then the arguments). Chooses one output mode (terminal, plain, --json, --events) and
-maps the outcome to the documented exit code by raising. Only typer is imported at module
-level.
+line, then the arguments); with `--input json`, one JSON question object from stdin
+(`question_input`: a prompt or a conversation to continue). Chooses one output mode
+(terminal, plain, --json, --events) and maps the outcome to the documented exit code by
+raising. Only typer is imported at module level.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from meilichat_cli.commands.connection import (
 
 if TYPE_CHECKING:
     from meilichat_cli.context import RunContext
+    from meilichat_cli.question_input import Question
     from meilichat_cli.ui.output import Output
 
 HELP = "Ask one question and stream the answer, with the searches and sources behind it."
@@ -36,6 +38,8 @@ EPILOG = """[bold]Examples[/bold]
   cat notes.md | meilichat ask "summarise these notes"
 
   meilichat ask --json "top 3 sci-fi movies" | jq -r .answer
+
+  echo '{"messages": [...], "model": "gpt-4o"}' | meilichat ask --input json --json
 
 [bold]Environment[/bold]: MEILICHAT_PROFILE, MEILICHAT_URL, MEILICHAT_API_KEY,
 MEILICHAT_WORKSPACE, MEILICHAT_MODEL, NO_COLOR, SSL_CERT_FILE, HTTPS_PROXY/NO_PROXY.
@@ -81,6 +85,16 @@ def ask(
     no_save: Annotated[
         bool, typer.Option("--no-save", help="Do not save this question and answer.")
     ] = False,
+    input_format: Annotated[
+        str | None,
+        typer.Option(
+            "--input",
+            help='Read the question as one JSON object from stdin: --input json ({"prompt"} '
+            'or {"messages"}, optional "workspace", "model", "system").',
+            metavar="json",
+            show_default=False,
+        ),
+    ] = None,
     profile: ProfileOption = None,
     url: UrlOption = None,
     workspace: WorkspaceOption = None,
@@ -96,7 +110,12 @@ def ask(
     if json_mode and events_mode:
         raise UsageError("--json and --events cannot be used together")
     ctx = RunContext.from_process()
-    text = read_prompt(ctx, prompt or [])
+    question = None
+    if input_format is not None:
+        question = read_json_input(ctx, input_format, prompt or [])
+        text = question.text
+    else:
+        text = read_prompt(ctx, prompt or [])
     flags = ConnectionFlags(
         profile=profile,
         url=url,
@@ -107,6 +126,13 @@ def ask(
         ca_bundle=ca_bundle,
         insecure=insecure,
     )
+    if question is not None:
+        from dataclasses import replace
+
+        # The input's own fields are the most specific: they win over flags and environment.
+        flags = replace(
+            flags, workspace=question.workspace or workspace, model=question.model or model
+        )
     from meilichat_cli.ui.output import choose_output
 
     output = choose_output(
@@ -121,7 +147,28 @@ def ask(
         resume=conversation,
         resume_latest=continue_,
         save=not no_save,
+        question=question,
     )
+
+
+def read_json_input(ctx: RunContext, input_format: str, words: list[str]) -> Question:
+    """`--input json`: one question object on stdin (see `question_input`)."""
+    from meilichat_cli.errors import UsageError
+    from meilichat_cli.question_input import read_question
+
+    if input_format.lower() != "json":
+        raise UsageError(f"--input {input_format!r}: the only input format is json")
+    if words:
+        raise UsageError(
+            "--input json reads the question from stdin; give it no PROMPT arguments",
+            hint='put the question in the object: {"prompt": "…"}',
+        )
+    if ctx.stdin_isatty:
+        raise UsageError(
+            "--input json reads one JSON object from stdin, and stdin is a terminal",
+            hint='echo \'{"prompt": "…"}\' | meilichat ask --input json',
+        )
+    return read_question(ctx.stdin)
 
 
 def read_prompt(ctx: RunContext, words: list[str]) -> str:
@@ -160,6 +207,7 @@ def ask_once(
     resume: str | None = None,
     resume_latest: bool = False,
     save: bool = True,
+    question: Question | None = None,
 ) -> None:
     from meilichat_cli.errors import Interrupted, UsageError
     from meilichat_cli.recorder import Recorder, history_enabled
@@ -174,9 +222,12 @@ def ask_once(
         )
     workspace = validate_workspace(connection.workspace)
     new_messages: list[dict[str, Any]] = []
-    if system:
-        new_messages.append({"role": "system", "content": system})
-    new_messages.append({"role": "user", "content": text})
+    if question is not None:
+        new_messages = question.new_messages(system)
+    else:
+        if system:
+            new_messages.append({"role": "system", "content": system})
+        new_messages.append({"role": "user", "content": text})
     paths = ctx.paths
     recorder = Recorder(
         paths.history_db,
