@@ -118,3 +118,76 @@ def answer_text(events: list[Any], completion_id: str | None = None) -> str:
         if isinstance(content, str):
             parts.append(content)
     return "".join(parts)
+
+
+@dataclass
+class RawStream:
+    """A response read straight off the socket: each HTTP chunk with its arrival time."""
+
+    status: int
+    headers: dict[str, str]
+    chunks: list[tuple[float, bytes]]
+    clean_end: bool  # the terminating zero-length chunk (or the full Content-Length) arrived
+    error: BaseException | None
+    started: float
+
+    @property
+    def body(self) -> bytes:
+        return b"".join(data for _, data in self.chunks)
+
+
+def raw_stream(url: str, body: Any, key: str | None, *, timeout: float = 10) -> RawStream:
+    """POST `body` to the completions route of `url` and read the reply chunk by chunk."""
+    import socket
+    import time
+
+    parts = urlsplit(url)
+    data = json.dumps(body).encode()
+    head = (
+        f"POST {parts.path or '/chats/demo/chat/completions'} HTTP/1.1\r\n"
+        f"Host: {parts.hostname}:{parts.port}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(data)}\r\n"
+    )
+    if key is not None:
+        head += f"Authorization: Bearer {key}\r\n"
+    sock = socket.create_connection((parts.hostname, parts.port), timeout=timeout)
+    started = time.monotonic()
+    sock.sendall(head.encode() + b"\r\n" + data)
+    reader = sock.makefile("rb")
+    chunks: list[tuple[float, bytes]] = []
+    status, headers, clean, error = 0, {}, False, None
+    try:
+        status_line = reader.readline()
+        if not status_line:
+            raise ConnectionError("closed before any response")
+        status = int(status_line.split()[1])
+        while (line := reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode("latin-1").partition(":")
+            headers[name.strip().lower()] = value.strip()
+        if headers.get("transfer-encoding") == "chunked":
+            while True:
+                size_line = reader.readline()
+                if not size_line:
+                    break
+                size = int(size_line.strip(), 16)
+                if size == 0:
+                    reader.readline()
+                    clean = True
+                    break
+                payload = reader.read(size)
+                if len(payload) < size:
+                    chunks.append((time.monotonic(), payload))
+                    break
+                chunks.append((time.monotonic(), payload))
+                reader.readline()
+        else:
+            length = int(headers.get("content-length", "0"))
+            payload = reader.read(length)
+            chunks.append((time.monotonic(), payload))
+            clean = len(payload) == length
+    except (OSError, ValueError) as exc:
+        error = exc
+    finally:
+        reader.close()
+        sock.close()
+    return RawStream(status, headers, chunks, clean, error, started)

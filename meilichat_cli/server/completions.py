@@ -450,7 +450,7 @@ class CompletionStream:
         if self.name == "lone-surrogate":
             return ["Before ", "\ud800", " after."]
         if self.name == "invalid-utf8":
-            return ["Bytes: ", "\x00INVALID\x00", " end."]
+            return ["Bytes: ", "@@INVALID-UTF8@@", " end."]
         deltas = model.split_into_deltas(answer)
         if self.name == "length":
             return deltas[: max(len(deltas) // 2, 1)]
@@ -471,7 +471,7 @@ class CompletionStream:
             payload = payload.replace("\ud800", "\\ud800")
         data = frame(payload)
         if self.name == "invalid-utf8":
-            data = data.replace(b"\x00INVALID\x00", b"\xff\xfe\xc3(")
+            data = data.replace(b"@@INVALID-UTF8@@", b"\xff\xfe\xc3(")
         return data
 
     def fault_at(self, position: int) -> str | None:

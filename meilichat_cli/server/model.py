@@ -28,7 +28,8 @@ from meilichat_cli.server.search import IndexData
 
 # Words that carry no search meaning in a question (kept as text: easy to read and extend).
 _STOPWORDS_TEXT = """
-a about all also am an and any anything are as at be been best can could did do does doing
+a about after all also am an and any anything are as at be been before best between by can
+could did do does doing
 few find for from get give good great has have having he her here hers him his how i i'd
 i'll i'm if in into is it its know let like list look looking lot lots may me mention might
 more most my need of on one or other our please recommend recommendations search several

@@ -206,6 +206,8 @@ class Api:
         self, request: Request, params: dict[str, str], who: Principal
     ) -> Response:
         body = request.json_body()
+        # deserr validates while extracting the body, before the handler checks the flag.
+        workspaces.validate_body(body)
         self.require_chat_feature("using the /chats/settings route")
         uid = params["workspace"]
         with self.state.lock:

@@ -111,7 +111,7 @@ def public_view(settings: dict[str, Any]) -> dict[str, Any]:
     return view
 
 
-def _validate_body(body: Any) -> None:
+def validate_body(body: Any) -> None:
     """Reject what deserr rejects, with its codes and messages (§4.6)."""
     if not isinstance(body, dict):
         raise bad_request(deserr.invalid_type("", "an object", body))
@@ -160,9 +160,8 @@ def check_source_requirements(settings: dict[str, Any]) -> None:
         raise bad_request("vLlm requires setting a valid `baseUrl`")
 
 
-def apply_patch(current: dict[str, Any] | None, body: Any) -> dict[str, Any]:
-    """The settings after PATCHing `body` onto `current` (None = a new workspace)."""
-    _validate_body(body)
+def apply_patch(current: dict[str, Any] | None, body: dict[str, Any]) -> dict[str, Any]:
+    """The settings after PATCHing `body` (already validated) onto `current` (None = new)."""
     merged = copy.deepcopy(current) if current is not None else default_settings()
     for name, value in body.items():
         if name == "source":
