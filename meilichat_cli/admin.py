@@ -217,10 +217,14 @@ def needs_action(action: str, what: str) -> Iterator[None]:
     try:
         yield
     except AuthError as error:
-        if error.http_status != 403:
+        if error.http_status not in (401, 403):
             raise
+        if error.message.startswith("No API key"):  # nothing was configured at all
+            message = f"{error.message}; {what} needs a key with the `{action}` action"
+        else:
+            message = f"Key rejected for {what}: it is invalid, expired, or lacks `{action}`"
         raise AuthError(
-            f"Key rejected for {what}: it is invalid, expired, or lacks the `{action}` action",
+            message,
             hint="use an admin key: set MEILI_MASTER_KEY, or pass --admin-key-stdin"
             " or --prompt-admin-key",
             code=error.code,

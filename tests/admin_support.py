@@ -1,0 +1,38 @@
+"""Helpers for the admin command tests (workspace, index, key create/list, doctor): the
+environment an administrator has, and what the stand-in server recorded. Not a test module."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from meilichat_cli.server import StandInServer
+from tests.conftest import MASTER_KEY
+
+PROVIDER_KEY = "sk-test-provider-key-abcdefghijklmnopqrstuvwxyz"
+
+
+def admin_env(
+    clean_env: dict[str, str], server: StandInServer, *, master: bool = True
+) -> dict[str, str]:
+    """`clean_env` aimed at `server`, with its chat key as the profile key and, when
+    `master`, the master key in MEILI_MASTER_KEY (what an administrator exports)."""
+    env = {
+        **clean_env,
+        "MEILICHAT_URL": server.url,
+        "MEILICHAT_WORKSPACE": server.workspace,
+        "MEILICHAT_MODEL": "gpt-4o-mini",
+    }
+    if server.chat_key is not None:
+        env["MEILICHAT_API_KEY"] = server.chat_key
+    if master:
+        env["MEILI_MASTER_KEY"] = MASTER_KEY
+    return env
+
+
+def requests(server: StandInServer, method: str, path_part: str = "") -> list[Any]:
+    """Recorded requests with this method whose path contains `path_part`."""
+    return [r for r in server.recorded if r.method == method and path_part in r.path]
+
+
+def bodies(server: StandInServer, method: str, path_part: str = "") -> list[Any]:
+    return [r.body for r in requests(server, method, path_part)]

@@ -1,0 +1,385 @@
+"""`meilichat workspace …` end to end: the real entry point against the stand-in server."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from meilichat_cli.server import StandInServer
+from meilichat_cli.server.state import DEMO_PROVIDER_KEY
+from tests.admin_support import PROVIDER_KEY, admin_env, bodies, requests
+from tests.conftest import MASTER_KEY, run_meilichat
+
+
+@pytest.fixture
+def env(clean_env: dict[str, str], standin: StandInServer) -> dict[str, str]:
+    return admin_env(clean_env, standin)
+
+
+@pytest.fixture
+def fresh() -> Iterator[StandInServer]:
+    server = StandInServer(master_key=MASTER_KEY, fresh=True)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def _editor(tmp_path: Path, body: str) -> str:
+    """An $EDITOR that runs `body` with `data` = the parsed file, then writes `data` back."""
+    script = tmp_path / "editor.py"
+    script.write_text(
+        "import json, sys\n"
+        "path = sys.argv[1]\n"
+        "data = json.load(open(path, encoding='utf-8'))\n"
+        f"{body}\n"
+        "json.dump(data, open(path, 'w', encoding='utf-8'))\n",
+        encoding="utf-8",
+    )
+    return f"{sys.executable} {script}"
+
+
+# -- list / show ------------------------------------------------------------------------------
+
+
+def test_list_shows_every_workspace_across_pages(
+    env: dict[str, str], standin: StandInServer
+) -> None:
+    for number in range(130):
+        standin.state.workspaces[f"ws-{number:03d}"] = dict(standin.state.workspaces["demo"])
+    result = run_meilichat(["workspace", "list"], env)
+    assert result.returncode == 0, result.stderr
+    names = result.stdout.split()
+    assert len(names) == 131 and "demo" in names and "ws-129" in names
+    offsets = [r.query.get("offset") for r in requests(standin, "GET", "/chats")]
+    assert offsets == ["0", "100"]
+
+
+def test_list_json_and_long(env: dict[str, str]) -> None:
+    result = run_meilichat(["workspace", "list", "--json"], env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [{"uid": "demo"}]
+    long = run_meilichat(["workspace", "list", "--long"], env)
+    assert long.returncode == 0, long.stderr
+    assert "sk-deXXXXXX..." in long.stdout and DEMO_PROVIDER_KEY not in long.stdout
+
+
+def test_show_keeps_the_provider_key_masked(env: dict[str, str]) -> None:
+    result = run_meilichat(["workspace", "show", "demo"], env)
+    assert result.returncode == 0, result.stderr
+    assert "sk-deXXXXXX... (masked by the server)" in result.stdout
+    assert DEMO_PROVIDER_KEY not in result.stdout + result.stderr
+    as_json = json.loads(run_meilichat(["workspace", "show", "--json"], env).stdout)
+    assert as_json["uid"] == "demo"
+    assert as_json["settings"]["apiKey"] == "sk-deXXXXXX..."
+
+
+def test_show_sanitizes_server_text(env: dict[str, str], standin: StandInServer) -> None:
+    standin.state.workspaces["demo"]["prompts"]["system"] = "evil\x1b]52;c;aGk=\x07 prompt\x9b"
+    result = run_meilichat(["workspace", "show", "demo"], env)
+    assert result.returncode == 0, result.stderr
+    assert (
+        "\x1b" not in result.stdout and "\x9b" not in result.stdout and "\x07" not in result.stdout
+    )
+    assert "prompt" in result.stdout
+
+
+def test_row_34_unknown_workspace_exits_4(env: dict[str, str], standin: StandInServer) -> None:
+    result = run_meilichat(["workspace", "show", "nope"], env)
+    assert result.returncode == 4
+    assert f"Workspace 'nope' not found on {standin.url}" in result.stderr
+    assert "meilichat workspace list" in result.stderr
+
+
+def test_row_35_feature_disabled_exits_5(clean_env: dict[str, str], fresh: StandInServer) -> None:
+    env = admin_env(clean_env, fresh)
+    result = run_meilichat(["workspace", "list"], env)
+    assert result.returncode == 5
+    assert "Chat completions are disabled on this server" in result.stderr
+    assert "chatCompletions" in result.stderr
+    as_json = run_meilichat(["workspace", "list", "--json"], env)
+    error = json.loads(as_json.stderr)["error"]
+    assert error["code"] == "feature_not_enabled"
+    assert error["link"] == "https://docs.meilisearch.com/errors#feature_not_enabled"
+    assert as_json.stdout == ""
+
+
+def test_row_33_a_chat_key_cannot_read_settings(
+    env: dict[str, str], standin: StandInServer
+) -> None:
+    del env["MEILI_MASTER_KEY"]  # only the profile's chat key is left
+    result = run_meilichat(["workspace", "show", "demo"], env)
+    assert result.returncode == 3
+    assert "chatsSettings.get" in result.stderr
+    assert "MEILI_MASTER_KEY" in result.stderr
+
+
+def test_row_33_a_wrong_admin_key_exits_3(env: dict[str, str]) -> None:
+    env["MEILI_MASTER_KEY"] = "not-the-master-key"
+    result = run_meilichat(["workspace", "list"], env)
+    assert result.returncode == 3
+    assert "not-the-master-key" not in result.stdout + result.stderr
+
+
+def test_row_32_no_key_at_all_exits_3(env: dict[str, str]) -> None:
+    del env["MEILI_MASTER_KEY"]
+    del env["MEILICHAT_API_KEY"]
+    result = run_meilichat(["workspace", "list"], env)
+    assert result.returncode == 3
+    assert "No API key" in result.stderr
+
+
+def test_unreachable_server_exits_6(env: dict[str, str]) -> None:
+    env["MEILICHAT_URL"] = "http://127.0.0.1:9"
+    result = run_meilichat(["workspace", "list"], env)
+    assert result.returncode == 6
+    assert "Cannot connect" in result.stderr
+
+
+def test_admin_key_from_stdin_is_used_and_not_echoed(env: dict[str, str]) -> None:
+    del env["MEILI_MASTER_KEY"]
+    result = run_meilichat(["workspace", "list", "--admin-key-stdin"], env, input=MASTER_KEY + "\n")
+    assert result.returncode == 0, result.stderr
+    assert "demo" in result.stdout
+    assert MASTER_KEY not in result.stdout + result.stderr
+
+
+# -- set --------------------------------------------------------------------------------------
+
+
+def test_set_creates_a_missing_workspace_with_only_the_given_fields(
+    env: dict[str, str], standin: StandInServer
+) -> None:
+    result = run_meilichat(
+        ["workspace", "set", "support", "--source", "openai", "--provider-key-stdin"],
+        env,
+        input=PROVIDER_KEY + "\n",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Created workspace 'support'" in result.stdout
+    assert PROVIDER_KEY not in result.stdout + result.stderr
+    assert bodies(standin, "PATCH", "/chats/support/settings") == [
+        {"source": "openAi", "apiKey": PROVIDER_KEY}
+    ]
+    assert standin.state.workspaces["support"]["apiKey"] == PROVIDER_KEY
+
+
+def test_set_sends_a_prompt_from_a_file_and_nothing_else(
+    env: dict[str, str], standin: StandInServer, tmp_path: Path
+) -> None:
+    prompt = tmp_path / "system.md"
+    prompt.write_text("Answer from the documents only.\nCite titles.\n", encoding="utf-8")
+    result = run_meilichat(
+        ["workspace", "set", "demo", "--system-prompt-file", str(prompt), "--search-q-param", "q!"],
+        env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Updated workspace 'demo'" in result.stdout
+    sent = bodies(standin, "PATCH", "/chats/demo/settings")
+    assert sent == [
+        {
+            "prompts": {
+                "system": "Answer from the documents only.\nCite titles.\n",
+                "searchQParam": "q!",
+            }
+        }
+    ]
+    assert standin.state.workspaces["demo"]["apiKey"] == DEMO_PROVIDER_KEY
+
+
+def test_set_unset_resets_fields_to_null(env: dict[str, str], standin: StandInServer) -> None:
+    result = run_meilichat(
+        ["workspace", "set", "demo", "--unset", "org-id", "--unset", "system-prompt"], env
+    )
+    assert result.returncode == 0, result.stderr
+    assert bodies(standin, "PATCH", "/chats/demo/settings") == [
+        {"orgId": None, "prompts": {"system": None}}
+    ]
+
+
+def test_set_refuses_incomplete_azure_before_sending(
+    env: dict[str, str], standin: StandInServer
+) -> None:
+    result = run_meilichat(
+        [
+            "workspace",
+            "set",
+            "az",
+            "--source",
+            "azureOpenAi",
+            "--base-url",
+            "https://x.openai.azure.com",
+        ],
+        env,
+    )
+    assert result.returncode == 2
+    assert "--deployment-id, --api-version" in result.stderr
+    assert requests(standin, "PATCH") == []
+
+
+def test_set_refuses_vllm_without_base_url_before_sending(
+    env: dict[str, str], standin: StandInServer
+) -> None:
+    result = run_meilichat(["workspace", "set", "local", "--source", "vLlm"], env)
+    assert result.returncode == 2
+    assert "vLlm requires a base URL" in result.stderr
+    assert requests(standin, "PATCH") == []
+    ok = run_meilichat(
+        ["workspace", "set", "local", "--source", "vLlm", "--base-url", "http://127.0.0.1:8000/v1"],
+        env,
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert standin.state.workspaces["local"]["source"] == "vLlm"
+
+
+def test_set_refuses_a_masked_provider_key(env: dict[str, str], standin: StandInServer) -> None:
+    result = run_meilichat(
+        ["workspace", "set", "demo", "--provider-key-stdin"], env, input="sk-deXXXXXX...\n"
+    )
+    assert result.returncode == 2
+    assert "masked provider key" in result.stderr
+    assert requests(standin, "PATCH") == []
+
+
+def test_set_with_a_plain_provider_key_value_warns(
+    env: dict[str, str], standin: StandInServer
+) -> None:
+    result = run_meilichat(["workspace", "set", "demo", "--provider-key", PROVIDER_KEY], env)
+    assert result.returncode == 0, result.stderr
+    assert "process list" in result.stderr
+    assert PROVIDER_KEY not in result.stdout + result.stderr
+    assert standin.state.workspaces["demo"]["apiKey"] == PROVIDER_KEY
+
+
+def test_set_with_nothing_to_change_is_a_usage_error(env: dict[str, str]) -> None:
+    result = run_meilichat(["workspace", "set", "demo"], env)
+    assert result.returncode == 2
+    assert "Nothing to change" in result.stderr
+
+
+def test_set_provider_key_stdin_refuses_an_empty_line(env: dict[str, str]) -> None:
+    result = run_meilichat(["workspace", "set", "demo", "--provider-key-stdin"], env, input="\n")
+    assert result.returncode == 2
+    assert "empty" in result.stderr
+
+
+# -- edit -------------------------------------------------------------------------------------
+
+
+def test_edit_sends_only_changes_and_never_the_masked_key(
+    env: dict[str, str], standin: StandInServer, tmp_path: Path
+) -> None:
+    env["EDITOR"] = _editor(
+        tmp_path, "data['orgId'] = 'org-42'\ndata['prompts']['system'] = 'Be brief.'"
+    )
+    result = run_meilichat(["workspace", "edit", "demo"], env)
+    assert result.returncode == 0, result.stderr
+    sent = bodies(standin, "PATCH", "/chats/demo/settings")
+    assert sent == [{"orgId": "org-42", "prompts": {"system": "Be brief."}}]
+    assert all("XXX" not in json.dumps(body) for body in sent)
+    assert standin.state.workspaces["demo"]["apiKey"] == DEMO_PROVIDER_KEY
+
+
+def test_edit_without_changes_sends_nothing(
+    env: dict[str, str], standin: StandInServer, tmp_path: Path
+) -> None:
+    env["EDITOR"] = _editor(tmp_path, "pass")
+    result = run_meilichat(["workspace", "edit", "demo"], env)
+    assert result.returncode == 0, result.stderr
+    assert "No changes" in result.stderr
+    assert requests(standin, "PATCH") == []
+
+
+def test_edit_refuses_a_masked_key_typed_in(
+    env: dict[str, str], standin: StandInServer, tmp_path: Path
+) -> None:
+    env["EDITOR"] = _editor(tmp_path, "data['apiKey'] = 'sk-otXXXXXX...'")
+    result = run_meilichat(["workspace", "edit", "demo"], env)
+    assert result.returncode == 2
+    assert "masked provider key" in result.stderr
+    assert requests(standin, "PATCH") == []
+
+
+def test_edit_can_replace_the_key_with_a_real_one(
+    env: dict[str, str], standin: StandInServer, tmp_path: Path
+) -> None:
+    env["EDITOR"] = _editor(tmp_path, f"data['apiKey'] = {PROVIDER_KEY!r}")
+    result = run_meilichat(["workspace", "edit", "demo"], env)
+    assert result.returncode == 0, result.stderr
+    assert bodies(standin, "PATCH", "/chats/demo/settings") == [{"apiKey": PROVIDER_KEY}]
+    assert standin.state.workspaces["demo"]["apiKey"] == PROVIDER_KEY
+
+
+def test_edit_surfaces_invalid_chat_completion_codes(env: dict[str, str], tmp_path: Path) -> None:
+    env["EDITOR"] = _editor(tmp_path, "data['orgId'] = 123")
+    result = run_meilichat(["workspace", "edit", "demo"], env)
+    assert result.returncode == 5
+    assert "invalid_chat_completion_org_id" in result.stderr
+
+
+def test_edit_keeps_a_broken_file_and_sends_nothing(
+    env: dict[str, str], standin: StandInServer, tmp_path: Path
+) -> None:
+    script = tmp_path / "broken.py"
+    script.write_text("import sys\nopen(sys.argv[1], 'w').write('{not json')\n", encoding="utf-8")
+    env["EDITOR"] = f"{sys.executable} {script}"
+    result = run_meilichat(["workspace", "edit", "demo"], env)
+    assert result.returncode == 2
+    assert "not valid JSON" in result.stderr
+    kept = result.stderr.split("your edits are kept in ")[1].split(";")[0]
+    assert Path(kept).read_text(encoding="utf-8") == "{not json"
+    Path(kept).unlink()
+    assert requests(standin, "PATCH") == []
+
+
+def test_edit_checks_vllm_requirements(
+    env: dict[str, str], standin: StandInServer, tmp_path: Path
+) -> None:
+    env["EDITOR"] = _editor(tmp_path, "data['source'] = 'vLlm'")
+    result = run_meilichat(["workspace", "edit", "demo"], env)
+    assert result.returncode == 2
+    assert "vLlm requires a base URL" in result.stderr
+    assert requests(standin, "PATCH") == []
+
+
+# -- reset / delete ---------------------------------------------------------------------------
+
+
+def test_reset_refuses_to_ask_without_a_terminal(
+    env: dict[str, str], standin: StandInServer
+) -> None:
+    result = run_meilichat(["workspace", "reset", "demo"], env)
+    assert result.returncode == 2
+    assert "pass --yes" in result.stderr
+    assert requests(standin, "DELETE") == []
+
+
+def test_reset_with_yes_restores_defaults(env: dict[str, str], standin: StandInServer) -> None:
+    result = run_meilichat(["workspace", "reset", "demo", "--yes"], env)
+    assert result.returncode == 0, result.stderr
+    assert "Reset workspace 'demo'" in result.stdout
+    assert standin.state.workspaces["demo"]["apiKey"] is None
+    assert "demo" in standin.state.workspaces
+
+
+def test_delete_then_delete_again(env: dict[str, str], standin: StandInServer) -> None:
+    refused = run_meilichat(["workspace", "delete", "demo"], env)
+    assert refused.returncode == 2 and "pass --yes" in refused.stderr
+    assert "demo" in standin.state.workspaces
+    result = run_meilichat(["workspace", "delete", "demo", "--yes"], env)
+    assert result.returncode == 0, result.stderr
+    assert "demo" not in standin.state.workspaces
+    again = run_meilichat(["workspace", "delete", "demo", "--yes"], env)
+    assert again.returncode == 4
+    assert "Workspace 'demo' not found" in again.stderr
+
+
+def test_invalid_workspace_name_is_a_usage_error(env: dict[str, str]) -> None:
+    result = run_meilichat(["workspace", "show", "bad name"], env)
+    assert result.returncode == 2
+    assert "invalid workspace" in result.stderr
