@@ -67,11 +67,13 @@ def doctor(
         typer.Option("--no-completion", help="Skip the test completion (it calls the LLM)."),
     ] = False,
     source: Annotated[
-        str, typer.Option("--source", help="Source of a workspace --fix creates.")
+        str, typer.Option("--source", metavar="SOURCE", help="Source of a workspace --fix creates.")
     ] = "openAi",
     base_url: Annotated[
         str | None,
-        typer.Option("--base-url", help="Base URL of a workspace --fix creates (vLlm, azure)."),
+        typer.Option(
+            "--base-url", metavar="URL", help="Base URL of a workspace --fix creates (vLlm, azure)."
+        ),
     ] = None,
     provider_key_stdin: Annotated[
         bool,

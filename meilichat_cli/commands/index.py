@@ -139,64 +139,93 @@ def list_(
 
 @app.command("chat-settings", epilog=EPILOG)
 def chat_settings(
-    index: Annotated[str, typer.Argument(help="Index uid.")],
+    index: Annotated[str, typer.Argument(help="Index uid.", metavar="INDEX")],
     description: Annotated[
         str | None,
-        typer.Option("--description", help="What the index holds, told to the model."),
+        typer.Option(
+            "--description", metavar="TEXT", help="What the index holds, told to the model."
+        ),
     ] = None,
     template: Annotated[
         str | None,
-        typer.Option("--template", help="Liquid template rendering each document."),
+        typer.Option(
+            "--template", metavar="LIQUID", help="Liquid template rendering each document."
+        ),
     ] = None,
     template_file: Annotated[
         str | None,
-        typer.Option("--template-file", help="The template from a file ('-' = stdin)."),
+        typer.Option(
+            "--template-file", metavar="FILE", help="The template from a file ('-' = stdin)."
+        ),
     ] = None,
     max_bytes: Annotated[
         int | None,
-        typer.Option("--max-bytes", min=1, help="Cut each rendered document to this many bytes."),
+        typer.Option(
+            "--max-bytes",
+            metavar="BYTES",
+            min=1,
+            help="Cut each rendered document to this many bytes.",
+        ),
     ] = None,
     limit: Annotated[
-        int | None, typer.Option("--limit", min=0, help="Hits per search the model gets.")
+        int | None,
+        typer.Option("--limit", metavar="N", min=0, help="Hits per search the model gets."),
     ] = None,
     hybrid_embedder: Annotated[
-        str | None, typer.Option("--hybrid-embedder", help="Embedder for hybrid search.")
+        str | None,
+        typer.Option("--hybrid-embedder", metavar="EMBEDDER", help="Embedder for hybrid search."),
     ] = None,
     semantic_ratio: Annotated[
         float | None,
         typer.Option(
-            "--semantic-ratio", min=0.0, max=1.0, help="Hybrid semantic ratio (needs an embedder)."
+            "--semantic-ratio",
+            metavar="RATIO",
+            min=0.0,
+            max=1.0,
+            help="Hybrid semantic ratio (needs an embedder).",
         ),
     ] = None,
     sort: Annotated[
         list[str] | None,
-        typer.Option("--sort", help="Sort rule, e.g. year:desc (repeatable)."),
+        typer.Option("--sort", metavar="RULE", help="Sort rule, e.g. year:desc (repeatable)."),
     ] = None,
-    distinct: Annotated[str | None, typer.Option("--distinct", help="Distinct attribute.")] = None,
+    distinct: Annotated[
+        str | None, typer.Option("--distinct", metavar="ATTRIBUTE", help="Distinct attribute.")
+    ] = None,
     matching_strategy: Annotated[
         str | None,
-        typer.Option("--matching-strategy", help="last, all or frequency."),
+        typer.Option("--matching-strategy", metavar="STRATEGY", help="last, all or frequency."),
     ] = None,
     search_on: Annotated[
         list[str] | None,
-        typer.Option("--search-on", help="Attribute to search on (repeatable)."),
+        typer.Option(
+            "--search-on", metavar="ATTRIBUTE", help="Attribute to search on (repeatable)."
+        ),
     ] = None,
     search_parameters: Annotated[
         str | None,
         typer.Option(
             "--search-parameters",
+            metavar="JSON",
             help="More search parameters as a JSON object, sent as given (merged with the"
             " options above).",
         ),
     ] = None,
     ranking_score_threshold: Annotated[
         float | None,
-        typer.Option("--ranking-score-threshold", min=0.0, max=1.0, help="Minimum ranking score."),
+        typer.Option(
+            "--ranking-score-threshold",
+            metavar="SCORE",
+            min=0.0,
+            max=1.0,
+            help="Minimum ranking score.",
+        ),
     ] = None,
     unset: Annotated[
         list[str] | None,
         typer.Option(
             "--unset",
+            metavar="SETTING",
             help="Reset one setting to its default (repeatable): " + ", ".join(UNSETTABLE) + ".",
         ),
     ] = None,
@@ -208,7 +237,8 @@ def chat_settings(
         typer.Option("--preview", help="Render a few documents as the model will see them."),
     ] = False,
     preview_count: Annotated[
-        int, typer.Option("--preview-count", min=1, max=50, help="Documents to preview.")
+        int,
+        typer.Option("--preview-count", metavar="N", min=1, max=50, help="Documents to preview."),
     ] = 3,
     dry_run: Annotated[
         bool,
@@ -219,7 +249,12 @@ def chat_settings(
     ] = False,
     wait_timeout: Annotated[
         float,
-        typer.Option("--wait-timeout", min=0.1, help="Seconds to wait for the settings task."),
+        typer.Option(
+            "--wait-timeout",
+            metavar="SECONDS",
+            min=0.1,
+            help="Seconds to wait for the settings task.",
+        ),
     ] = 60.0,
     json_mode: JsonOption = False,
     profile: ProfileOption = None,

@@ -41,6 +41,7 @@ ProfileOption = Annotated[
     typer.Option(
         "--profile",
         "-p",
+        metavar="NAME",
         help="Profile whose server is used and, with --save, that gets the key.",
         show_default=False,
     ),
@@ -72,24 +73,32 @@ def create(
     ] = False,
     index: Annotated[
         list[str] | None,
-        typer.Option("--index", "-i", help="Limit the key to this index or prefix* (repeatable)."),
+        typer.Option(
+            "--index",
+            "-i",
+            metavar="INDEX",
+            help="Limit the key to this index or prefix* (repeatable).",
+        ),
     ] = None,
     expires: Annotated[
         str | None,
         typer.Option(
-            "--expires", help="Expiry: a date (2026-12-31), an RFC 3339 time, or 30d / 12h."
+            "--expires",
+            metavar="WHEN",
+            help="Expiry: a date (2026-12-31), an RFC 3339 time, or 30d / 12h.",
         ),
     ] = None,
-    name: Annotated[str, typer.Option("--name", help="Name of the key on the server.")] = (
-        DEFAULT_KEY_NAME
-    ),
+    name: Annotated[
+        str, typer.Option("--name", metavar="NAME", help="Name of the key on the server.")
+    ] = (DEFAULT_KEY_NAME),
     description: Annotated[
-        str | None, typer.Option("--description", help="Description of the key.")
+        str | None, typer.Option("--description", metavar="TEXT", help="Description of the key.")
     ] = None,
     action: Annotated[
         list[str] | None,
         typer.Option(
             "--action",
+            metavar="ACTION",
             help="Another action besides chatCompletions and search (repeatable).",
         ),
     ] = None,

@@ -42,7 +42,11 @@ app = typer.Typer(
 
 NameArgument = Annotated[
     str | None,
-    typer.Argument(help="Workspace name (default: the profile's workspace).", show_default=False),
+    typer.Argument(
+        help="Workspace name (default: the profile's workspace).",
+        metavar="[WORKSPACE]",
+        show_default=False,
+    ),
 ]
 
 # --unset NAME → the settings field it resets (null = back to the default).
@@ -214,26 +218,34 @@ def set_(
         str | None,
         typer.Option(
             "--source",
+            metavar="SOURCE",
             help="LLM provider: openAi, azureOpenAi, mistral or vLlm.",
             show_default=False,
         ),
     ] = None,
     base_url: Annotated[
-        str | None, typer.Option("--base-url", help="Provider base URL.", show_default=False)
+        str | None,
+        typer.Option("--base-url", metavar="URL", help="Provider base URL.", show_default=False),
     ] = None,
     org_id: Annotated[
-        str | None, typer.Option("--org-id", help="OpenAI organization id.", show_default=False)
+        str | None,
+        typer.Option("--org-id", metavar="ID", help="OpenAI organization id.", show_default=False),
     ] = None,
     project_id: Annotated[
-        str | None, typer.Option("--project-id", help="OpenAI project id.", show_default=False)
+        str | None,
+        typer.Option("--project-id", metavar="ID", help="OpenAI project id.", show_default=False),
     ] = None,
     api_version: Annotated[
         str | None,
-        typer.Option("--api-version", help="Azure OpenAI API version.", show_default=False),
+        typer.Option(
+            "--api-version", metavar="VERSION", help="Azure OpenAI API version.", show_default=False
+        ),
     ] = None,
     deployment_id: Annotated[
         str | None,
-        typer.Option("--deployment-id", help="Azure OpenAI deployment id.", show_default=False),
+        typer.Option(
+            "--deployment-id", metavar="ID", help="Azure OpenAI deployment id.", show_default=False
+        ),
     ] = None,
     provider_key_stdin: Annotated[
         bool,
@@ -249,18 +261,21 @@ def set_(
         str | None,
         typer.Option(
             "--provider-key",
+            metavar="KEY",
             help="The provider key as a value (visible in the process list: prefer the two"
             " options above).",
             show_default=False,
         ),
     ] = None,
     system_prompt: Annotated[
-        str | None, typer.Option("--system-prompt", help="System prompt.", show_default=False)
+        str | None,
+        typer.Option("--system-prompt", metavar="TEXT", help="System prompt.", show_default=False),
     ] = None,
     system_prompt_file: Annotated[
         str | None,
         typer.Option(
             "--system-prompt-file",
+            metavar="FILE",
             help="System prompt from a file ('-' = stdin).",
             show_default=False,
         ),
@@ -268,51 +283,71 @@ def set_(
     search_description: Annotated[
         str | None,
         typer.Option(
-            "--search-description", help="Description of the search tool.", show_default=False
+            "--search-description",
+            metavar="TEXT",
+            help="Description of the search tool.",
+            show_default=False,
         ),
     ] = None,
     search_description_file: Annotated[
         str | None,
-        typer.Option("--search-description-file", help="…from a file.", show_default=False),
+        typer.Option(
+            "--search-description-file", metavar="FILE", help="…from a file.", show_default=False
+        ),
     ] = None,
     search_q_param: Annotated[
         str | None,
         typer.Option(
-            "--search-q-param", help="Description of the `q` argument.", show_default=False
+            "--search-q-param",
+            metavar="TEXT",
+            help="Description of the `q` argument.",
+            show_default=False,
         ),
     ] = None,
     search_q_param_file: Annotated[
         str | None,
-        typer.Option("--search-q-param-file", help="…from a file.", show_default=False),
+        typer.Option(
+            "--search-q-param-file", metavar="FILE", help="…from a file.", show_default=False
+        ),
     ] = None,
     search_filter_param: Annotated[
         str | None,
         typer.Option(
             "--search-filter-param",
+            metavar="TEXT",
             help="Description of the `filter` argument.",
             show_default=False,
         ),
     ] = None,
     search_filter_param_file: Annotated[
         str | None,
-        typer.Option("--search-filter-param-file", help="…from a file.", show_default=False),
+        typer.Option(
+            "--search-filter-param-file", metavar="FILE", help="…from a file.", show_default=False
+        ),
     ] = None,
     search_index_uid_param: Annotated[
         str | None,
         typer.Option(
             "--search-index-uid-param",
+            metavar="TEXT",
             help="Description of the `index_uid` argument.",
             show_default=False,
         ),
     ] = None,
     search_index_uid_param_file: Annotated[
         str | None,
-        typer.Option("--search-index-uid-param-file", help="…from a file.", show_default=False),
+        typer.Option(
+            "--search-index-uid-param-file",
+            metavar="FILE",
+            help="…from a file.",
+            show_default=False,
+        ),
     ] = None,
     unset: Annotated[
         list[str] | None,
         typer.Option(
             "--unset",
+            metavar="SETTING",
             help="Reset a setting to its default (repeatable): " + ", ".join(UNSETTABLE) + ".",
             show_default=False,
         ),
@@ -643,7 +678,7 @@ def reset(
 
 @app.command("delete")
 def delete(
-    name: Annotated[str, typer.Argument(help="Workspace to delete.")],
+    name: Annotated[str, typer.Argument(help="Workspace to delete.", metavar="WORKSPACE")],
     yes: YesOption = False,
     profile: ProfileOption = None,
     url: UrlOption = None,
