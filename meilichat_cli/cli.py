@@ -36,7 +36,17 @@ def _version_callback(value: bool) -> None:
 
 def build_app() -> typer.Typer:
     """The whole command tree. Command modules register themselves here, nowhere else."""
-    from meilichat_cli.commands import ask, demo, doctor, history, index, key, profile, workspace
+    from meilichat_cli.commands import (
+        ask,
+        batch,
+        demo,
+        doctor,
+        history,
+        index,
+        key,
+        profile,
+        workspace,
+    )
 
     app = typer.Typer(
         name="meilichat",
@@ -69,6 +79,7 @@ def build_app() -> typer.Typer:
 
     app.command("ask", help=ask.HELP, epilog=ask.EPILOG)(ask.ask)
     app.command("demo", help=demo.HELP, epilog=demo.EPILOG)(demo.demo)
+    app.command("batch", help=batch.HELP, epilog=batch.EPILOG)(batch.batch)
     app.add_typer(profile.app, name="profile")
     app.add_typer(key.app, name="key")
     app.add_typer(history.app, name="history")
