@@ -76,7 +76,6 @@ class Findings:
     workspace_settings: dict[str, Any] | None = None
     key_state: str | None = None  # "missing" | "unknown" | "expired" | "lacks_actions" | "ok"
     key_indexes: list[str] | None = None
-    can_manage_keys: bool | None = None  # may the admin client create keys
     admin_access: bool = False  # the admin client could read an admin route
 
 
@@ -273,7 +272,6 @@ def _check_key(run: _Run) -> list[Check]:
         ]
     except MeilichatError as error:
         return [_failure("key", error)]
-    findings.can_manage_keys = True
     view = admin.find_key(keys, run.key) or _tenant_token_parent(keys, run.key)
     if view is None:
         if run.target.admin_key is None:

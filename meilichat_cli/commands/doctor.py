@@ -132,14 +132,14 @@ def doctor(
     target = Target(connection, admin_key=admin_key, run_completion=not no_completion)
     report = _run(ctx, flags, target)
     if not fix:
-        _show(ctx, report, json_mode, fixes=None)
+        _show(ctx, target, report, json_mode, fixes=None)
         raise typer.Exit(report.exit_code)
     if not json_mode:
-        _show(ctx, report, False, fixes=None)
+        _show(ctx, target, report, False, fixes=None)
     applied = _fix(ctx, flags, target, report, inputs, yes=yes, prompt_key=prompt_provider_key)
     if applied is None:  # nothing to do, or declined
         if json_mode:
-            _show(ctx, report, True, fixes=[])
+            _show(ctx, target, report, True, fixes=[])
         raise typer.Exit(report.exit_code)
     # A stored key changes what the profile resolves to: resolve again before re-checking.
     connection = flags.resolve(ctx)
@@ -147,7 +147,7 @@ def doctor(
     after = _run(ctx, flags, target)
     if not json_mode:
         ctx.stdout.write("\nAfter the fixes:\n")
-    _show(ctx, after, json_mode, fixes=applied)
+    _show(ctx, target, after, json_mode, fixes=applied)
     raise typer.Exit(after.exit_code)
 
 
@@ -163,11 +163,20 @@ def _run(ctx: RunContext, flags: ConnectionFlags, target: Target) -> Report:
             return run_checks(chat, admin_client, target)
 
 
-def _show(ctx: RunContext, report: Report, json_mode: bool, fixes: list[str] | None) -> None:
+def _show(
+    ctx: RunContext, target: Target, report: Report, json_mode: bool, fixes: list[str] | None
+) -> None:
     from meilichat_cli.ui import admin_view
 
     if json_mode:
-        data: dict[str, Any] = report.to_json()
+        connection = target.connection
+        data: dict[str, Any] = {
+            "url": connection.url,
+            "profile": connection.profile,
+            "workspace": connection.workspace,
+            "model": connection.model,
+            **report.to_json(),
+        }
         if fixes is not None:
             data["fixesApplied"] = fixes
         admin_view.write_json(ctx, data)
