@@ -112,8 +112,6 @@ class QuestionAnswerer:
         self.warn = warn
         self.debug = debug
         self.clock = clock
-        self.internal_errors = 0
-        self._lock = threading.Lock()
 
     def workspace_for(self, item: BatchItem) -> str | None:
         return item.question.workspace or self.settings.connection.workspace
@@ -158,9 +156,7 @@ class QuestionAnswerer:
             refused = True
         except Stopped:
             raise
-        except Exception as error:
-            with self._lock:
-                self.internal_errors += 1
+        except Exception as error:  # a bug: reported in the result (type "internal"), exit 1
             self.debug("".join(traceback.format_exception(error)))
             failure = MeilichatError(f"internal error ({type(error).__name__}: {error})")
             outcome = self._refused(new_messages, failure, start)
@@ -209,6 +205,28 @@ class QuestionAnswerer:
             recorder.close()
 
 
+def crash_result(item: BatchItem, error: Exception) -> Result:
+    """The line written for a question whose answering crashed (a bug)."""
+    message = f"internal error ({type(error).__name__}: {error})"
+    return {
+        "id": item.question.id,
+        "line": item.line,
+        "question": item.question.text,
+        "complete": False,
+        "errors": [{"type": "internal", "code": None, "message": message}],
+    }
+
+
+def has_internal_error(result: Result) -> bool:
+    """Whether a result (or either side of a compare result) records a bug."""
+    parts = [result, *(result[side] for side in SIDES if isinstance(result.get(side), dict))]
+    return any(
+        isinstance(error, dict) and error.get("type") == "internal"
+        for part in parts
+        for error in part.get("errors") or []
+    )
+
+
 def run_batch(
     items: Sequence[BatchItem],
     answer: Callable[[BatchItem], Result],
@@ -238,6 +256,8 @@ def run_batch(
                 result = answer(items[index])
             except Stopped:
                 return
+            except Exception as error:  # never let a worker die silently: the batch would wait
+                result = crash_result(items[index], error)
             # A stream broken by the shutdown itself is not a result worth keeping.
             if stop.is_set() and result.get("complete") is not True:
                 return

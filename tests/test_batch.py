@@ -376,11 +376,40 @@ def test_demo_runs_the_bundled_question_set(clean_env: dict[str, str]) -> None:
     assert "hit rate 13/14 (93%), mean recall 0.87" in result.stderr
 
 
-def test_example_questions_ship_inside_the_package() -> None:
+def test_example_questions_ship_inside_the_package(clean_env: dict[str, str]) -> None:
     from importlib.resources import files
 
     text = (files("meilichat_cli") / "examples" / "questions.jsonl").read_text("utf-8")
     assert len(text.splitlines()) == 14
+    printed = run_meilichat(["batch", "--print-example"], clean_env)
+    assert printed.returncode == 0
+    assert printed.stdout == text
+
+
+def test_progress_bar_on_a_terminal(tmp_path: Path, server_env: dict[str, str]) -> None:
+    import pexpect
+
+    questions = write_questions(
+        tmp_path / "q.jsonl",
+        [{"id": "ok", "prompt": "Dune"}, {"id": "bad", "prompt": "x", "workspace": "nope"}],
+    )
+    out = tmp_path / "out.jsonl"
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "meilichat_cli", "batch", str(questions), "-o", str(out)],
+        env=server_env,
+        encoding="utf-8",
+        dimensions=(24, 120),
+        timeout=20,
+    )
+    child.expect(pexpect.EOF)
+    child.close()
+    screen = child.before
+    assert child.exitstatus == 5
+    assert "2/2" in screen and "1 failed" in screen and "q/s" in screen and "ETA" in screen
+    assert "failed bad: Workspace 'nope' not found" in screen
+    assert "batch: 2 of 2 questions answered (1 complete, 1 failed)" in screen
+    assert len(result_lines(out.read_text())) == 2
 
 
 # -- pure pieces -------------------------------------------------------------------------------
@@ -423,3 +452,66 @@ def test_blank_and_bom_lines_are_skipped() -> None:
 
     items = read_items(['\ufeff{"prompt": "a"}', "   ", '{"prompt": "b"}'], source="x")
     assert [(i.line, i.key) for i in items] == [(1, "line:1"), (3, "line:3")]
+
+
+def _items(count: int) -> list[Any]:
+    from meilichat_cli.batch_input import BatchItem
+    from meilichat_cli.question_input import Question
+
+    return [BatchItem(n, Question(prompt=f"q{n}", id=n)) for n in range(1, count + 1)]
+
+
+def test_engine_keeps_input_order_and_survives_a_crash() -> None:
+    import threading
+
+    from meilichat_cli.batch_runner import has_internal_error, run_batch
+
+    def answer(item: Any) -> dict[str, Any]:
+        time.sleep(0.03 * (5 - item.line))  # later questions finish first
+        if item.line == 3:
+            raise ValueError("boom")
+        return {"id": item.question.id, "complete": True}
+
+    emitted: list[dict[str, Any]] = []
+    stopped = run_batch(
+        _items(5),
+        answer,
+        concurrency=5,
+        ordered=True,
+        emit=lambda _item, result: emitted.append(result),
+        stop=threading.Event(),
+    )
+    assert stopped is False
+    assert [r["id"] for r in emitted] == [1, 2, 3, 4, 5]
+    assert emitted[2]["complete"] is False and has_internal_error(emitted[2])
+
+
+def test_engine_stop_emits_finished_results_in_order_with_gaps() -> None:
+    import threading
+
+    from meilichat_cli.batch_runner import Stopped, run_batch
+
+    stop = threading.Event()
+
+    def answer(item: Any) -> dict[str, Any]:
+        if item.line == 1:  # still streaming when Ctrl-C comes
+            stop.wait(5)
+            raise Stopped
+        if item.line == 4:  # broken by the shutdown itself: not kept
+            stop.wait(5)
+            return {"id": 4, "complete": False}
+        return {"id": item.question.id, "complete": True}
+
+    emitted: list[dict[str, Any]] = []
+    threading.Timer(0.3, stop.set).start()
+    stopped = run_batch(
+        _items(4),
+        answer,
+        concurrency=4,
+        ordered=True,
+        emit=lambda _item, result: emitted.append(result),
+        stop=stop,
+        poll_seconds=0.02,
+    )
+    assert stopped is True
+    assert [r["id"] for r in emitted] == [2, 3]

@@ -12,6 +12,7 @@ Only typer is imported at module level.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
@@ -48,6 +49,8 @@ EPILOG = """[bold]Input[/bold]: one JSON object per line: "prompt" (or "messages
 [bold]Examples[/bold]
 
   meilichat batch --demo > answers.jsonl
+
+  meilichat batch --print-example > questions.jsonl   # a set to start from
 
   meilichat batch questions.jsonl -j 8 -o answers.jsonl
 
@@ -143,6 +146,13 @@ def batch(
             "--demo", help="Run on the bundled demo server (the bundled question set by default)."
         ),
     ] = False,
+    print_example: Annotated[
+        bool,
+        typer.Option(
+            "--print-example",
+            help="Print the bundled example question set (a starting point) and exit.",
+        ),
+    ] = False,
     profile: ProfileOption = None,
     url: UrlOption = None,
     workspace: WorkspaceOption = None,
@@ -155,6 +165,10 @@ def batch(
     from meilichat_cli.context import RunContext
 
     ctx = RunContext.from_process()
+    if print_example:
+        ctx.stdout.write(example_questions_text())
+        ctx.stdout.flush()
+        return
     flags = ConnectionFlags(
         profile=profile,
         url=url,
@@ -186,33 +200,20 @@ def batch(
     _run_on_demo_server(ctx, flags, options)
 
 
+@dataclass
 class BatchOptions:
     """The batch-specific options, as given on the command line."""
 
-    def __init__(
-        self,
-        *,
-        file: str | None,
-        concurrency: int,
-        ordered: bool,
-        output: str | None,
-        resume: str | None,
-        compare: str | None,
-        primary_keys: list[str],
-        system: str | None,
-        save: bool,
-        bundled_example: bool = False,
-    ) -> None:
-        self.file = file
-        self.concurrency = concurrency
-        self.ordered = ordered
-        self.output = output
-        self.resume = resume
-        self.compare = compare
-        self.primary_keys = primary_keys
-        self.system = system
-        self.save = save
-        self.bundled_example = bundled_example
+    file: str | None
+    concurrency: int
+    ordered: bool
+    output: str | None
+    resume: str | None
+    compare: str | None
+    primary_keys: list[str]
+    system: str | None
+    save: bool
+    bundled_example: bool = False
 
 
 def _run_on_demo_server(ctx: RunContext, flags: ConnectionFlags, options: BatchOptions) -> None:
@@ -283,6 +284,7 @@ def run_batch_command(ctx: RunContext, flags: ConnectionFlags, options: BatchOpt
         BatchSettings,
         QuestionAnswerer,
         ThreadClients,
+        has_internal_error,
         run_batch,
     )
     from meilichat_cli.batch_summary import Tally
@@ -332,12 +334,18 @@ def run_batch_command(ctx: RunContext, flags: ConnectionFlags, options: BatchOpt
     tallies: dict[str, Tally] = {side: Tally() for side in sides} or {"": Tally()}
     rows: list[CompareRow] = []
     failed = 0
+    crashed = 0
 
     with _OutputFile(ctx, options, resume_path) as sink, _StopOnCtrlC(stop):
-        progress = make_progress(ctx, len(items), description=f"batch {source}")
+        progress = make_progress(
+            ctx,
+            len(items),
+            results_on_terminal=sink is ctx.stdout and ctx.stdout_isatty,
+            description=f"batch {source}",
+        )
 
         def emit(item: BatchItem, result: dict[str, Any]) -> None:
-            nonlocal failed
+            nonlocal failed, crashed
             import json
 
             # One write per line, then flush: a reader (or Ctrl-C) never sees half a line.
@@ -346,6 +354,7 @@ def run_batch_command(ctx: RunContext, flags: ConnectionFlags, options: BatchOpt
             _count(result, tallies, rows, item)
             ok = result.get("complete") is True
             failed += not ok
+            crashed += has_internal_error(result)
             progress.advance(failed=not ok)
             if not ok:
                 from meilichat_cli.ui.batch_progress import failure_line
@@ -378,9 +387,9 @@ def run_batch_command(ctx: RunContext, flags: ConnectionFlags, options: BatchOpt
     if interrupted:
         ctx.note(_resume_hint(options))
         raise Interrupted("")
-    if answerer.internal_errors:
+    if crashed:
         raise MeilichatError(
-            f"internal error in {answerer.internal_errors} question(s)",
+            f"internal error in {crashed} question(s)",
             hint="rerun with --debug for details",
         )
     if failed:

@@ -1,9 +1,9 @@
 """How a batch run shows itself on stderr while it works.
 
-On a terminal: a rich progress bar (done/total, failures, questions per second, time left),
-with a line printed above it for each failed question. Elsewhere (CI logs, a file): no bar,
-only those failure lines, so logs stay readable. stdout is never touched: it belongs to the
-result lines.
+On a terminal (when the results go elsewhere): a rich progress bar (done/total, failures,
+questions per second, time left), with a line printed above it for each failed question.
+Elsewhere (CI logs, a file): no bar, only those failure lines, so logs stay readable. stdout
+is never touched: it belongs to the result lines.
 
 rich is imported only when a bar is drawn. Must not import httpx or typer.
 """
@@ -141,7 +141,11 @@ class BarProgress:
         self._progress.console.print(line, markup=False, highlight=False)
 
 
-def make_progress(ctx: RunContext, total: int, *, description: str = "batch") -> BatchProgress:
-    if ctx.stderr_isatty:
+def make_progress(
+    ctx: RunContext, total: int, *, results_on_terminal: bool, description: str = "batch"
+) -> BatchProgress:
+    """A bar when stderr is a terminal, unless the results go to that terminal too (the bar
+    would be torn by the result lines written under it)."""
+    if ctx.stderr_isatty and not results_on_terminal:
         return BarProgress(ctx, total, description=description)
     return LogProgress(ctx)
