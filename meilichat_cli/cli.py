@@ -111,28 +111,20 @@ def _print_error(error: MeilichatError, *, as_json: bool) -> None:
     sys.stderr.write(line + "\n")
     if error.hint:
         sys.stderr.write(f"hint: {sanitize_line(error.hint)}\n")
-    if error.link and not error.hint:
+    if error.link:
         sys.stderr.write(f"see: {sanitize_line(error.link)}\n")
-
-
-def _quiet_broken_pipe() -> NoReturn:
-    # The reader went away (`meilichat ask … | head -1`). Point stdout at /dev/null so the
-    # interpreter's final flush does not raise again, and exit like other Unix tools do.
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except OSError:
-        pass
-    os._exit(0)
 
 
 def run(argv: list[str] | None = None) -> NoReturn:
     """Run meilichat with `argv` (default: the process arguments) and exit."""
+    from meilichat_cli.context import reader_may_leave
+
     args = sys.argv[1:] if argv is None else argv
     debug = _debug_requested(args)
     try:
         app = build_app()
-        app(args=args, prog_name="meilichat")
+        with reader_may_leave():
+            app(args=args, prog_name="meilichat")
     except SystemExit as exit_:
         code = exit_.code
         sys.exit(code if isinstance(code, int) else (0 if code is None else 1))
@@ -146,8 +138,6 @@ def run(argv: list[str] | None = None) -> NoReturn:
     except KeyboardInterrupt:
         sys.stderr.write("\nmeilichat: interrupted\n")
         sys.exit(int(ExitCode.INTERRUPTED))
-    except BrokenPipeError:
-        _quiet_broken_pipe()
     except Exception as error:  # the boundary: anything else is a bug
         if debug:
             import traceback

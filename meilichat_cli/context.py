@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -84,3 +85,22 @@ def _isatty(stream: TextIO | None) -> bool:
         return stream is not None and stream.isatty()
     except (ValueError, OSError):
         return False
+
+
+@contextmanager
+def reader_may_leave() -> Iterator[None]:
+    """Exit 0, silently, when whoever reads stdout goes away (`meilichat ask … | head -1`).
+
+    Click would turn the BrokenPipeError into exit 1, which the contract reserves for bugs.
+    stdout is pointed at /dev/null first so the interpreter's final flush cannot fail again;
+    leaving the process closes the HTTP connection with it.
+    """
+    try:
+        yield
+    except BrokenPipeError:
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except OSError:
+            pass
+        os._exit(0)

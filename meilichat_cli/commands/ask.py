@@ -104,7 +104,7 @@ def ask(
     ca_bundle: CaBundleOption = None,
     insecure: InsecureOption = False,
 ) -> None:
-    from meilichat_cli.context import RunContext
+    from meilichat_cli.context import RunContext, reader_may_leave
     from meilichat_cli.errors import UsageError
 
     if json_mode and events_mode:
@@ -138,17 +138,18 @@ def ask(
     output = choose_output(
         ctx, json_mode=json_mode, events_mode=events_mode, plain=plain, show_sources=sources
     )
-    ask_once(
-        ctx,
-        flags,
-        text,
-        system=system,
-        output=output,
-        resume=conversation,
-        resume_latest=continue_,
-        save=not no_save,
-        question=question,
-    )
+    with reader_may_leave():
+        ask_once(
+            ctx,
+            flags,
+            text,
+            system=system,
+            output=output,
+            resume=conversation,
+            resume_latest=continue_,
+            save=not no_save,
+            question=question,
+        )
 
 
 def read_json_input(ctx: RunContext, input_format: str, words: list[str]) -> Question:
