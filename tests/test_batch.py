@@ -117,6 +117,24 @@ def test_unordered_writes_results_as_they_finish(
     assert ids[-1] == 1, "the slow first question is written last"
 
 
+def test_reader_leaving_ends_the_batch_quietly(tmp_path: Path, server_env: dict[str, str]) -> None:
+    # Long answers: more than a pipe buffer of output, so the writer must meet the closed pipe.
+    long_answer = {"prompt": "x", "model": "scenario:long?tokens=3000"}
+    questions = write_questions(tmp_path / "q.jsonl", [dict(long_answer, id=n) for n in range(8)])
+    command = f"'{sys.executable}' -m meilichat_cli batch '{questions}' -j 2 | head -1"
+    result = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", command],
+        env=server_env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert json.loads(result.stdout)["id"] == 0
+    assert len(result.stdout) > 10_000
+
+
 def test_concurrency_bounds_open_streams(
     tmp_path: Path, server_env: dict[str, str], standin: StandInServer
 ) -> None:

@@ -288,6 +288,7 @@ def run_batch_command(ctx: RunContext, flags: ConnectionFlags, options: BatchOpt
         run_batch,
     )
     from meilichat_cli.batch_summary import Tally
+    from meilichat_cli.context import reader_may_leave
     from meilichat_cli.errors import ApiError, Interrupted, MeilichatError, UsageError
     from meilichat_cli.retrieval_eval import PrimaryKeys
     from meilichat_cli.settings import validate_workspace
@@ -362,7 +363,8 @@ def run_batch_command(ctx: RunContext, flags: ConnectionFlags, options: BatchOpt
                 progress.failure(failure_line(item.name, result))
 
         try:
-            with progress:
+            # `batch … | head -1`: exit 0 quietly (after the bar has put the cursor back).
+            with reader_may_leave(), progress:
                 interrupted = run_batch(
                     items,
                     answerer.answer,
