@@ -392,6 +392,7 @@ def test_demo_runs_the_bundled_question_set(clean_env: dict[str, str]) -> None:
     # only, so the films it should have found cannot be among the sources.
     assert [r["id"] for r in lines if not r["hit"]] == ["known-miss-villeneuve-novels"]
     assert "hit rate 13/14 (93%), mean recall 0.87" in result.stderr
+    assert "Traceback" not in result.stderr, "the in-process server keeps quiet"
 
 
 def test_example_questions_ship_inside_the_package(clean_env: dict[str, str]) -> None:

@@ -18,6 +18,7 @@ import contextlib
 import json
 import re
 import socket
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -68,6 +69,14 @@ class _HttpServer(ThreadingHTTPServer):
         finally:
             with self.connections_lock:
                 self.connections.discard(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hangs up between requests (httpx closes right after `[DONE]`, before
+        # the chunked terminator arrives) resets the connection: routine for a server, and no
+        # reason to print a traceback into `meilichat demo` or `batch --demo`.
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return
+        super().handle_error(request, client_address)
 
     def close_connections(self) -> None:
         with self.connections_lock:
