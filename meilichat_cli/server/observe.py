@@ -6,6 +6,7 @@ Stdlib only; imports nothing from meilichat_cli.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,9 @@ class StreamStats:
     max_open_streams: int = 0
     disconnects: int = 0
     completions: int = 0
+    # time.monotonic() when the latest stream's last byte was handed to the socket: the
+    # benchmark measures how far a client's display lags behind it.
+    last_stream_end: float | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def stream_opened(self) -> None:
@@ -42,5 +46,6 @@ class StreamStats:
     def stream_closed(self, *, client_went_away: bool) -> None:
         with self._lock:
             self.open_streams -= 1
+            self.last_stream_end = time.monotonic()
             if client_went_away:
                 self.disconnects += 1
