@@ -44,6 +44,7 @@ RETRY_STATUSES = frozenset({429, 502, 503, 504})
 MAX_RETRIES = 2
 RETRY_AFTER_CAP = 4.0  # seconds; Meilisearch asks for 10, which is too long for a person
 ERROR_BODY_LIMIT = 64 * 1024
+DRAIN_LIMIT = 64 * 1024
 # Sent when no key is configured: Meilisearch without a master key accepts any bearer value,
 # and one with a master key answers 403, which we turn into "no API key for profile …".
 PLACEHOLDER_TOKEN = "meilichat-no-key"  # noqa: S105 - not a secret
@@ -293,8 +294,9 @@ class ChatStream:
 
         decoder = SSEDecoder()
         number = 0
+        chunks = self.response.iter_bytes()
         try:
-            for chunk in self.response.iter_bytes():
+            for chunk in chunks:
                 for message in decoder.feed(chunk):
                     if message.event != "message":
                         continue
@@ -304,6 +306,7 @@ class ChatStream:
                             self.tokens += 1
                         yield event
                         if isinstance(event, Done):
+                            _drain(chunks)
                             return
             decoder.close()
         except httpx.ReadTimeout as error:
@@ -322,6 +325,20 @@ class ChatStream:
             "Stream ended before completion (no [DONE] from the server)",
             hint="the partial answer is kept; ask again to retry",
         )
+
+
+def _drain(chunks: Iterator[bytes]) -> None:
+    """Read what follows `[DONE]` (normally just the end of the chunked body) so the
+    connection goes back to the pool and the next turn reuses it; give up on anything
+    larger, which only costs a new connection."""
+    received = 0
+    try:
+        for chunk in chunks:
+            received += len(chunk)
+            if received > DRAIN_LIMIT:
+                return
+    except httpx.HTTPError:
+        return
 
 
 def _ca_bundle(path: str, origin: str) -> str:
