@@ -39,6 +39,7 @@ def build_app() -> typer.Typer:
     from meilichat_cli.commands import (
         ask,
         batch,
+        chat,
         demo,
         doctor,
         history,
@@ -78,6 +79,7 @@ def build_app() -> typer.Typer:
         del version, debug
 
     app.command("ask", help=ask.HELP, epilog=ask.EPILOG)(ask.ask)
+    app.command("chat", help=chat.HELP, epilog=chat.EPILOG)(chat.chat)
     app.command("demo", help=demo.HELP, epilog=demo.EPILOG)(demo.demo)
     app.command("batch", help=batch.HELP, epilog=batch.EPILOG)(batch.batch)
     app.add_typer(profile.app, name="profile")

@@ -266,6 +266,13 @@ class HistoryStore:
                 removed += cursor.rowcount
         return removed
 
+    def remove_turn(self, turn_id: str) -> bool:
+        """Delete one turn with its messages, searches and errors (the REPL's /retry and
+        /edit replace the last turn); False when there was no such turn."""
+        with self._write() as db:
+            cursor = db.execute("DELETE FROM turns WHERE id = ?", (turn_id,))
+            return cursor.rowcount > 0
+
     def remove_older_than(self, seconds: float, *, now: float | None = None) -> int:
         """Delete conversations not touched for `seconds`; return how many."""
         cutoff = (time.time() if now is None else now) - seconds
