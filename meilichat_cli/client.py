@@ -16,6 +16,7 @@ import base64
 import contextlib
 import json
 import os
+import ssl
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
@@ -36,6 +37,7 @@ from meilichat_cli.errors import (
 from meilichat_cli.protocol.events import Event, TextDelta
 from meilichat_cli.protocol.sanitize import sanitize_line, strip_tags_excerpt
 from meilichat_cli.protocol.sse import SSEDecoder
+from meilichat_cli.proxy import proxy_route
 from meilichat_cli.settings import Connection
 
 CONNECT_TIMEOUT = 10.0
@@ -68,16 +70,13 @@ class MeiliClient:
         self._warn = warn
         self._debug = debug
         self._sleep = sleep
-        verify: Any = True
-        if connection.insecure:
-            warn("TLS certificate verification is off (--insecure)")
-            verify = False
-        elif connection.ca_bundle:
-            verify = _ca_bundle(connection.ca_bundle, "--ca-bundle")
-        else:
-            cert_file = os.environ.get("SSL_CERT_FILE")
-            if cert_file:
-                verify = _ca_bundle(cert_file, "SSL_CERT_FILE")
+        verify = _tls_verify(connection, warn)
+        # The route is decided by `proxy` (httpx ignores CIDR entries in NO_PROXY and cannot
+        # say which proxy it used), so httpx's own reading of the environment is turned off.
+        # A test transport talks to nobody: no proxy for it.
+        route = proxy_route(connection.url, os.environ) if transport is None else None
+        if route is not None:
+            debug(route.describe())
         token = connection.api_key or PLACEHOLDER_TOKEN
         self._http = httpx.Client(
             base_url=connection.url,
@@ -89,6 +88,8 @@ class MeiliClient:
             follow_redirects=False,
             verify=verify,
             transport=transport,
+            proxy=route.proxy_url if route is not None else None,
+            trust_env=False,
         )
 
     def __enter__(self) -> MeiliClient:
@@ -125,7 +126,8 @@ class MeiliClient:
             try:
                 response = self._http.send(request, stream=True)
             except httpx.TransportError as error:
-                if attempt < MAX_RETRIES and isinstance(error, httpx.ConnectError):
+                retryable = isinstance(error, httpx.ConnectError) and not _tls_refused(error)
+                if attempt < MAX_RETRIES and retryable:
                     attempt += 1
                     # Short: a refused connection is usually a server that is not running.
                     self._sleep(0.2 * attempt)
@@ -202,7 +204,7 @@ class MeiliClient:
                 hint="raise it with --timeout SECONDS",
             )
         reason = _reason(error)
-        if "CERTIFICATE_VERIFY_FAILED" in reason or "certificate verify failed" in reason:
+        if _tls_refused(error):
             host = httpx.URL(url).host
             return NetworkError(
                 f"TLS certificate verification failed for {host}: {reason}",
@@ -341,13 +343,43 @@ def _drain(chunks: Iterator[bytes]) -> None:
         return
 
 
-def _ca_bundle(path: str, origin: str) -> str:
+def _tls_verify(connection: Connection, warn: Callable[[str], None]) -> ssl.SSLContext | bool:
+    """What to trust: nothing checked (--insecure, warned every run), a private CA bundle
+    (--ca-bundle or the profile's ca_bundle, then SSL_CERT_FILE / SSL_CERT_DIR), or httpx's
+    default (certifi)."""
+    if connection.insecure:
+        warn("TLS certificate verification is off (--insecure)")
+        return False
+    if connection.ca_bundle:
+        return _trusting(connection.ca_bundle, "--ca-bundle")
+    cert_file = os.environ.get("SSL_CERT_FILE")
+    if cert_file:
+        return _trusting(cert_file, "SSL_CERT_FILE")
+    cert_dir = os.environ.get("SSL_CERT_DIR")
+    if cert_dir and os.path.isdir(cert_dir):
+        return ssl.create_default_context(capath=cert_dir)
+    return True
+
+
+def _trusting(path: str, origin: str) -> ssl.SSLContext:
     if not os.path.isfile(path):
         raise UsageError(
             f"{origin} points to a missing file: {path}",
             hint="give the path of a PEM file with your CA certificates",
         )
-    return path
+    try:
+        return ssl.create_default_context(cafile=path)
+    except (ssl.SSLError, OSError, ValueError) as error:
+        raise UsageError(
+            f"{origin} file {path} holds no usable CA certificates ({type(error).__name__})",
+            hint="give the path of a PEM file with your CA certificates",
+        ) from error
+
+
+def _tls_refused(error: Exception) -> bool:
+    """True when the server's certificate was not trusted (never worth a retry)."""
+    text = str(error)
+    return "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text
 
 
 def _user_agent() -> str:
