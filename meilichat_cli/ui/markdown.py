@@ -1,0 +1,105 @@
+"""How meilichat shows markdown on a terminal, and the one-shot render of a whole answer.
+
+`make_markdown(text)` is the only way meilichat turns model text into a rich renderable:
+headings are left-aligned (rich centres `#` headings), links print their URL after the text
+(`hyperlinks=False`, so a link can never hide where it points), and code fences use a theme that
+paints its own background, so their contrast does not depend on a dark or light terminal. Model
+text only ever reaches rich as markdown source; it is never parsed as rich markup.
+
+`render_once(console, text)` prints a whole answer in one go: non-streaming display, history,
+and the reference the streaming renderer (`stream.py`) must reproduce exactly.
+
+The streaming renderer parses text itself and hands rich ready-made tokens; the parser helpers
+here use exactly the settings rich's `Markdown` uses, so both see the same document.
+
+Imports rich and markdown-it (tens of milliseconds): import this module only to paint a
+terminal, never from anything `--version`, `--help` or completion loads. Must not import httpx,
+typer or prompt_toolkit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.markdown import Heading, Markdown, MarkdownElement, UnknownElement
+
+# A pygments theme with its own background: readable on dark and light terminals alike,
+# unlike the ANSI themes, whose yellow strings vanish on a white background.
+CODE_THEME = "monokai"
+
+# A token type rich does not know. rich renders unknown tokens as nothing but remembers that
+# a blank line is due before the next block; the streaming renderer uses it to carry that
+# memory from one printed piece of the answer to the next.
+_BLANK_LINE_DUE = "meilichat_blank_line_due"
+
+
+class LeftHeading(Heading):
+    """A heading drawn flush left, whatever its level (rich centres some levels)."""
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        text = self.text.copy()
+        text.justify = "left"
+        yield text
+
+
+class TerminalMarkdown(Markdown):
+    """rich's Markdown with meilichat's heading element."""
+
+    elements: ClassVar[dict[str, type[MarkdownElement]]] = {
+        **Markdown.elements,
+        "heading_open": LeftHeading,
+    }
+
+
+def make_markdown(text: str) -> TerminalMarkdown:
+    """The renderable for a piece of model text (markdown source, never rich markup)."""
+    return TerminalMarkdown(text, code_theme=CODE_THEME, hyperlinks=False)
+
+
+def render_once(console: Console, text: str) -> None:
+    """Print a whole answer at once (what the streamed scrollback must end up equal to)."""
+    console.print(make_markdown(text))
+
+
+def new_parser() -> MarkdownIt:
+    """A markdown-it parser configured exactly like the one inside rich's `Markdown`."""
+    return MarkdownIt().enable("strikethrough").enable("table")
+
+
+def new_block_parser() -> MarkdownIt:
+    """The same parser without the inline pass: block structure and line maps only.
+
+    About four times faster than a full parse, which is all the streaming renderer needs to
+    find where one top-level block ends and the next begins.
+    """
+    return new_parser().disable("inline")
+
+
+def markdown_from_tokens(tokens: Sequence[Token], *, blank_line_due: bool) -> TerminalMarkdown:
+    """A renderable for tokens parsed elsewhere, as if they followed earlier printed blocks.
+
+    rich puts a blank line between two top-level blocks when the first one asks for it (every
+    block but a horizontal rule, which draws its own). `blank_line_due` says whether the
+    output printed before these tokens ended with such a request; a leading unknown token
+    replays it, so printing a document piece by piece gives exactly the bytes of printing it
+    once.
+    """
+    markdown = make_markdown("")
+    prefix = [Token(_BLANK_LINE_DUE, "", 0)] if blank_line_due else []
+    markdown.parsed = [*prefix, *tokens]
+    return markdown
+
+
+def wants_blank_line_after(block_type: str) -> bool:
+    """Whether rich puts a blank line after a top-level block opened by a `block_type` token."""
+    element = TerminalMarkdown.elements.get(block_type) or UnknownElement
+    return bool(element.new_line)
+
+
+def references_env(known: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A fresh markdown-it `env` that already knows the reference definitions in `known`."""
+    return {"references": dict(known or {})}

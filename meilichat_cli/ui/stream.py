@@ -1,0 +1,514 @@
+"""Streaming markdown to a terminal in linear time: finished blocks go to scrollback once.
+
+Re-rendering the whole answer on every token is quadratic (design.md §5). `MarkdownStream`
+keeps the answer in two parts instead:
+
+- committed: top-level blocks (paragraphs, lists, fences, tables...) that no later text can
+  change. Each is printed once, above the live region, into normal scrollback;
+- the tail: the text after them, usually the one block still growing. Only the tail is shown
+  in rich's `Live` region (transient), cropped from the top so the newest lines stay visible,
+  with an optional one-line status (spinner) under it.
+
+At most `refresh_per_second` times a second (and less often when the tail is big) the tail is
+parsed with markdown-it to find its top-level blocks; every block but the last one is final.
+The first text is painted at once. `finish()` prints whatever is left as normal blocks.
+
+Equality with printing the whole answer once (`markdown.render_once`) is the contract:
+
+- a block is committed only when the lines that decide it are complete: every block before
+  the last one in a parse of the complete lines of the tail (a partial last line can still
+  change what came before it: `#` starts a heading, `#tag` does not); the last block too
+  when it cannot grow any more: a heading, a rule, a closed fence, or a paragraph, table,
+  quote or HTML block followed by a blank line. Lists and indented code never close on a
+  blank line, so they wait for the next block;
+- committed text is printed from its own full parse; rich's only state between top-level
+  blocks (whether a blank line is due) is carried over (`markdown_from_tokens`);
+- reference definitions seen in committed text stay known to everything after them.
+  The one thing a stream cannot match: a reference link used in a block that was
+  committed before its definition arrived is shown as written, not as a link.
+
+Linear time: the tail loses every finished block, so each parse is small; the block parse
+runs only when a new line is complete, and not at all while an open code fence grows (new
+lines are only scanned for the closing fence); a big live block is re-rendered less often
+(the pause between refreshes grows with the work a refresh did), and an open fence is drawn
+from its last screenful of lines only.
+
+Threads: a daemon thread started with the live region repaints text that waited for the
+throttle when no more text comes, and animates the status spinner. All work happens under one
+lock.
+
+Imports rich (import this module only to paint a terminal). Must not import httpx, typer or
+prompt_toolkit.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from markdown_it.token import Token
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.live import Live
+from rich.segment import Segment
+from rich.text import Text
+
+from meilichat_cli.protocol.sanitize import sanitize_line
+from meilichat_cli.ui.blocks import (
+    Block,
+    cannot_change,
+    head_and_last_lines,
+    line_offset,
+    new_lines_may_end,
+    top_level_blocks,
+)
+from meilichat_cli.ui.live_code import LiveCodeView
+from meilichat_cli.ui.markdown import (
+    TerminalMarkdown,
+    markdown_from_tokens,
+    new_block_parser,
+    new_parser,
+    references_env,
+    wants_blank_line_after,
+)
+
+# How long to wait before the next refresh, as a multiple of what the last one cost: measured
+# with the clock, and estimated from the characters it parsed and rendered (a machine-
+# independent floor, generous per character). Ordinary blocks cost a millisecond or two and
+# refresh at the full rate; a huge live block gets a bounded share of the CPU however long it
+# grows (at most about 1/12 of the time, by measure).
+_PAUSE_PER_MEASURED_SECOND = 12.0
+_PAUSE_PER_ESTIMATED_SECOND = 4.0
+# The longest pause, so a one-off cost (loading a syntax lexer) cannot freeze the display.
+# Repaints stay cheap however big the live block (`_visible_source`), so this cap does not
+# let the work grow faster than the text.
+_LONGEST_PAUSE = 0.25
+# A live block longer than this many screens is drawn from its last lines only.
+_BIG_BLOCK_SCREENS = 3
+# Lines a table draws besides its body rows (blank line, edges, header, rule), plus margin.
+_TABLE_FRAME_LINES = 8
+# How far the source lines drawn for a screen line may grow (see `_render_tail`).
+_MOST_SOURCE_LINES_PER_LINE = 8
+_BLOCK_PARSE_SECONDS_PER_CHAR = 0.5e-6
+_RENDER_SECONDS_PER_CHAR = 5e-6
+
+_SPINNER_FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+_ASCII_SPINNER_FRAMES = "-\\|/"
+_SPINNER_SECONDS_PER_FRAME = 0.08
+
+
+@dataclass
+class StreamStats:
+    """What the renderer did; tests use it to check the work grows linearly with the text."""
+
+    ticks: int = 0
+    block_parses: int = 0
+    block_parsed_chars: int = 0
+    parses: int = 0
+    parsed_chars: int = 0
+    renders: int = 0
+    rendered_chars: int = 0
+    commits: int = 0
+
+    def estimated_seconds(self) -> float:
+        """A machine-independent estimate of the CPU time this work took."""
+        return (
+            self.block_parsed_chars * _BLOCK_PARSE_SECONDS_PER_CHAR
+            + self.rendered_chars * _RENDER_SECONDS_PER_CHAR
+        )
+
+
+class _LiveFrame:
+    """What the live region shows: the last lines of the rendered tail, then the status.
+
+    One instance lives as long as the stream and is mutated in place: rich's `Live` keeps the
+    object it last drew, and redraws it when committed text is printed above it.
+    """
+
+    def __init__(self, ascii_only: bool) -> None:
+        self.lines: list[list[Segment]] = []
+        self.status: str | None = None
+        self._frames = _ASCII_SPINNER_FRAMES if ascii_only else _SPINNER_FRAMES
+        self._started = time.monotonic()
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        new_line = Segment.line()
+        for index, line in enumerate(self.lines):
+            if index:
+                yield new_line
+            yield from line
+        if self.status is not None:
+            if self.lines:
+                yield new_line
+            frame = int((time.monotonic() - self._started) / _SPINNER_SECONDS_PER_FRAME)
+            yield Text.assemble(
+                (self._frames[frame % len(self._frames)], "cyan"),
+                " ",
+                (self.status, "dim"),
+                no_wrap=True,
+                overflow="ellipsis",
+                end="",
+            )
+
+
+class MarkdownStream:
+    """Render a streamed markdown answer on `console`, committing finished blocks.
+
+    Feed it sanitized text as it arrives; call `finish()` (or `interrupt()`) at the end, or
+    use it as a context manager. Works on any rich Console: without an interactive terminal
+    there is no live region, and finished blocks are simply printed as they complete.
+    `clock` and `background_refresh` exist for tests (a fake clock, no repaint thread).
+    """
+
+    def __init__(
+        self,
+        console: Console,
+        *,
+        refresh_per_second: float = 15.0,
+        clock: Callable[[], float] = time.monotonic,
+        background_refresh: bool = True,
+    ) -> None:
+        if refresh_per_second <= 0:
+            raise ValueError("refresh_per_second must be positive")
+        self._console = console
+        self._min_interval = 1.0 / refresh_per_second
+        self._clock = clock
+        self._background_refresh = background_refresh
+        self._live_enabled = console.is_interactive and not console.is_dumb_terminal
+        self._lock = threading.RLock()
+        self._block_parser = new_block_parser()
+        self._parser = new_parser()
+        self.stats = StreamStats()
+
+        self._pending: list[str] = []
+        # Uncommitted text; it always starts at the beginning of a line.
+        self._tail = ""
+        # How much of the tail's complete lines the last block parse already covered.
+        self._complete_seen = 0
+        # The block still growing at the start of the tail, as the last block parse saw it.
+        # A fence there is always open: a closed one is final and gets committed.
+        self._live_block: Block | None = None
+        self._code_view: LiveCodeView | None = None
+        # Source lines taken for each screen line when drawing a big block from its end.
+        self._source_lines_per_line = 1
+        # Reference definitions found in committed text (markdown-it's env["references"]).
+        self._references: dict[str, Any] = {}
+        # rich's "blank line due before the next block" after what was committed so far.
+        self._blank_line_due = False
+
+        ascii_only = not console.encoding.lower().startswith("utf")
+        self._frame = _LiveFrame(ascii_only=ascii_only)
+        self._live: Live | None = None
+        self._status: str | None = None
+        self._painted = False
+        self._next_tick = 0.0
+        self._measured_cost = 0.0
+        self._finished = False
+        self._ticker: threading.Thread | None = None
+        self._stop_ticker = threading.Event()
+        self._failure: BaseException | None = None
+
+    # -- public API -------------------------------------------------------------------------
+
+    def feed(self, text: str) -> None:
+        """Append already-sanitized answer text; repaint if the throttle allows."""
+        if not text:
+            return
+        with self._lock:
+            self._check_usable()
+            self._pending.append(text)
+            now = self._clock()
+            if not self._painted or now >= self._next_tick:
+                self._tick(now)
+
+    def set_status(self, text: str | None) -> None:
+        """Show a one-line status under the live text; None hides it."""
+        status = sanitize_line(text) if text is not None else None
+        with self._lock:
+            self._check_usable()
+            if status == self._status:
+                return
+            self._status = status
+            self._frame.status = status
+            if self._live is None and status is None:
+                return
+            if self._ensure_live():
+                self._repaint()
+
+    def flush(self) -> None:
+        """Paint everything fed so far now, without waiting for the throttle."""
+        with self._lock:
+            self._check_usable()
+            if self._pending:
+                self._tick(self._clock())
+
+    def finish(self) -> None:
+        """Print the rest of the answer as normal blocks; remove the live region and status."""
+        with self._lock:
+            if self._finished:
+                return
+            self._finished = True
+        self._stop_background()
+        with self._lock:
+            self._absorb_pending()
+            remainder = self._commit_text(self._tail)
+            self._tail = ""
+            self._live_block = None
+            self._code_view = None
+            self._frame.lines = []
+            self._frame.status = None
+            with self._console:  # one write: erase the live region, print the rest
+                if self._live is not None:
+                    self._live.stop()
+                    self._live = None
+                if remainder is not None:
+                    self._console.print(remainder)
+            failure, self._failure = self._failure, None
+        if failure is not None:
+            raise failure
+
+    def interrupt(self, note: str = "[interrupted]") -> None:
+        """Like `finish()`, then a dim line saying the answer was cut short."""
+        self.finish()
+        self._console.print(Text(note, style="dim"))
+
+    def __enter__(self) -> MarkdownStream:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
+            self.interrupt()
+        else:
+            self.finish()
+
+    # -- committing and rendering -----------------------------------------------------------
+
+    def _check_usable(self) -> None:
+        if self._finished:
+            raise RuntimeError("MarkdownStream used after finish()")
+        if self._failure is not None:
+            failure, self._failure = self._failure, None
+            raise failure
+
+    def _absorb_pending(self) -> None:
+        if self._pending:
+            self._tail += "".join(self._pending)
+            self._pending.clear()
+
+    def _tick(self, now: float) -> None:
+        """Commit the blocks that became final and repaint the live tail. Holds the lock."""
+        self.stats.ticks += 1
+        self._absorb_pending()
+        estimate_before = self.stats.estimated_seconds()
+        committed = self._commit_final_blocks()
+        if self._ensure_live():
+            self._frame.lines = self._render_tail()
+        if committed is not None:
+            # With a live region, rich's print hook erases it, prints the committed blocks
+            # and draws `_frame` (already updated) below them, in one write.
+            self._console.print(committed)
+        else:
+            self._repaint()
+        self._painted = True
+        # Half the last measure, half the history: one slow refresh does not set the pace.
+        self._measured_cost = (self._measured_cost + (self._clock() - now)) / 2
+        estimated = self.stats.estimated_seconds() - estimate_before
+        pause = max(
+            self._measured_cost * _PAUSE_PER_MEASURED_SECOND,
+            estimated * _PAUSE_PER_ESTIMATED_SECOND,
+        )
+        self._next_tick = now + max(self._min_interval, min(pause, _LONGEST_PAUSE))
+
+    def _commit_final_blocks(self) -> TerminalMarkdown | None:
+        """Cut the blocks that can no longer change off the tail; return their renderable."""
+        tail = self._tail
+        complete_end = tail.rfind("\n") + 1
+        if complete_end <= self._complete_seen:
+            return None  # no new complete line: the block structure cannot have changed
+        seen, self._complete_seen = self._complete_seen, complete_end
+        if self._live_block is not None:
+            may_end, self._live_block = new_lines_may_end(
+                self._live_block, tail, seen, complete_end, self._parse_blocks
+            )
+            if not may_end:
+                return None
+
+        complete = tail[:complete_end]
+        blocks = self._parse_blocks(complete)
+        if not blocks:
+            self._live_block = None
+            return None
+        lines = complete.split("\n")  # the last item is "", after the final newline
+        line_count = len(lines) - 1
+
+        final = len(blocks) - 1
+        if cannot_change(blocks[-1], lines, line_count):
+            final += 1
+        cut_line = blocks[final].start if final < len(blocks) else line_count
+        self._live_block = blocks[-1].shifted(cut_line) if final < len(blocks) else None
+        if cut_line == 0:
+            return None
+        offset = line_offset(tail, cut_line)
+        self._tail = tail[offset:]
+        self._complete_seen -= offset
+        self.stats.commits += 1
+        return self._commit_text(tail[:offset])
+
+    def _commit_text(self, text: str) -> TerminalMarkdown | None:
+        """Parse committed text for good: keep its references, return its renderable."""
+        if not text.strip():
+            return None
+        env = references_env(self._references)
+        tokens = self._parse(text, env)
+        self._references = env["references"]
+        top_level = [token for token in tokens if token.level == 0 and token.nesting >= 0]
+        if not top_level:
+            return None  # only reference definitions
+        renderable = markdown_from_tokens(tokens, blank_line_due=self._blank_line_due)
+        self._blank_line_due = wants_blank_line_after(top_level[-1].type)
+        self.stats.renders += 1
+        self.stats.rendered_chars += len(text)
+        return renderable
+
+    def _render_tail(self) -> list[list[Segment]]:
+        """The last screenful of lines of the tail, rendered as it would be committed."""
+        height = max(1, self._console.size.height - 2)
+        block = self._live_block
+        if block is not None and block.type == "fence":
+            return self._render_open_fence(height + 2)[-height:]
+        while True:
+            source = self._visible_source((height + 2) * self._source_lines_per_line)
+            if not source.strip():
+                return []
+            tokens = self._parse(source, references_env(self._references))
+            markdown = markdown_from_tokens(tokens, blank_line_due=self._blank_line_due)
+            self.stats.renders += 1
+            self.stats.rendered_chars += len(source)
+            lines = self._console.render_lines(markdown, self._console.options, pad=False)
+            cut_short = len(source) < len(self._tail) and len(lines) < height
+            if (
+                not cut_short
+                or self._source_lines_per_line >= _MOST_SOURCE_LINES_PER_LINE
+                or (block is not None and block.type == "table_open")  # rows never join
+            ):
+                return lines[-height:]
+            # Source lines that join when rendered (list items, soft breaks) filled less
+            # than a screen: take more of them, now and for the rest of the stream.
+            self._source_lines_per_line *= 2
+
+    def _render_open_fence(self, keep: int) -> list[list[Segment]]:
+        """The open fence the tail starts with: its last `keep` lines, highlighted by line."""
+        lines = head_and_last_lines(self._tail, 1, keep).split("\n")
+        opening_line = lines[0]
+        view = self._code_view
+        if view is None or view.opening_line != opening_line:
+            fence = self._parse(opening_line, references_env())
+            info = fence[0].info if fence and fence[0].type == "fence" else ""
+            view = self._code_view = LiveCodeView(self._console, opening_line, info)
+        drawn_before = view.drawn_chars
+        rendered = view.render(lines[1:], blank_line_due=self._blank_line_due)
+        self.stats.renders += 1
+        self.stats.rendered_chars += view.drawn_chars - drawn_before
+        return rendered
+
+    def _visible_source(self, keep: int) -> str:
+        """The part of the tail that can reach the screen: about its last `keep` lines.
+
+        Only the end of the live region is visible, so a big block is drawn from its last
+        source lines (a fence keeps its opening line, a table its header, a list starts at
+        an item), and one enormous line from its last screenful of words. Each repaint then
+        costs about a screenful however long the block grows. A cut-down block may wrap or
+        highlight a little differently until it is committed, and only while it is live.
+        """
+        text = self._tail
+        block = self._live_block
+        screenful = keep * self._console.width
+        last_line = text.rfind("\n") + 1
+        if len(text) - last_line > 2 * screenful:
+            space = text.find(" ", len(text) - screenful)
+            return text[space + 1 :] if space >= 0 else text[-screenful:]
+        if block is None:
+            return text
+        if block.type == "table_open":
+            # Few enough rows that the header, drawn with its frame, stays on screen too.
+            return head_and_last_lines(text, 2, max(1, keep - _TABLE_FRAME_LINES))
+        line_total = text.count("\n") + 1
+        if line_total <= _BIG_BLOCK_SCREENS * keep:
+            return text
+        if len(block.items) > 1:
+            start = 0
+            for item in block.items:
+                if line_total - item < keep:
+                    break
+                start = item
+            if line_total - start <= _BIG_BLOCK_SCREENS * keep:
+                return text[line_offset(text, start) :]
+        return head_and_last_lines(text, 0, keep)
+
+    def _parse_blocks(self, text: str) -> list[Block]:
+        self.stats.block_parses += 1
+        self.stats.block_parsed_chars += len(text)
+        return top_level_blocks(self._block_parser.parse(text))
+
+    def _parse(self, text: str, env: dict[str, Any]) -> list[Token]:
+        self.stats.parses += 1
+        self.stats.parsed_chars += len(text)
+        return self._parser.parse(text, env)
+
+    # -- live region ------------------------------------------------------------------------
+
+    def _ensure_live(self) -> bool:
+        """Start the live region on first use; False when the console cannot have one."""
+        if not self._live_enabled:
+            return False
+        if self._live is None:
+            self._live = Live(
+                self._frame,
+                console=self._console,
+                auto_refresh=False,
+                transient=True,
+                redirect_stdout=False,
+                redirect_stderr=False,
+                vertical_overflow="crop",
+            )
+            self._live.start()
+            if self._background_refresh:
+                self._ticker = threading.Thread(
+                    target=self._background, name="meilichat-render", daemon=True
+                )
+                self._ticker.start()
+        return True
+
+    def _repaint(self) -> None:
+        if self._live is not None:
+            self._live.refresh()
+
+    def _background(self) -> None:
+        """Paint text the throttle held back when no more text comes; turn the spinner."""
+        try:
+            while not self._stop_ticker.wait(self._min_interval):
+                with self._lock:
+                    if self._finished or self._failure is not None:
+                        return
+                    now = self._clock()
+                    if self._pending and now >= self._next_tick:
+                        self._tick(now)
+                    elif self._status is not None:
+                        self._repaint()
+        except BaseException as failure:  # handed to the caller's thread by its next call
+            with self._lock:
+                self._failure = failure
+
+    def _stop_background(self) -> None:
+        self._stop_ticker.set()
+        ticker, self._ticker = self._ticker, None
+        if ticker is not None and ticker is not threading.current_thread():
+            ticker.join()
