@@ -728,3 +728,42 @@ def test_loop_survives_ctrl_c_raised_while_a_command_runs(harness: Harness) -> N
     run_loop(read, harness.controller)
     assert calls == ["space movies"]
     assert "1. movies" in harness.out
+
+
+def test_one_http_client_serves_every_turn_of_a_session(monkeypatch: pytest.MonkeyPatch) -> None:
+    from meilichat_cli.commands import chat
+    from meilichat_cli.commands.connection import ConnectionFlags
+
+    server = FakeServer()
+    opened: list[MeiliClient] = []
+
+    def open_client(self: ConnectionFlags, ctx: RunContext, connection: Connection) -> MeiliClient:
+        client = MeiliClient(connection, transport=httpx.MockTransport(server))
+        opened.append(client)
+        return client
+
+    monkeypatch.setattr(ConnectionFlags, "open_client", open_client)
+    harness_ctx = RunContext(
+        stdin=io.StringIO(),
+        stdout=io.StringIO(),
+        stderr=io.StringIO(),
+        environ={},
+        stdin_isatty=False,
+        stdout_isatty=False,
+        stderr_isatty=False,
+    )
+    connection = Connection(
+        profile=None,
+        url=SERVER_URL,
+        api_key="k",
+        api_key_source="test",
+        workspace="movies",
+        model="m",
+    )
+    session = chat._SessionClient(harness_ctx, ConnectionFlags(), connection, chat._Warmup())
+    state = ChatState(workspace="movies", model="m")
+    for question in ("one", "two", "three"):
+        session.run_turn(state, state.prompt_for(question), lambda event: None)
+    session.close()
+    assert len(opened) == 1
+    assert len(server.requests) == 3

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, TextIO
 
 import typer
 
+from meilichat_cli.commands.completers import complete_conversation
 from meilichat_cli.commands.connection import (
     ApiKeyOption,
     CaBundleOption,
@@ -83,6 +84,7 @@ def chat(
             "--conversation",
             help="Continue a saved conversation (id or unique prefix).",
             show_default=False,
+            autocompletion=complete_conversation,
         ),
     ] = None,
     no_save: Annotated[
@@ -148,11 +150,11 @@ def start_repl(
     workspace = validate_workspace(connection.workspace)
 
     # prompt_toolkit first: the prompt is what the user waits for.
-    from meilichat_cli.ui.repl import ReplPrompt, terminal_streams
+    from meilichat_cli.ui.repl import ReplPrompt, TerminalStreams
     from meilichat_cli.ui.repl_host import TerminalHost
 
     try:
-        tty_input, tty_output, opened = terminal_streams(
+        streams = TerminalStreams.open(
             stdin_isatty=ctx.stdin_isatty, stdout_isatty=ctx.stdout_isatty
         )
     except OSError as error:
@@ -170,8 +172,12 @@ def start_repl(
             base_system=[system] if system else [],
             seed=None if ctx.stdin_isatty else _read_seed(ctx.stdin),
         )
-        terminal = opened[-1] if tty_output is not None else ctx.stdout
-        host = TerminalHost(ctx, terminal=terminal, run_turn=client.run_turn)
+        host = TerminalHost(
+            ctx,
+            terminal=streams.screen or ctx.stdout,
+            run_turn=client.run_turn,
+            keyboard_fd=_fileno(streams.keyboard or ctx.stdin),
+        )
         store.warn = host.warn
         controller = ChatController(
             state,
@@ -197,8 +203,8 @@ def start_repl(
             history_path=ctx.paths.repl_history,
             toolbar=toolbar,
             environ=ctx.environ,
-            input=tty_input,
-            output=tty_output,
+            input=streams.input,
+            output=streams.output,
             after_first_render=warmup.start,
         )
         if prompt.warning:
@@ -210,8 +216,7 @@ def start_repl(
     finally:
         client.close()
         store.close()
-        for file in opened:
-            file.close()
+        streams.close()
 
 
 def _resume_at_start(
@@ -263,6 +268,13 @@ def _read_seed(stdin: TextIO) -> str | None:
         )
     text = piped.rstrip("\n")
     return text if text.strip() else None
+
+
+def _fileno(stream: TextIO) -> int | None:
+    try:
+        return stream.fileno()
+    except (OSError, ValueError):  # not a real file (tests pass text buffers)
+        return None
 
 
 def _saving(ctx: RunContext, save: bool) -> bool:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -193,28 +194,35 @@ class ReplPrompt:
         self.session.history.append_string(text)
 
 
-def terminal_streams(
-    *, stdin_isatty: bool, stdout_isatty: bool
-) -> tuple[Input | None, Output | None, list[TextIO]]:
-    """prompt_toolkit's input and output when stdin or stdout is not the terminal.
+@dataclass
+class TerminalStreams:
+    """Where the prompt reads keys and draws when stdin or stdout is not the terminal.
 
-    Piped stdin (`cat notes | meilichat chat`) leaves the keyboard on /dev/tty; so does a
-    redirected stdout for the prompt. Raises OSError when there is no terminal at all.
-    Returns (input or None for stdin, output or None for stdout, files to close)."""
-    opened: list[TextIO] = []
-    input_: Input | None = None
+    Piped stdin (`cat notes | meilichat chat`) leaves the keyboard on /dev/tty; a redirected
+    stdout leaves the prompt (and OSC 52) on /dev/tty too. None means stdin / stdout."""
+
+    input: Input | None = None
     output: Output | None = None
-    try:
-        if not stdin_isatty:
-            tty_in = open("/dev/tty", encoding="utf-8", errors="replace")  # noqa: SIM115
-            opened.append(tty_in)
-            input_ = create_input(tty_in)
-        if not stdout_isatty:
-            tty_out = open("/dev/tty", "w", encoding="utf-8", errors="replace")  # noqa: SIM115
-            opened.append(tty_out)
-            output = create_output(tty_out)
-    except OSError:
-        for file in opened:
-            file.close()
-        raise
-    return input_, output, opened
+    keyboard: TextIO | None = None  # /dev/tty opened for reading
+    screen: TextIO | None = None  # /dev/tty opened for writing
+
+    @classmethod
+    def open(cls, *, stdin_isatty: bool, stdout_isatty: bool) -> TerminalStreams:
+        """Raises OSError when a terminal is needed and there is none (no controlling tty)."""
+        streams = cls()
+        try:
+            if not stdin_isatty:
+                streams.keyboard = open("/dev/tty", encoding="utf-8", errors="replace")  # noqa: SIM115
+                streams.input = create_input(streams.keyboard)
+            if not stdout_isatty:
+                streams.screen = open("/dev/tty", "w", encoding="utf-8", errors="replace")  # noqa: SIM115
+                streams.output = create_output(streams.screen)
+        except OSError:
+            streams.close()
+            raise
+        return streams
+
+    def close(self) -> None:
+        for file in (self.keyboard, self.screen):
+            if file is not None:
+                file.close()

@@ -2,7 +2,10 @@
 notes, errors, sources, and the desktop helpers (clipboard, $EDITOR) the slash commands use.
 
 Sending is injected (`run_turn`: a callable that runs one request on the session's client),
-so this module never touches HTTP. Every piece of text is sanitized here, so the controller
+so this module never touches HTTP. While an answer streams, keys typed ahead are neither
+echoed into the answer (which would tear the live region) nor turned from Enter into a line
+feed by the terminal driver: they wait, unchanged, for the next prompt. Ctrl-C still
+interrupts. Every piece of text is sanitized here, so the controller
 hands over model output, documents and history as they are. rich is imported only when an
 answer or the sources are drawn.
 
@@ -12,7 +15,7 @@ Must not import httpx, typer or prompt_toolkit.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TextIO
 
 from meilichat_cli.errors import MeilichatError
@@ -36,10 +39,18 @@ TurnRunner = Callable[["ChatState", "list[Message]", "Callable[[Event], None]"],
 class TerminalHost:
     """Shows everything the REPL shows. `terminal` receives the OSC 52 sequence of /copy."""
 
-    def __init__(self, ctx: RunContext, *, terminal: TextIO, run_turn: TurnRunner) -> None:
+    def __init__(
+        self,
+        ctx: RunContext,
+        *,
+        terminal: TextIO,
+        run_turn: TurnRunner,
+        keyboard_fd: int | None = None,
+    ) -> None:
         self.ctx = ctx
         self.terminal = terminal
         self._run_turn = run_turn
+        self._keyboard_fd = keyboard_fd  # the terminal the prompt reads, when there is one
         self._console: Console | None = None
 
     # ---- answers
@@ -47,7 +58,8 @@ class TerminalHost:
     def send(self, state: ChatState, prompt: list[Message]) -> TurnOutcome | None:
         output = self.output_for_turn()
         try:
-            outcome = self._run_turn(state, prompt, output.on_event)
+            with hold_typeahead(self._keyboard_fd):
+                outcome = self._run_turn(state, prompt, output.on_event)
         except MeilichatError as error:  # the request failed before any answer
             self.error(error.message, error.hint)
             return None
@@ -123,3 +135,33 @@ class TerminalHost:
         from meilichat_cli.ui.editor import edit_text
 
         return edit_text(text, self.ctx.environ)
+
+
+@contextlib.contextmanager
+def hold_typeahead(fd: int | None) -> Iterator[None]:
+    """While the block runs, the terminal on `fd` neither echoes keys nor edits them
+    (no echo, no line editing, no CR→LF), but Ctrl-C still raises KeyboardInterrupt.
+
+    What the user types meanwhile stays queued, byte for byte, for the next prompt: Enter
+    there is still Enter, not Ctrl+J (a new line in our prompt). A no-op without a terminal."""
+    if fd is None:
+        yield
+        return
+    import termios
+
+    try:
+        saved = termios.tcgetattr(fd)
+    except (termios.error, OSError):
+        yield
+        return
+    quiet = list(saved)
+    quiet[0] &= ~termios.ICRNL  # iflag
+    quiet[3] &= ~(termios.ECHO | termios.ICANON)  # lflag; ISIG stays on for Ctrl-C
+    # TCSANOW, not TCSAFLUSH: flushing would throw away what was typed ahead.
+    with contextlib.suppress(termios.error, OSError):
+        termios.tcsetattr(fd, termios.TCSANOW, quiet)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(termios.error, OSError):
+            termios.tcsetattr(fd, termios.TCSANOW, saved)
