@@ -307,7 +307,7 @@ class ChatController:
         width = max(len(command.usage) for command in COMMANDS)
         lines = ["Commands:"]
         lines += [f"  {c.usage.ljust(width)}  {c.summary}" for c in COMMANDS]
-        lines.append("  //text" + " " * (width - 5) + "send a message that starts with /")
+        lines.append(f"  {'//text'.ljust(width)}  send a message that starts with /")
         key_width = max(len(key) for key, _ in KEYS_HELP)
         lines.append("Keys:")
         lines += [f"  {key.ljust(key_width)}  {what}" for key, what in KEYS_HELP]
@@ -319,11 +319,11 @@ class ChatController:
         self.host.say("New conversation.")
 
     def cmd_sources(self, argument: str) -> None:
-        entry = self._require_turn()
+        entry = self._searched_turn()
         numbered = numbered_sources(entry.searches)
         if not argument:
             if not numbered:
-                self.host.say("The last answer used no documents.")
+                self.host.say("The search found no documents.")
                 return
             self.host.show_sources(entry.searches)
             return
@@ -337,10 +337,7 @@ class ChatController:
         self.host.say(document_text(number, search, document, self.host.source_title(document)))
 
     def cmd_searches(self, _argument: str) -> None:
-        entry = self._require_turn()
-        if not entry.searches:
-            self.host.say("The last answer ran no search.")
-            return
+        entry = self._searched_turn()
         self.host.say("\n".join(search_lines(entry.searches)))
 
     def cmd_retry(self, _argument: str) -> None:
@@ -469,6 +466,21 @@ class ChatController:
         if entry is None:
             raise UsageError("no answer yet in this conversation")
         return entry
+
+    def _searched_turn(self) -> ChatTurn:
+        """The last turn that searched. A follow-up ("tell me more about the second one") is
+        often answered from the documents an earlier turn found, which the conversation
+        still carries: those are the ones to show, and we say where they come from."""
+        last = self._require_turn()
+        for entry in reversed(self.state.turns):
+            if entry.searches:
+                if entry is not last:
+                    self.host.say(
+                        "The last answer ran no new search; these are from the question "
+                        f"“{sanitize_line(entry.question)[:60]}”."
+                    )
+                return entry
+        raise UsageError("no search has run in this conversation yet")
 
     def _require_attempt(self, what: str) -> _Attempt:
         if self._last is None:

@@ -767,3 +767,39 @@ def test_one_http_client_serves_every_turn_of_a_session(monkeypatch: pytest.Monk
     session.close()
     assert len(opened) == 1
     assert len(server.requests) == 3
+
+
+def test_sources_after_a_follow_up_without_search_show_the_earlier_documents(
+    tmp_path: Path,
+) -> None:
+    no_search = (
+        b"".join(
+            b"data: " + json.dumps(chunk).encode() + b"\n\n"
+            for chunk in (
+                {
+                    "id": "c",
+                    "choices": [
+                        {
+                            "index": 0,
+                            "delta": {"content": "It is about Mars."},
+                            "finish_reason": None,
+                        }
+                    ],
+                },
+                {"id": "c", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+            )
+        )
+        + b"data: [DONE]\n\n"
+    )
+    harness = Harness(tmp_path, FakeServer(ONE_SEARCH, no_search))
+    try:
+        harness.type("space movies", "tell me more about the second one", "/sources 2")
+        assert "It is about Mars." in harness.out
+        assert "The last answer ran no new search" in harness.out
+        assert "[2] The Martian (id 286217)" in harness.out
+        harness.type("/searches")
+        assert "1. movies · “space exploration” · 2 documents" in harness.out
+        harness.type("/new", "/searches")
+        assert "no answer yet" in harness.err
+    finally:
+        harness.close()
