@@ -244,6 +244,7 @@ def ask_once(
         "model": connection.model,
     }
     with flags.open_client(ctx, connection) as client:
+        output.before_request()
         outcome = run_turn(
             client,
             workspace=workspace,

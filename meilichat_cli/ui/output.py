@@ -38,6 +38,9 @@ if TYPE_CHECKING:
 
 
 class Output(Protocol):
+    def before_request(self) -> None:
+        """The request is about to go out: get ready while the server searches and thinks."""
+
     def on_event(self, event: Event) -> None: ...
 
     def finish(self, outcome: TurnOutcome, identity: dict[str, Any]) -> None: ...
@@ -69,6 +72,9 @@ class PlainOutput:
         self.show_sources = show_sources
         self._last_char = "\n"
         self._status_shown = False
+
+    def before_request(self) -> None:
+        pass
 
     def on_event(self, event: Event) -> None:
         if isinstance(event, TextDelta):
@@ -116,6 +122,9 @@ class JsonOutput:
     def __init__(self, stdout: TextIO) -> None:
         self.stdout = stdout
 
+    def before_request(self) -> None:
+        pass
+
     def on_event(self, event: Event) -> None:
         pass
 
@@ -131,6 +140,9 @@ class EventsOutput:
 
     def __init__(self, stdout: TextIO) -> None:
         self.stdout = stdout
+
+    def before_request(self) -> None:
+        pass
 
     def _emit(self, kind: str, **fields: Any) -> None:
         self.stdout.write(json.dumps({"event": kind, **fields}, ensure_ascii=True) + "\n")
@@ -169,15 +181,21 @@ class TerminalOutput:
         self.show_sources = show_sources
         self._stream: MarkdownStream | None = None
         self._console: Console | None = None
+        self._warmup: threading.Thread | None = None
+
+    def before_request(self) -> None:
         # rich.markdown and markdown-it take tens of milliseconds to import; do it while
-        # Meilisearch searches and the model thinks, not when the first token arrives.
-        self._warmup = threading.Thread(target=_import_renderer, daemon=True)
-        self._warmup.start()
+        # Meilisearch searches and the model thinks, not when the first token arrives. Not
+        # earlier: under the GIL it would only slow down the imports that send the request.
+        if self._warmup is None:
+            self._warmup = threading.Thread(target=_import_renderer, daemon=True)
+            self._warmup.start()
 
     @property
     def stream(self) -> MarkdownStream:
         if self._stream is None:
-            self._warmup.join()
+            if self._warmup is not None:
+                self._warmup.join()
             from meilichat_cli.ui.stream import MarkdownStream
 
             self._console = make_console(self.ctx)
