@@ -12,11 +12,13 @@ and shell completion go through here.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import typer
+from typer.core import TyperGroup
 
 from meilichat_cli import __version__
 from meilichat_cli.errors import ExitCode, MeilichatError
@@ -34,24 +36,69 @@ def _version_callback(value: bool) -> None:
         raise typer.Exit()
 
 
-def build_app() -> typer.Typer:
-    """The whole command tree. Command modules register themselves here, nowhere else."""
-    from meilichat_cli.commands import (
-        ask,
-        batch,
-        chat,
-        demo,
-        doctor,
-        history,
-        index,
-        key,
-        profile,
-        workspace,
-    )
+# Every command, in the order `meilichat --help` lists them: its module, and in it either the
+# function that runs it (with the module's HELP and EPILOG) or the Typer app of a group.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "ask": ("meilichat_cli.commands.ask", "ask"),
+    "chat": ("meilichat_cli.commands.chat", "chat"),
+    "demo": ("meilichat_cli.commands.demo", "demo"),
+    "batch": ("meilichat_cli.commands.batch", "batch"),
+    "doctor": ("meilichat_cli.commands.doctor", "doctor"),
+    "profile": ("meilichat_cli.commands.profile", "app"),
+    "key": ("meilichat_cli.commands.key", "app"),
+    "history": ("meilichat_cli.commands.history", "app"),
+    "workspace": ("meilichat_cli.commands.workspace", "app"),
+    "index": ("meilichat_cli.commands.index", "app"),
+}
 
+
+class LazyCommands(TyperGroup):
+    """The root group, building each command only when it is asked for.
+
+    Typer turns every registered function into a click command by inspecting its signature
+    before parsing anything: ~45 ms for the whole tree. Here a command's module is imported
+    and its click command built when click resolves its name, so `ask` pays for `ask` alone
+    and `--version` for none; `--help` and completion still list every command.
+    """
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        return _command(cmd_name) if cmd_name in COMMANDS else None
+
+
+@functools.cache
+def _command(name: str) -> Any:
+    """The click command of `name`, built as if registered on the root app."""
+    import importlib
+
+    import typer.main
+
+    module_name, attribute = COMMANDS[name]
+    module = importlib.import_module(module_name)
+    target = getattr(module, attribute)
+    # A holder group gives the command what the root would: markup mode, no completion flags.
+    holder = typer.Typer(rich_markup_mode="rich", add_completion=False)
+    holder.callback()(_no_options)
+    if isinstance(target, typer.Typer):
+        holder.add_typer(target, name=name)
+    else:
+        holder.command(name, help=module.HELP, epilog=module.EPILOG)(target)
+    group: Any = typer.main.get_command(holder)
+    return group.commands[name]
+
+
+def _no_options() -> None:
+    """The holder group's callback (never run: only the command is taken out of it)."""
+
+
+def build_app() -> typer.Typer:
+    """The root app: its options; the commands come from COMMANDS (see LazyCommands)."""
     app = typer.Typer(
         name="meilichat",
         help=HELP,
+        cls=LazyCommands,
         no_args_is_help=True,
         rich_markup_mode="rich",
         pretty_exceptions_enable=False,
@@ -78,16 +125,6 @@ def build_app() -> typer.Typer:
         # fails); declaring it here documents it and lets it appear before a subcommand.
         del version, debug
 
-    app.command("ask", help=ask.HELP, epilog=ask.EPILOG)(ask.ask)
-    app.command("chat", help=chat.HELP, epilog=chat.EPILOG)(chat.chat)
-    app.command("demo", help=demo.HELP, epilog=demo.EPILOG)(demo.demo)
-    app.command("batch", help=batch.HELP, epilog=batch.EPILOG)(batch.batch)
-    app.add_typer(profile.app, name="profile")
-    app.add_typer(key.app, name="key")
-    app.add_typer(history.app, name="history")
-    app.add_typer(workspace.app, name="workspace")
-    app.add_typer(index.app, name="index")
-    app.command("doctor", help=doctor.HELP, epilog=doctor.EPILOG)(doctor.doctor)
     return app
 
 
