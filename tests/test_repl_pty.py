@@ -189,6 +189,8 @@ def test_row_63_ctrl_c_during_streaming_returns_to_the_prompt_and_the_session_go
     chat.send("\x03")
     chat.wait_for_prompt(timeout=10)
     assert "[interrupted]" in chat.screen_text()
+    # The HTTP stream was closed: the server notices at its next write.
+    chat.wait_for("the server to see the client go", lambda: standin.stats.disconnects == 1, 5)
     chat.send("/model gpt-4o-mini\r")
     chat.wait_for_text("Model: gpt-4o-mini")
     chat.wait_for_prompt()
