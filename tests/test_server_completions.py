@@ -363,3 +363,26 @@ def test_stats_count_completions(server: StandInServer, client: Client) -> None:
     assert recorded.method == "POST" and recorded.path == PATH
     assert recorded.headers["content-type"] == "application/json"
     assert json.loads(recorded.raw) == recorded.body
+
+
+def test_small_talk_needs_no_search(client: Client) -> None:
+    events = client.call("POST", PATH, ask_body("Hello there!")).events()
+    assert not tool_calls(events)
+    assert "`books` and `movies`" in answer_text(events)
+
+
+def test_typos_and_word_forms_still_find_documents(client: Client) -> None:
+    for question, title in (
+        ("movies like Interstelar", "Interstellar"),
+        ("a dystopian novel", "Fahrenheit 451"),
+        ("animated family films", "My Neighbor Totoro"),
+    ):
+        calls = tool_calls(client.call("POST", PATH, ask_body(question)).events())
+        titles = [d["title"] for n, a in calls if n == SOURCES_TOOL for d in a["sources"]]
+        assert title in titles, (question, titles)
+
+
+def test_the_answer_is_a_new_paragraph_after_the_preface(client: Client) -> None:
+    text = answer_text(client.call("POST", PATH, ask_body("space movies")).events())
+    preface, _, rest = text.partition(" now.")
+    assert preface.startswith("I'll search for") and rest.startswith("\n\nHere ")

@@ -107,6 +107,8 @@ def test_payload_limit_is_a_413() -> None:
     with StandInServer(master_key=MASTER, scenario="payload-limit?bytes=1000") as srv:
         reply = Client(srv.url, srv.chat_key).call("POST", PATH, ask_body("x" * 2000))
         assert reply.status == 413 and reply.json["code"] == "payload_too_large"
+        assert reply.json["message"].endswith("The maximum accepted payload size is 1000 B.")
+        assert srv.recorded[-1].path == PATH and srv.recorded[-1].raw == b""
         assert Client(srv.url, srv.chat_key).call("POST", PATH, ask_body()).status == 200
 
 
@@ -264,7 +266,8 @@ def test_long_markdown_answer_is_deterministic(server: StandInServer) -> None:
 def test_escapes_in_content_and_sources(server: StandInServer) -> None:
     events = payloads(run(server, "escapes").body)
     text = "".join(content_deltas(events))
-    for needle in ("\x1b]52;c;", "\x1b]8;;", "\x1b[2J", "\x9b2J", "safe\rrm -rf ~", "[/bold]"):
+    needles = ("\x1b]52;c;", "\x1b]8;;", "\x1b[2J", "\x9b2J", "safe\rrm -rf ~", "[/bold]", "\x7f")
+    for needle in needles:
         assert needle in text
     deltas = content_deltas(events)
     assert "\x1b" in deltas, "an escape sequence split across two deltas"
@@ -343,6 +346,26 @@ def test_split_utf8_sends_one_byte_per_chunk(server: StandInServer) -> None:
 def test_bom_before_retry(server: StandInServer) -> None:
     body = run(server, "bom").body
     assert body.startswith(b"\xef\xbb\xbfretry: 10000\n\n")
+
+
+def test_cr_tight_and_latin1_framing(server: StandInServer) -> None:
+    body = run(server, "cr").body
+    assert b"\n" not in body and body.startswith(b"retry: 10000\r\rdata: ")
+    body = run(server, "tight").body
+    assert b"data: " not in body and body.endswith(b"data:[DONE]\n\n")
+    reply = run(server, "latin1")
+    assert reply.headers["content-type"] == "text/event-stream; charset=latin-1"
+    assert "“" in reply.body.decode("utf-8")
+
+
+def test_framing_flags_combine_with_a_behaviour(server: StandInServer) -> None:
+    reply = run(server, "crlf+split-utf8+cut?after=2")
+    assert reply.clean_end and all(len(data) == 1 for _, data in reply.chunks)
+    text = reply.body.replace(b"\r\n", b"\n")
+    assert b"\r" not in text and b"[DONE]" not in text
+    assert len(content_deltas(payloads(text))) == 2
+    events = payloads(run(server, "length+tool-first").body)
+    assert events[0]["error"]["code"] == "model_not_found", "two behaviours at once"
 
 
 # -- selection and observation -----------------------------------------------------------------

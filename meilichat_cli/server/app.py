@@ -88,6 +88,8 @@ class _HttpServer(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Many small writes per stream: without TCP_NODELAY, Nagle + delayed ACK add ~40 ms stalls.
+    disable_nagle_algorithm = True
     server: _HttpServer
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -140,14 +142,18 @@ class _Handler(BaseHTTPRequestHandler):
 
     def serve(self) -> None:
         standin = self.server.standin
+        path, _, query = self.path.partition("?")
+        headers = {name.lower(): value for name, value in self.headers.items()}
         try:
             raw = self.read_body(standin.payload_limit)
         except MeiliError as error:
+            # Too large: recorded without its body, answered, and the connection closed.
+            standin.record(
+                RecordedRequest(self.command, path, dict(parse_qsl(query)), headers, None, b"")
+            )
             self.close_connection = True
             self.respond(Response.error(error))
             return
-        path, _, query = self.path.partition("?")
-        headers = {name.lower(): value for name, value in self.headers.items()}
         standin.record(
             RecordedRequest(
                 method=self.command,
@@ -202,7 +208,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response_only(200)
         self.send_header("date", self.date_time_string())
         for name, value in STREAM_HEADERS:
-            self.send_header(name, value)
+            self.send_header(name, stream.content_type if name == "content-type" else value)
         self.end_headers()
         writer = ChunkedWriter(self.wfile, self.connection)
         standin.stats.stream_opened()
@@ -282,6 +288,7 @@ class StandInServer:
         self.payload_limit = DEFAULT_PAYLOAD_LIMIT
         if self.scenario is not None and self.scenario.name == "payload-limit":
             self.payload_limit = self.scenario.integer("bytes", 1024 * 1024)
+            self.scenario = None  # it only sets the limit; streams run normally
         self.stream_settings = completions.StreamSettings(
             token_delay=token_delay, stopping=self.stopping
         )

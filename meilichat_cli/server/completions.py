@@ -190,18 +190,32 @@ class CompletionStream:
     def name(self) -> str:
         return self.scenario.name if self.scenario else ""
 
+    @property
+    def framing(self) -> frozenset[str]:
+        return self.scenario.framing if self.scenario else frozenset()
+
+    @property
+    def content_type(self) -> str:
+        if "latin1" in self.framing:
+            return "text/event-stream; charset=latin-1"
+        return "text/event-stream"
+
     def send(self, data: bytes) -> None:
         assert self.writer is not None
-        if self.name == "crlf":
+        if "tight" in self.framing:
+            data = data.replace(b"data: ", b"data:")
+        if "crlf" in self.framing:
             data = data.replace(b"\n", b"\r\n")
-        if self.name == "split-utf8":
+        elif "cr" in self.framing:
+            data = data.replace(b"\n", b"\r")
+        if "split-utf8" in self.framing:
             for i in range(len(data)):
                 self.writer.write(data[i : i + 1])
             return
         self.writer.write(data)
 
     def event(self, payload: dict[str, Any]) -> None:
-        if self.name == "comments":
+        if "comments" in self.framing:
             self.send(b": ping\n\nevent: ping\n\n")
         self.send(frame(payload))
 
@@ -215,7 +229,7 @@ class CompletionStream:
         """Write the whole body; return how it ended ("done", "cut", "abort", "reset")."""
         self.writer = writer
         scenario = self.scenario
-        if self.name == "bom":
+        if "bom" in self.framing:
             self.send(b"\xef\xbb\xbf")
         self.send(RETRY_PREAMBLE)
         if scenario and self.name == "first-delay":
@@ -290,6 +304,8 @@ class CompletionStream:
         plan = model.plan(messages, self.allowed_indexes(), data)
         if plan.reference is not None:
             return model.compose_follow_up(plan.reference)
+        if plan.small_talk:
+            return model.compose_small_talk(self.allowed_indexes())
         if self.name == "no-search" or self.body.get("tool_choice") == "none":
             return (
                 "I answered without searching, so I have no documents to cite for "
@@ -320,7 +336,9 @@ class CompletionStream:
                 if outcome.failure_code in RETRYABLE:
                     again = model.PlannedSearch(outcome.search.index_uid, outcome.search.q, "")
                     outcomes[position] = self.search(retry, again, force=False)
-        return model.compose_answer(plan.question, outcomes)
+        answer = model.compose_answer(plan.question, outcomes)
+        # The client concatenates every round's text: keep the preface its own paragraph.
+        return answer if self.name == "tool-first" else "\n\n" + answer
 
     def content(self, round_: Round, text: str) -> None:
         self.event(self.factory.content(round_, text))
@@ -510,7 +528,7 @@ class CompletionStream:
             ending = self.fault_at(position)
             if ending is not None:
                 return ending
-            if self.name == "comments":
+            if "comments" in self.framing:
                 self.send(b": ping\n\n")
             self.send(self.content_frame(final, text))
             if position + 1 < len(deltas):

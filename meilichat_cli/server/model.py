@@ -48,6 +48,10 @@ INDEX_HINTS: dict[str, frozenset[str]] = {
     "books": frozenset(_BOOK_WORDS.split()),
 }
 
+_SMALL_TALK_TEXT = """hi hello hey hiya howdy yo thanks thank you thx cheers bye goodbye ok okay
+great cool nice good morning evening afternoon there"""
+SMALL_TALK = frozenset(_SMALL_TALK_TEXT.split())
+
 ORDINALS = {
     "first": 1,
     "1st": 1,
@@ -120,6 +124,7 @@ class Plan:
     searches: list[PlannedSearch] = field(default_factory=list)
     reference: Reference | None = None
     earlier_results: int = 0
+    small_talk: bool = False  # a greeting or thanks: nothing to search
 
 
 @dataclass
@@ -210,6 +215,9 @@ def plan(
         return result
     filter_expr, rest = _year_filter(question)
     words = _query_words(rest)
+    if words and set(words) <= SMALL_TALK:
+        result.small_talk = True
+        return result
     wanted = [uid for uid in allowed_indexes if INDEX_HINTS.get(uid, frozenset()) & set(words)]
     targets = wanted or list(allowed_indexes)
     hint_words = frozenset().union(*INDEX_HINTS.values())
@@ -363,8 +371,20 @@ def compose_answer(question: str, outcomes: list[SearchOutcome]) -> str:
             + "; I only used what the search returned._"
         )
     if total == 0 and provenance:
-        footer += "\n\nTry other words, or remove the year filter."
+        filtered = any(o.search.filter for o in outcomes)
+        footer += "\n\nTry other words" + (", or remove the year filter." if filtered else ".")
     return "\n\n".join(sections) + footer
+
+
+def compose_small_talk(indexes: list[str]) -> str:
+    """The reply to a greeting or a thank-you: what can be asked, no search."""
+    names = " and ".join(f"`{uid}`" for uid in indexes) or "no index"
+    return (
+        f"Hello! I answer from the {names} "
+        f"{'index' if len(indexes) == 1 else 'indexes'} of this server. Ask me something like "
+        "“space movies after 2010” or “novels by Ursula K. Le Guin”, then follow up with "
+        "“tell me more about the second one”."
+    )
 
 
 def compose_follow_up(reference: Reference) -> str:

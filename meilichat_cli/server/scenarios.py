@@ -42,12 +42,17 @@ In the stream:
     usage                    the finish chunk carries a `usage` object (Mistral-like)
     malformed                a data line of truncated JSON, then the connection closes
     wrong-shape              chunks with `choices: []`, `delta: null`, `content: 42`
-    comments                 `: ping` comment lines and an `event: ping` block between events
-    crlf                     every line ends with \\r\\n
-    split-utf8               every byte of the stream is sent as its own HTTP chunk
-    bom                      a UTF-8 byte-order mark before `retry:`
     lone-surrogate           content with the JSON escape \\ud800
     invalid-utf8             content bytes that are not UTF-8
+Framing flags (combine with each other and with one behaviour using "+",
+e.g. `scenario:crlf+split-utf8` or `scenario:comments+cut?after=2`):
+    comments                 `: ping` comment lines and an `event: ping` block between events
+    crlf                     every line ends with \\r\\n
+    cr                       every line ends with a lone \\r
+    split-utf8               every byte of the stream is sent as its own HTTP chunk
+    bom                      a UTF-8 byte-order mark before `retry:`
+    tight                    `data:` without the space (also `data:[DONE]`)
+    latin1                   Content-Type `text/event-stream; charset=latin-1` (body still UTF-8)
 
 Stdlib only; imports `server.model` (to cut long answers into deltas).
 """
@@ -87,26 +92,26 @@ IN_STREAM = frozenset(
         "usage",
         "malformed",
         "wrong-shape",
-        "comments",
-        "crlf",
-        "split-utf8",
-        "bom",
         "lone-surrogate",
         "invalid-utf8",
     }
 )
+# Framing flags change how the bytes go out, not what is said; they combine with one
+# behaviour scenario using "+", e.g. `scenario:crlf+split-utf8+cut?after=2`.
+FRAMING = frozenset({"comments", "crlf", "cr", "split-utf8", "bom", "tight", "latin1"})
 CONSTRUCTOR_ONLY = frozenset({"payload-limit"})
 KNOWN = PRE_STREAM | IN_STREAM | CONSTRUCTOR_ONLY
 
 
 @dataclass(frozen=True)
 class Scenario:
-    name: str
+    name: str  # the behaviour ("" when only framing flags were given)
     params: dict[str, str] = field(default_factory=dict)
+    framing: frozenset[str] = frozenset()
 
     @property
     def known(self) -> bool:
-        return self.name in KNOWN
+        return self.name == "" or self.name in KNOWN
 
     def number(self, key: str, default: float) -> float:
         try:
@@ -122,10 +127,14 @@ class Scenario:
 
 
 def parse(spec: str) -> Scenario:
-    """`NAME` or `NAME?k=v&k=v` (with or without the `scenario:` prefix)."""
+    """`NAME`, `NAME?k=v&k=v`, `FLAG+NAME?…` (with or without the `scenario:` prefix)."""
     spec = spec.removeprefix(PREFIX)
-    name, _, query = spec.partition("?")
-    return Scenario(name.strip(), dict(parse_qsl(query, keep_blank_values=True)))
+    names, _, query = spec.partition("?")
+    parts = [part.strip() for part in names.split("+")]
+    framing = frozenset(part for part in parts if part in FRAMING)
+    behaviours = [part for part in parts if part not in FRAMING]
+    # Two behaviours at once is not a thing: keep them joined so it reads as unknown.
+    return Scenario("+".join(behaviours), dict(parse_qsl(query, keep_blank_values=True)), framing)
 
 
 def select(model: object, default: Scenario | None) -> Scenario | None:
@@ -175,7 +184,9 @@ ESCAPES_ANSWER = (
     "4. Title: \x1b]0;owned\x1b\\ and a fake line \x1b[1A\x1b[2K✓ done\n"
     "5. C1 controls: \x9b2J and \x9d0;x\x9c\n"
     "6. Overwrite: safe\rrm -rf ~\n"
-    "7. Markup: [bold]not bold[/bold] [link=https://evil.example]x[/link]\n"
+    "7. Markup: [bold]not bold[/bold] [link=https://evil.example]x[/link] [blink]b[/blink]\n"
+    "8. Link text: [Your bank](https://evil.example/login)\n"
+    "9. DEL: a\x7fb\n"
 )
 
 

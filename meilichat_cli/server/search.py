@@ -18,6 +18,7 @@ import json
 import re
 import sqlite3
 import threading
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,6 +105,11 @@ class SearchEngine:
             insert = f"INSERT INTO {table}(rowid, {columns}) VALUES ({marks})"  # noqa: S608
             self._db.executemany(insert, rows)
         self._tables = {uid: f"fts_{n}" for n, uid in enumerate(indexes)}
+        self._vocabulary: dict[str, frozenset[str]] = {}
+        for uid, table in self._tables.items():
+            self._db.execute(f"CREATE VIRTUAL TABLE {table}_terms USING fts5vocab({table}, 'row')")
+            terms = self._db.execute(f"SELECT term FROM {table}_terms").fetchall()  # noqa: S608
+            self._vocabulary[uid] = frozenset(row[0] for row in terms)
 
     def close(self) -> None:
         with self._lock:
@@ -115,16 +121,25 @@ class SearchEngine:
         # Earlier searchable attributes weigh more (Meilisearch's attribute ranking rule).
         weights = ", ".join(str(max(10 - 3 * i, 1)) for i in range(len(data.searchable)))
         attempts = [words] if strategy == "all" else [words[:n] for n in range(len(words), 0, -1)]
+        vocabulary = self._vocabulary[uid]
         for attempt in attempts:
-            terms = [f'"{w}"' for w in attempt[:-1]] + [f'"{attempt[-1]}"*']
-            with self._lock:
-                rows = self._db.execute(
-                    f"SELECT rowid FROM {table} WHERE {table} MATCH ? "  # noqa: S608
-                    f"ORDER BY bm25({table}, {weights}), rowid",
-                    (" ".join(terms),),
-                ).fetchall()
-            if rows:
-                return [row[0] for row in rows]
+            last = len(attempt) - 1
+            found: list[int] = []
+            # Exact (and prefix/stem) matches rank before typo matches: the `typo` rule.
+            for typos in (False, True):
+                groups = [
+                    _term_group(w, vocabulary, prefix=n == last, typos=typos)
+                    for n, w in enumerate(attempt)
+                ]
+                with self._lock:
+                    rows = self._db.execute(
+                        f"SELECT rowid FROM {table} WHERE {table} MATCH ? "  # noqa: S608
+                        f"ORDER BY bm25({table}, {weights}), rowid",
+                        (" AND ".join(groups),),
+                    ).fetchall()
+                found += [row[0] for row in rows if row[0] not in found]
+            if found:
+                return found
         return []
 
     def search(
@@ -158,6 +173,73 @@ class SearchEngine:
             attribute, _, direction = rule.partition(":")
             docs.sort(key=_sort_key(attribute), reverse=direction == "desc")
         return SearchResult(hits=docs[offset : offset + limit], estimated_total=len(docs), query=q)
+
+
+_SUFFIXES = (
+    "ations",
+    "ation",
+    "ings",
+    "ing",
+    "ions",
+    "ion",
+    "ians",
+    "ian",
+    "ical",
+    "ic",
+    "ed",
+    "es",
+    "s",
+    "al",
+    "ly",
+)
+
+
+def _fold(word: str) -> str:
+    """Lower-case without diacritics, as the FTS5 tokenizer stores terms."""
+    decomposed = unicodedata.normalize("NFKD", word.lower())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def _stem(word: str) -> str:
+    """A crude suffix strip ("animated" -> "animat") used as an extra prefix term."""
+    for suffix in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+            return word[: -len(suffix)]
+    return word
+
+
+def _distance(a: str, b: str, limit: int) -> int:
+    """Levenshtein distance, giving up (returning limit + 1) once it exceeds `limit`."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, start=1):
+        current = [i]
+        for j, cb in enumerate(b, start=1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        if min(current) > limit:
+            return limit + 1
+        previous = current
+    return previous[-1]
+
+
+def _term_group(word: str, vocabulary: frozenset[str], *, prefix: bool, typos: bool) -> str:
+    """An FTS5 OR-group for one query word: itself (a prefix when last), its stem as a
+    prefix, and vocabulary terms within Meilisearch's typo budget (1 typo from 5 letters,
+    2 from 9)."""
+    folded = _fold(word)
+    options = [f'"{folded}"*' if prefix else f'"{folded}"']
+    stem = _stem(folded)
+    if stem != folded:
+        options.append(f'"{stem}"*')
+    budget = 0 if len(folded) < 5 or not typos else 1 if len(folded) < 9 else 2
+    if budget:
+        options += [
+            f'"{term}"'
+            for term in sorted(vocabulary)
+            if term != folded and _distance(folded, term, budget) <= budget
+        ]
+    return "(" + " OR ".join(options) + ")"
 
 
 def _sort_key(attribute: str) -> Callable[[dict[str, Any]], tuple[bool, str, float]]:
