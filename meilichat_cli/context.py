@@ -58,13 +58,16 @@ class RunContext:
     def no_color(self) -> bool:
         return "NO_COLOR" in self.environ and self.environ["NO_COLOR"] != ""
 
-    def warn(self, message: str) -> None:
-        """One sanitized warning line on stderr, at most once per run for the same text."""
+    def warn(self, message: str, *, once: bool = True) -> None:
+        """One sanitized warning line on stderr. Configuration warnings are said once per
+        run (`once`); warnings about an answer (`once=False`) are said for every answer, so
+        a long REPL session does not swallow the second failed search."""
         from meilichat_cli.protocol.sanitize import sanitize_line
 
-        if message in self._warned:
-            return
-        self._warned.add(message)
+        if once:
+            if message in self._warned:
+                return
+            self._warned.add(message)
         self.stderr.write(f"meilichat: warning: {sanitize_line(message)}\n")
         self.stderr.flush()
 

@@ -94,7 +94,7 @@ class PlainOutput:
         if outcome.turn.status == "interrupted":
             self.ctx.note("[interrupted]")
         for note in warnings_for(outcome):
-            self.ctx.warn(note)
+            self.ctx.warn(note, once=False)
         if self.show_sources:
             for line in plain_source_lines(outcome.turn.searches):
                 self.ctx.note(line)
@@ -226,7 +226,7 @@ class TerminalOutput:
 
             print_sources(self._console, outcome.turn.searches)
         for note in warnings_for(outcome):
-            self.ctx.warn(note)
+            self.ctx.warn(note, once=False)
 
 
 def make_console(ctx: RunContext) -> Console:

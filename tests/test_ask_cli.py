@@ -1,0 +1,356 @@
+"""`meilichat ask` end to end: the real entry point as a subprocess against the stand-in
+Meilisearch on 127.0.0.1, for every output mode and every exit-code row of the contract."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tests.conftest import run_meilichat
+
+if TYPE_CHECKING:
+    from meilichat_cli.server import StandInServer
+
+QUESTION = "which space movies do you have?"
+
+
+def completions(server: StandInServer) -> list[dict[str, object]]:
+    return server.completion_bodies()
+
+
+def test_plain_output_is_the_answer_alone(server_env: dict[str, str], standin: StandInServer) -> None:
+    result = run_meilichat(["ask", QUESTION], server_env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip()
+    assert "\x1b" not in result.stdout
+    body = completions(standin)[-1]
+    assert body["stream"] is True
+    assert body["messages"] == [{"role": "user", "content": QUESTION}]
+    assert [t["function"]["name"] for t in body["tools"]] == [  # type: ignore[index]
+        "_meiliSearchProgress",
+        "_meiliSearchSources",
+        "_meiliAppendConversationMessage",
+    ]
+
+
+def test_json_output_contract(server_env: dict[str, str]) -> None:
+    result = run_meilichat(["ask", "--json", QUESTION], server_env)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 1
+    data = json.loads(lines[0])
+    assert list(data) == [
+        "answer",
+        "complete",
+        "finish_reason",
+        "searches",
+        "errors",
+        "conversation_id",
+        "profile",
+        "workspace",
+        "model",
+        "usage",
+        "timings",
+    ]
+    assert data["complete"] is True
+    assert data["finish_reason"] == "stop"
+    assert data["answer"]
+    assert data["errors"] == []
+    assert data["searches"], "the stand-in searches for this question"
+    search = data["searches"][0]
+    assert set(search) == {"call_id", "index_uid", "q", "filter", "sources"}
+    assert search["sources"], "sources are tied to their search"
+    assert isinstance(data["conversation_id"], str)
+    assert data["workspace"] == server_env["MEILICHAT_WORKSPACE"]
+    assert data["model"] == "gpt-4o-mini"
+    assert set(data["timings"]) == {"first_search_ms", "first_token_ms", "total_ms"}
+    assert data["timings"]["total_ms"] >= data["timings"]["first_token_ms"] > 0
+
+
+def test_events_output_is_ndjson_ending_with_done(server_env: dict[str, str]) -> None:
+    result = run_meilichat(["ask", "--events", QUESTION], server_env)
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    kinds = [e["event"] for e in events]
+    assert kinds[-1] == "done"
+    assert "search" in kinds and "sources" in kinds and "delta" in kinds and "message" in kinds
+    assert kinds.index("search") < kinds.index("sources")
+    answer = "".join(e["text"] for e in events if e["event"] == "delta")
+    assert events[-1]["answer"] == answer
+    assert events[-1]["complete"] is True
+
+
+def test_piped_stdin_comes_before_the_arguments(
+    server_env: dict[str, str], standin: StandInServer
+) -> None:
+    result = run_meilichat(["ask", "summarise"], server_env, input="notes about space\n")
+    assert result.returncode == 0, result.stderr
+    messages = completions(standin)[-1]["messages"]
+    assert messages == [{"role": "user", "content": "notes about space\n\nsummarise"}]
+
+
+def test_system_option_adds_a_system_message(
+    server_env: dict[str, str], standin: StandInServer
+) -> None:
+    result = run_meilichat(["ask", "-s", "Be brief.", QUESTION], server_env)
+    assert result.returncode == 0, result.stderr
+    assert completions(standin)[-1]["messages"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": QUESTION},
+    ]
+
+
+@pytest.mark.parametrize("args,stdin", [(["ask", ""], ""), (["ask"], "   \n\t\n")])
+def test_row_56_empty_prompt_sends_nothing(
+    server_env: dict[str, str], standin: StandInServer, args: list[str], stdin: str
+) -> None:
+    result = run_meilichat(args, server_env, input=stdin)
+    assert result.returncode == 2
+    assert "Prompt is empty" in result.stderr
+    assert completions(standin) == []
+
+
+def test_row_58_huge_prompt_is_refused_before_sending(
+    server_env: dict[str, str], standin: StandInServer
+) -> None:
+    result = run_meilichat(["ask", "x"], server_env, input="a" * (3 * 1024 * 1024))
+    assert result.returncode == 2
+    assert "limit" in result.stderr
+    assert completions(standin) == []
+
+
+def test_continue_sends_the_first_turns_tool_messages(
+    server_env: dict[str, str], standin: StandInServer
+) -> None:
+    first = run_meilichat(["ask", "--json", QUESTION], server_env)
+    assert first.returncode == 0, first.stderr
+    first_id = json.loads(first.stdout)["conversation_id"]
+    second = run_meilichat(["ask", "--json", "-c", "tell me more about the second one"], server_env)
+    assert second.returncode == 0, second.stderr
+    assert json.loads(second.stdout)["conversation_id"] == first_id
+    bodies = completions(standin)
+    sent = bodies[-1]["messages"]
+    assert isinstance(sent, list)
+    roles = [m["role"] for m in sent]
+    # user, (assistant tool_calls, tool)+, assistant answer, user
+    assert roles[0] == "user" and roles[-1] == "user" and roles[-2] == "assistant"
+    assert "tool" in roles
+    first_turn_tools = [m for m in sent if m["role"] == "tool"]
+    assert all("tool_call_id" in m for m in first_turn_tools)
+    assert not any(m["role"] == "system" for m in sent), "never re-send a system prompt"
+    prefix = first_id[:8]
+    third = run_meilichat(["ask", "--json", "--conversation", prefix, "and the first one?"], server_env)
+    assert third.returncode == 0, third.stderr
+    assert json.loads(third.stdout)["conversation_id"] == first_id
+
+
+def test_no_save_leaves_no_history(server_env: dict[str, str]) -> None:
+    result = run_meilichat(["ask", "--json", "--no-save", QUESTION], server_env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["conversation_id"] is None
+    listed = run_meilichat(["history", "list", "--json"], server_env)
+    assert json.loads(listed.stdout) == []
+
+
+# -- exit codes -------------------------------------------------------------------------------
+
+
+def test_wrong_key_exits_3(server_env: dict[str, str]) -> None:
+    env = {**server_env, "MEILICHAT_API_KEY": "not-the-key"}
+    result = run_meilichat(["ask", QUESTION], env)
+    assert result.returncode == 3
+    assert "Key rejected" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_row_32_no_key_exits_3_naming_key_set(server_env: dict[str, str]) -> None:
+    env = {k: v for k, v in server_env.items() if k != "MEILICHAT_API_KEY"}
+    result = run_meilichat(["ask", QUESTION], env)
+    assert result.returncode == 3
+    assert "meilichat key set" in result.stderr
+
+
+def test_row_34_unknown_workspace_exits_4(server_env: dict[str, str]) -> None:
+    result = run_meilichat(["ask", "-w", "nope", QUESTION], server_env)
+    assert result.returncode == 4
+    assert "Workspace 'nope' not found" in result.stderr
+
+
+def test_json_failure_before_the_stream_keeps_stdout_empty(server_env: dict[str, str]) -> None:
+    result = run_meilichat(["ask", "--json", "-w", "nope", QUESTION], server_env)
+    assert result.returncode == 4
+    assert result.stdout == ""
+    error = json.loads(result.stderr.strip().splitlines()[-1])["error"]
+    assert error["kind"] == "not_found"
+    assert error["code"] == "chat_not_found"
+    assert error["httpStatus"] == 404
+    assert set(error) == {"kind", "code", "message", "hint", "httpStatus", "link"}
+
+
+def test_row_35_feature_disabled_exits_5_with_hint(clean_env: dict[str, str]) -> None:
+    from meilichat_cli.server import StandInServer
+
+    with StandInServer(master_key="m" * 16, fresh=True) as server:
+        env = {
+            **clean_env,
+            "MEILICHAT_URL": server.url,
+            "MEILICHAT_API_KEY": "m" * 16,
+            "MEILICHAT_WORKSPACE": "anything",
+        }
+        result = run_meilichat(["ask", QUESTION], env)
+    assert result.returncode == 5
+    assert "chatCompletions" in result.stderr
+
+
+def test_row_39_connection_refused_exits_6(clean_env: dict[str, str]) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**clean_env, "MEILICHAT_URL": f"http://127.0.0.1:{port}", "MEILICHAT_WORKSPACE": "w"}
+    result = run_meilichat(["ask", QUESTION], env)
+    assert result.returncode == 6
+    assert "connection refused" in result.stderr
+
+
+def test_row_13_provider_error_exits_5(server_env: dict[str, str]) -> None:
+    result = run_meilichat(["ask", "--json", "-m", "scenario:provider-error", QUESTION], server_env)
+    assert result.returncode == 5
+    data = json.loads(result.stdout)
+    assert data["complete"] is False
+    assert data["errors"] and data["errors"][0]["type"] != "response_error"
+
+
+def test_row_36b_search_error_still_answers_with_a_warning(server_env: dict[str, str]) -> None:
+    result = run_meilichat(["ask", "-m", "scenario:search-error", QUESTION], server_env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip()
+    assert "search failed" in result.stderr
+    data = json.loads(
+        run_meilichat(["ask", "--json", "-m", "scenario:search-error", QUESTION], server_env).stdout
+    )
+    assert data["complete"] is True
+    assert data["errors"][0]["type"] == "response_error"
+
+
+def test_cut_stream_keeps_the_partial_answer_and_exits_5(server_env: dict[str, str]) -> None:
+    result = run_meilichat(["ask", "-m", "scenario:cut", QUESTION], server_env)
+    assert result.returncode == 5
+    assert result.stdout.strip(), "the partial answer is kept"
+    assert "before completion" in result.stderr or "Connection lost" in result.stderr
+
+
+def test_row_14_no_done_exits_5(server_env: dict[str, str]) -> None:
+    result = run_meilichat(["ask", "-m", "scenario:no-done", QUESTION], server_env)
+    assert result.returncode == 5
+    assert "Stream ended before completion" in result.stderr
+
+
+def test_row_16_stall_longer_than_timeout_exits_8(server_env: dict[str, str]) -> None:
+    result = run_meilichat(
+        ["ask", "--timeout", "1", "-m", "scenario:stall?after=3&seconds=5", QUESTION], server_env
+    )
+    assert result.returncode == 8
+    assert "read timeout" in result.stderr
+    assert result.stdout.strip(), "the partial answer is kept"
+
+
+def test_row_20_length_finish_warns(server_env: dict[str, str]) -> None:
+    result = run_meilichat(["ask", "-m", "scenario:length", QUESTION], server_env)
+    assert result.returncode == 0, result.stderr
+    assert "cut off by the model's length limit" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "scenario,expected",
+    [
+        ("http-502", "HTTP 502 from server (HTML page, likely a proxy)"),
+        ("html-200", "Expected an event stream, got text/html"),
+        ("redirect", "redirects to https://"),
+    ],
+)
+def test_rows_30_37_38_proxy_pages_exit_5(
+    server_env: dict[str, str], scenario: str, expected: str
+) -> None:
+    result = run_meilichat(["ask", "-m", f"scenario:{scenario}", QUESTION], server_env)
+    assert result.returncode == 5
+    assert expected in result.stderr
+    assert "\x1b" not in result.stderr and "<script" not in result.stderr
+
+
+def test_row_21_to_29_escapes_never_reach_the_output(server_env: dict[str, str]) -> None:
+    result = run_meilichat(["ask", "--sources", "-m", "scenario:escapes", QUESTION], server_env)
+    assert result.returncode == 0, result.stderr
+    for text in (result.stdout, result.stderr):
+        assert "\x1b" not in text and "\x07" not in text and "\x9b" not in text
+        assert "\r" not in text
+
+
+def test_row_31_json_escapes_control_characters(server_env: dict[str, str]) -> None:
+    result = run_meilichat(["ask", "--json", "-m", "scenario:escapes", QUESTION], server_env)
+    assert result.returncode == 0, result.stderr
+    assert "\x1b" not in result.stdout
+    assert "\\u001b" in result.stdout
+    json.loads(result.stdout)
+
+
+def test_row_62_ctrl_c_keeps_the_partial_answer_and_exits_130(
+    server_env: dict[str, str], standin: StandInServer
+) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "meilichat_cli", "ask", "-m", "scenario:drip?interval=0.2", QUESTION],
+        env=server_env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    os.set_blocking(proc.stdout.fileno(), True)
+    first = proc.stdout.read1(100)  # wait for the first streamed bytes
+    assert first
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130
+    assert b"[interrupted]" in err
+    assert b"Traceback" not in err
+    deadline = time.monotonic() + 5
+    while standin.stats.disconnects < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert standin.stats.disconnects >= 1, "the server saw the client go away"
+
+
+def test_row_61_broken_pipe_exits_quietly(server_env: dict[str, str]) -> None:
+    command = (
+        f"'{sys.executable}' -m meilichat_cli ask -m 'scenario:long?tokens=3000' 'x' | head -c 10"
+    )
+    result = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", command],
+        env=server_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "Traceback" not in result.stderr
+    assert result.stderr == ""
+    assert result.returncode == 0
+
+
+def test_sentinel_key_is_never_printed(server_env: dict[str, str]) -> None:
+    sentinel = "SENTINEL-abcdef0123456789"
+    env = {**server_env, "MEILICHAT_API_KEY": sentinel}
+    for args in (
+        ["ask", QUESTION],
+        ["--debug", "ask", QUESTION],
+        ["ask", "--json", QUESTION],
+        ["--debug", "ask", "-w", "nope", QUESTION],
+    ):
+        result = run_meilichat(args, env)
+        assert result.returncode != 0
+        assert sentinel not in result.stdout + result.stderr
