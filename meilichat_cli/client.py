@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -346,27 +347,37 @@ def _drain(chunks: Iterator[bytes]) -> None:
 def _tls_verify(connection: Connection, warn: Callable[[str], None]) -> ssl.SSLContext | bool:
     """What to trust: nothing checked (--insecure, warned every run), a private CA bundle
     (--ca-bundle or the profile's ca_bundle, then SSL_CERT_FILE / SSL_CERT_DIR), or httpx's
-    default (certifi)."""
+    default (certifi).
+
+    A plain-http server is never reached over TLS (redirects are not followed; a proxy's own
+    TLS uses httpcore's default context), so for one the certificates are not loaded (15-20
+    ms on every run): a context that trusts nothing stands in, under which TLS could only
+    fail. A missing CA file is still reported."""
     if connection.insecure:
         warn("TLS certificate verification is off (--insecure)")
         return False
+    load = urlsplit(connection.url).scheme.lower() != "http"
     if connection.ca_bundle:
-        return _trusting(connection.ca_bundle, "--ca-bundle")
+        return _trusting(connection.ca_bundle, "--ca-bundle", load=load)
     cert_file = os.environ.get("SSL_CERT_FILE")
     if cert_file:
-        return _trusting(cert_file, "SSL_CERT_FILE")
+        return _trusting(cert_file, "SSL_CERT_FILE", load=load)
+    if not load:
+        return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     cert_dir = os.environ.get("SSL_CERT_DIR")
     if cert_dir and os.path.isdir(cert_dir):
         return ssl.create_default_context(capath=cert_dir)
     return True
 
 
-def _trusting(path: str, origin: str) -> ssl.SSLContext:
+def _trusting(path: str, origin: str, *, load: bool = True) -> ssl.SSLContext:
     if not os.path.isfile(path):
         raise UsageError(
             f"{origin} points to a missing file: {path}",
             hint="give the path of a PEM file with your CA certificates",
         )
+    if not load:
+        return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     try:
         return ssl.create_default_context(cafile=path)
     except (ssl.SSLError, OSError, ValueError) as error:

@@ -1,0 +1,51 @@
+"""A plain-http connection does not load CA certificates it can never use, and stays safe."""
+
+from __future__ import annotations
+
+import ssl
+from pathlib import Path
+
+import pytest
+
+from meilichat_cli.client import MeiliClient, _tls_verify
+from meilichat_cli.errors import UsageError
+from meilichat_cli.settings import Connection
+
+
+def connection(url: str) -> Connection:
+    return Connection(
+        profile="local",
+        url=url,
+        api_key="secret-key",
+        api_key_source="test",
+        workspace="movies",
+        model="gpt-4o-mini",
+    )
+
+
+@pytest.fixture
+def garbage_bundle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    bundle = tmp_path / "garbage.pem"
+    bundle.write_text("not a certificate\n")
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+    return bundle
+
+
+def test_http_does_not_load_the_bundle_and_trusts_nothing(garbage_bundle: Path) -> None:
+    verify = _tls_verify(connection("http://127.0.0.1:7700"), warn=pytest.fail)
+    assert isinstance(verify, ssl.SSLContext)
+    # Were TLS ever attempted with it, verification would fail: nothing is trusted.
+    assert verify.verify_mode == ssl.CERT_REQUIRED and verify.check_hostname
+    assert verify.cert_store_stats()["x509_ca"] == 0
+    MeiliClient(connection("http://127.0.0.1:7700")).close()
+
+
+def test_https_still_loads_and_checks_the_bundle(garbage_bundle: Path) -> None:
+    with pytest.raises(UsageError, match="holds no usable CA certificates"):
+        MeiliClient(connection("https://meili.example.com"))
+
+
+def test_http_still_reports_a_missing_bundle(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SSL_CERT_FILE", "/missing.pem")
+    with pytest.raises(UsageError, match="SSL_CERT_FILE points to a missing file"):
+        MeiliClient(connection("http://127.0.0.1:7700"))
