@@ -12,6 +12,7 @@ and shell completion go through here.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
@@ -144,7 +145,9 @@ def _print_error(error: MeilichatError, *, as_json: bool) -> None:
     if as_json:
         import json
 
-        sys.stderr.write(json.dumps(error.to_json(), ensure_ascii=False) + "\n")
+        # ensure_ascii: the message may come from the server, and C1 controls or DEL would
+        # otherwise reach a terminal raw (json escapes only C0).
+        sys.stderr.write(json.dumps(error.to_json(), ensure_ascii=True) + "\n")
         return
     line = f"meilichat: error: {sanitize_line(error.message)}"
     sys.stderr.write(line + "\n")
@@ -154,12 +157,24 @@ def _print_error(error: MeilichatError, *, as_json: bool) -> None:
         sys.stderr.write(f"see: {sanitize_line(error.link)}\n")
 
 
+def _never_fail_on_encoding() -> None:
+    """A character the terminal's encoding cannot show becomes `?` (PYTHONIOENCODING=ascii,
+    a legacy code page), and undecodable input bytes become U+FFFD, instead of a crash."""
+    for stream in (sys.stdin, sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            # A closed or detached stream cannot be reconfigured; nothing to protect then.
+            with contextlib.suppress(ValueError, OSError):
+                reconfigure(errors="replace")
+
+
 def run(argv: list[str] | None = None) -> NoReturn:
     """Run meilichat with `argv` (default: the process arguments) and exit."""
     from meilichat_cli.context import reader_may_leave
 
     args = sys.argv[1:] if argv is None else argv
     debug = _debug_requested(args)
+    _never_fail_on_encoding()
     try:
         app = build_app()
         with reader_may_leave():

@@ -28,6 +28,10 @@ from meilichat_cli.protocol.events import Event, SearchProgress, TextDelta
 if TYPE_CHECKING:
     from meilichat_cli.client import MeiliClient
 
+# Answer text kept per turn. Far beyond any model's output limit: a server that keeps sending
+# is broken or hostile, and the answer lives in memory, on screen and in history.
+MAX_ANSWER_BYTES = 16 * 1024 * 1024
+
 
 @dataclass
 class TurnOutcome:
@@ -65,6 +69,7 @@ def run_turn(
     start = clock()
     first_search: float | None = None
     first_token: float | None = None
+    answer_bytes = 0
 
     def elapsed(moment: float | None) -> float | None:
         return None if moment is None else round((moment - start) * 1000, 1)
@@ -74,8 +79,15 @@ def run_turn(
     stream = client.stream_chat(workspace, body)
     try:
         for event in stream:
-            if first_token is None and isinstance(event, TextDelta) and event.text:
-                first_token = clock()
+            if isinstance(event, TextDelta) and event.text:
+                answer_bytes += len(event.text.encode("utf-8", "surrogatepass"))
+                if answer_bytes > MAX_ANSWER_BYTES:
+                    raise StreamError(
+                        f"answer exceeds {MAX_ANSWER_BYTES // (1024 * 1024)} MiB limit",
+                        hint="the partial answer is kept",
+                    )
+                if first_token is None:
+                    first_token = clock()
             elif first_search is None and isinstance(event, SearchProgress):
                 first_search = clock()
             turn.feed(event)

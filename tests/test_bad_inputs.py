@@ -1,0 +1,1157 @@
+"""Every row of the bad-input catalogue, and the reliability guarantees built on it.
+
+The catalogue (§7 of the project's bad-inputs list) has 68 rows plus 36b. Each row below names
+the tests that prove it, as FILE::TEST under tests/. `test_the_index_covers_every_row` checks
+that every row is listed and every named test exists. Tests in this module cover what the
+unit suites cannot: the real entry point against the stand-in server's fault scenarios, a
+real terminal (pty), a proxy, a private CA, the process's memory and its output encoding.
+
+INDEX (row → tests)
+
+§7.1 Stream and SSE content
+01 data line split across chunks, inside a UTF-8 character
+   test_sse.py::test_row_01_split_inside_a_multibyte_character
+   test_bad_inputs.py::test_row_01_02_06_07_10_framing_variants_give_the_same_answer
+02 CRLF split between chunks
+   test_sse.py::test_row_02_crlf_split_between_pieces_is_one_line_end
+   test_bad_inputs.py::test_row_01_02_06_07_10_framing_variants_give_the_same_answer
+03 CR-only line endings
+   test_sse.py::test_row_03_cr_only_line_ends
+   test_bad_inputs.py::test_row_03_04_05_odd_line_ends_separators_and_done_spellings
+04 U+2028 / U+2029 / U+0085 / form feed inside JSON content
+   test_sse.py::test_row_04_unicode_line_separators_never_split_lines
+   test_bad_inputs.py::test_row_03_04_05_odd_line_ends_separators_and_done_spellings
+05 `data:[DONE]` spellings
+   test_sse.py::test_row_05_done_variants_reach_the_event_layer_intact
+   test_events.py::test_row_05_done_variants
+   test_events.py::test_row_05_near_misses_are_not_done
+   test_bad_inputs.py::test_row_03_04_05_odd_line_ends_separators_and_done_spellings
+06 comment lines
+   test_sse.py::test_row_06_comment_lines_are_ignored
+   test_bad_inputs.py::test_row_01_02_06_07_10_framing_variants_give_the_same_answer
+07 leading UTF-8 BOM
+   test_sse.py::test_row_07_leading_bom_is_dropped_and_the_first_event_kept
+   test_sse.py::test_row_07_bom_prefix_that_is_not_a_bom_is_kept_as_content
+   test_bad_inputs.py::test_row_01_02_06_07_10_framing_variants_give_the_same_answer
+08 invalid UTF-8 in a data line
+   test_sse.py::test_row_08_invalid_utf8_becomes_replacement_characters
+   test_bad_inputs.py::test_row_08_invalid_utf8_in_the_stream_is_replaced
+09 `charset=latin-1` on a UTF-8 body
+   test_sse.py::test_row_09_body_is_always_decoded_as_utf8
+   test_bad_inputs.py::test_row_09_a_latin1_charset_header_is_ignored
+10 `event: ping` without data
+   test_sse.py::test_row_10_event_without_data_is_not_dispatched
+   test_bad_inputs.py::test_row_01_02_06_07_10_framing_variants_give_the_same_answer
+11 data line that is not JSON
+   test_events.py::test_row_11_truncated_json_names_the_event_with_an_excerpt
+   test_events.py::test_row_11_excerpt_is_sanitized_and_short
+   test_bad_inputs.py::test_row_11_malformed_event_keeps_the_partial_and_exits_5
+12 JSON of the wrong shape
+   test_events.py::test_row_12_empty_choices_give_nothing
+   test_events.py::test_row_12_null_or_missing_delta_gives_nothing
+   test_events.py::test_row_12_null_or_missing_content_is_empty
+   test_events.py::test_row_12_wrong_type_names_the_field
+   test_events.py::test_row_12_message_says_what_was_found
+   test_bad_inputs.py::test_row_12_wrong_shapes_end_to_end
+13 provider error event then [DONE]
+   test_events.py::test_row_13_provider_error_stream
+   test_ask_cli.py::test_row_13_provider_error_exits_5
+14 clean end without [DONE]
+   test_client.py::test_row_14_stream_without_done_is_an_error
+   test_ask_cli.py::test_row_14_no_done_exits_5
+   test_ask_cli.py::test_cut_stream_keeps_the_partial_answer_and_exits_5
+15 connection reset mid-answer
+   test_bad_inputs.py::test_row_15_connection_reset_keeps_the_partial_and_is_not_retried
+16 stall longer than the read timeout
+   test_ask_cli.py::test_row_16_stall_longer_than_timeout_exits_8
+17 100 MiB data line without a newline
+   test_sse.py::test_row_17_huge_line_without_newline_hits_the_cap_with_bounded_memory
+   test_sse.py::test_row_17_one_huge_piece_is_not_copied_before_the_cap_check
+   test_bad_inputs.py::test_row_17_huge_line_is_refused_with_bounded_memory
+18 10,000 tiny events a second
+   test_stream_render.py::test_row_18_ten_thousand_tiny_deltas_are_coalesced_into_few_repaints
+   test_bad_inputs.py::test_row_18_a_flood_of_tiny_events_keeps_memory_flat
+   test_bad_inputs.py::test_row_18_a_flood_of_tiny_events_keeps_up_on_a_terminal
+19 lone surrogate in JSON content
+   test_events.py::test_row_19_lone_surrogate_escape_becomes_replacement_character
+   test_events.py::test_row_19_valid_surrogate_pair_is_one_character
+   test_events.py::test_row_19_lone_surrogates_inside_tool_arguments_are_replaced_too
+   test_bad_inputs.py::test_row_19_lone_surrogate_is_printed_as_a_replacement_character
+20 finish_reason "length"
+   test_events.py::test_row_20_finish_reason_is_reported
+   test_ask_cli.py::test_row_20_length_finish_warns
+
+§7.2 Escape sequences and hostile text
+21 OSC 52 clipboard write
+   test_sanitize.py::test_row_21_osc52_clipboard_write_is_neutralized
+   test_ask_cli.py::test_row_21_to_29_escapes_never_reach_the_output
+   test_bad_inputs.py::test_row_21_to_27_escapes_never_reach_a_real_terminal
+22 OSC 8 hyperlink
+   test_sanitize.py::test_row_22_osc8_hyperlink_leaves_plain_text
+   test_ask_cli.py::test_row_21_to_29_escapes_never_reach_the_output
+   test_bad_inputs.py::test_row_21_to_27_escapes_never_reach_a_real_terminal
+23 title, clear screen, fake "done" line
+   test_sanitize.py::test_row_23_title_screen_and_cursor_sequences
+   test_ask_cli.py::test_row_21_to_29_escapes_never_reach_the_output
+   test_bad_inputs.py::test_row_21_to_27_escapes_never_reach_a_real_terminal
+24 8-bit C1 controls
+   test_sanitize.py::test_row_24_eight_bit_c1_controls_are_removed
+   test_ask_cli.py::test_row_21_to_29_escapes_never_reach_the_output
+   test_bad_inputs.py::test_row_21_to_27_escapes_never_reach_a_real_terminal
+25 escape split across two deltas
+   test_sanitize.py::test_row_25_escape_split_across_two_deltas_is_still_neutralized
+   test_bad_inputs.py::test_row_21_to_27_escapes_never_reach_a_real_terminal
+26 carriage-return overwrite
+   test_sanitize.py::test_row_26_carriage_return_cannot_overwrite
+   test_ask_cli.py::test_row_21_to_29_escapes_never_reach_the_output
+   test_bad_inputs.py::test_row_21_to_27_escapes_never_reach_a_real_terminal
+27 rich markup in model text
+   test_stream_render.py::test_row_27_rich_markup_in_model_text_is_printed_literally
+   test_bad_inputs.py::test_row_21_to_27_escapes_never_reach_a_real_terminal
+28 markdown link to a look-alike site
+   test_stream_render.py::test_row_28_a_markdown_link_shows_its_url
+29 escapes in a source title or a server error message
+   test_events.py::test_row_29_escape_in_a_source_title_is_kept_for_the_display_layer_to_sanitize
+   test_ask_cli.py::test_row_21_to_29_escapes_never_reach_the_output
+   test_bad_inputs.py::test_row_21_to_27_escapes_never_reach_a_real_terminal
+   test_bad_inputs.py::test_row_29_escapes_in_a_server_error_message_are_neutralized
+30 HTML 502 page
+   test_sanitize.py::test_row_30_html_error_page_becomes_a_short_clean_excerpt
+   test_sanitize.py::test_row_30_excerpt_is_cut_with_an_ellipsis
+   test_sanitize.py::test_row_30_unclosed_script_and_truncated_tags_are_dropped
+   test_client.py::test_row_30_html_502_is_summarised_without_tags_or_escapes
+   test_ask_cli.py::test_rows_30_37_38_proxy_pages_exit_5
+31 --json with ESC / C1 / DEL content
+   test_ask_cli.py::test_row_31_json_escapes_control_characters
+
+§7.3 HTTP and server responses
+32 401 / no key configured
+   test_client.py::test_row_32_missing_key_names_key_set
+   test_ask_cli.py::test_row_32_no_key_exits_3_naming_key_set
+   test_profile_cli.py::test_row_32_profile_without_a_key_names_key_set
+   test_admin_workspace.py::test_row_32_no_key_at_all_exits_3
+33 403 invalid or expired key
+   test_client.py::test_row_33_rejected_key_and_expired_tenant_token
+   test_ask_cli.py::test_wrong_key_exits_3
+   test_admin_workspace.py::test_row_33_a_chat_key_cannot_read_settings
+   test_admin_workspace.py::test_row_33_a_wrong_admin_key_exits_3
+34 404 chat_not_found
+   test_client.py::test_row_34_workspace_not_found
+   test_ask_cli.py::test_row_34_unknown_workspace_exits_4
+   test_admin_workspace.py::test_row_34_unknown_workspace_exits_4
+35 400 feature_not_enabled
+   test_client.py::test_row_35_feature_not_enabled_names_the_experimental_feature
+   test_ask_cli.py::test_row_35_feature_disabled_exits_5_with_hint
+   test_admin_workspace.py::test_row_35_feature_disabled_exits_5
+36 503 / 429 before the stream starts
+   test_client.py::test_row_36_503_is_retried_twice_then_reported
+   test_client.py::test_row_36_503_then_ok_succeeds
+   test_bad_inputs.py::test_row_36_503_then_ok_is_retried_once_before_the_first_byte
+   test_bad_inputs.py::test_row_36_a_server_that_stays_unavailable_gets_two_retries
+36b search-tool error mid-stream
+   test_events.py::test_row_36b_search_error_mid_stream_does_not_end_the_turn
+   test_ask_cli.py::test_row_36b_search_error_still_answers_with_a_warning
+37 200 text/html
+   test_client.py::test_row_37_html_200_is_not_an_event_stream
+   test_ask_cli.py::test_rows_30_37_38_proxy_pages_exit_5
+38 301 to https
+   test_client.py::test_row_38_redirect_is_not_followed
+   test_ask_cli.py::test_rows_30_37_38_proxy_pages_exit_5
+39 connection refused / DNS
+   test_client.py::test_row_39_connection_refused_is_a_network_error
+   test_ask_cli.py::test_row_39_connection_refused_exits_6
+40 TLS verification failure
+   test_bad_inputs.py::test_row_40_an_untrusted_certificate_names_the_host_and_the_fix
+   test_bad_inputs.py::test_row_40_a_private_ca_is_trusted_from_flag_environment_or_profile
+41 SSL_CERT_FILE missing
+   test_client.py::test_row_41_missing_ssl_cert_file
+   test_bad_inputs.py::test_row_41_a_missing_or_unusable_ca_file_is_a_usage_error
+42 HTTPS_PROXY with a CIDR NO_PROXY
+   test_proxy.py::test_no_proxy_entries_that_bypass
+   test_proxy.py::test_debug_line_never_shows_proxy_credentials
+   test_bad_inputs.py::test_row_42_requests_go_through_the_proxy_and_debug_names_it
+   test_bad_inputs.py::test_row_42_a_cidr_no_proxy_entry_sends_requests_direct
+   test_bad_inputs.py::test_row_42_https_through_a_proxy_is_tunnelled_with_the_key_inside
+
+§7.4 Config, credentials and CLI usage
+43 config.toml syntax error
+   test_config.py::test_row_43_syntax_error_names_file_line_and_column
+   test_profile_cli.py::test_row_43_44_46_corrupt_config_is_never_rewritten
+44 config.toml invalid UTF-8
+   test_config.py::test_row_44_invalid_utf8_names_the_byte_offset
+   test_config.py::test_row_44_offset_counts_the_bom
+   test_profile_cli.py::test_row_43_44_46_corrupt_config_is_never_rewritten
+45 config.toml with a BOM
+   test_config.py::test_row_45_bom_is_accepted
+   test_profile_cli.py::test_row_45_bom_config_works_with_commands
+46 wrong type or unknown key
+   test_config.py::test_row_46_wrong_type_names_the_key_path
+   test_config.py::test_row_46_other_shape_errors
+   test_config.py::test_row_46_unknown_key_warns_with_a_suggestion
+   test_profile_cli.py::test_row_46_unknown_key_warns_and_survives_commands
+47 empty config.toml
+   test_config.py::test_row_47_empty_file_is_no_profiles
+   test_settings.py::test_row_47_no_server_configured
+   test_profile_cli.py::test_row_47_empty_config_means_no_profiles
+48 credentials.toml mode 0644
+   test_credentials.py::test_row_48_loose_mode_works_and_warns_once_with_the_fix
+   test_credentials.py::test_row_48_rewrite_tightens_the_mode
+   test_key_cli.py::test_row_48_loose_credentials_file_works_with_a_chmod_hint
+49 config dir not ours, or a file
+   test_config.py::test_row_49_config_path_is_a_file
+   test_config.py::test_row_49_config_dir_owned_by_another_user
+   test_profile_cli.py::test_row_49_config_dir_is_a_file
+50 unknown profile
+   test_settings.py::test_row_50_unknown_profile_names_the_known_ones
+   test_settings.py::test_row_50_unknown_profile_without_any_profile
+   test_profile_cli.py::test_row_50_unknown_profile
+   test_key_cli.py::test_row_50_key_commands_name_the_known_profiles
+51 bad profile URLs
+   test_settings.py::test_row_51_bad_urls_are_rejected_with_the_reason
+   test_settings.py::test_row_51_good_urls_are_normalised
+   test_settings.py::test_row_51_bad_url_in_the_profile_names_file_and_key
+   test_profile_cli.py::test_row_51_profile_add_rejects_bad_urls
+52 bad workspace names
+   test_settings.py::test_row_52_bad_workspace_names
+   test_settings.py::test_row_52_good_workspace_names
+   test_settings.py::test_row_52_bad_workspace_from_environment
+   test_profile_cli.py::test_row_52_profile_add_rejects_bad_workspaces
+53 clear-text key to a remote host
+   test_settings.py::test_row_53_clear_text_key_to_a_remote_host_warns_once
+   test_settings.py::test_row_53_require_https_turns_the_warning_into_an_error
+   test_settings.py::test_row_53_no_warning_for_loopback_https_or_no_key
+   test_profile_cli.py::test_row_53_clear_text_url_warns_at_add
+54 keyring locked or absent
+   test_credentials.py::test_row_54_locked_keyring_falls_back_in_bounded_time
+   test_credentials.py::test_row_54_failing_keyring_names_only_the_error_type
+   test_credentials.py::test_row_54_keyring_not_installed
+   test_key_cli.py::test_row_54_keyring_absent_falls_back_with_a_notice
+   test_key_cli.py::test_row_54_locked_keyring_does_not_hang
+55 two profile adds at once
+   test_profile_cli.py::test_row_55_twenty_parallel_profile_adds_keep_all
+56 empty prompt
+   test_ask_cli.py::test_row_56_empty_prompt_sends_nothing
+57 empty line in the REPL
+   test_repl_unit.py::test_row_57_blank_lines_parse_to_nothing
+   test_repl_unit.py::test_row_57_empty_line_in_the_repl_sends_nothing
+58 20 MB prompt
+   test_ask_cli.py::test_row_58_huge_prompt_is_refused_before_sending
+   test_bad_inputs.py::test_row_58_a_server_413_is_explained
+59 --api-key on a TTY
+   test_settings.py::test_row_59_key_given_as_a_flag_value_works_and_warns
+   test_profile_cli.py::test_row_59_api_key_flag_works_and_warns
+
+§7.5 Environment, terminal and local storage
+60 PYTHONIOENCODING=ascii / legacy code page
+   test_bad_inputs.py::test_row_60_an_encoding_without_the_characters_shows_question_marks
+   test_bad_inputs.py::test_row_60_undecodable_stdin_does_not_crash
+61 `| head -1`
+   test_ask_cli.py::test_row_61_broken_pipe_exits_quietly
+62 Ctrl-C while streaming (one-shot)
+   test_ask_cli.py::test_row_62_ctrl_c_keeps_the_partial_answer_and_exits_130
+63 Ctrl-C while streaming (REPL)
+   test_bad_inputs.py::test_row_63_ctrl_c_in_the_repl_returns_to_the_prompt
+64 HOME unset or read-only
+   test_settings.py::test_row_64_no_home_still_resolves_from_the_environment
+   test_profile_cli.py::test_row_64_profile_path_without_home
+   test_history_store.py::test_row_64_unwritable_data_dir_makes_history_unavailable
+   test_history_store.py::test_row_64_read_only_home_makes_history_unavailable
+   test_bad_inputs.py::test_row_64_ask_works_without_a_usable_home
+65 corrupt history database
+   test_history_store.py::test_row_65_a_corrupt_database_is_moved_aside_and_a_new_one_started
+   test_history_cli.py::test_row_65_a_corrupt_history_file_is_moved_aside_with_a_warning
+66 history database locked
+   test_history_store.py::test_row_66_a_locked_database_waits_for_the_busy_timeout_then_skips_the_save
+67 REPL history file with invalid UTF-8
+   test_repl_unit.py::test_row_67_history_file_with_invalid_utf8_does_not_stop_start_up
+68 internal exception in the renderer
+   test_bad_inputs.py::test_row_68_an_internal_error_is_one_line_and_never_shows_secrets
+
+Beyond the rows (issue 9): fault injection through the stand-in (reset, stall, drip + SIGINT,
+huge line, flood, HTML 502, captive portal, redirect, 503 then OK) is covered above; keys never
+printed: test_ask_cli.py::test_sentinel_key_is_never_printed,
+test_key_cli.py::test_key_never_leaks_into_output and, here,
+test_a_sentinel_key_never_appears_in_admin_or_doctor_output and
+test_a_key_typed_at_a_hidden_prompt_never_reaches_the_repl_history; limits: prompt 2 MiB
+(row 58), event 8 MiB (row 17), answer 16 MiB (test_an_answer_over_16_mib_is_cut_and_kept);
+`--insecure`: test_insecure_warns_on_every_run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import pty
+import re
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import termios
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from tests.conftest import MASTER_KEY, run_meilichat
+from tests.network_doubles import (
+    ForwardProxy,
+    PrivateCA,
+    ScriptedServer,
+    TlsFront,
+    http_response,
+    make_test_ca,
+)
+from tests.terminal_screen import Terminal
+
+if TYPE_CHECKING:
+    from meilichat_cli.server import StandInServer
+
+TESTS = Path(__file__).parent
+QUESTION = "which space movies do you have?"
+SENTINEL = "sk-SENTINEL-0123456789-abcdefghij"
+MiB = 1024 * 1024
+RSS_SCALE = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
+
+
+# -- running the real entry point, measured --------------------------------------------------
+
+
+@dataclass
+class Run:
+    returncode: int
+    stdout: str  # on a terminal: everything the terminal received
+    stderr: str
+    peak_rss: int  # bytes, the child's own high-water mark
+    seconds: float
+
+
+def _reap(proc: subprocess.Popen[bytes], started: float, timeout: float) -> tuple[int, int, float]:
+    """Wait for `proc` with os.wait4, which reports that child's own peak memory."""
+    watchdog = threading.Timer(timeout, proc.kill)
+    watchdog.start()
+    try:
+        _, status, usage = os.wait4(proc.pid, 0)
+    finally:
+        watchdog.cancel()
+    seconds = time.monotonic() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)  # Popen must not wait again
+    return proc.returncode, usage.ru_maxrss * RSS_SCALE, seconds
+
+
+def run_measured(
+    args: list[str], env: dict[str, str], *, stdin: bytes = b"", timeout: float = 60
+) -> Run:
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.monotonic()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "meilichat_cli", *args],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=out,
+            stderr=err,
+        )
+        assert proc.stdin is not None
+        with contextlib.suppress(BrokenPipeError):
+            proc.stdin.write(stdin)
+        proc.stdin.close()
+        code, rss, seconds = _reap(proc, started, timeout)
+        out.seek(0)
+        err.seek(0)
+        return Run(code, out.read().decode(), err.read().decode(), rss, seconds)
+
+
+@contextlib.contextmanager
+def on_terminal(
+    args: list[str], env: dict[str, str], *, rows: int = 40, columns: int = 100
+) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """Start meilichat with a pty as stdin, stdout and stderr; yield (process, pty master)."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "meilichat_cli", *args],
+        env={**env, "COLUMNS": str(columns), "LINES": str(rows), "TERM": "xterm-256color"},
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        start_new_session=True,
+    )
+    os.close(slave)
+    try:
+        yield proc, master
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+
+
+def read_until_closed(master: int) -> bytes:
+    os.set_blocking(master, True)
+    chunks: list[bytes] = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO: every holder of the pty's other side has closed it
+            break
+        if not data:
+            break
+        chunks.append(data)
+    return b"".join(chunks)
+
+
+def run_on_terminal(args: list[str], env: dict[str, str], *, timeout: float = 60) -> Run:
+    started = time.monotonic()
+    with on_terminal(args, env) as (proc, master):
+        watchdog = threading.Timer(timeout, proc.kill)
+        watchdog.start()
+        try:
+            raw = read_until_closed(master)
+        finally:
+            watchdog.cancel()
+        code, rss, seconds = _reap(proc, started, timeout)
+    return Run(code, raw.decode("utf-8", "replace"), "", rss, seconds)
+
+
+def read_for(master: int, pattern: str, timeout: float = 20) -> str:
+    """Read from a pty until `pattern` (a regex) appears in what was read; return it all."""
+    deadline = time.monotonic() + timeout
+    seen = b""
+    os.set_blocking(master, False)
+    while time.monotonic() < deadline:
+        try:
+            data = os.read(master, 65536)
+        except BlockingIOError:
+            time.sleep(0.02)
+            continue
+        except OSError:
+            break
+        if not data:
+            break
+        seen += data
+        if re.search(pattern, seen.decode("utf-8", "replace")):
+            return seen.decode("utf-8", "replace")
+    raise AssertionError(f"{pattern!r} not seen; got {seen[-600:]!r}")
+
+
+def type_at_prompt(master: int, text: str) -> None:
+    """Wait for the REPL's prompt (prompt_toolkit asks for the cursor position when it draws
+    one, in raw mode), answer like a terminal would, then type `text`."""
+    read_for(master, r"\x1b\[6n")
+    os.write(master, b"\x1b[1;1R")
+    os.write(master, text.encode())
+
+
+def ask(env: dict[str, str], *args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    return run_meilichat(["ask", *args, QUESTION], env, **kwargs)
+
+
+def history(env: dict[str, str]) -> list[dict[str, Any]]:
+    listed = run_meilichat(["history", "list", "--json"], env)
+    assert listed.returncode == 0, listed.stderr
+    result: list[dict[str, Any]] = json.loads(listed.stdout)
+    return result
+
+
+def saved_answer(env: dict[str, str], conversation_id: str) -> tuple[str, str]:
+    shown = run_meilichat(["history", "show", conversation_id, "--json"], env)
+    assert shown.returncode == 0, shown.stderr
+    turn = json.loads(shown.stdout)["turns"][-1]
+    return turn["answer"], turn["status"]
+
+
+def wait_for(condition: Any, timeout: float = 5) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+# -- a scripted server for streams the stand-in has no scenario for -------------------------
+
+
+def sse_chunk(content: str | None, finish: str | None = None) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "m",
+        "choices": [
+            {
+                "index": 0,
+                "delta": {"role": "assistant", "content": content},
+                "finish_reason": finish,
+            }
+        ],
+    }
+
+
+def data_line(payload: dict[str, Any] | str) -> bytes:
+    text = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False)
+    return b"data: " + text.encode("utf-8") + b"\n\n"
+
+
+def stream_reply(*frames: bytes, content_type: str = "text/event-stream") -> list[bytes]:
+    return http_response("200 OK", {"Content-Type": content_type}, frames)
+
+
+@pytest.fixture
+def scripted_env(clean_env: dict[str, str]) -> dict[str, str]:
+    return {
+        **clean_env,
+        "MEILICHAT_API_KEY": "k",
+        "MEILICHAT_WORKSPACE": "w",
+        "MEILICHAT_MODEL": "m",
+    }
+
+
+# == §7.1 stream and SSE content, through the real entry point ===============================
+
+
+@pytest.mark.parametrize("scenario", ["split-utf8", "crlf", "comments", "bom"])
+def test_row_01_02_06_07_10_framing_variants_give_the_same_answer(
+    server_env: dict[str, str], scenario: str
+) -> None:
+    """Every byte in its own chunk (01), CRLF (02), comments and `event: ping` (06, 10), and a
+    BOM (07) change the framing only: the answer is the same, character for character."""
+    plain = ask(server_env, "--json", "--no-save")
+    framed = ask(server_env, "--json", "--no-save", "-m", f"scenario:{scenario}")
+    assert framed.returncode == 0, framed.stderr
+    expected, got = json.loads(plain.stdout), json.loads(framed.stdout)
+    assert got["answer"] == expected["answer"]
+    assert "“" in got["answer"], "the answer has multi-byte characters to split"
+    assert got["complete"] is True
+    assert [s["q"] for s in got["searches"]] == [s["q"] for s in expected["searches"]]
+
+
+def test_row_03_04_05_odd_line_ends_separators_and_done_spellings(
+    scripted_env: dict[str, str],
+) -> None:
+    """CR-only line ends (03), U+2028/U+2029/U+0085 and a form feed in content (04), and
+    `data:[DONE]  ` (05) from a real HTTP server."""
+    content = "a\u2028b\u2029c\u0085d\x0ce"
+    body = (
+        b"data: " + json.dumps(sse_chunk(content), ensure_ascii=False).encode() + b"\r\r"
+        b"data: " + json.dumps(sse_chunk(None, "stop")).encode() + b"\r\r"
+        b"data:[DONE]  \r\r"
+    )
+    with ScriptedServer(lambda: stream_reply(body)) as server:
+        result = ask({**scripted_env, "MEILICHAT_URL": server.url}, "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["answer"] == content
+    assert data["complete"] is True
+
+
+def test_row_08_invalid_utf8_in_the_stream_is_replaced(server_env: dict[str, str]) -> None:
+    result = ask(server_env, "-m", "scenario:invalid-utf8")
+    assert result.returncode == 0, result.stderr
+    assert "Bytes: \ufffd" in result.stdout and " end." in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_row_09_a_latin1_charset_header_is_ignored(scripted_env: dict[str, str]) -> None:
+    text = "café — 東京 ✓"
+    reply = stream_reply(
+        data_line(sse_chunk(text)),
+        data_line(sse_chunk(None, "stop")),
+        data_line("[DONE]"),
+        content_type="text/event-stream; charset=latin-1",
+    )
+    with ScriptedServer(lambda: reply) as server:
+        result = ask({**scripted_env, "MEILICHAT_URL": server.url})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == text + "\n"
+
+
+def test_row_11_malformed_event_keeps_the_partial_and_exits_5(server_env: dict[str, str]) -> None:
+    result = ask(server_env, "-m", "scenario:malformed")
+    assert result.returncode == 5
+    assert re.search(r"Malformed event #\d+ from server: \{\"choices\":\[", result.stderr)
+    assert result.stdout.strip(), "the text streamed before the bad event stays"
+    latest = history(server_env)[0]
+    answer, status = saved_answer(server_env, latest["id"])
+    assert status == "truncated"
+    assert answer.strip() == result.stdout.strip()
+
+
+def test_row_12_wrong_shapes_end_to_end(server_env: dict[str, str]) -> None:
+    lenient = ask(server_env, "-m", "scenario:wrong-shape")  # choices: [], delta: null
+    assert lenient.returncode == 0, lenient.stderr
+    assert lenient.stdout.strip()
+    strict = ask(server_env, "-m", "scenario:wrong-shape?kind=number-content")
+    assert strict.returncode == 5
+    assert "`choices[0].delta.content` should be a string, got a number" in strict.stderr
+
+
+def test_row_19_lone_surrogate_is_printed_as_a_replacement_character(
+    server_env: dict[str, str],
+) -> None:
+    result = ask(server_env, "-m", "scenario:lone-surrogate")
+    assert result.returncode == 0, result.stderr
+    assert "Before \ufffd after." in result.stdout
+    assert "UnicodeEncodeError" not in result.stderr
+    on_terminal_run = run_on_terminal(
+        ["ask", "-m", "scenario:lone-surrogate", QUESTION], server_env
+    )
+    assert on_terminal_run.returncode == 0
+    assert "Before \ufffd after." in on_terminal_run.stdout
+
+
+# == fault injection: the network breaks mid-answer =========================================
+
+
+def test_row_15_connection_reset_keeps_the_partial_and_is_not_retried(
+    server_env: dict[str, str], standin: StandInServer
+) -> None:
+    result = ask(server_env, "-m", "scenario:reset?after=5")
+    assert result.returncode == 5
+    found = re.search(r"Connection lost after (\d+) tokens", result.stderr)
+    assert found and int(found.group(1)) >= 5, result.stderr
+    assert "partial answer is kept" in result.stderr
+    assert result.stdout.strip()
+    assert len(standin.completion_bodies()) == 1, "bytes had arrived: never retried"
+    answer, status = saved_answer(server_env, history(server_env)[0]["id"])
+    assert status == "truncated"
+    assert answer.strip() == result.stdout.strip()
+
+
+def test_row_17_huge_line_is_refused_with_bounded_memory(
+    server_env: dict[str, str], standin: StandInServer
+) -> None:
+    baseline = run_measured(["ask", "--no-save", QUESTION], server_env)
+    assert baseline.returncode == 0, baseline.stderr
+    huge = run_measured(["ask", "-m", "scenario:huge-line?mib=100", QUESTION], server_env)
+    assert huge.returncode == 5
+    assert "event exceeds 8 MiB limit" in huge.stderr
+    assert huge.stdout.strip(), "the text before the huge line is kept"
+    # Buffering the line would cost 100 MiB; the cap allows 8 MiB plus working copies.
+    growth = huge.peak_rss - baseline.peak_rss
+    assert growth < 40 * MiB, f"peak grew by {growth / MiB:.1f} MiB"
+    assert wait_for(lambda: standin.stats.disconnects >= 1), "the client closed the connection"
+
+
+def flood_text(events: int) -> str:
+    letters = "abcdefghijklmnopqrstuvwxyz "
+    return "".join(letters[i % len(letters)] for i in range(events))
+
+
+def test_row_18_a_flood_of_tiny_events_keeps_memory_flat(server_env: dict[str, str]) -> None:
+    small = run_measured(["ask", "--no-save", "-m", "scenario:flood?events=10000", "q"], server_env)
+    large = run_measured(["ask", "--no-save", "-m", "scenario:flood?events=60000", "q"], server_env)
+    for run, events in ((small, 10_000), (large, 60_000)):
+        assert run.returncode == 0, run.stderr
+        assert run.stdout.endswith(flood_text(events) + "\n"), "every event's text is there"
+    # Six times the events, the same memory: nothing is kept per event but its text.
+    assert large.peak_rss - small.peak_rss < 8 * MiB
+
+
+def test_row_18_a_flood_of_tiny_events_keeps_up_on_a_terminal(server_env: dict[str, str]) -> None:
+    events = 50_000
+    baseline = run_on_terminal(["ask", "--no-save", "-m", "scenario:no-search", "q"], server_env)
+    flood = run_on_terminal(
+        ["ask", "--no-save", "-m", f"scenario:flood?events={events}", "q"], server_env
+    )
+    assert baseline.returncode == 0 and flood.returncode == 0, flood.stdout[-500:]
+    # At least 10,000 events a second through the renderer, on a loaded machine.
+    assert flood.seconds - baseline.seconds < events / 10_000, (flood.seconds, baseline.seconds)
+    terminal = Terminal(100, 40)
+    terminal.feed(flood.stdout)
+    shown = re.sub(r"\s", "", "".join(terminal.lines()))
+    assert re.sub(r"\s", "", flood_text(events)) in shown
+
+
+def test_row_36_503_then_ok_is_retried_once_before_the_first_byte(
+    server_env: dict[str, str], standin: StandInServer
+) -> None:
+    result = ask(server_env, "--json", "-m", "scenario:unavailable-then-ok?times=1&retry_after=0")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["complete"] is True
+    assert len(standin.completion_bodies()) == 2
+
+
+def test_row_36_a_server_that_stays_unavailable_gets_two_retries(
+    server_env: dict[str, str], standin: StandInServer
+) -> None:
+    result = ask(server_env, "-m", "scenario:unavailable-then-ok?times=9&retry_after=0")
+    assert result.returncode == 5
+    assert "HTTP 503" in result.stderr
+    assert result.stdout == ""
+    assert len(standin.completion_bodies()) == 3
+
+
+# == §7.2 hostile text on a real terminal ====================================================
+
+CSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
+
+
+def assert_only_layout_sequences(raw: str) -> None:
+    """What the terminal received holds no control sequence but rich's own layout ones:
+    no OSC (title, clipboard, hyperlink), no DCS/APC, no BEL, no C1, no screen clear, no blink."""
+    assert "\x07" not in raw
+    assert not re.search("[\x80-\x9f]", raw), "an 8-bit C1 control reached the terminal"
+    sequences = CSI.findall(raw)
+    assert "\x1b" not in CSI.sub("", raw), "an escape that is not a CSI reached the terminal"
+    for sequence in sequences:
+        assert sequence[-1] not in "JHf", f"screen clear or cursor jump: {sequence!r}"
+        if sequence.endswith("m"):
+            assert set(sequence[2:-1].split(";")) & {"5", "6"} == set(), "blink"
+
+
+def test_row_21_to_27_escapes_never_reach_a_real_terminal(server_env: dict[str, str]) -> None:
+    run = run_on_terminal(["ask", "-m", "scenario:escapes", QUESTION], server_env)
+    assert run.returncode == 0, run.stdout[-800:]
+    assert_only_layout_sequences(run.stdout)
+    terminal = Terminal(100, 40)
+    terminal.feed(run.stdout)
+    assert terminal.screen.title == "", "the window title was not changed (row 23)"
+    lines = terminal.lines()
+    text = "\n".join(lines)
+    # Every numbered line survives (no clear screen, no erased line above the fake "done").
+    numbered = [line.strip()[:2] for line in lines if re.match(r"\s*\d ", line)]
+    assert numbered[:7] == ["1 ", "2 ", "3 ", "4 ", "5 ", "6 ", "7 "], lines
+    assert "done" in text and "still here" in text and "click here" in text
+    assert "saferm -rf ~" in text  # row 26: the carriage return is dropped
+    assert "[bold]not bold[/bold] [link=https://evil.example]x[/link]" in text  # row 27
+    assert "Totally Safe" in text  # row 29: the hostile source title is shown, defused
+
+
+def test_row_29_escapes_in_a_server_error_message_are_neutralized(
+    scripted_env: dict[str, str],
+) -> None:
+    message = "bad request \x1b]0;owned\x07 \x9b2J \x1b[2J done\x7f"
+    body = json.dumps({"message": message, "code": "bad_request", "type": "invalid_request"})
+    reply = [
+        (
+            "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body.encode())}\r\nConnection: close\r\n\r\n{body}"
+        ).encode()
+    ]
+    with ScriptedServer(lambda: reply) as server:
+        env = {**scripted_env, "MEILICHAT_URL": server.url}
+        plain = ask(env)
+        as_json = ask(env, "--json")
+    assert plain.returncode == 5 and as_json.returncode == 5
+    assert "bad request" in plain.stderr and "done" in plain.stderr
+    for stream in (plain.stderr, as_json.stderr):
+        assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f]", stream), repr(stream)
+    assert json.loads(as_json.stderr)["error"]["message"].startswith(message)  # escaped, kept
+
+
+# == §7.3 HTTP: limits the server enforces ===================================================
+
+
+def test_row_58_a_server_413_is_explained(clean_env: dict[str, str]) -> None:
+    from meilichat_cli.server import StandInServer
+
+    with StandInServer(master_key=MASTER_KEY, scenario="payload-limit?bytes=4096") as server:
+        assert server.chat_key is not None
+        env = {
+            **clean_env,
+            "MEILICHAT_URL": server.url,
+            "MEILICHAT_API_KEY": server.chat_key,
+            "MEILICHAT_WORKSPACE": server.workspace,
+            "MEILICHAT_MODEL": "gpt-4o-mini",
+        }
+        result = run_meilichat(["ask", "x" * 10_000], env)
+    assert result.returncode == 5
+    assert "larger than the server accepts (HTTP 413)" in result.stderr
+
+
+# == network settings: private CAs, --insecure, proxies =====================================
+
+
+@pytest.fixture(scope="session")
+def test_ca(tmp_path_factory: pytest.TempPathFactory) -> PrivateCA:
+    try:
+        return make_test_ca(tmp_path_factory.mktemp("ca"))
+    except RuntimeError as error:
+        pytest.skip(str(error))
+
+
+@pytest.fixture
+def tls_front(standin: StandInServer, test_ca: PrivateCA) -> Iterator[TlsFront]:
+    port = int(standin.url.rsplit(":", 1)[1])
+    with TlsFront(port, test_ca.server_cert, test_ca.server_key) as front:
+        yield front
+
+
+@pytest.fixture
+def tls_env(server_env: dict[str, str], tls_front: TlsFront) -> dict[str, str]:
+    env = {**server_env, "MEILICHAT_URL": tls_front.url()}
+    for name in ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE"):
+        env.pop(name, None)
+    return env
+
+
+def test_row_40_an_untrusted_certificate_names_the_host_and_the_fix(
+    tls_env: dict[str, str], tls_front: TlsFront
+) -> None:
+    result = ask(tls_env)
+    assert result.returncode == 6
+    assert "TLS certificate verification failed for 127.0.0.1" in result.stderr
+    assert "--ca-bundle" in result.stderr and "SSL_CERT_FILE" in result.stderr
+    assert tls_front.handshakes_failed == 1, "a refused certificate is not retried"
+
+
+def test_row_40_a_private_ca_is_trusted_from_flag_environment_or_profile(
+    tls_env: dict[str, str], tls_front: TlsFront, test_ca: PrivateCA
+) -> None:
+    by_flag = ask(tls_env, "--ca-bundle", str(test_ca.ca_cert))
+    assert by_flag.returncode == 0, by_flag.stderr
+    by_env = ask({**tls_env, "SSL_CERT_FILE": str(test_ca.ca_cert)})
+    assert by_env.returncode == 0, by_env.stderr
+    added = run_meilichat(
+        ["profile", "add", "corp", "--url", tls_front.url(), "--ca-bundle", str(test_ca.ca_cert)],
+        tls_env,
+    )
+    assert added.returncode == 0, added.stderr
+    profile_env = {k: v for k, v in tls_env.items() if k != "MEILICHAT_URL"}
+    by_profile = ask(profile_env, "-p", "corp")
+    assert by_profile.returncode == 0, by_profile.stderr
+    assert "warning" not in by_flag.stderr + by_env.stderr + by_profile.stderr
+
+
+def test_row_41_a_missing_or_unusable_ca_file_is_a_usage_error(
+    tls_env: dict[str, str], tmp_path: Path
+) -> None:
+    missing = ask({**tls_env, "SSL_CERT_FILE": "/missing.pem"})
+    assert missing.returncode == 2
+    assert "SSL_CERT_FILE points to a missing file: /missing.pem" in missing.stderr
+    flag = ask(tls_env, "--ca-bundle", str(tmp_path / "nope.pem"))
+    assert flag.returncode == 2
+    assert "--ca-bundle points to a missing file" in flag.stderr
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("not a certificate\n")
+    unusable = ask(tls_env, "--ca-bundle", str(garbage))
+    assert unusable.returncode == 2
+    assert "holds no usable CA certificates" in unusable.stderr
+    assert "Traceback" not in missing.stderr + flag.stderr + unusable.stderr
+
+
+def test_insecure_warns_on_every_run(tls_env: dict[str, str]) -> None:
+    for _ in range(2):
+        result = ask(tls_env, "--insecure")
+        assert result.returncode == 0, result.stderr
+        assert "TLS certificate verification is off (--insecure)" in result.stderr
+
+
+@pytest.fixture
+def proxy() -> Iterator[ForwardProxy]:
+    with ForwardProxy() as forward:
+        yield forward
+
+
+def test_row_42_requests_go_through_the_proxy_and_debug_names_it(
+    server_env: dict[str, str], standin: StandInServer, proxy: ForwardProxy
+) -> None:
+    with_credentials = proxy.url.replace("http://", "http://alice:pr0xy-pass@")
+    env = {**server_env, "HTTP_PROXY": with_credentials, "NO_PROXY": "example.com"}
+    result = run_meilichat(["--debug", "ask", QUESTION], env)
+    assert result.returncode == 0, result.stderr
+    assert f"debug: proxy: {proxy.url} (from HTTP_PROXY)" in result.stderr
+    assert "pr0xy-pass" not in result.stderr + result.stdout
+    assert [r.method for r in proxy.requests] == ["POST"]
+    sent = proxy.requests[0]
+    assert sent.target == f"{standin.url}/chats/{standin.workspace}/chat/completions"
+    assert sent.headers["proxy-authorization"].startswith("Basic ")
+    assert len(standin.completion_bodies()) == 1
+
+
+def test_row_42_a_cidr_no_proxy_entry_sends_requests_direct(
+    server_env: dict[str, str], standin: StandInServer, proxy: ForwardProxy
+) -> None:
+    env = {**server_env, "HTTP_PROXY": proxy.url, "NO_PROXY": "10.0.0.0/8, 127.0.0.0/8"}
+    direct = run_meilichat(["--debug", "ask", QUESTION], env)
+    assert direct.returncode == 0, direct.stderr
+    assert "debug: no proxy: NO_PROXY entry '127.0.0.0/8' matches 127.0.0.1" in direct.stderr
+    assert proxy.requests == []
+    # A network that does not hold the server changes nothing: the proxy is used.
+    outside = run_meilichat(["ask", QUESTION], {**env, "NO_PROXY": "10.0.0.0/8"})
+    assert outside.returncode == 0, outside.stderr
+    assert len(proxy.requests) == 1
+    assert len(standin.completion_bodies()) == 2
+
+
+def test_row_42_https_through_a_proxy_is_tunnelled_with_the_key_inside(
+    tls_env: dict[str, str], proxy: ForwardProxy, test_ca: PrivateCA
+) -> None:
+    env = {**tls_env, "HTTPS_PROXY": proxy.url, "HTTP_PROXY": "http://127.0.0.1:9"}
+    result = run_meilichat(["ask", "--ca-bundle", str(test_ca.ca_cert), QUESTION], env)
+    assert result.returncode == 0, result.stderr
+    assert [r.method for r in proxy.requests] == ["CONNECT"]
+    key = env["MEILICHAT_API_KEY"]
+    assert all(key not in value for value in proxy.requests[0].headers.values())
+    assert "authorization" not in proxy.requests[0].headers
+
+
+# == secrets ================================================================================
+
+
+def test_a_sentinel_key_never_appears_in_admin_or_doctor_output(
+    server_env: dict[str, str], standin: StandInServer
+) -> None:
+    assert standin.admin_key is not None
+    wrong = {**server_env, "MEILICHAT_API_KEY": SENTINEL}
+    admin = {**server_env, "MEILICHAT_API_KEY": standin.admin_key}
+    refused = {**wrong, "MEILICHAT_URL": "http://127.0.0.1:9"}
+    runs: list[tuple[list[str], dict[str, str], str]] = [
+        # The sentinel as the provider key a workspace keeps, read back every way.
+        (["workspace", "set", "--provider-key-stdin", "--source", "openAi"], admin, SENTINEL),
+        (["workspace", "show"], admin, ""),
+        (["workspace", "show", "--json"], admin, ""),
+        (["--debug", "workspace", "list", "--long"], admin, ""),
+        (["doctor"], admin, ""),
+        (["doctor", "--json"], admin, ""),
+        # The sentinel as a rejected key, through every admin command and doctor.
+        (["workspace", "list"], wrong, ""),
+        (["--debug", "workspace", "show", "--json"], wrong, ""),
+        (["index", "chat-settings", "movies"], wrong, ""),
+        (["--debug", "index", "chat-settings", "movies", "--limit", "3"], wrong, ""),
+        (["key", "create", "--admin-key-stdin"], server_env, SENTINEL + "\n"),
+        (["--debug", "key", "create", "--admin-key-stdin", "--json"], server_env, SENTINEL),
+        (["workspace", "list", "--api-key", SENTINEL], server_env, ""),
+        (["doctor"], wrong, ""),
+        (["--debug", "doctor", "--json"], wrong, ""),
+        (["--debug", "doctor"], refused, ""),
+        (["--debug", "workspace", "list"], refused, ""),
+        (["--debug", "ask", "-m", "scenario:reset?after=2", QUESTION], wrong, ""),
+    ]
+    for args, env, stdin in runs:
+        result = run_meilichat(args, env, input=stdin)
+        assert SENTINEL not in result.stdout, args
+        assert SENTINEL not in result.stderr, args
+
+
+SITECUSTOMIZE = """\
+# Makes the renderer fail the way a bug would, after the key is loaded and the stream open.
+import meilichat_cli.ui.output as output
+
+
+def explode(self, event):
+    api_key = "{sentinel}"  # a local holding a secret: a traceback must not show it
+    raise RuntimeError("renderer exploded")
+
+
+output.PlainOutput.on_event = explode
+output.TerminalOutput.on_event = explode
+"""
+
+
+def test_row_68_an_internal_error_is_one_line_and_never_shows_secrets(
+    clean_env: dict[str, str], tmp_path: Path
+) -> None:
+    from meilichat_cli.server import StandInServer
+
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(SITECUSTOMIZE.format(sentinel=SENTINEL))
+    # Without a master key the server takes any key, so the sentinel opens the stream and
+    # the renderer gets to run.
+    with StandInServer() as server:
+        env = {
+            **clean_env,
+            "MEILICHAT_URL": server.url,
+            "MEILICHAT_API_KEY": SENTINEL,
+            "MEILICHAT_WORKSPACE": server.workspace,
+            "MEILICHAT_MODEL": "gpt-4o-mini",
+            "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]),
+        }
+        plain = ask(env)
+        debug = run_meilichat(["--debug", "ask", QUESTION], env)
+        terminal = run_on_terminal(["ask", QUESTION], env)
+    assert plain.returncode == 1
+    assert plain.stderr == (
+        "meilichat: internal error (RuntimeError); rerun with --debug for details\n"
+    )
+    assert debug.returncode == 1
+    assert "Traceback" in debug.stderr and "renderer exploded" in debug.stderr
+    assert terminal.returncode == 1
+    assert "internal error (RuntimeError); rerun with --debug" in terminal.stdout
+    assert "Traceback" not in terminal.stdout
+    for text in (plain.stdout, plain.stderr, debug.stdout, debug.stderr, terminal.stdout):
+        assert SENTINEL not in text, "no key, and no local variable, is ever printed"
+
+
+def test_a_key_typed_at_a_hidden_prompt_never_reaches_the_repl_history(
+    server_env: dict[str, str], tmp_path: Path
+) -> None:
+    state = tmp_path / "state"
+    env = {**server_env, "MEILICHAT_STATE_DIR": str(state)}
+    added = run_meilichat(["profile", "add", "local", "--url", env["MEILICHAT_URL"]], env)
+    assert added.returncode == 0, added.stderr
+    # `key set` on a terminal: the hidden prompt reads the sentinel.
+    with on_terminal(["key", "set"], env) as (proc, master):
+        read_for(master, "API key for profile 'local'")
+        os.write(master, SENTINEL.encode() + b"\r")
+        typed = read_until_closed(master).decode("utf-8", "replace")
+        assert proc.wait(timeout=30) == 0, typed
+    assert SENTINEL not in typed, "the hidden prompt echoed the key"
+    credentials = Path(env["MEILICHAT_CONFIG_DIR"]) / "credentials.toml"
+    assert SENTINEL in credentials.read_text()
+    # A REPL session (with the working key from the environment) writes its input history.
+    with on_terminal(["chat"], env) as (proc, master):
+        type_at_prompt(master, "which space movies?\r")
+        read_for(master, r"movies · ")
+        type_at_prompt(master, "\x04")  # Ctrl-D at an empty prompt leaves
+        assert proc.wait(timeout=15) == 0
+    repl_history = state / "repl-history"
+    saved = repl_history.read_text()
+    assert "which space movies?" in saved
+    assert SENTINEL not in saved
+    # Every file meilichat wrote is private, and only the credentials file holds the key.
+    config_dir, data_dir = Path(env["MEILICHAT_CONFIG_DIR"]), Path(env["MEILICHAT_DATA_DIR"])
+    written = [*config_dir.iterdir(), *data_dir.iterdir(), repl_history]
+    assert {path.name for path in written} >= {"config.toml", "credentials.toml", "history.sqlite3"}
+    for path in written:
+        assert path.stat().st_mode & 0o777 == 0o600, path
+        if path != credentials and path.is_file():
+            assert SENTINEL.encode() not in path.read_bytes(), path
+
+
+# == limits =================================================================================
+
+
+def test_an_answer_over_16_mib_is_cut_and_kept(scripted_env: dict[str, str]) -> None:
+    piece = "a" * MiB
+
+    def reply() -> Iterator[bytes]:
+        yield from stream_reply(
+            *(data_line(sse_chunk(piece)) for _ in range(17)),
+            data_line(sse_chunk(None, "stop")),
+            data_line("[DONE]"),
+        )
+
+    with ScriptedServer(reply) as server:
+        result = ask({**scripted_env, "MEILICHAT_URL": server.url})
+    assert result.returncode == 5
+    assert "answer exceeds 16 MiB limit" in result.stderr
+    assert result.stdout == piece * 16 + "\n", "the answer up to the limit is kept"
+    assert history(scripted_env)[0]["last_status"] == "truncated"
+
+
+# == §7.5 environment ======================================================================
+
+
+@pytest.mark.parametrize("encoding", ["ascii", "cp1252"])
+def test_row_60_an_encoding_without_the_characters_shows_question_marks(
+    server_env: dict[str, str], encoding: str
+) -> None:
+    env = {**server_env, "PYTHONIOENCODING": encoding}
+    result = subprocess.run(
+        [sys.executable, "-m", "meilichat_cli", "ask", "-m", "scenario:escapes", QUESTION],
+        env=env,
+        capture_output=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout.decode(encoding)
+    assert "?" in out and "done" in out  # "✓ done": the check mark cannot be shown
+    failed = subprocess.run(
+        [sys.executable, "-m", "meilichat_cli", "ask", "-w", "café→", QUESTION],
+        env=env,
+        capture_output=True,
+        timeout=60,
+    )
+    assert failed.returncode == 2
+    assert b"invalid workspace" in failed.stderr
+    assert b"Traceback" not in failed.stderr + result.stderr
+
+
+def test_row_60_undecodable_stdin_does_not_crash(
+    server_env: dict[str, str], standin: StandInServer
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "meilichat_cli", "ask", "summarise"],
+        env=server_env,
+        input=b"caf\xe9 notes\n",
+        capture_output=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    sent = standin.completion_bodies()[-1]["messages"][-1]["content"]
+    assert sent == "caf\ufffd notes\n\nsummarise"
+
+
+def test_row_63_ctrl_c_in_the_repl_returns_to_the_prompt(
+    server_env: dict[str, str], standin: StandInServer
+) -> None:
+    with on_terminal(["chat", "-m", "scenario:drip?interval=0.2"], server_env) as (proc, master):
+        type_at_prompt(master, "which space movies?\r")
+        read_for(master, "Here are")  # the answer is dripping in
+        os.killpg(proc.pid, signal.SIGINT)  # what the terminal sends for Ctrl-C
+        read_for(master, r"\[interrupted\]")
+        assert wait_for(lambda: standin.stats.disconnects >= 1), "the stream was closed"
+        assert proc.poll() is None, "the session goes on"
+        type_at_prompt(master, "/exit\r")
+        assert proc.wait(timeout=15) == 0
+
+
+def test_row_64_ask_works_without_a_usable_home(server_env: dict[str, str]) -> None:
+    xdg = ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME")
+    drop = {"HOME", "MEILICHAT_CONFIG_DIR", "MEILICHAT_DATA_DIR", *xdg}
+    base = {k: v for k, v in server_env.items() if k not in drop}
+    # /proc cannot be written, not even by root: a read-only home anyone can reproduce.
+    read_only = run_meilichat(["ask", QUESTION], {**base, "HOME": "/proc"})
+    # HOME unset, and the XDG directories (where the files would go instead) unwritable.
+    unset = run_meilichat(["ask", QUESTION], {**base, **{name: "/proc/meilichat" for name in xdg}})
+    for result in (read_only, unset):
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip()
+        assert "meilichat: warning: history is off for this run" in result.stderr
+        assert "Traceback" not in result.stderr
+
+
+# == the index itself =======================================================================
+
+ROW_LINE = re.compile(r"^(\d{2}b?) \S")
+REFERENCE = re.compile(r"^\s+(test_\w+\.py)::(\w+)$")
+
+
+def parse_index(doc: str) -> dict[str, list[tuple[str, str]]]:
+    rows: dict[str, list[tuple[str, str]]] = {}
+    current: str | None = None
+    for line in doc.split("INDEX (row → tests)", 1)[1].splitlines():
+        if ROW_LINE.match(line):
+            current = line.split()[0]
+            assert current not in rows, f"row {current} is listed twice"
+            rows[current] = []
+        elif (found := REFERENCE.match(line)) and current is not None:
+            rows[current].append((found.group(1), found.group(2)))
+        elif not line.strip():
+            current = None
+    return rows
+
+
+def test_the_index_covers_every_row() -> None:
+    assert __doc__ is not None
+    rows = parse_index(__doc__)
+    expected = [f"{n:02d}" for n in range(1, 69)]
+    expected.insert(expected.index("37"), "36b")
+    assert list(rows) == expected, "every row, in order"
+    missing = []
+    for row, references in rows.items():
+        assert references, f"row {row} has no test"
+        for file_name, test_name in references:
+            path = TESTS / file_name
+            if not path.exists() or not re.search(
+                rf"^def {test_name}\(", path.read_text(), re.MULTILINE
+            ):
+                missing.append(f"row {row}: {file_name}::{test_name}")
+    assert missing == [], "tests named in the index that do not exist"
+    # And every row test of this module is in the index under its own row.
+    own = re.findall(r"^def (test_row_\w+)\(", Path(__file__).read_text(), re.MULTILINE)
+    listed = {name for refs in rows.values() for file, name in refs if file == "test_bad_inputs.py"}
+    assert set(own) <= listed
+    for name in own:
+        first = name.split("_")[2]
+        assert (Path(__file__).name, name) in rows[first], f"{name} is not under row {first}"
