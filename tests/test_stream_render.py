@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import io
 import random
+import threading
 import time
+from typing import Any
 
 import hypothesis_profiles  # noqa: F401 - loads the shared hypothesis profile
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from rich.console import Console
+from rich.segment import Segment
 from terminal_screen import Terminal, replay
 
 from meilichat_cli.ui.markdown import render_once
@@ -250,6 +253,8 @@ def test_a_fence_split_mid_fence_across_feeds_stays_live_until_closed() -> None:
     assert_same_screen(replay(written(console)), one_shot(text))
 
 
+# Each example renders a few answers twice: a quarter of the profile's examples is plenty.
+@settings(max_examples=max(20, settings().max_examples // 4))
 @given(
     blocks=st.lists(st.sampled_from(sorted(ANSWERS)), min_size=1, max_size=3),
     seed=st.integers(0, 10_000),
@@ -452,6 +457,31 @@ def test_text_held_back_by_the_throttle_is_painted_when_no_more_text_comes() -> 
     stream.finish()
 
 
+def test_a_failure_in_the_repaint_thread_surfaces_in_the_caller() -> None:
+    failed_in: list[threading.Thread] = []
+    failed = threading.Event()
+
+    class BrokenConsole(Console):
+        broken = False
+
+        def render_lines(self, *args: Any, **kwargs: Any) -> list[list[Segment]]:
+            if self.broken:
+                failed_in.append(threading.current_thread())
+                failed.set()
+                raise ValueError("renderer bug")
+            return super().render_lines(*args, **kwargs)
+
+    console = BrokenConsole(file=io.StringIO(), force_terminal=True, width=WIDTH, height=HEIGHT)
+    stream = MarkdownStream(console)
+    stream.feed("First")
+    console.broken = True
+    stream.feed(" and more")  # held back by the throttle: the thread paints it, and fails
+    assert failed.wait(5)
+    assert failed_in[0] is not threading.main_thread()
+    with pytest.raises(ValueError, match="renderer bug"):
+        stream.finish()
+
+
 def test_the_status_line_shows_under_the_text_and_leaves_no_trace() -> None:
     console = terminal_console()
     clock = ManualClock()
@@ -527,7 +557,7 @@ def work_for(text: str) -> tuple[int, int]:
     clock = ManualClock()
     stream = MarkdownStream(console, clock=clock, background_refresh=False)
     for token in split_every(text, 4):
-        clock.now += 0.01  # 100 tokens a second, so 8,000 tokens stream for 80 s
+        clock.now += 0.005  # 200 tokens a second, so 8,000 tokens stream for 40 s
         stream.feed(token)
     stream.finish()
     stats = stream.stats

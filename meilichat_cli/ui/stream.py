@@ -113,12 +113,13 @@ class StreamStats:
     rendered_chars: int = 0
     commits: int = 0
 
-    def estimated_seconds(self) -> float:
-        """A machine-independent estimate of the CPU time this work took."""
-        return (
-            self.block_parsed_chars * _BLOCK_PARSE_SECONDS_PER_CHAR
-            + self.rendered_chars * _RENDER_SECONDS_PER_CHAR
-        )
+
+def _estimated_seconds(block_parsed_chars: int, rendered_chars: int) -> float:
+    """A machine-independent estimate of what parsing and rendering that much costs."""
+    return (
+        block_parsed_chars * _BLOCK_PARSE_SECONDS_PER_CHAR
+        + rendered_chars * _RENDER_SECONDS_PER_CHAR
+    )
 
 
 class _LiveFrame:
@@ -307,10 +308,19 @@ class MarkdownStream:
         """Commit the blocks that became final and repaint the live tail. Holds the lock."""
         self.stats.ticks += 1
         self._absorb_pending()
-        estimate_before = self.stats.estimated_seconds()
+        block_chars_before = self.stats.block_parsed_chars
         committed = self._commit_final_blocks()
+        live_chars_before = self.stats.rendered_chars
+        started = self._clock()
         if self._ensure_live():
             self._frame.lines = self._render_tail()
+        # The pace follows what a repaint of the live block costs, the work that recurs;
+        # printing committed blocks happens once per block whatever the pace.
+        measured = self._clock() - started
+        estimated = _estimated_seconds(
+            self.stats.block_parsed_chars - block_chars_before,
+            self.stats.rendered_chars - live_chars_before,
+        )
         if committed is not None:
             # With a live region, rich's print hook erases it, prints the committed blocks
             # and draws `_frame` (already updated) below them, in one write.
@@ -318,9 +328,8 @@ class MarkdownStream:
         else:
             self._repaint()
         self._painted = True
-        # Half the last measure, half the history: one slow refresh does not set the pace.
-        self._measured_cost = (self._measured_cost + (self._clock() - now)) / 2
-        estimated = self.stats.estimated_seconds() - estimate_before
+        # Half the last measure, half the history: one slow repaint does not set the pace.
+        self._measured_cost = (self._measured_cost + measured) / 2
         pause = max(
             self._measured_cost * _PAUSE_PER_MEASURED_SECOND,
             estimated * _PAUSE_PER_ESTIMATED_SECOND,
