@@ -606,6 +606,23 @@ def test_row_28_a_markdown_link_shows_its_url() -> None:
     assert "\x1b]8;" not in written(console)
 
 
+def test_control_sequences_passed_by_mistake_never_reach_the_terminal() -> None:
+    # Callers sanitize; the renderer does too, so a missed call cannot open a hole.
+    hostile = "Title\x1b]0;pwned\x07\n\n```\nrm\x1b[2K\x1b[1A -rf\r\n```\n\x9b2J done"
+    for streaming in (False, True):
+        console = terminal_console()
+        if streaming:
+            with MarkdownStream(console) as stream:
+                for piece in split_every(hostile, 2):
+                    stream.feed(piece)
+        else:
+            render_once(console, hostile)
+        data = written(console)
+        assert "\x1b]" not in data and "\x07" not in data and "\x9b" not in data
+        assert "\x1b[2K\x1b[1A -rf" not in data
+        assert "-rf\r" not in data
+
+
 def test_headings_are_left_aligned_at_every_level() -> None:
     text = "".join(f"{'#' * level} Heading {level}\n" for level in range(1, 7))
     lines = one_shot(text).lines()

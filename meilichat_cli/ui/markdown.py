@@ -27,6 +27,8 @@ from markdown_it.token import Token
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.markdown import Heading, Markdown, MarkdownElement, UnknownElement
 
+from meilichat_cli.protocol.sanitize import sanitize
+
 # A pygments theme with its own background: readable on dark and light terminals alike,
 # unlike the ANSI themes, whose yellow strings vanish on a white background.
 CODE_THEME = "monokai"
@@ -56,8 +58,12 @@ class TerminalMarkdown(Markdown):
 
 
 def make_markdown(text: str) -> TerminalMarkdown:
-    """The renderable for a piece of model text (markdown source, never rich markup)."""
-    return TerminalMarkdown(text, code_theme=CODE_THEME, hyperlinks=False)
+    """The renderable for a piece of model text (markdown source, never rich markup).
+
+    The text is sanitized here too (callers already do; it costs ~nothing on clean text), so
+    no control sequence can reach the terminal through a code block or a link.
+    """
+    return TerminalMarkdown(sanitize(text), code_theme=CODE_THEME, hyperlinks=False)
 
 
 def render_once(console: Console, text: str) -> None:

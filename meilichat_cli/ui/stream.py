@@ -27,11 +27,16 @@ Equality with printing the whole answer once (`markdown.render_once`) is the con
   The one thing a stream cannot match: a reference link used in a block that was
   committed before its definition arrived is shown as written, not as a link.
 
-Linear time: the tail loses every finished block, so each parse is small; the block parse
-runs only when a new line is complete, and not at all while an open code fence grows (new
-lines are only scanned for the closing fence); a big live block is re-rendered less often
-(the pause between refreshes grows with the work a refresh did), and an open fence is drawn
-from its last screenful of lines only.
+Linear time: the tail loses every finished block, so each parse is small. For a block that
+grows big anyway (an 8,000-token fence, a long list or table):
+
+- the block parse runs only when a new line is complete, and only when a cheap look at the
+  new lines says they may end the live block (`blocks.new_lines_may_end`);
+- only what can reach the screen is drawn: a fence's last lines, highlighted line by line
+  with the lines already drawn reused (`live_code.py`), a table's header and last rows, a
+  list from one of its last items, any other block's last lines;
+- the pause between repaints grows with what a repaint costs (measured, and estimated from
+  the characters it handled), so repainting takes a bounded share of the CPU.
 
 Threads: a daemon thread started with the live region repaints text that waited for the
 throttle when no more text comes, and animates the status spinner. All work happens under one
@@ -56,7 +61,7 @@ from rich.live import Live
 from rich.segment import Segment
 from rich.text import Text
 
-from meilichat_cli.protocol.sanitize import sanitize_line
+from meilichat_cli.protocol.sanitize import sanitize, sanitize_line
 from meilichat_cli.ui.blocks import (
     Block,
     cannot_change,
@@ -215,7 +220,9 @@ class MarkdownStream:
     # -- public API -------------------------------------------------------------------------
 
     def feed(self, text: str) -> None:
-        """Append already-sanitized answer text; repaint if the throttle allows."""
+        """Append answer text (sanitized by the caller; again here, which costs ~nothing on
+        clean text); repaint if the throttle allows."""
+        text = sanitize(text)
         if not text:
             return
         with self._lock:
@@ -226,9 +233,12 @@ class MarkdownStream:
                 self._tick(now)
 
     def set_status(self, text: str | None) -> None:
-        """Show a one-line status under the live text; None hides it."""
+        """Show a one-line status under the live text; None hides it. Ignored once finished
+        (a status is transient: there is nothing left to show it under)."""
         status = sanitize_line(text) if text is not None else None
         with self._lock:
+            if self._finished:
+                return
             self._check_usable()
             if status == self._status:
                 return
@@ -253,20 +263,20 @@ class MarkdownStream:
                 return
             self._finished = True
         self._stop_background()
-        with self._lock:
-            self._absorb_pending()
-            remainder = self._commit_text(self._tail)
-            self._tail = ""
-            self._live_block = None
-            self._code_view = None
-            self._frame.lines = []
-            self._frame.status = None
-            with self._console:  # one write: erase the live region, print the rest
+        with self._lock, self._console:  # one write: erase the live region, print the rest
+            try:
+                self._absorb_pending()
+                remainder = self._commit_text(self._tail)
+                self._tail = ""
+            finally:
+                # Whatever happens, the live region goes and the cursor comes back.
+                self._frame.lines = []
+                self._frame.status = None
                 if self._live is not None:
                     self._live.stop()
                     self._live = None
-                if remainder is not None:
-                    self._console.print(remainder)
+            if remainder is not None:
+                self._console.print(remainder)
             failure, self._failure = self._failure, None
         if failure is not None:
             raise failure
