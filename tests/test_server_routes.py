@@ -561,3 +561,28 @@ def test_without_master_key_a_completion_without_authorization_gets_no_response(
         c2 = Client(srv.url)
         reply = c2.call("POST", "/chats/demo/chat/completions", ask_body(stream=False), key=NO_KEY)
         assert reply.status == 501
+
+
+def test_serve_forever_in_the_foreground_stops_on_close() -> None:
+    import threading
+
+    srv = StandInServer(master_key=MASTER)
+    runner = threading.Thread(target=srv.serve_forever, daemon=True)
+    runner.start()
+    reply = Client(srv.url).call("GET", "/health", key=NO_KEY)
+    assert reply.status == 200
+    srv.close()
+    runner.join(timeout=2)
+    assert not runner.is_alive()
+
+
+def test_recorded_requests(server: StandInServer) -> None:
+    c = Client(server.url, server.chat_key)
+    c.call("GET", "/health?x=1&y=2", headers={"X-Probe": "yes"})
+    item = server.recorded[-1]
+    assert (item.method, item.path, item.query) == ("GET", "/health", {"x": "1", "y": "2"})
+    assert item.headers["x-probe"] == "yes" and item.body is None and item.raw == b""
+    assert c.call("GET", PATH_COMPLETIONS).status == 405
+
+
+PATH_COMPLETIONS = "/chats/demo/chat/completions"

@@ -54,6 +54,7 @@ def normalize_path(path: str) -> str:
 class _HttpServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128  # bursts of concurrent clients (benchmarks) must not be refused
 
     def __init__(self, address: tuple[str, int], standin: StandInServer) -> None:
         self.standin = standin
@@ -294,6 +295,7 @@ class StandInServer:
         )
         self._httpd = _HttpServer((host, port), self)
         self._thread: threading.Thread | None = None
+        self._foreground: threading.Thread | None = None
         self._closed = False
 
     # -- public API ---------------------------------------------------------------------------
@@ -338,16 +340,25 @@ class StandInServer:
         return self
 
     def serve_forever(self) -> None:
-        """Serve in the calling thread until `close()` (or KeyboardInterrupt, left to caller)."""
-        self._httpd.serve_forever(poll_interval=0.1)
+        """Serve in the calling thread until `close()` from another thread (a KeyboardInterrupt
+        propagates to the caller, who then calls `close()`)."""
+        self._foreground = threading.current_thread()
+        try:
+            self._httpd.serve_forever(poll_interval=0.1)
+        finally:
+            self._foreground = None
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
         self.stopping.set()
-        if self._thread is not None:
+        foreground = self._foreground
+        if self._thread is not None or (
+            foreground is not None and foreground is not threading.current_thread()
+        ):
             self._httpd.shutdown()
+        if self._thread is not None:
             self._thread.join(timeout=5)
         self._httpd.close_connections()
         self._httpd.server_close()
@@ -388,7 +399,9 @@ class StandInServer:
     def _dispatch(self, request: Request) -> Response | completions.CompletionStream:
         state = self.state
         match = COMPLETIONS_RE.match(request.path)
-        if match and request.method == "POST":
+        if match and request.method != "POST":
+            return Response(405)
+        if match:
             fault = completions.proxy_fault(request, state, self.scenario)
             if fault is not None:
                 return fault
