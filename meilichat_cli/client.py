@@ -78,6 +78,7 @@ class MeiliClient:
         route = proxy_route(connection.url, os.environ) if transport is None else None
         if route is not None:
             debug(route.describe())
+        self._proxy = route if route is not None and route.proxy_url else None
         token = connection.api_key or PLACEHOLDER_TOKEN
         self._http = httpx.Client(
             base_url=connection.url,
@@ -211,8 +212,12 @@ class MeiliClient:
                 f"TLS certificate verification failed for {host}: {reason}",
                 hint="trust your CA with --ca-bundle FILE or SSL_CERT_FILE",
             )
-        if isinstance(error, httpx.ProxyError):
-            return NetworkError(f"Proxy error while connecting to {url}: {reason}")
+        if self._proxy is not None and isinstance(error, (httpx.ProxyError, httpx.ConnectError)):
+            # Through a proxy, a connect error is the proxy's: the server was never reached.
+            return NetworkError(
+                f"Cannot reach {url} through the proxy {self._proxy.shown_proxy}: {reason}",
+                hint="check the proxy, or list the server's host in NO_PROXY",
+            )
         return NetworkError(
             f"Cannot connect to {url}: {reason}",
             hint="is Meilisearch running? check the URL with `meilichat profile show`",

@@ -13,6 +13,7 @@ Standard library only; imports `errors` from meilichat_cli and nothing else.
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -31,6 +32,11 @@ class ProxyRoute:
     proxy_url: str | None = None
     variable: str | None = None  # the environment variable the proxy came from
     bypass_entry: str | None = None  # the NO_PROXY entry that sent the request direct
+
+    @property
+    def shown_proxy(self) -> str:
+        """The proxy and where it came from, for messages: `http://proxy:3128 (HTTPS_PROXY)`."""
+        return f"{without_credentials(self.proxy_url or '')} ({self.variable})"
 
     def describe(self) -> str:
         """One line for `--debug`, without the proxy's user name or password."""
@@ -85,6 +91,11 @@ def _proxy_url(variable: str, value: str) -> str:
         raise UsageError(
             f"{variable} is not a proxy URL meilichat can use: {without_credentials(url)}",
             hint="use http://HOST:PORT (or https://, socks5://)",
+        )
+    if parts.scheme.lower().startswith("socks") and importlib.util.find_spec("socksio") is None:
+        raise UsageError(
+            f"{variable} names a SOCKS proxy, which needs the socksio package",
+            hint="pip install 'httpx[socks]' next to meilichat, or use an HTTP proxy",
         )
     return url
 

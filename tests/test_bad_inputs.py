@@ -172,6 +172,7 @@ INDEX (row → tests)
    test_bad_inputs.py::test_row_42_requests_go_through_the_proxy_and_debug_names_it
    test_bad_inputs.py::test_row_42_a_cidr_no_proxy_entry_sends_requests_direct
    test_bad_inputs.py::test_row_42_https_through_a_proxy_is_tunnelled_with_the_key_inside
+   test_bad_inputs.py::test_row_42_an_unreachable_proxy_is_named_without_its_credentials
 
 §7.4 Config, credentials and CLI usage
 43 config.toml syntax error
@@ -905,6 +906,18 @@ def test_row_42_https_through_a_proxy_is_tunnelled_with_the_key_inside(
     key = env["MEILICHAT_API_KEY"]
     assert all(key not in value for value in proxy.requests[0].headers.values())
     assert "authorization" not in proxy.requests[0].headers
+
+
+def test_row_42_an_unreachable_proxy_is_named_without_its_credentials(
+    server_env: dict[str, str], standin: StandInServer
+) -> None:
+    env = {**server_env, "HTTP_PROXY": "http://alice:pr0xy-pass@127.0.0.1:9", "NO_PROXY": ""}
+    result = ask(env)
+    assert result.returncode == 6
+    assert "through the proxy http://127.0.0.1:9 (HTTP_PROXY): connection refused" in result.stderr
+    assert "NO_PROXY" in result.stderr
+    assert "pr0xy-pass" not in result.stderr
+    assert standin.completion_bodies() == []
 
 
 # == secrets ================================================================================

@@ -108,3 +108,19 @@ def test_debug_line_never_shows_proxy_credentials() -> None:
     assert route.proxy_url == "http://alice:s3cret-pass@proxy.corp:3128"  # httpx needs them
     assert route.describe() == "proxy: http://proxy.corp:3128 (from HTTPS_PROXY)"
     assert without_credentials("http://proxy:1") == "http://proxy:1"
+
+
+def test_a_socks_proxy_without_socksio_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "socksio" else real(name, *a)
+    )
+    with pytest.raises(UsageError, match="ALL_PROXY names a SOCKS proxy, which needs the socksio"):
+        proxy_route("https://h", {"ALL_PROXY": "socks5://127.0.0.1:1080"})
+
+
+def test_shown_proxy_names_the_variable_without_credentials() -> None:
+    route = proxy_route("http://h", {"HTTP_PROXY": "http://u:p@proxy:3128"})
+    assert route.shown_proxy == "http://proxy:3128 (HTTP_PROXY)"
