@@ -130,6 +130,7 @@ class RawStream:
     clean_end: bool  # the terminating zero-length chunk (or the full Content-Length) arrived
     error: BaseException | None
     started: float
+    ended: float = 0.0  # when the connection closed (or the read failed)
 
     @property
     def body(self) -> bytes:
@@ -190,4 +191,4 @@ def raw_stream(url: str, body: Any, key: str | None, *, timeout: float = 10) -> 
     finally:
         reader.close()
         sock.close()
-    return RawStream(status, headers, chunks, clean, error, started)
+    return RawStream(status, headers, chunks, clean, error, started, time.monotonic())
