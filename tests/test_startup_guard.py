@@ -1,0 +1,120 @@
+"""Start-up guard: `--version`, `--help` and shell completion must not load the heavy libraries.
+
+Each check runs in a fresh interpreter and reads `sys.modules` at the end: a module imported
+at the top level of anything these paths load (cli.py, commands/*, settings, config, paths…)
+shows up there whatever the timing. httpx, prompt_toolkit, pydantic and sqlite3 are never
+needed to print a version, a help page or completion candidates; rich and the markdown
+stack are needed only by typer's help formatter, so building the command tree, `--version`
+and completion must not load them either.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from meilichat_cli import __version__
+
+# Never needed before a command really runs.
+HEAVY = ("httpx", "httpcore", "prompt_toolkit", "pydantic", "sqlite3")
+# Needed by typer's rich help pages (typer.rich_utils imports rich.markdown), nothing else.
+RENDERING = ("rich", "markdown_it", "pygments")
+
+# Prints the loaded modules (as JSON) after running the snippet in MODE.
+PROBE = r"""
+import json, sys
+mode = sys.argv[1]
+result = {}
+if mode == "tree":
+    # What --help and completion need from meilichat: every command built, nothing rendered.
+    import typer.main
+    from meilichat_cli.cli import build_app
+
+    def walk(command, path, ctx):
+        paths = [path] if path else []
+        names = command.list_commands(ctx) if hasattr(command, "list_commands") else []
+        for name in names:
+            child = command.get_command(ctx, name)
+            paths += walk(child, [*path, name], ctx)
+        return paths
+
+    root = typer.main.get_command(build_app())
+    ctx = root.make_context("meilichat", ["--debug"], resilient_parsing=True)
+    result["paths"] = walk(root, [], ctx)
+elif mode == "help":
+    # Every help page, rendered the way a terminal user sees it.
+    from typer.testing import CliRunner
+    from meilichat_cli.cli import build_app
+
+    app = build_app()
+    runner = CliRunner()
+    pages = {}
+    for path in json.loads(sys.argv[2]):
+        outcome = runner.invoke(app, [*path, "--help"], prog_name="meilichat")
+        pages[" ".join(path) or "(root)"] = [outcome.exit_code, outcome.output[:200]]
+    result["pages"] = pages
+else:  # run the real entry point with these arguments
+    import contextlib, io
+    from meilichat_cli.__main__ import main
+
+    sys.argv = ["meilichat", *json.loads(sys.argv[2])]
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):
+        main()
+    result["stdout"] = out.getvalue()
+result["modules"] = sorted(name for name, module in sys.modules.items() if module is not None)
+sys.__stdout__.write("\n@@PROBE@@" + json.dumps(result))
+"""
+
+
+def probe(
+    mode: str, argument: object = None, env: dict[str, str] | None = None
+) -> dict[str, object]:
+    args = [sys.executable, "-c", PROBE, mode]
+    if argument is not None:
+        args.append(json.dumps(argument))
+    done = subprocess.run(args, capture_output=True, text=True, timeout=60, env=env, check=False)
+    assert "@@PROBE@@" in done.stdout, done.stderr[-2000:]
+    result: dict[str, object] = json.loads(done.stdout.rsplit("@@PROBE@@", 1)[1])
+    return result
+
+
+def loaded(result: dict[str, object], families: tuple[str, ...]) -> list[str]:
+    """Which of these top-level packages the probe had imported."""
+    modules = result["modules"]
+    assert isinstance(modules, list)
+    return sorted({m.split(".")[0] for m in modules} & set(families))
+
+
+@pytest.fixture(scope="module")
+def command_paths() -> list[list[str]]:
+    result = probe("tree")
+    assert loaded(result, HEAVY + RENDERING) == []
+    paths = result["paths"]
+    assert isinstance(paths, list)
+    return paths
+
+
+def test_building_every_command_loads_nothing_heavy(command_paths: list[list[str]]) -> None:
+    # The walk must really reach the leaves, or the check above proves nothing.
+    joined = {" ".join(path) for path in command_paths}
+    assert {"ask", "chat", "demo", "doctor", "profile add", "key set", "history list"} <= joined
+    assert len(command_paths) > 20
+
+
+def test_version_loads_nothing_heavy() -> None:
+    result = probe("run", ["--version"])
+    assert result["stdout"] == f"meilichat {__version__}\n"
+    assert loaded(result, HEAVY + RENDERING) == []
+
+
+def test_every_help_page_loads_only_the_help_renderer(command_paths: list[list[str]]) -> None:
+    result = probe("help", [[], *command_paths])
+    pages = result["pages"]
+    assert isinstance(pages, dict) and len(pages) == len(command_paths) + 1
+    for name, (exit_code, text) in pages.items():
+        assert exit_code == 0 and "Usage" in text, (name, text)
+    assert loaded(result, HEAVY) == []
