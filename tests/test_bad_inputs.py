@@ -235,6 +235,7 @@ INDEX (row → tests)
 57 empty line in the REPL
    test_repl_unit.py::test_row_57_blank_lines_parse_to_nothing
    test_repl_unit.py::test_row_57_empty_line_in_the_repl_sends_nothing
+   test_repl_pty.py::test_row_57_empty_lines_send_nothing
 58 20 MB prompt
    test_ask_cli.py::test_row_58_huge_prompt_is_refused_before_sending
    test_bad_inputs.py::test_row_58_a_server_413_is_explained
@@ -251,7 +252,7 @@ INDEX (row → tests)
 62 Ctrl-C while streaming (one-shot)
    test_ask_cli.py::test_row_62_ctrl_c_keeps_the_partial_answer_and_exits_130
 63 Ctrl-C while streaming (REPL)
-   test_bad_inputs.py::test_row_63_ctrl_c_in_the_repl_returns_to_the_prompt
+   test_repl_pty.py::test_row_63_ctrl_c_during_streaming_returns_to_the_prompt_and_the_session_goes_on
 64 HOME unset or read-only
    test_settings.py::test_row_64_no_home_still_resolves_from_the_environment
    test_profile_cli.py::test_row_64_profile_path_without_home
@@ -265,6 +266,7 @@ INDEX (row → tests)
    test_history_store.py::test_row_66_a_locked_database_waits_for_the_busy_timeout_then_skips_the_save
 67 REPL history file with invalid UTF-8
    test_repl_unit.py::test_row_67_history_file_with_invalid_utf8_does_not_stop_start_up
+   test_repl_pty.py::test_row_67_history_file_with_invalid_utf8_still_starts
 68 internal exception in the renderer
    test_bad_inputs.py::test_row_68_an_internal_error_is_one_line_and_never_shows_secrets
 
@@ -286,7 +288,6 @@ import json
 import os
 import pty
 import re
-import signal
 import struct
 import subprocess
 import sys
@@ -1107,21 +1108,6 @@ def test_row_60_undecodable_stdin_does_not_crash(
     assert result.returncode == 0, result.stderr
     sent = standin.completion_bodies()[-1]["messages"][-1]["content"]
     assert sent == "caf\ufffd notes\n\nsummarise"
-
-
-def test_row_63_ctrl_c_in_the_repl_returns_to_the_prompt(
-    server_env: dict[str, str], standin: StandInServer
-) -> None:
-    with on_terminal(["chat", "-m", "scenario:drip?interval=0.2"], server_env) as (proc, master):
-        screen = PtyReader(master)
-        screen.type_at_prompt("which space movies?\r")
-        screen.expect("Here are")  # the answer is dripping in
-        os.killpg(proc.pid, signal.SIGINT)  # what the terminal sends for Ctrl-C
-        screen.expect(r"\[interrupted\]")
-        assert wait_for(lambda: standin.stats.disconnects >= 1), "the stream was closed"
-        assert proc.poll() is None, "the session goes on"
-        screen.type_at_prompt("/exit\r")
-        assert proc.wait(timeout=15) == 0
 
 
 def test_row_64_ask_works_without_a_usable_home(server_env: dict[str, str]) -> None:
