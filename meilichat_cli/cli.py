@@ -29,6 +29,21 @@ HELP = """Chat with Meilisearch chat workspaces from the terminal and from scrip
 Start with [bold]meilichat demo[/bold] (no server needed), then
 [bold]meilichat profile add local --url http://127.0.0.1:7700 -w WORKSPACE[/bold].
 """
+EPILOG = """[bold]Examples[/bold]
+
+  meilichat demo "which space movies do you have?"
+
+  meilichat profile add local --url http://127.0.0.1:7700 -w movies && meilichat key set
+
+  meilichat ask "which plans include SSO?"
+
+  meilichat chat -c
+
+[bold]Environment[/bold]: MEILICHAT_PROFILE, MEILICHAT_URL, MEILICHAT_API_KEY,
+MEILICHAT_WORKSPACE, MEILICHAT_MODEL, MEILICHAT_DEBUG, NO_COLOR and more: `meilichat help
+environment`. Exit codes: `meilichat help exit-codes`. TAB completion: `meilichat completions
+--help`.
+"""
 
 
 def _version_callback(value: bool) -> None:
@@ -45,11 +60,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("meilichat_cli.commands.demo", "demo"),
     "batch": ("meilichat_cli.commands.batch", "batch"),
     "doctor": ("meilichat_cli.commands.doctor", "doctor"),
+    "completions": ("meilichat_cli.commands.completions", "completions"),
     "profile": ("meilichat_cli.commands.profile", "app"),
     "key": ("meilichat_cli.commands.key", "app"),
     "history": ("meilichat_cli.commands.history", "app"),
     "workspace": ("meilichat_cli.commands.workspace", "app"),
     "index": ("meilichat_cli.commands.index", "app"),
+    "help": ("meilichat_cli.commands.help_topics", "help_command"),
 }
 
 
@@ -99,6 +116,7 @@ def build_app() -> typer.Typer:
     app = typer.Typer(
         name="meilichat",
         help=HELP,
+        epilog=EPILOG,
         cls=LazyCommands,
         no_args_is_help=True,
         rich_markup_mode="rich",
@@ -126,6 +144,9 @@ def build_app() -> typer.Typer:
         # fails); declaring it here documents it and lets it appear before a subcommand.
         del version, debug
 
+    from meilichat_cli.commands import completions
+
+    completions.enable_shell_completion()
     return app
 
 

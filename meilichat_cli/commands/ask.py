@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from meilichat_cli.commands.completers import complete_conversation
 from meilichat_cli.commands.connection import (
     ApiKeyOption,
     CaBundleOption,
@@ -80,6 +81,7 @@ def ask(
             "--conversation",
             help="Continue the saved conversation with this id (a unique prefix is enough).",
             show_default=False,
+            autocompletion=complete_conversation,
         ),
     ] = None,
     no_save: Annotated[

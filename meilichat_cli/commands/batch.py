@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 
+from meilichat_cli.commands.completers import complete_workspace
 from meilichat_cli.commands.connection import (
     ApiKeyOption,
     CaBundleOption,
@@ -62,6 +63,10 @@ EPILOG = """[bold]Input[/bold]: one JSON object per line: "prompt" (or "messages
 
 [bold]Exit codes[/bold]: 0 all answered, 2 bad input (nothing sent), 5 a question failed,
 130 interrupted (lines written so far are complete).
+
+[bold]Environment[/bold]: MEILICHAT_PROFILE, MEILICHAT_URL, MEILICHAT_API_KEY,
+MEILICHAT_WORKSPACE, MEILICHAT_MODEL, MEILICHAT_REQUIRE_HTTPS, SSL_CERT_FILE,
+HTTPS_PROXY/NO_PROXY, MEILICHAT_CONFIG_DIR, MEILICHAT_DATA_DIR (with --save).
 """
 
 EXAMPLE_QUESTIONS = "questions.jsonl"
@@ -119,6 +124,7 @@ def batch(
             help="Also answer every question on this workspace and report both side by side.",
             metavar="WORKSPACE",
             show_default=False,
+            autocompletion=complete_workspace,
         ),
     ] = None,
     primary_key: Annotated[

@@ -58,6 +58,11 @@ $EDITOR · Tab completes /commands · Ctrl-C stops an answer (or clears the line
 
 [bold]Files[/bold]: the input history is `repl-history` in the state directory (0600); set
 MEILICHAT_STATE_DIR to move it. Conversations are saved like `ask`'s (see `meilichat history`).
+
+[bold]Environment[/bold]: MEILICHAT_PROFILE, MEILICHAT_URL, MEILICHAT_API_KEY,
+MEILICHAT_WORKSPACE, MEILICHAT_MODEL, MEILICHAT_REQUIRE_HTTPS, SSL_CERT_FILE,
+HTTPS_PROXY/NO_PROXY, MEILICHAT_CONFIG_DIR, MEILICHAT_DATA_DIR, MEILICHAT_STATE_DIR,
+VISUAL/EDITOR, NO_COLOR.
 """
 
 # Text piped into `chat` larger than this is refused, as `ask` refuses such prompts.

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from meilichat_cli.commands.completers import complete_model, complete_profile, complete_workspace
+
 if TYPE_CHECKING:
     from meilichat_cli.client import MeiliClient
     from meilichat_cli.context import RunContext
@@ -19,7 +21,11 @@ if TYPE_CHECKING:
 ProfileOption = Annotated[
     str | None,
     typer.Option(
-        "--profile", "-p", help="Profile to use (env MEILICHAT_PROFILE).", show_default=False
+        "--profile",
+        "-p",
+        help="Profile to use (env MEILICHAT_PROFILE).",
+        show_default=False,
+        autocompletion=complete_profile,
     ),
 ]
 UrlOption = Annotated[
@@ -29,7 +35,11 @@ UrlOption = Annotated[
 WorkspaceOption = Annotated[
     str | None,
     typer.Option(
-        "--workspace", "-w", help="Chat workspace (env MEILICHAT_WORKSPACE).", show_default=False
+        "--workspace",
+        "-w",
+        help="Chat workspace (env MEILICHAT_WORKSPACE).",
+        show_default=False,
+        autocompletion=complete_workspace,
     ),
 ]
 ModelOption = Annotated[
@@ -39,6 +49,7 @@ ModelOption = Annotated[
         "-m",
         help="Model name sent to the workspace's LLM (env MEILICHAT_MODEL).",
         show_default=False,
+        autocompletion=complete_model,
     ),
 ]
 ApiKeyOption = Annotated[

@@ -25,6 +25,9 @@ EPILOG = """[bold]Examples[/bold]
 
 The demo answers from a small bundled dataset with a scripted model that searches, cites
 its sources and follows up on earlier turns. It binds 127.0.0.1 only.
+
+[bold]Environment[/bold]: MEILICHAT_DATA_DIR (its conversations are saved like any other),
+MEILICHAT_CONFIG_DIR, NO_COLOR; the connection variables (MEILICHAT_URL…) are ignored.
 """
 
 DEMO_MODEL = "demo-model"

@@ -53,6 +53,10 @@ index (description + template), completion (a short test question).
 Checks that need more than a chat key (version, feature, key actions, workspace settings,
 indexes) use MEILI_MASTER_KEY, --admin-key-stdin or --prompt-admin-key when given, and are
 skipped with a note otherwise.
+
+[bold]Environment[/bold]: MEILI_MASTER_KEY (the admin key), MEILICHAT_PROFILE, MEILICHAT_URL,
+MEILICHAT_API_KEY, MEILICHAT_WORKSPACE, MEILICHAT_MODEL, MEILICHAT_CONFIG_DIR, SSL_CERT_FILE,
+HTTPS_PROXY/NO_PROXY.
 """
 
 

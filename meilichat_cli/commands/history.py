@@ -14,6 +14,9 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
+from meilichat_cli.commands.completers import choices, complete_conversation
+from meilichat_cli.commands.help_text import HISTORY_ENV, epilog
+
 if TYPE_CHECKING:
     from typing import NoReturn
 
@@ -22,6 +25,14 @@ if TYPE_CHECKING:
 
 app = typer.Typer(
     help="Saved conversations: list, show, search, remove and export them.",
+    epilog=epilog(
+        "meilichat history list",
+        "meilichat history show 3f2a",
+        'meilichat ask --conversation 3f2a "and the cheapest one?"',
+        env=HISTORY_ENV,
+        note="Ids are hexadecimal; any unique prefix works. Turn saving off with --no-save"
+        " or save_history = false in config.toml.",
+    ),
     no_args_is_help=True,
     rich_markup_mode="rich",
 )
@@ -30,10 +41,22 @@ ID_CHARS = 8  # the id prefix shown in lists
 DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
-IdArgument = Annotated[str, typer.Argument(help="Conversation id or a unique prefix of it.")]
+IdArgument = Annotated[
+    str,
+    typer.Argument(
+        help="Conversation id or a unique prefix of it.", autocompletion=complete_conversation
+    ),
+]
 
 
-@app.command("list")
+@app.command(
+    "list",
+    epilog=epilog(
+        "meilichat history list -n 5",
+        "meilichat history list --json | jq -r '.[0].id'",
+        env=HISTORY_ENV,
+    ),
+)
 def list_conversations(
     limit: Annotated[
         int, typer.Option("--limit", "-n", min=1, help="How many conversations to show.")
@@ -71,7 +94,12 @@ def list_conversations(
     _write_table(ctx, ["ID", "AGE", "WORKSPACE", "TURNS", "STATUS", "TITLE"], rows)
 
 
-@app.command("show")
+@app.command(
+    "show",
+    epilog=epilog(
+        "meilichat history show 3f2a", "meilichat history show 3f2a --json", env=HISTORY_ENV
+    ),
+)
 def show(conversation: IdArgument, as_json: JsonOption = False) -> None:
     """Show a conversation: each question, its answer and the numbered sources."""
     from meilichat_cli.history_export import to_json, to_markdown
@@ -84,7 +112,14 @@ def show(conversation: IdArgument, as_json: JsonOption = False) -> None:
     _write_markdown(ctx, to_markdown(record))
 
 
-@app.command("search")
+@app.command(
+    "search",
+    epilog=epilog(
+        'meilichat history search "single sign-on"',
+        "meilichat history search pricing --json",
+        env=HISTORY_ENV,
+    ),
+)
 def search(
     text: Annotated[str, typer.Argument(help="Words to find in questions and answers.")],
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many matches.")] = 20,
@@ -124,11 +159,21 @@ def search(
     _write_table(ctx, ["ID", "AGE", "TURN", "TITLE", "MATCH"], rows)
 
 
-@app.command("rm")
+@app.command(
+    "rm",
+    epilog=epilog(
+        "meilichat history rm 3f2a 9b1c",
+        "meilichat history rm --older-than 30d --yes",
+        env=HISTORY_ENV,
+    ),
+)
 def remove(
     conversations: Annotated[
         Optional[list[str]],  # noqa: UP045 - typer reads this annotation at runtime on 3.10
-        typer.Argument(help="Conversation ids (or unique prefixes) to delete."),
+        typer.Argument(
+            help="Conversation ids (or unique prefixes) to delete.",
+            autocompletion=complete_conversation,
+        ),
     ] = None,
     older_than: Annotated[
         Optional[str],  # noqa: UP045
@@ -168,13 +213,24 @@ def remove(
     ctx.note(f"Deleted {removed} conversation{'s' if removed != 1 else ''}.")
 
 
-@app.command("export")
+@app.command(
+    "export",
+    epilog=epilog(
+        "meilichat history export 3f2a > conversation.md",
+        "meilichat history export 3f2a -f json -o conversation.json",
+        env=HISTORY_ENV,
+    ),
+)
 def export(
     conversation: IdArgument,
     format_: Annotated[
         str,
         typer.Option(
-            "--format", "-f", metavar="md|json", help="Markdown (default) or the raw JSON record."
+            "--format",
+            "-f",
+            metavar="md|json",
+            help="Markdown (default) or the raw JSON record.",
+            autocompletion=choices("md", "json"),
         ),
     ] = "md",
     output: Annotated[

@@ -19,6 +19,7 @@ from meilichat_cli.commands.admin_common import (
     JsonOption,
     PromptAdminKeyOption,
 )
+from meilichat_cli.commands.completers import choices, complete_index
 from meilichat_cli.commands.connection import (
     ApiKeyOption,
     CaBundleOption,
@@ -28,6 +29,7 @@ from meilichat_cli.commands.connection import (
     TimeoutOption,
     UrlOption,
 )
+from meilichat_cli.commands.help_text import ADMIN_ENV, epilog
 
 if TYPE_CHECKING:
     from meilichat_cli.client import MeiliClient
@@ -35,6 +37,12 @@ if TYPE_CHECKING:
 
 app = typer.Typer(
     help="Read and change the chat settings of indexes (description, document template).",
+    epilog=epilog(
+        "meilichat index list",
+        "meilichat index chat-settings movies",
+        'meilichat index chat-settings movies --description "Films with title, year and plot"',
+        env=ADMIN_ENV,
+    ),
     no_args_is_help=True,
     rich_markup_mode="rich",
 )
@@ -69,6 +77,9 @@ EPILOG = """[bold]Examples[/bold]
   meilichat index chat-settings movies --reset
 
 Exit 7 when Meilisearch fails the settings task (e.g. a template with a Liquid syntax error).
+
+[bold]Environment[/bold]: MEILI_MASTER_KEY (the admin key), MEILICHAT_PROFILE, MEILICHAT_URL,
+MEILICHAT_API_KEY, MEILICHAT_CONFIG_DIR, SSL_CERT_FILE, HTTPS_PROXY/NO_PROXY.
 """
 
 
@@ -101,7 +112,12 @@ def validate_index_uid(uid: str) -> str:
     return uid
 
 
-@app.command("list")
+@app.command(
+    "list",
+    epilog=epilog(
+        "meilichat index list", "meilichat index list --json | jq -r '.[].uid'", env=ADMIN_ENV
+    ),
+)
 def list_(
     json_mode: JsonOption = False,
     profile: ProfileOption = None,
@@ -139,7 +155,9 @@ def list_(
 
 @app.command("chat-settings", epilog=EPILOG)
 def chat_settings(
-    index: Annotated[str, typer.Argument(help="Index uid.", metavar="INDEX")],
+    index: Annotated[
+        str, typer.Argument(help="Index uid.", metavar="INDEX", autocompletion=complete_index)
+    ],
     description: Annotated[
         str | None,
         typer.Option(
@@ -194,7 +212,12 @@ def chat_settings(
     ] = None,
     matching_strategy: Annotated[
         str | None,
-        typer.Option("--matching-strategy", metavar="STRATEGY", help="last, all or frequency."),
+        typer.Option(
+            "--matching-strategy",
+            metavar="STRATEGY",
+            help="last, all or frequency.",
+            autocompletion=choices(*MATCHING_STRATEGIES),
+        ),
     ] = None,
     search_on: Annotated[
         list[str] | None,
@@ -227,6 +250,7 @@ def chat_settings(
             "--unset",
             metavar="SETTING",
             help="Reset one setting to its default (repeatable): " + ", ".join(UNSETTABLE) + ".",
+            autocompletion=choices(*UNSETTABLE),
         ),
     ] = None,
     reset: Annotated[

@@ -14,11 +14,19 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from meilichat_cli.commands.completers import complete_profile
+from meilichat_cli.commands.help_text import PROFILE_ENV, epilog
+
 if TYPE_CHECKING:
     from meilichat_cli.context import RunContext
 
 app = typer.Typer(
     help="The API key stored for a profile: set, show (masked) or remove it.",
+    epilog=epilog(
+        "meilichat key set --profile local",
+        "MEILI_MASTER_KEY=… meilichat key create --save --profile local",
+        env=PROFILE_ENV + ", MEILI_MASTER_KEY (key create, key list --server)",
+    ),
     no_args_is_help=True,
     rich_markup_mode="rich",
 )
@@ -33,11 +41,19 @@ ProfileOption = Annotated[
         help="Profile (default: MEILICHAT_PROFILE, then the default profile).",
         metavar="NAME",
         show_default=False,
+        autocompletion=complete_profile,
     ),
 ]
 
 
-@app.command("set")
+@app.command(
+    "set",
+    epilog=epilog(
+        "meilichat key set                        # hidden prompt, default profile",
+        "pass show meili/prod | meilichat key set --profile prod",
+        env=PROFILE_ENV,
+    ),
+)
 def set_key(profile: ProfileOption = None) -> None:
     """Store the key: hidden prompt on a terminal, one line from stdin when piped."""
     from meilichat_cli.commands.profile import _context, _say
@@ -58,7 +74,14 @@ def set_key(profile: ProfileOption = None) -> None:
     _say(f"Stored the key for profile {chosen.name!r} ({mask_key(key)}) in {stored.location}.")
 
 
-@app.command("show")
+@app.command(
+    "show",
+    epilog=epilog(
+        "meilichat key show --profile prod",
+        'curl -H "Authorization: Bearer $(meilichat key show --reveal)" "$URL/health"',
+        env=PROFILE_ENV,
+    ),
+)
 def show_key(
     profile: ProfileOption = None,
     reveal: Annotated[
@@ -86,7 +109,7 @@ def show_key(
     _say(f"{mask_key(stored.value)} ({stored.source}: {stored.location})")
 
 
-@app.command("remove")
+@app.command("remove", epilog=epilog("meilichat key remove --profile old", env=PROFILE_ENV))
 def remove_key(profile: ProfileOption = None) -> None:
     """Forget the profile's stored key (credentials file and keyring)."""
     from meilichat_cli.commands.profile import _context, _say

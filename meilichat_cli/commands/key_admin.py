@@ -21,6 +21,7 @@ from meilichat_cli.commands.admin_common import (
     JsonOption,
     PromptAdminKeyOption,
 )
+from meilichat_cli.commands.completers import complete_index, complete_profile
 from meilichat_cli.commands.connection import (
     CaBundleOption,
     ConnectionFlags,
@@ -29,6 +30,7 @@ from meilichat_cli.commands.connection import (
     UrlOption,
     WorkspaceOption,
 )
+from meilichat_cli.commands.help_text import ADMIN_ENV, epilog
 
 if TYPE_CHECKING:
     from meilichat_cli.context import RunContext
@@ -44,6 +46,7 @@ ProfileOption = Annotated[
         metavar="NAME",
         help="Profile whose server is used and, with --save, that gets the key.",
         show_default=False,
+        autocompletion=complete_profile,
     ),
 ]
 
@@ -58,13 +61,23 @@ CREATE_EPILOG = """[bold]Examples[/bold]
   meilichat key create --url http://127.0.0.1:7700 --save --profile local -w support
 
 Without --save the new key is printed on stdout (for scripts) and nothing is stored.
+
+[bold]Environment[/bold]: MEILI_MASTER_KEY (the admin key), MEILICHAT_PROFILE, MEILICHAT_URL,
+MEILICHAT_CONFIG_DIR, SSL_CERT_FILE, HTTPS_PROXY/NO_PROXY.
 """
 
 
 def register(app: typer.Typer) -> None:
     """Add `create` and `list` to the `key` sub-app."""
     app.command("create", epilog=CREATE_EPILOG)(create)
-    app.command("list")(list_server_keys)
+    app.command(
+        "list",
+        epilog=epilog(
+            "MEILI_MASTER_KEY=… meilichat key list --server",
+            "meilichat key list --server --all --json --prompt-admin-key",
+            env=ADMIN_ENV,
+        ),
+    )(list_server_keys)
 
 
 def create(
@@ -78,6 +91,7 @@ def create(
             "-i",
             metavar="INDEX",
             help="Limit the key to this index or prefix* (repeatable).",
+            autocompletion=complete_index,
         ),
     ] = None,
     expires: Annotated[

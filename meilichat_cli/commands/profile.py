@@ -14,6 +14,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from meilichat_cli.commands.completers import (
+    choices,
+    complete_model,
+    complete_profile,
+    complete_workspace,
+)
+from meilichat_cli.commands.help_text import CONFIG_ENV, PROFILE_ENV, epilog
+
 if TYPE_CHECKING:
     from meilichat_cli.config import Config, Profile
     from meilichat_cli.context import RunContext
@@ -21,18 +29,38 @@ if TYPE_CHECKING:
 
 app = typer.Typer(
     help="Named connections: URL, default workspace and model, and where the key comes from.",
+    epilog=epilog(
+        "meilichat profile add local --url http://127.0.0.1:7700 -w movies --use",
+        "meilichat profile list",
+        'meilichat ask -p prod "which plans include SSO?"',
+        env=PROFILE_ENV,
+        note="Settings resolve as: command-line flag, then environment, then profile.",
+    ),
     no_args_is_help=True,
     rich_markup_mode="rich",
 )
 
-NameArgument = Annotated[
+NewNameArgument = Annotated[
     str, typer.Argument(help="Profile name (letters, digits, '-', '_').", metavar="NAME")
+]
+NameArgument = Annotated[
+    str,
+    typer.Argument(
+        help="Profile name (letters, digits, '-', '_').",
+        metavar="NAME",
+        autocompletion=complete_profile,
+    ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 WorkspaceOption = Annotated[
     str | None,
     typer.Option(
-        "--workspace", "-w", help="Default chat workspace.", metavar="WORKSPACE", show_default=False
+        "--workspace",
+        "-w",
+        help="Default chat workspace.",
+        metavar="WORKSPACE",
+        show_default=False,
+        autocompletion=complete_workspace,
     ),
 ]
 ModelOption = Annotated[
@@ -43,6 +71,7 @@ ModelOption = Annotated[
         help="Default model (built-in: gpt-4o-mini).",
         metavar="MODEL",
         show_default=False,
+        autocompletion=complete_model,
     ),
 ]
 KeyCommandOption = Annotated[
@@ -62,6 +91,7 @@ KeyStoreOption = Annotated[
         help="Where `key set` keeps this profile's key: 'file' or 'keyring'.",
         metavar="STORE",
         show_default=False,
+        autocompletion=choices("file", "keyring"),
     ),
 ]
 CaBundleOption = Annotated[
@@ -75,9 +105,17 @@ CaBundleOption = Annotated[
 ]
 
 
-@app.command("add")
+@app.command(
+    "add",
+    epilog=epilog(
+        "meilichat profile add local --url http://127.0.0.1:7700 -w movies",
+        "meilichat profile add prod --url https://search.example.com -w support --use",
+        "meilichat profile add work --url https://meili.corp --key-command 'pass meili'",
+        env=CONFIG_ENV,
+    ),
+)
 def add(
-    name: NameArgument,
+    name: NewNameArgument,
     url: Annotated[
         str,
         typer.Option("--url", help="Meilisearch URL, e.g. http://127.0.0.1:7700.", metavar="URL"),
@@ -112,7 +150,10 @@ def add(
         ctx.note(f"Store its API key with: meilichat key set --profile {name}")
 
 
-@app.command("list")
+@app.command(
+    "list",
+    epilog=epilog("meilichat profile list", "meilichat profile list --json", env=CONFIG_ENV),
+)
 def list_profiles(as_json: JsonOption = False) -> None:
     """List profiles; the default is marked with '*'. Keys are never shown."""
     import json
@@ -145,12 +186,21 @@ def list_profiles(as_json: JsonOption = False) -> None:
         )
 
 
-@app.command("show")
+@app.command(
+    "show",
+    epilog=epilog(
+        "meilichat profile show",
+        "meilichat profile show prod --json",
+        env=PROFILE_ENV + ", MEILICHAT_API_KEY (noted when it overrides the stored key)",
+    ),
+)
 def show(
     name: Annotated[
         str | None,
         typer.Argument(
-            help="Profile name (default: MEILICHAT_PROFILE, then the default).", metavar="[NAME]"
+            help="Profile name (default: MEILICHAT_PROFILE, then the default).",
+            metavar="[NAME]",
+            autocompletion=complete_profile,
         ),
     ] = None,
     as_json: JsonOption = False,
@@ -191,7 +241,7 @@ def show(
         _say(f"{label + ':':<{width}}{value}")
 
 
-@app.command("use")
+@app.command("use", epilog=epilog("meilichat profile use prod", env=CONFIG_ENV))
 def use(name: NameArgument) -> None:
     """Make NAME the default profile."""
     from meilichat_cli.profile_store import use_profile
@@ -201,7 +251,15 @@ def use(name: NameArgument) -> None:
     _say(f"Default profile is now {name!r}.")
 
 
-@app.command("set")
+@app.command(
+    "set",
+    epilog=epilog(
+        "meilichat profile set local -w books -m gpt-4o",
+        "meilichat profile set prod --url https://new.example.com",
+        "meilichat profile set local --key-command ''      # clear a field",
+        env=CONFIG_ENV,
+    ),
+)
 def set_fields(
     name: NameArgument,
     url: Annotated[
@@ -238,7 +296,7 @@ def set_fields(
     _say(f"Updated profile {name!r}: {changed}.")
 
 
-@app.command("remove")
+@app.command("remove", epilog=epilog("meilichat profile remove old", env=CONFIG_ENV))
 def remove(name: NameArgument) -> None:
     """Remove a profile and the key stored for it."""
     from meilichat_cli.profile_store import remove_profile
@@ -254,7 +312,15 @@ def remove(name: NameArgument) -> None:
             ctx.note("There is no default profile now; choose one with: meilichat profile use NAME")
 
 
-@app.command("path")
+@app.command(
+    "path",
+    epilog=epilog(
+        "meilichat profile path",
+        "meilichat profile path --json | jq -r .history_db",
+        env="MEILICHAT_CONFIG_DIR, MEILICHAT_DATA_DIR, MEILICHAT_STATE_DIR, XDG_CONFIG_HOME,"
+        " XDG_DATA_HOME, XDG_STATE_HOME",
+    ),
+)
 def path(as_json: JsonOption = False) -> None:
     """Print where meilichat keeps its files (config, keys, history, REPL history)."""
     import json

@@ -20,6 +20,7 @@ from meilichat_cli.commands.admin_common import (
     PromptAdminKeyOption,
     YesOption,
 )
+from meilichat_cli.commands.completers import choices, complete_workspace
 from meilichat_cli.commands.connection import (
     ApiKeyOption,
     CaBundleOption,
@@ -29,6 +30,7 @@ from meilichat_cli.commands.connection import (
     TimeoutOption,
     UrlOption,
 )
+from meilichat_cli.commands.help_text import ADMIN_ENV, epilog
 
 if TYPE_CHECKING:
     from meilichat_cli.context import RunContext
@@ -36,6 +38,14 @@ if TYPE_CHECKING:
 
 app = typer.Typer(
     help="List, inspect and change chat workspaces (LLM source, provider key, prompts).",
+    epilog=epilog(
+        "MEILI_MASTER_KEY=… meilichat workspace list",
+        "meilichat workspace show support --prompt-admin-key",
+        "meilichat workspace set support --source openAi --prompt-provider-key",
+        env=ADMIN_ENV + ", MEILICHAT_WORKSPACE (the default workspace)",
+        note="These commands need an admin key (chats.get, chatsSettings.*): MEILI_MASTER_KEY,"
+        " --admin-key-stdin, --prompt-admin-key, --api-key, else the profile's key.",
+    ),
     no_args_is_help=True,
     rich_markup_mode="rich",
 )
@@ -46,6 +56,7 @@ NameArgument = Annotated[
         help="Workspace name (default: the profile's workspace).",
         metavar="[WORKSPACE]",
         show_default=False,
+        autocompletion=complete_workspace,
     ),
 ]
 
@@ -79,6 +90,10 @@ SET_EPILOG = """[bold]Examples[/bold]
 
 The admin key: --admin-key-stdin, --prompt-admin-key, --api-key, MEILI_MASTER_KEY, then the
 profile's key (it needs the chatsSettings.* actions).
+
+[bold]Environment[/bold]: MEILI_MASTER_KEY (the admin key), MEILICHAT_PROFILE, MEILICHAT_URL,
+MEILICHAT_API_KEY, MEILICHAT_WORKSPACE (the default workspace), MEILICHAT_CONFIG_DIR,
+SSL_CERT_FILE, HTTPS_PROXY/NO_PROXY.
 """
 
 
@@ -113,7 +128,15 @@ def _workspace_name(name: str | None, connection: Connection) -> str:
     return validate_workspace(chosen)
 
 
-@app.command("list")
+@app.command(
+    "list",
+    epilog=epilog(
+        "meilichat workspace list",
+        "meilichat workspace list --long",
+        "meilichat workspace list --json | jq -r '.[].uid'",
+        env=ADMIN_ENV,
+    ),
+)
 def list_(
     long: Annotated[
         bool, typer.Option("--long", "-l", help="Also show each one's source and provider key.")
@@ -179,7 +202,14 @@ def list_(
             admin_view.write_line(ctx, name)
 
 
-@app.command("show")
+@app.command(
+    "show",
+    epilog=epilog(
+        "meilichat workspace show",
+        "meilichat workspace show support --json",
+        env=ADMIN_ENV + ", MEILICHAT_WORKSPACE (the default workspace)",
+    ),
+)
 def show(
     name: NameArgument = None,
     json_mode: JsonOption = False,
@@ -221,6 +251,7 @@ def set_(
             metavar="SOURCE",
             help="LLM provider: openAi, azureOpenAi, mistral or vLlm.",
             show_default=False,
+            autocompletion=choices("openAi", "azureOpenAi", "mistral", "vLlm"),
         ),
     ] = None,
     base_url: Annotated[
@@ -350,6 +381,7 @@ def set_(
             metavar="SETTING",
             help="Reset a setting to its default (repeatable): " + ", ".join(UNSETTABLE) + ".",
             show_default=False,
+            autocompletion=choices(*UNSETTABLE),
         ),
     ] = None,
     json_mode: JsonOption = False,
@@ -545,7 +577,14 @@ def _describe(changes: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-@app.command("edit")
+@app.command(
+    "edit",
+    epilog=epilog(
+        "meilichat workspace edit support",
+        "VISUAL='code --wait' meilichat workspace edit",
+        env=ADMIN_ENV + ", MEILICHAT_WORKSPACE (the default workspace), VISUAL, EDITOR",
+    ),
+)
 def edit(
     name: NameArgument = None,
     profile: ProfileOption = None,
@@ -634,7 +673,14 @@ def _edit_in_editor(ctx: RunContext, workspace: str, settings: dict[str, Any]) -
                 os.unlink(path)
 
 
-@app.command("reset")
+@app.command(
+    "reset",
+    epilog=epilog(
+        "meilichat workspace reset support",
+        "meilichat workspace reset support --yes --json",
+        env=ADMIN_ENV + ", MEILICHAT_WORKSPACE (the default workspace)",
+    ),
+)
 def reset(
     name: NameArgument = None,
     yes: YesOption = False,
@@ -676,9 +722,21 @@ def reset(
         )
 
 
-@app.command("delete")
+@app.command(
+    "delete",
+    epilog=epilog(
+        "meilichat workspace delete old-support",
+        "meilichat workspace delete old-support --yes",
+        env=ADMIN_ENV,
+    ),
+)
 def delete(
-    name: Annotated[str, typer.Argument(help="Workspace to delete.", metavar="WORKSPACE")],
+    name: Annotated[
+        str,
+        typer.Argument(
+            help="Workspace to delete.", metavar="WORKSPACE", autocompletion=complete_workspace
+        ),
+    ],
     yes: YesOption = False,
     profile: ProfileOption = None,
     url: UrlOption = None,

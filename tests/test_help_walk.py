@@ -1,0 +1,97 @@
+"""Every command's and group's --help: it works, it says what the command is for, it shows
+examples (for commands) and the environment variables, and the variables it names are the
+documented ones.
+
+The walk runs in-process through the real root app (a subprocess per command would take
+seconds); one subprocess checks the real entry point.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from typer._click.core import Context
+from typer.testing import CliRunner
+
+from meilichat_cli.cli import build_app
+from meilichat_cli.reference import env_names
+from tests.conftest import run_meilichat
+
+# Names that look like environment variables in help text.
+ENV_NAME = re.compile(
+    r"\b(?:MEILI(?:CHAT)?_[A-Z][A-Z_]*[A-Z]|NO_COLOR|SSL_CERT_[A-Z]+|[A-Z]+_PROXY|VISUAL|"
+    r"EDITOR|XDG_[A-Z_]+[A-Z])\b"
+)
+SUMMARY_CHARS = 160
+
+
+def command_paths() -> list[tuple[tuple[str, ...], Any]]:
+    """(path, click command) for the root, every group and every command."""
+    import typer.main
+
+    found: list[tuple[tuple[str, ...], Any]] = []
+
+    def walk(command: Any, path: tuple[str, ...], parent: Context | None) -> None:
+        found.append((path, command))
+        ctx = Context(command, info_name=path[-1] if path else "meilichat", parent=parent)
+        if hasattr(command, "list_commands"):
+            for name in command.list_commands(ctx):
+                walk(command.get_command(ctx, name), (*path, name), ctx)
+
+    walk(typer.main.get_command(build_app()), (), None)
+    return found
+
+
+COMMANDS = command_paths()
+
+
+def help_of(path: tuple[str, ...]) -> str:
+    result = CliRunner().invoke(
+        build_app(), [*path, "--help"], prog_name="meilichat", env={"COLUMNS": "100"}
+    )
+    assert result.exit_code == 0, (path, result.output)
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    return result.output
+
+
+def flat(text: str) -> str:
+    return " ".join(text.replace("│", " ").split())
+
+
+def test_the_walk_finds_every_group_and_command() -> None:
+    paths = {" ".join(path) for path, _ in COMMANDS}
+    assert {"", "ask", "chat", "demo", "batch", "doctor", "completions", "help"} <= paths
+    assert {"profile add", "key create", "workspace edit", "index chat-settings"} <= paths
+    assert {"history export", "key list", "profile path", "workspace delete"} <= paths
+    assert len(paths) >= 38
+
+
+@pytest.mark.parametrize(
+    ("path", "command"), COMMANDS, ids=[" ".join(path) or "meilichat" for path, _ in COMMANDS]
+)
+def test_help(path: tuple[str, ...], command: Any) -> None:
+    output = help_of(path)
+    summary = (command.help or "").strip().split("\n\n")[0]
+    assert summary, f"{path}: no help text"
+    assert len(flat(summary)) <= SUMMARY_CHARS, f"{path}: the summary is not one line"
+    assert flat(re.sub(r"\[/?bold\]", "", summary)) in flat(output)
+    if not hasattr(command, "list_commands"):
+        assert "Examples" in output, f"{path}: no examples"
+        assert "meilichat " + " ".join(path) in flat(output) or path == ("help",)
+    assert "Environment" in output, f"{path}: no environment variables"
+    undocumented = set(ENV_NAME.findall(output)) - set(env_names())
+    assert not undocumented, f"{path}: {sorted(undocumented)} are not in `meilichat help env…`"
+
+
+def test_help_through_the_real_entry_point(clean_env: dict[str, str]) -> None:
+    for args in (["--help"], ["workspace", "set", "--help"], ["history", "--help"]):
+        result = run_meilichat(args, clean_env)
+        assert result.returncode == 0, (args, result.stderr)
+        assert "Traceback" not in result.stdout + result.stderr
+        assert "Usage" in result.stdout
+    root = run_meilichat(["--help"], clean_env).stdout
+    for name in ("ask", "chat", "completions", "help", "profile", "workspace"):
+        assert re.search(rf"^│ {name}\b", root, re.MULTILINE), name

@@ -1,0 +1,178 @@
+"""The reference tables (exit codes, environment, files, JSON shapes): one source, two
+renderings (`meilichat help TOPIC` and the README), and checks that the source matches the code.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from meilichat_cli import reference, reference_render
+from meilichat_cli.cli import build_app
+from meilichat_cli.errors import ExitCode, MeilichatError
+from tests.conftest import run_meilichat
+
+REPO = Path(__file__).resolve().parent.parent
+PACKAGE = REPO / "meilichat_cli"
+WRITE_README = "python -m meilichat_cli.reference --write-readme"
+
+
+# --------------------------------------------------------------------------- the README
+
+
+def test_readme_reference_blocks_are_current() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    stale = reference_render.stale_topics(readme)
+    assert not stale, f"README.md reference blocks out of date: {stale}; run: {WRITE_README}"
+
+
+def test_sync_appends_missing_blocks_then_changes_nothing() -> None:
+    readme = "# meilichat\n\nIntro.\n"
+    synced = reference_render.sync_readme(readme)
+    assert synced.startswith(readme)
+    assert synced.count("## Reference") == 1
+    for topic in reference.topic_names():
+        assert reference_render.markdown_block(topic) in synced
+    assert reference_render.sync_readme(synced) == synced
+    assert reference_render.stale_topics(synced) == []
+
+
+def test_sync_rewrites_a_stale_block_in_place_and_keeps_the_rest() -> None:
+    block = reference_render.markdown_block("exit-codes")
+    stale_block = block.replace("| 130 |", "| 131 |")
+    readme = f"# meilichat\n\nBefore.\n\n{stale_block}\n\nAfter \\d and \\1.\n"
+    assert reference_render.stale_topics(readme)[0] == "exit-codes"
+    synced = reference_render.sync_readme(readme)
+    assert f"Before.\n\n{block}\n\nAfter \\d and \\1.\n" in synced
+    assert "| 131 |" not in synced
+
+
+def test_the_module_entry_point_checks_and_writes(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text("# meilichat\n", encoding="utf-8")
+
+    def entry(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "meilichat_cli.reference", *args]
+        return subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+    check = entry("--check", str(readme))
+    assert check.returncode == 1 and "--write-readme" in check.stderr
+    assert entry("--write-readme", str(readme)).returncode == 0
+    assert entry("--check", str(readme)).returncode == 0
+    markdown = entry("--markdown")
+    assert markdown.returncode == 0
+    assert markdown.stdout == reference_render.markdown_section()
+    assert entry("--bogus").returncode == 2
+
+
+def test_markdown_tables_have_a_cell_per_column() -> None:
+    for topic in reference.topic_names():
+        columns = None
+        for line in reference_render.markdown_block(topic).splitlines():
+            if not line.startswith("|"):
+                columns = None
+                continue
+            cells = len(re.findall(r"(?<!\\)\|", line)) - 1
+            columns = cells if columns is None else columns
+            assert cells == columns, (topic, line)
+
+
+# --------------------------------------------------------------------------- `meilichat help`
+
+
+@pytest.mark.parametrize("topic", reference.topic_names())
+def test_help_topic_prints_the_reference(topic: str) -> None:
+    result = CliRunner().invoke(build_app(), ["help", topic], prog_name="meilichat")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == reference_render.text(topic)
+    assert all(len(line) <= reference_render.WIDTH for line in result.stdout.splitlines())
+
+
+def test_help_lists_the_topics_and_shows_command_help() -> None:
+    runner = CliRunner()
+    listing = runner.invoke(build_app(), ["help"], prog_name="meilichat")
+    assert listing.stdout == reference_render.topics_text()
+    for topic in reference.TOPICS:
+        assert topic.name in listing.stdout
+    via_help = runner.invoke(build_app(), ["help", "workspace", "set"], prog_name="meilichat")
+    direct = runner.invoke(build_app(), ["workspace", "set", "--help"], prog_name="meilichat")
+    assert via_help.exit_code == 0 and via_help.stdout == direct.stdout
+
+
+def test_an_unknown_topic_is_a_usage_error(clean_env: dict[str, str]) -> None:
+    result = run_meilichat(["help", "exit-code"], clean_env)
+    assert result.returncode == 2
+    assert "exit-codes, environment, files, json" in result.stderr
+    assert result.stdout == ""
+
+
+# --------------------------------------------------------------------------- the data vs the code
+
+
+def test_every_exit_code_is_documented_once_in_order() -> None:
+    codes = [row.code for row in reference.EXIT_CODES]
+    assert codes == sorted(ExitCode)
+
+
+def _error_classes() -> list[type[MeilichatError]]:
+    # Every module that defines an error class; importing them makes the list complete.
+    for module in ("meilichat_cli.history_db", "meilichat_cli.protocol.template"):
+        importlib.import_module(module)
+    found: list[type[MeilichatError]] = []
+    pending = [MeilichatError]
+    while pending:
+        cls = pending.pop()
+        found.append(cls)
+        pending.extend(cls.__subclasses__())
+    return found
+
+
+def test_every_error_kind_is_listed_under_its_exit_code() -> None:
+    kinds = {row.code: set(row.kinds) for row in reference.EXIT_CODES}
+    for cls in _error_classes():
+        if cls.__module__.startswith("tests"):
+            continue
+        assert cls.kind in kinds[cls.exit_code], (cls.__name__, cls.kind, cls.exit_code)
+    documented = {kind for row in reference.EXIT_CODES for kind in row.kinds}
+    assert documented == {cls.kind for cls in _error_classes()}
+
+
+def _variables_read_by_the_code() -> set[str]:
+    names: set[str] = set()
+    for path in PACKAGE.rglob("*.py"):
+        if path.name.startswith("reference"):
+            continue
+        source = path.read_text(encoding="utf-8")
+        names.update(re.findall(r"[\"'](MEILI(?:CHAT)?_[A-Z][A-Z_]*[A-Z])[\"']", source))
+        names.update(re.findall(r"environ(?:\.get)?[\[(][\"']([A-Za-z_]+)[\"']", source))
+        names.update(re.findall(r"\benv\.get\([\"']([A-Z][A-Z_]+)[\"']", source))
+    return names
+
+
+def test_every_variable_the_code_reads_is_documented() -> None:
+    documented = {name.upper() for name in reference.env_names()}
+    missing = {name.upper() for name in _variables_read_by_the_code()} - documented
+    assert not missing, f"add {sorted(missing)} to meilichat_cli/reference.py"
+
+
+def test_every_documented_meilichat_variable_is_read_by_the_code() -> None:
+    read = _variables_read_by_the_code()
+    source = (REPO / "tests" / "hypothesis_profiles.py").read_text(encoding="utf-8")
+    for name in reference.env_names():
+        if name.startswith("MEILI"):
+            assert name in read or name in source, f"{name} is documented but never read"
+
+
+def test_files_are_the_ones_paths_knows() -> None:
+    from meilichat_cli.paths import Paths
+
+    where = Paths(Path("/c"), Path("/d"), Path("/s"))
+    names = {row.name for row in reference.FILES}
+    for path in (where.config_file, where.credentials_file, where.history_db, where.repl_history):
+        assert path.name in names
