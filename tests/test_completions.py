@@ -255,6 +255,17 @@ def test_descriptions_reach_zsh_and_fish(clean_env: dict[str, str]) -> None:
     assert zsh == ["plain", "local", "http://127.0.0.1:7700, workspace movies (default)"]
     fish = complete("fish", "meilichat ask -p l", clean_env).rstrip("\n")
     assert fish == "plain\t\tlocal\thttp://127.0.0.1:7700, workspace movies (default)"
+    # Commands are described by their whole summary, not click's 45 characters.
+    ask = complete("fish", "meilichat as", clean_env).rstrip("\n")
+    assert ask == (
+        "plain\t\task\tAsk one question and stream the answer, with the searches and sources"
+        " behind it."
+    )
+    assert complete("zsh", "meilichat --ver", clean_env).splitlines() == [
+        "plain",
+        "--version",
+        "Print the version and exit.",
+    ]
 
 
 def test_an_option_typed_with_equals_completes_its_value(clean_env: dict[str, str]) -> None:

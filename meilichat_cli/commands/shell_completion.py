@@ -301,6 +301,12 @@ def resolve(
     items: list[CompletionItem] = target.shell_complete(ctx, incomplete)
     if not items and _may_be_a_path(target):
         items = [CompletionItem(incomplete, type="file")]
+    if hasattr(target, "get_command"):
+        # click cuts a subcommand's summary at 45 characters; zsh and fish have more room.
+        for item in items:
+            command = target.get_command(ctx, str(item.value))
+            if command is not None:
+                item.help = command.get_short_help_str(limit=DESCRIPTION_CHARS)
     return prefix, items
 
 
