@@ -129,13 +129,13 @@ def _read_key(ctx: RunContext, profile: str) -> str:
     from meilichat_cli.errors import Interrupted, UsageError
 
     if ctx.stdin_isatty:
-        import click
-
         try:
             entered: str = typer.prompt(
                 f"API key for profile {profile!r}", hide_input=True, default="", show_default=False
             )
-        except click.exceptions.Abort:
+        except (
+            typer.Abort
+        ):  # typer 0.28 carries its own click: the `click` package is no dependency
             raise Interrupted("") from None
         return entered
     data = ctx.stdin.read(MAX_STDIN_BYTES + 1)
