@@ -141,6 +141,11 @@ class _LiveFrame:
         self._started = time.monotonic()
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        if not self.lines and self.status is None:
+            # One empty line rather than none: rich (before 14) moves the cursor down a line
+            # when it stops a live region, and up only as many lines as it last drew.
+            yield Segment("")
+            return
         new_line = Segment.line()
         for index, line in enumerate(self.lines):
             if index:
