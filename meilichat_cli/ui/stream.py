@@ -447,8 +447,9 @@ class MarkdownStream:
         """The part of the tail that can reach the screen: about its last `keep` lines.
 
         Only the end of the live region is visible, so a big block is drawn from its last
-        source lines (a fence keeps its opening line, a table its header, a list starts at
-        an item), and one enormous line from its last screenful of words. Each repaint then
+        source lines (a table keeps its header, a list starts at an item; an open fence is
+        drawn by `_render_open_fence`), and one enormous line from its last screenful of
+        words. Each repaint then
         costs about a screenful however long the block grows. A cut-down block may wrap or
         highlight a little differently until it is committed, and only while it is live.
         """
