@@ -11,8 +11,10 @@ and completion must not load them either.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -118,3 +120,19 @@ def test_every_help_page_loads_only_the_help_renderer(command_paths: list[list[s
     for name, (exit_code, text) in pages.items():
         assert exit_code == 0 and "Usage" in text, (name, text)
     assert loaded(result, HEAVY) == []
+
+
+@pytest.mark.parametrize(
+    "line", ["meilichat pro", "meilichat profile ", "meilichat ask --", "meilichat history li"]
+)
+def test_completion_loads_nothing_heavy(line: str, tmp_path: Path) -> None:
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("MEILICHAT_")},
+        "_MEILICHAT_COMPLETE": "complete_bash",
+        "_MEILICHAT_COMPLETE_LINE": line,
+        "MEILICHAT_CONFIG_DIR": str(tmp_path),
+        "MEILICHAT_DATA_DIR": str(tmp_path),
+    }
+    result = probe("run", [], env=env)
+    assert str(result["stdout"]).strip(), "no completion candidates"
+    assert loaded(result, HEAVY + RENDERING) == []
