@@ -26,7 +26,9 @@ def completions(server: StandInServer) -> list[dict[str, object]]:
     return server.completion_bodies()
 
 
-def test_plain_output_is_the_answer_alone(server_env: dict[str, str], standin: StandInServer) -> None:
+def test_plain_output_is_the_answer_alone(
+    server_env: dict[str, str], standin: StandInServer
+) -> None:
     result = run_meilichat(["ask", QUESTION], server_env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip()
@@ -147,7 +149,9 @@ def test_continue_sends_the_first_turns_tool_messages(
     assert all("tool_call_id" in m for m in first_turn_tools)
     assert not any(m["role"] == "system" for m in sent), "never re-send a system prompt"
     prefix = first_id[:8]
-    third = run_meilichat(["ask", "--json", "--conversation", prefix, "and the first one?"], server_env)
+    third = run_meilichat(
+        ["ask", "--json", "--conversation", prefix, "and the first one?"], server_env
+    )
     assert third.returncode == 0, third.stderr
     assert json.loads(third.stdout)["conversation_id"] == first_id
 
@@ -305,7 +309,15 @@ def test_row_62_ctrl_c_keeps_the_partial_answer_and_exits_130(
     server_env: dict[str, str], standin: StandInServer
 ) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "meilichat_cli", "ask", "-m", "scenario:drip?interval=0.2", QUESTION],
+        [
+            sys.executable,
+            "-m",
+            "meilichat_cli",
+            "ask",
+            "-m",
+            "scenario:drip?interval=0.2",
+            QUESTION,
+        ],
         env=server_env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
@@ -316,7 +328,7 @@ def test_row_62_ctrl_c_keeps_the_partial_answer_and_exits_130(
     first = proc.stdout.read1(100)  # wait for the first streamed bytes
     assert first
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=20)
+    _out, err = proc.communicate(timeout=20)
     assert proc.returncode == 130
     assert b"[interrupted]" in err
     assert b"Traceback" not in err
