@@ -24,6 +24,36 @@ if TYPE_CHECKING:
     from meilichat_cli.settings import Connection
 
 
+class LazyHistory:
+    """The history store, opened on first use. One that cannot be opened warns once and
+    stays off for the rest of the run (or REPL session); call the object to get the store."""
+
+    def __init__(self, path: Path, warn: Callable[[str], None]) -> None:
+        self.path = path
+        self.warn = warn
+        self._store: HistoryStore | None = None
+        self._broken = False
+
+    def __call__(self) -> HistoryStore | None:
+        if self._store is None and not self._broken:
+            from meilichat_cli.history import HistoryStore, HistoryUnavailable
+
+            try:
+                self._store = HistoryStore.open(self.path)
+            except HistoryUnavailable as error:
+                self._broken = True
+                self.warn(f"history is off for this run: {error.message}")
+                return None
+            for warning in self._store.warnings:
+                self.warn(warning)
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+
 @dataclass
 class Recorder:
     """One conversation's link to the history store."""
@@ -33,24 +63,14 @@ class Recorder:
     warn: Callable[[str], None]
     conversation_id: str | None = None
     messages: list[Message] = field(default_factory=list)
-    _store: HistoryStore | None = None
-    _broken: bool = False
+    _history: LazyHistory | None = None
 
     def _open(self) -> HistoryStore | None:
-        if not self.enabled or self._broken:
+        if not self.enabled:
             return None
-        if self._store is None:
-            from meilichat_cli.history import HistoryStore, HistoryUnavailable
-
-            try:
-                self._store = HistoryStore.open(self.db_path)
-            except HistoryUnavailable as error:
-                self._broken = True
-                self.warn(f"history is off for this run: {error.message}")
-                return None
-            for warning in self._store.warnings:
-                self.warn(warning)
-        return self._store
+        if self._history is None:
+            self._history = LazyHistory(self.db_path, self.warn)
+        return self._history()
 
     def resume(self, reference: str | None, *, latest: bool, connection: Connection) -> None:
         """Load a saved conversation (by id prefix, or the latest) as this one's context.
@@ -60,10 +80,9 @@ class Recorder:
         from meilichat_cli.history import HistoryStore, HistoryUnavailable
 
         try:
-            store = self._store or HistoryStore.open(self.db_path)
+            store = HistoryStore.open(self.db_path)
         except HistoryUnavailable as error:
             raise NotFoundError(f"cannot read saved conversations: {error.message}") from error
-        self._store = store
         if reference:
             conversation_id = store.resolve(reference)
         else:
@@ -79,6 +98,7 @@ class Recorder:
             )
         self.conversation_id = conversation_id
         self.messages = store.messages(conversation_id)
+        store.close()
 
     def reset(self) -> None:
         """Start a new conversation on the next save (the REPL's /new)."""
@@ -96,11 +116,6 @@ class Recorder:
         store = self._open()
         if store is None:
             return
-        extra = []
-        if outcome.error is not None and outcome.turn.fatal_error is None:
-            from meilichat_cli.protocol.events import ErrorEvent
-
-            extra.append(ErrorEvent(outcome.error.kind, outcome.error.code, outcome.error.message))
         try:
             if self.conversation_id is None:
                 self.conversation_id = store.new_conversation(
@@ -117,7 +132,7 @@ class Recorder:
                 workspace=workspace,
                 model=connection.model,
                 timings=outcome.timings,
-                extra_errors=extra,
+                extra_errors=outcome.local_errors(),
             )
         except (HistoryUnavailable, NotFoundError) as error:
             # The answer was already shown; losing its record must not fail the command
@@ -125,9 +140,8 @@ class Recorder:
             self.warn(f"this turn was not saved: {error.message}")
 
     def close(self) -> None:
-        if self._store is not None:
-            self._store.close()
-            self._store = None
+        if self._history is not None:
+            self._history.close()
 
 
 def history_enabled(config_file: Path, *, no_save: bool) -> bool:

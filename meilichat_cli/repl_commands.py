@@ -296,7 +296,7 @@ class ChatController:
                 workspace=state.workspace,
                 model=state.model,
                 timings=outcome.timings,
-                extra_errors=_local_errors(outcome),
+                extra_errors=outcome.local_errors(),
             )
         except MeilichatError as error:
             self.host.error(f"the turn was not saved: {error.message}", error.hint)
@@ -580,14 +580,6 @@ def _user_text(prompt: list[Message]) -> str:
         if message.get("role") == "user" and isinstance(message.get("content"), str):
             return str(message["content"])
     return ""
-
-
-def _local_errors(outcome: TurnOutcome) -> list[ErrorEvent]:
-    """A stream that died on our side (cut, timeout) is saved with the turn as an error."""
-    error = outcome.error
-    if error is None or outcome.turn.fatal_error is not None:
-        return []
-    return [ErrorEvent(error.kind, error.code, error.message)]
 
 
 def _chat_turn(saved: Any) -> ChatTurn:

@@ -23,7 +23,7 @@ from meilichat_cli.protocol.conversation import (
     Turn,
     build_request,
 )
-from meilichat_cli.protocol.events import Event, SearchProgress, TextDelta
+from meilichat_cli.protocol.events import ErrorEvent, Event, SearchProgress, TextDelta
 
 if TYPE_CHECKING:
     from meilichat_cli.client import MeiliClient
@@ -48,6 +48,14 @@ class TurnOutcome:
     @property
     def interrupted(self) -> bool:
         return self.turn.status == INTERRUPTED
+
+    def local_errors(self) -> list[ErrorEvent]:
+        """A stream that died on our side (cut, timeout, a limit) is an error of the turn
+        too, though no event reported it; a provider error is already among the events."""
+        error = self.error
+        if error is None or self.turn.status == ERROR:
+            return []
+        return [ErrorEvent(error.kind, error.code, error.message)]
 
 
 def run_turn(
@@ -151,16 +159,11 @@ def summary(outcome: TurnOutcome, **identity: Any) -> dict[str, Any]:
             {"type": error.type, "code": error.code, "message": error.message}
             for error in turn.errors
         ]
-        + _local_errors(outcome),
+        + [
+            {"type": error.type, "code": error.code, "message": error.message}
+            for error in outcome.local_errors()
+        ],
         **identity,
         "usage": turn.usage,
         "timings": outcome.timings,
     }
-
-
-def _local_errors(outcome: TurnOutcome) -> list[dict[str, Any]]:
-    """A stream that died on our side (cut, timeout) is an error too, but not an event."""
-    error = outcome.error
-    if error is None or outcome.turn.status == ERROR:
-        return []
-    return [{"type": error.kind, "code": error.code, "message": error.message}]

@@ -34,9 +34,9 @@ if TYPE_CHECKING:
     from meilichat_cli.chat_state import ChatState
     from meilichat_cli.client import MeiliClient
     from meilichat_cli.context import RunContext
-    from meilichat_cli.history import HistoryStore
     from meilichat_cli.protocol.conversation import Message
     from meilichat_cli.protocol.events import Event
+    from meilichat_cli.recorder import LazyHistory
     from meilichat_cli.repl_commands import ChatController
     from meilichat_cli.session import TurnOutcome
     from meilichat_cli.settings import Connection
@@ -169,7 +169,9 @@ def start_repl(
         ) from error
     warmup = _Warmup()
     client = _SessionClient(ctx, flags, connection, warmup)
-    store = _LazyStore(ctx)
+    from meilichat_cli.recorder import LazyHistory
+
+    store = LazyHistory(ctx.paths.history_db, ctx.warn)
     try:
         state = ChatState(
             workspace=workspace,
@@ -226,7 +228,7 @@ def start_repl(
 
 def _resume_at_start(
     controller: ChatController,
-    store: _LazyStore,
+    store: LazyHistory,
     connection: Connection,
     *,
     reference: str | None,
@@ -349,32 +351,3 @@ class _SessionClient:
         if self._client is not None:
             self._client.close()
             self._client = None
-
-
-class _LazyStore:
-    """The history store, opened on first use; a broken one warns once and stays off."""
-
-    def __init__(self, ctx: RunContext) -> None:
-        self.path = ctx.paths.history_db
-        self.warn: Callable[[str], None] = ctx.warn
-        self._store: HistoryStore | None = None
-        self._broken = False
-
-    def __call__(self) -> HistoryStore | None:
-        if self._store is None and not self._broken:
-            from meilichat_cli.history import HistoryStore, HistoryUnavailable
-
-            try:
-                self._store = HistoryStore.open(self.path)
-            except HistoryUnavailable as error:
-                self._broken = True
-                self.warn(f"history is off for this session: {error.message}")
-                return None
-            for warning in self._store.warnings:
-                self.warn(warning)
-        return self._store
-
-    def close(self) -> None:
-        if self._store is not None:
-            self._store.close()
-            self._store = None
