@@ -68,7 +68,7 @@ def demo(
         return
     from meilichat_cli.commands.ask import ask_once, read_prompt
     from meilichat_cli.commands.connection import ConnectionFlags
-    from meilichat_cli.context import RunContext
+    from meilichat_cli.context import RunContext, reader_may_leave
     from meilichat_cli.ui.output import choose_output
 
     ctx = RunContext.from_process()
@@ -96,7 +96,8 @@ def demo(
         output = choose_output(
             ctx, json_mode=json_mode, events_mode=events_mode, plain=plain, show_sources=True
         )
-        ask_once(ctx, flags, text, system=None, output=output)
+        with reader_may_leave():
+            ask_once(ctx, flags, text, system=None, output=output)
 
 
 def _serve(server: object) -> None:

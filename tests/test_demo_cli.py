@@ -1,0 +1,91 @@
+"""`meilichat demo`: the README's first command, the JSON mode on the demo, a closed pipe,
+and `demo --serve` answering another client."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+
+from tests.conftest import run_meilichat
+
+
+def test_demo_answers_a_question_with_sources(clean_env: dict[str, str]) -> None:
+    result = run_meilichat(["demo", "--delay", "0", "which space movies do you have?"], clean_env)
+    assert result.returncode == 0, result.stderr
+    assert "Gravity" in result.stdout
+    assert "\x1b" not in result.stdout
+    assert re.search(r"^\s*\[1\] ", result.stderr, re.MULTILINE), "sources listed on stderr"
+
+
+def test_demo_json_is_the_ask_contract(clean_env: dict[str, str]) -> None:
+    result = run_meilichat(["demo", "--json", "--delay", "0", "space movies"], clean_env)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["complete"] is True
+    assert data["workspace"] == "demo"
+    assert data["searches"][0]["index_uid"] == "movies"
+    assert data["searches"][0]["sources"]
+
+
+def test_demo_survives_a_reader_that_leaves(clean_env: dict[str, str]) -> None:
+    command = f"'{sys.executable}' -m meilichat_cli demo --delay 0 'space movies' | head -1"
+    result = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", command],
+        env=clean_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip()
+    assert "Traceback" not in result.stderr
+
+
+def test_demo_serve_speaks_to_other_clients(clean_env: dict[str, str]) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "meilichat_cli", "demo", "--serve", "--master-key", "k" * 20],
+        env=clean_env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        banner: list[str] = []
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not any("chat key" in x for x in banner):
+            banner.append(proc.stdout.readline())
+        text = "".join(banner)
+        url = re.search(r"(http://127\.0\.0\.1:\d+)", text)
+        key = re.search(r"chat key:\s+(\S+)", text)
+        assert url and key, text
+        body = {
+            "model": "demo-model",
+            "stream": True,
+            "messages": [{"role": "user", "content": "space movies"}],
+            "tools": [{"type": "function", "function": {"name": "_meiliSearchSources"}}],
+        }
+        with httpx.stream(
+            "POST",
+            f"{url.group(1)}/chats/demo/chat/completions",
+            json=body,
+            headers={"Authorization": f"Bearer {key.group(1)}"},
+            timeout=20,
+        ) as response:
+            assert response.status_code == 200
+            raw = b"".join(response.iter_raw())
+        assert raw.startswith(b"retry: 10000\n\n")
+        assert raw.endswith(b"data: [DONE]\n\n")
+        assert b"_meiliSearchSources" in raw
+        assert b"_meiliSearchProgress" not in raw, "only declared tools are reported"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=20)
+    assert proc.returncode == 0
