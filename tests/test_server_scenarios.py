@@ -260,6 +260,16 @@ def test_long_markdown_answer_is_deterministic(server: StandInServer) -> None:
         assert marker in text
 
 
+def test_long_answer_is_a_paragraph_apart_from_the_preface(server: StandInServer) -> None:
+    events = payloads(run(server, "long?tokens=20").body)
+    text = "".join(
+        e["choices"][0]["delta"]["content"] or ""
+        for e in events
+        if isinstance(e, dict) and e["choices"] and e["choices"][0]["delta"]
+    )
+    assert " now.\n\n## 1. Section 1" in text
+
+
 # -- content -----------------------------------------------------------------------------------
 
 

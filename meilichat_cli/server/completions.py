@@ -457,10 +457,13 @@ class CompletionStream:
         scenario = self.scenario
         if scenario is None:
             return model.split_into_deltas(answer)
-        if self.name == "long":
-            return scenarios.long_answer_deltas(scenario.integer("tokens", 2000))
-        if self.name == "paced":
-            return scenarios.long_answer_deltas(scenario.integer("tokens", 2000))
+        if self.name in ("long", "paced"):
+            deltas = scenarios.long_answer_deltas(scenario.integer("tokens", 2000))
+            # When the composed answer opens a paragraph after the round's preface, so
+            # does the long one, or its first heading would be glued to "… now.".
+            if deltas and answer.startswith("\n\n"):
+                deltas[0] = "\n\n" + deltas[0]
+            return deltas
         if self.name == "flood":
             return scenarios.flood_deltas(scenario.integer("events", 10000))
         if self.name == "escapes":
