@@ -606,6 +606,27 @@ def test_row_28_a_markdown_link_shows_its_url() -> None:
     assert "\x1b]8;" not in written(console)
 
 
+def test_a_link_whose_text_is_its_address_is_printed_once() -> None:
+    text = (
+        "Docs <https://docs.example/a>, mail <team@example.org>, "
+        "[https://same.example](https://same.example) and [https://good.example](https://evil.example)."
+    )
+    expected = (
+        "Docs https://docs.example/a, mail team@example.org, https://same.example and "
+        "https://good.example (https://evil.example)."
+    )
+    for streaming in (False, True):
+        console = terminal_console(width=200)
+        if streaming:
+            stream = MarkdownStream(console, clock=ManualClock(), background_refresh=False)
+            for piece in (text[:20], text[20:61], text[61:]):
+                stream.feed(piece)
+            stream.finish()
+        else:
+            render_once(console, text)
+        assert replay(written(console), width=200).lines() == [expected]
+
+
 def test_control_sequences_passed_by_mistake_never_reach_the_terminal() -> None:
     # Callers sanitize; the renderer does too, so a missed call cannot open a hole.
     hostile = "Title\x1b]0;pwned\x07\n\n```\nrm\x1b[2K\x1b[1A -rf\r\n```\n\x9b2J done"

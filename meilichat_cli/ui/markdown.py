@@ -2,7 +2,8 @@
 
 `make_markdown(text)` is the only way meilichat turns model text into a rich renderable:
 headings are left-aligned (rich centres `#` headings), links print their URL after the text
-(`hyperlinks=False`, so a link can never hide where it points), and code fences use a theme that
+(`hyperlinks=False`, so a link can never hide where it points) unless the text already is the
+URL (`<https://…>`, `[https://x](https://x)`), and code fences use a theme that
 paints its own background, so their contrast does not depend on a dark or light terminal. Model
 text only ever reaches rich as markdown source; it is never parsed as rich markup.
 
@@ -49,12 +50,46 @@ class LeftHeading(Heading):
 
 
 class TerminalMarkdown(Markdown):
-    """rich's Markdown with meilichat's heading element."""
+    """rich's Markdown with meilichat's heading element and links shown once."""
 
     elements: ClassVar[dict[str, type[MarkdownElement]]] = {
         **Markdown.elements,
         "heading_open": LeftHeading,
     }
+
+    def __init__(self, markup: str, **options: Any) -> None:
+        super().__init__(markup, **options)
+        unwrap_self_describing_links(self.parsed)
+
+
+def unwrap_self_describing_links(tokens: Sequence[Token]) -> None:
+    """Turn links whose text is their own address into plain text, in place.
+
+    Without hyperlinks rich prints "text (address)"; for an autolink that is the address
+    twice. Nothing is hidden by printing it once: the text shown is where the link points.
+    """
+    for token in tokens:
+        children = token.children
+        if not children:
+            continue
+        kept: list[Token] = []
+        position = 0
+        while position < len(children):
+            window = children[position : position + 3]
+            if len(window) == 3 and _is_self_describing(*window):
+                kept.append(window[1])
+                position += 3
+            else:
+                kept.append(children[position])
+                position += 1
+        token.children = kept
+
+
+def _is_self_describing(opening: Token, text: Token, closing: Token) -> bool:
+    if (opening.type, text.type, closing.type) != ("link_open", "text", "link_close"):
+        return False
+    href = str(opening.attrs.get("href", ""))
+    return text.content in (href, href.removeprefix("mailto:"))
 
 
 def make_markdown(text: str) -> TerminalMarkdown:
@@ -95,6 +130,7 @@ def markdown_from_tokens(tokens: Sequence[Token], *, blank_line_due: bool) -> Te
     once.
     """
     markdown = make_markdown("")
+    unwrap_self_describing_links(tokens)
     prefix = [Token(_BLANK_LINE_DUE, "", 0)] if blank_line_due else []
     markdown.parsed = [*prefix, *tokens]
     return markdown
