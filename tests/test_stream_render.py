@@ -655,3 +655,32 @@ def test_code_fences_paint_their_own_background() -> None:
     render_once(console, "```python\nx = 1\n```")
     # A truecolor background on the code lines: readable whatever the terminal's colours.
     assert "\x1b[48;2;" in written(console)
+
+
+def test_fence_languages_come_from_pygments_own_lexers_only(monkeypatch: Any) -> None:
+    # An unknown name made pygments scan every installed package's entry points and import
+    # the plugins it found (IPython: ~0.3 s), at each repaint of a fence still being typed.
+    import pygments.lexers
+
+    def no_plugins() -> Any:
+        raise AssertionError("pygments plugin lexers were looked up")
+
+    # pygments.lexers replaces itself in sys.modules with a lazy proxy: its functions read
+    # their globals from the original module's namespace, patched here.
+    namespace = pygments.lexers.get_lexer_by_name.__globals__
+    monkeypatch.setitem(namespace, "find_plugin_lexers", no_plugins)
+    text = "```pyt\nx = 1\n```\n\n```ipython\nIn [1]: 2\n```\n\n```Python\ny = 'two'\n```\n"
+    for streaming in (False, True):
+        console = terminal_console()
+        if streaming:
+            stream = MarkdownStream(console, clock=ManualClock(), background_refresh=False)
+            for piece in split_every(text, 3):
+                stream.feed(piece)
+            stream.finish()
+        else:
+            render_once(console, text)
+        screen = replay(written(console)).lines()
+        assert "x = 1" in "\n".join(screen) and "In [1]: 2" in "\n".join(screen)
+        # A known name, in any case, is still highlighted: the string gets its own colour.
+        python_line = next(line for line in written(console).split("\n") if "two" in line)
+        assert python_line.count("\x1b[38;2;") >= 3

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.segment import Segment
 from rich.syntax import Syntax
 
-from meilichat_cli.ui.markdown import CODE_THEME
+from meilichat_cli.ui.markdown import CODE_THEME, code_lexer
 
 Lines = list[list[Segment]]
 
@@ -28,9 +28,7 @@ class LiveCodeView:
         self._console = console
         self.opening_line = opening_line
         # What rich's CodeBlock does with the info string: its first word names the lexer.
-        # Looked up once here, not for every line (a lookup scans pygments' whole table).
-        name = info.partition(" ")[0] or "text"
-        self._lexer = Syntax("", name).lexer or "text"
+        self._lexer = code_lexer(info.partition(" ")[0] or "text")
         # markdown-it removes the fence's own indentation (0-3 spaces) from its lines.
         self._indent = len(opening_line) - len(opening_line.lstrip(" "))
         self._drawn: dict[str, Lines] = {}
