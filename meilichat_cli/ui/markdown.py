@@ -23,6 +23,7 @@ typer or prompt_toolkit.
 
 from __future__ import annotations
 
+import copy
 import functools
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -164,6 +165,11 @@ def new_block_parser() -> MarkdownIt:
     return new_parser().disable("inline")
 
 
+@functools.cache
+def _empty_markdown() -> TerminalMarkdown:
+    return make_markdown("")
+
+
 def markdown_from_tokens(tokens: Sequence[Token], *, blank_line_due: bool) -> TerminalMarkdown:
     """A renderable for tokens parsed elsewhere, as if they followed earlier printed blocks.
 
@@ -173,7 +179,9 @@ def markdown_from_tokens(tokens: Sequence[Token], *, blank_line_due: bool) -> Te
     replays it, so printing a document piece by piece gives exactly the bytes of printing it
     once.
     """
-    markdown = make_markdown("")
+    # A copy of an empty one: rich builds a whole markdown-it parser for every Markdown
+    # made, a tenth of the work of a streamed answer's repaints.
+    markdown = copy.copy(_empty_markdown())
     unwrap_self_describing_links(tokens)
     prefix = [Token(_BLANK_LINE_DUE, "", 0)] if blank_line_due else []
     markdown.parsed = [*prefix, *tokens]
