@@ -1,4 +1,4 @@
-"""Benchmark meilichat against its floors and peers: the budget of design.md §10 (issue 8).
+"""Benchmark meilichat against its performance budget, its floors and its peers.
 
     python tests/benchmark.py [--quick] [--repeat N] [--json FILE] [--only GROUP,...]
 
@@ -666,7 +666,7 @@ def bench_repl(bench: Bench, results: Results) -> None:
 
 @dataclass
 class Line:
-    """One row of the table: a budget line of design.md §10 (or an informative one)."""
+    """One row of the table: a budget line (or an informative one)."""
 
     measure: str
     measured: str

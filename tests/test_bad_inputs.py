@@ -270,7 +270,7 @@ INDEX (row → tests)
 68 internal exception in the renderer
    test_bad_inputs.py::test_row_68_an_internal_error_is_one_line_and_never_shows_secrets
 
-Beyond the rows (issue 9): fault injection through the stand-in (reset, stall, drip + SIGINT,
+Beyond the rows: fault injection through the stand-in (reset, stall, drip + SIGINT,
 huge line, flood, HTML 502, captive portal, redirect, 503 then OK) is covered above; keys never
 printed: test_ask_cli.py::test_sentinel_key_is_never_printed,
 test_key_cli.py::test_key_never_leaks_into_output and, here,

@@ -283,7 +283,7 @@ def test_a_non_terminal_console_gets_the_one_shot_bytes() -> None:
     assert stream.stats.commits > 1  # blocks went out as they finished, not all at the end
 
 
-# -- scrollback of a long answer (issue 8, item 3) ------------------------------------------
+# -- scrollback of a long answer -------------------------------------------------------------
 
 WORDS = [
     *("the", "search", "engine", "returns", "documents", "ranked", "by", "relevance"),
