@@ -104,7 +104,19 @@ def _command(name: str) -> Any:
     else:
         holder.command(name, help=module.HELP, epilog=module.EPILOG)(target)
     group: Any = typer.main.get_command(holder)
-    return group.commands[name]
+    command = group.commands[name]
+    _reflow_epilogs(command)
+    return command
+
+
+def _reflow_epilogs(command: Any) -> None:
+    """Let the terminal wrap the prose of every epilog in `command`'s tree (see help_text)."""
+    from meilichat_cli.commands.help_text import reflow
+
+    if command.epilog:
+        command.epilog = reflow(command.epilog)
+    for sub in getattr(command, "commands", {}).values():
+        _reflow_epilogs(sub)
 
 
 def _no_options() -> None:
@@ -113,10 +125,12 @@ def _no_options() -> None:
 
 def build_app() -> typer.Typer:
     """The root app: its options; the commands come from COMMANDS (see LazyCommands)."""
+    from meilichat_cli.commands.help_text import reflow
+
     app = typer.Typer(
         name="meilichat",
         help=HELP,
-        epilog=EPILOG,
+        epilog=reflow(EPILOG),
         cls=LazyCommands,
         no_args_is_help=True,
         rich_markup_mode="rich",

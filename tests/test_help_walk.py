@@ -86,6 +86,24 @@ def test_help(path: tuple[str, ...], command: Any) -> None:
     assert not undocumented, f"{path}: {sorted(undocumented)} are not in `meilichat help env…`"
 
 
+def test_prose_in_help_wraps_to_the_terminal_not_to_the_source() -> None:
+    # typer keeps every newline of an epilog: a paragraph wrapped in the source came out as
+    # a long line and a stub on an 80-column terminal.
+    output = (
+        CliRunner()
+        .invoke(build_app(), ["demo", "--help"], prog_name="meilichat", env={"COLUMNS": "80"})
+        .output
+    )
+    lines = [line.strip() for line in output.splitlines()]
+    start = next(n for n, line in enumerate(lines) if line.startswith("The demo answers"))
+    paragraph = lines[start : lines.index("", start)]
+    assert len(paragraph) >= 2 and all(len(line) >= 50 for line in paragraph[:-1]), paragraph
+    for path, command in COMMANDS:
+        for block in (command.epilog or "").split("\n\n"):
+            indented = any(line.startswith((" ", "- ")) for line in block.split("\n"))
+            assert indented or "\n" not in block, (path, block)
+
+
 def test_help_through_the_real_entry_point(clean_env: dict[str, str]) -> None:
     for args in (["--help"], ["workspace", "set", "--help"], ["history", "--help"]):
         result = run_meilichat(args, clean_env)

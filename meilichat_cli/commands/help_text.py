@@ -6,6 +6,10 @@ paragraph: typer's rich help joins the lines of a paragraph). The variables are 
 once, in `meilichat_cli.reference` (`meilichat help environment`); a test checks that each
 name written here is documented there.
 
+`reflow(text)` joins the wrapped lines of prose paragraphs: typer's rich help keeps every
+newline, so a paragraph wrapped at 92 columns in the source came out ragged on an 80-column
+terminal. The command table applies it to every command's epilog (`meilichat_cli.cli`).
+
 Standard library only (imported by command modules, so by --help and completion).
 """
 
@@ -36,3 +40,19 @@ def epilog(*examples: str, env: str, note: str = "") -> str:
         parts.append(note)
     parts.append(environment(env))
     return "\n\n".join(parts) + "\n"
+
+
+def reflow(text: str) -> str:
+    """Each prose paragraph on one line, for the terminal to wrap; others as written.
+
+    A paragraph is kept line for line when one of its lines is indented (examples, shell
+    snippets, aligned columns) or starts a list item.
+    """
+
+    def keeps_lines(paragraph: str) -> bool:
+        return any(line.startswith((" ", "\t", "- ")) for line in paragraph.split("\n"))
+
+    return "\n\n".join(
+        paragraph if keeps_lines(paragraph) else " ".join(paragraph.split("\n"))
+        for paragraph in text.split("\n\n")
+    )
