@@ -153,6 +153,45 @@ def test_create_save_on_an_unknown_profile_without_url(env: dict[str, str]) -> N
     assert "does not exist" in result.stderr
 
 
+def test_create_save_refuses_a_profile_for_another_server_before_creating(
+    env: dict[str, str], standin: StandInServer, tmp_path: Path
+) -> None:
+    del env["MEILICHAT_API_KEY"]
+    url = env.pop("MEILICHAT_URL")
+    added = run_meilichat(
+        ["profile", "add", "local", "--url", "http://127.0.0.1:9", "-w", "x"], env
+    )
+    assert added.returncode == 0, added.stderr
+    stored = run_meilichat(["key", "set", "-p", "local"], env, input="working-key-for-port-9\n")
+    assert stored.returncode == 0, stored.stderr
+    credentials = tmp_path / "config" / "credentials.toml"
+    before = credentials.read_bytes()
+    for extra_env in ({}, {"MEILICHAT_URL": url}):
+        args = ["key", "create", "--save", "-p", "local"]
+        result = run_meilichat(args + ([] if extra_env else ["--url", url]), {**env, **extra_env})
+        assert result.returncode == 2, result.stderr
+        assert "profile 'local' is for http://127.0.0.1:9" in result.stderr
+        assert "nothing was created" in result.stderr
+    assert _created(standin) == []
+    assert credentials.read_bytes() == before
+
+
+def test_create_save_on_an_existing_profile_switches_its_workspace(
+    env: dict[str, str], standin: StandInServer
+) -> None:
+    del env["MEILICHAT_API_KEY"]
+    url = env.pop("MEILICHAT_URL")
+    del env["MEILICHAT_WORKSPACE"]
+    assert (
+        run_meilichat(["profile", "add", "local", "--url", url, "-w", "demo"], env).returncode == 0
+    )
+    result = run_meilichat(["key", "create", "--save", "-p", "local", "-w", "other"], env)
+    assert result.returncode == 0, result.stderr
+    assert "now defaults to workspace 'other'" in result.stderr
+    shown = json.loads(run_meilichat(["profile", "show", "local", "--json"], env).stdout)
+    assert shown["workspace"] == "other"
+
+
 def test_list_server_shows_chat_keys_masked_and_marks_the_profile_key(
     env: dict[str, str], standin: StandInServer
 ) -> None:

@@ -192,6 +192,23 @@ def test_a_profile_without_key_gets_one_from_fix(
     assert len(made) == 1 and made[0].actions == ["chatCompletions", "search"]
 
 
+def test_fix_never_stores_a_key_in_a_profile_for_another_server(
+    clean_env: dict[str, str], standin: StandInServer
+) -> None:
+    env = admin_env(clean_env, standin)
+    del env["MEILICHAT_API_KEY"]
+    url = env.pop("MEILICHAT_URL")
+    added = run_meilichat(["profile", "add", "local", "--url", "http://127.0.0.1:9"], env)
+    assert added.returncode == 0, added.stderr
+    stored = run_meilichat(["key", "set", "-p", "local"], env, input="key-for-port-9\n")
+    assert stored.returncode == 0, stored.stderr
+    fixed = run_meilichat(["doctor", "-p", "local", "--url", url, "--fix", "--yes"], env)
+    assert "store it for profile" not in fixed.stderr
+    assert not [k for k in standin.state.keys.values() if k.name == "meilichat chat key"]
+    shown = run_meilichat(["key", "show", "-p", "local", "--reveal"], env)
+    assert shown.stdout.strip() == "key-for-port-9"
+
+
 def test_new_user_path_doctor_fix_workspace_set_key_create_ask(
     clean_env: dict[str, str], fresh: StandInServer
 ) -> None:

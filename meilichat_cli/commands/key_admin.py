@@ -3,7 +3,8 @@
 `key create` asks Meilisearch for a key holding only `chatCompletions` and `search` (limited
 to some indexes and given an expiry when asked), using an admin or master key read from
 --admin-key-stdin, a hidden prompt, or MEILI_MASTER_KEY; that admin key is never echoed.
-`--save` stores the new key for a profile (creating the profile when --url names its server).
+`--save` stores the new key for a profile (creating the profile when --url names its server;
+refusing, before anything is created, a profile whose URL is another server's).
 
 `key list --server` shows the server's keys that can chat, masked, marks the one the profile
 uses, and warns when that one could manage keys. Registered on the `key` sub-app by
@@ -207,7 +208,10 @@ def create(
 
 
 class _SaveTarget:
-    """The profile that will receive the new key; `create` when it must be added first."""
+    """The profile that will receive the new key; `create` when it must be added first.
+
+    `workspace`: the new profile's workspace, or the one an existing profile switches to.
+    """
 
     def __init__(self, name: str, create: bool, workspace: str | None) -> None:
         self.name = name
@@ -219,10 +223,13 @@ def _save_target(
     ctx: RunContext, profile: str | None, url: str | None, workspace: str | None
 ) -> _SaveTarget:
     from meilichat_cli.config import validate_profile_name
-    from meilichat_cli.errors import ConfigError
+    from meilichat_cli.errors import ConfigError, UsageError
     from meilichat_cli.paths import paths_from_env
     from meilichat_cli.profile_store import read_config, select_profile
-    from meilichat_cli.settings import ENV_URL
+    from meilichat_cli.settings import ENV_URL, validate_url, validate_workspace
+
+    if workspace:
+        validate_workspace(workspace)
 
     config = read_config(paths_from_env(ctx.environ), warn=ctx.warn)
     if profile is not None and profile not in config.profiles:
@@ -241,13 +248,29 @@ def _save_target(
             f"--save needs a profile: {error.message}",
             hint="pass --profile NAME (with --url URL to create it)",
         ) from None
-    return _SaveTarget(chosen.name, False, workspace)
+    # Checked before the key is created: a key saved into a profile for another server
+    # would replace a working key with one that server never sees.
+    server = url or ctx.environ.get(ENV_URL, "").strip()
+    if server and validate_url(server) != validate_url(chosen.url):
+        raise UsageError(
+            f"--save: profile {chosen.name!r} is for {validate_url(chosen.url)}, not"
+            f" {validate_url(server)}; nothing was created",
+            hint=f"save it in a new profile (--save -p NEW --url {validate_url(server)}), or"
+            f" point this one there first: `meilichat profile set {chosen.name} --url URL`",
+        )
+    changed_workspace = workspace if workspace and workspace != chosen.workspace else None
+    return _SaveTarget(chosen.name, False, changed_workspace)
 
 
 def _store(ctx: RunContext, target: _SaveTarget, connection: Connection, value: str) -> str:
     from meilichat_cli.credentials import store_profile_key
     from meilichat_cli.paths import paths_from_env
-    from meilichat_cli.profile_store import ProfileFields, add_profile, read_config
+    from meilichat_cli.profile_store import (
+        ProfileFields,
+        add_profile,
+        read_config,
+        update_profile,
+    )
 
     paths = paths_from_env(ctx.environ)
     if target.create:
@@ -259,6 +282,9 @@ def _store(ctx: RunContext, target: _SaveTarget, connection: Connection, value: 
             warn=ctx.warn,
         )
         ctx.note(f"Added profile '{target.name}' for {connection.url}.")
+    elif target.workspace is not None:
+        update_profile(paths, target.name, ProfileFields(workspace=target.workspace), warn=ctx.warn)
+        ctx.note(f"Profile '{target.name}' now defaults to workspace {target.workspace!r}.")
     config = read_config(paths, warn=ctx.warn)
     chosen = config.get_profile(target.name)
     if chosen.key_command:
