@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import termios
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -88,3 +90,16 @@ def server_env(clean_env: dict[str, str], standin: StandInServer) -> dict[str, s
         "MEILICHAT_WORKSPACE": standin.workspace,
         "MEILICHAT_MODEL": "gpt-4o-mini",
     }
+
+
+def wait_for_hidden_input(terminal_fd: int, timeout: float = 15.0) -> None:
+    """Return once the program on this pty has turned echo off for a hidden prompt.
+
+    getpass prints its prompt, then switches echo off with TCSAFLUSH, which discards what
+    was typed in between: typing as soon as the prompt shows loses the keys on a busy machine.
+    """
+    deadline = time.monotonic() + timeout
+    while termios.tcgetattr(terminal_fd)[3] & termios.ECHO:
+        if time.monotonic() > deadline:
+            raise AssertionError("the hidden prompt never turned echo off")
+        time.sleep(0.01)

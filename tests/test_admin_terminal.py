@@ -15,7 +15,7 @@ from meilichat_cli.doctor import FAIL, OK, Check, Report
 from meilichat_cli.server import StandInServer
 from meilichat_cli.ui import admin_view
 from tests.admin_support import PROVIDER_KEY, admin_env
-from tests.conftest import MASTER_KEY
+from tests.conftest import MASTER_KEY, wait_for_hidden_input
 
 pexpect = pytest.importorskip("pexpect")
 
@@ -37,6 +37,7 @@ def test_key_create_asks_for_the_admin_key_without_echo(
     del env["MEILI_MASTER_KEY"]
     child = _spawn(["key", "create"], env)
     child.expect("Admin or master key")
+    wait_for_hidden_input(child.child_fd)
     child.sendline(MASTER_KEY)
     child.expect(pexpect.EOF)
     child.close()
@@ -52,6 +53,7 @@ def test_workspace_set_prompts_for_the_provider_key_without_echo(
 ) -> None:
     child = _spawn(["workspace", "set", "demo", "--prompt-provider-key"], env)
     child.expect("Provider API key")
+    wait_for_hidden_input(child.child_fd)
     child.sendline(PROVIDER_KEY)
     child.expect(pexpect.EOF)
     child.close()

@@ -288,6 +288,7 @@ import json
 import os
 import pty
 import re
+import select
 import struct
 import subprocess
 import sys
@@ -302,7 +303,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.conftest import MASTER_KEY, run_meilichat
+from tests.conftest import MASTER_KEY, run_meilichat, wait_for_hidden_input
 from tests.network_doubles import (
     ForwardProxy,
     PrivateCA,
@@ -395,10 +396,14 @@ def on_terminal(
         os.close(master)
 
 
-def read_until_closed(master: int) -> bytes:
-    os.set_blocking(master, True)
+def read_until_closed(master: int, timeout: float = 60.0) -> bytes:
+    """Everything the program writes until it closes the terminal; fails instead of hanging."""
+    deadline = time.monotonic() + timeout
     chunks: list[bytes] = []
     while True:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([master], [], [], left)[0]:
+            raise AssertionError(f"still open after {timeout:g} s: {b''.join(chunks)!r}")
         try:
             data = os.read(master, 65536)
         except OSError:  # EIO: every holder of the pty's other side has closed it
@@ -1019,6 +1024,7 @@ def test_a_key_typed_at_a_hidden_prompt_never_reaches_the_repl_history(
     # `key set` on a terminal: the hidden prompt reads the sentinel.
     with on_terminal(["key", "set"], env) as (proc, master):
         PtyReader(master).expect("API key for profile 'local'")
+        wait_for_hidden_input(master)
         os.write(master, SENTINEL.encode() + b"\r")
         typed = read_until_closed(master).decode("utf-8", "replace")
         assert proc.wait(timeout=30) == 0, typed

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from meilichat_cli.paths import Paths
-from tests.conftest import run_meilichat
+from tests.conftest import run_meilichat, wait_for_hidden_input
 
 
 def test_ctrl_c_at_the_hidden_prompt_exits_130(clean_env: dict[str, str], tmp_path: Path) -> None:
@@ -32,6 +32,7 @@ def test_ctrl_c_at_the_hidden_prompt_exits_130(clean_env: dict[str, str], tmp_pa
         timeout=30,
     )
     child.expect("API key for profile 'local'")
+    wait_for_hidden_input(child.child_fd)
     child.send("secret-typed-so-far")
     child.sendcontrol("c")
     child.expect(pexpect.EOF)
