@@ -26,7 +26,7 @@ installed beside this Python (a shell shim such as pyenv's would add its own sta
 `python -m meilichat_cli`; it runs from bytecode, as an install would (the checkout is
 compiled first, and PYTHONDONTWRITEBYTECODE is not passed on). Wall times are measured from
 spawn; CPU times are the child's user+system time (`os.wait4`). Display lag is the time from
-the server handing the last byte of the stream to its socket to the last byte the client
+the server handing the last event of the stream to its socket to the last byte the client
 wrote to the terminal (the answer's end, and the sources list printed after it: a
 conservative measure).
 
@@ -608,6 +608,7 @@ def bench_paced(bench: Bench, results: Results) -> None:
     }
 
     def paced(argv: list[str]) -> dict[str, float]:
+        stats.last_stream_end = None  # so a run whose stream never ended cannot reuse one
         run = run_on_terminal(argv, env)
         server_end = stats.last_stream_end
         if server_end is None:

@@ -12,7 +12,7 @@ MASTER = "stream-end-master-key-0123456789"
 PATH = "/chats/demo/chat/completions"
 
 
-def test_last_stream_end_is_when_the_last_byte_was_sent() -> None:
+def test_last_stream_end_is_when_the_last_event_was_sent() -> None:
     with StandInServer(master_key=MASTER) as server:
         assert server.stats.last_stream_end is None
         client = Client(server.url, server.chat_key)

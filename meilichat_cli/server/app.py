@@ -220,6 +220,8 @@ class _Handler(BaseHTTPRequestHandler):
             except OSError as exc:
                 raise ClientGone() from exc
             ending, went_away = completions.run_stream(stream, writer)
+            if not went_away:
+                standin.stats.stream_sent()
             if ending in ("done", "cut"):
                 try:
                     writer.end()

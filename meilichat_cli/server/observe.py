@@ -32,8 +32,8 @@ class StreamStats:
     max_open_streams: int = 0
     disconnects: int = 0
     completions: int = 0
-    # time.monotonic() when the latest stream's last byte was handed to the socket: the
-    # benchmark measures how far a client's display lags behind it.
+    # time.monotonic() when the latest stream that ran to its end had handed its last event to
+    # the socket: the benchmark measures how far a client's display lags behind it.
     last_stream_end: float | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
@@ -43,9 +43,16 @@ class StreamStats:
             self.open_streams += 1
             self.max_open_streams = max(self.max_open_streams, self.open_streams)
 
+    def stream_sent(self) -> None:
+        """The stream's events are all written; only the body's terminating chunk is left.
+
+        Noted before that chunk goes out, so a client that reads to the end of the body can
+        never look before the time is recorded."""
+        with self._lock:
+            self.last_stream_end = time.monotonic()
+
     def stream_closed(self, *, client_went_away: bool) -> None:
         with self._lock:
             self.open_streams -= 1
-            self.last_stream_end = time.monotonic()
             if client_went_away:
                 self.disconnects += 1
