@@ -85,6 +85,50 @@ class LazyCommands(TyperGroup):
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         return _command(cmd_name) if cmd_name in COMMANDS else None
 
+    # A mistake on the command line is reported like every other error (one line, a hint,
+    # the JSON object with --json, exit 2), not in typer's boxed format: the arguments of
+    # the root are parsed in make_context, those of every command under it in invoke.
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        with _usage_errors_as_ours():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx: Any) -> Any:
+        with _usage_errors_as_ours():
+            return super().invoke(ctx)
+
+
+@contextlib.contextmanager
+def _usage_errors_as_ours() -> Any:
+    from typer._click.exceptions import NoArgsIsHelpError
+    from typer._click.exceptions import UsageError as ClickUsageError
+
+    from meilichat_cli.errors import UsageError
+
+    try:
+        yield
+    except NoArgsIsHelpError:
+        raise  # the help page, printed by typer, is the answer to a bare group
+    except ClickUsageError as error:
+        ctx = error.ctx
+        path = ctx.command_path if ctx is not None else "meilichat"
+        hint = _did_you_mean(error, ctx) or f"see `{path} --help`"
+        raise UsageError(error.format_message(), hint=hint) from None
+
+
+def _did_you_mean(error: Exception, ctx: Any) -> str | None:
+    """For a mistyped command name, the closest ones (click suggests only options)."""
+    import difflib
+    import re
+
+    found = re.fullmatch(r"No such command '(.+)'\.", str(getattr(error, "message", "")))
+    if found is None or ctx is None or not hasattr(ctx.command, "list_commands"):
+        return None
+    names = ctx.command.list_commands(ctx)
+    close = difflib.get_close_matches(found.group(1), names, n=3, cutoff=0.6)
+    if not close:
+        return None
+    return "did you mean " + " or ".join(f"`{ctx.command_path} {name}`" for name in close) + "?"
+
 
 @functools.cache
 def _command(name: str) -> Any:

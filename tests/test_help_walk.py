@@ -8,6 +8,7 @@ seconds); one subprocess checks the real entry point.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -113,3 +114,25 @@ def test_help_through_the_real_entry_point(clean_env: dict[str, str]) -> None:
     root = run_meilichat(["--help"], clean_env).stdout
     for name in ("ask", "chat", "completions", "help", "profile", "workspace"):
         assert re.search(rf"^│ {name}\b", root, re.MULTILINE), name
+
+
+def test_command_line_mistakes_are_reported_like_every_other_error(
+    clean_env: dict[str, str],
+) -> None:
+    cases = {
+        ("ask", "--jsn", "x"): ("No such option: --jsn (Possible options: --json)", "ask --help"),
+        ("ask", "--timeout", "abc", "x"): ("Invalid value for '--timeout'", "ask --help"),
+        ("histroy",): ("No such command 'histroy'.", "did you mean `meilichat history`?"),
+        ("profile", "add", "x"): ("Missing option '--url'.", "profile add --help"),
+    }
+    for args, (message, hint) in cases.items():
+        result = run_meilichat(list(args), clean_env)
+        assert result.returncode == 2, args
+        assert result.stdout == ""
+        first, second = result.stderr.splitlines()
+        assert first.startswith("meilichat: error: ") and message in first, result.stderr
+        assert second.startswith("hint: ") and hint in second, result.stderr
+    as_json = run_meilichat(["ask", "--json", "--bogus", "x"], clean_env)
+    assert as_json.returncode == 2 and as_json.stdout == ""
+    error = json.loads(as_json.stderr)["error"]
+    assert error["kind"] == "usage" and error["message"] == "No such option: --bogus"
