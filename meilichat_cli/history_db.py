@@ -9,7 +9,7 @@
   `-shm`) and a fresh one started; the caller gets the warning text to show.
 - Every failure becomes `HistoryUnavailable`, whose message says what to do.
 
-Stdlib and `errors` only. Never prints.
+Stdlib, `errors` and `storage` only. Never prints.
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable
-from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
 from meilichat_cli.errors import ExitCode, MeilichatError
+from meilichat_cli.storage import make_missing_dirs
 
 # SQLite result codes (sqlite3 exceptions carry them from Python 3.11 on).
 _SQLITE_CORRUPT = 11
@@ -184,7 +184,7 @@ def open_database(path: Path, busy_timeout_ms: int) -> tuple[sqlite3.Connection,
 def _create_private_file(path: Path) -> int:
     """Create the directory (0700) and the file (0600) if missing; return the file's inode."""
     try:
-        _make_private_dirs(path.parent)
+        make_missing_dirs(path.parent)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             return os.fstat(fd).st_ino
@@ -196,20 +196,6 @@ def _create_private_file(path: Path) -> int:
             f"cannot open the history database {path}: {reason}",
             hint="set MEILICHAT_DATA_DIR to a writable directory, or use --no-save",
         ) from error
-
-
-def _make_private_dirs(directory: Path) -> None:
-    # Every directory created here is 0700 (XDG says so for data dirs); existing ones are the
-    # user's business and stay as they are.
-    missing: list[Path] = []
-    while not directory.exists():
-        missing.append(directory)
-        if directory.parent == directory:
-            break
-        directory = directory.parent
-    for created in reversed(missing):
-        with suppress(FileExistsError):  # another process made it first
-            created.mkdir(mode=0o700)
 
 
 def _connect(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:

@@ -1,7 +1,8 @@
 """Safe local files: private directories, atomic writes with an exact mode, advisory locks.
 
 - `ensure_private_dir` creates a directory 0700 (whatever the umask) and refuses a path that is
-  a file or a directory owned by someone else.
+  a file or a directory owned by someone else; `make_missing_dirs` creates missing parents
+  0700 too (as the XDG spec asks).
 - `atomic_write` writes a temporary file in the same directory (created with its final mode in
   one `os.open` call, so it is never readable by others even for an instant), fsyncs it, renames
   it over the target and fsyncs the directory. Readers see the old file or the new one, never
@@ -69,12 +70,32 @@ def check_owner(path: Path, info: os.stat_result) -> None:
         )
 
 
+def make_missing_dirs(directory: Path) -> None:
+    """Create `directory` and its missing parents, each exactly 0700 whatever the umask;
+    directories that exist are left as they are. Raises OSError."""
+    missing: list[Path] = []
+    while not directory.exists():
+        missing.append(directory)
+        if directory.parent == directory:
+            break
+        directory = directory.parent
+    for created in reversed(missing):
+        try:
+            created.mkdir(mode=PRIVATE_DIR_MODE)
+        except FileExistsError:
+            continue  # another process made it first: theirs to keep
+        # Filtered by the umask: 0o277 would leave a parent we cannot create the next one in.
+        os.chmod(created, PRIVATE_DIR_MODE)
+
+
 def _create_dir(directory: Path) -> None:
     parent = directory.parent
     if parent != directory and not parent.exists():
-        # Parents such as ~/.config are shared with other programs: ordinary permissions.
+        # Missing parents (~/.config on a new account) are made 0700 too, as the XDG spec asks:
+        # under a loose umask (000) "ordinary" permissions would let anyone rename our
+        # private directory away and put their own in its place.
         try:
-            parent.mkdir(parents=True, exist_ok=True)
+            make_missing_dirs(parent)
         except OSError as exc:
             raise ConfigError(f"cannot create {parent}: {_reason(exc)}") from None
     try:

@@ -49,7 +49,7 @@ def test_given_mode_is_applied_exactly(tmp_path: Path) -> None:
 @pytest.mark.parametrize("umask", [0o000, 0o277])
 def test_modes_whatever_the_umask(tmp_path: Path, umask: int) -> None:
     """In a subprocess: the umask is process-wide and pytest-xdist runs tests in threads' peers."""
-    target = tmp_path / "new-dir" / "credentials.toml"
+    target = tmp_path / "missing" / "parents" / "new-dir" / "credentials.toml"
     script = textwrap.dedent(
         f"""
         import os, pathlib
@@ -63,6 +63,9 @@ def test_modes_whatever_the_umask(tmp_path: Path, umask: int) -> None:
     subprocess.run([sys.executable, "-c", script], check=True, timeout=30)
     assert mode_of(target) == 0o600
     assert mode_of(target.parent) == 0o700
+    # Missing parents too (XDG): under umask 000 they were world-writable, so anyone could
+    # rename the private directory away and put their own in its place.
+    assert mode_of(tmp_path / "missing") == mode_of(tmp_path / "missing" / "parents") == 0o700
     assert mode_of(storage.lock_path_for(target)) == 0o600
 
 
