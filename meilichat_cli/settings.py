@@ -165,6 +165,11 @@ def _resolve_url(
                 f"{config.path}: profiles.{chosen.name}.url: {exc.message}",
                 hint=f"run `meilichat profile set {chosen.name} --url URL`",
             ) from None
+    if config.profiles:
+        raise ConfigError(
+            f"no default profile; pass --profile NAME (known: {', '.join(config.profile_names())})",
+            hint="or run `meilichat profile use NAME`",
+        )
     raise ConfigError(NO_SERVER_MESSAGE)
 
 

@@ -177,6 +177,16 @@ def test_row_47_no_server_configured(env: dict[str, str]) -> None:
     assert "meilichat profile add NAME --url URL" in caught.value.message
 
 
+def test_profiles_without_a_default_say_so(env: dict[str, str]) -> None:
+    config_file = paths_from_env(env).config_file
+    config_file.parent.mkdir(parents=True)
+    config_file.write_text('[profiles.a]\nurl = "http://127.0.0.1:1"\n')
+    with pytest.raises(ConfigError) as caught:
+        resolve(env)
+    assert caught.value.message == "no default profile; pass --profile NAME (known: a)"
+    assert caught.value.hint == "or run `meilichat profile use NAME`"
+
+
 def test_row_50_unknown_profile_names_the_known_ones(env: dict[str, str]) -> None:
     add_profile(env, Profile("default", "https://a.example.com"))
     add_profile(env, Profile("staging", "https://b.example.com"))
