@@ -95,7 +95,7 @@ def read_config(paths: Paths, *, warn: Warn) -> Config:
 def add_profile(
     paths: Paths, name: str, fields: ProfileFields, *, make_default: bool, warn: Warn
 ) -> bool:
-    """Add a new profile; returns True when it became the default (the first one always does)."""
+    """Add a new profile; returns True when it became the default (made so, or there was none)."""
     validate_profile_name(name)
     if fields.url is None:
         raise UsageError("--url is required")

@@ -130,7 +130,7 @@ def add(
         bool, typer.Option("--insecure", help="Do not verify TLS certificates (not recommended).")
     ] = False,
 ) -> None:
-    """Add a profile. The first profile becomes the default."""
+    """Add a profile; it becomes the default when there is none (or with --use)."""
     from meilichat_cli.profile_store import ProfileFields, add_profile
 
     ctx = _context()
