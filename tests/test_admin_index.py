@@ -153,7 +153,11 @@ def test_preview_calls_out_a_template_that_renders_nothing(
 
 
 def test_reset_restores_the_defaults(env: dict[str, str], standin: StandInServer) -> None:
-    result = run_meilichat(["index", "chat-settings", "movies", "--reset", "--json"], env)
+    # Without a terminal to ask on, a reset needs --yes, and nothing is sent without it.
+    refused = run_meilichat(["index", "chat-settings", "movies", "--reset"], env)
+    assert refused.returncode == 2 and "pass --yes" in refused.stderr
+    assert not requests(standin, "DELETE", "/indexes/movies/settings/chat")
+    result = run_meilichat(["index", "chat-settings", "movies", "--reset", "--yes", "--json"], env)
     assert result.returncode == 0, result.stderr
     assert requests(standin, "DELETE", "/indexes/movies/settings/chat")
     chat = json.loads(result.stdout)["chat"]

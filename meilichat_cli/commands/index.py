@@ -18,6 +18,7 @@ from meilichat_cli.commands.admin_common import (
     AdminKeyStdinOption,
     JsonOption,
     PromptAdminKeyOption,
+    YesOption,
 )
 from meilichat_cli.commands.completers import choices, complete_index
 from meilichat_cli.commands.connection import (
@@ -74,7 +75,7 @@ EPILOG = """[bold]Examples[/bold]
 
   meilichat index chat-settings movies --limit 5 --sort "year:desc" --matching-strategy all
 
-  meilichat index chat-settings movies --reset
+  meilichat index chat-settings movies --reset --yes
 
 Exit 7 when Meilisearch fails the settings task (e.g. a template with a Liquid syntax error).
 
@@ -254,8 +255,10 @@ def chat_settings(
         ),
     ] = None,
     reset: Annotated[
-        bool, typer.Option("--reset", help="Reset every chat setting of the index.")
+        bool,
+        typer.Option("--reset", help="Reset every chat setting of the index (asks first)."),
     ] = False,
+    yes: YesOption = False,
     preview: Annotated[
         bool,
         typer.Option("--preview", help="Render a few documents as the model will see them."),
@@ -292,7 +295,12 @@ def chat_settings(
 ) -> None:
     """Show an index's chat settings; with options, change them and wait for the task."""
     from meilichat_cli import admin
-    from meilichat_cli.commands.admin_common import admin_client, value_or_file
+    from meilichat_cli.commands.admin_common import (
+        admin_client,
+        confirm,
+        declined,
+        value_or_file,
+    )
     from meilichat_cli.context import RunContext
     from meilichat_cli.errors import UsageError
     from meilichat_cli.ui import admin_view
@@ -343,8 +351,15 @@ def chat_settings(
     flags = _flags(profile, url, api_key, timeout, ca_bundle, insecure)
     with admin_client(
         ctx, flags, admin_key_stdin=admin_key_stdin, prompt_admin_key=prompt_admin_key
-    ) as (_connection, client):
+    ) as (connection, client):
         current = admin.index_chat_settings(client, uid)
+        question = (
+            f"Reset every chat setting of index '{uid}' on {connection.url} (its description,"
+            " document template and search parameters)?"
+        )
+        if reset and not dry_run and not confirm(ctx, question, yes=yes):
+            declined(ctx)
+            return
         result: dict[str, Any] = {"uid": uid}
         settings = current
         if updating and dry_run:
