@@ -184,7 +184,8 @@ def test_set_sends_a_prompt_from_a_file_and_nothing_else(
     assert sent == [
         {
             "prompts": {
-                "system": "Answer from the documents only.\nCite titles.\n",
+                # The file's final newline ends its last line; it is not part of the prompt.
+                "system": "Answer from the documents only.\nCite titles.",
                 "searchQParam": "q!",
             }
         }

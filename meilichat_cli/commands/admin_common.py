@@ -45,7 +45,8 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts
 
 
 def read_secret_stdin(ctx: RunContext, what: str, option: str) -> str:
-    """The first line of stdin, stripped; refused on a terminal (it would be echoed)."""
+    """The first line of stdin, stripped, as password managers print a secret (`pass show`
+    puts notes after it); refused on a terminal (it would be echoed)."""
     from meilichat_cli.errors import UsageError
 
     if ctx.stdin_isatty:
@@ -57,7 +58,10 @@ def read_secret_stdin(ctx: RunContext, what: str, option: str) -> str:
     lines = text.splitlines()
     value = lines[0].strip() if lines else ""
     if not value:
-        raise UsageError(f"{option}: stdin gave an empty {what}")
+        raise UsageError(
+            f"{option}: the first line of stdin is empty; expected {what} there",
+            hint="e.g. `pass show NAME | meilichat …` (the first line is used)",
+        )
     return value
 
 
@@ -149,16 +153,19 @@ def declined(ctx: RunContext) -> None:
 
 
 def read_text_file(path: str, what: str) -> str:
-    """A prompt or template from a file (UTF-8); `-` is stdin."""
+    """A prompt or template from a file (UTF-8); `-` is stdin. The newline that ends a text
+    file's last line is the file's, not the prompt's: it is dropped."""
     import sys
 
     from meilichat_cli.errors import UsageError
 
     try:
         if path == "-":
-            return sys.stdin.read()
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
+            text = sys.stdin.read()
+        else:
+            with open(path, encoding="utf-8") as handle:
+                text = handle.read()
+        return text.removesuffix("\n").removesuffix("\r")
     except OSError as error:
         raise UsageError(f"cannot read {what} from {path}: {error.strerror}") from None
     except UnicodeDecodeError:
