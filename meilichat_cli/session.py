@@ -40,6 +40,9 @@ class TurnOutcome:
     turn: Turn
     timings: dict[str, float | None] = field(default_factory=dict)
     error: MeilichatError | None = None  # transport/stream failure or provider error event
+    # Whoever read the output went away mid-answer (`meilichat ask … | head -1`): the turn is
+    # kept as interrupted, and the caller leaves quietly once it is saved.
+    reader_left: bool = False
 
     @property
     def status(self) -> str:
@@ -71,7 +74,8 @@ def run_turn(
     """Send `history + new_messages`; return the outcome.
 
     Ctrl-C while streaming closes the HTTP stream and returns the partial turn with status
-    `interrupted`; the caller decides what that means (exit 130, or back to the prompt)."""
+    `interrupted`; the caller decides what that means (exit 130, or back to the prompt). So
+    does a closed stdout raised by `on_event` (`reader_left`), so the partial turn is saved."""
     turn = Turn(prompt_messages=list(new_messages))
     outcome = TurnOutcome(turn)
     start = clock()
@@ -100,9 +104,10 @@ def run_turn(
                 first_search = clock()
             turn.feed(event)
             on_event(event)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, BrokenPipeError) as stop:
         stream.close()
         turn.close(interrupted=True)
+        outcome.reader_left = isinstance(stop, BrokenPipeError)
         outcome.timings = _timings(elapsed, first_search, first_token, clock())
         return outcome
     except MeilichatError as error:

@@ -352,6 +352,14 @@ def test_row_61_broken_pipe_exits_quietly(server_env: dict[str, str]) -> None:
     assert "Traceback" not in result.stderr
     assert result.stderr == ""
     assert result.returncode == 0
+    # What arrived before the reader left is saved, marked interrupted.
+    listed = run_meilichat(["history", "list", "--json"], server_env)
+    assert listed.returncode == 0, listed.stderr
+    (conversation,) = json.loads(listed.stdout)
+    shown = run_meilichat(["history", "show", conversation["id"], "--json"], server_env)
+    (turn,) = json.loads(shown.stdout)["turns"]
+    assert turn["status"] == "interrupted"
+    assert turn["answer"].startswith("I'll search for")
 
 
 def test_sentinel_key_is_never_printed(server_env: dict[str, str]) -> None:

@@ -257,6 +257,8 @@ def ask_once(
         )
     recorder.record(outcome, question=text, connection=connection, workspace=workspace)
     recorder.close()
+    if outcome.reader_left:
+        raise BrokenPipeError  # saved; now leave as quietly as the reader did
     identity["conversation_id"] = recorder.conversation_id
     output.finish(outcome, identity)
     if outcome.interrupted:
