@@ -122,6 +122,9 @@ def test_command_line_mistakes_are_reported_like_every_other_error(
     cases = {
         ("ask", "--jsn", "x"): ("No such option: --jsn (Possible options: --json)", "ask --help"),
         ("ask", "--timeout", "abc", "x"): ("Invalid value for '--timeout'", "ask --help"),
+        ("ask", "--timeout", "nan", "x"): ("nan is not a finite number", "ask --help"),
+        ("ask", "--timeout", "inf", "x"): ("inf is not a finite number", "ask --help"),
+        ("demo", "--delay", "nan", "x"): ("nan is not a finite number", "demo --help"),
         ("histroy",): ("No such command 'histroy'.", "did you mean `meilichat history`?"),
         ("profile", "add", "x"): ("Missing option '--url'.", "profile add --help"),
     }

@@ -61,9 +61,22 @@ ApiKeyOption = Annotated[
         show_default=False,
     ),
 ]
+
+
+def finite(value: float | None) -> float | None:
+    """Option callback: refuse `nan` and `inf`, which click's float ranges let through."""
+    import math
+
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter(f"{value} is not a finite number")
+    return value
+
+
 TimeoutOption = Annotated[
     float,
-    typer.Option("--timeout", help="Seconds to wait for data from the server.", min=0.1),
+    typer.Option(
+        "--timeout", help="Seconds to wait for data from the server.", min=0.1, callback=finite
+    ),
 ]
 CaBundleOption = Annotated[
     str | None,

@@ -14,6 +14,8 @@ from typing import Annotated
 
 import typer
 
+from meilichat_cli.commands.connection import finite
+
 HELP = "Try meilichat on a bundled stand-in Meilisearch: no server or LLM account needed."
 EPILOG = """[bold]Examples[/bold]
 
@@ -57,7 +59,13 @@ def demo(
     plain: Annotated[bool, typer.Option("--plain", help="As `ask --plain`.")] = False,
     delay: Annotated[
         float,
-        typer.Option("--delay", help="Seconds between streamed tokens, to watch it stream."),
+        typer.Option(
+            "--delay",
+            min=0.0,
+            max=10.0,
+            callback=finite,
+            help="Seconds between streamed tokens, to watch it stream.",
+        ),
     ] = 0.015,
 ) -> None:
     from meilichat_cli.server import StandInServer

@@ -29,6 +29,7 @@ from meilichat_cli.commands.connection import (
     ProfileOption,
     TimeoutOption,
     UrlOption,
+    finite,
 )
 from meilichat_cli.commands.help_text import ADMIN_ENV, epilog
 
@@ -202,6 +203,7 @@ def chat_settings(
             min=0.0,
             max=1.0,
             help="Hybrid semantic ratio (needs an embedder).",
+            callback=finite,
         ),
     ] = None,
     sort: Annotated[
@@ -243,6 +245,7 @@ def chat_settings(
             min=0.0,
             max=1.0,
             help="Minimum ranking score.",
+            callback=finite,
         ),
     ] = None,
     unset: Annotated[
@@ -281,6 +284,7 @@ def chat_settings(
             metavar="SECONDS",
             min=0.1,
             help="Seconds to wait for the settings task.",
+            callback=finite,
         ),
     ] = 60.0,
     json_mode: JsonOption = False,
