@@ -374,3 +374,37 @@ def test_sentinel_key_is_never_printed(server_env: dict[str, str]) -> None:
         result = run_meilichat(args, env)
         assert result.returncode != 0
         assert sentinel not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "message"),
+    [
+        (["--json", "--plain"], None, "--json and --plain cannot be used together"),
+        (["--events", "--plain"], None, "--events and --plain cannot be used together"),
+        (["-c", "--conversation", "abc"], None, "-c/--continue and --conversation cannot"),
+        (["--conversation", ""], None, "--conversation needs an id"),
+        (
+            ["--input", "json", "-c"],
+            '{"messages": [{"role": "user", "content": "hi"}]}',
+            'a "messages" conversation in the input cannot be combined with -c',
+        ),
+    ],
+)
+def test_conflicting_options_are_refused_before_anything_is_sent(
+    server_env: dict[str, str],
+    standin: StandInServer,
+    args: list[str],
+    stdin: str | None,
+    message: str,
+) -> None:
+    words = [] if stdin is not None else [QUESTION]
+    result = run_meilichat(["ask", *args, *words], server_env, input=stdin)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert completions(standin) == []
+
+
+def test_chat_refuses_two_conversations_to_continue(server_env: dict[str, str]) -> None:
+    result = run_meilichat(["chat", "-c", "--conversation", "abc"], server_env)
+    assert result.returncode == 2
+    assert "-c/--continue and --conversation cannot be used together" in result.stderr

@@ -109,12 +109,22 @@ def ask(
     from meilichat_cli.context import RunContext, reader_may_leave
     from meilichat_cli.errors import UsageError
 
-    if json_mode and events_mode:
-        raise UsageError("--json and --events cannot be used together")
+    modes = [name for name, on in (("--json", json_mode), ("--events", events_mode)) if on]
+    if plain:
+        modes.append("--plain")
+    if len(modes) > 1:
+        raise UsageError(f"{' and '.join(modes)} cannot be used together")
+    check_resume_flags(continue_, conversation)
     ctx = RunContext.from_process()
     question = None
     if input_format is not None:
         question = read_json_input(ctx, input_format, prompt or [])
+        if question.messages and (continue_ or conversation is not None):
+            raise UsageError(
+                'a "messages" conversation in the input cannot be combined with -c or'
+                " --conversation",
+                hint="send the whole conversation in the input, or continue a saved one",
+            )
         text = question.text
     else:
         text = read_prompt(ctx, prompt or [])
@@ -152,6 +162,19 @@ def ask(
             save=not no_save,
             question=question,
         )
+
+
+def check_resume_flags(continue_: bool, conversation: str | None) -> None:
+    """-c and --conversation each name the conversation to continue: one at a time."""
+    from meilichat_cli.errors import UsageError
+
+    if continue_ and conversation is not None:
+        raise UsageError(
+            "-c/--continue and --conversation cannot be used together",
+            hint="-c continues the latest conversation, --conversation ID a given one",
+        )
+    if conversation is not None and not conversation.strip():
+        raise UsageError("--conversation needs an id (or a unique prefix of one)")
 
 
 def read_json_input(ctx: RunContext, input_format: str, words: list[str]) -> Question:

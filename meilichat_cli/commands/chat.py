@@ -104,8 +104,10 @@ def chat(
     ca_bundle: CaBundleOption = None,
     insecure: InsecureOption = False,
 ) -> None:
+    from meilichat_cli.commands.ask import check_resume_flags
     from meilichat_cli.context import RunContext
 
+    check_resume_flags(continue_, conversation)
     ctx = RunContext.from_process()
     flags = ConnectionFlags(
         profile=profile,
