@@ -219,14 +219,18 @@ def _json_requested(argv: list[str]) -> bool:
 def _print_error(error: MeilichatError, *, as_json: bool) -> None:
     from meilichat_cli.protocol.sanitize import sanitize_line
 
-    if not error.message:  # already told (e.g. "[interrupted]" under the partial answer)
-        return
     if as_json:
         import json
 
+        shown = error.to_json()
+        if not error.message:
+            # A script has no "[interrupted]" line to read: the object says what happened.
+            shown["error"]["message"] = error.kind
         # ensure_ascii: the message may come from the server, and C1 controls or DEL would
         # otherwise reach a terminal raw (json escapes only C0).
-        sys.stderr.write(json.dumps(error.to_json(), ensure_ascii=True) + "\n")
+        sys.stderr.write(json.dumps(shown, ensure_ascii=True) + "\n")
+        return
+    if not error.message:  # already told (e.g. "[interrupted]" under the partial answer)
         return
     line = f"meilichat: error: {sanitize_line(error.message)}"
     sys.stderr.write(line + "\n")

@@ -65,7 +65,7 @@ class MeilichatError(Exception):
         self.http_status = http_status
         self.link = link
 
-    def to_json(self) -> dict[str, object]:
+    def to_json(self) -> dict[str, dict[str, object]]:
         """The `{"error": {...}}` object written to stderr in `--json` mode."""
         return {
             "error": {

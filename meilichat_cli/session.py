@@ -167,7 +167,12 @@ def summary(outcome: TurnOutcome, **identity: Any) -> dict[str, Any]:
         + [
             {"type": error.type, "code": error.code, "message": error.message}
             for error in outcome.local_errors()
-        ],
+        ]
+        + (
+            [{"type": "interrupted", "code": None, "message": "stopped before the answer ended"}]
+            if outcome.interrupted
+            else []
+        ),
         **identity,
         "usage": turn.usage,
         "timings": outcome.timings,

@@ -338,6 +338,34 @@ def test_row_62_ctrl_c_keeps_the_partial_answer_and_exits_130(
     assert standin.stats.disconnects >= 1, "the server saw the client go away"
 
 
+def test_ctrl_c_under_json_says_so_in_the_result_and_on_stderr(
+    server_env: dict[str, str],
+) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "meilichat_cli", "ask", "--events"]
+        + ["-m", "scenario:drip?interval=0.2", QUESTION],
+        env=server_env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    # Wait for the first answer text, so the turn has something to keep.
+    while b'"event": "delta"' not in (line := proc.stdout.readline()):
+        assert line, "the stream ended before any text"
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130
+    done = json.loads(out.decode().strip().splitlines()[-1])
+    assert done["event"] == "done" and done["complete"] is False
+    assert done["answer"]
+    assert {"type": "interrupted", "code": None, "message": "stopped before the answer ended"} in (
+        done["errors"]
+    )
+    error = json.loads(err.decode().strip().splitlines()[-1])["error"]
+    assert error["kind"] == "interrupted" and error["message"] == "interrupted"
+
+
 def test_row_61_broken_pipe_exits_quietly(server_env: dict[str, str]) -> None:
     command = (
         f"'{sys.executable}' -m meilichat_cli ask -m 'scenario:long?tokens=3000' 'x' | head -c 10"
