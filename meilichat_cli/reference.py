@@ -90,16 +90,21 @@ EXIT_CODES: tuple[ExitCodeRow, ...] = (
     ),
     ExitCodeRow(
         ExitCode.USAGE,
-        "usage or local configuration: bad flags, unknown profile, no key, a corrupt config"
-        " file, an empty prompt, a history file that cannot be used",
+        "usage or local configuration: bad flags, unknown profile, a corrupt config file, an"
+        " empty prompt, a history file that cannot be used",
         ("usage", "config", "history"),
     ),
-    ExitCodeRow(ExitCode.AUTH, "authentication: the server answered 401 or 403", ("auth",)),
+    ExitCodeRow(
+        ExitCode.AUTH,
+        "authentication: the server answered 401 or 403 (also when no key is configured for it)",
+        ("auth",),
+    ),
     ExitCodeRow(ExitCode.NOT_FOUND, "not found: workspace, index, conversation", ("not_found",)),
     ExitCodeRow(
         ExitCode.API,
         "API or stream failure: another 4xx/5xx answer, an error event that ends the stream,"
-        " a stream cut before [DONE], a malformed stream; for `batch`, a question that failed",
+        " a stream cut before [DONE], a malformed stream, an answer that never finished"
+        " (Meilisearch's 20-round limit); for `batch`, a question that failed",
         ("api", "stream", "protocol"),
     ),
     ExitCodeRow(ExitCode.NETWORK, "network: connection refused, DNS, TLS", ("network",)),

@@ -124,6 +124,15 @@ def run_turn(
             code=fatal.code,
             hint=_provider_hint(fatal.code, fatal.type),
         )
+    if outcome.error is None and status == TRUNCATED:
+        # [DONE] with no finish chunk: Meilisearch ends a turn that way only when the model
+        # is still calling tools after its 20th round (protocol §6.4).
+        outcome.error = StreamError(
+            "The answer did not finish: Meilisearch gave up after 20 rounds of the model"
+            " calling tools",
+            hint="the partial answer is kept; ask a narrower question, or check the"
+            " workspace's prompts (`meilichat workspace show`)",
+        )
     if outcome.error is not None and turn.status not in (ERROR, INTERRUPTED):
         turn.status = TRUNCATED
     return outcome

@@ -251,6 +251,18 @@ def test_cut_stream_keeps_the_partial_answer_and_exits_5(server_env: dict[str, s
     assert "before completion" in result.stderr or "Connection lost" in result.stderr
 
 
+def test_done_without_a_finish_is_an_unfinished_answer(server_env: dict[str, str]) -> None:
+    # Meilisearch's answer when the model still calls tools after 20 rounds.
+    result = run_meilichat(["ask", "--json", "-m", "scenario:max-rounds", QUESTION], server_env)
+    assert result.returncode == 5
+    shown = json.loads(result.stdout)
+    assert shown["complete"] is False and shown["finish_reason"] is None
+    assert any("gave up after 20 rounds" in error["message"] for error in shown["errors"])
+    plain = run_meilichat(["ask", "-m", "scenario:max-rounds", QUESTION], server_env)
+    assert plain.returncode == 5
+    assert "meilichat: error: The answer did not finish" in plain.stderr
+
+
 def test_row_14_no_done_exits_5(server_env: dict[str, str]) -> None:
     result = run_meilichat(["ask", "-m", "scenario:no-done", QUESTION], server_env)
     assert result.returncode == 5
@@ -338,12 +350,14 @@ def test_row_62_ctrl_c_keeps_the_partial_answer_and_exits_130(
     assert standin.stats.disconnects >= 1, "the server saw the client go away"
 
 
+DRIP = "scenario:drip?interval=0.2"
+
+
 def test_ctrl_c_under_json_says_so_in_the_result_and_on_stderr(
     server_env: dict[str, str],
 ) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "meilichat_cli", "ask", "--events"]
-        + ["-m", "scenario:drip?interval=0.2", QUESTION],
+        [sys.executable, "-m", "meilichat_cli", "ask", "--events", "-m", DRIP, QUESTION],
         env=server_env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
