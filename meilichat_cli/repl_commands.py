@@ -25,6 +25,7 @@ from meilichat_cli.errors import MeilichatError, UsageError
 from meilichat_cli.protocol.conversation import INTERRUPTED, Message, Search
 from meilichat_cli.protocol.events import ErrorEvent
 from meilichat_cli.protocol.sanitize import sanitize_line
+from meilichat_cli.storage import open_private_text
 from meilichat_cli.transcript import conversation_markdown
 
 if TYPE_CHECKING:
@@ -415,7 +416,7 @@ class ChatController:
             title_of=self.host.source_title,
         )
         try:
-            with path.open("w" if force else "x", encoding="utf-8") as file:
+            with open_private_text(path, overwrite=bool(force)) as file:
                 file.write(text)
         except FileExistsError as error:
             raise UsageError(

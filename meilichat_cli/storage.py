@@ -2,7 +2,7 @@
 
 - `ensure_private_dir` creates a directory 0700 (whatever the umask) and refuses a path that is
   a file or a directory owned by someone else; `make_missing_dirs` creates missing parents
-  0700 too (as the XDG spec asks).
+  0700 too (as the XDG spec asks); `open_private_text` opens an export file 0600.
 - `atomic_write` writes a temporary file in the same directory (created with its final mode in
   one `os.open` call, so it is never readable by others even for an instant), fsyncs it, renames
   it over the target and fsyncs the directory. Readers see the old file or the new one, never
@@ -27,6 +27,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 from meilichat_cli.errors import ConfigError
 
@@ -109,6 +110,15 @@ def _create_dir(directory: Path) -> None:
     # mkdir's mode is filtered by the umask (0o277 would leave it unwritable): set it exactly.
     with contextlib.suppress(OSError):
         os.chmod(directory, PRIVATE_DIR_MODE)
+
+
+def open_private_text(path: Path, *, overwrite: bool) -> IO[str]:
+    """A UTF-8 text file for writing that nobody else can read if it is new (0600 in one
+    step); an existing one is truncated and keeps its mode, or, without `overwrite`,
+    FileExistsError. For exports the user names: conversations are private by default."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if overwrite else os.O_EXCL)
+    fd = os.open(path, flags, PRIVATE_FILE_MODE)
+    return os.fdopen(fd, "w", encoding="utf-8")
 
 
 def atomic_write(path: Path, data: bytes, *, mode: int = PRIVATE_FILE_MODE) -> None:

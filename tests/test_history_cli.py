@@ -252,6 +252,7 @@ def test_export_markdown_and_json_to_stdout_and_to_a_file(
     )
     assert to_file.returncode == 0, to_file.stderr
     assert to_file.stdout == "" and str(target) in to_file.stderr
+    assert target.stat().st_mode & 0o777 == 0o600  # a conversation is private by default
     shown = history(["show", conversation, "--json"], clean_env).stdout
     assert json.loads(target.read_text()) == json.loads(shown)
 

@@ -473,6 +473,7 @@ def test_save_writes_markdown_with_sources_and_refuses_to_overwrite(
 ) -> None:
     target = tmp_path / "notes.md"
     harness.type("space movies", f"/save {target}")
+    assert target.stat().st_mode & 0o777 == 0o600  # a conversation is private by default
     text = target.read_text()
     assert text.startswith("# space movies\n")
     assert "## 1. Question\n\nspace movies" in text

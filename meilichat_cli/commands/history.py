@@ -252,8 +252,12 @@ def export(
     if output is None or output == "-":
         ctx.stdout.write(text)
         return
+    from pathlib import Path
+
+    from meilichat_cli.storage import open_private_text
+
     try:
-        with open(output, "w", encoding="utf-8") as file:
+        with open_private_text(Path(output), overwrite=True) as file:
             file.write(text)
     except OSError as error:
         raise UsageError(f"cannot write {output}: {error.strerror or error}") from error
