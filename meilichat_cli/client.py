@@ -155,6 +155,8 @@ class MeiliClient:
                 kind = content_type.split(";")[0].strip() or "no content type"
                 raise ApiError(
                     f"Expected an event stream, got {kind}; is a proxy intercepting?",
+                    hint="something other than Meilisearch answered (a captive portal, a proxy?):"
+                    " check the URL with `meilichat profile show`, or run `meilichat doctor`",
                     http_status=200,
                 )
             return response
@@ -240,6 +242,11 @@ class MeiliClient:
             what = "HTML page, likely a proxy" if "html" in ctype.lower() else "not JSON"
             return ApiError(
                 f"HTTP {status} from server ({what}): {excerpt or response.reason_phrase}",
+                hint="the server, or a proxy in front of it, is failing (asked 3 times); try"
+                " again later or read its logs"
+                if status >= 500
+                else "this is not Meilisearch's answer: check the URL with `meilichat profile"
+                " show`, or run `meilichat doctor`",
                 http_status=status,
             )
         message = str(body.get("message") or f"HTTP {status}")

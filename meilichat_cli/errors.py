@@ -109,7 +109,19 @@ class StreamError(MeilichatError):
 
 
 class ProtocolError(StreamError):
+    """The bytes are not a Meilisearch chat stream (raised by the stdlib-only protocol layer,
+    which knows nothing of commands: the default hint is said here)."""
+
     kind = "protocol"
+
+    def __init__(self, message: str, *, hint: str | None = None, code: str | None = None) -> None:
+        super().__init__(
+            message,
+            hint=hint
+            or "the partial answer is kept; if this repeats, check that the URL is Meilisearch's"
+            " (`meilichat doctor`)",
+            code=code,
+        )
 
 
 class NetworkError(MeilichatError):

@@ -299,6 +299,7 @@ def test_rows_30_37_38_proxy_pages_exit_5(
     assert result.returncode == 5
     assert expected in result.stderr
     assert "\x1b" not in result.stderr and "<script" not in result.stderr
+    assert result.stderr.splitlines()[1].startswith("hint: "), "every error says what to do"
 
 
 def test_row_21_to_29_escapes_never_reach_the_output(server_env: dict[str, str]) -> None:

@@ -597,6 +597,7 @@ def test_row_11_malformed_event_keeps_the_partial_and_exits_5(server_env: dict[s
     result = ask(server_env, "-m", "scenario:malformed")
     assert result.returncode == 5
     assert re.search(r"Malformed event #\d+ from server: \{\"choices\":\[", result.stderr)
+    assert "hint: the partial answer is kept" in result.stderr
     assert result.stdout.strip(), "the text streamed before the bad event stays"
     latest = history(server_env)[0]
     answer, status = saved_answer(server_env, latest["id"])
