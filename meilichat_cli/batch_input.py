@@ -81,8 +81,9 @@ def read_items(lines: Iterable[str], *, source: str) -> list[BatchItem]:
             shown.append(f"… and {len(problems) - SHOWN_PROBLEMS} more")
         count = len(problems)
         raise UsageError(
-            f"{source}: {count} bad line{'s' if count != 1 else ''}, nothing was sent:\n  "
-            + "\n  ".join(shown),
+            # One line, as every error is printed: the problems are separated by "; ".
+            f"{source}: {count} bad line{'s' if count != 1 else ''}, nothing was sent: "
+            + "; ".join(shown),
             hint="each line is one JSON object: "
             '{"id": "q1", "prompt": "…", "expect": ["movies:42"]}',
         )
@@ -123,3 +124,27 @@ def read_answered(path: Path) -> ResumeState:
         if result.get("complete") is True:
             state.answered.add(item_key(result.get("id"), result.get("line")))
     return state
+
+
+def latest_results(data: str) -> tuple[str, int]:
+    """An output file with one line per question, the last result of each, in input order;
+    and how many lines were dropped as not being results (half a line left by a killed run).
+
+    A resumed run appends the retried questions' new lines after the failed ones; this is the
+    file as if the run had gone right the first time.
+    """
+    latest: dict[str, tuple[int, str]] = {}
+    dropped = 0
+    for raw in data.splitlines():
+        if not raw.strip():
+            continue
+        try:
+            result = json.loads(raw)
+        except ValueError:
+            result = None
+        if not isinstance(result, dict) or not isinstance(result.get("line"), int):
+            dropped += 1
+            continue
+        latest[item_key(result.get("id"), result["line"])] = (result["line"], raw)
+    kept = sorted(latest.values(), key=lambda found: found[0])
+    return "".join(raw + "\n" for _line, raw in kept), dropped

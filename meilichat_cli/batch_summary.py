@@ -92,7 +92,7 @@ def run_lines(
 ) -> list[str]:
     """The summary of a plain (one-workspace) run."""
     done = f"{tally.answered - tally.failed} complete, {tally.failed} failed"
-    head = f"batch{label}: {tally.answered} of {total - skipped} questions answered ({done})"
+    head = f"batch{label}: {tally.answered} of {total - skipped} questions asked: {done}"
     if skipped:
         head += f"; {skipped} skipped (already answered)"
     if interrupted:

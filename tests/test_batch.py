@@ -198,7 +198,7 @@ def test_questions_from_stdin_and_messages_lines(
     assert body["messages"] == [{"role": "system", "content": "Be brief."}, *conversation]
 
 
-def test_resume_skips_what_was_answered_and_appends_the_rest(
+def test_resume_skips_what_was_answered_and_leaves_one_line_per_question(
     tmp_path: Path, server_env: dict[str, str], standin: StandInServer
 ) -> None:
     questions = write_questions(
@@ -213,7 +213,8 @@ def test_resume_skips_what_was_answered_and_appends_the_rest(
     first = run_meilichat(["batch", str(questions), "-o", str(out)], server_env)
     assert first.returncode == 5
     assert first.stdout == ""
-    assert [r["id"] for r in result_lines(out.read_text())] == ["ok", "bad", None]
+    first_results = result_lines(out.read_text())
+    assert [r["id"] for r in first_results] == ["ok", "bad", None]
     # A run killed mid-write leaves half a line; resume ignores it and starts a new line.
     with out.open("a") as handle:
         handle.write('{"id": "ok", "complete": tr')
@@ -225,10 +226,12 @@ def test_resume_skips_what_was_answered_and_appends_the_rest(
     assert len(standin.completion_bodies()) == before + 1, "only the failed one is re-asked"
     assert "1 unreadable line(s) ignored" in second.stderr
     assert "2 skipped (already answered)" in second.stderr
-    text = out.read_text().splitlines()
-    assert text[3] == '{"id": "ok", "complete": tr'
-    assert json.loads(text[4])["id"] == "bad"
-    assert len(text) == 5
+    # The file ends as if the run had gone right the first time: one line per question, the
+    # retried one's newest, in input order; the half line is gone.
+    assert "dropped 1 line(s) that were not results" in second.stderr
+    results = result_lines(out.read_text())
+    assert [r["id"] for r in results] == ["ok", "bad", None]
+    assert [r["line"] for r in results] == [1, 2, 3]
     # Everything answered: nothing to do, nothing sent.
     answered = tmp_path / "all.jsonl"
     answered.write_text(
@@ -427,7 +430,7 @@ def test_progress_bar_on_a_terminal(tmp_path: Path, server_env: dict[str, str]) 
     assert child.exitstatus == 5
     assert "2/2" in screen and "1 failed" in screen and "q/s" in screen and "ETA" in screen
     assert "failed bad: Workspace 'nope' not found" in screen
-    assert "batch: 2 of 2 questions answered (1 complete, 1 failed)" in screen
+    assert "batch: 2 of 2 questions asked: 1 complete, 1 failed" in screen
     assert len(result_lines(out.read_text())) == 2
 
 

@@ -103,7 +103,8 @@ def batch(
         typer.Option(
             "--output",
             "-o",
-            help="Write results to FILE instead of stdout (appended when it is the --resume file).",
+            help="Write results to FILE instead of stdout (with --resume FILE: appended, then"
+            " left with one line per question).",
             metavar="FILE",
             show_default=False,
         ),
@@ -476,6 +477,7 @@ class _OutputFile:
         self.options = options
         self.resume_path = resume_path
         self._file: TextIO | None = None
+        self._appending = False
 
     def __enter__(self) -> TextIO:
         from pathlib import Path
@@ -486,6 +488,7 @@ class _OutputFile:
             return self.ctx.stdout
         path = Path(self.options.output)
         appending = self.resume_path is not None and _same_file(path, self.resume_path)
+        self._appending = appending
         try:
             self._file = path.open("a" if appending else "w", encoding="utf-8")
         except OSError as error:
@@ -496,8 +499,32 @@ class _OutputFile:
         return self._file
 
     def __exit__(self, *exc_info: object) -> None:
-        if self._file is not None:
-            self._file.close()
+        if self._file is None:
+            return
+        self._file.close()
+        if self._appending:
+            from pathlib import Path
+
+            _keep_latest_results(self.ctx, Path(self.options.output or ""))
+
+
+def _keep_latest_results(ctx: RunContext, path: Path) -> None:
+    """Leave the resumed file with one line per question (see batch_input.latest_results)."""
+    import stat
+
+    from meilichat_cli.batch_input import latest_results
+    from meilichat_cli.errors import MeilichatError
+    from meilichat_cli.storage import atomic_write
+
+    try:
+        compact, dropped = latest_results(path.read_text(encoding="utf-8"))
+        mode = stat.S_IMODE(path.stat().st_mode)
+        atomic_write(path, compact.encode("utf-8"), mode=mode)
+    except (OSError, UnicodeDecodeError, MeilichatError) as error:
+        ctx.warn(f"{path}: left with the earlier lines of retried questions ({error})")
+        return
+    if dropped:
+        ctx.warn(f"{path}: dropped {dropped} line(s) that were not results")
 
 
 def _same_file(a: Path, b: Path) -> bool:
