@@ -69,6 +69,25 @@ def test_list_json_and_long(env: dict[str, str]) -> None:
     assert "sk-deXXXXXX..." in long.stdout and DEMO_PROVIDER_KEY not in long.stdout
 
 
+def test_an_admin_key_leaves_the_profile_key_unmentioned(
+    env: dict[str, str], standin: StandInServer
+) -> None:
+    # A profile for another server: with MEILI_MASTER_KEY its key is not needed, so there is
+    # nothing to warn about (the chat commands do warn: they would have used it).
+    del env["MEILICHAT_API_KEY"]
+    url = env.pop("MEILICHAT_URL")
+    assert (
+        run_meilichat(["profile", "add", "other", "--url", "http://127.0.0.1:9"], env).returncode
+        == 0
+    )
+    result = run_meilichat(["workspace", "list", "--url", url], env)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    created = run_meilichat(["key", "create", "--url", url], env)
+    assert created.returncode == 0, created.stderr
+    assert "not sending the key" not in created.stderr
+
+
 def test_show_keeps_the_provider_key_masked(env: dict[str, str]) -> None:
     result = run_meilichat(["workspace", "show", "demo"], env)
     assert result.returncode == 0, result.stderr

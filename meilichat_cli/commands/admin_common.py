@@ -125,12 +125,10 @@ def admin_client(
     """Resolve the connection and open a client carrying the admin key (see the module
     docstring for which key that is)."""
     ctx.debug_log("resolving the connection for an admin command")
-    connection = flags.resolve(ctx)
     explicit = None
     if admin_key_stdin or prompt_admin_key or flags.api_key is None:
         explicit = explicit_admin_key(ctx, from_stdin=admin_key_stdin, prompt=prompt_admin_key)
-    if explicit is not None:
-        connection = with_admin_key(ctx, connection, explicit)
+    connection = flags.resolve(ctx, admin_key=explicit)
     with flags.open_client(ctx, connection) as client:
         yield connection, client
 

@@ -105,7 +105,9 @@ class ConnectionFlags:
     ca_bundle: str | None = None
     insecure: bool = False
 
-    def resolve(self, ctx: RunContext) -> Connection:
+    def resolve(self, ctx: RunContext, *, admin_key: str | None = None) -> Connection:
+        """The connection these flags name; with `admin_key`, one that sends it (for admin
+        commands: the profile's own key is then not looked at, nor warned about)."""
         from dataclasses import replace
 
         from meilichat_cli.settings import resolve_connection
@@ -114,10 +116,11 @@ class ConnectionFlags:
             ctx.environ,
             profile=self.profile,
             url=self.url,
-            api_key=self.api_key,
+            api_key=admin_key or self.api_key,
             workspace=self.workspace,
             model=self.model,
             warn=ctx.warn,
+            api_key_source="admin key" if admin_key else "--api-key",
         )
         if self.ca_bundle:
             connection = replace(connection, ca_bundle=self.ca_bundle)

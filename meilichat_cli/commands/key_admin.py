@@ -134,7 +134,6 @@ def create(
     from meilichat_cli.commands.admin_common import (
         explicit_admin_key,
         prompt_secret,
-        with_admin_key,
     )
     from meilichat_cli.context import RunContext
     from meilichat_cli.credentials import mask_key
@@ -160,7 +159,6 @@ def create(
         ca_bundle=ca_bundle,
         insecure=insecure,
     )
-    connection = flags.resolve(ctx)
     admin_key = explicit_admin_key(ctx, from_stdin=admin_key_stdin, prompt=prompt_admin_key)
     if admin_key is None:
         if not ctx.stdin_isatty:
@@ -170,8 +168,8 @@ def create(
                 " asked",
             )
         admin_key = prompt_secret(ctx, "admin or master key", "key create")
-    admin_connection = with_admin_key(ctx, connection, admin_key)
-    with flags.open_client(ctx, admin_connection) as client:
+    connection = flags.resolve(ctx, admin_key=admin_key)
+    with flags.open_client(ctx, connection) as client:
         created = admin.create_key(
             client,
             actions=actions,
