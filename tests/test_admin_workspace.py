@@ -323,6 +323,7 @@ def test_edit_refuses_a_masked_key_typed_in(
     assert result.returncode == 2
     assert "masked provider key" in result.stderr
     assert requests(standin, "PATCH") == []
+    Path(result.stderr.split("your edits are kept in ")[1].split()[0]).unlink()
 
 
 def test_edit_can_replace_the_key_with_a_real_one(
@@ -340,6 +341,7 @@ def test_edit_surfaces_invalid_chat_completion_codes(env: dict[str, str], tmp_pa
     result = run_meilichat(["workspace", "edit", "demo"], env)
     assert result.returncode == 5
     assert "invalid_chat_completion_org_id" in result.stderr
+    Path(result.stderr.split("your edits are kept in ")[1].split()[0]).unlink()
 
 
 def test_edit_keeps_a_broken_file_and_sends_nothing(
@@ -365,6 +367,11 @@ def test_edit_checks_vllm_requirements(
     assert result.returncode == 2
     assert "vLlm requires a base URL" in result.stderr
     assert requests(standin, "PATCH") == []
+    # The refused edit is kept, like a file that is not JSON.
+    kept = Path(result.stderr.split("your edits are kept in ")[1].split()[0].rstrip(";"))
+    assert json.loads(kept.read_text(encoding="utf-8"))["source"] == "vLlm"
+    assert kept.stat().st_mode & 0o777 == 0o600
+    kept.unlink()
 
 
 # -- reset / delete ---------------------------------------------------------------------------

@@ -600,9 +600,12 @@ def edit(
 
     The provider key appears masked: leave it to keep the current key, replace it with a new
     key, or set it to null to remove it. A masked value is never sent back."""
+    import os
+
     from meilichat_cli import admin
     from meilichat_cli.commands.admin_common import admin_client
     from meilichat_cli.context import RunContext
+    from meilichat_cli.errors import MeilichatError
     from meilichat_cli.ui import admin_view
 
     ctx = RunContext.from_process()
@@ -612,17 +615,30 @@ def edit(
     ) as (connection, client):
         workspace = _workspace_name(name, connection)
         before = admin.workspace_settings(client, workspace)
-        after = _edit_in_editor(ctx, workspace, before)
-        changes = admin.workspace_changes(before, after)
-        if not changes:
-            ctx.note("No changes; nothing was sent.")
-            return
-        admin.check_source_requirements(admin.merge_workspace_settings(before, changes))
-        admin.update_workspace(client, workspace, changes)
+        after, draft = _edit_in_editor(ctx, workspace, before)
+        try:
+            changes = admin.workspace_changes(before, after)
+            if changes:
+                admin.check_source_requirements(admin.merge_workspace_settings(before, changes))
+                admin.update_workspace(client, workspace, changes)
+        except MeilichatError as error:
+            # Refused here or by the server: the edits are worth keeping, as for bad JSON.
+            kept = f"your edits are kept in {draft}"
+            error.hint = f"{error.hint}; {kept}" if error.hint else kept
+            raise
+        os.unlink(draft)
+    if not changes:
+        ctx.note("No changes; nothing was sent.")
+        return
     admin_view.write_line(ctx, f"Updated workspace '{workspace}' ({_describe(changes)}).")
 
 
-def _edit_in_editor(ctx: RunContext, workspace: str, settings: dict[str, Any]) -> dict[str, Any]:
+def _edit_in_editor(
+    ctx: RunContext, workspace: str, settings: dict[str, Any]
+) -> tuple[dict[str, Any], str]:
+    """The settings as edited, and the file (0600) holding them, which the caller removes
+    once they are sent; removed here when the editing itself fails, kept when the text is
+    not a JSON object (the user's work is not thrown away)."""
     import json
     import os
     import shlex
@@ -666,7 +682,8 @@ def _edit_in_editor(ctx: RunContext, workspace: str, settings: dict[str, Any]) -
                 "the edited settings must be a JSON object",
                 hint=f"your edits are kept in {path}; nothing was sent",
             )
-        return data
+        keep_file = True  # the caller's now
+        return data, path
     finally:
         if not keep_file:
             with contextlib.suppress(OSError):
