@@ -152,6 +152,17 @@ def check_source_requirements(settings: Mapping[str, Any]) -> None:
             "vLlm requires a base URL (the address of your vLLM server)",
             hint="pass --base-url URL, e.g. http://127.0.0.1:8000/v1",
         )
+    base_url = settings.get("baseUrl")
+    if isinstance(base_url, str) and base_url:
+        # Meilisearch stores any string and fails only when it calls the LLM, far from here.
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise UsageError(
+                f"base URL {base_url!r} is not an http(s) URL",
+                hint="e.g. --base-url http://127.0.0.1:8000/v1",
+            )
 
 
 def workspace_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:

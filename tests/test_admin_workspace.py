@@ -249,6 +249,11 @@ def test_set_refuses_vllm_without_base_url_before_sending(
     assert result.returncode == 2
     assert "vLlm requires a base URL" in result.stderr
     assert requests(standin, "PATCH") == []
+    not_a_url = ["workspace", "set", "local", "--source", "vLlm", "--base-url", "notaurl"]
+    refused = run_meilichat(not_a_url, env)
+    assert refused.returncode == 2
+    assert "base URL 'notaurl' is not an http(s) URL" in refused.stderr
+    assert requests(standin, "PATCH") == []
     ok = run_meilichat(
         ["workspace", "set", "local", "--source", "vLlm", "--base-url", "http://127.0.0.1:8000/v1"],
         env,
