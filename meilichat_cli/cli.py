@@ -89,23 +89,29 @@ class LazyCommands(TyperGroup):
     # the JSON object with --json, exit 2), not in typer's boxed format: the arguments of
     # the root are parsed in make_context, those of every command under it in invoke.
     def make_context(self, *args: Any, **kwargs: Any) -> Any:
-        with _usage_errors_as_ours():
+        with _click_errors_as_ours():
             return super().make_context(*args, **kwargs)
 
     def invoke(self, ctx: Any) -> Any:
-        with _usage_errors_as_ours():
+        with _click_errors_as_ours():
             return super().invoke(ctx)
 
 
 @contextlib.contextmanager
-def _usage_errors_as_ours() -> Any:
+def _click_errors_as_ours() -> Any:
+    """click's usage errors become UsageError, and Ctrl-C or Ctrl-D at one of its prompts
+    (Abort, which typer would report as "Aborted." with exit 1, the code of a bug) becomes
+    Interrupted: exit 130, nothing changed."""
+    from typer import Abort
     from typer._click.exceptions import NoArgsIsHelpError
     from typer._click.exceptions import UsageError as ClickUsageError
 
-    from meilichat_cli.errors import UsageError
+    from meilichat_cli.errors import Interrupted, UsageError
 
     try:
         yield
+    except Abort:
+        raise Interrupted("cancelled; nothing was changed") from None
     except NoArgsIsHelpError:
         raise  # the help page, printed by typer, is the answer to a bare group
     except ClickUsageError as error:

@@ -62,6 +62,22 @@ def test_workspace_set_prompts_for_the_provider_key_without_echo(
     assert standin.state.workspaces["demo"]["apiKey"] == PROVIDER_KEY
 
 
+def test_ctrl_d_at_a_hidden_prompt_cancels_with_130(
+    env: dict[str, str], standin: StandInServer
+) -> None:
+    # typer reports it as "Aborted." with exit 1, the code of a bug.
+    child = _spawn(["workspace", "set", "demo", "--prompt-provider-key"], env)
+    child.expect("Provider API key")
+    wait_for_hidden_input(child.child_fd)
+    child.sendeof()
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 130
+    assert "meilichat: error: cancelled; nothing was changed" in (child.before or "")
+    assert "Aborted" not in (child.before or "")
+    assert not [r for r in standin.recorded if r.method == "PATCH"]
+
+
 def test_delete_declined_changes_nothing(env: dict[str, str], standin: StandInServer) -> None:
     child = _spawn(["workspace", "delete", "demo"], env)
     child.expect(r"Delete workspace 'demo' on .*\?")

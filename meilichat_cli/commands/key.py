@@ -133,10 +133,8 @@ def _read_key(ctx: RunContext, profile: str) -> str:
             entered: str = typer.prompt(
                 f"API key for profile {profile!r}", hide_input=True, default="", show_default=False
             )
-        except (
-            typer.Abort
-        ):  # typer 0.28 carries its own click: the `click` package is no dependency
-            raise Interrupted("") from None
+        except typer.Abort:  # Ctrl-C or Ctrl-D (typer carries its own click)
+            raise Interrupted("cancelled; no key was stored") from None
         return entered
     data = ctx.stdin.read(MAX_STDIN_BYTES + 1)
     if len(data) > MAX_STDIN_BYTES:
