@@ -176,3 +176,13 @@ def test_files_are_the_ones_paths_knows() -> None:
     names = {row.name for row in reference.FILES}
     for path in (where.config_file, where.credentials_file, where.history_db, where.repl_history):
         assert path.name in names
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    setup = readme.split("## Set-up in two commands", 1)[1].split("```sh", 1)[1].split("```")[0]
+    commands = [line for line in setup.splitlines() if line and not line.startswith("#")]
+    assert len(commands) == 2, commands
+    ci = (root / ".ci" / "run").read_text(encoding="utf-8").strip().splitlines()
+    assert ci[-1] == commands[1]
