@@ -372,18 +372,22 @@ def _tls_verify(connection: Connection, warn: Callable[[str], None]) -> ssl.SSLC
     load = urlsplit(connection.url).scheme.lower() != "http"
     if connection.ca_bundle:
         return _trusting(connection.ca_bundle, "--ca-bundle", load=load)
+    # Both variables at once are both trusted, as OpenSSL itself does.
+    cert_dir = os.environ.get("SSL_CERT_DIR")
+    cert_dir = cert_dir if cert_dir and os.path.isdir(cert_dir) else None
     cert_file = os.environ.get("SSL_CERT_FILE")
     if cert_file:
-        return _trusting(cert_file, "SSL_CERT_FILE", load=load)
+        return _trusting(cert_file, "SSL_CERT_FILE", load=load, directory=cert_dir)
     if not load:
         return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    cert_dir = os.environ.get("SSL_CERT_DIR")
-    if cert_dir and os.path.isdir(cert_dir):
+    if cert_dir:
         return ssl.create_default_context(capath=cert_dir)
     return True
 
 
-def _trusting(path: str, origin: str, *, load: bool = True) -> ssl.SSLContext:
+def _trusting(
+    path: str, origin: str, *, load: bool = True, directory: str | None = None
+) -> ssl.SSLContext:
     if not os.path.isfile(path):
         raise UsageError(
             f"{origin} points to a missing file: {path}",
@@ -392,7 +396,7 @@ def _trusting(path: str, origin: str, *, load: bool = True) -> ssl.SSLContext:
     if not load:
         return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     try:
-        return ssl.create_default_context(cafile=path)
+        return ssl.create_default_context(cafile=path, capath=directory)
     except (ssl.SSLError, OSError, ValueError) as error:
         raise UsageError(
             f"{origin} file {path} holds no usable CA certificates ({type(error).__name__})",

@@ -824,6 +824,26 @@ def test_row_40_an_untrusted_certificate_names_the_host_and_the_fix(
     assert tls_front.handshakes_failed == 1, "a refused certificate is not retried"
 
 
+def test_ssl_cert_dir_is_trusted_alongside_ssl_cert_file(
+    tls_env: dict[str, str], test_ca: PrivateCA, tmp_path: Path
+) -> None:
+    # Many machines export both (a system bundle in the file): OpenSSL trusts both, so do we.
+    directory = tmp_path / "certs"
+    directory.mkdir()
+    subject_hash = subprocess.run(
+        ["openssl", "x509", "-hash", "-noout", "-in", str(test_ca.ca_cert)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    (directory / f"{subject_hash}.0").write_bytes(test_ca.ca_cert.read_bytes())
+    other_bundle = tmp_path / "other.pem"
+    other_bundle.write_bytes(test_ca.server_cert.read_bytes())  # a valid PEM, not our CA
+    env = {**tls_env, "SSL_CERT_FILE": str(other_bundle), "SSL_CERT_DIR": str(directory)}
+    result = ask(env)
+    assert result.returncode == 0, result.stderr
+
+
 def test_row_40_a_private_ca_is_trusted_from_flag_environment_or_profile(
     tls_env: dict[str, str], tls_front: TlsFront, test_ca: PrivateCA
 ) -> None:
