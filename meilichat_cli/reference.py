@@ -295,7 +295,11 @@ RESULT_FIELDS: tuple[Field, ...] = (
         "{type, code, message} for each error event (a failed search, a provider error) and"
         " for a failure on the client side (cut stream, timeout)",
     ),
-    Field("conversation_id", "string or null", "the saved conversation; null when not saved"),
+    Field(
+        "conversation_id",
+        "string or null",
+        "the saved conversation; null when not saved (with --no-save, the continued one's id)",
+    ),
     Field("profile", "string or null", "the profile used"),
     Field("workspace", "string", "the workspace asked"),
     Field("model", "string", "the model sent"),

@@ -33,6 +33,13 @@ def test_demo_json_is_the_ask_contract(clean_env: dict[str, str]) -> None:
     assert data["searches"][0]["sources"]
 
 
+def test_demo_refuses_two_output_modes_like_ask(clean_env: dict[str, str]) -> None:
+    result = run_meilichat(["demo", "--json", "--events", "x"], clean_env)
+    assert result.returncode == 2
+    assert "--json and --events cannot be used together" in result.stderr
+    assert result.stdout == ""
+
+
 def test_demo_survives_a_reader_that_leaves(clean_env: dict[str, str]) -> None:
     command = f"'{sys.executable}' -m meilichat_cli demo --delay 0 'space movies' | head -1"
     result = subprocess.run(

@@ -109,11 +109,7 @@ def ask(
     from meilichat_cli.context import RunContext, reader_may_leave
     from meilichat_cli.errors import UsageError
 
-    modes = [name for name, on in (("--json", json_mode), ("--events", events_mode)) if on]
-    if plain:
-        modes.append("--plain")
-    if len(modes) > 1:
-        raise UsageError(f"{' and '.join(modes)} cannot be used together")
+    check_output_modes(json_mode=json_mode, events_mode=events_mode, plain=plain)
     check_resume_flags(continue_, conversation)
     ctx = RunContext.from_process()
     question = None
@@ -162,6 +158,19 @@ def ask(
             save=not no_save,
             question=question,
         )
+
+
+def check_output_modes(*, json_mode: bool, events_mode: bool, plain: bool) -> None:
+    """--json, --events and --plain each choose the whole output: one at a time."""
+    from meilichat_cli.errors import UsageError
+
+    chosen = [
+        name
+        for name, on in (("--json", json_mode), ("--events", events_mode), ("--plain", plain))
+        if on
+    ]
+    if len(chosen) > 1:
+        raise UsageError(f"{' and '.join(chosen)} cannot be used together")
 
 
 def check_resume_flags(continue_: bool, conversation: str | None) -> None:

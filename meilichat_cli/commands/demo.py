@@ -74,11 +74,12 @@ def demo(
     if serve:
         _serve(StandInServer(port=port, master_key=key, fresh=fresh, token_delay=delay))
         return
-    from meilichat_cli.commands.ask import ask_once, read_prompt
+    from meilichat_cli.commands.ask import ask_once, check_output_modes, read_prompt
     from meilichat_cli.commands.connection import ConnectionFlags
     from meilichat_cli.context import RunContext, reader_may_leave
     from meilichat_cli.ui.output import choose_output
 
+    check_output_modes(json_mode=json_mode, events_mode=events_mode, plain=plain)
     ctx = RunContext.from_process()
     with StandInServer(master_key=key, token_delay=delay) as server:
         flags = ConnectionFlags(
@@ -113,19 +114,28 @@ def _serve(server: object) -> None:
 
     assert isinstance(server, StandInServer)
     server.start()
-    lines = [
-        f"meilichat demo server on {server.url}",
-        f"  workspace:  {server.workspace}",
-        f"  chat key:   {server.chat_key}",
-        f"  admin key:  {server.admin_key}",
-        f"  try: curl -N {server.url}/chats/{server.workspace}/chat/completions \\",
-        f"         -H 'Authorization: Bearer {server.chat_key}' \\",
-        "         -H 'Content-Type: application/json' \\",
-        '         -d \'{"model":"demo-model","stream":true,"messages":[{"role":"user",'
-        '"content":"space movies"}],"tools":[{"type":"function","function":'
-        '{"name":"_meiliSearchSources"}}]}\'',
-        "Press Ctrl-C to stop.",
-    ]
+    lines = [f"meilichat demo server on {server.url}"]
+    if server.workspace in server.state.workspaces:
+        lines += [
+            f"  workspace:  {server.workspace}",
+            f"  chat key:   {server.chat_key}",
+            f"  admin key:  {server.admin_key}",
+            f"  try: curl -N {server.url}/chats/{server.workspace}/chat/completions \\",
+            f"         -H 'Authorization: Bearer {server.chat_key}' \\",
+            "         -H 'Content-Type: application/json' \\",
+            '         -d \'{"model":"demo-model","stream":true,"messages":[{"role":"user",'
+            '"content":"space movies"}],"tools":[{"type":"function","function":'
+            '{"name":"_meiliSearchSources"}}]}\'',
+        ]
+    else:  # --fresh: like a new Meilisearch, nothing to chat with yet
+        lines += [
+            "  a fresh server: the chat feature is off and there is no workspace yet",
+            f"  chat key:   {server.chat_key}",
+            f"  admin key:  {server.admin_key}",
+            f"  set it up:  MEILI_MASTER_KEY=<admin key> meilichat doctor --url {server.url}"
+            f" -w {server.workspace} --fix",
+        ]
+    lines.append("Press Ctrl-C to stop.")
     typer.echo("\n".join(lines))
     try:
         while True:
