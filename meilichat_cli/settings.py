@@ -101,7 +101,7 @@ def resolve_connection(
         _KeyRequest(api_key, api_key_source, env, paths, warn), chosen, config, final_url
     )
     if key is not None:
-        _check_clear_text(final_url, env, warn)
+        check_clear_text(final_url, env, warn)
 
     ca_bundle = chosen.ca_bundle if chosen is not None else None
     if ca_bundle is not None:
@@ -219,7 +219,7 @@ def _resolve_key(
         return _checked_key(from_env, ENV_API_KEY), ENV_API_KEY
     if chosen is None:
         return None, "none"
-    if _normalise(chosen.url) != final_url:
+    if not profile_serves(chosen, final_url):
         warn(
             f"not sending the key of profile {chosen.name!r} to {final_url}: it belongs to"
             f" {_normalise(chosen.url)}; pass MEILICHAT_API_KEY for this server"
@@ -250,7 +250,15 @@ def _normalise(url: str) -> str:
         return url
 
 
-def _check_clear_text(url: str, env: Mapping[str, str], warn: Callable[[str], None]) -> None:
+def profile_serves(profile: Profile, url: str) -> bool:
+    """Whether `url` is the profile's own server: the one place a profile's key may be sent
+    (and so the only server a key may be stored in the profile for)."""
+    return _normalise(profile.url) == _normalise(url)
+
+
+def check_clear_text(url: str, env: Mapping[str, str], warn: Callable[[str], None]) -> None:
+    """Warn before any key goes to a non-loopback host over http://; refuse with
+    MEILICHAT_REQUIRE_HTTPS."""
     parts = urlsplit(url)
     if parts.scheme != "http" or is_loopback_host(parts.hostname or ""):
         return

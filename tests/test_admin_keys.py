@@ -235,3 +235,14 @@ def test_list_with_only_a_chat_key_exits_3(env: dict[str, str]) -> None:
     result = run_meilichat(["key", "list", "--server"], env)
     assert result.returncode == 3
     assert "keys.get" in result.stderr
+
+
+def test_an_admin_key_in_clear_text_obeys_require_https(env: dict[str, str]) -> None:
+    # The same rule as for any key: MEILICHAT_REQUIRE_HTTPS refuses before connecting.
+    del env["MEILICHAT_API_KEY"]
+    env["MEILICHAT_REQUIRE_HTTPS"] = "1"
+    for args in (["key", "list", "--server"], ["key", "create"], ["workspace", "list"]):
+        result = run_meilichat([*args, "--url", "http://192.0.2.1:7700", "--timeout", "1"], env)
+        assert result.returncode == 2, (args, result.stderr)
+        assert "refusing to send the API key in clear text" in result.stderr
+        assert MASTER_KEY not in result.stderr

@@ -102,15 +102,14 @@ def explicit_admin_key(ctx: RunContext, *, from_stdin: bool, prompt: bool) -> st
 
 
 def with_admin_key(ctx: RunContext, connection: Connection, admin_key: str) -> Connection:
-    """`connection` sending `admin_key` instead of the profile's key."""
+    """`connection` sending `admin_key` instead of the profile's key, for commands that need
+    both (doctor, `key list --server`); the others resolve with the admin key directly
+    (`ConnectionFlags.resolve(admin_key=…)`). Same clear-text rule as any key."""
     from dataclasses import replace
-    from urllib.parse import urlsplit
 
-    from meilichat_cli.settings import is_loopback_host
+    from meilichat_cli.settings import check_clear_text
 
-    parts = urlsplit(connection.url)
-    if parts.scheme == "http" and not is_loopback_host(parts.hostname or ""):
-        ctx.warn(f"the admin key is sent in clear text to {connection.url}; use https://")
+    check_clear_text(connection.url, ctx.environ, ctx.warn)
     return replace(connection, api_key=admin_key, api_key_source="admin key")
 
 

@@ -257,7 +257,7 @@ def _key_storer(ctx: RunContext, target: Target) -> Any:
     profile = target.connection.profile
     if profile is None or target.connection.api_key_source in ("--api-key", "MEILICHAT_API_KEY"):
         return None  # a stored key would not be the one used
-    if not _profile_is_for(ctx, profile, target.connection.url):
+    if not _profile_serves(ctx, profile, target.connection.url):
         # --url or MEILICHAT_URL points elsewhere: the profile's key is never sent there, so a
         # key stored in it would replace a working key and fix nothing.
         return None
@@ -277,14 +277,10 @@ def _key_storer(ctx: RunContext, target: Target) -> Any:
     return store
 
 
-def _profile_is_for(ctx: RunContext, profile: str, url: str) -> bool:
-    from meilichat_cli.errors import UsageError
+def _profile_serves(ctx: RunContext, profile: str, url: str) -> bool:
     from meilichat_cli.paths import paths_from_env
     from meilichat_cli.profile_store import read_config
-    from meilichat_cli.settings import validate_url
+    from meilichat_cli.settings import profile_serves
 
     config = read_config(paths_from_env(ctx.environ), warn=ctx.warn)
-    try:
-        return validate_url(config.get_profile(profile).url) == url
-    except UsageError:
-        return False
+    return profile_serves(config.get_profile(profile), url)

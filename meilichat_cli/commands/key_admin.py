@@ -224,7 +224,7 @@ def _save_target(
     from meilichat_cli.errors import ConfigError, UsageError
     from meilichat_cli.paths import paths_from_env
     from meilichat_cli.profile_store import read_config, select_profile
-    from meilichat_cli.settings import ENV_URL, validate_url, validate_workspace
+    from meilichat_cli.settings import ENV_URL, profile_serves, validate_url, validate_workspace
 
     if workspace:
         validate_workspace(workspace)
@@ -249,7 +249,7 @@ def _save_target(
     # Checked before the key is created: a key saved into a profile for another server
     # would replace a working key with one that server never sees.
     server = url or ctx.environ.get(ENV_URL, "").strip()
-    if server and validate_url(server) != validate_url(chosen.url):
+    if server and not profile_serves(chosen, server):
         raise UsageError(
             f"--save: profile {chosen.name!r} is for {validate_url(chosen.url)}, not"
             f" {validate_url(server)}; nothing was created",
