@@ -96,6 +96,22 @@ class LazyCommands(TyperGroup):
         with _click_errors_as_ours():
             return super().invoke(ctx)
 
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        # typer suggests close names from `self.commands`, which a lazy group leaves empty:
+        # offer them from the command table, in typer's words, as its sub-groups do.
+        from typer._click.exceptions import UsageError as ClickUsageError
+
+        try:
+            return super().resolve_command(ctx, args)
+        except ClickUsageError as error:
+            import difflib
+
+            close = difflib.get_close_matches(args[0], list(COMMANDS)) if args else []
+            if close and "Did you mean" not in error.message:
+                suggestions = ", ".join(repr(name) for name in close)
+                error.message = f"{error.message.rstrip('.')}. Did you mean {suggestions}?"
+            raise
+
 
 @contextlib.contextmanager
 def _click_errors_as_ours() -> Any:
@@ -115,25 +131,8 @@ def _click_errors_as_ours() -> Any:
     except NoArgsIsHelpError:
         raise  # the help page, printed by typer, is the answer to a bare group
     except ClickUsageError as error:
-        ctx = error.ctx
-        path = ctx.command_path if ctx is not None else "meilichat"
-        hint = _did_you_mean(error, ctx) or f"see `{path} --help`"
-        raise UsageError(error.format_message(), hint=hint) from None
-
-
-def _did_you_mean(error: Exception, ctx: Any) -> str | None:
-    """For a mistyped command name, the closest ones (click suggests only options)."""
-    import difflib
-    import re
-
-    found = re.fullmatch(r"No such command '(.+)'\.", str(getattr(error, "message", "")))
-    if found is None or ctx is None or not hasattr(ctx.command, "list_commands"):
-        return None
-    names = ctx.command.list_commands(ctx)
-    close = difflib.get_close_matches(found.group(1), names, n=3, cutoff=0.6)
-    if not close:
-        return None
-    return "did you mean " + " or ".join(f"`{ctx.command_path} {name}`" for name in close) + "?"
+        path = error.ctx.command_path if error.ctx is not None else "meilichat"
+        raise UsageError(error.format_message(), hint=f"see `{path} --help`") from None
 
 
 @functools.cache

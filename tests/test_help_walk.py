@@ -125,7 +125,11 @@ def test_command_line_mistakes_are_reported_like_every_other_error(
         ("ask", "--timeout", "nan", "x"): ("nan is not a finite number", "ask --help"),
         ("ask", "--timeout", "inf", "x"): ("inf is not a finite number", "ask --help"),
         ("demo", "--delay", "nan", "x"): ("nan is not a finite number", "demo --help"),
-        ("histroy",): ("No such command 'histroy'.", "did you mean `meilichat history`?"),
+        ("histroy",): (
+            "No such command 'histroy'. Did you mean 'history'?",
+            "see `meilichat --help`",
+        ),
+        ("history", "shwo"): ("Did you mean 'show'?", "see `meilichat history --help`"),
         ("profile", "add", "x"): ("Missing option '--url'.", "profile add --help"),
     }
     for args, (message, hint) in cases.items():
