@@ -198,6 +198,22 @@ def test_questions_from_stdin_and_messages_lines(
     assert body["messages"] == [{"role": "system", "content": "Be brief."}, *conversation]
 
 
+def test_resume_from_a_file_not_written_yet_asks_everything(
+    tmp_path: Path, server_env: dict[str, str], standin: StandInServer
+) -> None:
+    # A nightly job can always pass --resume OUT -o OUT: the first night, OUT does not exist.
+    questions = write_questions(
+        tmp_path / "q.jsonl", [{"id": "a", "prompt": "Dune"}, {"id": "b", "prompt": "Alien"}]
+    )
+    out = tmp_path / "answers.jsonl"
+    result = run_meilichat(
+        ["batch", str(questions), "-o", str(out), "--resume", str(out)], server_env
+    )
+    assert result.returncode == 0, result.stderr
+    assert len(standin.completion_bodies()) == 2
+    assert [r["id"] for r in result_lines(out.read_text())] == ["a", "b"]
+
+
 def test_resume_skips_what_was_answered_and_leaves_one_line_per_question(
     tmp_path: Path, server_env: dict[str, str], standin: StandInServer
 ) -> None:
