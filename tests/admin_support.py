@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from meilichat_cli.server import StandInServer
-from tests.conftest import MASTER_KEY
+from tests.conftest import MASTER_KEY, run_meilichat
 
 PROVIDER_KEY = "sk-test-provider-key-abcdefghijklmnopqrstuvwxyz"
 
@@ -36,3 +36,18 @@ def requests(server: StandInServer, method: str, path_part: str = "") -> list[An
 
 def bodies(server: StandInServer, method: str, path_part: str = "") -> list[Any]:
     return [r.body for r in requests(server, method, path_part)]
+
+
+def without_connection(env: dict[str, str]) -> str:
+    """Drop the chat key and URL from `env` (so a profile decides them); return the URL."""
+    del env["MEILICHAT_API_KEY"]
+    return env.pop("MEILICHAT_URL")
+
+
+def add_profile(env: dict[str, str], name: str, url: str, *args: str, key: str = "") -> None:
+    """`meilichat profile add NAME --url URL ARGS…`, then `key set` when `key` is given."""
+    added = run_meilichat(["profile", "add", name, "--url", url, *args], env)
+    assert added.returncode == 0, added.stderr
+    if key:
+        stored = run_meilichat(["key", "set", "-p", name], env, input=key + "\n")
+        assert stored.returncode == 0, stored.stderr

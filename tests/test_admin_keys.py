@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from meilichat_cli.server import StandInServer
-from tests.admin_support import admin_env, bodies
+from tests.admin_support import add_profile, admin_env, bodies, without_connection
 from tests.conftest import MASTER_KEY, run_meilichat
 
 
@@ -125,8 +125,7 @@ def test_an_admin_level_extra_action_warns(env: dict[str, str]) -> None:
 def test_create_save_adds_the_profile_and_ask_then_answers(
     env: dict[str, str], standin: StandInServer, tmp_path: Path
 ) -> None:
-    del env["MEILICHAT_API_KEY"]
-    url = env.pop("MEILICHAT_URL")
+    url = without_connection(env)
     result = run_meilichat(
         ["key", "create", "--save", "--profile", "local", "--url", url, "-w", "demo"], env
     )
@@ -156,14 +155,8 @@ def test_create_save_on_an_unknown_profile_without_url(env: dict[str, str]) -> N
 def test_create_save_refuses_a_profile_for_another_server_before_creating(
     env: dict[str, str], standin: StandInServer, tmp_path: Path
 ) -> None:
-    del env["MEILICHAT_API_KEY"]
-    url = env.pop("MEILICHAT_URL")
-    added = run_meilichat(
-        ["profile", "add", "local", "--url", "http://127.0.0.1:9", "-w", "x"], env
-    )
-    assert added.returncode == 0, added.stderr
-    stored = run_meilichat(["key", "set", "-p", "local"], env, input="working-key-for-port-9\n")
-    assert stored.returncode == 0, stored.stderr
+    url = without_connection(env)
+    add_profile(env, "local", "http://127.0.0.1:9", "-w", "x", key="working-key-for-port-9")
     credentials = tmp_path / "config" / "credentials.toml"
     before = credentials.read_bytes()
     for extra_env in ({}, {"MEILICHAT_URL": url}):
@@ -179,12 +172,9 @@ def test_create_save_refuses_a_profile_for_another_server_before_creating(
 def test_create_save_on_an_existing_profile_switches_its_workspace(
     env: dict[str, str], standin: StandInServer
 ) -> None:
-    del env["MEILICHAT_API_KEY"]
-    url = env.pop("MEILICHAT_URL")
+    url = without_connection(env)
     del env["MEILICHAT_WORKSPACE"]
-    assert (
-        run_meilichat(["profile", "add", "local", "--url", url, "-w", "demo"], env).returncode == 0
-    )
+    add_profile(env, "local", url, "-w", "demo")
     result = run_meilichat(["key", "create", "--save", "-p", "local", "-w", "other"], env)
     assert result.returncode == 0, result.stderr
     assert "now defaults to workspace 'other'" in result.stderr

@@ -11,7 +11,14 @@ import pytest
 
 from meilichat_cli.server import StandInServer
 from meilichat_cli.server.state import DEMO_PROVIDER_KEY
-from tests.admin_support import PROVIDER_KEY, admin_env, bodies, requests
+from tests.admin_support import (
+    PROVIDER_KEY,
+    add_profile,
+    admin_env,
+    bodies,
+    requests,
+    without_connection,
+)
 from tests.conftest import MASTER_KEY, run_meilichat
 
 
@@ -74,12 +81,8 @@ def test_an_admin_key_leaves_the_profile_key_unmentioned(
 ) -> None:
     # A profile for another server: with MEILI_MASTER_KEY its key is not needed, so there is
     # nothing to warn about (the chat commands do warn: they would have used it).
-    del env["MEILICHAT_API_KEY"]
-    url = env.pop("MEILICHAT_URL")
-    assert (
-        run_meilichat(["profile", "add", "other", "--url", "http://127.0.0.1:9"], env).returncode
-        == 0
-    )
+    url = without_connection(env)
+    add_profile(env, "other", "http://127.0.0.1:9")
     result = run_meilichat(["workspace", "list", "--url", url], env)
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""

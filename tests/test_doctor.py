@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from meilichat_cli.server import StandInServer
-from tests.admin_support import PROVIDER_KEY, admin_env, requests
+from tests.admin_support import PROVIDER_KEY, add_profile, admin_env, requests, without_connection
 from tests.conftest import MASTER_KEY, run_meilichat
 
 ORDER = ["server", "version", "feature", "key", "workspace"]
@@ -178,10 +178,8 @@ def test_a_profile_without_key_gets_one_from_fix(
     clean_env: dict[str, str], standin: StandInServer
 ) -> None:
     env = admin_env(clean_env, standin)
-    del env["MEILICHAT_API_KEY"]
-    url = env.pop("MEILICHAT_URL")
-    added = run_meilichat(["profile", "add", "local", "--url", url, "-w", "demo"], env)
-    assert added.returncode == 0, added.stderr
+    url = without_connection(env)
+    add_profile(env, "local", url, "-w", "demo")
     before = run_meilichat(["doctor", "--no-completion"], env)
     assert before.returncode == 3
     assert _lines(before.stdout)["key"] == "FAIL"
@@ -196,12 +194,8 @@ def test_fix_never_stores_a_key_in_a_profile_for_another_server(
     clean_env: dict[str, str], standin: StandInServer
 ) -> None:
     env = admin_env(clean_env, standin)
-    del env["MEILICHAT_API_KEY"]
-    url = env.pop("MEILICHAT_URL")
-    added = run_meilichat(["profile", "add", "local", "--url", "http://127.0.0.1:9"], env)
-    assert added.returncode == 0, added.stderr
-    stored = run_meilichat(["key", "set", "-p", "local"], env, input="key-for-port-9\n")
-    assert stored.returncode == 0, stored.stderr
+    url = without_connection(env)
+    add_profile(env, "local", "http://127.0.0.1:9", key="key-for-port-9")
     fixed = run_meilichat(["doctor", "-p", "local", "--url", url, "--fix", "--yes"], env)
     assert "store it for profile" not in fixed.stderr
     assert not [k for k in standin.state.keys.values() if k.name == "meilichat chat key"]

@@ -41,6 +41,14 @@ def add_profile(env: dict[str, str], profile: Profile, *, default: bool = False)
             config.default_profile = profile.name
 
 
+def write_config(env: dict[str, str], text: str) -> Path:
+    """config.toml with exactly `text` (what a hand edit leaves); returns its path."""
+    config_file = paths_from_env(env).config_file
+    config_file.parent.mkdir(parents=True)
+    config_file.write_text(text)
+    return config_file
+
+
 def store_key(env: dict[str, str], profile: str, key: str) -> None:
     CredentialsFile(paths_from_env(env).credentials_file, warn=pytest.fail).set(profile, key)
 
@@ -167,9 +175,7 @@ def test_no_config_file_is_read_or_created_needlessly(env: dict[str, str]) -> No
 
 
 def test_row_47_no_server_configured(env: dict[str, str]) -> None:
-    config_file = paths_from_env(env).config_file
-    config_file.parent.mkdir(parents=True)
-    config_file.write_text("")
+    write_config(env, "")
     with pytest.raises(ConfigError) as caught:
         resolve(env)
     assert caught.value.exit_code == ExitCode.USAGE
@@ -178,9 +184,7 @@ def test_row_47_no_server_configured(env: dict[str, str]) -> None:
 
 
 def test_profiles_without_a_default_say_so(env: dict[str, str]) -> None:
-    config_file = paths_from_env(env).config_file
-    config_file.parent.mkdir(parents=True)
-    config_file.write_text('[profiles.a]\nurl = "http://127.0.0.1:1"\n')
+    write_config(env, '[profiles.a]\nurl = "http://127.0.0.1:1"\n')
     with pytest.raises(ConfigError) as caught:
         resolve(env)
     assert caught.value.message == "no default profile; pass --profile NAME (known: a)"
@@ -205,9 +209,7 @@ def test_row_50_unknown_profile_without_any_profile(env: dict[str, str]) -> None
 
 
 def test_default_profile_pointing_nowhere(env: dict[str, str]) -> None:
-    config_file = paths_from_env(env).config_file
-    config_file.parent.mkdir(parents=True)
-    config_file.write_text('default_profile = "gone"\n[profiles.a]\nurl = "http://127.0.0.1:1"\n')
+    write_config(env, 'default_profile = "gone"\n[profiles.a]\nurl = "http://127.0.0.1:1"\n')
     with pytest.raises(ConfigError, match="default_profile 'gone' is not a profile"):
         resolve(env)
 
@@ -242,9 +244,7 @@ def test_row_51_good_urls_are_normalised() -> None:
 
 
 def test_row_51_bad_url_in_the_profile_names_file_and_key(env: dict[str, str]) -> None:
-    config_file = paths_from_env(env).config_file
-    config_file.parent.mkdir(parents=True)
-    config_file.write_text('default_profile = "a"\n[profiles.a]\nurl = "localhost:7700"\n')
+    config_file = write_config(env, 'default_profile = "a"\n[profiles.a]\nurl = "localhost:7700"\n')
     with pytest.raises(ConfigError) as caught:
         resolve(env)
     assert str(config_file) in caught.value.message
