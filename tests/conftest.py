@@ -66,6 +66,23 @@ def run_meilichat(
     )
 
 
+def run_meilichat_into(
+    args: list[str], reader: str, env: dict[str, str], *, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """`meilichat ARGS | READER` in bash with pipefail: how a script meets a reader that
+    leaves early (`| head -1`); the exit status is meilichat's unless the reader fails."""
+    import shlex
+
+    command = shlex.join([sys.executable, "-m", "meilichat_cli", *args]) + " | " + reader
+    return subprocess.run(
+        ["bash", "-o", "pipefail", "-c", command],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 @pytest.fixture
 def standin() -> Iterator[StandInServer]:
     """A stand-in Meilisearch with a master key, the chat feature on and the demo workspace."""

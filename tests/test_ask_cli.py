@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.conftest import run_meilichat
+from tests.conftest import run_meilichat, run_meilichat_into
 
 if TYPE_CHECKING:
     from meilichat_cli.server import StandInServer
@@ -382,15 +382,8 @@ def test_ctrl_c_under_json_says_so_in_the_result_and_on_stderr(
 
 
 def test_row_61_broken_pipe_exits_quietly(server_env: dict[str, str]) -> None:
-    command = (
-        f"'{sys.executable}' -m meilichat_cli ask -m 'scenario:long?tokens=3000' 'x' | head -c 10"
-    )
-    result = subprocess.run(
-        ["bash", "-o", "pipefail", "-c", command],
-        env=server_env,
-        capture_output=True,
-        text=True,
-        timeout=60,
+    result = run_meilichat_into(
+        ["ask", "-m", "scenario:long?tokens=3000", "x"], "head -c 10", server_env
     )
     assert "Traceback" not in result.stderr
     assert result.stderr == ""

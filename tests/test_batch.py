@@ -17,7 +17,7 @@ import pytest
 from meilichat_cli.batch_summary import Tally, percentile
 from meilichat_cli.question_input import Expected
 from meilichat_cli.retrieval_eval import PrimaryKeys, evaluate
-from tests.conftest import run_meilichat
+from tests.conftest import run_meilichat, run_meilichat_into
 
 if TYPE_CHECKING:
     from meilichat_cli.server import StandInServer
@@ -121,13 +121,8 @@ def test_reader_leaving_ends_the_batch_quietly(tmp_path: Path, server_env: dict[
     # Long answers: more than a pipe buffer of output, so the writer must meet the closed pipe.
     long_answer = {"prompt": "x", "model": "scenario:long?tokens=3000"}
     questions = write_questions(tmp_path / "q.jsonl", [dict(long_answer, id=n) for n in range(8)])
-    command = f"'{sys.executable}' -m meilichat_cli batch '{questions}' -j 2 | head -1"
-    result = subprocess.run(
-        ["bash", "-o", "pipefail", "-c", command],
-        env=server_env,
-        capture_output=True,
-        text=True,
-        timeout=30,
+    result = run_meilichat_into(
+        ["batch", str(questions), "-j", "2"], "head -1", server_env, timeout=30
     )
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""

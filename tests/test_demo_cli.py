@@ -12,7 +12,7 @@ import time
 
 import httpx
 
-from tests.conftest import run_meilichat
+from tests.conftest import run_meilichat, run_meilichat_into
 
 
 def test_demo_answers_a_question_with_sources(clean_env: dict[str, str]) -> None:
@@ -41,14 +41,7 @@ def test_demo_refuses_two_output_modes_like_ask(clean_env: dict[str, str]) -> No
 
 
 def test_demo_survives_a_reader_that_leaves(clean_env: dict[str, str]) -> None:
-    command = f"'{sys.executable}' -m meilichat_cli demo --delay 0 'space movies' | head -1"
-    result = subprocess.run(
-        ["bash", "-o", "pipefail", "-c", command],
-        env=clean_env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_meilichat_into(["demo", "--delay", "0", "space movies"], "head -1", clean_env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip()
     assert "Traceback" not in result.stderr
