@@ -24,7 +24,7 @@ def main() -> None:
     for name in NOT_NEEDED:
         # None in sys.modules makes `import name` raise ImportError (documented behaviour).
         sys.modules.setdefault(name, None)  # type: ignore[arg-type]
-    from meilichat_cli.cli import run
+    from meilichat_cli.cli.app import run
 
     run()
 

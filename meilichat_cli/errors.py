@@ -1,6 +1,6 @@
 """The error tree and the exit codes: the one vocabulary every layer raises in.
 
-Each error carries what the single error boundary (`meilichat_cli.cli`) needs to print one
+Each error carries what the single error boundary (`meilichat_cli.cli.app`) needs to print one
 line and exit with the documented code. This module is the bottom of the import graph: it
 imports nothing from meilichat_cli and nothing outside the standard library.
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from meilichat_cli.server import StandInServer
+from meilichat_cli.standin import StandInServer
 from tests.conftest import MASTER_KEY, run_meilichat
 
 PROVIDER_KEY = "sk-test-provider-key-abcdefghijklmnopqrstuvwxyz"

@@ -74,7 +74,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from meilichat_cli.protocol.conversation import build_request  # noqa: E402
-from meilichat_cli.server import StandInServer  # noqa: E402
+from meilichat_cli.standin import StandInServer  # noqa: E402
 
 ROWS, COLUMNS = 40, 100
 MASTER_KEY = "benchmark-master-key-0123456789abcdef"

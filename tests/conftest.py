@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from meilichat_cli.server import StandInServer
+    from meilichat_cli.standin import StandInServer
 
 MASTER_KEY = "test-master-key-0123456789abcdef"
 
@@ -86,7 +86,7 @@ def run_meilichat_into(
 @pytest.fixture
 def standin() -> Iterator[StandInServer]:
     """A stand-in Meilisearch with a master key, the chat feature on and the demo workspace."""
-    from meilichat_cli.server import StandInServer
+    from meilichat_cli.standin import StandInServer
 
     server = StandInServer(master_key=MASTER_KEY)
     server.start()

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from meilichat_cli import admin
-from meilichat_cli.client import MeiliClient
+from meilichat_cli.api import admin
+from meilichat_cli.api.client import MeiliClient
 from meilichat_cli.errors import (
     ApiError,
     AuthError,
@@ -24,8 +24,8 @@ from meilichat_cli.errors import (
     TimeoutError_,
     UsageError,
 )
-from meilichat_cli.server.workspaces import mask_secret
-from meilichat_cli.settings import Connection
+from meilichat_cli.local.connection import Connection
+from meilichat_cli.standin.workspaces import mask_secret
 
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
 

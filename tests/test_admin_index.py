@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from meilichat_cli.protocol.template import DEFAULT_DOCUMENT_TEMPLATE
-from meilichat_cli.server import StandInServer
+from meilichat_cli.standin import StandInServer
+from meilichat_cli.text.template import DEFAULT_DOCUMENT_TEMPLATE
 from tests.admin_support import admin_env, bodies, requests
 from tests.conftest import run_meilichat
 

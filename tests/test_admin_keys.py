@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from meilichat_cli.server import StandInServer
+from meilichat_cli.standin import StandInServer
 from tests.admin_support import add_profile, admin_env, bodies, without_connection
 from tests.conftest import MASTER_KEY, run_meilichat
 

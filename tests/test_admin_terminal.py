@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from meilichat_cli.context import RunContext
-from meilichat_cli.doctor import FAIL, OK, Check, Report
-from meilichat_cli.server import StandInServer
+from meilichat_cli.doctor.checks import FAIL, OK, Check, Report
+from meilichat_cli.doctor.view import print_report
+from meilichat_cli.local.context import RunContext
+from meilichat_cli.standin import StandInServer
 from meilichat_cli.ui import admin_view
 from tests.admin_support import PROVIDER_KEY, admin_env
 from tests.conftest import MASTER_KEY, wait_for_hidden_input
@@ -129,7 +130,7 @@ def test_doctor_report_on_a_terminal_is_literal_and_sanitized() -> None:
             Check("workspace", FAIL, "bad [red]thing[/red]\x1b]52;c;aGk=\x07", "do [b]this[/b]"),
         ]
     )
-    admin_view.print_report(ctx, report)
+    print_report(ctx, report)
     text = out.getvalue()
     assert "bad [red]thing[/red]" in text and "do [b]this[/b]" in text
     # The OSC 52 sequence loses its ESC and BEL; only harmless printable residue is left.

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from meilichat_cli.server import StandInServer
-from meilichat_cli.server.state import DEMO_PROVIDER_KEY
+from meilichat_cli.standin import StandInServer
+from meilichat_cli.standin.state import DEMO_PROVIDER_KEY
 from tests.admin_support import (
     PROVIDER_KEY,
     add_profile,

@@ -17,7 +17,7 @@ import pytest
 from tests.conftest import run_meilichat, run_meilichat_into
 
 if TYPE_CHECKING:
-    from meilichat_cli.server import StandInServer
+    from meilichat_cli.standin import StandInServer
 
 QUESTION = "which space movies do you have?"
 
@@ -200,7 +200,7 @@ def test_json_failure_before_the_stream_keeps_stdout_empty(server_env: dict[str,
 
 
 def test_row_35_feature_disabled_exits_5_with_hint(clean_env: dict[str, str]) -> None:
-    from meilichat_cli.server import StandInServer
+    from meilichat_cli.standin import StandInServer
 
     with StandInServer(master_key="m" * 16, fresh=True) as server:
         env = {

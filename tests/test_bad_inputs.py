@@ -315,7 +315,7 @@ from tests.network_doubles import (
 from tests.terminal_screen import Terminal
 
 if TYPE_CHECKING:
-    from meilichat_cli.server import StandInServer
+    from meilichat_cli.standin import StandInServer
 
 TESTS = Path(__file__).parent
 QUESTION = "which space movies do you have?"
@@ -772,7 +772,7 @@ def test_row_29_escapes_in_a_server_error_message_are_neutralized(
 
 
 def test_row_58_a_server_413_is_explained(clean_env: dict[str, str]) -> None:
-    from meilichat_cli.server import StandInServer
+    from meilichat_cli.standin import StandInServer
 
     with StandInServer(master_key=MASTER_KEY, scenario="payload-limit?bytes=4096") as server:
         assert server.chat_key is not None
@@ -1003,7 +1003,7 @@ output.TerminalOutput.on_event = explode
 def test_row_68_an_internal_error_is_one_line_and_never_shows_secrets(
     clean_env: dict[str, str], tmp_path: Path
 ) -> None:
-    from meilichat_cli.server import StandInServer
+    from meilichat_cli.standin import StandInServer
 
     site = tmp_path / "site"
     site.mkdir()

@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from meilichat_cli.batch_summary import Tally, percentile
-from meilichat_cli.question_input import Expected
-from meilichat_cli.retrieval_eval import PrimaryKeys, evaluate
+from meilichat_cli.batch.evaluation import PrimaryKeys, evaluate
+from meilichat_cli.batch.summary import Tally, percentile
+from meilichat_cli.chat.question import Expected
 from tests.conftest import run_meilichat, run_meilichat_into
 
 if TYPE_CHECKING:
-    from meilichat_cli.server import StandInServer
+    from meilichat_cli.standin import StandInServer
 
 ASK_KEYS = [
     "answer",
@@ -481,15 +481,15 @@ def test_percentiles_use_nearest_rank() -> None:
 
 
 def test_blank_and_bom_lines_are_skipped() -> None:
-    from meilichat_cli.batch_input import read_items
+    from meilichat_cli.batch.input import read_items
 
     items = read_items(['\ufeff{"prompt": "a"}', "   ", '{"prompt": "b"}'], source="x")
     assert [(i.line, i.key) for i in items] == [(1, "line:1"), (3, "line:3")]
 
 
 def _items(count: int) -> list[Any]:
-    from meilichat_cli.batch_input import BatchItem
-    from meilichat_cli.question_input import Question
+    from meilichat_cli.batch.input import BatchItem
+    from meilichat_cli.chat.question import Question
 
     return [BatchItem(n, Question(prompt=f"q{n}", id=n)) for n in range(1, count + 1)]
 
@@ -497,7 +497,7 @@ def _items(count: int) -> list[Any]:
 def test_engine_keeps_input_order_and_survives_a_crash() -> None:
     import threading
 
-    from meilichat_cli.batch_runner import has_internal_error, run_batch
+    from meilichat_cli.batch.runner import has_internal_error, run_batch
 
     def answer(item: Any) -> dict[str, Any]:
         time.sleep(0.03 * (5 - item.line))  # later questions finish first
@@ -522,7 +522,7 @@ def test_engine_keeps_input_order_and_survives_a_crash() -> None:
 def test_engine_stop_emits_finished_results_in_order_with_gaps() -> None:
     import threading
 
-    from meilichat_cli.batch_runner import Stopped, run_batch
+    from meilichat_cli.batch.runner import Stopped, run_batch
 
     stop = threading.Event()
 

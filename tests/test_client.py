@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from meilichat_cli.client import PLACEHOLDER_TOKEN, MeiliClient
+from meilichat_cli.api.client import PLACEHOLDER_TOKEN, MeiliClient
 from meilichat_cli.errors import (
     ApiError,
     AuthError,
@@ -22,9 +22,9 @@ from meilichat_cli.errors import (
     StreamError,
     UsageError,
 )
+from meilichat_cli.local.connection import Connection
 from meilichat_cli.protocol.conversation import build_request
 from meilichat_cli.protocol.events import Done, TextDelta
-from meilichat_cli.settings import Connection
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SSE = {"content-type": "text/event-stream"}

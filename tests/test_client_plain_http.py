@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from meilichat_cli.client import MeiliClient, _tls_verify
+from meilichat_cli.api.client import MeiliClient, _tls_verify
 from meilichat_cli.errors import UsageError
-from meilichat_cli.settings import Connection
+from meilichat_cli.local.connection import Connection
 
 
 def connection(url: str) -> Connection:

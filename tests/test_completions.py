@@ -24,14 +24,14 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from meilichat_cli import completion_values
-from meilichat_cli.cli import build_app
-from meilichat_cli.commands.shell_completion import SHELLS, script_for
-from meilichat_cli.config import load_config
-from meilichat_cli.credentials import CredentialsFile
-from meilichat_cli.history import HistoryStore
-from meilichat_cli.paths import Paths
-from meilichat_cli.profile_store import ProfileFields, add_profile
+from meilichat_cli.cli.app import build_app
+from meilichat_cli.cli.completion import values as completion_values
+from meilichat_cli.cli.completion.scripts import SHELLS, script_for
+from meilichat_cli.history.store import HistoryStore
+from meilichat_cli.local.config import load_config
+from meilichat_cli.local.credentials import CredentialsFile
+from meilichat_cli.local.paths import Paths
+from meilichat_cli.local.profiles import ProfileFields, add_profile
 from meilichat_cli.protocol.conversation import Turn
 from meilichat_cli.protocol.events import Done, Finished, SearchProgress, SearchSources, TextDelta
 from tests.conftest import MASTER_KEY, run_meilichat
@@ -450,10 +450,10 @@ def test_a_line_that_does_not_parse_offers_nothing(clean_env: dict[str, str]) ->
 
 GUARD = """
 import atexit, sys
-HEAVY = ("httpx", "rich", "prompt_toolkit", "sqlite3", "meilichat_cli.client")
+HEAVY = ("httpx", "rich", "prompt_toolkit", "sqlite3", "meilichat_cli.api.client")
 atexit.register(lambda: sys.stderr.write(
     "LOADED " + ",".join(m for m in HEAVY if m in sys.modules) + "\\n"))
-from meilichat_cli.cli import run
+from meilichat_cli.cli.app import run
 run([])
 """
 
@@ -492,7 +492,7 @@ def test_the_guard_sees_the_client_when_a_server_is_asked(
     result = subprocess.run(
         [sys.executable, "-c", GUARD], env=env, capture_output=True, text=True, timeout=60
     )
-    assert "httpx" in result.stderr and "meilichat_cli.client" in result.stderr
+    assert "httpx" in result.stderr and "meilichat_cli.api.client" in result.stderr
 
 
 # --------------------------------------------------------------------------- real shells

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from meilichat_cli.config import (
+from meilichat_cli.errors import ConfigError, UsageError
+from meilichat_cli.local.config import (
     Config,
     Profile,
     edit_config,
@@ -18,8 +19,7 @@ from meilichat_cli.config import (
     render_config,
     validate_profile_name,
 )
-from meilichat_cli.errors import ConfigError, UsageError
-from meilichat_cli.tomlfile import dump_toml, parse_toml
+from meilichat_cli.local.toml_file import dump_toml, parse_toml
 
 
 @pytest.fixture

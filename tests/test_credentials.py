@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from meilichat_cli import credentials
-from meilichat_cli.config import Config, Profile
-from meilichat_cli.credentials import (
+from meilichat_cli.errors import ConfigError, UsageError
+from meilichat_cli.local import credentials
+from meilichat_cli.local.config import Config, Profile
+from meilichat_cli.local.credentials import (
     CredentialsFile,
     StoredKey,
     delete_profile_key,
@@ -23,7 +24,6 @@ from meilichat_cli.credentials import (
     store_profile_key,
     validate_api_key,
 )
-from meilichat_cli.errors import ConfigError, UsageError
 
 SECRET = "sk-SENTINEL-0123456789-abcdefghij"
 

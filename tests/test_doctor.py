@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from meilichat_cli.server import StandInServer
+from meilichat_cli.standin import StandInServer
 from tests.admin_support import PROVIDER_KEY, add_profile, admin_env, requests, without_connection
 from tests.conftest import MASTER_KEY, run_meilichat
 

@@ -16,8 +16,8 @@ import pytest
 from typer._click.core import Context
 from typer.testing import CliRunner
 
-from meilichat_cli.cli import build_app
-from meilichat_cli.reference import env_names
+from meilichat_cli.cli.app import build_app
+from meilichat_cli.cli.help.topics import env_names
 from tests.conftest import run_meilichat
 
 # Names that look like environment variables in help text.

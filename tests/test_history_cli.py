@@ -16,12 +16,12 @@ import pytest
 from conftest import run_meilichat
 from typer.testing import CliRunner
 
-from meilichat_cli.commands import history as history_command
-from meilichat_cli.commands.history import format_age, parse_duration
-from meilichat_cli.context import RunContext
+from meilichat_cli.cli.commands import history as history_command
+from meilichat_cli.cli.commands.history import format_age, parse_duration
 from meilichat_cli.errors import UsageError
-from meilichat_cli.history import HistoryStore
-from meilichat_cli.paths import Paths
+from meilichat_cli.history.store import HistoryStore
+from meilichat_cli.local.context import RunContext
+from meilichat_cli.local.paths import Paths
 from meilichat_cli.protocol.conversation import Turn
 from meilichat_cli.protocol.events import (
     ConversationMessage,
@@ -385,8 +385,9 @@ def test_loading_the_command_module_loads_no_store_and_no_rich() -> None:
     import sys
 
     probe = (
-        "import sys, meilichat_cli.commands.history; "
-        "print(sorted(m for m in ('sqlite3', 'rich', 'meilichat_cli.history') if m in sys.modules))"
+        "import sys, meilichat_cli.cli.commands.history; "
+        "print(sorted(m for m in ('sqlite3', 'rich', 'meilichat_cli.history.store')"
+        " if m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

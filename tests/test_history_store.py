@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
-from meilichat_cli import history_db
 from meilichat_cli.errors import ExitCode, NotFoundError, UsageError
-from meilichat_cli.history import HistoryStore, HistoryUnavailable, make_title
-from meilichat_cli.history_db import MIGRATIONS, applied_migrations
+from meilichat_cli.history import database as history_db
+from meilichat_cli.history.database import MIGRATIONS, applied_migrations
+from meilichat_cli.history.store import HistoryStore, HistoryUnavailable, make_title
 from meilichat_cli.protocol.conversation import COMPLETE, INTERRUPTED, TRUNCATED, Turn
 from meilichat_cli.protocol.events import (
     ConversationMessage,
@@ -464,7 +464,7 @@ PARALLEL_WRITER = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from meilichat_cli.history import HistoryStore
+    from meilichat_cli.history.store import HistoryStore
     from meilichat_cli.protocol.conversation import Turn
     from meilichat_cli.protocol.events import Done, Finished, TextDelta
 

@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from meilichat_cli.chat.question import Expected, parse_question
 from meilichat_cli.errors import UsageError
-from meilichat_cli.question_input import Expected, parse_question
 from tests.conftest import run_meilichat
 
 if TYPE_CHECKING:
-    from meilichat_cli.server import StandInServer
+    from meilichat_cli.standin import StandInServer
 
 QUESTION = "which space movies do you have?"
 
@@ -165,7 +165,7 @@ END_TO_END = [BAD_INPUTS[i] for i in (0, 2, 3, 5, 7, 13, 18, 19, 22)]
 def test_bad_shape_is_a_usage_error_naming_the_field(payload: str, message: str) -> None:
     import io
 
-    from meilichat_cli.question_input import read_question
+    from meilichat_cli.chat.question import read_question
 
     with pytest.raises(UsageError) as caught:
         read_question(io.StringIO(payload))

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from meilichat_cli import context as context_module
-from meilichat_cli import credentials as credentials_module
-from meilichat_cli.commands import key as key_command
-from meilichat_cli.commands import profile as profile_command
-from meilichat_cli.credentials import CredentialsFile
+from meilichat_cli.cli.commands import key as key_command
+from meilichat_cli.cli.commands import profile as profile_command
 from meilichat_cli.errors import ConfigError, MeilichatError, UsageError
+from meilichat_cli.local import context as context_module
+from meilichat_cli.local import credentials as credentials_module
+from meilichat_cli.local.credentials import CredentialsFile
 from tests.conftest import run_meilichat
 
 SECRET = "sk-SENTINEL-0123456789-abcdefghij"

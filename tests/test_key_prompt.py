@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from meilichat_cli.paths import Paths
+from meilichat_cli.local.paths import Paths
 from tests.conftest import run_meilichat, wait_for_hidden_input
 
 

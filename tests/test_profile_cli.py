@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING
 import pytest
 from typer.testing import CliRunner, Result
 
-from meilichat_cli.commands import profile as profile_command
-from meilichat_cli.config import load_config
-from meilichat_cli.credentials import CredentialsFile
+from meilichat_cli.cli.commands import profile as profile_command
 from meilichat_cli.errors import ConfigError, MeilichatError, UsageError
+from meilichat_cli.local.config import load_config
+from meilichat_cli.local.credentials import CredentialsFile
 from tests.conftest import run_meilichat
 
 if TYPE_CHECKING:
-    from meilichat_cli.server import StandInServer
+    from meilichat_cli.standin import StandInServer
 
 SECRET = "sk-SENTINEL-0123456789-abcdefghij"
 MEILICHAT_VARS = [

@@ -1,12 +1,12 @@
-"""The proxy decision (meilichat_cli.proxy): which variable wins, what NO_PROXY bypasses
+"""The proxy decision (meilichat_cli.api.proxy): which variable wins, what NO_PROXY bypasses
 (host names, suffixes, IP addresses, ports, CIDR networks, `*`), and what `--debug` is told."""
 
 from __future__ import annotations
 
 import pytest
 
+from meilichat_cli.api.proxy import ProxyRoute, proxy_route, without_credentials
 from meilichat_cli.errors import UsageError
-from meilichat_cli.proxy import ProxyRoute, proxy_route, without_credentials
 
 PROXY = "http://proxy.corp:3128"
 

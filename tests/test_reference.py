@@ -14,14 +14,15 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from meilichat_cli import reference, reference_render
-from meilichat_cli.cli import build_app
+from meilichat_cli.cli.app import build_app
+from meilichat_cli.cli.help import render as reference_render
+from meilichat_cli.cli.help import topics as reference
 from meilichat_cli.errors import ExitCode, MeilichatError
 from tests.conftest import run_meilichat
 
 REPO = Path(__file__).resolve().parent.parent
 PACKAGE = REPO / "meilichat_cli"
-WRITE_README = "python -m meilichat_cli.reference --write-readme"
+WRITE_README = "python -m meilichat_cli.cli.help.topics --write-readme"
 
 
 # --------------------------------------------------------------------------- the README
@@ -59,7 +60,7 @@ def test_the_module_entry_point_checks_and_writes(tmp_path: Path) -> None:
     readme.write_text("# meilichat\n", encoding="utf-8")
 
     def entry(*args: str) -> subprocess.CompletedProcess[str]:
-        command = [sys.executable, "-m", "meilichat_cli.reference", *args]
+        command = [sys.executable, "-m", "meilichat_cli.cli.help.topics", *args]
         return subprocess.run(command, capture_output=True, text=True, timeout=60)
 
     check = entry("--check", str(readme))
@@ -123,7 +124,7 @@ def test_every_exit_code_is_documented_once_in_order() -> None:
 
 def _error_classes() -> list[type[MeilichatError]]:
     # Every module that defines an error class; importing them makes the list complete.
-    for module in ("meilichat_cli.history_db", "meilichat_cli.protocol.template"):
+    for module in ("meilichat_cli.history.database", "meilichat_cli.text.template"):
         importlib.import_module(module)
     found: list[type[MeilichatError]] = []
     pending = [MeilichatError]
@@ -159,7 +160,7 @@ def _variables_read_by_the_code() -> set[str]:
 def test_every_variable_the_code_reads_is_documented() -> None:
     documented = {name.upper() for name in reference.env_names()}
     missing = {name.upper() for name in _variables_read_by_the_code()} - documented
-    assert not missing, f"add {sorted(missing)} to meilichat_cli/reference.py"
+    assert not missing, f"add {sorted(missing)} to meilichat_cli/cli/help/topics.py"
 
 
 def test_every_documented_meilichat_variable_is_read_by_the_code() -> None:
@@ -171,7 +172,7 @@ def test_every_documented_meilichat_variable_is_read_by_the_code() -> None:
 
 
 def test_files_are_the_ones_paths_knows() -> None:
-    from meilichat_cli.paths import Paths
+    from meilichat_cli.local.paths import Paths
 
     where = Paths(Path("/c"), Path("/d"), Path("/s"))
     names = {row.name for row in reference.FILES}

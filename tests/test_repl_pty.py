@@ -22,7 +22,7 @@ import pexpect
 import pytest
 from terminal_screen import Terminal
 
-from meilichat_cli.server import StandInServer
+from meilichat_cli.standin import StandInServer
 
 ROWS, COLS = 40, 100
 DRIP = "scenario:drip?interval=0.2"

@@ -22,13 +22,16 @@ import pytest
 from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
-from meilichat_cli.chat_state import ChatState, complete_tool_pairs
-from meilichat_cli.client import MeiliClient
-from meilichat_cli.context import RunContext
-from meilichat_cli.history import HistoryStore
+from meilichat_cli.api.client import MeiliClient
+from meilichat_cli.chat.turn import run_turn
+from meilichat_cli.history.store import HistoryStore
+from meilichat_cli.local.connection import Connection
+from meilichat_cli.local.context import RunContext
 from meilichat_cli.protocol.conversation import Turn
 from meilichat_cli.protocol.events import ConversationMessage, TextDelta
-from meilichat_cli.repl_commands import (
+from meilichat_cli.repl.host import TerminalHost
+from meilichat_cli.repl.prompt import ReplPrompt, SlashCompleter, prepare_history_file
+from meilichat_cli.repl.slash_commands import (
     ChatController,
     Command,
     Identity,
@@ -37,11 +40,8 @@ from meilichat_cli.repl_commands import (
     parse_line,
     run_loop,
 )
-from meilichat_cli.session import run_turn
-from meilichat_cli.settings import Connection
+from meilichat_cli.repl.state import ChatState, complete_tool_pairs
 from meilichat_cli.ui import clipboard
-from meilichat_cli.ui.repl import ReplPrompt, SlashCompleter, prepare_history_file
-from meilichat_cli.ui.repl_host import TerminalHost
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ONE_SEARCH = (FIXTURES / "openai_one_search.sse").read_bytes()
@@ -732,8 +732,8 @@ def test_loop_survives_ctrl_c_raised_while_a_command_runs(harness: Harness) -> N
 
 
 def test_one_http_client_serves_every_turn_of_a_session(monkeypatch: pytest.MonkeyPatch) -> None:
-    from meilichat_cli.commands import chat
-    from meilichat_cli.commands.connection import ConnectionFlags
+    from meilichat_cli.cli.commands import chat
+    from meilichat_cli.cli.options import ConnectionFlags
 
     server = FakeServer()
     opened: list[MeiliClient] = []

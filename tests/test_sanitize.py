@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from meilichat_cli.protocol.sanitize import cut, sanitize, sanitize_line, strip_tags_excerpt
+from meilichat_cli.text.sanitize import cut, sanitize, sanitize_line, strip_tags_excerpt
 
 ESC = "\x1b"
 BEL = "\x07"

@@ -11,7 +11,7 @@ import pytest
 from standin_http import Client, Reply, answer_text, ask_body, tool_calls
 
 from meilichat_cli.protocol.events import APPEND_TOOL, PROGRESS_TOOL, SOURCES_TOOL
-from meilichat_cli.server import StandInServer
+from meilichat_cli.standin import StandInServer
 
 MASTER = "completions-master-key-0123456789"
 PATH = "/chats/demo/chat/completions"

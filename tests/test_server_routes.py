@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 from standin_http import NO_KEY, Client, ask_body
 
-from meilichat_cli.server import StandInServer
+from meilichat_cli.standin import StandInServer
 
 MASTER = "routes-master-key-0123456789"
 LINK = "https://docs.meilisearch.com/errors#"

@@ -11,7 +11,7 @@ import pytest
 from standin_http import Client, RawStream, answer_text, ask_body, raw_stream, tool_calls
 
 from meilichat_cli.protocol.events import SOURCES_TOOL
-from meilichat_cli.server import StandInServer
+from meilichat_cli.standin import StandInServer
 
 MASTER = "scenario-master-key-0123456789"
 PATH = "/chats/demo/chat/completions"

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from standin_http import Client, Reply, ask_body
 
-from meilichat_cli.server import StandInServer
-from meilichat_cli.server.workspaces import DEFAULT_PROMPTS, mask_secret
+from meilichat_cli.standin import StandInServer
+from meilichat_cli.standin.workspaces import DEFAULT_PROMPTS, mask_secret
 
 MASTER = "settings-master-key-0123456789"
 SETTINGS_KEYS = [

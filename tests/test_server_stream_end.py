@@ -6,7 +6,7 @@ import time
 
 from standin_http import Client, ask_body
 
-from meilichat_cli.server import StandInServer
+from meilichat_cli.standin import StandInServer
 
 MASTER = "stream-end-master-key-0123456789"
 PATH = "/chats/demo/chat/completions"

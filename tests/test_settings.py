@@ -8,11 +8,9 @@ from typing import Any
 
 import pytest
 
-from meilichat_cli.config import Profile, edit_config
-from meilichat_cli.credentials import CredentialsFile
 from meilichat_cli.errors import ConfigError, ExitCode, UsageError
-from meilichat_cli.paths import paths_from_env
-from meilichat_cli.settings import (
+from meilichat_cli.local.config import Profile, edit_config
+from meilichat_cli.local.connection import (
     DEFAULT_MODEL,
     Connection,
     is_loopback_host,
@@ -20,6 +18,8 @@ from meilichat_cli.settings import (
     validate_url,
     validate_workspace,
 )
+from meilichat_cli.local.credentials import CredentialsFile
+from meilichat_cli.local.paths import paths_from_env
 
 PROD_KEY = "prod-key-0123456789abcdefghij"
 

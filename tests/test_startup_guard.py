@@ -33,7 +33,7 @@ result = {}
 if mode == "tree":
     # What --help and completion need from meilichat: every command built, nothing rendered.
     import typer.main
-    from meilichat_cli.cli import build_app
+    from meilichat_cli.cli.app import build_app
 
     def walk(command, path, ctx):
         paths = [path] if path else []
@@ -49,7 +49,7 @@ if mode == "tree":
 elif mode == "help":
     # Every help page, rendered the way a terminal user sees it.
     from typer.testing import CliRunner
-    from meilichat_cli.cli import build_app
+    from meilichat_cli.cli.app import build_app
 
     app = build_app()
     runner = CliRunner()

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from meilichat_cli import storage
 from meilichat_cli.errors import ConfigError
-from meilichat_cli.storage import atomic_write, ensure_private_dir, file_lock, read_bytes
+from meilichat_cli.local import files as storage
+from meilichat_cli.local.files import atomic_write, ensure_private_dir, file_lock, read_bytes
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX modes and flock")
 
@@ -54,7 +54,7 @@ def test_modes_whatever_the_umask(tmp_path: Path, umask: int) -> None:
         f"""
         import os, pathlib
         os.umask({umask:#o})
-        from meilichat_cli.storage import atomic_write, file_lock
+        from meilichat_cli.local.files import atomic_write, file_lock
         target = pathlib.Path({str(target)!r})
         with file_lock(target):
             atomic_write(target, b"secret")
@@ -173,7 +173,7 @@ def test_lock_serialises_read_modify_write_across_processes(tmp_path: Path) -> N
     script = textwrap.dedent(
         f"""
         import pathlib
-        from meilichat_cli.storage import atomic_write, file_lock, read_bytes
+        from meilichat_cli.local.files import atomic_write, file_lock, read_bytes
         counter = pathlib.Path({str(counter)!r})
         for _ in range(25):
             with file_lock(counter):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from meilichat_cli.errors import UsageError
-from meilichat_cli.protocol.template import (
+from meilichat_cli.text.template import (
     DEFAULT_DOCUMENT_TEMPLATE,
     DEFAULT_MAX_BYTES,
     TemplateError,

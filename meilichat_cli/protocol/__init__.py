@@ -1,6 +1,5 @@
-"""The wire protocol of Meilisearch chat: SSE framing, typed events, the conversation model,
-the sanitizer for untrusted text and document templates.
+"""The wire protocol of Meilisearch chat: SSE framing, typed events, the conversation model.
 
-Standard library only and no I/O; nothing here may import httpx, rich, typer or prompt_toolkit,
-or any meilichat module other than `errors` and this package.
+Standard library only and no I/O. Must not import httpx, rich, typer or prompt_toolkit, nor any
+meilichat package but `errors` and `text`.
 """

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
 from meilichat_cli.errors import ProtocolError
-from meilichat_cli.protocol.sanitize import cut, sanitize_line
+from meilichat_cli.text.sanitize import cut, sanitize_line
 
 # The tool names Meilisearch uses to report its own work inside the stream (protocol §6.5).
 PROGRESS_TOOL = "_meiliSearchProgress"

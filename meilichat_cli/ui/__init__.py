@@ -1,4 +1,5 @@
-"""Terminal output (rich) and the REPL (prompt_toolkit): what people see and type.
+"""Terminal output shared by features: the streaming markdown renderer, sources, output modes
+(terminal, plain, JSON, events), admin views, the editor and clipboard.
 
-No HTTP here: this layer receives events and text from the core and never imports httpx.
+No HTTP: must not import httpx, `api`, `repl`, `batch`, `doctor` or `cli`.
 """

@@ -1,4 +1,4 @@
-"""How the admin commands show things: tables, `name  value` blocks, JSON, doctor lines.
+"""How the admin commands show things: tables, `name  value` blocks, JSON.
 
 On a terminal, tables are drawn with rich (imported inside the functions that draw); in a
 pipe, the same rows come out as plain aligned columns without colour or box characters.
@@ -15,11 +15,10 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from meilichat_cli.protocol.sanitize import sanitize, sanitize_line
+from meilichat_cli.text.sanitize import sanitize, sanitize_line
 
 if TYPE_CHECKING:
-    from meilichat_cli.context import RunContext
-    from meilichat_cli.doctor import Check, Report
+    from meilichat_cli.local.context import RunContext
 
 NONE = "-"
 
@@ -73,10 +72,10 @@ def _rich_table(
     for row in rows:
         # Text objects, not strings: rich would read "[...]" in server text as markup.
         table.add_row(*(Text(value) for value in row))
-    _console(ctx).print(table)
+    terminal_console(ctx).print(table)
 
 
-def _console(ctx: RunContext) -> Any:
+def terminal_console(ctx: RunContext) -> Any:
     from rich.console import Console
 
     return Console(
@@ -147,44 +146,3 @@ def print_previews(
         else:
             ctx.stdout.write("(empty: the model sees nothing for this document)\n")
     ctx.stdout.flush()
-
-
-_MARKS = {"ok": "ok  ", "fail": "FAIL", "warn": "warn", "skip": "skip"}
-_STYLES = {"ok": "green", "fail": "bold red", "warn": "yellow", "skip": "dim"}
-
-
-def print_report(ctx: RunContext, report: Report) -> None:
-    """One line per check (`[FAIL] name  detail`), its fix indented below, then a summary."""
-    width = max((len(check.name) for check in report.checks), default=0)
-    if ctx.stdout_isatty and not ctx.no_color:
-        _rich_report(ctx, report.checks, width)
-    else:
-        for check in report.checks:
-            mark = _MARKS[check.status]
-            detail = sanitize_line(check.detail)
-            ctx.stdout.write(f"[{mark}] {check.name.ljust(width)}  {detail}\n")
-            if check.fix and check.status != "ok":
-                ctx.stdout.write(f"       {' ' * width}  fix: {sanitize_line(check.fix)}\n")
-    summary = report.to_json()["summary"]
-    verdict = "all checks passed" if report.ok else "some checks failed"
-    ctx.stdout.write(
-        f"{verdict}: {summary['ok']} ok, {summary['fail']} failed, {summary['warn']} warnings,"
-        f" {summary['skip']} skipped\n"
-    )
-    ctx.stdout.flush()
-
-
-def _rich_report(ctx: RunContext, checks: Sequence[Check], width: int) -> None:
-    from rich.text import Text
-
-    console = _console(ctx)
-    for check in checks:
-        line = Text()
-        line.append(f"[{_MARKS[check.status]}]", style=_STYLES[check.status])
-        line.append(f" {check.name.ljust(width)}  ", style="bold")
-        line.append(sanitize_line(check.detail))
-        console.print(line, soft_wrap=True)
-        if check.fix and check.status != "ok":
-            fix = Text(f"       {' ' * width}  fix: ", style="dim")
-            fix.append(sanitize_line(check.fix))
-            console.print(fix, soft_wrap=True)

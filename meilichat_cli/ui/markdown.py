@@ -37,7 +37,7 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.markdown import CodeBlock, Heading, Markdown, MarkdownElement, UnknownElement
 from rich.syntax import Syntax
 
-from meilichat_cli.protocol.sanitize import sanitize
+from meilichat_cli.text.sanitize import sanitize
 
 # A pygments theme with its own background: readable on dark and light terminals alike,
 # unlike the ANSI themes, whose yellow strings vanish on a white background.

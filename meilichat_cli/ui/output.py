@@ -26,14 +26,14 @@ from meilichat_cli.protocol.events import (
     SearchSources,
     TextDelta,
 )
-from meilichat_cli.protocol.sanitize import sanitize, sanitize_line
+from meilichat_cli.text.sanitize import sanitize, sanitize_line
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from meilichat_cli.context import RunContext
+    from meilichat_cli.chat.turn import TurnOutcome
+    from meilichat_cli.local.context import RunContext
     from meilichat_cli.protocol.conversation import Search
-    from meilichat_cli.session import TurnOutcome
     from meilichat_cli.ui.stream import MarkdownStream
 
 
@@ -129,7 +129,7 @@ class JsonOutput:
         pass
 
     def finish(self, outcome: TurnOutcome, identity: dict[str, Any]) -> None:
-        from meilichat_cli.session import summary
+        from meilichat_cli.chat.turn import summary
 
         self.stdout.write(json.dumps(summary(outcome, **identity), ensure_ascii=True) + "\n")
         self.stdout.flush()
@@ -168,7 +168,7 @@ class EventsOutput:
             self._emit("error", type=event.type, code=event.code, message=event.message)
 
     def finish(self, outcome: TurnOutcome, identity: dict[str, Any]) -> None:
-        from meilichat_cli.session import summary
+        from meilichat_cli.chat.turn import summary
 
         self._emit("done", **summary(outcome, **identity))
 

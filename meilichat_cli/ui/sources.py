@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from meilichat_cli.protocol.sanitize import cut, sanitize_line
+from meilichat_cli.text.sanitize import cut, sanitize_line
 
 if TYPE_CHECKING:
     from rich.console import Console

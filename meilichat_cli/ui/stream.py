@@ -61,7 +61,7 @@ from rich.live import Live
 from rich.segment import Segment
 from rich.text import Text
 
-from meilichat_cli.protocol.sanitize import sanitize, sanitize_line
+from meilichat_cli.text.sanitize import sanitize, sanitize_line
 from meilichat_cli.ui.blocks import (
     Block,
     cannot_change,

@@ -1,0 +1,464 @@
+"""Talking to Meilisearch over HTTP: the chat completion stream and plain JSON routes.
+
+One `MeiliClient` per run (or per REPL session, so the connection is reused). It always sends
+`Authorization: Bearer …` (a Meilisearch without a master key crashes on a missing header),
+never follows redirects (the key would travel with them), retries only connection failures
+and 502/503/504/429 before any byte of an answer, and maps every failure onto the error tree
+in `meilichat_cli.errors`. It never prints: warnings go through the `warn` callback.
+
+May import httpx (this is the only module that does, with `admin`), the protocol layer and
+`errors`; must not import rich, typer or prompt_toolkit.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import ssl
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from meilichat_cli.api.proxy import proxy_route
+from meilichat_cli.errors import (
+    ApiError,
+    AuthError,
+    MeilichatError,
+    NetworkError,
+    NotFoundError,
+    StreamError,
+    TimeoutError_,
+    UsageError,
+)
+from meilichat_cli.local.connection import Connection
+from meilichat_cli.protocol.events import Event, TextDelta
+from meilichat_cli.protocol.sse import SSEDecoder
+from meilichat_cli.text.sanitize import sanitize_line, strip_tags_excerpt
+
+CONNECT_TIMEOUT = 10.0
+DEFAULT_READ_TIMEOUT = 120.0
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+MAX_RETRIES = 2
+RETRY_AFTER_CAP = 4.0  # seconds; Meilisearch asks for 10, which is too long for a person
+ERROR_BODY_LIMIT = 64 * 1024
+DRAIN_LIMIT = 64 * 1024
+# Sent when no key is configured: Meilisearch without a master key accepts any bearer value,
+# and one with a master key answers 403, which we turn into "no API key for profile …".
+PLACEHOLDER_TOKEN = "meilichat-no-key"  # noqa: S105 - not a secret
+
+
+class MeiliClient:
+    """An HTTP client bound to one server and key. Use as a context manager."""
+
+    def __init__(
+        self,
+        connection: Connection,
+        *,
+        read_timeout: float = DEFAULT_READ_TIMEOUT,
+        connect_timeout: float = CONNECT_TIMEOUT,
+        transport: httpx.BaseTransport | None = None,
+        warn: Callable[[str], None] = lambda _message: None,
+        debug: Callable[[str], None] = lambda _message: None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.connection = connection
+        self.read_timeout = read_timeout
+        self._warn = warn
+        self._debug = debug
+        self._sleep = sleep
+        verify = _tls_verify(connection, warn)
+        # The route is decided by `proxy` (httpx ignores CIDR entries in NO_PROXY and cannot
+        # say which proxy it used), so httpx's own reading of the environment is turned off.
+        # A test transport talks to nobody: no proxy for it.
+        route = proxy_route(connection.url, os.environ) if transport is None else None
+        if route is not None:
+            debug(route.describe())
+        self._proxy = route if route is not None and route.proxy_url else None
+        token = connection.api_key or PLACEHOLDER_TOKEN
+        self._http = httpx.Client(
+            base_url=connection.url,
+            headers={
+                "Authorization": f"Bearer {token}",
+                "User-Agent": _user_agent(),
+            },
+            timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
+            follow_redirects=False,
+            verify=verify,
+            transport=transport,
+            proxy=route.proxy_url if route is not None else None,
+            trust_env=False,
+        )
+
+    def __enter__(self) -> MeiliClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- the chat stream -------------------------------------------------------------------
+
+    def stream_chat(self, workspace: str, body: dict[str, Any]) -> ChatStream:
+        """POST the request and return the open stream of events.
+
+        HTTP-level failures (status, content type, connection) raise here, before any event,
+        so callers can tell "the request failed" from "the answer broke off". Iterating the
+        result raises `StreamError` / `TimeoutError_` when the connection dies and
+        `StreamError` when the body ends without `[DONE]`.
+        """
+        path = f"/chats/{workspace}/chat/completions"
+        payload = json.dumps(body, ensure_ascii=False).encode()
+        return ChatStream(self._open_stream(path, payload), self.read_timeout)
+
+    def _open_stream(self, path: str, payload: bytes) -> httpx.Response:
+        """Send the request, retrying what is safe to retry, and return the open response
+        (status 200, an event-stream body)."""
+        headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
+        attempt = 0
+        while True:
+            request = self._http.build_request("POST", path, content=payload, headers=headers)
+            self._debug(f"POST {request.url} (attempt {attempt + 1})")
+            try:
+                response = self._http.send(request, stream=True)
+            except httpx.TransportError as error:
+                retryable = isinstance(error, httpx.ConnectError) and not _tls_refused(error)
+                if attempt < MAX_RETRIES and retryable:
+                    attempt += 1
+                    # Short: a refused connection is usually a server that is not running.
+                    self._sleep(0.2 * attempt)
+                    continue
+                raise self._transport_error(error) from error
+            if response.status_code in RETRY_STATUSES and attempt < MAX_RETRIES:
+                retry_after = response.headers.get("Retry-After")
+                response.close()
+                attempt += 1
+                self._debug(f"HTTP {response.status_code}; retrying")
+                self._sleep(_backoff(attempt, retry_after))
+                continue
+            if response.status_code != 200:
+                try:
+                    response.read()
+                finally:
+                    response.close()
+                raise self._http_error(response)
+            content_type = response.headers.get("content-type", "")
+            if not content_type.lower().startswith("text/event-stream"):
+                response.close()
+                kind = content_type.split(";")[0].strip() or "no content type"
+                raise ApiError(
+                    f"Expected an event stream, got {kind}; is a proxy intercepting?",
+                    hint="something other than Meilisearch answered (a captive portal, a proxy?):"
+                    " check the URL with `meilichat profile show`, or run `meilichat doctor`",
+                    http_status=200,
+                )
+            return response
+
+    # -- plain JSON routes (admin commands) ------------------------------------------------
+
+    def request_json(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        params: dict[str, Any] | None = None,
+    ) -> Any:
+        """One JSON request; returns the decoded body (None for 204)."""
+        try:
+            if json_body is None:
+                response = self._http.request(method, path, params=params)
+            else:
+                response = self._http.request(
+                    method,
+                    path,
+                    params=params,
+                    content=json.dumps(json_body, ensure_ascii=False).encode(),
+                    headers={"Content-Type": "application/json"},
+                )
+        except httpx.TransportError as error:
+            raise self._transport_error(error) from error
+        if response.status_code >= 300:
+            raise self._http_error(response)
+        if response.status_code == 204 or not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError as error:
+            raise ApiError(
+                f"HTTP {response.status_code} from server with a body that is not JSON",
+                http_status=response.status_code,
+            ) from error
+
+    # -- error mapping ---------------------------------------------------------------------
+
+    def _transport_error(self, error: httpx.TransportError) -> MeilichatError:
+        url = self.connection.url
+        if isinstance(error, httpx.TimeoutException):
+            if isinstance(error, httpx.ConnectTimeout):
+                return TimeoutError_(f"Timed out connecting to {url}")
+            return TimeoutError_(
+                f"No data for {self.read_timeout:g} s (read timeout)",
+                hint="raise it with --timeout SECONDS",
+            )
+        reason = _reason(error)
+        if _tls_refused(error):
+            host = httpx.URL(url).host
+            return NetworkError(
+                f"TLS certificate verification failed for {host}: {reason}",
+                hint="trust your CA with --ca-bundle FILE or SSL_CERT_FILE",
+            )
+        if self._proxy is not None and isinstance(error, (httpx.ProxyError, httpx.ConnectError)):
+            # Through a proxy, a connect error is the proxy's: the server was never reached.
+            return NetworkError(
+                f"Cannot reach {url} through the proxy {self._proxy.shown_proxy}: {reason}",
+                hint="check the proxy, or list the server's host in NO_PROXY",
+            )
+        return NetworkError(
+            f"Cannot connect to {url}: {reason}",
+            hint="is Meilisearch running? check the URL with `meilichat profile show`",
+        )
+
+    def _http_error(self, response: httpx.Response) -> MeilichatError:
+        status = response.status_code
+        body = _error_body(response)
+        if 300 <= status < 400:
+            location = response.headers.get("location", "?")
+            return ApiError(
+                f"Server redirects to {location}; update the profile URL",
+                hint="meilichat does not follow redirects, so your key is never sent elsewhere",
+                http_status=status,
+            )
+        if body is None:
+            excerpt = strip_tags_excerpt(response.text[:ERROR_BODY_LIMIT], limit=160)
+            ctype = response.headers.get("content-type", "")
+            what = "HTML page, likely a proxy" if "html" in ctype.lower() else "not JSON"
+            return ApiError(
+                f"HTTP {status} from server ({what}): {excerpt or response.reason_phrase}",
+                hint="the server, or a proxy in front of it, is failing (asked 3 times); try"
+                " again later or read its logs"
+                if status >= 500
+                else "this is not Meilisearch's answer: check the URL with `meilichat profile"
+                " show`, or run `meilichat doctor`",
+                http_status=status,
+            )
+        message = str(body.get("message") or f"HTTP {status}")
+        code = body.get("code") if isinstance(body.get("code"), str) else None
+        link = body.get("link") if isinstance(body.get("link"), str) else None
+        extra: dict[str, Any] = {"code": code, "http_status": status, "link": link}
+        profile = self.connection.profile
+        if status == 401 or (status == 403 and self.connection.api_key is None):
+            who = f"profile '{profile}'" if profile else "this server"
+            return AuthError(
+                f"No API key for {who}",
+                hint="run `meilichat key set` (or set MEILICHAT_API_KEY)",
+                **extra,
+            )
+        if status == 403:
+            expired = _jwt_expiry(self.connection.api_key)
+            suffix = f"; the tenant token expired at {expired}" if expired else ""
+            return AuthError(
+                f"Key rejected (invalid or expired){suffix}",
+                hint="check the key with `meilichat key show`, or run `meilichat doctor`",
+                **extra,
+            )
+        if status == 404:
+            if code == "chat_not_found":
+                ws = _workspace_from_path(response.request.url.path)
+                return NotFoundError(
+                    f"Workspace '{ws}' not found on {self.connection.url}",
+                    hint="list workspaces with `meilichat workspace list`",
+                    **extra,
+                )
+            return NotFoundError(sanitize_line(message), **extra)
+        if code == "feature_not_enabled":
+            return ApiError(
+                "Chat completions are disabled on this server "
+                "(experimental feature `chatCompletions`)",
+                hint="enable it with `meilichat doctor --fix`",
+                **extra,
+            )
+        if status == 413:
+            return ApiError(
+                "The request is larger than the server accepts (HTTP 413); shorten the prompt "
+                "or start a new conversation",
+                **extra,
+            )
+        return ApiError(f"{message} (HTTP {status}, {code or 'no code'})", **extra)
+
+
+class ChatStream:
+    """The events of one open completion response; `close()` ends the HTTP stream."""
+
+    def __init__(self, response: httpx.Response, read_timeout: float) -> None:
+        self.response = response
+        self.read_timeout = read_timeout
+        self.tokens = 0
+
+    def close(self) -> None:
+        self.response.close()
+
+    def __iter__(self) -> Iterator[Event]:
+        from meilichat_cli.protocol.events import Done, decode_event
+
+        decoder = SSEDecoder()
+        number = 0
+        chunks = self.response.iter_bytes()
+        try:
+            for chunk in chunks:
+                for message in decoder.feed(chunk):
+                    if message.event != "message":
+                        continue
+                    number += 1
+                    for event in decode_event(message.data, number):
+                        if isinstance(event, TextDelta) and event.text:
+                            self.tokens += 1
+                        yield event
+                        if isinstance(event, Done):
+                            _drain(chunks)
+                            return
+            decoder.close()
+        except httpx.ReadTimeout as error:
+            raise TimeoutError_(
+                f"No data for {self.read_timeout:g} s (read timeout)",
+                hint="raise it with --timeout SECONDS",
+            ) from error
+        except (httpx.RemoteProtocolError, httpx.ReadError) as error:
+            raise StreamError(
+                f"Connection lost after {self.tokens} tokens ({_reason(error)})",
+                hint="the partial answer is kept; ask again to retry",
+            ) from error
+        finally:
+            self.response.close()
+        raise StreamError(
+            "Stream ended before completion (no [DONE] from the server)",
+            hint="the partial answer is kept; ask again to retry",
+        )
+
+
+def _drain(chunks: Iterator[bytes]) -> None:
+    """Read what follows `[DONE]` (normally just the end of the chunked body) so the
+    connection goes back to the pool and the next turn reuses it; give up on anything
+    larger, which only costs a new connection."""
+    received = 0
+    try:
+        for chunk in chunks:
+            received += len(chunk)
+            if received > DRAIN_LIMIT:
+                return
+    except httpx.HTTPError:
+        return
+
+
+def _tls_verify(connection: Connection, warn: Callable[[str], None]) -> ssl.SSLContext | bool:
+    """What to trust: nothing checked (--insecure, warned every run), a private CA bundle
+    (--ca-bundle or the profile's ca_bundle, then SSL_CERT_FILE / SSL_CERT_DIR), or httpx's
+    default (certifi).
+
+    A plain-http server is never reached over TLS (redirects are not followed; a proxy's own
+    TLS uses httpcore's default context), so for one the certificates are not loaded (15-20
+    ms on every run): a context that trusts nothing stands in, under which TLS could only
+    fail. A missing CA file is still reported."""
+    if connection.insecure:
+        warn("TLS certificate verification is off (--insecure)")
+        return False
+    load = urlsplit(connection.url).scheme.lower() != "http"
+    if connection.ca_bundle:
+        return _trusting(connection.ca_bundle, "--ca-bundle", load=load)
+    # Both variables at once are both trusted, as OpenSSL itself does.
+    cert_dir = os.environ.get("SSL_CERT_DIR")
+    cert_dir = cert_dir if cert_dir and os.path.isdir(cert_dir) else None
+    cert_file = os.environ.get("SSL_CERT_FILE")
+    if cert_file:
+        return _trusting(cert_file, "SSL_CERT_FILE", load=load, directory=cert_dir)
+    if not load:
+        return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if cert_dir:
+        return ssl.create_default_context(capath=cert_dir)
+    return True
+
+
+def _trusting(
+    path: str, origin: str, *, load: bool = True, directory: str | None = None
+) -> ssl.SSLContext:
+    if not os.path.isfile(path):
+        raise UsageError(
+            f"{origin} points to a missing file: {path}",
+            hint="give the path of a PEM file with your CA certificates",
+        )
+    if not load:
+        return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    try:
+        return ssl.create_default_context(cafile=path, capath=directory)
+    except (ssl.SSLError, OSError, ValueError) as error:
+        raise UsageError(
+            f"{origin} file {path} holds no usable CA certificates ({type(error).__name__})",
+            hint="give the path of a PEM file with your CA certificates",
+        ) from error
+
+
+def _tls_refused(error: Exception) -> bool:
+    """True when the server's certificate was not trusted (never worth a retry)."""
+    text = str(error)
+    return "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text
+
+
+def _user_agent() -> str:
+    from meilichat_cli import __version__
+
+    return f"meilichat/{__version__}"
+
+
+def _backoff(attempt: int, retry_after: str | None) -> float:
+    delay = 0.5 * (2 ** (attempt - 1))
+    if retry_after:
+        with contextlib.suppress(ValueError):
+            delay = max(delay, min(float(retry_after), RETRY_AFTER_CAP))
+    return float(delay)
+
+
+def _reason(error: Exception) -> str:
+    text = str(error) or type(error).__name__
+    lowered = text.lower()
+    if "connection refused" in lowered or "errno 111" in lowered:
+        return "connection refused"
+    if "name or service not known" in lowered or "nodename nor servname" in lowered:
+        return "host name not found (DNS)"
+    return sanitize_line(text)[:200]
+
+
+def _error_body(response: httpx.Response) -> dict[str, Any] | None:
+    try:
+        body = json.loads(response.content[:ERROR_BODY_LIMIT])
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _workspace_from_path(path: str) -> str:
+    parts = path.split("/")
+    return parts[2] if len(parts) > 2 and parts[1] == "chats" else "?"
+
+
+def _jwt_expiry(token: str | None) -> str | None:
+    """The `exp` of a tenant token (a JWT) when it has passed, else None. Not verified:
+    only used to explain a 403."""
+    if not token or token.count(".") != 2:
+        return None
+    try:
+        payload = token.split(".")[1]
+        payload += "=" * (-len(payload) % 4)
+        claims = json.loads(base64.urlsafe_b64decode(payload))
+        exp = float(claims["exp"])
+    except (ValueError, KeyError, TypeError):
+        return None
+    if exp > time.time():
+        return None
+    return datetime.fromtimestamp(exp, tz=timezone.utc).isoformat(timespec="seconds")

@@ -1,0 +1,162 @@
+"""The figures a batch run reports at the end: counts, retrieval quality, latency percentiles.
+
+`Tally` is fed the result objects of one workspace as they come in (a `--compare` run keeps one
+per side) and describes itself as short lines of text. Percentiles use the nearest-rank method
+(p50 of 1, 2, 3, 4 is 2), over the questions answered in this run that got that far: a question
+that failed before its first token has no first-token time.
+
+Pure: stdlib only, no I/O; imports `protocol.sanitize` for text quoted from the input.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from meilichat_cli.text.sanitize import sanitize_line
+
+
+def percentile(values: Sequence[float], share: float) -> float | None:
+    """Nearest-rank percentile (`share` in 0..1) of `values`; None when there are none."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(share * len(ordered)))
+    return ordered[rank - 1]
+
+
+@dataclass
+class Tally:
+    """Running counts for one workspace's results."""
+
+    answered: int = 0
+    failed: int = 0
+    evaluated: int = 0
+    hits: int = 0
+    recall_sum: float = 0.0
+    first_token_ms: list[float] = field(default_factory=list)
+    total_ms: list[float] = field(default_factory=list)
+
+    def add(self, result: dict[str, Any]) -> None:
+        self.answered += 1
+        if not result.get("complete"):
+            self.failed += 1
+        if "hit" in result:
+            self.evaluated += 1
+            self.hits += bool(result["hit"])
+            self.recall_sum += float(result.get("recall") or 0.0)
+        timings = result.get("timings") or {}
+        for name, values in (("first_token_ms", self.first_token_ms), ("total_ms", self.total_ms)):
+            value = timings.get(name)
+            if isinstance(value, (int, float)):
+                values.append(float(value))
+
+    @property
+    def hit_rate(self) -> float | None:
+        return self.hits / self.evaluated if self.evaluated else None
+
+    @property
+    def mean_recall(self) -> float | None:
+        return self.recall_sum / self.evaluated if self.evaluated else None
+
+    def retrieval_text(self) -> str:
+        if not self.evaluated:
+            return "no expectations to score (add `expect` to the questions)"
+        assert self.hit_rate is not None and self.mean_recall is not None
+        return (
+            f"hit rate {self.hits}/{self.evaluated} ({self.hit_rate:.0%}), "
+            f"mean recall {self.mean_recall:.2f}"
+        )
+
+    def latency_text(self) -> str:
+        return (
+            f"first token p50 {_ms(percentile(self.first_token_ms, 0.5))}, "
+            f"p90 {_ms(percentile(self.first_token_ms, 0.9))}; "
+            f"total p50 {_ms(percentile(self.total_ms, 0.5))}, "
+            f"p90 {_ms(percentile(self.total_ms, 0.9))}"
+        )
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value >= 10_000:
+        return f"{value / 1000:.1f} s"
+    return f"{value:.0f} ms"
+
+
+def run_lines(
+    tally: Tally, *, total: int, skipped: int, interrupted: bool, label: str = ""
+) -> list[str]:
+    """The summary of a plain (one-workspace) run."""
+    done = f"{tally.answered - tally.failed} complete, {tally.failed} failed"
+    head = f"batch{label}: {tally.answered} of {total - skipped} questions asked: {done}"
+    if skipped:
+        head += f"; {skipped} skipped (already answered)"
+    if interrupted:
+        head += "; interrupted"
+    return [head, f"  retrieval: {tally.retrieval_text()}", f"  latency:   {tally.latency_text()}"]
+
+
+@dataclass
+class CompareRow:
+    """One question's figures on both workspaces, for the side-by-side table."""
+
+    name: str
+    a: dict[str, Any]
+    b: dict[str, Any]
+
+    @property
+    def differs(self) -> bool:
+        return any(self.a.get(k) != self.b.get(k) for k in ("complete", "hit", "recall"))
+
+
+def _cell(result: dict[str, Any]) -> str:
+    status = "ok" if result.get("complete") else "FAIL"
+    if "hit" in result:
+        rank = result.get("first_hit_rank")
+        status += f" hit={'yes' if result['hit'] else 'no'} recall={result['recall']:.2f}"
+        status += f" rank={rank if rank is not None else '-'}"
+    total = (result.get("timings") or {}).get("total_ms")
+    status += f" {_ms(total if isinstance(total, (int, float)) else None)}"
+    return status
+
+
+def compare_lines(
+    rows: Sequence[CompareRow],
+    tallies: tuple[Tally, Tally],
+    workspaces: tuple[str, str],
+    *,
+    total: int,
+    skipped: int,
+    interrupted: bool,
+) -> list[str]:
+    """A side-by-side table (one row per question, `*` where retrieval differs) and totals."""
+    a_name, b_name = (sanitize_line(w) for w in workspaces)
+    names = [sanitize_line(row.name)[:40] for row in rows]
+    cells = [(_cell(row.a), _cell(row.b)) for row in rows]
+    width_name = max([len("question"), *map(len, names)])
+    width_a = max([len(a_name), *(len(a) for a, _ in cells)])
+    lines = [f"  {'question':<{width_name}}  {a_name:<{width_a}}  {b_name}"]
+    for row, name, (cell_a, cell_b) in zip(rows, names, cells, strict=True):
+        mark = "*" if row.differs else " "
+        lines.append(f"{mark} {name:<{width_name}}  {cell_a:<{width_a}}  {cell_b}")
+    differing = sum(row.differs for row in rows)
+    head = (
+        f"compare: {len(rows)} of {total - skipped} questions on both workspaces; "
+        f"{differing} differ in completion or retrieval (*)"
+    )
+    if skipped:
+        head += f"; {skipped} skipped (already answered)"
+    if interrupted:
+        head += "; interrupted"
+    tail: list[str] = []
+    for name, tally in zip((a_name, b_name), tallies, strict=True):
+        tail += [
+            f"  {name}: {tally.answered - tally.failed} complete, {tally.failed} failed",
+            f"    retrieval: {tally.retrieval_text()}",
+            f"    latency:   {tally.latency_text()}",
+        ]
+    return [*lines, head, *tail]

@@ -1,0 +1,158 @@
+"""Saving the turns of one conversation, for `ask` and the REPL alike.
+
+A `Recorder` decides once whether history is on (`--no-save`, `save_history = false` in
+config.toml), opens the store lazily, resumes a conversation (`-c`, `--conversation ID`)
+and saves each finished turn. History is a convenience: when the database is locked,
+corrupt or unwritable, the recorder warns and the answer goes on. Never prints (warnings go
+through `warn`).
+
+Imports the history store, config and protocol types; not httpx, rich, typer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from meilichat_cli.protocol.conversation import Message
+
+if TYPE_CHECKING:
+    from meilichat_cli.chat.turn import TurnOutcome
+    from meilichat_cli.history.store import HistoryStore
+    from meilichat_cli.local.connection import Connection
+
+
+class LazyHistory:
+    """The history store, opened on first use. One that cannot be opened warns once and
+    stays off for the rest of the run (or REPL session); call the object to get the store."""
+
+    def __init__(self, path: Path, warn: Callable[[str], None]) -> None:
+        self.path = path
+        self.warn = warn
+        self._store: HistoryStore | None = None
+        self._broken = False
+
+    def __call__(self) -> HistoryStore | None:
+        if self._store is None and not self._broken:
+            from meilichat_cli.history.store import HistoryStore, HistoryUnavailable
+
+            try:
+                self._store = HistoryStore.open(self.path)
+            except HistoryUnavailable as error:
+                self._broken = True
+                self.warn(f"history is off for this run: {error.message}")
+                return None
+            for warning in self._store.warnings:
+                self.warn(warning)
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+
+@dataclass
+class Recorder:
+    """One conversation's link to the history store."""
+
+    db_path: Path
+    enabled: bool
+    warn: Callable[[str], None]
+    conversation_id: str | None = None
+    messages: list[Message] = field(default_factory=list)
+    _history: LazyHistory | None = None
+
+    def _open(self) -> HistoryStore | None:
+        if not self.enabled:
+            return None
+        if self._history is None:
+            self._history = LazyHistory(self.db_path, self.warn)
+        return self._history()
+
+    def resume(self, reference: str | None, *, latest: bool, connection: Connection) -> None:
+        """Load a saved conversation (by id prefix, or the latest) as this one's context.
+
+        Raises NotFoundError / UsageError when the reference matches nothing or several."""
+        from meilichat_cli.errors import NotFoundError
+        from meilichat_cli.history.store import HistoryStore, HistoryUnavailable
+
+        try:
+            store = HistoryStore.open(self.db_path)
+        except HistoryUnavailable as error:
+            raise NotFoundError(f"cannot read saved conversations: {error.message}") from error
+        if reference:
+            conversation_id = store.resolve(reference)
+        else:
+            found = store.latest_id()
+            if found is None:
+                raise NotFoundError("No saved conversation to continue", hint="ask something first")
+            conversation_id = found
+        record = store.get(conversation_id)
+        if record.server_url != connection.url or record.workspace != connection.workspace:
+            self.warn(
+                f"continuing conversation {conversation_id[:8]} from {record.workspace} on "
+                f"{record.server_url} against {connection.workspace} on {connection.url}"
+            )
+        self.conversation_id = conversation_id
+        self.messages = store.messages(conversation_id)
+        store.close()
+
+    def reset(self) -> None:
+        """Start a new conversation on the next save (the REPL's /new)."""
+        self.conversation_id = None
+        self.messages = []
+
+    def record(
+        self, outcome: TurnOutcome, *, question: str, connection: Connection, workspace: str
+    ) -> None:
+        """Append the turn to the context, and save it when history is on."""
+        from meilichat_cli.errors import NotFoundError
+        from meilichat_cli.history.store import HistoryUnavailable
+
+        self.messages.extend(outcome.turn.history_messages())
+        store = self._open()
+        if store is None:
+            return
+        try:
+            if self.conversation_id is None:
+                self.conversation_id = store.new_conversation(
+                    title=question,
+                    profile=connection.profile,
+                    server_url=connection.url,
+                    workspace=workspace,
+                    model=connection.model,
+                )
+            store.save_turn(
+                self.conversation_id,
+                outcome.turn,
+                question=question,
+                workspace=workspace,
+                model=connection.model,
+                timings=outcome.timings,
+                extra_errors=outcome.local_errors(),
+            )
+        except (HistoryUnavailable, NotFoundError) as error:
+            # The answer was already shown; losing its record must not fail the command
+            # (NotFoundError: the conversation was deleted while this turn ran).
+            self.warn(f"this turn was not saved: {error.message}")
+
+    def close(self) -> None:
+        if self._history is not None:
+            self._history.close()
+
+
+def history_enabled(config_file: Path, *, no_save: bool) -> bool:
+    """Saving is on unless `--no-save` or `save_history = false` in config.toml."""
+    if no_save:
+        return False
+    from meilichat_cli.errors import ConfigError
+    from meilichat_cli.local.config import load_config
+
+    try:
+        # Warnings about the file were already given when the connection was resolved.
+        return load_config(config_file, warn=lambda _message: None).save_history
+    except ConfigError:
+        return True

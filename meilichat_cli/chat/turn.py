@@ -1,0 +1,188 @@
+"""One turn of a conversation: send the messages, fold the stream into a `Turn`, time it.
+
+Shared by `ask`, the REPL and `batch`, so they agree on what a turn is, how long it took and
+which outcome is a failure. Output is somebody else's job: each event is handed to an
+`on_event` callback as it arrives. Never prints.
+
+Imports the protocol layer and `errors`; the client is passed in.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from meilichat_cli.errors import MeilichatError, StreamError
+from meilichat_cli.protocol.conversation import (
+    ERROR,
+    INTERRUPTED,
+    TRUNCATED,
+    Message,
+    Turn,
+    build_request,
+)
+from meilichat_cli.protocol.events import ErrorEvent, Event, SearchProgress, TextDelta
+
+if TYPE_CHECKING:
+    from meilichat_cli.api.client import MeiliClient
+
+# Answer text kept per turn. Far beyond any model's output limit: a server that keeps sending
+# is broken or hostile, and the answer lives in memory, on screen and in history.
+MAX_ANSWER_BYTES = 16 * 1024 * 1024
+
+
+@dataclass
+class TurnOutcome:
+    """A finished (or abandoned) turn with its timings and the error that ended it, if any."""
+
+    turn: Turn
+    timings: dict[str, float | None] = field(default_factory=dict)
+    error: MeilichatError | None = None  # transport/stream failure or provider error event
+    # Whoever read the output went away mid-answer (`meilichat ask … | head -1`): the turn is
+    # kept as interrupted, and the caller leaves quietly once it is saved.
+    reader_left: bool = False
+
+    @property
+    def status(self) -> str:
+        return self.turn.status or TRUNCATED
+
+    @property
+    def interrupted(self) -> bool:
+        return self.turn.status == INTERRUPTED
+
+    def local_errors(self) -> list[ErrorEvent]:
+        """A stream that died on our side (cut, timeout, a limit) is an error of the turn
+        too, though no event reported it; a provider error is already among the events."""
+        error = self.error
+        if error is None or self.turn.status == ERROR:
+            return []
+        return [ErrorEvent(error.kind, error.code, error.message)]
+
+
+def run_turn(
+    client: MeiliClient,
+    *,
+    workspace: str,
+    model: str,
+    history: list[Message],
+    new_messages: list[Message],
+    on_event: Callable[[Event], None],
+    clock: Callable[[], float] = time.monotonic,
+) -> TurnOutcome:
+    """Send `history + new_messages`; return the outcome.
+
+    Ctrl-C while streaming closes the HTTP stream and returns the partial turn with status
+    `interrupted`; the caller decides what that means (exit 130, or back to the prompt). So
+    does a closed stdout raised by `on_event` (`reader_left`), so the partial turn is saved."""
+    turn = Turn(prompt_messages=list(new_messages))
+    outcome = TurnOutcome(turn)
+    start = clock()
+    first_search: float | None = None
+    first_token: float | None = None
+    answer_bytes = 0
+
+    def elapsed(moment: float | None) -> float | None:
+        return None if moment is None else round((moment - start) * 1000, 1)
+
+    body = build_request(model, [*history, *new_messages])
+    # Failures before the stream starts raise from here: there is no turn to keep.
+    stream = client.stream_chat(workspace, body)
+    try:
+        for event in stream:
+            if isinstance(event, TextDelta) and event.text:
+                answer_bytes += len(event.text.encode("utf-8", "surrogatepass"))
+                if answer_bytes > MAX_ANSWER_BYTES:
+                    raise StreamError(
+                        f"answer exceeds {MAX_ANSWER_BYTES // (1024 * 1024)} MiB limit",
+                        hint="the partial answer is kept",
+                    )
+                if first_token is None:
+                    first_token = clock()
+            elif first_search is None and isinstance(event, SearchProgress):
+                first_search = clock()
+            turn.feed(event)
+            on_event(event)
+    except (KeyboardInterrupt, BrokenPipeError) as stop:
+        stream.close()
+        turn.close(interrupted=True)
+        outcome.reader_left = isinstance(stop, BrokenPipeError)
+        outcome.timings = _timings(elapsed, first_search, first_token, clock())
+        return outcome
+    except MeilichatError as error:
+        outcome.error = error
+    finally:
+        stream.close()
+    status = turn.close()
+    outcome.timings = _timings(elapsed, first_search, first_token, clock())
+    if outcome.error is None and status == ERROR:
+        fatal = turn.fatal_error
+        assert fatal is not None
+        outcome.error = StreamError(
+            f"The server reported an error: {fatal.message}",
+            code=fatal.code,
+            hint=_provider_hint(fatal.code, fatal.type),
+        )
+    if outcome.error is None and status == TRUNCATED:
+        # [DONE] with no finish chunk: Meilisearch ends a turn that way only when the model
+        # is still calling tools after its 20th round (protocol §6.4).
+        outcome.error = StreamError(
+            "The answer did not finish: Meilisearch gave up after 20 rounds of the model"
+            " calling tools",
+            hint="the partial answer is kept; ask a narrower question, or check the"
+            " workspace's prompts (`meilichat workspace show`)",
+        )
+    if outcome.error is not None and turn.status not in (ERROR, INTERRUPTED):
+        turn.status = TRUNCATED
+    return outcome
+
+
+def _timings(
+    elapsed: Callable[[float | None], float | None],
+    first_search: float | None,
+    first_token: float | None,
+    end: float,
+) -> dict[str, float | None]:
+    return {
+        "first_search_ms": elapsed(first_search),
+        "first_token_ms": elapsed(first_token),
+        "total_ms": elapsed(end),
+    }
+
+
+def _provider_hint(code: str | None, kind: str) -> str | None:
+    if code == "invalid_api_key":
+        return "the workspace's LLM provider key was refused; fix it with `meilichat workspace set`"
+    if code == "model_not_found":
+        return "the model is unknown to the provider; pick another with -m/--model"
+    if kind in ("transport_error", "internal_reqwest_error"):
+        return "Meilisearch could not reach the LLM provider"
+    return None
+
+
+def summary(outcome: TurnOutcome, **identity: Any) -> dict[str, Any]:
+    """The result object of `--json` (and the `done` event of `--events`)."""
+    turn = outcome.turn
+    return {
+        "answer": turn.answer,
+        "complete": turn.complete and outcome.error is None,
+        "finish_reason": turn.finish_reason,
+        "searches": [search.to_json() for search in turn.searches],
+        "errors": [
+            {"type": error.type, "code": error.code, "message": error.message}
+            for error in turn.errors
+        ]
+        + [
+            {"type": error.type, "code": error.code, "message": error.message}
+            for error in outcome.local_errors()
+        ]
+        + (
+            [{"type": "interrupted", "code": None, "message": "stopped before the answer ended"}]
+            if outcome.interrupted
+            else []
+        ),
+        **identity,
+        "usage": turn.usage,
+        "timings": outcome.timings,
+    }

@@ -1,0 +1,179 @@
+"""What the admin commands (workspace, index, key create/list, doctor) share: the admin-key
+and provider-key options, reading secrets without echoing them, asking for confirmation, and
+opening a client with the admin key.
+
+Which key an admin command sends, first found wins:
+  --admin-key-stdin / --prompt-admin-key  >  --api-key  >  MEILI_MASTER_KEY  >
+  MEILICHAT_API_KEY / the profile's stored key.
+
+Secrets are read from stdin (refused when stdin is a terminal: it would echo) or from a
+hidden prompt; they are never printed. Only typer is imported at module level.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from meilichat_cli.api.client import MeiliClient
+    from meilichat_cli.cli.options import ConnectionFlags
+    from meilichat_cli.local.connection import Connection
+    from meilichat_cli.local.context import RunContext
+
+MASTER_KEY_ENV = "MEILI_MASTER_KEY"
+MAX_SECRET_BYTES = 64 * 1024
+
+AdminKeyStdinOption = Annotated[
+    bool,
+    typer.Option(
+        "--admin-key-stdin",
+        help="Read the admin or master key from stdin (first line).",
+    ),
+]
+PromptAdminKeyOption = Annotated[
+    bool,
+    typer.Option("--prompt-admin-key", help="Ask for the admin or master key (hidden input)."),
+]
+YesOption = Annotated[
+    bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (needed in scripts).")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+def read_secret_stdin(ctx: RunContext, what: str, option: str) -> str:
+    """The first line of stdin, stripped, as password managers print a secret (`pass show`
+    puts notes after it); refused on a terminal (it would be echoed)."""
+    from meilichat_cli.errors import UsageError
+
+    if ctx.stdin_isatty:
+        raise UsageError(
+            f"{option} reads {what} from a pipe, but stdin is a terminal",
+            hint="pipe it in (e.g. `pass show … | meilichat …`) or use the --prompt-… option",
+        )
+    text = ctx.stdin.read(MAX_SECRET_BYTES)
+    lines = text.splitlines()
+    value = lines[0].strip() if lines else ""
+    if not value:
+        raise UsageError(
+            f"{option}: the first line of stdin is empty; expected {what} there",
+            hint="e.g. `pass show NAME | meilichat …` (the first line is used)",
+        )
+    return value
+
+
+def prompt_secret(ctx: RunContext, what: str, option: str) -> str:
+    """Ask on the terminal without echoing."""
+    from meilichat_cli.errors import UsageError
+
+    if not ctx.stdin_isatty:
+        raise UsageError(
+            f"{option} needs a terminal to ask for {what}",
+            hint="pipe the value in with the matching --…-stdin option instead",
+        )
+    value = str(typer.prompt(what[:1].upper() + what[1:], hide_input=True, err=True)).strip()
+    if not value:
+        raise UsageError(f"empty {what}")
+    return value
+
+
+def explicit_admin_key(ctx: RunContext, *, from_stdin: bool, prompt: bool) -> str | None:
+    """The admin key the user gave for this run (stdin, prompt or MEILI_MASTER_KEY), or None."""
+    from meilichat_cli.errors import UsageError
+    from meilichat_cli.local.credentials import validate_api_key
+
+    if from_stdin and prompt:
+        raise UsageError("use either --admin-key-stdin or --prompt-admin-key, not both")
+    if from_stdin:
+        value = read_secret_stdin(ctx, "the admin key", "--admin-key-stdin")
+    elif prompt:
+        value = prompt_secret(ctx, "admin or master key", "--prompt-admin-key")
+    else:
+        value = ctx.environ.get(MASTER_KEY_ENV, "").strip()
+        if not value:
+            return None
+    try:
+        return validate_api_key(value)
+    except UsageError as error:
+        raise UsageError(f"admin key: {error.message}") from None
+
+
+def with_admin_key(ctx: RunContext, connection: Connection, admin_key: str) -> Connection:
+    """`connection` sending `admin_key` instead of the profile's key, for commands that need
+    both (doctor, `key list --server`); the others resolve with the admin key directly
+    (`ConnectionFlags.resolve(admin_key=…)`). Same clear-text rule as any key."""
+    from dataclasses import replace
+
+    from meilichat_cli.local.connection import check_clear_text
+
+    check_clear_text(connection.url, ctx.environ, ctx.warn)
+    return replace(connection, api_key=admin_key, api_key_source="admin key")
+
+
+@contextmanager
+def admin_client(
+    ctx: RunContext,
+    flags: ConnectionFlags,
+    *,
+    admin_key_stdin: bool = False,
+    prompt_admin_key: bool = False,
+) -> Iterator[tuple[Connection, MeiliClient]]:
+    """Resolve the connection and open a client carrying the admin key (see the module
+    docstring for which key that is)."""
+    ctx.debug_log("resolving the connection for an admin command")
+    explicit = None
+    if admin_key_stdin or prompt_admin_key or flags.api_key is None:
+        explicit = explicit_admin_key(ctx, from_stdin=admin_key_stdin, prompt=prompt_admin_key)
+    connection = flags.resolve(ctx, admin_key=explicit)
+    with flags.open_client(ctx, connection) as client:
+        yield connection, client
+
+
+def confirm(ctx: RunContext, question: str, *, yes: bool) -> bool:
+    """True to go ahead. Never asks when stdin is not a terminal: a script must say --yes."""
+    from meilichat_cli.errors import UsageError
+
+    if yes:
+        return True
+    if not ctx.stdin_isatty:
+        raise UsageError(
+            "refusing to ask for confirmation: stdin is not a terminal", hint="pass --yes"
+        )
+    return bool(typer.confirm(question, default=False, err=True))
+
+
+def declined(ctx: RunContext) -> None:
+    ctx.note("Cancelled; nothing was changed.")
+
+
+def read_text_file(path: str, what: str) -> str:
+    """A prompt or template from a file (UTF-8); `-` is stdin. The newline that ends a text
+    file's last line is the file's, not the prompt's: it is dropped."""
+    import sys
+
+    from meilichat_cli.errors import UsageError
+
+    try:
+        if path == "-":
+            text = sys.stdin.read()
+        else:
+            with open(path, encoding="utf-8") as handle:
+                text = handle.read()
+        return text.removesuffix("\n").removesuffix("\r")
+    except OSError as error:
+        raise UsageError(f"cannot read {what} from {path}: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{what} file {path} is not UTF-8 text") from None
+
+
+def value_or_file(value: str | None, path: str | None, what: str, option: str) -> str | None:
+    from meilichat_cli.errors import UsageError
+
+    if value is not None and path is not None:
+        raise UsageError(f"give {what} as {option} or {option}-file, not both")
+    if path is not None:
+        return read_text_file(path, what)
+    return value

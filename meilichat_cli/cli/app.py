@@ -1,0 +1,291 @@
+"""The root command group and the one error boundary.
+
+`run()` is what the `meilichat` script calls. It builds the Typer app (command modules are
+cheap to import: each imports only typer at top level and everything heavy inside its
+functions), runs it, and turns every `MeilichatError` into one sanitized line on stderr (or
+the `{"error": …}` object in `--json` mode) and the documented exit code. Anything else is a
+bug: one line and a hint to rerun with `--debug`, which prints the traceback.
+
+Must not import httpx, rich, prompt_toolkit or sqlite3 at module level: `--version`, `--help`
+and shell completion go through here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import sys
+from typing import Any, NoReturn
+
+import typer
+from typer.core import TyperGroup
+
+from meilichat_cli import __version__
+from meilichat_cli.errors import ExitCode, MeilichatError
+
+HELP = """Chat with Meilisearch chat workspaces from the terminal and from scripts.
+
+Start with [bold]meilichat demo[/bold] (no server needed), then
+[bold]meilichat profile add local --url http://127.0.0.1:7700 -w WORKSPACE[/bold].
+"""
+EPILOG = """[bold]Examples[/bold]
+
+  meilichat demo "which space movies do you have?"
+
+  meilichat profile add local --url http://127.0.0.1:7700 -w movies && meilichat key set
+
+  meilichat ask "which plans include SSO?"
+
+  meilichat chat -c
+
+[bold]Environment[/bold]: MEILICHAT_PROFILE, MEILICHAT_URL, MEILICHAT_API_KEY,
+MEILICHAT_WORKSPACE, MEILICHAT_MODEL, MEILICHAT_DEBUG, NO_COLOR and more: `meilichat help
+environment`. Exit codes: `meilichat help exit-codes`. TAB completion: `meilichat completions
+--help`.
+"""
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"meilichat {__version__}")
+        raise typer.Exit()
+
+
+# Every command, in the order `meilichat --help` lists them: its module, and in it either the
+# function that runs it (with the module's HELP and EPILOG) or the Typer app of a group.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "ask": ("meilichat_cli.cli.commands.ask", "ask"),
+    "chat": ("meilichat_cli.cli.commands.chat", "chat"),
+    "demo": ("meilichat_cli.cli.commands.demo", "demo"),
+    "batch": ("meilichat_cli.cli.commands.batch", "batch"),
+    "doctor": ("meilichat_cli.cli.commands.doctor", "doctor"),
+    "completions": ("meilichat_cli.cli.commands.completions", "completions"),
+    "profile": ("meilichat_cli.cli.commands.profile", "app"),
+    "key": ("meilichat_cli.cli.commands.key", "app"),
+    "history": ("meilichat_cli.cli.commands.history", "app"),
+    "workspace": ("meilichat_cli.cli.commands.workspace", "app"),
+    "index": ("meilichat_cli.cli.commands.index", "app"),
+    "help": ("meilichat_cli.cli.commands.help", "help_command"),
+}
+
+
+class LazyCommands(TyperGroup):
+    """The root group, building each command only when it is asked for.
+
+    Typer turns every registered function into a click command by inspecting its signature
+    before parsing anything: ~45 ms for the whole tree. Here a command's module is imported
+    and its click command built when click resolves its name, so `ask` pays for `ask` alone
+    and `--version` for none; `--help` and completion still list every command.
+    """
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        return _command(cmd_name) if cmd_name in COMMANDS else None
+
+    # A mistake on the command line is reported like every other error (one line, a hint,
+    # the JSON object with --json, exit 2), not in typer's boxed format: the arguments of
+    # the root are parsed in make_context, those of every command under it in invoke.
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        with _click_errors_as_ours():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx: Any) -> Any:
+        with _click_errors_as_ours():
+            return super().invoke(ctx)
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        # typer suggests close names from `self.commands`, which a lazy group leaves empty:
+        # offer them from the command table, in typer's words, as its sub-groups do.
+        from typer._click.exceptions import UsageError as ClickUsageError
+
+        try:
+            return super().resolve_command(ctx, args)
+        except ClickUsageError as error:
+            import difflib
+
+            close = difflib.get_close_matches(args[0], list(COMMANDS)) if args else []
+            if close and "Did you mean" not in error.message:
+                suggestions = ", ".join(repr(name) for name in close)
+                error.message = f"{error.message.rstrip('.')}. Did you mean {suggestions}?"
+            raise
+
+
+@contextlib.contextmanager
+def _click_errors_as_ours() -> Any:
+    """click's usage errors become UsageError, and Ctrl-C or Ctrl-D at one of its prompts
+    (Abort, which typer would report as "Aborted." with exit 1, the code of a bug) becomes
+    Interrupted: exit 130, nothing changed."""
+    from typer import Abort
+    from typer._click.exceptions import NoArgsIsHelpError
+    from typer._click.exceptions import UsageError as ClickUsageError
+
+    from meilichat_cli.errors import Interrupted, UsageError
+
+    try:
+        yield
+    except Abort:
+        raise Interrupted("cancelled; nothing was changed") from None
+    except NoArgsIsHelpError:
+        raise  # the help page, printed by typer, is the answer to a bare group
+    except ClickUsageError as error:
+        path = error.ctx.command_path if error.ctx is not None else "meilichat"
+        raise UsageError(error.format_message(), hint=f"see `{path} --help`") from None
+
+
+@functools.cache
+def _command(name: str) -> Any:
+    """The click command of `name`, built as if registered on the root app."""
+    import importlib
+
+    import typer.main
+
+    module_name, attribute = COMMANDS[name]
+    module = importlib.import_module(module_name)
+    target = getattr(module, attribute)
+    # A holder group gives the command what the root would: markup mode, no completion flags.
+    holder = typer.Typer(rich_markup_mode="rich", add_completion=False)
+    holder.callback()(_no_options)
+    if isinstance(target, typer.Typer):
+        holder.add_typer(target, name=name)
+    else:
+        holder.command(name, help=module.HELP, epilog=module.EPILOG)(target)
+    group: Any = typer.main.get_command(holder)
+    command = group.commands[name]
+    _reflow_epilogs(command)
+    return command
+
+
+def _reflow_epilogs(command: Any) -> None:
+    """Let the terminal wrap the prose of every epilog in `command`'s tree (see help_text)."""
+    from meilichat_cli.cli.help.text import reflow
+
+    if command.epilog:
+        command.epilog = reflow(command.epilog)
+    for sub in getattr(command, "commands", {}).values():
+        _reflow_epilogs(sub)
+
+
+def _no_options() -> None:
+    """The holder group's callback (never run: only the command is taken out of it)."""
+
+
+def build_app() -> typer.Typer:
+    """The root app: its options; the commands come from COMMANDS (see LazyCommands)."""
+    from meilichat_cli.cli.help.text import reflow
+
+    app = typer.Typer(
+        name="meilichat",
+        help=HELP,
+        epilog=reflow(EPILOG),
+        cls=LazyCommands,
+        no_args_is_help=True,
+        rich_markup_mode="rich",
+        pretty_exceptions_enable=False,
+        add_completion=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+
+    @app.callback()
+    def root(
+        version: bool = typer.Option(
+            False,
+            "--version",
+            help="Print the version and exit.",
+            callback=_version_callback,
+            is_eager=True,
+        ),
+        debug: bool = typer.Option(
+            False,
+            "--debug",
+            help="Show tracebacks and request details on errors (also MEILICHAT_DEBUG=1).",
+        ),
+    ) -> None:
+        # --debug is read by run() before parsing (the boundary needs it even when parsing
+        # fails); declaring it here documents it and lets it appear before a subcommand.
+        del version, debug
+
+    from meilichat_cli.cli.commands import completions
+
+    completions.enable_shell_completion()
+    return app
+
+
+def _debug_requested(argv: list[str]) -> bool:
+    return "--debug" in argv or os.environ.get("MEILICHAT_DEBUG", "") not in ("", "0")
+
+
+def _json_requested(argv: list[str]) -> bool:
+    return "--json" in argv or "--events" in argv
+
+
+def _print_error(error: MeilichatError, *, as_json: bool) -> None:
+    from meilichat_cli.text.sanitize import sanitize_line
+
+    if as_json:
+        import json
+
+        shown = error.to_json()
+        if not error.message:
+            # A script has no "[interrupted]" line to read: the object says what happened.
+            shown["error"]["message"] = error.kind
+        # ensure_ascii: the message may come from the server, and C1 controls or DEL would
+        # otherwise reach a terminal raw (json escapes only C0).
+        sys.stderr.write(json.dumps(shown, ensure_ascii=True) + "\n")
+        return
+    if not error.message:  # already told (e.g. "[interrupted]" under the partial answer)
+        return
+    line = f"meilichat: error: {sanitize_line(error.message)}"
+    sys.stderr.write(line + "\n")
+    if error.hint:
+        sys.stderr.write(f"hint: {sanitize_line(error.hint)}\n")
+    if error.link:
+        sys.stderr.write(f"see: {sanitize_line(error.link)}\n")
+
+
+def _never_fail_on_encoding() -> None:
+    """A character the terminal's encoding cannot show becomes `?` (PYTHONIOENCODING=ascii,
+    a legacy code page), and undecodable input bytes become U+FFFD, instead of a crash."""
+    for stream in (sys.stdin, sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            # A closed or detached stream cannot be reconfigured; nothing to protect then.
+            with contextlib.suppress(ValueError, OSError):
+                reconfigure(errors="replace")
+
+
+def run(argv: list[str] | None = None) -> NoReturn:
+    """Run meilichat with `argv` (default: the process arguments) and exit."""
+    from meilichat_cli.local.context import reader_may_leave
+
+    args = sys.argv[1:] if argv is None else argv
+    debug = _debug_requested(args)
+    _never_fail_on_encoding()
+    try:
+        app = build_app()
+        with reader_may_leave():
+            app(args=args, prog_name="meilichat")
+    except SystemExit as exit_:
+        code = exit_.code
+        sys.exit(code if isinstance(code, int) else (0 if code is None else 1))
+    except MeilichatError as error:
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        _print_error(error, as_json=_json_requested(args))
+        sys.exit(int(error.exit_code))
+    except KeyboardInterrupt:
+        sys.stderr.write("\nmeilichat: interrupted\n")
+        sys.exit(int(ExitCode.INTERRUPTED))
+    except Exception as error:  # the boundary: anything else is a bug
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        name = type(error).__name__
+        sys.stderr.write(f"meilichat: internal error ({name}); rerun with --debug for details\n")
+        sys.exit(int(ExitCode.INTERNAL))
+    sys.exit(0)

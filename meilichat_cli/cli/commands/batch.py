@@ -1,0 +1,571 @@
+"""`meilichat batch`: a file of questions in (JSON Lines), one result line per question out.
+
+Reads every question first and refuses the whole file (exit 2, nothing sent) when a line is
+malformed; then answers them on N connections, writes each result as one JSON line on stdout
+(or `--output`), flushed as it is ready, shows progress on stderr, and ends with a summary
+(counts, retrieval hit rate and recall, latency percentiles). Exit 0 when every question was
+answered completely, 5 when any failed, 130 on Ctrl-C (the lines written stay valid).
+
+`--demo` runs the bundled example question set (or FILE) on the bundled stand-in server.
+Only typer is imported at module level.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
+
+import typer
+
+from meilichat_cli.cli.completion.completers import complete_workspace
+from meilichat_cli.cli.options import (
+    ApiKeyOption,
+    CaBundleOption,
+    ConnectionFlags,
+    InsecureOption,
+    ModelOption,
+    ProfileOption,
+    TimeoutOption,
+    UrlOption,
+    WorkspaceOption,
+)
+
+if TYPE_CHECKING:
+    import threading
+    from pathlib import Path
+
+    from meilichat_cli.batch.input import BatchItem
+    from meilichat_cli.batch.summary import CompareRow, Tally
+    from meilichat_cli.local.context import RunContext
+
+HELP = "Answer a file of questions (JSON Lines), one JSON result line each, and score retrieval."
+EPILOG = """[bold]Input[/bold]: one JSON object per line: "prompt" (or "messages"), and optionally
+"id", "expect" (primary keys, or "index_uid:id", the answer should be grounded on),
+"workspace", "model", "system".
+
+[bold]Output[/bold]: one line per question, the object of `ask --json` plus "id", "line",
+"question", and "hit", "recall", "first_hit_rank", "missing" when "expect" is given. With
+--compare: {"id", "line", "question", "complete", "a": {…}, "b": {…}}.
+
+[bold]Examples[/bold]
+
+  meilichat batch --demo > answers.jsonl
+
+  meilichat batch --print-example > questions.jsonl   # a set to start from
+
+  meilichat batch questions.jsonl -j 8 -o answers.jsonl
+
+  meilichat batch questions.jsonl -o answers.jsonl --resume answers.jsonl
+
+  meilichat batch questions.jsonl --compare staging-prompts > diff.jsonl
+
+  jq -r 'select(.hit == false) | .id' answers.jsonl
+
+[bold]Exit codes[/bold]: 0 all answered, 2 bad input (nothing sent), 5 a question failed,
+130 interrupted (lines written so far are complete).
+
+[bold]Environment[/bold]: MEILICHAT_PROFILE, MEILICHAT_URL, MEILICHAT_API_KEY,
+MEILICHAT_WORKSPACE, MEILICHAT_MODEL, MEILICHAT_REQUIRE_HTTPS, SSL_CERT_FILE,
+HTTPS_PROXY/NO_PROXY, MEILICHAT_CONFIG_DIR, MEILICHAT_DATA_DIR (with --save).
+"""
+
+EXAMPLE_QUESTIONS = "questions.jsonl"
+DEMO_MODEL = "demo-model"
+DEMO_TOKEN_DELAY = 0.004  # slow enough to watch the bar move, fast enough to finish in seconds
+
+
+def batch(
+    file: Annotated[
+        str | None,
+        typer.Argument(
+            help="Questions, one JSON object per line ('-' or nothing: stdin; with --demo: "
+            "the bundled example set).",
+            metavar="[FILE|-]",
+            show_default=False,
+        ),
+    ] = None,
+    concurrency: Annotated[
+        int,
+        typer.Option(
+            "--concurrency",
+            "-j",
+            min=1,
+            max=32,
+            help="Questions answered at once; never more connections than this (1-32).",
+        ),
+    ] = 4,
+    unordered: Annotated[
+        bool,
+        typer.Option("--unordered", help="Write results as they finish, not in input order."),
+    ] = False,
+    output: Annotated[
+        str | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Write results to FILE instead of stdout (with --resume FILE: appended, then"
+            " left with one line per question).",
+            metavar="FILE",
+            show_default=False,
+        ),
+    ] = None,
+    resume: Annotated[
+        str | None,
+        typer.Option(
+            "--resume",
+            help="Skip the questions already answered completely in this earlier output.",
+            metavar="OUT",
+            show_default=False,
+        ),
+    ] = None,
+    compare: Annotated[
+        str | None,
+        typer.Option(
+            "--compare",
+            help="Also answer every question on this workspace and report both side by side.",
+            metavar="WORKSPACE",
+            show_default=False,
+            autocompletion=complete_workspace,
+        ),
+    ] = None,
+    primary_key: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--primary-key",
+            help="Primary key field for `expect` (default id): FIELD, or INDEX:FIELD; repeatable.",
+            metavar="FIELD",
+            show_default=False,
+        ),
+    ] = None,
+    system: Annotated[
+        str | None,
+        typer.Option(
+            "--system", "-s", help="A system message for questions that have none of their own."
+        ),
+    ] = None,
+    save: Annotated[
+        bool,
+        typer.Option("--save", help="Save each question and answer to history (off by default)."),
+    ] = False,
+    demo: Annotated[
+        bool,
+        typer.Option(
+            "--demo", help="Run on the bundled demo server (the bundled question set by default)."
+        ),
+    ] = False,
+    print_example: Annotated[
+        bool,
+        typer.Option(
+            "--print-example",
+            help="Print the bundled example question set (a starting point) and exit.",
+        ),
+    ] = False,
+    profile: ProfileOption = None,
+    url: UrlOption = None,
+    workspace: WorkspaceOption = None,
+    model: ModelOption = None,
+    api_key: ApiKeyOption = None,
+    timeout: TimeoutOption = 120.0,
+    ca_bundle: CaBundleOption = None,
+    insecure: InsecureOption = False,
+) -> None:
+    from meilichat_cli.local.context import RunContext
+
+    ctx = RunContext.from_process()
+    if print_example:
+        ctx.stdout.write(example_questions_text())
+        ctx.stdout.flush()
+        return
+    flags = ConnectionFlags(
+        profile=profile,
+        url=url,
+        workspace=workspace,
+        model=model,
+        api_key=api_key,
+        timeout=timeout,
+        ca_bundle=ca_bundle,
+        insecure=insecure,
+    )
+    options = BatchOptions(
+        file=file,
+        concurrency=concurrency,
+        ordered=not unordered,
+        output=output,
+        resume=resume,
+        compare=compare,
+        primary_keys=primary_key or [],
+        system=system,
+        save=save,
+    )
+    if not demo:
+        run_batch_command(ctx, flags, options)
+        return
+    if any((profile, url, workspace, api_key)):
+        from meilichat_cli.errors import UsageError
+
+        raise UsageError("--demo uses its own server: drop --profile, --url, -w and --api-key")
+    _run_on_demo_server(ctx, flags, options)
+
+
+@dataclass
+class BatchOptions:
+    """The batch-specific options, as given on the command line."""
+
+    file: str | None
+    concurrency: int
+    ordered: bool
+    output: str | None
+    resume: str | None
+    compare: str | None
+    primary_keys: list[str]
+    system: str | None
+    save: bool
+    bundled_example: bool = False
+
+
+def _run_on_demo_server(ctx: RunContext, flags: ConnectionFlags, options: BatchOptions) -> None:
+    import secrets
+    from dataclasses import replace
+
+    from meilichat_cli.standin import StandInServer
+
+    with StandInServer(master_key=secrets.token_hex(16), token_delay=DEMO_TOKEN_DELAY) as server:
+        server.start()
+        # As `meilichat demo` does: the random key travels in the environment view, not a flag.
+        ctx.environ = {
+            **{k: v for k, v in ctx.environ.items() if not k.startswith("MEILICHAT_")},
+            "MEILICHAT_CONFIG_DIR": ctx.paths.config_dir.as_posix(),
+            "MEILICHAT_DATA_DIR": ctx.paths.data_dir.as_posix(),
+            "MEILICHAT_URL": server.url,
+            "MEILICHAT_API_KEY": server.chat_key or "",
+            "MEILICHAT_WORKSPACE": server.workspace,
+            "MEILICHAT_MODEL": flags.model or DEMO_MODEL,
+        }
+        if options.file is None:
+            options.bundled_example = True
+        run_batch_command(ctx, replace(flags, model=None), options)
+
+
+def example_questions_text() -> str:
+    """The bundled example question set (shipped inside the package)."""
+    from importlib.resources import files
+
+    return (files("meilichat_cli") / "examples" / EXAMPLE_QUESTIONS).read_text("utf-8")
+
+
+def _read_questions(ctx: RunContext, options: BatchOptions) -> tuple[list[BatchItem], str]:
+    from pathlib import Path
+
+    from meilichat_cli.batch.input import read_items
+    from meilichat_cli.errors import UsageError
+
+    if options.bundled_example:
+        source = f"example {EXAMPLE_QUESTIONS}"
+        return read_items(example_questions_text().splitlines(), source=source), source
+    if options.file in (None, "-"):
+        if ctx.stdin_isatty:
+            raise UsageError(
+                "batch reads questions from FILE or stdin, and stdin is a terminal",
+                hint="meilichat batch questions.jsonl (or try: meilichat batch --demo)",
+            )
+        return read_items(ctx.stdin, source="stdin"), "stdin"
+    path = Path(options.file)
+    try:
+        with path.open(encoding="utf-8-sig", errors="strict") as handle:
+            return read_items(handle, source=str(path)), path.name
+    except FileNotFoundError as error:
+        raise UsageError(f"no such question file: {path}") from error
+    except UnicodeDecodeError as error:
+        raise UsageError(f"{path} is not UTF-8 text (byte {error.start})") from error
+    except OSError as error:
+        raise UsageError(f"cannot read {path}: {error.strerror}") from error
+
+
+def run_batch_command(ctx: RunContext, flags: ConnectionFlags, options: BatchOptions) -> None:
+    """Everything after option parsing: shared by `batch` and `batch --demo`."""
+    import threading
+    from pathlib import Path
+
+    from meilichat_cli.batch.evaluation import PrimaryKeys
+    from meilichat_cli.batch.input import read_answered
+    from meilichat_cli.batch.progress import make_progress
+    from meilichat_cli.batch.runner import (
+        BatchSettings,
+        QuestionAnswerer,
+        ThreadClients,
+        has_internal_error,
+        run_batch,
+    )
+    from meilichat_cli.batch.summary import Tally
+    from meilichat_cli.errors import ApiError, Interrupted, MeilichatError, UsageError
+    from meilichat_cli.local.connection import validate_workspace
+    from meilichat_cli.local.context import reader_may_leave
+
+    items, source = _read_questions(ctx, options)
+    primary_keys = PrimaryKeys.parse(options.primary_keys)
+    connection = flags.resolve(ctx)
+    if connection.workspace is None:
+        homeless = [item for item in items if item.question.workspace is None]
+        if homeless:
+            raise UsageError(
+                f"{len(homeless)} question(s) name no workspace (first: {homeless[0].name}) "
+                "and none is configured",
+                hint='pass -w WORKSPACE, set MEILICHAT_WORKSPACE, or add "workspace" to the lines',
+            )
+    if options.compare is not None:
+        validate_workspace(options.compare)
+    total = len(items)
+    skipped = 0
+    resume_path = Path(options.resume) if options.resume else None
+    if resume_path is not None:
+        state = read_answered(resume_path)
+        if state.unreadable_lines:
+            ctx.warn(f"{resume_path}: {state.unreadable_lines} unreadable line(s) ignored")
+        items = [item for item in items if item.key not in state.answered]
+        skipped = total - len(items)
+    if not items:
+        ctx.note(f"batch: nothing to do, all {total} questions of {source} are already answered")
+        return
+
+    stop = threading.Event()
+    settings = BatchSettings(
+        connection=connection,
+        system=options.system,
+        primary_keys=primary_keys,
+        compare_with=options.compare,
+        save=options.save and _history_on(ctx),
+        history_db=ctx.paths.history_db,
+    )
+    clients = ThreadClients(lambda: flags.open_client(ctx, connection))
+    answerer = QuestionAnswerer(settings, clients, stop, warn=ctx.warn, debug=ctx.debug_log)
+    sides = ("a", "b") if options.compare else ()
+    tallies: dict[str, Tally] = {side: Tally() for side in sides} or {"": Tally()}
+    rows: list[CompareRow] = []
+    failed = 0
+    crashed = 0
+
+    with _OutputFile(ctx, options, resume_path) as sink, _StopOnCtrlC(stop):
+        progress = make_progress(
+            ctx,
+            len(items),
+            results_on_terminal=sink is ctx.stdout and ctx.stdout_isatty,
+            description=f"batch {source}",
+        )
+
+        def emit(item: BatchItem, result: dict[str, Any]) -> None:
+            nonlocal failed, crashed
+            import json
+
+            # One write per line, then flush: a reader (or Ctrl-C) never sees half a line.
+            sink.write(json.dumps(result, ensure_ascii=True) + "\n")
+            sink.flush()
+            _count(result, tallies, rows, item)
+            ok = result.get("complete") is True
+            failed += not ok
+            crashed += has_internal_error(result)
+            progress.advance(failed=not ok)
+            if not ok:
+                from meilichat_cli.batch.progress import failure_line
+
+                progress.failure(failure_line(item.name, result))
+
+        try:
+            # `batch … | head -1`: exit 0 quietly (after the bar has put the cursor back).
+            with reader_may_leave(), progress:
+                interrupted = run_batch(
+                    items,
+                    answerer.answer,
+                    concurrency=options.concurrency,
+                    ordered=options.ordered,
+                    emit=emit,
+                    stop=stop,
+                )
+        finally:
+            clients.close_all()
+
+    _print_summary(
+        ctx,
+        options,
+        tallies,
+        rows,
+        default_workspace=connection.workspace,
+        total=total,
+        skipped=skipped,
+        interrupted=interrupted,
+    )
+    if interrupted:
+        ctx.note(_resume_hint(options))
+        raise Interrupted("")
+    if crashed:
+        raise MeilichatError(
+            f"internal error in {crashed} question(s)",
+            hint="rerun with --debug for details",
+        )
+    if failed:
+        raise ApiError(f"{failed} of {len(items)} questions failed (complete: false)")
+
+
+def _history_on(ctx: RunContext) -> bool:
+    from meilichat_cli.chat.recorder import history_enabled
+
+    enabled = history_enabled(ctx.paths.config_file, no_save=False)
+    if not enabled:
+        ctx.warn("--save ignored: save_history = false in config.toml")
+    return enabled
+
+
+def _count(
+    result: dict[str, Any], tallies: dict[str, Tally], rows: list[CompareRow], item: BatchItem
+) -> None:
+    from meilichat_cli.batch.summary import CompareRow
+
+    if "" in tallies:
+        tallies[""].add(result)
+        return
+    tallies["a"].add(result["a"])
+    tallies["b"].add(result["b"])
+    rows.append(CompareRow(item.name, result["a"], result["b"]))
+
+
+def _print_summary(
+    ctx: RunContext,
+    options: BatchOptions,
+    tallies: dict[str, Tally],
+    rows: list[CompareRow],
+    *,
+    default_workspace: str | None,
+    total: int,
+    skipped: int,
+    interrupted: bool,
+) -> None:
+    from meilichat_cli.batch.summary import compare_lines, run_lines
+
+    if "" in tallies:
+        lines = run_lines(tallies[""], total=total, skipped=skipped, interrupted=interrupted)
+    else:
+        assert options.compare is not None
+        lines = compare_lines(
+            rows,
+            (tallies["a"], tallies["b"]),
+            (default_workspace or "a", options.compare),
+            total=total,
+            skipped=skipped,
+            interrupted=interrupted,
+        )
+    from meilichat_cli.text.sanitize import sanitize
+
+    # Not ctx.note: that folds runs of spaces, and the compare table is aligned with them.
+    for line in lines:
+        ctx.stderr.write(sanitize(line.replace("\n", " ")) + "\n")
+    ctx.stderr.flush()
+
+
+def _resume_hint(options: BatchOptions) -> str:
+    if options.output:
+        return (
+            f"interrupted; finish with: meilichat batch … -o {options.output} "
+            f"--resume {options.output}"
+        )
+    return "interrupted; finish later with --resume OUT (the file the results went to)"
+
+
+class _OutputFile:
+    """stdout, or the --output file (appended to when it is also the --resume file)."""
+
+    def __init__(self, ctx: RunContext, options: BatchOptions, resume_path: Path | None) -> None:
+        self.ctx = ctx
+        self.options = options
+        self.resume_path = resume_path
+        self._file: TextIO | None = None
+        self._appending = False
+
+    def __enter__(self) -> TextIO:
+        from pathlib import Path
+
+        from meilichat_cli.errors import UsageError
+
+        if self.options.output is None or self.options.output == "-":
+            return self.ctx.stdout
+        path = Path(self.options.output)
+        appending = self.resume_path is not None and _same_file(path, self.resume_path)
+        self._appending = appending
+        try:
+            self._file = path.open("a" if appending else "w", encoding="utf-8")
+        except OSError as error:
+            raise UsageError(f"cannot write {path}: {error.strerror}") from error
+        if appending and path.stat().st_size and not _ends_with_newline(path):
+            # A run killed mid-line left half a line: end it so ours start on their own line.
+            self._file.write("\n")
+        return self._file
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._file is None:
+            return
+        self._file.close()
+        if self._appending:
+            from pathlib import Path
+
+            _keep_latest_results(self.ctx, Path(self.options.output or ""))
+
+
+def _keep_latest_results(ctx: RunContext, path: Path) -> None:
+    """Leave the resumed file with one line per question (see batch_input.latest_results)."""
+    import stat
+
+    from meilichat_cli.batch.input import latest_results
+    from meilichat_cli.errors import MeilichatError
+    from meilichat_cli.local.files import atomic_write
+
+    try:
+        compact, dropped = latest_results(path.read_text(encoding="utf-8"))
+        mode = stat.S_IMODE(path.stat().st_mode)
+        atomic_write(path, compact.encode("utf-8"), mode=mode)
+    except (OSError, UnicodeDecodeError, MeilichatError) as error:
+        ctx.warn(f"{path}: left with the earlier lines of retried questions ({error})")
+        return
+    if dropped:
+        ctx.warn(f"{path}: dropped {dropped} line(s) that were not results")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with path.open("rb") as handle:
+        handle.seek(-1, 2)
+        return handle.read(1) == b"\n"
+
+
+class _StopOnCtrlC:
+    """First Ctrl-C: set `stop` (the batch winds down and keeps what it finished). A second
+    one: the usual KeyboardInterrupt. Only in the main thread (signals can't be set elsewhere)."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        self.stop = stop
+        self._previous: Any = None
+        self._installed = False
+
+    def __enter__(self) -> None:
+        import signal
+        import threading
+
+        if threading.current_thread() is not threading.main_thread():
+            return
+
+        def handler(signum: int, frame: object) -> None:
+            if self.stop.is_set():
+                raise KeyboardInterrupt
+            self.stop.set()
+
+        self._previous = signal.signal(signal.SIGINT, handler)
+        self._installed = True
+
+    def __exit__(self, *exc_info: object) -> None:
+        import signal
+
+        if self._installed:
+            signal.signal(signal.SIGINT, self._previous)

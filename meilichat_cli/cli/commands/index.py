@@ -1,0 +1,494 @@
+"""`meilichat index list` and `meilichat index chat-settings INDEX`: what the model is told
+about each index and how each document is shown to it.
+
+Without change options, `chat-settings` shows the settings. With them it PATCHes only the
+fields given, waits for the settings task (`--no-wait` skips) and exits 7 when the task
+fails. `--preview` renders a few documents through the template exactly as the model will
+see them (template, then the byte limit); with `--dry-run` nothing is sent, so a template can
+be tried before it is saved. Only typer is imported at module level.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from meilichat_cli.cli.admin_options import (
+    AdminKeyStdinOption,
+    JsonOption,
+    PromptAdminKeyOption,
+    YesOption,
+)
+from meilichat_cli.cli.completion.completers import choices, complete_index
+from meilichat_cli.cli.help.text import ADMIN_ENV, epilog
+from meilichat_cli.cli.options import (
+    ApiKeyOption,
+    CaBundleOption,
+    ConnectionFlags,
+    InsecureOption,
+    ProfileOption,
+    TimeoutOption,
+    UrlOption,
+    finite,
+)
+
+if TYPE_CHECKING:
+    from meilichat_cli.api.client import MeiliClient
+    from meilichat_cli.local.context import RunContext
+
+app = typer.Typer(
+    help="Read and change the chat settings of indexes (description, document template).",
+    epilog=epilog(
+        "meilichat index list",
+        "meilichat index chat-settings movies",
+        'meilichat index chat-settings movies --description "Films with title, year and plot"',
+        env=ADMIN_ENV,
+    ),
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+)
+
+# --unset NAME → path of the field it resets in the PATCH body.
+UNSETTABLE: dict[str, tuple[str, ...]] = {
+    "description": ("description",),
+    "template": ("documentTemplate",),
+    "max-bytes": ("documentTemplateMaxBytes",),
+    "search-parameters": ("searchParameters",),
+    "limit": ("searchParameters", "limit"),
+    "hybrid": ("searchParameters", "hybrid"),
+    "sort": ("searchParameters", "sort"),
+    "distinct": ("searchParameters", "distinct"),
+    "matching-strategy": ("searchParameters", "matchingStrategy"),
+    "search-on": ("searchParameters", "attributesToSearchOn"),
+    "ranking-score-threshold": ("searchParameters", "rankingScoreThreshold"),
+}
+MATCHING_STRATEGIES = ("last", "all", "frequency")
+INDEX_UID_RULE = "index names use letters, digits, '-' and '_' (max 400 bytes)"
+
+EPILOG = """[bold]Examples[/bold]
+
+  meilichat index chat-settings movies
+
+  meilichat index chat-settings movies --description "Films with title, year, genres and plot"
+
+  meilichat index chat-settings movies --template-file movie.liquid --preview --dry-run
+
+  meilichat index chat-settings movies --limit 5 --sort "year:desc" --matching-strategy all
+
+  meilichat index chat-settings movies --reset --yes
+
+Exit 7 when Meilisearch fails the settings task (e.g. a template with a Liquid syntax error).
+
+[bold]Environment[/bold]: MEILI_MASTER_KEY (the admin key), MEILICHAT_PROFILE, MEILICHAT_URL,
+MEILICHAT_API_KEY, MEILICHAT_CONFIG_DIR, SSL_CERT_FILE, HTTPS_PROXY/NO_PROXY.
+"""
+
+
+def _flags(
+    profile: str | None,
+    url: str | None,
+    api_key: str | None,
+    timeout: float,
+    ca_bundle: str | None,
+    insecure: bool,
+) -> ConnectionFlags:
+    return ConnectionFlags(
+        profile=profile,
+        url=url,
+        api_key=api_key,
+        timeout=timeout,
+        ca_bundle=ca_bundle,
+        insecure=insecure,
+    )
+
+
+def validate_index_uid(uid: str) -> str:
+    import re
+
+    from meilichat_cli.errors import UsageError
+
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", uid) or len(uid) > 400:
+        shown = repr(uid[:40]) + ("…" if len(uid) > 40 else "")
+        raise UsageError(f"invalid index {shown}: {INDEX_UID_RULE}")
+    return uid
+
+
+@app.command(
+    "list",
+    epilog=epilog(
+        "meilichat index list", "meilichat index list --json | jq -r '.[].uid'", env=ADMIN_ENV
+    ),
+)
+def list_(
+    json_mode: JsonOption = False,
+    profile: ProfileOption = None,
+    url: UrlOption = None,
+    api_key: ApiKeyOption = None,
+    admin_key_stdin: AdminKeyStdinOption = False,
+    prompt_admin_key: PromptAdminKeyOption = False,
+    timeout: TimeoutOption = 30.0,
+    ca_bundle: CaBundleOption = None,
+    insecure: InsecureOption = False,
+) -> None:
+    """List the indexes with the chat description the model sees for each."""
+    from meilichat_cli.api import admin
+    from meilichat_cli.cli.admin_options import admin_client
+    from meilichat_cli.local.context import RunContext
+    from meilichat_cli.ui import admin_view
+
+    ctx = RunContext.from_process()
+    flags = _flags(profile, url, api_key, timeout, ca_bundle, insecure)
+    with admin_client(
+        ctx, flags, admin_key_stdin=admin_key_stdin, prompt_admin_key=prompt_admin_key
+    ) as (_connection, client):
+        indexes = admin.list_indexes(client)
+        uids = [str(item["uid"]) for item in indexes if isinstance(item.get("uid"), str)]
+        chat = {uid: admin.index_chat_settings(client, uid) for uid in uids}
+    if json_mode:
+        admin_view.write_json(ctx, [{"uid": uid, "chat": chat[uid]} for uid in uids])
+        return
+    if not uids:
+        ctx.note("No indexes on this server.")
+        return
+    rows = [[uid, chat[uid].get("description") or "(none)"] for uid in uids]
+    admin_view.print_table(ctx, ["INDEX", "CHAT DESCRIPTION"], rows)
+
+
+@app.command("chat-settings", epilog=EPILOG)
+def chat_settings(
+    index: Annotated[
+        str, typer.Argument(help="Index uid.", metavar="INDEX", autocompletion=complete_index)
+    ],
+    description: Annotated[
+        str | None,
+        typer.Option(
+            "--description", metavar="TEXT", help="What the index holds, told to the model."
+        ),
+    ] = None,
+    template: Annotated[
+        str | None,
+        typer.Option(
+            "--template", metavar="LIQUID", help="Liquid template rendering each document."
+        ),
+    ] = None,
+    template_file: Annotated[
+        str | None,
+        typer.Option(
+            "--template-file", metavar="FILE", help="The template from a file ('-' = stdin)."
+        ),
+    ] = None,
+    max_bytes: Annotated[
+        int | None,
+        typer.Option(
+            "--max-bytes",
+            metavar="BYTES",
+            min=1,
+            help="Cut each rendered document to this many bytes.",
+        ),
+    ] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option("--limit", metavar="N", min=0, help="Hits per search the model gets."),
+    ] = None,
+    hybrid_embedder: Annotated[
+        str | None,
+        typer.Option("--hybrid-embedder", metavar="EMBEDDER", help="Embedder for hybrid search."),
+    ] = None,
+    semantic_ratio: Annotated[
+        float | None,
+        typer.Option(
+            "--semantic-ratio",
+            metavar="RATIO",
+            min=0.0,
+            max=1.0,
+            help="Hybrid semantic ratio (needs an embedder).",
+            callback=finite,
+        ),
+    ] = None,
+    sort: Annotated[
+        list[str] | None,
+        typer.Option("--sort", metavar="RULE", help="Sort rule, e.g. year:desc (repeatable)."),
+    ] = None,
+    distinct: Annotated[
+        str | None, typer.Option("--distinct", metavar="ATTRIBUTE", help="Distinct attribute.")
+    ] = None,
+    matching_strategy: Annotated[
+        str | None,
+        typer.Option(
+            "--matching-strategy",
+            metavar="STRATEGY",
+            help="last, all or frequency.",
+            autocompletion=choices(*MATCHING_STRATEGIES),
+        ),
+    ] = None,
+    search_on: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--search-on", metavar="ATTRIBUTE", help="Attribute to search on (repeatable)."
+        ),
+    ] = None,
+    search_parameters: Annotated[
+        str | None,
+        typer.Option(
+            "--search-parameters",
+            metavar="JSON",
+            help="More search parameters as a JSON object, sent as given (merged with the"
+            " options above).",
+        ),
+    ] = None,
+    ranking_score_threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--ranking-score-threshold",
+            metavar="SCORE",
+            min=0.0,
+            max=1.0,
+            help="Minimum ranking score.",
+            callback=finite,
+        ),
+    ] = None,
+    unset: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--unset",
+            metavar="SETTING",
+            help="Reset one setting to its default (repeatable): " + ", ".join(UNSETTABLE) + ".",
+            autocompletion=choices(*UNSETTABLE),
+        ),
+    ] = None,
+    reset: Annotated[
+        bool,
+        typer.Option("--reset", help="Reset every chat setting of the index (asks first)."),
+    ] = False,
+    yes: YesOption = False,
+    preview: Annotated[
+        bool,
+        typer.Option("--preview", help="Render a few documents as the model will see them."),
+    ] = False,
+    preview_count: Annotated[
+        int,
+        typer.Option("--preview-count", metavar="N", min=1, max=50, help="Documents to preview."),
+    ] = 3,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Show what would be sent (and --preview it); send nothing."),
+    ] = False,
+    no_wait: Annotated[
+        bool, typer.Option("--no-wait", help="Do not wait for the settings task.")
+    ] = False,
+    wait_timeout: Annotated[
+        float,
+        typer.Option(
+            "--wait-timeout",
+            metavar="SECONDS",
+            min=0.1,
+            help="Seconds to wait for the settings task.",
+            callback=finite,
+        ),
+    ] = 60.0,
+    json_mode: JsonOption = False,
+    profile: ProfileOption = None,
+    url: UrlOption = None,
+    api_key: ApiKeyOption = None,
+    admin_key_stdin: AdminKeyStdinOption = False,
+    prompt_admin_key: PromptAdminKeyOption = False,
+    timeout: TimeoutOption = 30.0,
+    ca_bundle: CaBundleOption = None,
+    insecure: InsecureOption = False,
+) -> None:
+    """Show an index's chat settings; with options, change them and wait for the task."""
+    from meilichat_cli.api import admin
+    from meilichat_cli.cli.admin_options import (
+        admin_client,
+        confirm,
+        declined,
+        value_or_file,
+    )
+    from meilichat_cli.errors import UsageError
+    from meilichat_cli.local.context import RunContext
+    from meilichat_cli.ui import admin_view
+
+    ctx = RunContext.from_process()
+    uid = validate_index_uid(index)
+    if template_file == "-" and admin_key_stdin:
+        raise UsageError("stdin can be read only once: --template-file - and --admin-key-stdin")
+    params: dict[str, Any] = _json_object(search_parameters) if search_parameters else {}
+    if limit is not None:
+        params["limit"] = limit
+    if hybrid_embedder is not None:
+        params["hybrid"] = {"embedder": hybrid_embedder}
+        if semantic_ratio is not None:
+            params["hybrid"]["semanticRatio"] = semantic_ratio
+    elif semantic_ratio is not None:
+        raise UsageError("--semantic-ratio needs --hybrid-embedder (Meilisearch requires both)")
+    if sort:
+        params["sort"] = list(sort)
+    if distinct is not None:
+        params["distinct"] = distinct
+    if matching_strategy is not None:
+        if matching_strategy not in MATCHING_STRATEGIES:
+            raise UsageError(f"--matching-strategy must be one of {', '.join(MATCHING_STRATEGIES)}")
+        params["matchingStrategy"] = matching_strategy
+    if search_on:
+        params["attributesToSearchOn"] = list(search_on)
+    if ranking_score_threshold is not None:
+        params["rankingScoreThreshold"] = ranking_score_threshold
+    changes: dict[str, Any] = {}
+    if description is not None:
+        changes["description"] = description
+    chosen_template = value_or_file(template, template_file, "the template", "--template")
+    if chosen_template is not None:
+        changes["documentTemplate"] = chosen_template
+    if max_bytes is not None:
+        changes["documentTemplateMaxBytes"] = max_bytes
+    if params:
+        changes["searchParameters"] = params
+    _apply_unset(changes, unset or [])
+    if reset and changes:
+        raise UsageError("--reset cannot be combined with other changes")
+    body: dict[str, Any] | None = None if reset else changes
+    updating = reset or bool(changes)
+    if dry_run and not updating and not preview:
+        raise UsageError("--dry-run shows a change: give the settings to change, or --preview")
+
+    flags = _flags(profile, url, api_key, timeout, ca_bundle, insecure)
+    with admin_client(
+        ctx, flags, admin_key_stdin=admin_key_stdin, prompt_admin_key=prompt_admin_key
+    ) as (connection, client):
+        current = admin.index_chat_settings(client, uid)
+        question = (
+            f"Reset every chat setting of index '{uid}' on {connection.url} (its description,"
+            " document template and search parameters)?"
+        )
+        if reset and not dry_run and not confirm(ctx, question, yes=yes):
+            declined(ctx)
+            return
+        result: dict[str, Any] = {"uid": uid}
+        settings = current
+        if updating and dry_run:
+            settings = admin.merge_index_chat_settings(current, body)
+            result["dryRun"] = True
+            result["wouldSend"] = body
+        elif updating:
+            task = admin.update_index_chat_settings(client, uid, body)
+            result["taskUid"] = task["taskUid"]
+            if no_wait:
+                settings = admin.merge_index_chat_settings(current, body)
+                result["status"] = task.get("status", "enqueued")
+            else:
+                done = admin.wait_for_task(client, int(task["taskUid"]), timeout=wait_timeout)
+                result["status"] = done.get("status")
+                settings = admin.index_chat_settings(client, uid)
+        result["chat"] = settings
+        previews: list[str] = []
+        docs: list[dict[str, Any]] = []
+        if preview:
+            sent = updating and not dry_run
+            docs, previews = _previews(ctx, client, uid, settings, preview_count, strict=not sent)
+            result["preview"] = [
+                {"document": doc, "text": text} for doc, text in zip(docs, previews, strict=False)
+            ]
+    if json_mode:
+        admin_view.write_json(ctx, result)
+        return
+    _report_change(ctx, uid, result, body, updating)
+    if not updating or not preview:
+        admin_view.print_fields(ctx, admin_view.index_chat_fields(uid, settings))
+    if preview:
+        if not docs:
+            ctx.note(f"Index '{uid}' has no documents to preview.")
+        elif len(previews) != len(docs):
+            return
+        admin_view.print_previews(ctx, docs, previews, settings.get("documentTemplateMaxBytes"))
+        if previews and not any(text.strip() for text in previews):
+            ctx.warn(
+                "the template renders no text for any previewed document: the model would see"
+                " nothing from this index"
+            )
+
+
+def _previews(
+    ctx: RunContext,
+    client: MeiliClient,
+    uid: str,
+    settings: dict[str, Any],
+    count: int,
+    *,
+    strict: bool,
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Documents and their renders. The preview knows a Liquid subset: when it cannot parse
+    a template the server already accepted, that is a warning, not a failure."""
+    from meilichat_cli.api import admin
+    from meilichat_cli.text.template import TemplateError
+
+    docs = admin.documents(client, uid, count)
+    searchable = admin.searchable_attributes(client, uid)
+    try:
+        return docs, admin.render_previews(settings, docs, searchable)
+    except TemplateError as error:
+        if strict:
+            raise
+        ctx.warn(f"cannot preview the template: {error.message}")
+        return docs, []
+
+
+def _report_change(
+    ctx: RunContext,
+    uid: str,
+    result: dict[str, Any],
+    body: dict[str, Any] | None,
+    updating: bool,
+) -> None:
+    import json
+
+    if not updating:
+        return
+    what = "reset to the defaults" if body is None else "changed: " + ", ".join(body)
+    if result.get("dryRun"):
+        shown = json.dumps(body, ensure_ascii=False)
+        ctx.note(f"Dry run: would PATCH the chat settings of '{uid}' with {shown}")
+    elif result.get("status") == "succeeded":
+        ctx.note(f"Chat settings of '{uid}' {what} (task {result['taskUid']} succeeded).")
+    else:
+        ctx.note(
+            f"Chat settings of '{uid}' {what}: task {result['taskUid']} is"
+            f" {result.get('status')}; not waiting (--no-wait)."
+        )
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    import json
+
+    from meilichat_cli.errors import UsageError
+
+    try:
+        value = json.loads(text)
+    except ValueError as error:
+        raise UsageError(f"--search-parameters is not valid JSON: {error}") from None
+    if not isinstance(value, dict):
+        raise UsageError("--search-parameters must be a JSON object")
+    return value
+
+
+def _apply_unset(changes: dict[str, Any], names: list[str]) -> None:
+    from meilichat_cli.errors import UsageError
+
+    for raw in names:
+        key = raw.strip().lstrip("-").lower().replace("_", "-")
+        if key not in UNSETTABLE:
+            raise UsageError(
+                f"--unset: unknown setting {raw!r}", hint=f"one of: {', '.join(UNSETTABLE)}"
+            )
+        path = UNSETTABLE[key]
+        if len(path) == 1:
+            if path[0] in changes:
+                raise UsageError(f"--unset {key} conflicts with the value given for it")
+            changes[path[0]] = None
+            continue
+        params = changes.setdefault("searchParameters", {})
+        if params is None:
+            continue
+        if params.get(path[1]) is not None:
+            raise UsageError(f"--unset {key} conflicts with the value given for it")
+        params[path[1]] = None

@@ -1,0 +1,784 @@
+"""`meilichat workspace list/show/set/edit/reset/delete`: chat workspaces and their settings.
+
+`set` PATCHes only the fields given (creating the workspace when missing) after checking the
+azureOpenAi/vLlm requirements on the merged settings; the provider key comes from stdin or a
+hidden prompt (a plain `--provider-key VALUE` works but warns). `edit` opens the settings as
+JSON in $VISUAL/$EDITOR and sends only what changed, never the masked key the server shows.
+`reset` and `delete` ask first unless --yes. Only typer is imported at module level.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from meilichat_cli.cli.admin_options import (
+    AdminKeyStdinOption,
+    JsonOption,
+    PromptAdminKeyOption,
+    YesOption,
+)
+from meilichat_cli.cli.completion.completers import choices, complete_workspace
+from meilichat_cli.cli.help.text import ADMIN_ENV, epilog
+from meilichat_cli.cli.options import (
+    ApiKeyOption,
+    CaBundleOption,
+    ConnectionFlags,
+    InsecureOption,
+    ProfileOption,
+    TimeoutOption,
+    UrlOption,
+)
+
+if TYPE_CHECKING:
+    from meilichat_cli.local.connection import Connection
+    from meilichat_cli.local.context import RunContext
+
+app = typer.Typer(
+    help="List, inspect and change chat workspaces (LLM source, provider key, prompts).",
+    epilog=epilog(
+        "MEILI_MASTER_KEY=… meilichat workspace list",
+        "meilichat workspace show support --prompt-admin-key",
+        "meilichat workspace set support --source openAi --prompt-provider-key",
+        env=ADMIN_ENV + ", MEILICHAT_WORKSPACE (the default workspace)",
+        note="These commands need an admin key (chats.get, chatsSettings.*): MEILI_MASTER_KEY,"
+        " --admin-key-stdin, --prompt-admin-key, --api-key, else the profile's key.",
+    ),
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+)
+
+NameArgument = Annotated[
+    str | None,
+    typer.Argument(
+        help="Workspace name (default: the profile's workspace).",
+        metavar="[WORKSPACE]",
+        show_default=False,
+        autocompletion=complete_workspace,
+    ),
+]
+
+# --unset NAME → the settings field it resets (null = back to the default).
+UNSETTABLE: dict[str, tuple[str, ...]] = {
+    "source": ("source",),
+    "base-url": ("baseUrl",),
+    "org-id": ("orgId",),
+    "project-id": ("projectId",),
+    "api-version": ("apiVersion",),
+    "deployment-id": ("deploymentId",),
+    "provider-key": ("apiKey",),
+    "prompts": ("prompts",),
+    "system-prompt": ("prompts", "system"),
+    "search-description": ("prompts", "searchDescription"),
+    "search-q-param": ("prompts", "searchQParam"),
+    "search-filter-param": ("prompts", "searchFilterParam"),
+    "search-index-uid-param": ("prompts", "searchIndexUidParam"),
+}
+SET_EPILOG = """[bold]Examples[/bold]
+
+  meilichat workspace set support --source openAi --prompt-provider-key
+
+  pass show openai | meilichat workspace set support --provider-key-stdin
+
+  meilichat workspace set support --system-prompt-file prompt.md
+
+  meilichat workspace set local --source vLlm --base-url http://127.0.0.1:8000/v1
+
+  meilichat workspace set support --unset org-id --unset system-prompt
+
+The admin key: --admin-key-stdin, --prompt-admin-key, --api-key, MEILI_MASTER_KEY, then the
+profile's key (it needs the chatsSettings.* actions).
+
+[bold]Environment[/bold]: MEILI_MASTER_KEY (the admin key), MEILICHAT_PROFILE, MEILICHAT_URL,
+MEILICHAT_API_KEY, MEILICHAT_WORKSPACE (the default workspace), MEILICHAT_CONFIG_DIR,
+SSL_CERT_FILE, HTTPS_PROXY/NO_PROXY.
+"""
+
+
+def _flags(
+    profile: str | None,
+    url: str | None,
+    api_key: str | None,
+    timeout: float,
+    ca_bundle: str | None,
+    insecure: bool,
+) -> ConnectionFlags:
+    return ConnectionFlags(
+        profile=profile,
+        url=url,
+        api_key=api_key,
+        timeout=timeout,
+        ca_bundle=ca_bundle,
+        insecure=insecure,
+    )
+
+
+def _workspace_name(name: str | None, connection: Connection) -> str:
+    from meilichat_cli.errors import UsageError
+    from meilichat_cli.local.connection import validate_workspace
+
+    chosen = name or connection.workspace
+    if not chosen:
+        raise UsageError(
+            "No workspace given",
+            hint="pass the workspace name, or set MEILICHAT_WORKSPACE or the profile's workspace",
+        )
+    return validate_workspace(chosen)
+
+
+@app.command(
+    "list",
+    epilog=epilog(
+        "meilichat workspace list",
+        "meilichat workspace list --long",
+        "meilichat workspace list --json | jq -r '.[].uid'",
+        env=ADMIN_ENV,
+    ),
+)
+def list_(
+    long: Annotated[
+        bool, typer.Option("--long", "-l", help="Also show each one's source and provider key.")
+    ] = False,
+    json_mode: JsonOption = False,
+    profile: ProfileOption = None,
+    url: UrlOption = None,
+    api_key: ApiKeyOption = None,
+    admin_key_stdin: AdminKeyStdinOption = False,
+    prompt_admin_key: PromptAdminKeyOption = False,
+    timeout: TimeoutOption = 30.0,
+    ca_bundle: CaBundleOption = None,
+    insecure: InsecureOption = False,
+) -> None:
+    """List the server's workspaces (all pages)."""
+    from meilichat_cli.api import admin
+    from meilichat_cli.cli.admin_options import admin_client
+    from meilichat_cli.local.context import RunContext
+    from meilichat_cli.ui import admin_view
+
+    ctx = RunContext.from_process()
+    flags = _flags(profile, url, api_key, timeout, ca_bundle, insecure)
+    with admin_client(
+        ctx, flags, admin_key_stdin=admin_key_stdin, prompt_admin_key=prompt_admin_key
+    ) as (connection, client):
+        names = admin.list_workspaces(client)
+        details = {name: admin.workspace_settings(client, name) for name in names} if long else {}
+    if json_mode:
+        admin_view.write_json(
+            ctx,
+            [{"uid": name, **({"settings": details[name]} if long else {})} for name in names],
+        )
+        return
+    if not names:
+        ctx.note(
+            "No workspaces. Create one with"
+            " `meilichat workspace set NAME --source openAi --prompt-provider-key`."
+        )
+        return
+    default = connection.workspace
+    if long:
+        rows = [
+            [
+                name,
+                details[name].get("source"),
+                details[name].get("apiKey") or "not set",
+                details[name].get("baseUrl"),
+                "*" if name == default else "",
+            ]
+            for name in names
+        ]
+        admin_view.print_table(
+            ctx, ["WORKSPACE", "SOURCE", "PROVIDER KEY", "BASE URL", "DEFAULT"], rows
+        )
+    elif ctx.stdout_isatty:
+        admin_view.print_table(
+            ctx,
+            ["WORKSPACE", "DEFAULT"],
+            [[name, "*" if name == default else ""] for name in names],
+        )
+    else:
+        for name in names:
+            admin_view.write_line(ctx, name)
+
+
+@app.command(
+    "show",
+    epilog=epilog(
+        "meilichat workspace show",
+        "meilichat workspace show support --json",
+        env=ADMIN_ENV + ", MEILICHAT_WORKSPACE (the default workspace)",
+    ),
+)
+def show(
+    name: NameArgument = None,
+    json_mode: JsonOption = False,
+    profile: ProfileOption = None,
+    url: UrlOption = None,
+    api_key: ApiKeyOption = None,
+    admin_key_stdin: AdminKeyStdinOption = False,
+    prompt_admin_key: PromptAdminKeyOption = False,
+    timeout: TimeoutOption = 30.0,
+    ca_bundle: CaBundleOption = None,
+    insecure: InsecureOption = False,
+) -> None:
+    """Show a workspace's settings (the provider key stays masked, as the server sends it)."""
+    from meilichat_cli.api import admin
+    from meilichat_cli.cli.admin_options import admin_client
+    from meilichat_cli.local.context import RunContext
+    from meilichat_cli.ui import admin_view
+
+    ctx = RunContext.from_process()
+    flags = _flags(profile, url, api_key, timeout, ca_bundle, insecure)
+    with admin_client(
+        ctx, flags, admin_key_stdin=admin_key_stdin, prompt_admin_key=prompt_admin_key
+    ) as (connection, client):
+        workspace = _workspace_name(name, connection)
+        settings = admin.workspace_settings(client, workspace)
+    if json_mode:
+        admin_view.write_json(ctx, {"uid": workspace, "settings": settings})
+    else:
+        admin_view.print_fields(ctx, admin_view.workspace_fields(workspace, settings))
+
+
+@app.command("set", epilog=SET_EPILOG)
+def set_(
+    name: NameArgument = None,
+    source: Annotated[
+        str | None,
+        typer.Option(
+            "--source",
+            metavar="SOURCE",
+            help="LLM provider: openAi, azureOpenAi, mistral or vLlm.",
+            show_default=False,
+            autocompletion=choices("openAi", "azureOpenAi", "mistral", "vLlm"),
+        ),
+    ] = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option("--base-url", metavar="URL", help="Provider base URL.", show_default=False),
+    ] = None,
+    org_id: Annotated[
+        str | None,
+        typer.Option("--org-id", metavar="ID", help="OpenAI organization id.", show_default=False),
+    ] = None,
+    project_id: Annotated[
+        str | None,
+        typer.Option("--project-id", metavar="ID", help="OpenAI project id.", show_default=False),
+    ] = None,
+    api_version: Annotated[
+        str | None,
+        typer.Option(
+            "--api-version", metavar="VERSION", help="Azure OpenAI API version.", show_default=False
+        ),
+    ] = None,
+    deployment_id: Annotated[
+        str | None,
+        typer.Option(
+            "--deployment-id", metavar="ID", help="Azure OpenAI deployment id.", show_default=False
+        ),
+    ] = None,
+    provider_key_stdin: Annotated[
+        bool,
+        typer.Option("--provider-key-stdin", help="Read the LLM provider's API key from stdin."),
+    ] = False,
+    prompt_provider_key: Annotated[
+        bool,
+        typer.Option(
+            "--prompt-provider-key", help="Ask for the LLM provider's API key (hidden input)."
+        ),
+    ] = False,
+    provider_key: Annotated[
+        str | None,
+        typer.Option(
+            "--provider-key",
+            metavar="KEY",
+            help="The provider key as a value (visible in the process list: prefer the two"
+            " options above).",
+            show_default=False,
+        ),
+    ] = None,
+    system_prompt: Annotated[
+        str | None,
+        typer.Option("--system-prompt", metavar="TEXT", help="System prompt.", show_default=False),
+    ] = None,
+    system_prompt_file: Annotated[
+        str | None,
+        typer.Option(
+            "--system-prompt-file",
+            metavar="FILE",
+            help="System prompt from a file ('-' = stdin).",
+            show_default=False,
+        ),
+    ] = None,
+    search_description: Annotated[
+        str | None,
+        typer.Option(
+            "--search-description",
+            metavar="TEXT",
+            help="Description of the search tool.",
+            show_default=False,
+        ),
+    ] = None,
+    search_description_file: Annotated[
+        str | None,
+        typer.Option(
+            "--search-description-file", metavar="FILE", help="…from a file.", show_default=False
+        ),
+    ] = None,
+    search_q_param: Annotated[
+        str | None,
+        typer.Option(
+            "--search-q-param",
+            metavar="TEXT",
+            help="Description of the `q` argument.",
+            show_default=False,
+        ),
+    ] = None,
+    search_q_param_file: Annotated[
+        str | None,
+        typer.Option(
+            "--search-q-param-file", metavar="FILE", help="…from a file.", show_default=False
+        ),
+    ] = None,
+    search_filter_param: Annotated[
+        str | None,
+        typer.Option(
+            "--search-filter-param",
+            metavar="TEXT",
+            help="Description of the `filter` argument.",
+            show_default=False,
+        ),
+    ] = None,
+    search_filter_param_file: Annotated[
+        str | None,
+        typer.Option(
+            "--search-filter-param-file", metavar="FILE", help="…from a file.", show_default=False
+        ),
+    ] = None,
+    search_index_uid_param: Annotated[
+        str | None,
+        typer.Option(
+            "--search-index-uid-param",
+            metavar="TEXT",
+            help="Description of the `index_uid` argument.",
+            show_default=False,
+        ),
+    ] = None,
+    search_index_uid_param_file: Annotated[
+        str | None,
+        typer.Option(
+            "--search-index-uid-param-file",
+            metavar="FILE",
+            help="…from a file.",
+            show_default=False,
+        ),
+    ] = None,
+    unset: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--unset",
+            metavar="SETTING",
+            help="Reset a setting to its default (repeatable): " + ", ".join(UNSETTABLE) + ".",
+            show_default=False,
+            autocompletion=choices(*UNSETTABLE),
+        ),
+    ] = None,
+    json_mode: JsonOption = False,
+    profile: ProfileOption = None,
+    url: UrlOption = None,
+    api_key: ApiKeyOption = None,
+    admin_key_stdin: AdminKeyStdinOption = False,
+    prompt_admin_key: PromptAdminKeyOption = False,
+    timeout: TimeoutOption = 30.0,
+    ca_bundle: CaBundleOption = None,
+    insecure: InsecureOption = False,
+) -> None:
+    """Change a workspace's settings, creating the workspace if it does not exist.
+
+    Only the settings you give are sent; the others keep their values."""
+    from meilichat_cli.api import admin
+    from meilichat_cli.cli.admin_options import admin_client, value_or_file
+    from meilichat_cli.errors import UsageError
+    from meilichat_cli.local.context import RunContext
+    from meilichat_cli.ui import admin_view
+
+    ctx = RunContext.from_process()
+    stdin_users = [
+        option
+        for option, used in (
+            ("--admin-key-stdin", admin_key_stdin),
+            ("--provider-key-stdin", provider_key_stdin),
+            (
+                "a prompt file '-'",
+                "-"
+                in (
+                    system_prompt_file,
+                    search_description_file,
+                    search_q_param_file,
+                    search_filter_param_file,
+                    search_index_uid_param_file,
+                ),
+            ),
+        )
+        if used
+    ]
+    if len(stdin_users) > 1:
+        raise UsageError(f"stdin can be read only once: {' and '.join(stdin_users)} both want it")
+    prompts = {
+        "system": value_or_file(
+            system_prompt, system_prompt_file, "the system prompt", "--system-prompt"
+        ),
+        "searchDescription": value_or_file(
+            search_description,
+            search_description_file,
+            "the search description",
+            "--search-description",
+        ),
+        "searchQParam": value_or_file(
+            search_q_param, search_q_param_file, "the q parameter description", "--search-q-param"
+        ),
+        "searchFilterParam": value_or_file(
+            search_filter_param,
+            search_filter_param_file,
+            "the filter parameter description",
+            "--search-filter-param",
+        ),
+        "searchIndexUidParam": value_or_file(
+            search_index_uid_param,
+            search_index_uid_param_file,
+            "the index_uid parameter description",
+            "--search-index-uid-param",
+        ),
+    }
+    changes: dict[str, Any] = {}
+    if source is not None:
+        changes["source"] = admin.normalize_source(source)
+    for field, value in (
+        ("baseUrl", base_url),
+        ("orgId", org_id),
+        ("projectId", project_id),
+        ("apiVersion", api_version),
+        ("deploymentId", deployment_id),
+    ):
+        if value is not None:
+            changes[field] = value
+    key = _provider_key(ctx, provider_key, provider_key_stdin, prompt_provider_key)
+    if key is not None:
+        changes["apiKey"] = key
+    given_prompts = {k: v for k, v in prompts.items() if v is not None}
+    if given_prompts:
+        changes["prompts"] = given_prompts
+    _apply_unset(changes, unset or [])
+    if not changes:
+        raise UsageError(
+            "Nothing to change", hint="give at least one setting (see `meilichat workspace set -h`)"
+        )
+    flags = _flags(profile, url, api_key, timeout, ca_bundle, insecure)
+    with admin_client(
+        ctx, flags, admin_key_stdin=admin_key_stdin, prompt_admin_key=prompt_admin_key
+    ) as (connection, client):
+        workspace = _workspace_name(name, connection)
+        current = admin.workspace_settings_or_none(client, workspace)
+        admin.check_source_requirements(admin.merge_workspace_settings(current, changes))
+        settings = admin.update_workspace(client, workspace, changes)
+    if json_mode:
+        admin_view.write_json(
+            ctx, {"uid": workspace, "created": current is None, "settings": settings}
+        )
+        return
+    verb = "Created" if current is None else "Updated"
+    admin_view.write_line(ctx, f"{verb} workspace '{workspace}' ({_describe(changes)}).")
+    if settings.get("apiKey") is None and settings.get("source") != "vLlm":
+        ctx.warn(
+            f"workspace '{workspace}' has no provider key yet; add one with"
+            f" `meilichat workspace set {workspace} --prompt-provider-key`"
+        )
+
+
+def _provider_key(ctx: RunContext, value: str | None, from_stdin: bool, prompt: bool) -> str | None:
+    from meilichat_cli.api import admin
+    from meilichat_cli.cli.admin_options import prompt_secret, read_secret_stdin
+    from meilichat_cli.errors import UsageError
+
+    if sum((value is not None, from_stdin, prompt)) > 1:
+        raise UsageError(
+            "give the provider key one way: --provider-key-stdin, --prompt-provider-key or"
+            " --provider-key"
+        )
+    if from_stdin:
+        value = read_secret_stdin(ctx, "the provider key", "--provider-key-stdin")
+    elif prompt:
+        value = prompt_secret(ctx, "provider API key", "--prompt-provider-key")
+    elif value is not None:
+        ctx.warn(
+            "a key given with --provider-key is visible to other users in the process list and"
+            " stays in your shell history; prefer --provider-key-stdin or --prompt-provider-key"
+        )
+        value = value.strip()
+        if not value:
+            raise UsageError("--provider-key is empty")
+    if value is not None:
+        admin.refuse_masked_key(value)
+    return value
+
+
+def _apply_unset(changes: dict[str, Any], names: list[str]) -> None:
+    from meilichat_cli.errors import UsageError
+
+    for raw in names:
+        key = _unset_key(raw)
+        if key is None:
+            raise UsageError(
+                f"--unset: unknown setting {raw!r}", hint=f"one of: {', '.join(UNSETTABLE)}"
+            )
+        path = UNSETTABLE[key]
+        if len(path) == 1:
+            if path[0] in changes:
+                raise UsageError(f"--unset {key} conflicts with the value given for it")
+            changes[path[0]] = None
+            continue
+        prompts = changes.setdefault("prompts", {})
+        if prompts is None:
+            continue  # every prompt is already being reset
+        if prompts.get(path[1]) is not None:
+            raise UsageError(f"--unset {key} conflicts with the value given for it")
+        prompts[path[1]] = None
+
+
+def _unset_key(raw: str) -> str | None:
+    import re
+
+    wanted = raw.strip().lstrip("-").lower().replace("_", "-")
+    if wanted in UNSETTABLE:
+        return wanted
+    # camelCase names as the API spells them (baseUrl, apiKey, prompts.system…)
+    kebab = re.sub(r"(?<!^)(?=[A-Z])", "-", raw.strip().split(".")[-1]).lower()
+    aliases = {"api-key": "provider-key", "system": "system-prompt"}
+    kebab = aliases.get(kebab, kebab)
+    return kebab if kebab in UNSETTABLE else None
+
+
+def _describe(changes: dict[str, Any]) -> str:
+    parts: list[str] = []
+    for name, value in changes.items():
+        if name == "prompts":
+            if value is None:
+                parts.append("prompts reset")
+            else:
+                parts.extend(
+                    f"prompts.{key} {'reset' if text is None else 'set'}"
+                    for key, text in value.items()
+                )
+        elif name == "apiKey":
+            parts.append("provider key " + ("removed" if value is None else "set"))
+        else:
+            parts.append(f"{name} {'reset' if value is None else '= ' + str(value)}")
+    return ", ".join(parts)
+
+
+@app.command(
+    "edit",
+    epilog=epilog(
+        "meilichat workspace edit support",
+        "VISUAL='code --wait' meilichat workspace edit",
+        env=ADMIN_ENV + ", MEILICHAT_WORKSPACE (the default workspace), VISUAL, EDITOR",
+    ),
+)
+def edit(
+    name: NameArgument = None,
+    profile: ProfileOption = None,
+    url: UrlOption = None,
+    api_key: ApiKeyOption = None,
+    admin_key_stdin: AdminKeyStdinOption = False,
+    prompt_admin_key: PromptAdminKeyOption = False,
+    timeout: TimeoutOption = 30.0,
+    ca_bundle: CaBundleOption = None,
+    insecure: InsecureOption = False,
+) -> None:
+    """Edit a workspace's settings as JSON in $VISUAL / $EDITOR; only changes are sent.
+
+    The provider key appears masked: leave it to keep the current key, replace it with a new
+    key, or set it to null to remove it. A masked value is never sent back."""
+    import os
+
+    from meilichat_cli.api import admin
+    from meilichat_cli.cli.admin_options import admin_client
+    from meilichat_cli.errors import MeilichatError
+    from meilichat_cli.local.context import RunContext
+    from meilichat_cli.ui import admin_view
+
+    ctx = RunContext.from_process()
+    flags = _flags(profile, url, api_key, timeout, ca_bundle, insecure)
+    with admin_client(
+        ctx, flags, admin_key_stdin=admin_key_stdin, prompt_admin_key=prompt_admin_key
+    ) as (connection, client):
+        workspace = _workspace_name(name, connection)
+        before = admin.workspace_settings(client, workspace)
+        after, draft = _edit_in_editor(ctx, workspace, before)
+        try:
+            changes = admin.workspace_changes(before, after)
+            if changes:
+                admin.check_source_requirements(admin.merge_workspace_settings(before, changes))
+                admin.update_workspace(client, workspace, changes)
+        except MeilichatError as error:
+            # Refused here or by the server: the edits are worth keeping, as for bad JSON.
+            kept = f"your edits are kept in {draft}"
+            error.hint = f"{error.hint}; {kept}" if error.hint else kept
+            raise
+        os.unlink(draft)
+    if not changes:
+        ctx.note("No changes; nothing was sent.")
+        return
+    admin_view.write_line(ctx, f"Updated workspace '{workspace}' ({_describe(changes)}).")
+
+
+def _edit_in_editor(
+    ctx: RunContext, workspace: str, settings: dict[str, Any]
+) -> tuple[dict[str, Any], str]:
+    """The settings as edited, and the file (0600) holding them, which the caller removes
+    once they are sent; removed here when the editing itself fails, kept when the text is
+    not a JSON object (the user's work is not thrown away)."""
+    import json
+    import os
+    import shlex
+    import subprocess
+    import tempfile
+
+    from meilichat_cli.errors import UsageError
+
+    editor = ctx.environ.get("VISUAL") or ctx.environ.get("EDITOR") or "vi"
+    ctx.note(
+        f"Editing workspace '{workspace}' in {editor}. The provider key is shown masked: keep"
+        " it to leave the key unchanged, replace it to change it, or use null to remove it."
+    )
+    handle, path = tempfile.mkstemp(prefix=f"meilichat-{workspace}-", suffix=".json")
+    keep_file = False
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(json.dumps(settings, indent=2, ensure_ascii=False) + "\n")
+        try:
+            result = subprocess.run([*shlex.split(editor), path], check=False)
+        except OSError as error:
+            raise UsageError(
+                f"cannot start the editor {editor!r}: {error.strerror}",
+                hint="set VISUAL or EDITOR to your editor",
+            ) from None
+        if result.returncode != 0:
+            raise UsageError(f"the editor exited with status {result.returncode}; nothing sent")
+        with open(path, encoding="utf-8") as edited:
+            text = edited.read()
+        try:
+            data = json.loads(text)
+        except ValueError as error:
+            keep_file = True
+            raise UsageError(
+                f"the edited settings are not valid JSON: {error}",
+                hint=f"your edits are kept in {path}; nothing was sent",
+            ) from None
+        if not isinstance(data, dict):
+            keep_file = True
+            raise UsageError(
+                "the edited settings must be a JSON object",
+                hint=f"your edits are kept in {path}; nothing was sent",
+            )
+        keep_file = True  # the caller's now
+        return data, path
+    finally:
+        if not keep_file:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+
+
+@app.command(
+    "reset",
+    epilog=epilog(
+        "meilichat workspace reset support",
+        "meilichat workspace reset support --yes --json",
+        env=ADMIN_ENV + ", MEILICHAT_WORKSPACE (the default workspace)",
+    ),
+)
+def reset(
+    name: NameArgument = None,
+    yes: YesOption = False,
+    json_mode: JsonOption = False,
+    profile: ProfileOption = None,
+    url: UrlOption = None,
+    api_key: ApiKeyOption = None,
+    admin_key_stdin: AdminKeyStdinOption = False,
+    prompt_admin_key: PromptAdminKeyOption = False,
+    timeout: TimeoutOption = 30.0,
+    ca_bundle: CaBundleOption = None,
+    insecure: InsecureOption = False,
+) -> None:
+    """Reset a workspace's settings to the defaults (this removes its provider key)."""
+    from meilichat_cli.api import admin
+    from meilichat_cli.cli.admin_options import admin_client, confirm, declined
+    from meilichat_cli.local.context import RunContext
+    from meilichat_cli.ui import admin_view
+
+    ctx = RunContext.from_process()
+    flags = _flags(profile, url, api_key, timeout, ca_bundle, insecure)
+    with admin_client(
+        ctx, flags, admin_key_stdin=admin_key_stdin, prompt_admin_key=prompt_admin_key
+    ) as (connection, client):
+        workspace = _workspace_name(name, connection)
+        question = (
+            f"Reset workspace '{workspace}' on {connection.url} to the default settings"
+            " (source, prompts and provider key)?"
+        )
+        if not confirm(ctx, question, yes=yes):
+            declined(ctx)
+            return
+        settings = admin.reset_workspace(client, workspace)
+    if json_mode:
+        admin_view.write_json(ctx, {"uid": workspace, "settings": settings})
+    else:
+        admin_view.write_line(
+            ctx, f"Reset workspace '{workspace}' to the defaults (it has no provider key now)."
+        )
+
+
+@app.command(
+    "delete",
+    epilog=epilog(
+        "meilichat workspace delete old-support",
+        "meilichat workspace delete old-support --yes",
+        env=ADMIN_ENV,
+    ),
+)
+def delete(
+    name: Annotated[
+        str,
+        typer.Argument(
+            help="Workspace to delete.", metavar="WORKSPACE", autocompletion=complete_workspace
+        ),
+    ],
+    yes: YesOption = False,
+    profile: ProfileOption = None,
+    url: UrlOption = None,
+    api_key: ApiKeyOption = None,
+    admin_key_stdin: AdminKeyStdinOption = False,
+    prompt_admin_key: PromptAdminKeyOption = False,
+    timeout: TimeoutOption = 30.0,
+    ca_bundle: CaBundleOption = None,
+    insecure: InsecureOption = False,
+) -> None:
+    """Delete a workspace and its settings."""
+    from meilichat_cli.api import admin
+    from meilichat_cli.cli.admin_options import admin_client, confirm, declined
+    from meilichat_cli.local.connection import validate_workspace
+    from meilichat_cli.local.context import RunContext
+    from meilichat_cli.ui import admin_view
+
+    ctx = RunContext.from_process()
+    workspace = validate_workspace(name)
+    flags = _flags(profile, url, api_key, timeout, ca_bundle, insecure)
+    with admin_client(
+        ctx, flags, admin_key_stdin=admin_key_stdin, prompt_admin_key=prompt_admin_key
+    ) as (connection, client):
+        if not confirm(ctx, f"Delete workspace '{workspace}' on {connection.url}?", yes=yes):
+            declined(ctx)
+            return
+        admin.delete_workspace(client, workspace)
+    admin_view.write_line(ctx, f"Deleted workspace '{workspace}'.")

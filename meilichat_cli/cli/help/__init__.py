@@ -1,0 +1,3 @@
+"""Help topics (`meilichat help TOPIC`), help text helpers, and the reference rendered into
+`docs/`.
+"""

@@ -1,0 +1,109 @@
+"""The outside world, in one object: streams and whether they are terminals, the process
+environment, `--debug`, and an injectable HTTP transport.
+
+Commands build one `RunContext` with `RunContext.from_process()`; tests build their own.
+Nothing is built at import time. Must not import httpx, rich or prompt_toolkit at module
+level (the transport is typed loosely for that reason).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from meilichat_cli.local.paths import Paths
+
+
+@dataclass
+class RunContext:
+    stdin: TextIO
+    stdout: TextIO
+    stderr: TextIO
+    environ: Mapping[str, str]
+    stdin_isatty: bool
+    stdout_isatty: bool
+    stderr_isatty: bool
+    debug: bool = False
+    transport: Any = None  # an httpx.BaseTransport in tests; None means the network
+    _warned: set[str] = field(default_factory=set)
+
+    @classmethod
+    def from_process(cls, *, debug: bool | None = None) -> RunContext:
+        environ = os.environ
+        if debug is None:
+            debug = environ.get("MEILICHAT_DEBUG", "") not in ("", "0") or "--debug" in sys.argv
+        return cls(
+            stdin=sys.stdin,
+            stdout=sys.stdout,
+            stderr=sys.stderr,
+            environ=environ,
+            stdin_isatty=_isatty(sys.stdin),
+            stdout_isatty=_isatty(sys.stdout),
+            stderr_isatty=_isatty(sys.stderr),
+            debug=debug,
+        )
+
+    @property
+    def paths(self) -> Paths:
+        from meilichat_cli.local.paths import Paths
+
+        return Paths.from_env(self.environ)
+
+    @property
+    def no_color(self) -> bool:
+        return "NO_COLOR" in self.environ and self.environ["NO_COLOR"] != ""
+
+    def warn(self, message: str, *, once: bool = True) -> None:
+        """One sanitized warning line on stderr. Configuration warnings are said once per
+        run (`once`); warnings about an answer (`once=False`) are said for every answer, so
+        a long REPL session does not swallow the second failed search."""
+        from meilichat_cli.text.sanitize import sanitize_line
+
+        if once:
+            if message in self._warned:
+                return
+            self._warned.add(message)
+        self.stderr.write(f"meilichat: warning: {sanitize_line(message)}\n")
+        self.stderr.flush()
+
+    def note(self, message: str) -> None:
+        """An informational line on stderr (never on stdout, which belongs to the result)."""
+        from meilichat_cli.text.sanitize import sanitize_line
+
+        self.stderr.write(f"{sanitize_line(message)}\n")
+        self.stderr.flush()
+
+    def debug_log(self, message: str) -> None:
+        if self.debug:
+            self.note(f"debug: {message}")
+
+
+def _isatty(stream: TextIO | None) -> bool:
+    try:
+        return stream is not None and stream.isatty()
+    except (ValueError, OSError):
+        return False
+
+
+@contextmanager
+def reader_may_leave() -> Iterator[None]:
+    """Exit 0, silently, when whoever reads stdout goes away (`meilichat ask … | head -1`).
+
+    Click would turn the BrokenPipeError into exit 1, which the contract reserves for bugs.
+    stdout is pointed at /dev/null first so the interpreter's final flush cannot fail again;
+    leaving the process closes the HTTP connection with it.
+    """
+    try:
+        yield
+    except BrokenPipeError:
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except OSError:
+            pass
+        os._exit(0)

@@ -1,0 +1,608 @@
+"""What the REPL does with each line you submit: questions, slash commands, the loop.
+
+`parse_line` turns a submitted line into a `Question`, a `Command`, an `UnknownCommand` or
+nothing (a blank line). `ChatController` owns the conversation (`ChatState`) and carries out
+questions and commands through a `ReplHost`, the terminal side, injected. `run_loop` reads
+lines until Ctrl-D or /exit. Together they are the whole REPL minus the terminal, so tests
+drive them without a terminal, a server or prompt_toolkit.
+
+Stdlib, `errors`, `protocol`, `chat_state` and `transcript` at module level (`settings` lazily);
+never prints or prompts, and never imports typer, rich, httpx or prompt_toolkit.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from meilichat_cli.errors import MeilichatError, UsageError
+from meilichat_cli.local.files import open_private_text
+from meilichat_cli.protocol.conversation import INTERRUPTED, Message, Search
+from meilichat_cli.protocol.events import ErrorEvent
+from meilichat_cli.repl.state import ChatState, ChatTurn, complete_tool_pairs
+from meilichat_cli.repl.transcript import conversation_markdown
+from meilichat_cli.text.sanitize import sanitize_line
+
+if TYPE_CHECKING:
+    from meilichat_cli.chat.turn import TurnOutcome
+    from meilichat_cli.history.records import ConversationRecord, ConversationSummary
+    from meilichat_cli.protocol.conversation import Turn
+
+
+# --------------------------------------------------------------------------- the commands
+
+
+@dataclass(frozen=True, slots=True)
+class SlashCommand:
+    name: str  # with its slash
+    usage: str
+    summary: str
+
+
+COMMANDS: tuple[SlashCommand, ...] = (
+    SlashCommand("/help", "/help", "list the commands and keys"),
+    SlashCommand("/new", "/new", "start a fresh conversation"),
+    SlashCommand(
+        "/sources", "/sources [N]", "documents behind the last answer, or number N in full"
+    ),
+    SlashCommand("/searches", "/searches", "what the last answer searched: index, query, filter"),
+    SlashCommand("/retry", "/retry", "ask the last question again"),
+    SlashCommand("/edit", "/edit", "edit the last question in $EDITOR and ask it again"),
+    SlashCommand("/copy", "/copy", "copy the last answer to the clipboard"),
+    SlashCommand("/workspace", "/workspace [NAME]", "show or switch the chat workspace"),
+    SlashCommand("/model", "/model [NAME]", "show or switch the model"),
+    SlashCommand("/system", "/system [TEXT]", "add a system message of your own (or show them)"),
+    SlashCommand("/save", "/save [-f] FILE", "write the conversation as markdown, with sources"),
+    SlashCommand("/history", "/history", "list saved conversations"),
+    SlashCommand("/resume", "/resume ID", "continue a saved conversation (an id prefix will do)"),
+    SlashCommand("/exit", "/exit", "leave (Ctrl-D does too)"),
+)
+ALIASES = {"/quit": "/exit", "/q": "/exit", "/?": "/help", "/clear": "/new"}
+COMMAND_NAMES = frozenset(command.name for command in COMMANDS)
+
+# Must match the bindings in ui/repl.py.
+KEYS_HELP = (
+    ("Enter", "send"),
+    ("Alt+Enter, Esc Enter, Ctrl+J", "new line"),
+    ("Ctrl-X Ctrl-E", "edit the input in $EDITOR"),
+    ("→ or Ctrl-E", "accept the grey suggestion from history"),
+    ("Tab", "complete a /command"),
+    ("Ctrl-C", "stop the answer; at the prompt, clear the line"),
+    ("Ctrl-D", "leave"),
+)
+HISTORY_LIST_LIMIT = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    name: str  # canonical, with its slash
+    argument: str
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownCommand:
+    name: str
+
+
+Parsed = Question | Command | UnknownCommand | None
+
+_COMMAND = re.compile(r"(/\S*)\s*(.*)", re.DOTALL)
+
+
+def parse_line(line: str) -> Parsed:
+    """What a submitted line is. A line starting with `//` is a question starting with `/`."""
+    text = _trim(line)
+    if not text:
+        return None
+    if text.startswith("//"):
+        return Question(text[1:])
+    if text.startswith("/"):
+        match = _COMMAND.fullmatch(text)
+        assert match is not None  # `/\S*` always matches a leading slash
+        head = match.group(1).lower()
+        name = ALIASES.get(head, head)
+        if name in COMMAND_NAMES:
+            return Command(name, match.group(2).strip())
+        return UnknownCommand(match.group(1))
+    return Question(text)
+
+
+def _trim(text: str) -> str:
+    """Without trailing whitespace and leading blank lines; a pasted block keeps its indent."""
+    lines = text.rstrip().split("\n")
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- the collaborators
+
+
+class ReplHost(Protocol):
+    """The terminal side: runs requests on screen, shows text, talks to the desktop."""
+
+    def send(self, state: ChatState, prompt: list[Message]) -> TurnOutcome | None:
+        """Send `state.messages + prompt`, rendering the answer as it streams; None when the
+        request could not even start (the host has said why)."""
+        ...
+
+    def say(self, text: str) -> None:
+        """Informational text (the host sanitizes it)."""
+        ...
+
+    def error(self, message: str, hint: str | None = None) -> None: ...
+
+    def show_sources(self, searches: list[Search]) -> None: ...
+
+    def source_title(self, document: dict[str, Any]) -> str: ...
+
+    def copy(self, text: str) -> str:
+        """Put `text` on the clipboard; return how (for the confirmation line)."""
+        ...
+
+    def edit(self, text: str) -> str | None:
+        """`text` edited in $EDITOR; None when no editor ran successfully."""
+        ...
+
+
+class HistoryPort(Protocol):
+    """The parts of `history.HistoryStore` the REPL uses."""
+
+    def new_conversation(
+        self, *, title: str, profile: str | None, server_url: str, workspace: str, model: str
+    ) -> str: ...
+
+    def save_turn(
+        self,
+        conversation_id: str,
+        turn: Turn,
+        *,
+        question: str,
+        workspace: str,
+        model: str,
+        timings: dict[str, float | None],
+        extra_errors: Sequence[ErrorEvent] = (),
+    ) -> str: ...
+
+    def remove_turn(self, turn_id: str) -> bool: ...
+
+    def resolve(self, prefix: str) -> str: ...
+
+    def get(self, conversation_id: str) -> ConversationRecord: ...
+
+    def list(self, *, limit: int = 20) -> list[ConversationSummary]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Where the conversation happens, as the history store records it."""
+
+    profile: str | None
+    server_url: str
+
+
+@dataclass(slots=True)
+class _Attempt:
+    """The last question sent, kept or not, for /retry and /edit."""
+
+    question: str
+    prompt: list[Message]
+    seed: str | None
+    kept: bool
+
+
+# --------------------------------------------------------------------------- the controller
+
+
+class ChatController:
+    """Carries out each submitted line against the conversation."""
+
+    def __init__(
+        self,
+        state: ChatState,
+        host: ReplHost,
+        *,
+        identity: Identity,
+        history: Callable[[], HistoryPort | None] = lambda: None,
+        save: bool = True,
+        validate_workspace: Callable[[str], str] | None = None,
+    ) -> None:
+        self.state = state
+        self.host = host
+        self.identity = identity
+        self._history = history
+        self.save = save
+        self._validate_workspace = validate_workspace or _validate_workspace
+        self._last: _Attempt | None = None
+
+    # ---- the entry point
+
+    def handle(self, line: str) -> bool:
+        """Carry out one submitted line; False when the REPL should end."""
+        parsed = parse_line(line)
+        if parsed is None:
+            return True
+        if isinstance(parsed, Question):
+            self.ask(parsed.text)
+            return True
+        if isinstance(parsed, UnknownCommand):
+            self.host.error(
+                f"unknown command {sanitize_line(parsed.name)}; nothing was sent",
+                hint="/help lists the commands; start with // to send a line beginning with /",
+            )
+            return True
+        if parsed.name == "/exit":
+            return False
+        handler = getattr(self, "cmd_" + parsed.name[1:])
+        try:
+            handler(parsed.argument)
+        except MeilichatError as error:
+            self.host.error(error.message, error.hint)
+        return True
+
+    # ---- asking
+
+    def ask(self, question: str) -> None:
+        seed = self.state.seed
+        self._send(question, self.state.prompt_for(question), seed)
+
+    def _send(self, question: str, prompt: list[Message], seed: str | None) -> None:
+        attempt = _Attempt(question, prompt, seed, kept=False)
+        self._last = attempt
+        try:
+            outcome = self.host.send(self.state, prompt)
+        except MeilichatError as error:  # e.g. an unreadable CA bundle when opening the client
+            self.host.error(error.message, error.hint)
+            return
+        if outcome is None:
+            return
+        entry = self.state.record(question, prompt, outcome.turn)
+        if entry is None:
+            return
+        attempt.kept = True
+        self._save(entry, outcome)
+        if outcome.turn.status == INTERRUPTED:
+            self.host.say("(the partial answer stays in the conversation; /retry asks again)")
+
+    def _save(self, entry: ChatTurn, outcome: TurnOutcome) -> None:
+        if not self.save:
+            return
+        store = self._history()
+        if store is None:
+            return
+        state = self.state
+        try:
+            if state.conversation_id is None:
+                state.conversation_id = store.new_conversation(
+                    title=entry.question,
+                    profile=self.identity.profile,
+                    server_url=self.identity.server_url,
+                    workspace=state.workspace,
+                    model=state.model,
+                )
+            entry.turn_id = store.save_turn(
+                state.conversation_id,
+                outcome.turn,
+                question=_user_text(entry.prompt),
+                workspace=state.workspace,
+                model=state.model,
+                timings=outcome.timings,
+                extra_errors=outcome.local_errors(),
+            )
+        except MeilichatError as error:
+            self.host.error(f"the turn was not saved: {error.message}", error.hint)
+
+    # ---- commands (one method each, named after the command)
+
+    def cmd_help(self, _argument: str) -> None:
+        width = max(len(command.usage) for command in COMMANDS)
+        lines = ["Commands:"]
+        lines += [f"  {c.usage.ljust(width)}  {c.summary}" for c in COMMANDS]
+        lines.append(f"  {'//text'.ljust(width)}  send a message that starts with /")
+        key_width = max(len(key) for key, _ in KEYS_HELP)
+        lines.append("Keys:")
+        lines += [f"  {key.ljust(key_width)}  {what}" for key, what in KEYS_HELP]
+        self.host.say("\n".join(lines))
+
+    def cmd_new(self, _argument: str) -> None:
+        self.state.reset()
+        self._last = None
+        self.host.say("New conversation.")
+
+    def cmd_sources(self, argument: str) -> None:
+        entry = self._searched_turn()
+        numbered = numbered_sources(entry.searches)
+        if not argument:
+            if not numbered:
+                self.host.say("The search found no documents.")
+                return
+            self.host.show_sources(entry.searches)
+            return
+        if not argument.isdigit() or not 1 <= int(argument) <= len(numbered):
+            raise UsageError(
+                f"no source {sanitize_line(argument)}",
+                hint=f"give a number from 1 to {len(numbered)}" if numbered else None,
+            )
+        number = int(argument)
+        search, document = numbered[number - 1]
+        self.host.say(document_text(number, search, document, self.host.source_title(document)))
+
+    def cmd_searches(self, _argument: str) -> None:
+        entry = self._searched_turn()
+        self.host.say("\n".join(search_lines(entry.searches)))
+
+    def cmd_retry(self, _argument: str) -> None:
+        last = self._require_attempt("retry")
+        self._forget_last(last)
+        self._send(last.question, last.prompt, last.seed)
+
+    def cmd_edit(self, _argument: str) -> None:
+        last = self._require_attempt("edit")
+        edited = self.host.edit(last.question)
+        if edited is None:
+            raise UsageError("the editor did not finish; nothing was sent", hint="set $EDITOR")
+        edited = _trim(edited)
+        if not edited:
+            self.host.say("Empty question; nothing was sent.")
+            return
+        self._forget_last(last)
+        content = edited if last.seed is None else f"{last.seed}\n\n{edited}"
+        prompt = [m for m in last.prompt if m.get("role") != "user"]
+        prompt.append({"role": "user", "content": content})
+        self._send(edited, prompt, last.seed)
+
+    def cmd_copy(self, _argument: str) -> None:
+        entry = self._require_turn()
+        if not entry.answer:
+            self.host.say("The last answer is empty; nothing to copy.")
+            return
+        how = self.host.copy(entry.answer)
+        self.host.say(f"Copied the last answer ({how}).")
+
+    def cmd_workspace(self, argument: str) -> None:
+        if not argument:
+            self.host.say(f"Workspace: {self.state.workspace}")
+            return
+        self.state.workspace = self._validate_workspace(argument)
+        self.host.say(f"Workspace: {self.state.workspace} (the conversation goes on)")
+
+    def cmd_model(self, argument: str) -> None:
+        if not argument:
+            self.host.say(f"Model: {self.state.model}")
+            return
+        if any(character.isspace() for character in argument):
+            raise UsageError("a model name has no spaces")
+        self.state.model = argument
+        self.host.say(f"Model: {self.state.model}")
+
+    def cmd_system(self, argument: str) -> None:
+        if argument:
+            self.state.system.append(argument)
+            self.host.say("System message added; it goes with your next question.")
+            return
+        sent = [m for m in self.state.messages if m.get("role") == "system"]
+        lines = [f"sent: {_content(m)}" for m in sent]
+        lines += [f"next: {text}" for text in self.state.system]
+        if not lines:
+            self.host.say("No system message of your own (the workspace's prompt always applies).")
+            return
+        self.host.say("\n".join(lines))
+
+    def cmd_save(self, argument: str) -> None:
+        force, _, name = argument.partition(" ")
+        if force not in ("-f", "--force"):
+            force, name = "", argument
+        name = name.strip()
+        if not name:
+            raise UsageError("/save needs a file name", hint="/save notes.md")
+        if not self.state.turns:
+            raise UsageError("nothing to save yet")
+        path = Path(name).expanduser()
+        text = conversation_markdown(
+            self.state.turns,
+            workspace=self.state.workspace,
+            model=self.state.model,
+            conversation_id=self.state.conversation_id,
+            title_of=self.host.source_title,
+        )
+        try:
+            with open_private_text(path, overwrite=bool(force)) as file:
+                file.write(text)
+        except FileExistsError as error:
+            raise UsageError(
+                f"{path} exists; nothing was written", hint=f"/save -f {name} overwrites it"
+            ) from error
+        except OSError as error:
+            raise UsageError(f"cannot write {path}: {error.strerror or error}") from error
+        self.host.say(f"Saved {len(self.state.turns)} turn(s) to {path}.")
+
+    def cmd_history(self, _argument: str) -> None:
+        store = self._require_history()
+        summaries = store.list(limit=HISTORY_LIST_LIMIT)
+        if not summaries:
+            self.host.say("No saved conversations yet.")
+            return
+        current = self.state.conversation_id
+        lines = [history_line(s, current=s.id == current) for s in summaries]
+        lines.append("/resume ID continues one (a prefix of the id is enough).")
+        self.host.say("\n".join(lines))
+
+    def cmd_resume(self, argument: str) -> None:
+        if not argument:
+            raise UsageError("/resume needs a conversation id", hint="/history lists them")
+        self.resume(argument, switch=True)
+
+    # ---- resuming (also `chat -c` and `chat --conversation ID`)
+
+    def resume(self, prefix: str, *, switch: bool) -> None:
+        """Continue a saved conversation; with `switch`, on its workspace and model too."""
+        store = self._require_history()
+        record = store.get(store.resolve(prefix))
+        turns = [_chat_turn(saved) for saved in record.turns]
+        messages = [message for turn in turns for message in turn.added]
+        self.state.load(record.id, messages, turns)
+        self._last = None
+        if switch:
+            self.state.workspace = record.workspace
+            self.state.model = record.model
+        self.host.say(
+            f"Continuing {record.id[:8]} “{sanitize_line(record.title)}”: "
+            f"{len(turns)} turn(s) · workspace {self.state.workspace} · model {self.state.model}"
+        )
+
+    # ---- helpers
+
+    def _require_turn(self) -> ChatTurn:
+        entry = self.state.last_turn
+        if entry is None:
+            raise UsageError("no answer yet in this conversation")
+        return entry
+
+    def _searched_turn(self) -> ChatTurn:
+        """The last turn that searched. A follow-up ("tell me more about the second one") is
+        often answered from the documents an earlier turn found, which the conversation
+        still carries: those are the ones to show, and we say where they come from."""
+        last = self._require_turn()
+        for entry in reversed(self.state.turns):
+            if entry.searches:
+                if entry is not last:
+                    self.host.say(
+                        "The last answer ran no new search; these are from the question "
+                        f"“{sanitize_line(entry.question)[:60]}”."
+                    )
+                return entry
+        raise UsageError("no search has run in this conversation yet")
+
+    def _require_attempt(self, what: str) -> _Attempt:
+        if self._last is None:
+            raise UsageError(f"no question to {what} yet")
+        return self._last
+
+    def _require_history(self) -> HistoryPort:
+        store = self._history()
+        if store is None:
+            raise UsageError("history is not available in this session")
+        return store
+
+    def _forget_last(self, last: _Attempt) -> None:
+        """Take the last answered turn out before asking it again (it was superseded)."""
+        if not last.kept:
+            return
+        entry = self.state.forget_last()
+        if entry is None or entry.turn_id is None or not self.save:
+            return
+        store = self._history()
+        if store is None:
+            return
+        try:
+            store.remove_turn(entry.turn_id)
+        except MeilichatError as error:
+            self.host.error(f"the old turn stays in history: {error.message}", error.hint)
+
+
+def run_loop(read_line: Callable[[], str], controller: ChatController) -> None:
+    """Read and carry out lines until Ctrl-D or /exit.
+
+    Ctrl-C at the prompt clears the line (the prompt raises KeyboardInterrupt); Ctrl-C while
+    an answer streams is handled by the turn runner; Ctrl-C anywhere else (an editor, a slow
+    history query) abandons that command. None of them ends the session."""
+    while True:
+        try:
+            line = read_line()
+        except KeyboardInterrupt:
+            continue
+        except EOFError:
+            return
+        try:
+            if not controller.handle(line):
+                return
+        except KeyboardInterrupt:
+            continue
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def numbered_sources(searches: list[Search]) -> list[tuple[Search, dict[str, Any]]]:
+    """Every document of every search, in the order the sources list numbers them (from 1)."""
+    return [(search, document) for search in searches for document in search.sources]
+
+
+def search_lines(searches: list[Search]) -> list[str]:
+    lines = []
+    for number, search in enumerate(searches, start=1):
+        parts = [sanitize_line(search.index_uid or "(index not reported)")]
+        parts.append(f"“{sanitize_line(search.q or '')}”")
+        if search.filter:
+            parts.append(f"filter: {sanitize_line(search.filter)}")
+        count = len(search.sources)
+        parts.append(f"{count} document{'' if count == 1 else 's'}")
+        lines.append(f"{number}. " + " · ".join(parts))
+    return lines
+
+
+def document_text(number: int, search: Search, document: dict[str, Any], title: str) -> str:
+    """One source document in full: a heading, then each field on its own line(s)."""
+    where = sanitize_line(search.index_uid or "?")
+    lines = [f"[{number}] {sanitize_line(title)}  ({where})"]
+    for key, value in document.items():
+        shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        lines.append(f"  {sanitize_line(str(key))}: {shown}")
+    return "\n".join(lines)
+
+
+def history_line(summary: ConversationSummary, *, current: bool) -> str:
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(summary.updated_at))
+    marker = "*" if current else " "
+    turns = f"{summary.turns} turn{'' if summary.turns == 1 else 's'}"
+    return (
+        f"{marker} {summary.id[:8]}  {when}  {sanitize_line(summary.workspace)}  {turns}  "
+        f"{sanitize_line(summary.title)}"
+    )
+
+
+def _content(message: Message) -> str:
+    content = message.get("content")
+    return sanitize_line(content if isinstance(content, str) else json.dumps(content))
+
+
+def _user_text(prompt: list[Message]) -> str:
+    for message in reversed(prompt):
+        if message.get("role") == "user" and isinstance(message.get("content"), str):
+            return str(message["content"])
+    return ""
+
+
+def _chat_turn(saved: Any) -> ChatTurn:
+    """A saved `TurnRecord` as the REPL remembers turns."""
+    added = complete_tool_pairs(list(saved.messages))
+    prompt: list[Message] = []
+    for message in added:
+        if message.get("role") not in ("system", "user"):
+            break
+        prompt.append(message)
+    return ChatTurn(
+        question=saved.question,
+        prompt=prompt,
+        answer=saved.answer,
+        searches=list(saved.searches),
+        status=saved.status,
+        added=added,
+        turn_id=saved.id,
+    )
+
+
+def _validate_workspace(name: str) -> str:
+    from meilichat_cli.local.connection import validate_workspace
+
+    return validate_workspace(name)

@@ -1,0 +1,313 @@
+"""API keys, actions, wildcards and tenant tokens: who may call which route (protocol §9).
+
+* Key values are `hex(HMAC-SHA256(master_key, uid))`, so they are returned on every read.
+* `*` grants every action except the `keys.*` family (only the master key manages keys unless
+  a key holds those actions explicitly); `X.*` grants `X.<anything>`; `*.get` grants every
+  `.get` action except `keys.get`. `chatCompletions` and `search` come only from themselves
+  or `*`.
+* Tenant tokens (JWT HS256/384/512 signed with a parent key's value) are accepted on the
+  search and completions routes only; their `searchRules` narrow the indexes searched.
+
+Stdlib only; imports only `server.apierror`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from meilichat_cli.standin.apierror import (
+    MeiliError,
+    invalid_api_key,
+    missing_authorization,
+    missing_master_key,
+)
+
+# Every action string `POST /keys` accepts, in the order Meilisearch lists them.
+ALL_ACTIONS = (
+    "*",
+    "search",
+    "documents.*",
+    "documents.add",
+    "documents.get",
+    "documents.delete",
+    "indexes.*",
+    "indexes.create",
+    "indexes.get",
+    "indexes.update",
+    "indexes.delete",
+    "indexes.swap",
+    "tasks.*",
+    "tasks.cancel",
+    "tasks.delete",
+    "tasks.get",
+    "settings.*",
+    "settings.get",
+    "settings.update",
+    "stats.*",
+    "stats.get",
+    "metrics.*",
+    "metrics.get",
+    "dumps.*",
+    "dumps.create",
+    "snapshots.*",
+    "snapshots.create",
+    "version",
+    "keys.create",
+    "keys.get",
+    "keys.update",
+    "keys.delete",
+    "experimental.get",
+    "experimental.update",
+    "export",
+    "network.get",
+    "network.update",
+    "chatCompletions",
+    "chats.*",
+    "chats.get",
+    "chats.delete",
+    "chatsSettings.*",
+    "chatsSettings.get",
+    "chatsSettings.update",
+    "*.get",
+    "webhooks.get",
+    "webhooks.update",
+    "webhooks.delete",
+    "webhooks.create",
+    "webhooks.*",
+)
+
+# Actions that make no sense restricted to some indexes (v1.48.3+ rejects such keys).
+GLOBAL_ACTIONS = (
+    "chats.*",
+    "chats.get",
+    "chats.delete",
+    "chatsSettings.*",
+    "chatsSettings.get",
+    "chatsSettings.update",
+)
+
+KEY_ACTIONS = ("keys.create", "keys.get", "keys.update", "keys.delete")
+
+# Actions a tenant token may exercise (through its parent key).
+TENANT_TOKEN_ACTIONS = ("search", "chatCompletions")
+
+
+def derive_key(master_key: str, uid: str) -> str:
+    """The key value Meilisearch derives from the master key and the key's uid."""
+    return hmac.new(master_key.encode(), uid.encode(), hashlib.sha256).hexdigest()
+
+
+def action_granted(held: list[str], wanted: str) -> bool:
+    """Whether a key holding `held` may perform `wanted` (wildcards as described above)."""
+    if wanted in held:
+        return True
+    if wanted in KEY_ACTIONS:
+        return False
+    if "*" in held:
+        return True
+    family, _, verb = wanted.partition(".")
+    if verb and f"{family}.*" in held:
+        return True
+    return verb == "get" and "*.get" in held
+
+
+def index_allowed(patterns: list[str], uid: str) -> bool:
+    """Index patterns: `*`, an exact uid, or a prefix ending with `*`."""
+    for pattern in patterns:
+        if pattern in ("*", uid):
+            return True
+        if pattern.endswith("*") and uid.startswith(pattern[:-1]):
+            return True
+    return False
+
+
+@dataclass
+class ApiKey:
+    """One API key as stored (the value is derived, never stored)."""
+
+    uid: str
+    value: str
+    name: str | None
+    description: str | None
+    actions: list[str]
+    indexes: list[str]
+    expires_at: str | None
+    expires_ts: float | None
+    created_at: str
+    updated_at: str
+
+    def expired(self, now: float | None = None) -> bool:
+        return self.expires_ts is not None and self.expires_ts <= (now or time.time())
+
+    def view(self) -> dict[str, Any]:
+        """The KeyView body, keys in Meilisearch's order."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "key": self.value,
+            "uid": self.uid,
+            "actions": list(self.actions),
+            "indexes": list(self.indexes),
+            "expiresAt": self.expires_at,
+            "createdAt": self.created_at,
+            "updatedAt": self.updated_at,
+        }
+
+
+@dataclass
+class Principal:
+    """Who is calling: the master key, an API key, a tenant token, or anyone (no master key)."""
+
+    master: bool = False
+    key: ApiKey | None = None
+    token: str | None = None
+    # Tenant token search rules: index pattern -> extra filter (None = no filter).
+    search_rules: dict[str, str | None] | None = None
+    raw_rules: Any = field(default=None, repr=False)
+
+    def may(self, action: str, index_uid: str | None = None) -> bool:
+        """Whether this caller may perform `action` (on `index_uid` when given)."""
+        if self.master or self.key is None:
+            return True
+        if self.key.expired():
+            return False
+        if not action_granted(self.key.actions, action):
+            return False
+        if index_uid is not None:
+            if not index_allowed(self.key.indexes, index_uid):
+                return False
+            if self.search_rules is not None and not index_allowed(
+                list(self.search_rules), index_uid
+            ):
+                return False
+        return True
+
+    def tenant_filter(self, index_uid: str) -> str | None:
+        """The filter a tenant token adds to searches of `index_uid`."""
+        if not self.search_rules:
+            return None
+        if index_uid in self.search_rules:
+            return self.search_rules[index_uid]
+        for pattern, rule in self.search_rules.items():
+            if index_allowed([pattern], index_uid):
+                return rule
+        return None
+
+
+KeyLookup = Callable[[str], "ApiKey | None"]
+
+
+def authenticate(
+    *,
+    master_key: str | None,
+    header: str | None,
+    action: str,
+    index_uid: str | None,
+    find_by_value: KeyLookup,
+    find_by_uid: KeyLookup,
+    allow_tenant_token: bool = False,
+) -> Principal:
+    """Check the Authorization header for `action`; raise the 401/403 Meilisearch would."""
+    scheme, _, token = (header or "").partition(" ")
+    if master_key is None:
+        if action in KEY_ACTIONS:
+            raise missing_master_key()
+        return Principal(token=token if scheme == "Bearer" else None)
+    # Like Meilisearch: split once on a space; the first word must be exactly `Bearer`.
+    if header is None or scheme != "Bearer":
+        raise missing_authorization()
+    if not token:
+        raise invalid_api_key()
+    if hmac.compare_digest(token.encode(), master_key.encode()):
+        return Principal(master=True, token=token)
+    key = find_by_value(token)
+    if key is not None:
+        principal = Principal(key=key, token=token)
+    elif allow_tenant_token and token.count(".") == 2:
+        principal = decode_tenant_token(token, find_by_uid)
+    else:
+        raise invalid_api_key()
+    if not principal.may(action, index_uid):
+        raise invalid_api_key()
+    return principal
+
+
+def _b64decode(part: str) -> bytes:
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+
+_JWT_HASHES = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}
+
+
+def decode_tenant_token(token: str, find_by_uid: KeyLookup) -> Principal:
+    """Verify a tenant token and return the principal it stands for (403 when invalid)."""
+    head_b64, payload_b64, signature_b64 = token.split(".")
+    try:
+        header = json.loads(_b64decode(head_b64))
+        payload = json.loads(_b64decode(payload_b64))
+        signature = _b64decode(signature_b64)
+    except (ValueError, binascii.Error) as exc:
+        raise invalid_api_key() from exc
+    if not isinstance(header, dict) or not isinstance(payload, dict):
+        raise invalid_api_key()
+    digest = _JWT_HASHES.get(str(header.get("alg")))
+    parent_uid = payload.get("apiKeyUid")
+    parent = find_by_uid(parent_uid) if isinstance(parent_uid, str) else None
+    if digest is None or parent is None or parent.expired():
+        raise invalid_api_key()
+    expected = hmac.new(
+        parent.value.encode(), f"{head_b64}.{payload_b64}".encode(), digest
+    ).digest()
+    if not hmac.compare_digest(expected, signature):
+        raise invalid_api_key()
+    exp = payload.get("exp")
+    now = int(time.time())
+    if isinstance(exp, int) and exp <= now:
+        raise MeiliError(
+            403,
+            "invalid_api_key",
+            f"Tenant token expired. Was valid up to `{exp}` and we're now `{now}`.",
+        )
+    rules = _search_rules(payload.get("searchRules"))
+    if rules is None:
+        raise invalid_api_key()
+    # A token acts through its parent, limited to searching and chatting.
+    narrowed = ApiKey(
+        uid=parent.uid,
+        value=parent.value,
+        name=parent.name,
+        description=parent.description,
+        actions=[a for a in TENANT_TOKEN_ACTIONS if action_granted(parent.actions, a)],
+        indexes=parent.indexes,
+        expires_at=parent.expires_at,
+        expires_ts=parent.expires_ts,
+        created_at=parent.created_at,
+        updated_at=parent.updated_at,
+    )
+    return Principal(key=narrowed, token=token, search_rules=rules, raw_rules=payload)
+
+
+def _search_rules(raw: Any) -> dict[str, str | None] | None:
+    """`searchRules` as index pattern -> filter; None when the claim is malformed."""
+    if isinstance(raw, list) and all(isinstance(item, str) for item in raw):
+        return dict.fromkeys(raw)
+    if not isinstance(raw, Mapping):
+        return None
+    rules: dict[str, str | None] = {}
+    for pattern, rule in raw.items():
+        if rule is None:
+            rules[str(pattern)] = None
+        elif isinstance(rule, Mapping):
+            filt = rule.get("filter")
+            rules[str(pattern)] = filt if isinstance(filt, str) else None
+        else:
+            return None
+    return rules

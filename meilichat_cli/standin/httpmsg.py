@@ -1,0 +1,103 @@
+"""Requests and responses as the routes see them, and Meilisearch's JSON body rules.
+
+`Request.json_body()` applies the checks Meilisearch's JSON extractor applies, in its order:
+Content-Type missing (415 `missing_content_type`) or not JSON (415 `invalid_content_type`),
+empty body (400 `missing_payload`), unparsable JSON (400 `malformed_payload`).
+
+Stdlib only; imports `server.apierror`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from meilichat_cli.standin.apierror import MeiliError
+
+ACCEPTED_CONTENT_TYPES = "Accepted values for the Content-Type header are: `application/json`"
+
+
+@dataclass
+class Request:
+    method: str
+    path: str  # normalized: no trailing slash, no repeated slashes
+    query: list[tuple[str, str]]
+    headers: dict[str, str]  # lower-case names
+    raw: bytes
+    client_host: str = "127.0.0.1"
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+    def json_body(self) -> Any:
+        content_type = self.header("content-type")
+        if content_type is None:
+            raise MeiliError(
+                415,
+                "missing_content_type",
+                f"A Content-Type header is missing. {ACCEPTED_CONTENT_TYPES}",
+            )
+        mime = content_type.split(";", 1)[0].strip().lower()
+        if not (mime.endswith("/json") or mime.endswith("+json")):
+            raise MeiliError(
+                415,
+                "invalid_content_type",
+                f"The Content-Type `{content_type}` is invalid. {ACCEPTED_CONTENT_TYPES}",
+            )
+        if not self.raw:
+            raise MeiliError(400, "missing_payload", "A json payload is missing.")
+        try:
+            return json.loads(self.raw.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise MeiliError(
+                400,
+                "malformed_payload",
+                f"The json payload provided is malformed. `invalid unicode code point at "
+                f"line 1 column {exc.start + 1}`.",
+            ) from exc
+        except json.JSONDecodeError as exc:
+            raise MeiliError(
+                400,
+                "malformed_payload",
+                f"The json payload provided is malformed. `{serde_style(exc)}`.",
+            ) from exc
+
+
+def serde_style(exc: json.JSONDecodeError) -> str:
+    """A Python JSON error worded like serde_json's."""
+    where = f"at line {exc.lineno} column {exc.colno}"
+    if exc.pos >= len(exc.doc.rstrip()):
+        return f"EOF while parsing a value {where}"
+    if exc.msg.startswith("Expecting value"):
+        return f"expected value {where}"
+    if exc.msg.startswith("Unterminated string"):
+        return f"EOF while parsing a string {where}"
+    if exc.msg.startswith("Extra data"):
+        return f"trailing characters {where}"
+    return f"{exc.msg[:1].lower()}{exc.msg[1:]} {where}"
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def json(cls, status: int, value: Any, headers: dict[str, str] | None = None) -> Response:
+        body = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+        return cls(status, body, {"Content-Type": "application/json", **(headers or {})})
+
+    @classmethod
+    def error(cls, error: MeiliError) -> Response:
+        return cls.json(error.status, error.body(), error.headers)
+
+
+class DropConnection(Exception):
+    """Close the connection without any response (what a panicking handler does), after
+    `delay` seconds of silence (a stalled proxy)."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        super().__init__("connection dropped")
+        self.delay = delay

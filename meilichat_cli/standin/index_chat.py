@@ -1,0 +1,184 @@
+"""Index-level `chat` settings (protocol §10): defaults, body validation, merging, task checks.
+
+A PATCH is validated synchronously (400 `invalid_settings_index_chat` for unknown keys and
+wrong types), merged field by field (`searchParameters` per subfield, `null` = reset), and the
+deeper checks run later, when the settings task is processed: a Liquid syntax error fails the
+task with `invalid_chat_setting_document_template`, `documentTemplateMaxBytes: 0` with
+`invalid_settings_embedders`.
+
+Stdlib only; imports `server.apierror`, `server.deserr` and `protocol.template`.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+from meilichat_cli.standin import deserr
+from meilichat_cli.standin.apierror import MeiliError
+from meilichat_cli.text.template import (
+    DEFAULT_DOCUMENT_TEMPLATE,
+    DEFAULT_MAX_BYTES,
+    TemplateError,
+    parse,
+)
+
+FIELDS = ("description", "documentTemplate", "documentTemplateMaxBytes", "searchParameters")
+SEARCH_PARAMETERS = (
+    "hybrid",
+    "limit",
+    "sort",
+    "distinct",
+    "matchingStrategy",
+    "attributesToSearchOn",
+    "rankingScoreThreshold",
+)
+MATCHING_STRATEGIES = ("last", "all", "frequency")
+CODE = "invalid_settings_index_chat"
+
+
+def default_chat_settings() -> dict[str, Any]:
+    """The chat settings of an index nobody configured."""
+    return {
+        "description": "",
+        "documentTemplate": DEFAULT_DOCUMENT_TEMPLATE,
+        "documentTemplateMaxBytes": DEFAULT_MAX_BYTES,
+        "searchParameters": {},
+    }
+
+
+def _fail(message: str) -> MeiliError:
+    return MeiliError(400, CODE, message)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_ratio(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1
+
+
+def _string_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+def validate_body(body: Any) -> None:
+    """Reject unknown keys and wrong types the way the settings route does."""
+    if body is None:
+        return
+    if not isinstance(body, dict):
+        raise _fail(deserr.invalid_type("", "an object", body))
+    for name in body:
+        if name not in FIELDS:
+            raise _fail(deserr.unknown_field(name, FIELDS))
+    checks: dict[str, tuple[Callable[[Any], bool], str]] = {
+        "description": (lambda v: isinstance(v, str), "a string"),
+        "documentTemplate": (lambda v: isinstance(v, str), "a string"),
+        "documentTemplateMaxBytes": (lambda v: _is_int(v) and v >= 0, "a positive integer"),
+    }
+    for name, value in body.items():
+        if value is None:
+            continue
+        if name in checks:
+            ok, expected = checks[name]
+            if not ok(value):
+                raise _fail(deserr.invalid_type(f".{name}", expected, value))
+        else:
+            _validate_search_parameters(value)
+
+
+def _validate_search_parameters(params: Any) -> None:
+    if not isinstance(params, dict):
+        raise _fail(deserr.invalid_type(".searchParameters", "an object", params))
+    for name in params:
+        if name not in SEARCH_PARAMETERS:
+            raise _fail(deserr.unknown_field(name, SEARCH_PARAMETERS, inside=".searchParameters"))
+    for name, value in params.items():
+        path = f".searchParameters.{name}"
+        if value is None:
+            continue
+        if name == "hybrid":
+            _validate_hybrid(value)
+        elif name == "limit" and not (_is_int(value) and value >= 0):
+            raise _fail(deserr.invalid_type(path, "a positive integer", value))
+        elif name in ("sort", "attributesToSearchOn") and not _string_list(value):
+            raise _fail(deserr.invalid_type(path, "an array of strings", value))
+        elif name == "distinct" and not isinstance(value, str):
+            raise _fail(deserr.invalid_type(path, "a string", value))
+        elif name == "matchingStrategy":
+            if not isinstance(value, str):
+                raise _fail(deserr.invalid_type(path, "a string", value))
+            if value not in MATCHING_STRATEGIES:
+                raise _fail(deserr.unknown_value(value, path, MATCHING_STRATEGIES))
+        elif name == "rankingScoreThreshold" and not _is_ratio(value):
+            raise _fail(
+                f"Invalid value at `{path}`: the value of `rankingScoreThreshold` is "
+                f"invalid, expected a float between `0.0` and `1.0`."
+            )
+
+
+def _validate_hybrid(value: Any) -> None:
+    path = ".searchParameters.hybrid"
+    if not isinstance(value, dict):
+        raise _fail(deserr.invalid_type(path, "an object", value))
+    for name in value:
+        if name not in ("embedder", "semanticRatio"):
+            raise _fail(deserr.unknown_field(name, ("embedder", "semanticRatio"), inside=path))
+    if not isinstance(value.get("embedder"), str):
+        if "embedder" not in value:
+            raise _fail(deserr.missing_field("embedder", inside=path))
+        raise _fail(deserr.invalid_type(f"{path}.embedder", "a string", value["embedder"]))
+    ratio = value.get("semanticRatio", 0.5)
+    if not _is_ratio(ratio):
+        raise _fail(
+            f"Invalid value at `{path}.semanticRatio`: the value of `semanticRatio` is "
+            "invalid, expected a float between `0.0` and `1.0`."
+        )
+
+
+def merge(current: dict[str, Any], body: dict[str, Any] | None) -> dict[str, Any]:
+    """`current` with `body` applied (None resets everything)."""
+    if body is None:
+        return default_chat_settings()
+    merged = copy.deepcopy(current)
+    defaults = default_chat_settings()
+    for name, value in body.items():
+        if name != "searchParameters":
+            merged[name] = defaults[name] if value is None else value
+        elif value is None:
+            merged["searchParameters"] = {}
+        else:
+            params = merged["searchParameters"]
+            for key, sub in value.items():
+                if sub is None:
+                    params.pop(key, None)
+                elif key == "hybrid":
+                    params[key] = {
+                        "embedder": sub["embedder"],
+                        "semanticRatio": sub.get("semanticRatio", 0.5),
+                    }
+                else:
+                    params[key] = sub
+            # Serialized in the declared order, only the subfields that are set.
+            merged["searchParameters"] = {k: params[k] for k in SEARCH_PARAMETERS if k in params}
+    return merged
+
+
+def task_error(index_uid: str, settings: dict[str, Any]) -> tuple[str, str] | None:
+    """(code, message) when processing these settings must fail the task, else None."""
+    if settings["documentTemplateMaxBytes"] == 0:
+        return (
+            "invalid_settings_embedders",
+            f"Index `{index_uid}`: `.chat.documentTemplateMaxBytes` cannot be zero: it must be "
+            "a strictly positive number of bytes.",
+        )
+    try:
+        parse(settings["documentTemplate"])
+    except TemplateError as exc:
+        return (
+            "invalid_chat_setting_document_template",
+            f"Index `{index_uid}`: the chat `documentTemplate` is invalid: {exc.message}",
+        )
+    return None
