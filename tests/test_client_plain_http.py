@@ -32,7 +32,7 @@ def garbage_bundle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_http_does_not_load_the_bundle_and_trusts_nothing(garbage_bundle: Path) -> None:
-    verify = _tls_verify(connection("http://127.0.0.1:7700"), warn=pytest.fail)
+    verify = _tls_verify(connection("http://127.0.0.1:7700"), {}, warn=pytest.fail)
     assert isinstance(verify, ssl.SSLContext)
     # Were TLS ever attempted with it, verification would fail: nothing is trusted.
     assert verify.verify_mode == ssl.CERT_REQUIRED and verify.check_hostname

@@ -25,6 +25,7 @@ import pytest
 from typer.testing import CliRunner
 
 from meilichat_cli.cli.app import build_app
+from meilichat_cli.local.context import RunContext
 from meilichat_cli.cli.completion import values as completion_values
 from meilichat_cli.cli.completion.scripts import SHELLS, script_for
 from meilichat_cli.history.store import HistoryStore
@@ -66,7 +67,10 @@ def complete(shell: str, line: str, env: dict[str, str]) -> str:
     settings["_MEILICHAT_COMPLETE"] = f"complete_{shell}"
     settings["_MEILICHAT_COMPLETE_LINE"] = line
     settings["_MEILICHAT_COMPLETE_WORDBREAKS"] = BASH_WORDBREAKS
-    result = CliRunner().invoke(build_app(), [], env=settings, prog_name="meilichat")
+    # Shell completion is decided by click from the process environment, which CliRunner
+    # patches in place; the run context reads the same live mapping.
+    context = RunContext.from_process()
+    result = CliRunner().invoke(build_app(), [], env=settings, prog_name="meilichat", obj=context)
     assert result.exit_code == 0, result.output
     assert "Traceback" not in result.output
     return result.stdout

@@ -5,7 +5,6 @@ the store API."""
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import time
@@ -14,13 +13,10 @@ from typing import Any
 
 import pytest
 from conftest import run_meilichat
-from typer.testing import CliRunner
 
-from meilichat_cli.cli.commands import history as history_command
 from meilichat_cli.cli.commands.history import format_age, parse_duration
 from meilichat_cli.errors import UsageError
 from meilichat_cli.history.store import HistoryStore
-from meilichat_cli.local.context import RunContext
 from meilichat_cli.local.paths import Paths
 from meilichat_cli.protocol.conversation import Turn
 from meilichat_cli.protocol.events import (
@@ -33,6 +29,7 @@ from meilichat_cli.protocol.events import (
     SearchSources,
     TextDelta,
 )
+from tests.inprocess import Outcome, invoke
 
 HOSTILE = "\x1b]52;c;cHduZWQ=\x07\x1b[2J\x9b31m"  # clipboard write, clear screen, C1 CSI
 
@@ -281,39 +278,23 @@ def test_row_65_a_corrupt_history_file_is_moved_aside_with_a_warning(
 # --------------------------------------------------------------------------- terminal views
 
 
-class Terminal:
-    """A RunContext whose stdout and stdin claim to be a terminal, over string buffers."""
-
-    def __init__(self, env: dict[str, str], answer: str = "") -> None:
-        self.stdout = io.StringIO()
-        self.stderr = io.StringIO()
-        self.ctx = RunContext(
-            stdin=io.StringIO(answer),
-            stdout=self.stdout,
-            stderr=self.stderr,
-            environ=env,
-            stdin_isatty=True,
-            stdout_isatty=True,
-            stderr_isatty=True,
-        )
-
-
-def run_on_terminal(
-    args: list[str], env: dict[str, str], monkeypatch: pytest.MonkeyPatch, answer: str = ""
-) -> Terminal:
-    terminal = Terminal(env, answer)
-    monkeypatch.setattr(history_command, "_context", lambda: terminal.ctx)
-    result = CliRunner().invoke(history_command.app, args)
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return terminal
+def run_on_terminal(args: list[str], env: dict[str, str], answer: str = "") -> Outcome:
+    """`meilichat history ARGS` in-process, its streams claiming to be a terminal."""
+    return invoke(
+        ["history", *args],
+        env=env,
+        input=answer,
+        stdin_isatty=True,
+        stdout_isatty=True,
+        stderr_isatty=True,
+    )
 
 
 def test_list_on_a_terminal_has_a_header_and_aligned_columns(
     clean_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     conversation = seed(clean_env, "Which films are set in space?", "Alien.")
-    lines = run_on_terminal(["list"], clean_env, monkeypatch).stdout.getvalue().splitlines()
+    lines = run_on_terminal(["list"], clean_env).stdout.splitlines()
     assert lines[0].split() == ["ID", "AGE", "WORKSPACE", "TURNS", "STATUS", "TITLE"]
     assert lines[1].startswith(f"{conversation[:8]}  just now")
     assert lines[0].index("TITLE") == lines[1].index("Which films")
@@ -323,7 +304,7 @@ def test_show_on_a_terminal_renders_markdown_and_strips_controls(
     clean_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     conversation = seed(clean_env, "Space films?", f"**Alien** and *Moon*.{HOSTILE}")
-    raw = run_on_terminal(["show", conversation[:8]], clean_env, monkeypatch).stdout.getvalue()
+    raw = run_on_terminal(["show", conversation[:8]], clean_env).stdout
     # rich's own styling is the only escape sequence left: nothing from the stored text.
     out = re.sub(r"\x1b\[[0-9;]*m", "", raw)
     assert "\x1b" not in out and "\x07" not in out and "\x9b" not in out
@@ -336,13 +317,13 @@ def test_rm_on_a_terminal_asks_first(
     clean_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     conversation = seed(clean_env, f"drop me {HOSTILE}", "x")
-    declined = run_on_terminal(["rm", conversation[:8]], clean_env, monkeypatch, answer="n\n")
-    prompt = declined.stderr.getvalue()
+    declined = run_on_terminal(["rm", conversation[:8]], clean_env, answer="n\n")
+    prompt = declined.stderr
     assert "Delete 1 conversation? [y/N]" in prompt and "Nothing deleted." in prompt
     assert "\x1b" not in prompt and "drop me" in prompt
     with HistoryStore.open(db_path(clean_env)) as store:
         assert len(store.list()) == 1
-    run_on_terminal(["rm", conversation[:8]], clean_env, monkeypatch, answer="y\n")
+    run_on_terminal(["rm", conversation[:8]], clean_env, answer="y\n")
     with HistoryStore.open(db_path(clean_env)) as store:
         assert store.list() == []
 

@@ -9,32 +9,31 @@ import time
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner, Result
 
-from meilichat_cli.cli.commands import key as key_command
-from meilichat_cli.cli.commands import profile as profile_command
 from meilichat_cli.errors import ConfigError, MeilichatError, UsageError
-from meilichat_cli.local import context as context_module
 from meilichat_cli.local import credentials as credentials_module
 from meilichat_cli.local.credentials import CredentialsFile
 from tests.conftest import run_meilichat
+from tests.inprocess import Outcome, invoke
 
 SECRET = "sk-SENTINEL-0123456789-abcdefghij"
 OTHER = "sk-OTHER-KEY-9876543210-zyxwvu"
 MEILICHAT_VARS = ["MEILICHAT_PROFILE", "MEILICHAT_API_KEY", "MEILICHAT_URL"]
 
 
-def invoke(app: object, env: dict[str, str], *args: str, input: str | None = None) -> Result:
+def run(
+    group: str, env: dict[str, str], *args: str, input: str | None = None, tty: bool = False
+) -> Outcome:
     isolated: dict[str, str | None] = {name: None for name in MEILICHAT_VARS}
     isolated.update(env)
-    return CliRunner().invoke(app, list(args), env=isolated, input=input)  # type: ignore[arg-type]
+    return invoke([group, *args], env=isolated, input=input, stdin_isatty=tty)
 
 
-def key(env: dict[str, str], *args: str, input: str | None = None) -> Result:
-    return invoke(key_command.app, env, *args, input=input)
+def key(env: dict[str, str], *args: str, input: str | None = None, tty: bool = False) -> Outcome:
+    return run("key", env, *args, input=input, tty=tty)
 
 
-def failure(result: Result) -> MeilichatError:
+def failure(result: Outcome) -> MeilichatError:
     assert isinstance(result.exception, MeilichatError), (result.output, result.exception)
     return result.exception
 
@@ -47,9 +46,7 @@ def credentials_file(env: dict[str, str]) -> Path:
 def env(clean_env: dict[str, str]) -> dict[str, str]:
     """clean_env with two profiles, 'local' the default."""
     for name, port in (("local", 7700), ("other", 7701)):
-        added = invoke(
-            profile_command.app, clean_env, "add", name, "--url", f"http://127.0.0.1:{port}"
-        )
+        added = run("profile", clean_env, "add", name, "--url", f"http://127.0.0.1:{port}")
         assert added.exit_code == 0, added.output
     return clean_env
 
@@ -109,8 +106,7 @@ def test_bad_piped_keys_are_refused_without_echo(
 def test_set_on_a_terminal_prompts_with_hidden_input(
     env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(context_module, "_isatty", lambda _stream: True)
-    result = key(env, "set", input=SECRET + "\n")
+    result = key(env, "set", input=SECRET + "\n", tty=True)
     assert result.exit_code == 0, result.output
     assert "API key for profile 'local'" in result.output
     assert SECRET not in result.output
@@ -118,7 +114,7 @@ def test_set_on_a_terminal_prompts_with_hidden_input(
 
 
 def test_set_warns_when_a_key_command_takes_precedence(env: dict[str, str]) -> None:
-    invoke(profile_command.app, env, "set", "local", "--key-command", "pass show meili")
+    run("profile", env, "set", "local", "--key-command", "pass show meili")
     result = key(env, "set", input=SECRET + "\n")
     assert result.exit_code == 0
     assert "has a key_command, which is used instead of a stored key" in result.stderr
@@ -128,7 +124,7 @@ def test_show_runs_the_key_command(env: dict[str, str], tmp_path: Path) -> None:
     script = tmp_path / "key.py"
     script.write_text(f"print('{SECRET}')\n")
     command = f"{sys.executable} {script}"
-    invoke(profile_command.app, env, "set", "local", "--key-command", command)
+    run("profile", env, "set", "local", "--key-command", command)
     assert key(env, "show").stdout == f"sk-S…ij (key_command: {command})\n"
     assert key(env, "show", "--reveal").stdout == SECRET + "\n"
 

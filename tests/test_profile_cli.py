@@ -11,13 +11,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from typer.testing import CliRunner, Result
 
-from meilichat_cli.cli.commands import profile as profile_command
 from meilichat_cli.errors import ConfigError, MeilichatError, UsageError
 from meilichat_cli.local.config import load_config
 from meilichat_cli.local.credentials import CredentialsFile
 from tests.conftest import run_meilichat
+from tests.inprocess import Outcome, invoke
 
 if TYPE_CHECKING:
     from meilichat_cli.standin import StandInServer
@@ -34,13 +33,13 @@ MEILICHAT_VARS = [
 ]
 
 
-def profile(env: dict[str, str], *args: str, input: str | None = None) -> Result:
+def profile(env: dict[str, str], *args: str, input: str | None = None) -> Outcome:
     isolated: dict[str, str | None] = {name: None for name in MEILICHAT_VARS}
     isolated.update(env)
-    return CliRunner().invoke(profile_command.app, list(args), env=isolated, input=input)
+    return invoke(["profile", *args], env=isolated, input=input)
 
 
-def failure(result: Result) -> MeilichatError:
+def failure(result: Outcome) -> MeilichatError:
     assert isinstance(result.exception, MeilichatError), (result.output, result.exception)
     return result.exception
 

@@ -18,7 +18,7 @@ import json
 import os
 import ssl
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlsplit
@@ -63,6 +63,7 @@ class MeiliClient:
         read_timeout: float = DEFAULT_READ_TIMEOUT,
         connect_timeout: float = CONNECT_TIMEOUT,
         transport: httpx.BaseTransport | None = None,
+        environ: Mapping[str, str] | None = None,
         warn: Callable[[str], None] = lambda _message: None,
         debug: Callable[[str], None] = lambda _message: None,
         sleep: Callable[[float], None] = time.sleep,
@@ -72,11 +73,14 @@ class MeiliClient:
         self._warn = warn
         self._debug = debug
         self._sleep = sleep
-        verify = _tls_verify(connection, warn)
+        # The proxy and CA variables come from the run's environment, handed down by the
+        # caller; the process environment only when none is given.
+        environ = os.environ if environ is None else environ
+        verify = _tls_verify(connection, environ, warn)
         # The route is decided by `proxy` (httpx ignores CIDR entries in NO_PROXY and cannot
         # say which proxy it used), so httpx's own reading of the environment is turned off.
         # A test transport talks to nobody: no proxy for it.
-        route = proxy_route(connection.url, os.environ) if transport is None else None
+        route = proxy_route(connection.url, environ) if transport is None else None
         if route is not None:
             debug(route.describe())
         self._proxy = route if route is not None and route.proxy_url else None
@@ -357,7 +361,9 @@ def _drain(chunks: Iterator[bytes]) -> None:
         return
 
 
-def _tls_verify(connection: Connection, warn: Callable[[str], None]) -> ssl.SSLContext | bool:
+def _tls_verify(
+    connection: Connection, environ: Mapping[str, str], warn: Callable[[str], None]
+) -> ssl.SSLContext | bool:
     """What to trust: nothing checked (--insecure, warned every run), a private CA bundle
     (--ca-bundle or the profile's ca_bundle, then SSL_CERT_FILE / SSL_CERT_DIR), or httpx's
     default (certifi).
@@ -373,9 +379,9 @@ def _tls_verify(connection: Connection, warn: Callable[[str], None]) -> ssl.SSLC
     if connection.ca_bundle:
         return _trusting(connection.ca_bundle, "--ca-bundle", load=load)
     # Both variables at once are both trusted, as OpenSSL itself does.
-    cert_dir = os.environ.get("SSL_CERT_DIR")
+    cert_dir = environ.get("SSL_CERT_DIR")
     cert_dir = cert_dir if cert_dir and os.path.isdir(cert_dir) else None
-    cert_file = os.environ.get("SSL_CERT_FILE")
+    cert_file = environ.get("SSL_CERT_FILE")
     if cert_file:
         return _trusting(cert_file, "SSL_CERT_FILE", load=load, directory=cert_dir)
     if not load:

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from meilichat_cli.cli.context import errors_as_json
+
 if TYPE_CHECKING:
     from meilichat_cli.api.client import MeiliClient
     from meilichat_cli.cli.options import ConnectionFlags
@@ -41,7 +43,9 @@ PromptAdminKeyOption = Annotated[
 YesOption = Annotated[
     bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (needed in scripts).")
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+JsonOption = Annotated[
+    bool, typer.Option("--json", callback=errors_as_json, help="Print JSON for scripts.")
+]
 
 
 def read_secret_stdin(ctx: RunContext, what: str, option: str) -> str:
@@ -74,7 +78,9 @@ def prompt_secret(ctx: RunContext, what: str, option: str) -> str:
             f"{option} needs a terminal to ask for {what}",
             hint="pipe the value in with the matching --…-stdin option instead",
         )
-    value = str(typer.prompt(what[:1].upper() + what[1:], hide_input=True, err=True)).strip()
+    from meilichat_cli.cli.prompts import ask_secret
+
+    value = ask_secret(ctx, what[:1].upper() + what[1:], cancelled="cancelled; nothing was changed")
     if not value:
         raise UsageError(f"empty {what}")
     return value
@@ -142,7 +148,9 @@ def confirm(ctx: RunContext, question: str, *, yes: bool) -> bool:
         raise UsageError(
             "refusing to ask for confirmation: stdin is not a terminal", hint="pass --yes"
         )
-    return bool(typer.confirm(question, default=False, err=True))
+    from meilichat_cli.cli.prompts import ask_yes_no
+
+    return ask_yes_no(ctx, question)
 
 
 def declined(ctx: RunContext) -> None:

@@ -14,15 +14,17 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
 import sys
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from typer.core import TyperGroup
 
 from meilichat_cli import __version__
 from meilichat_cli.errors import ExitCode, MeilichatError
+
+if TYPE_CHECKING:
+    from meilichat_cli.local.context import RunContext
 
 HELP = """Chat with Meilisearch chat workspaces from the terminal and from scripts.
 
@@ -174,6 +176,7 @@ def _no_options() -> None:
 
 def build_app() -> typer.Typer:
     """The root app: its options; the commands come from COMMANDS (see LazyCommands)."""
+    from meilichat_cli.cli.context import run_context
     from meilichat_cli.cli.help.text import reflow
 
     app = typer.Typer(
@@ -190,6 +193,7 @@ def build_app() -> typer.Typer:
 
     @app.callback()
     def root(
+        ctx: typer.Context,
         version: bool = typer.Option(
             False,
             "--version",
@@ -203,9 +207,9 @@ def build_app() -> typer.Typer:
             help="Show tracebacks and request details on errors (also MEILICHAT_DEBUG=1).",
         ),
     ) -> None:
-        # --debug is read by run() before parsing (the boundary needs it even when parsing
-        # fails); declaring it here documents it and lets it appear before a subcommand.
-        del version, debug
+        del version
+        if debug:
+            run_context(ctx).debug = True
 
     from meilichat_cli.cli.commands import completions
 
@@ -213,18 +217,18 @@ def build_app() -> typer.Typer:
     return app
 
 
-def _debug_requested(argv: list[str]) -> bool:
-    return "--debug" in argv or os.environ.get("MEILICHAT_DEBUG", "") not in ("", "0")
+def _json_before_separator(argv: list[str]) -> bool:
+    """For errors raised while click is still parsing (an unknown option, a missing value),
+    before any option callback ran: did the user ask for JSON? Words after `--` are text."""
+    words = argv[: argv.index("--")] if "--" in argv else argv
+    return "--json" in words or "--events" in words
 
 
-def _json_requested(argv: list[str]) -> bool:
-    return "--json" in argv or "--events" in argv
-
-
-def _print_error(error: MeilichatError, *, as_json: bool) -> None:
+def _print_error(error: MeilichatError, context: RunContext) -> None:
     from meilichat_cli.text.sanitize import sanitize_line
 
-    if as_json:
+    stderr = context.stderr
+    if context.errors_as_json:
         import json
 
         shown = error.to_json()
@@ -233,16 +237,24 @@ def _print_error(error: MeilichatError, *, as_json: bool) -> None:
             shown["error"]["message"] = error.kind
         # ensure_ascii: the message may come from the server, and C1 controls or DEL would
         # otherwise reach a terminal raw (json escapes only C0).
-        sys.stderr.write(json.dumps(shown, ensure_ascii=True) + "\n")
+        stderr.write(json.dumps(shown, ensure_ascii=True) + "\n")
+        stderr.flush()
         return
     if not error.message:  # already told (e.g. "[interrupted]" under the partial answer)
         return
-    line = f"meilichat: error: {sanitize_line(error.message)}"
-    sys.stderr.write(line + "\n")
+    stderr.write(f"meilichat: error: {sanitize_line(error.message)}\n")
     if error.hint:
-        sys.stderr.write(f"hint: {sanitize_line(error.hint)}\n")
+        stderr.write(f"hint: {sanitize_line(error.hint)}\n")
     if error.link:
-        sys.stderr.write(f"see: {sanitize_line(error.link)}\n")
+        stderr.write(f"see: {sanitize_line(error.link)}\n")
+    stderr.flush()
+
+
+def _print_traceback(context: RunContext) -> None:
+    import traceback
+
+    context.stderr.write(traceback.format_exc())
+    context.stderr.flush()
 
 
 def _never_fail_on_encoding() -> None:
@@ -256,36 +268,46 @@ def _never_fail_on_encoding() -> None:
                 reconfigure(errors="replace")
 
 
-def run(argv: list[str] | None = None) -> NoReturn:
-    """Run meilichat with `argv` (default: the process arguments) and exit."""
+def execute(argv: list[str], context: RunContext) -> int:
+    """Run meilichat with `argv` in `context` and return the exit code: the one error
+    boundary. Tests call this in-process with a context of their own (streams, environment,
+    an httpx transport); `run()` calls it for the real process."""
     from meilichat_cli.local.context import reader_may_leave
 
-    args = sys.argv[1:] if argv is None else argv
-    debug = _debug_requested(args)
-    _never_fail_on_encoding()
     try:
         app = build_app()
-        with reader_may_leave():
-            app(args=args, prog_name="meilichat")
+        with reader_may_leave(context):
+            app(args=argv, prog_name="meilichat", obj=context, standalone_mode=True)
     except SystemExit as exit_:
         code = exit_.code
-        sys.exit(code if isinstance(code, int) else (0 if code is None else 1))
+        return code if isinstance(code, int) else (0 if code is None else 1)
     except MeilichatError as error:
-        if debug:
-            import traceback
-
-            traceback.print_exc()
-        _print_error(error, as_json=_json_requested(args))
-        sys.exit(int(error.exit_code))
+        context.failed_with = error
+        if context.debug:
+            _print_traceback(context)
+        if error.exit_code == ExitCode.USAGE and _json_before_separator(argv):
+            context.errors_as_json = True
+        _print_error(error, context)
+        return int(error.exit_code)
     except KeyboardInterrupt:
-        sys.stderr.write("\nmeilichat: interrupted\n")
-        sys.exit(int(ExitCode.INTERRUPTED))
+        context.stderr.write("\nmeilichat: interrupted\n")
+        return int(ExitCode.INTERRUPTED)
     except Exception as error:  # the boundary: anything else is a bug
-        if debug:
-            import traceback
-
-            traceback.print_exc()
+        context.failed_with = error
+        if context.debug:
+            _print_traceback(context)
         name = type(error).__name__
-        sys.stderr.write(f"meilichat: internal error ({name}); rerun with --debug for details\n")
-        sys.exit(int(ExitCode.INTERNAL))
-    sys.exit(0)
+        context.stderr.write(
+            f"meilichat: internal error ({name}); rerun with --debug for details\n"
+        )
+        return int(ExitCode.INTERNAL)
+    return 0
+
+
+def run(argv: list[str] | None = None) -> NoReturn:
+    """Run meilichat with `argv` (default: the process arguments) and exit."""
+    from meilichat_cli.local.context import RunContext
+
+    _never_fail_on_encoding()
+    context = RunContext.from_process()
+    sys.exit(execute(sys.argv[1:] if argv is None else argv, context))

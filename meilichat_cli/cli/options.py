@@ -139,6 +139,7 @@ class ConnectionFlags:
             connection,
             read_timeout=self.timeout,
             transport=ctx.transport,
+            environ=ctx.environ,
             warn=ctx.warn,
             debug=ctx.debug_log,
         )

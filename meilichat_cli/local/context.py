@@ -1,8 +1,9 @@
 """The outside world, in one object: streams and whether they are terminals, the process
 environment, `--debug`, and an injectable HTTP transport.
 
-Commands build one `RunContext` with `RunContext.from_process()`; tests build their own.
-Nothing is built at import time. Must not import httpx, rich or prompt_toolkit at module
+The command line builds one `RunContext` per run with `RunContext.from_process()` and passes
+it down; tests build their own. Nothing is built at import time, and nothing else reads
+`os.environ` or the process streams. Must not import httpx, rich or prompt_toolkit at module
 level (the transport is typed loosely for that reason).
 """
 
@@ -30,13 +31,17 @@ class RunContext:
     stderr_isatty: bool
     debug: bool = False
     transport: Any = None  # an httpx.BaseTransport in tests; None means the network
+    # Set while options are parsed (--json, --events): errors are then written as JSON.
+    errors_as_json: bool = False
+    # The real process streams: leaving on a closed pipe may then end the process at once.
+    owns_process: bool = False
+    # The error the run ended with, once the boundary has reported it.
+    failed_with: Exception | None = None
     _warned: set[str] = field(default_factory=set)
 
     @classmethod
-    def from_process(cls, *, debug: bool | None = None) -> RunContext:
+    def from_process(cls) -> RunContext:
         environ = os.environ
-        if debug is None:
-            debug = environ.get("MEILICHAT_DEBUG", "") not in ("", "0") or "--debug" in sys.argv
         return cls(
             stdin=sys.stdin,
             stdout=sys.stdout,
@@ -45,7 +50,8 @@ class RunContext:
             stdin_isatty=_isatty(sys.stdin),
             stdout_isatty=_isatty(sys.stdout),
             stderr_isatty=_isatty(sys.stderr),
-            debug=debug,
+            debug=debug_from_env(environ),
+            owns_process=True,
         )
 
     @property
@@ -83,6 +89,11 @@ class RunContext:
             self.note(f"debug: {message}")
 
 
+def debug_from_env(environ: Mapping[str, str]) -> bool:
+    """MEILICHAT_DEBUG=1 (anything but empty or 0) asks for --debug in every run."""
+    return environ.get("MEILICHAT_DEBUG", "") not in ("", "0")
+
+
 def _isatty(stream: TextIO | None) -> bool:
     try:
         return stream is not None and stream.isatty()
@@ -91,7 +102,7 @@ def _isatty(stream: TextIO | None) -> bool:
 
 
 @contextmanager
-def reader_may_leave() -> Iterator[None]:
+def reader_may_leave(context: RunContext) -> Iterator[None]:
     """Exit 0, silently, when whoever reads stdout goes away (`meilichat ask … | head -1`).
 
     Click would turn the BrokenPipeError into exit 1, which the contract reserves for bugs.
@@ -101,6 +112,8 @@ def reader_may_leave() -> Iterator[None]:
     try:
         yield
     except BrokenPipeError:
+        if not context.owns_process:  # a test's own streams: nothing to shut down
+            return
         try:
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())

@@ -29,8 +29,13 @@ def write_json(ctx: RunContext, data: Any) -> None:
 
 
 def write_line(ctx: RunContext, text: str) -> None:
-    ctx.stdout.write(sanitize_line(text) + "\n")
+    """One line of text on stdout: sanitized, line breaks and tabs turned into spaces, the
+    spacing of aligned columns kept."""
+    ctx.stdout.write(sanitize(text).translate(_ONE_LINE) + "\n")
     ctx.stdout.flush()
+
+
+_ONE_LINE = str.maketrans({"\n": " ", "\t": " ", "\u2028": " ", "\u2029": " "})
 
 
 def cell(value: Any) -> str:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from meilichat_cli.cli.completion.completers import complete_conversation
+from meilichat_cli.cli.context import errors_as_json, run_context
 from meilichat_cli.cli.options import (
     ApiKeyOption,
     CaBundleOption,
@@ -52,6 +53,7 @@ MAX_PROMPT_BYTES = 2 * 1024 * 1024
 
 
 def ask(
+    typer_ctx: typer.Context,
     prompt: Annotated[
         list[str] | None, typer.Argument(help="The question (joined with spaces).")
     ] = None,
@@ -60,10 +62,16 @@ def ask(
         typer.Option("--system", "-s", help="Add a system message of your own."),
     ] = None,
     json_mode: Annotated[
-        bool, typer.Option("--json", help="Print one JSON result object at the end.")
+        bool,
+        typer.Option(
+            "--json", callback=errors_as_json, help="Print one JSON result object at the end."
+        ),
     ] = False,
     events_mode: Annotated[
-        bool, typer.Option("--events", help="Print NDJSON events as they happen.")
+        bool,
+        typer.Option(
+            "--events", callback=errors_as_json, help="Print NDJSON events as they happen."
+        ),
     ] = False,
     plain: Annotated[
         bool, typer.Option("--plain", help="Answer text only, no formatting (default in pipes).")
@@ -107,11 +115,11 @@ def ask(
     insecure: InsecureOption = False,
 ) -> None:
     from meilichat_cli.errors import UsageError
-    from meilichat_cli.local.context import RunContext, reader_may_leave
+    from meilichat_cli.local.context import reader_may_leave
 
     check_output_modes(json_mode=json_mode, events_mode=events_mode, plain=plain)
     check_resume_flags(continue_, conversation)
-    ctx = RunContext.from_process()
+    ctx = run_context(typer_ctx)
     question = None
     if input_format is not None:
         question = read_json_input(ctx, input_format, prompt or [])
@@ -146,7 +154,7 @@ def ask(
     output = choose_output(
         ctx, json_mode=json_mode, events_mode=events_mode, plain=plain, show_sources=sources
     )
-    with reader_may_leave():
+    with reader_may_leave(ctx):
         ask_once(
             ctx,
             flags,

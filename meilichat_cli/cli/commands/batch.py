@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TextIO
 import typer
 
 from meilichat_cli.cli.completion.completers import complete_workspace
+from meilichat_cli.cli.context import run_context
 from meilichat_cli.cli.options import (
     ApiKeyOption,
     CaBundleOption,
@@ -75,6 +76,7 @@ DEMO_TOKEN_DELAY = 0.004  # slow enough to watch the bar move, fast enough to fi
 
 
 def batch(
+    typer_ctx: typer.Context,
     file: Annotated[
         str | None,
         typer.Argument(
@@ -169,9 +171,8 @@ def batch(
     ca_bundle: CaBundleOption = None,
     insecure: InsecureOption = False,
 ) -> None:
-    from meilichat_cli.local.context import RunContext
 
-    ctx = RunContext.from_process()
+    ctx = run_context(typer_ctx)
     if print_example:
         ctx.stdout.write(example_questions_text())
         ctx.stdout.flush()
@@ -371,7 +372,7 @@ def run_batch_command(ctx: RunContext, flags: ConnectionFlags, options: BatchOpt
 
         try:
             # `batch … | head -1`: exit 0 quietly (after the bar has put the cursor back).
-            with reader_may_leave(), progress:
+            with reader_may_leave(ctx), progress:
                 interrupted = run_batch(
                     items,
                     answerer.answer,

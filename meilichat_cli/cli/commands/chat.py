@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, TextIO
 import typer
 
 from meilichat_cli.cli.completion.completers import complete_conversation
+from meilichat_cli.cli.context import run_context
 from meilichat_cli.cli.options import (
     ApiKeyOption,
     CaBundleOption,
@@ -70,6 +71,7 @@ MAX_SEED_BYTES = 2 * 1024 * 1024
 
 
 def chat(
+    typer_ctx: typer.Context,
     question: Annotated[
         list[str] | None,
         typer.Argument(help="A first question, sent at once; the REPL then goes on."),
@@ -105,10 +107,9 @@ def chat(
     insecure: InsecureOption = False,
 ) -> None:
     from meilichat_cli.cli.commands.ask import check_resume_flags
-    from meilichat_cli.local.context import RunContext
 
     check_resume_flags(continue_, conversation)
-    ctx = RunContext.from_process()
+    ctx = run_context(typer_ctx)
     flags = ConnectionFlags(
         profile=profile,
         url=url,

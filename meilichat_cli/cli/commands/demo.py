@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from meilichat_cli.cli.context import errors_as_json, run_context
 from meilichat_cli.cli.options import finite
 
 HELP = "Try meilichat on a bundled stand-in Meilisearch: no server or LLM account needed."
@@ -36,6 +37,7 @@ DEMO_MODEL = "demo-model"
 
 
 def demo(
+    typer_ctx: typer.Context,
     question: Annotated[
         list[str] | None, typer.Argument(help="A question; without one, the REPL opens.")
     ] = None,
@@ -54,8 +56,12 @@ def demo(
             help="Serve a brand-new server: chat feature off, no workspace (to try `doctor`).",
         ),
     ] = False,
-    json_mode: Annotated[bool, typer.Option("--json", help="As `ask --json`.")] = False,
-    events_mode: Annotated[bool, typer.Option("--events", help="As `ask --events`.")] = False,
+    json_mode: Annotated[
+        bool, typer.Option("--json", callback=errors_as_json, help="As `ask --json`.")
+    ] = False,
+    events_mode: Annotated[
+        bool, typer.Option("--events", callback=errors_as_json, help="As `ask --events`.")
+    ] = False,
     plain: Annotated[bool, typer.Option("--plain", help="As `ask --plain`.")] = False,
     delay: Annotated[
         float,
@@ -76,11 +82,11 @@ def demo(
         return
     from meilichat_cli.cli.commands.ask import ask_once, check_output_modes, read_prompt
     from meilichat_cli.cli.options import ConnectionFlags
-    from meilichat_cli.local.context import RunContext, reader_may_leave
+    from meilichat_cli.local.context import reader_may_leave
     from meilichat_cli.ui.output import choose_output
 
     check_output_modes(json_mode=json_mode, events_mode=events_mode, plain=plain)
-    ctx = RunContext.from_process()
+    ctx = run_context(typer_ctx)
     with StandInServer(master_key=key, token_delay=delay) as server:
         flags = ConnectionFlags(
             url=server.url, workspace=server.workspace, model=DEMO_MODEL, api_key=None
@@ -105,7 +111,7 @@ def demo(
         output = choose_output(
             ctx, json_mode=json_mode, events_mode=events_mode, plain=plain, show_sources=True
         )
-        with reader_may_leave():
+        with reader_may_leave(ctx):
             ask_once(ctx, flags, text, system=None, output=output)
 
 

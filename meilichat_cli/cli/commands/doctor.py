@@ -18,6 +18,7 @@ from meilichat_cli.cli.admin_options import (
     PromptAdminKeyOption,
     YesOption,
 )
+from meilichat_cli.cli.context import run_context
 from meilichat_cli.cli.options import (
     ApiKeyOption,
     CaBundleOption,
@@ -61,6 +62,7 @@ HTTPS_PROXY/NO_PROXY.
 
 
 def doctor(
+    typer_ctx: typer.Context,
     fix: Annotated[
         bool, typer.Option("--fix", help="Offer to repair what failed (asks first).")
     ] = False,
@@ -102,9 +104,8 @@ def doctor(
     from meilichat_cli.cli.admin_options import explicit_admin_key
     from meilichat_cli.doctor.checks import FixInputs, Target
     from meilichat_cli.errors import UsageError
-    from meilichat_cli.local.context import RunContext
 
-    ctx = RunContext.from_process()
+    ctx = run_context(typer_ctx)
     if admin_key_stdin and provider_key_stdin:
         raise UsageError(
             "stdin can carry only one key: use --prompt-admin-key or MEILI_MASTER_KEY for the"

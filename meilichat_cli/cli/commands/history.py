@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from meilichat_cli.cli.completion.completers import choices, complete_conversation
+from meilichat_cli.cli.context import errors_as_json, run_context
 from meilichat_cli.cli.help.text import HISTORY_ENV, epilog
 
 if TYPE_CHECKING:
@@ -40,7 +41,9 @@ app = typer.Typer(
 ID_CHARS = 8  # the id prefix shown in lists
 DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+JsonOption = Annotated[
+    bool, typer.Option("--json", callback=errors_as_json, help="Print JSON instead of text.")
+]
 IdArgument = Annotated[
     str,
     typer.Argument(
@@ -58,6 +61,7 @@ IdArgument = Annotated[
     ),
 )
 def list_conversations(
+    typer_ctx: typer.Context,
     limit: Annotated[
         int, typer.Option("--limit", "-n", min=1, help="How many conversations to show.")
     ] = 20,
@@ -67,7 +71,7 @@ def list_conversations(
     import json
     import time
 
-    ctx = _context()
+    ctx = run_context(typer_ctx)
     summaries = []
     store = _open(ctx)
     if store is not None:
@@ -100,11 +104,11 @@ def list_conversations(
         "meilichat history show 3f2a", "meilichat history show 3f2a --json", env=HISTORY_ENV
     ),
 )
-def show(conversation: IdArgument, as_json: JsonOption = False) -> None:
+def show(typer_ctx: typer.Context, conversation: IdArgument, as_json: JsonOption = False) -> None:
     """Show a conversation: each question, its answer and the numbered sources."""
     from meilichat_cli.history.export import to_json, to_markdown
 
-    ctx = _context()
+    ctx = run_context(typer_ctx)
     record = _record(ctx, conversation)
     if as_json:
         ctx.stdout.write(to_json(record))
@@ -121,6 +125,7 @@ def show(conversation: IdArgument, as_json: JsonOption = False) -> None:
     ),
 )
 def search(
+    typer_ctx: typer.Context,
     text: Annotated[str, typer.Argument(help="Words to find in questions and answers.")],
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many matches.")] = 20,
     as_json: JsonOption = False,
@@ -131,7 +136,7 @@ def search(
 
     from meilichat_cli.errors import UsageError
 
-    ctx = _context()
+    ctx = run_context(typer_ctx)
     if not text.split():
         raise UsageError("nothing to search for")
     hits = []
@@ -168,6 +173,7 @@ def search(
     ),
 )
 def remove(
+    typer_ctx: typer.Context,
     conversations: Annotated[
         Optional[list[str]],  # noqa: UP045 - typer reads this annotation at runtime on 3.10
         typer.Argument(
@@ -188,7 +194,7 @@ def remove(
     """Delete saved conversations by id, or every conversation older than an age."""
     from meilichat_cli.errors import UsageError
 
-    ctx = _context()
+    ctx = run_context(typer_ctx)
     if not conversations and older_than is None:
         raise UsageError("give conversation ids or --older-than AGE")
     seconds = None if older_than is None else parse_duration(older_than)
@@ -222,6 +228,7 @@ def remove(
     ),
 )
 def export(
+    typer_ctx: typer.Context,
     conversation: IdArgument,
     format_: Annotated[
         str,
@@ -246,7 +253,7 @@ def export(
     kind = format_.strip().lower()
     if kind not in ("md", "markdown", "json"):
         raise UsageError(f"unknown export format {format_!r}", hint="use --format md or json")
-    ctx = _context()
+    ctx = run_context(typer_ctx)
     record = _record(ctx, conversation)
     text = to_json(record) if kind == "json" else sanitize(to_markdown(record))
     if output is None or output == "-":
@@ -303,12 +310,6 @@ def parse_duration(text: str) -> float:
     return float(match.group(1)) * DURATION_UNITS[match.group(2)]
 
 
-def _context() -> RunContext:
-    from meilichat_cli.local.context import RunContext
-
-    return RunContext.from_process()
-
-
 def _open(ctx: RunContext) -> HistoryStore | None:
     """The store, or None when no history was ever saved (nothing is created to look)."""
     from meilichat_cli.history.store import HistoryStore
@@ -355,9 +356,9 @@ def _confirmed(ctx: RunContext, store: HistoryStore, ids: list[str]) -> bool:
         ctx.stderr.write(f"  {conversation_id[:ID_CHARS]}  {title}\n")
     if len(ids) > 10:
         ctx.stderr.write(f"  … and {len(ids) - 10} more\n")
-    ctx.stderr.write(f"Delete {len(ids)} conversation{'s' if len(ids) != 1 else ''}? [y/N] ")
-    ctx.stderr.flush()
-    return ctx.stdin.readline().strip().lower() in ("y", "yes")
+    from meilichat_cli.cli.prompts import ask_yes_no
+
+    return ask_yes_no(ctx, f"Delete {len(ids)} conversation{'s' if len(ids) != 1 else ''}?")
 
 
 def _write_table(ctx: RunContext, header: list[str], rows: list[list[str]]) -> None:

@@ -21,6 +21,7 @@ from meilichat_cli.cli.admin_options import (
     YesOption,
 )
 from meilichat_cli.cli.completion.completers import choices, complete_index
+from meilichat_cli.cli.context import run_context
 from meilichat_cli.cli.help.text import ADMIN_ENV, epilog
 from meilichat_cli.cli.options import (
     ApiKeyOption,
@@ -121,6 +122,7 @@ def validate_index_uid(uid: str) -> str:
     ),
 )
 def list_(
+    typer_ctx: typer.Context,
     json_mode: JsonOption = False,
     profile: ProfileOption = None,
     url: UrlOption = None,
@@ -134,10 +136,9 @@ def list_(
     """List the indexes with the chat description the model sees for each."""
     from meilichat_cli.api import admin
     from meilichat_cli.cli.admin_options import admin_client
-    from meilichat_cli.local.context import RunContext
     from meilichat_cli.ui import admin_view
 
-    ctx = RunContext.from_process()
+    ctx = run_context(typer_ctx)
     flags = _flags(profile, url, api_key, timeout, ca_bundle, insecure)
     with admin_client(
         ctx, flags, admin_key_stdin=admin_key_stdin, prompt_admin_key=prompt_admin_key
@@ -157,6 +158,7 @@ def list_(
 
 @app.command("chat-settings", epilog=EPILOG)
 def chat_settings(
+    typer_ctx: typer.Context,
     index: Annotated[
         str, typer.Argument(help="Index uid.", metavar="INDEX", autocompletion=complete_index)
     ],
@@ -306,10 +308,9 @@ def chat_settings(
         value_or_file,
     )
     from meilichat_cli.errors import UsageError
-    from meilichat_cli.local.context import RunContext
     from meilichat_cli.ui import admin_view
 
-    ctx = RunContext.from_process()
+    ctx = run_context(typer_ctx)
     uid = validate_index_uid(index)
     if template_file == "-" and admin_key_stdin:
         raise UsageError("stdin can be read only once: --template-file - and --admin-key-stdin")

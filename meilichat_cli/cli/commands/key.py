@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from meilichat_cli.cli.completion.completers import complete_profile
+from meilichat_cli.cli.context import run_context
 from meilichat_cli.cli.help.text import PROFILE_ENV, epilog
+from meilichat_cli.ui.admin_view import write_line
 
 if TYPE_CHECKING:
     from meilichat_cli.local.context import RunContext
@@ -54,13 +56,12 @@ ProfileOption = Annotated[
         env=PROFILE_ENV,
     ),
 )
-def set_key(profile: ProfileOption = None) -> None:
+def set_key(typer_ctx: typer.Context, profile: ProfileOption = None) -> None:
     """Store the key: hidden prompt on a terminal, one line from stdin when piped."""
-    from meilichat_cli.cli.commands.profile import _context, _say
     from meilichat_cli.local.credentials import mask_key, validate_api_key
     from meilichat_cli.local.profiles import read_config, select_profile, set_key
 
-    ctx = _context()
+    ctx = run_context(typer_ctx)
     # Check the profile before asking for the key; the lock is taken only after it is typed.
     config = read_config(ctx.paths, warn=ctx.warn)
     chosen = select_profile(config, profile, ctx.environ)
@@ -71,7 +72,9 @@ def set_key(profile: ProfileOption = None) -> None:
             f"profile {chosen.name!r} has a key_command, which is used instead of a stored key;"
             f" clear it with: meilichat profile set {chosen.name} --key-command ''"
         )
-    _say(f"Stored the key for profile {chosen.name!r} ({mask_key(key)}) in {stored.location}.")
+    write_line(
+        ctx, f"Stored the key for profile {chosen.name!r} ({mask_key(key)}) in {stored.location}."
+    )
 
 
 @app.command(
@@ -83,18 +86,18 @@ def set_key(profile: ProfileOption = None) -> None:
     ),
 )
 def show_key(
+    typer_ctx: typer.Context,
     profile: ProfileOption = None,
     reveal: Annotated[
         bool, typer.Option("--reveal", help="Print the whole key and nothing else (for scripts).")
     ] = False,
 ) -> None:
     """Show the profile's key, masked, and where it comes from (runs its key_command)."""
-    from meilichat_cli.cli.commands.profile import _context, _say
     from meilichat_cli.errors import ConfigError
     from meilichat_cli.local.credentials import mask_key, read_profile_key
     from meilichat_cli.local.profiles import read_config, select_profile
 
-    ctx = _context()
+    ctx = run_context(typer_ctx)
     config = read_config(ctx.paths, warn=ctx.warn)
     chosen = select_profile(config, profile, ctx.environ)
     stored = read_profile_key(config, chosen, ctx.paths.credentials_file, warn=ctx.warn)
@@ -104,38 +107,35 @@ def show_key(
             hint=f"store one with: meilichat key set --profile {chosen.name}",
         )
     if reveal:
-        typer.echo(stored.value)  # validated printable ASCII: nothing to sanitize
+        write_line(ctx, stored.value)  # validated printable ASCII: nothing to sanitize
         return
-    _say(f"{mask_key(stored.value)} ({stored.source}: {stored.location})")
+    write_line(ctx, f"{mask_key(stored.value)} ({stored.source}: {stored.location})")
 
 
 @app.command("remove", epilog=epilog("meilichat key remove --profile old", env=PROFILE_ENV))
-def remove_key(profile: ProfileOption = None) -> None:
+def remove_key(typer_ctx: typer.Context, profile: ProfileOption = None) -> None:
     """Forget the profile's stored key (credentials file and keyring)."""
-    from meilichat_cli.cli.commands.profile import _context, _say
     from meilichat_cli.local.profiles import remove_key
 
-    ctx = _context()
+    ctx = run_context(typer_ctx)
     chosen, removed = remove_key(ctx.paths, profile, ctx.environ, warn=ctx.warn)
     if removed:
-        _say(f"Removed the key of profile {chosen.name!r} from {' and '.join(removed)}.")
+        write_line(ctx, f"Removed the key of profile {chosen.name!r} from {' and '.join(removed)}.")
     else:
-        _say(f"No key was stored for profile {chosen.name!r}.")
+        write_line(ctx, f"No key was stored for profile {chosen.name!r}.")
     if chosen.key_command:
         ctx.note(f"Its key_command is unchanged: {chosen.key_command}")
 
 
 def _read_key(ctx: RunContext, profile: str) -> str:
-    from meilichat_cli.errors import Interrupted, UsageError
+    from meilichat_cli.errors import UsageError
 
     if ctx.stdin_isatty:
-        try:
-            entered: str = typer.prompt(
-                f"API key for profile {profile!r}", hide_input=True, default="", show_default=False
-            )
-        except typer.Abort:  # Ctrl-C or Ctrl-D (typer carries its own click)
-            raise Interrupted("cancelled; no key was stored") from None
-        return entered
+        from meilichat_cli.cli.prompts import ask_secret
+
+        return ask_secret(
+            ctx, f"API key for profile {profile!r}", cancelled="cancelled; no key was stored"
+        )
     data = ctx.stdin.read(MAX_STDIN_BYTES + 1)
     if len(data) > MAX_STDIN_BYTES:
         raise UsageError("stdin holds more than 64 KiB; expected one line with the key")

@@ -23,6 +23,7 @@ from meilichat_cli.cli.admin_options import (
     PromptAdminKeyOption,
 )
 from meilichat_cli.cli.completion.completers import complete_index, complete_profile
+from meilichat_cli.cli.context import run_context
 from meilichat_cli.cli.help.text import ADMIN_ENV, epilog
 from meilichat_cli.cli.options import (
     CaBundleOption,
@@ -82,6 +83,7 @@ def register(app: typer.Typer) -> None:
 
 
 def create(
+    typer_ctx: typer.Context,
     save: Annotated[
         bool, typer.Option("--save", help="Store the new key for the profile (-p).")
     ] = False,
@@ -136,11 +138,10 @@ def create(
         prompt_secret,
     )
     from meilichat_cli.errors import UsageError
-    from meilichat_cli.local.context import RunContext
     from meilichat_cli.local.credentials import mask_key
     from meilichat_cli.ui import admin_view
 
-    ctx = RunContext.from_process()
+    ctx = run_context(typer_ctx)
     indexes = list(index or ["*"])
     for pattern in indexes:
         if not re.fullmatch(r"[A-Za-z0-9_-]+\*?|\*", pattern):
@@ -300,6 +301,7 @@ def _store(ctx: RunContext, target: _SaveTarget, connection: Connection, value: 
 
 
 def list_server_keys(
+    typer_ctx: typer.Context,
     server: Annotated[
         bool, typer.Option("--server", help="List the server's API keys (needs an admin key).")
     ] = False,
@@ -319,11 +321,10 @@ def list_server_keys(
     from meilichat_cli.api import admin
     from meilichat_cli.cli.admin_options import explicit_admin_key, with_admin_key
     from meilichat_cli.errors import UsageError
-    from meilichat_cli.local.context import RunContext
     from meilichat_cli.local.credentials import mask_key
     from meilichat_cli.ui import admin_view
 
-    ctx = RunContext.from_process()
+    ctx = run_context(typer_ctx)
     if not server:
         raise UsageError(
             "`key list` lists the server's keys: pass --server",

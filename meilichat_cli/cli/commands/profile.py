@@ -20,7 +20,9 @@ from meilichat_cli.cli.completion.completers import (
     complete_profile,
     complete_workspace,
 )
+from meilichat_cli.cli.context import errors_as_json, run_context
 from meilichat_cli.cli.help.text import CONFIG_ENV, PROFILE_ENV, epilog
+from meilichat_cli.ui.admin_view import write_json, write_line
 
 if TYPE_CHECKING:
     from meilichat_cli.local.config import Config, Profile
@@ -51,7 +53,9 @@ NameArgument = Annotated[
         autocompletion=complete_profile,
     ),
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+JsonOption = Annotated[
+    bool, typer.Option("--json", callback=errors_as_json, help="Print JSON instead of text.")
+]
 WorkspaceOption = Annotated[
     str | None,
     typer.Option(
@@ -115,6 +119,7 @@ CaBundleOption = Annotated[
     ),
 )
 def add(
+    typer_ctx: typer.Context,
     name: NewNameArgument,
     url: Annotated[
         str,
@@ -133,7 +138,7 @@ def add(
     """Add a profile; it becomes the default when there is none (or with --use)."""
     from meilichat_cli.local.profiles import ProfileFields, add_profile
 
-    ctx = _context()
+    ctx = run_context(typer_ctx)
     fields = ProfileFields(
         url=url,
         workspace=workspace,
@@ -145,7 +150,7 @@ def add(
     )
     is_default = add_profile(ctx.paths, name, fields, make_default=use, warn=ctx.warn)
     suffix = " (default)" if is_default else ""
-    _say(f"Added profile {name!r}{suffix}.")
+    write_line(ctx, f"Added profile {name!r}{suffix}.")
     if not key_command:
         ctx.note(f"Store its API key with: meilichat key set --profile {name}")
 
@@ -154,17 +159,16 @@ def add(
     "list",
     epilog=epilog("meilichat profile list", "meilichat profile list --json", env=CONFIG_ENV),
 )
-def list_profiles(as_json: JsonOption = False) -> None:
+def list_profiles(typer_ctx: typer.Context, as_json: JsonOption = False) -> None:
     """List profiles; the default is marked with '*'. Keys are never shown."""
-    import json
 
     from meilichat_cli.local.profiles import read_config
 
-    ctx = _context()
+    ctx = run_context(typer_ctx)
     config = read_config(ctx.paths, warn=ctx.warn)
     rows = [_profile_json(config, config.profiles[name]) for name in config.profile_names()]
     if as_json:
-        typer.echo(json.dumps(rows, indent=2))
+        write_json(ctx, rows)
         return
     if not rows:
         ctx.note("No profiles. Add one with: meilichat profile add NAME --url URL")
@@ -181,8 +185,11 @@ def list_profiles(as_json: JsonOption = False) -> None:
     ]
     widths = [max(len(cells[column]) for cells in table) for column in range(5)]
     for cells in table:
-        _say(
-            "  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True)).rstrip()
+        write_line(
+            ctx,
+            "  ".join(
+                cell.ljust(width) for cell, width in zip(cells, widths, strict=True)
+            ).rstrip(),
         )
 
 
@@ -195,6 +202,7 @@ def list_profiles(as_json: JsonOption = False) -> None:
     ),
 )
 def show(
+    typer_ctx: typer.Context,
     name: Annotated[
         str | None,
         typer.Argument(
@@ -206,18 +214,17 @@ def show(
     as_json: JsonOption = False,
 ) -> None:
     """Show a profile, with its key masked and where the key comes from."""
-    import json
 
     from meilichat_cli.local.profiles import read_config, select_profile
 
-    ctx = _context()
+    ctx = run_context(typer_ctx)
     config = read_config(ctx.paths, warn=ctx.warn)
     profile = select_profile(config, name, ctx.environ)
     key = _describe_key(ctx, config, profile)
     if ctx.environ.get("MEILICHAT_API_KEY", "").strip():
         ctx.note("note: MEILICHAT_API_KEY is set and overrides this profile's key")
     if as_json:
-        typer.echo(json.dumps({**_profile_json(config, profile, full=True), "key": key}, indent=2))
+        write_json(ctx, {**_profile_json(config, profile, full=True), "key": key})
         return
     from meilichat_cli.local.connection import DEFAULT_MODEL
 
@@ -238,17 +245,17 @@ def show(
         lines.append(("TLS", "not verified (insecure)"))
     width = max(len(label) for label, _ in lines) + 2
     for label, value in lines:
-        _say(f"{label + ':':<{width}}{value}")
+        write_line(ctx, f"{label + ':':<{width}}{value}")
 
 
 @app.command("use", epilog=epilog("meilichat profile use prod", env=CONFIG_ENV))
-def use(name: NameArgument) -> None:
+def use(typer_ctx: typer.Context, name: NameArgument) -> None:
     """Make NAME the default profile."""
     from meilichat_cli.local.profiles import use_profile
 
-    ctx = _context()
+    ctx = run_context(typer_ctx)
     use_profile(ctx.paths, name, warn=ctx.warn)
-    _say(f"Default profile is now {name!r}.")
+    write_line(ctx, f"Default profile is now {name!r}.")
 
 
 @app.command(
@@ -261,6 +268,7 @@ def use(name: NameArgument) -> None:
     ),
 )
 def set_fields(
+    typer_ctx: typer.Context,
     name: NameArgument,
     url: Annotated[
         str | None,
@@ -281,7 +289,7 @@ def set_fields(
     """Change fields of a profile. An empty value ('') clears an optional field."""
     from meilichat_cli.local.profiles import ProfileFields, update_profile
 
-    ctx = _context()
+    ctx = run_context(typer_ctx)
     fields = ProfileFields(
         url=url,
         workspace=workspace,
@@ -293,18 +301,18 @@ def set_fields(
     )
     update_profile(ctx.paths, name, fields, warn=ctx.warn)
     changed = ", ".join(_changed_names(fields))
-    _say(f"Updated profile {name!r}: {changed}.")
+    write_line(ctx, f"Updated profile {name!r}: {changed}.")
 
 
 @app.command("remove", epilog=epilog("meilichat profile remove old", env=CONFIG_ENV))
-def remove(name: NameArgument) -> None:
+def remove(typer_ctx: typer.Context, name: NameArgument) -> None:
     """Remove a profile and the key stored for it."""
     from meilichat_cli.local.profiles import remove_profile
 
-    ctx = _context()
+    ctx = run_context(typer_ctx)
     removal = remove_profile(ctx.paths, name, warn=ctx.warn)
     key_note = " and its key" if removal.key_removed_from else ""
-    _say(f"Removed profile {name!r}{key_note}.")
+    write_line(ctx, f"Removed profile {name!r}{key_note}.")
     if removal.was_default:
         if removal.new_default:
             ctx.note(f"The default profile is now {removal.new_default!r}.")
@@ -321,14 +329,13 @@ def remove(name: NameArgument) -> None:
         " XDG_DATA_HOME, XDG_STATE_HOME",
     ),
 )
-def path(as_json: JsonOption = False) -> None:
+def path(typer_ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Print where meilichat keeps its files (config, keys, history, REPL history)."""
-    import json
 
-    ctx = _context()
+    ctx = run_context(typer_ctx)
     locations = ctx.paths.as_dict()
     if as_json:
-        typer.echo(json.dumps(locations, indent=2))
+        write_json(ctx, locations)
         return
     labels = [
         ("config file", "config_file"),
@@ -340,26 +347,7 @@ def path(as_json: JsonOption = False) -> None:
     ]
     width = max(len(label) for label, _ in labels) + 2
     for label, key in labels:
-        _say(f"{label + ':':<{width}}{locations[key]}")
-
-
-# --- helpers shared by the profile and key commands ----------------------------------------------
-
-
-def _context() -> RunContext:
-    from meilichat_cli.local.context import RunContext
-
-    return RunContext.from_process()
-
-
-def _say(line: str) -> None:
-    """One human-readable line on stdout; sanitized because config values are user-edited.
-
-    Spaces are kept (columns are aligned with them); line breaks and tabs become spaces.
-    """
-    from meilichat_cli.text.sanitize import sanitize
-
-    typer.echo(sanitize(line).replace("\n", " ").replace("\t", " "))
+        write_line(ctx, f"{label + ':':<{width}}{locations[key]}")
 
 
 def _profile_json(config: Config, profile: Profile, *, full: bool = False) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from meilichat_cli.cli.admin_options import (
     YesOption,
 )
 from meilichat_cli.cli.completion.completers import choices, complete_workspace
+from meilichat_cli.cli.context import run_context
 from meilichat_cli.cli.help.text import ADMIN_ENV, epilog
 from meilichat_cli.cli.options import (
     ApiKeyOption,
@@ -138,6 +139,7 @@ def _workspace_name(name: str | None, connection: Connection) -> str:
     ),
 )
 def list_(
+    typer_ctx: typer.Context,
     long: Annotated[
         bool, typer.Option("--long", "-l", help="Also show each one's source and provider key.")
     ] = False,
@@ -154,10 +156,9 @@ def list_(
     """List the server's workspaces (all pages)."""
     from meilichat_cli.api import admin
     from meilichat_cli.cli.admin_options import admin_client
-    from meilichat_cli.local.context import RunContext
     from meilichat_cli.ui import admin_view
 
-    ctx = RunContext.from_process()
+    ctx = run_context(typer_ctx)
     flags = _flags(profile, url, api_key, timeout, ca_bundle, insecure)
     with admin_client(
         ctx, flags, admin_key_stdin=admin_key_stdin, prompt_admin_key=prompt_admin_key
@@ -211,6 +212,7 @@ def list_(
     ),
 )
 def show(
+    typer_ctx: typer.Context,
     name: NameArgument = None,
     json_mode: JsonOption = False,
     profile: ProfileOption = None,
@@ -225,10 +227,9 @@ def show(
     """Show a workspace's settings (the provider key stays masked, as the server sends it)."""
     from meilichat_cli.api import admin
     from meilichat_cli.cli.admin_options import admin_client
-    from meilichat_cli.local.context import RunContext
     from meilichat_cli.ui import admin_view
 
-    ctx = RunContext.from_process()
+    ctx = run_context(typer_ctx)
     flags = _flags(profile, url, api_key, timeout, ca_bundle, insecure)
     with admin_client(
         ctx, flags, admin_key_stdin=admin_key_stdin, prompt_admin_key=prompt_admin_key
@@ -243,6 +244,7 @@ def show(
 
 @app.command("set", epilog=SET_EPILOG)
 def set_(
+    typer_ctx: typer.Context,
     name: NameArgument = None,
     source: Annotated[
         str | None,
@@ -400,10 +402,9 @@ def set_(
     from meilichat_cli.api import admin
     from meilichat_cli.cli.admin_options import admin_client, value_or_file
     from meilichat_cli.errors import UsageError
-    from meilichat_cli.local.context import RunContext
     from meilichat_cli.ui import admin_view
 
-    ctx = RunContext.from_process()
+    ctx = run_context(typer_ctx)
     stdin_users = [
         option
         for option, used in (
@@ -586,6 +587,7 @@ def _describe(changes: dict[str, Any]) -> str:
     ),
 )
 def edit(
+    typer_ctx: typer.Context,
     name: NameArgument = None,
     profile: ProfileOption = None,
     url: UrlOption = None,
@@ -605,10 +607,9 @@ def edit(
     from meilichat_cli.api import admin
     from meilichat_cli.cli.admin_options import admin_client
     from meilichat_cli.errors import MeilichatError
-    from meilichat_cli.local.context import RunContext
     from meilichat_cli.ui import admin_view
 
-    ctx = RunContext.from_process()
+    ctx = run_context(typer_ctx)
     flags = _flags(profile, url, api_key, timeout, ca_bundle, insecure)
     with admin_client(
         ctx, flags, admin_key_stdin=admin_key_stdin, prompt_admin_key=prompt_admin_key
@@ -699,6 +700,7 @@ def _edit_in_editor(
     ),
 )
 def reset(
+    typer_ctx: typer.Context,
     name: NameArgument = None,
     yes: YesOption = False,
     json_mode: JsonOption = False,
@@ -714,10 +716,9 @@ def reset(
     """Reset a workspace's settings to the defaults (this removes its provider key)."""
     from meilichat_cli.api import admin
     from meilichat_cli.cli.admin_options import admin_client, confirm, declined
-    from meilichat_cli.local.context import RunContext
     from meilichat_cli.ui import admin_view
 
-    ctx = RunContext.from_process()
+    ctx = run_context(typer_ctx)
     flags = _flags(profile, url, api_key, timeout, ca_bundle, insecure)
     with admin_client(
         ctx, flags, admin_key_stdin=admin_key_stdin, prompt_admin_key=prompt_admin_key
@@ -748,6 +749,7 @@ def reset(
     ),
 )
 def delete(
+    typer_ctx: typer.Context,
     name: Annotated[
         str,
         typer.Argument(
@@ -768,10 +770,9 @@ def delete(
     from meilichat_cli.api import admin
     from meilichat_cli.cli.admin_options import admin_client, confirm, declined
     from meilichat_cli.local.connection import validate_workspace
-    from meilichat_cli.local.context import RunContext
     from meilichat_cli.ui import admin_view
 
-    ctx = RunContext.from_process()
+    ctx = run_context(typer_ctx)
     workspace = validate_workspace(name)
     flags = _flags(profile, url, api_key, timeout, ca_bundle, insecure)
     with admin_client(

@@ -12,8 +12,7 @@ asks for them, so `--help` and command-name completion never pay for them.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import typer
 
@@ -23,7 +22,7 @@ Candidates = list[tuple[str, str]]
 def complete_profile(ctx: typer.Context, incomplete: str) -> Candidates:
     from meilichat_cli.cli.completion import values as completion_values
 
-    return _quietly(lambda: completion_values.profile_candidates(os.environ))
+    return _quietly(lambda: completion_values.profile_candidates(_environ(ctx)))
 
 
 def complete_workspace(ctx: typer.Context, incomplete: str) -> Candidates:
@@ -32,7 +31,7 @@ def complete_workspace(ctx: typer.Context, incomplete: str) -> Candidates:
     profile, url, api_key = _connection_hints(ctx)
     return _quietly(
         lambda: completion_values.workspace_candidates(
-            os.environ, profile=profile, url=url, api_key=api_key
+            _environ(ctx), profile=profile, url=url, api_key=api_key
         )
     )
 
@@ -43,7 +42,7 @@ def complete_index(ctx: typer.Context, incomplete: str) -> Candidates:
     profile, url, api_key = _connection_hints(ctx)
     return _quietly(
         lambda: completion_values.index_candidates(
-            os.environ, profile=profile, url=url, api_key=api_key
+            _environ(ctx), profile=profile, url=url, api_key=api_key
         )
     )
 
@@ -51,14 +50,14 @@ def complete_index(ctx: typer.Context, incomplete: str) -> Candidates:
 def complete_conversation(ctx: typer.Context, incomplete: str) -> Candidates:
     from meilichat_cli.cli.completion import values as completion_values
 
-    return _quietly(lambda: completion_values.conversation_candidates(os.environ, incomplete))
+    return _quietly(lambda: completion_values.conversation_candidates(_environ(ctx), incomplete))
 
 
 def complete_model(ctx: typer.Context, incomplete: str) -> Candidates:
     from meilichat_cli.cli.completion import values as completion_values
 
     profile, _url, _api_key = _connection_hints(ctx)
-    return _quietly(lambda: completion_values.model_candidates(os.environ, profile=profile))
+    return _quietly(lambda: completion_values.model_candidates(_environ(ctx), profile=profile))
 
 
 def choices(*values: str) -> Callable[[typer.Context, str], Candidates]:
@@ -92,3 +91,10 @@ def _quietly(provider: Callable[[], Candidates]) -> Candidates:
         return provider()
     except Exception:  # any failure means "nothing to offer": the shell owns the screen
         return []
+
+
+def _environ(ctx: typer.Context) -> Mapping[str, str]:
+    """The run's environment (completion runs under the same root context as commands)."""
+    from meilichat_cli.cli.context import run_context
+
+    return run_context(ctx).environ
