@@ -25,11 +25,11 @@ import pytest
 from typer.testing import CliRunner
 
 from meilichat_cli.cli.app import build_app
-from meilichat_cli.local.context import RunContext
 from meilichat_cli.cli.completion import values as completion_values
 from meilichat_cli.cli.completion.scripts import SHELLS, script_for
 from meilichat_cli.history.store import HistoryStore
 from meilichat_cli.local.config import load_config
+from meilichat_cli.local.context import RunContext
 from meilichat_cli.local.credentials import CredentialsFile
 from meilichat_cli.local.paths import Paths
 from meilichat_cli.local.profiles import ProfileFields, add_profile
