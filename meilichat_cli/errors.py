@@ -6,7 +6,10 @@ imports nothing from meilichat_cli and nothing outside the standard library.
 
     MeilichatError                  exit 1  (a bug, unless a subclass says otherwise)
     ├── UsageError                  exit 2  bad flags, empty prompt, bad names
-    │   └── ConfigError             exit 2  unreadable or invalid local files, unknown profile
+    │   ├── ConfigError             exit 2  unreadable or invalid local files, unknown profile
+    │   │   └── KeyringUnavailable  exit 2  the system keyring is missing, locked or silent
+    │   └── TemplateError           exit 2  a document template that cannot be parsed
+    ├── HistoryUnavailable          exit 2  the history file cannot be used right now
     ├── AuthError                   exit 3  401 / 403
     ├── NotFoundError               exit 4  workspace, index, conversation
     ├── ApiError                    exit 5  other 4xx/5xx answers
@@ -16,6 +19,11 @@ imports nothing from meilichat_cli and nothing outside the standard library.
     ├── TaskFailedError             exit 7  a Meilisearch task failed
     ├── TimeoutError_               exit 8  connect or read timeout
     └── Interrupted                 exit 130
+    ReportedFailure                 (not a MeilichatError) the command showed what failed
+
+`exit_code_for_kind` maps an error's `kind` (as found in the `errors` of a result line) back
+to its exit code, and `worst_exit_code` picks the one a run with several failures reports:
+both derive from the classes below, so the mapping lives here only.
 """
 
 from __future__ import annotations
@@ -88,6 +96,17 @@ class ConfigError(UsageError):
     kind = "config"
 
 
+class TemplateError(UsageError):
+    """The template cannot be parsed or rendered; `message` says what and where."""
+
+
+class HistoryUnavailable(MeilichatError):
+    """History cannot be read or written right now; the answer itself is unaffected."""
+
+    exit_code = ExitCode.USAGE  # a local condition (files, permissions, a lock), not a bug
+    kind = "history"
+
+
 class AuthError(MeilichatError):
     exit_code = ExitCode.AUTH
     kind = "auth"
@@ -142,3 +161,66 @@ class TimeoutError_(MeilichatError):
 class Interrupted(MeilichatError):
     exit_code = ExitCode.INTERRUPTED
     kind = "interrupted"
+
+
+class KeyringUnavailable(ConfigError):
+    """The keyring is missing, locked, or did not answer in time; `str()` says which. The
+    callers fall back to the key file with a warning, so it rarely ends a run."""
+
+
+class ReportedFailure(Exception):
+    """Not an error to report: the command has already shown what failed (doctor's report),
+    and the boundary only exits with `exit_code`, printing nothing more."""
+
+    def __init__(self, exit_code: int) -> None:
+        super().__init__(f"exit {exit_code}")
+        self.exit_code = ExitCode(exit_code)
+
+
+def _kinds() -> dict[str, ExitCode]:
+    found: dict[str, ExitCode] = {}
+    pending: list[type[MeilichatError]] = [MeilichatError]
+    while pending:
+        cls = pending.pop(0)
+        found.setdefault(cls.kind, cls.exit_code)
+        pending.extend(cls.__subclasses__())
+    return found
+
+
+def error_for_exit_code(code: ExitCode, message: str, *, hint: str | None = None) -> MeilichatError:
+    """An error of the first family that exits with `code` (AuthError for 3, …)."""
+    pending: list[type[MeilichatError]] = [MeilichatError]
+    while pending:
+        cls = pending.pop(0)
+        if cls.exit_code == code:
+            return cls(message, hint=hint)
+        pending.extend(cls.__subclasses__())
+    return MeilichatError(message, hint=hint)
+
+
+def exit_code_for_kind(kind: str | None) -> ExitCode:
+    """The exit code of the error family `kind`; a kind meilichat does not define (an error
+    event's type from the server, e.g. `invalid_request_error`) is an API failure."""
+    return _kinds().get(kind or "", ExitCode.API)
+
+
+# When several things failed, the one a script must hear about first: the set-up is wrong
+# (usage, key, name) before the way there (network, time), before one answer's failure.
+_SEVERITY = (
+    ExitCode.INTERNAL,
+    ExitCode.USAGE,
+    ExitCode.AUTH,
+    ExitCode.NOT_FOUND,
+    ExitCode.NETWORK,
+    ExitCode.TIMEOUT,
+    ExitCode.TASK_FAILED,
+    ExitCode.API,
+)
+
+
+def worst_exit_code(codes: list[ExitCode]) -> ExitCode:
+    """The most severe of `codes` (see `_SEVERITY`); OK when there is none."""
+    failing = [code for code in codes if code in _SEVERITY]
+    if not failing:
+        return ExitCode.OK
+    return min(failing, key=_SEVERITY.index)

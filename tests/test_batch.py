@@ -61,12 +61,12 @@ def mixed_questions() -> list[dict[str, Any] | str]:
     ]
 
 
-def test_mixed_batch_keeps_input_order_and_exits_5(
+def test_mixed_batch_keeps_input_order_and_exits_with_its_worst_failure(
     tmp_path: Path, server_env: dict[str, str], standin: StandInServer
 ) -> None:
     questions = write_questions(tmp_path / "q.jsonl", mixed_questions())
     result = run_meilichat(["batch", str(questions), "--concurrency", "3"], server_env)
-    assert result.returncode == 5, result.stderr
+    assert result.returncode == 4, "the missing workspace (4) outranks failed answers (5)"
     lines = result_lines(result.stdout)
     assert [(r["id"], r["line"]) for r in lines] == [
         ("slow", 1),
@@ -438,7 +438,7 @@ def test_progress_bar_on_a_terminal(tmp_path: Path, server_env: dict[str, str]) 
     child.expect(pexpect.EOF)
     child.close()
     screen = child.before
-    assert child.exitstatus == 5
+    assert child.exitstatus == 4  # the failed question's workspace does not exist
     assert "2/2" in screen and "1 failed" in screen and "q/s" in screen and "ETA" in screen
     assert "failed bad: Workspace 'nope' not found" in screen
     assert "batch: 2 of 2 questions asked: 1 complete, 1 failed" in screen
@@ -548,3 +548,57 @@ def test_engine_stop_emits_finished_results_in_order_with_gaps() -> None:
     )
     assert stopped is True
     assert [r["id"] for r in emitted] == [2, 3]
+
+
+def closed_port_url() -> str:
+    """A loopback URL nothing listens on (the port was free a moment ago)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+@pytest.mark.parametrize(
+    ("change", "code", "kind"),
+    [
+        ({"MEILICHAT_API_KEY": "rejected-key-0123456789"}, 3, "auth"),
+        ({"MEILICHAT_WORKSPACE": "nope"}, 4, "not_found"),
+        ({"MEILICHAT_URL": None}, 6, "network"),
+        ({"MEILICHAT_MODEL": "scenario:provider-error"}, 5, "api"),
+    ],
+    ids=["rejected-key", "missing-workspace", "network", "stream-error"],
+)
+def test_batch_exits_with_the_documented_code_of_its_failure_class(
+    tmp_path: Path, server_env: dict[str, str], change: dict[str, str | None], code: int, kind: str
+) -> None:
+    from tests.inprocess import invoke
+
+    env: dict[str, str | None] = {**server_env, **change}
+    if "MEILICHAT_URL" in change:
+        env["MEILICHAT_URL"] = closed_port_url()
+    questions = write_questions(tmp_path / "q.jsonl", [{"prompt": "Dune"}, {"prompt": "Alien"}])
+    outcome = invoke(["batch", str(questions)], env=env)
+    assert outcome.exit_code == code, outcome.stderr
+    assert [line["complete"] for line in result_lines(outcome.stdout)] == [False, False]
+    assert getattr(outcome.exception, "kind", None) == kind
+    assert "2 of 2 questions failed" in outcome.stderr
+
+
+def test_batch_reports_the_worst_failure_class_when_failures_differ(
+    tmp_path: Path, server_env: dict[str, str]
+) -> None:
+    from tests.inprocess import invoke
+
+    questions = write_questions(
+        tmp_path / "q.jsonl",
+        [
+            {"prompt": "Dune", "model": "scenario:provider-error"},
+            {"prompt": "Dune", "workspace": "nope"},
+            {"prompt": "Dune"},
+        ],
+    )
+    outcome = invoke(["batch", str(questions)], env=server_env)
+    assert outcome.exit_code == 4, "a missing workspace (4) outranks a failed answer (5)"
+    assert "2 of 3 questions failed" in outcome.stderr

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from meilichat_cli.errors import UsageError
+from meilichat_cli.errors import TemplateError, UsageError
 from meilichat_cli.text.template import (
     DEFAULT_DOCUMENT_TEMPLATE,
     DEFAULT_MAX_BYTES,
-    TemplateError,
     document_variables,
     parse,
     render_document,

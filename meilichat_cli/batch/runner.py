@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from meilichat_cli.batch.evaluation import PrimaryKeys, evaluate
 from meilichat_cli.batch.input import BatchItem
 from meilichat_cli.chat.turn import TurnOutcome, run_turn, summary
-from meilichat_cli.errors import MeilichatError
+from meilichat_cli.errors import ExitCode, MeilichatError, exit_code_for_kind, worst_exit_code
 from meilichat_cli.protocol.conversation import Turn
 from meilichat_cli.protocol.events import Event
 
@@ -225,6 +225,20 @@ def has_internal_error(result: Result) -> bool:
         for part in parts
         for error in part.get("errors") or []
     )
+
+
+def failure_exit_code(result: Result) -> ExitCode:
+    """The exit code a failed result (or compare result) stands for: the worst class among
+    its errors (a rejected key 3, the network 6, …); a failure that names none is 5."""
+    parts = [result, *(result[side] for side in SIDES if isinstance(result.get(side), dict))]
+    codes = [
+        exit_code_for_kind(error.get("type") if isinstance(error, dict) else None)
+        for part in parts
+        if part.get("complete") is not True
+        for error in part.get("errors") or [None]
+    ]
+    worst = worst_exit_code(codes)
+    return worst if worst != ExitCode.OK else ExitCode.API
 
 
 def run_batch(

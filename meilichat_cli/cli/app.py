@@ -21,7 +21,7 @@ import typer
 from typer.core import TyperGroup
 
 from meilichat_cli import __version__
-from meilichat_cli.errors import ExitCode, MeilichatError
+from meilichat_cli.errors import ExitCode, MeilichatError, ReportedFailure
 
 if TYPE_CHECKING:
     from meilichat_cli.local.context import RunContext
@@ -281,6 +281,8 @@ def execute(argv: list[str], context: RunContext) -> int:
     except SystemExit as exit_:
         code = exit_.code
         return code if isinstance(code, int) else (0 if code is None else 1)
+    except ReportedFailure as error:  # the command has shown what failed
+        return int(error.exit_code)
     except MeilichatError as error:
         context.failed_with = error
         if context.debug:

@@ -31,10 +31,10 @@ from meilichat_cli.errors import (
     MeilichatError,
     NetworkError,
     NotFoundError,
+    TemplateError,
     TimeoutError_,
     UsageError,
 )
-from meilichat_cli.text.template import TemplateError
 
 if TYPE_CHECKING:
     from meilichat_cli.api.client import MeiliClient

@@ -21,19 +21,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from meilichat_cli.errors import ExitCode, MeilichatError
+from meilichat_cli.errors import HistoryUnavailable
 from meilichat_cli.local.files import make_missing_dirs
 
 # SQLite result codes (sqlite3 exceptions carry them from Python 3.11 on).
 _SQLITE_CORRUPT = 11
 _SQLITE_NOTADB = 26
-
-
-class HistoryUnavailable(MeilichatError):
-    """History cannot be read or written right now; the answer itself is unaffected."""
-
-    exit_code = ExitCode.USAGE  # a local condition (files, permissions, a lock), not a bug
-    kind = "history"
 
 
 # --------------------------------------------------------------------------- migrations

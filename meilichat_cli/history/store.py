@@ -27,8 +27,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from meilichat_cli.errors import NotFoundError, UsageError
-from meilichat_cli.history.database import HistoryUnavailable, open_database, rollback, unavailable
+from meilichat_cli.errors import HistoryUnavailable, NotFoundError, UsageError
+from meilichat_cli.history.database import open_database, rollback, unavailable
 from meilichat_cli.history.records import (
     ConversationRecord,
     ConversationSummary,

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from meilichat_cli.errors import ConfigError, UsageError
+from meilichat_cli.errors import ConfigError, KeyringUnavailable, UsageError
 from meilichat_cli.local.config import Config, Profile
 from meilichat_cli.local.files import PRIVATE_FILE_MODE, atomic_write, file_lock
 from meilichat_cli.local.toml_file import dump_toml, load_toml_file
@@ -158,10 +158,6 @@ class CredentialsFile:
 
 
 # --- keyring -----------------------------------------------------------------------------------
-
-
-class KeyringUnavailable(Exception):
-    """The keyring is missing, locked, or did not answer in time; `str()` says which."""
 
 
 def keyring_installed() -> bool:

@@ -25,6 +25,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from meilichat_cli.errors import TemplateError
 from meilichat_cli.protocol.events import APPEND_TOOL, PROGRESS_TOOL, SOURCES_TOOL
 from meilichat_cli.standin import model, scenarios
 from meilichat_cli.standin.apierror import (
@@ -55,7 +56,7 @@ from meilichat_cli.standin.stream import (
     sources_arguments,
     tool_result_message,
 )
-from meilichat_cli.text.template import TemplateError, parse, render_document
+from meilichat_cli.text.template import parse, render_document
 
 MAX_ROUNDS = 20
 BROKEN_FILTER = "year >"  # what the `search-error` scenario makes the model write

@@ -15,14 +15,10 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
+from meilichat_cli.errors import TemplateError
 from meilichat_cli.standin import deserr
 from meilichat_cli.standin.apierror import MeiliError
-from meilichat_cli.text.template import (
-    DEFAULT_DOCUMENT_TEMPLATE,
-    DEFAULT_MAX_BYTES,
-    TemplateError,
-    parse,
-)
+from meilichat_cli.text.template import DEFAULT_DOCUMENT_TEMPLATE, DEFAULT_MAX_BYTES, parse
 
 FIELDS = ("description", "documentTemplate", "documentTemplateMaxBytes", "searchParameters")
 SEARCH_PARAMETERS = (

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from meilichat_cli.errors import UsageError
+from meilichat_cli.errors import TemplateError
 
 DEFAULT_DOCUMENT_TEMPLATE = (
     "{% for field in fields %}{% if field.is_searchable and field.value != nil %}"
@@ -37,10 +37,6 @@ DEFAULT_DOCUMENT_TEMPLATE = (
 )
 DEFAULT_MAX_BYTES = 400
 ROOT_VARIABLES = ("doc", "fields")
-
-
-class TemplateError(UsageError):
-    """The template cannot be parsed or rendered; `message` says what and where."""
 
 
 class _Blank:

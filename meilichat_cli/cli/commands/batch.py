@@ -4,7 +4,9 @@ Reads every question first and refuses the whole file (exit 2, nothing sent) whe
 malformed; then answers them on N connections, writes each result as one JSON line on stdout
 (or `--output`), flushed as it is ready, shows progress on stderr, and ends with a summary
 (counts, retrieval hit rate and recall, latency percentiles). Exit 0 when every question was
-answered completely, 5 when any failed, 130 on Ctrl-C (the lines written stay valid).
+answered completely; when some failed, the code of the worst failure class (2 usage, then
+3 key, 4 not found, 6 network, 8 timeout, 5 a failed answer); 130 on Ctrl-C (the lines
+written stay valid).
 
 `--demo` runs the bundled example question set (or FILE) on the bundled stand-in server.
 Only typer is imported at module level.
@@ -62,8 +64,9 @@ EPILOG = """[bold]Input[/bold]: one JSON object per line: "prompt" (or "messages
 
   jq -r 'select(.hit == false) | .id' answers.jsonl
 
-[bold]Exit codes[/bold]: 0 all answered, 2 bad input (nothing sent), 5 a question failed,
-130 interrupted (lines written so far are complete).
+[bold]Exit codes[/bold]: 0 all answered, 2 bad input (nothing sent); when a question failed,
+the code of the worst failure: 3 key rejected, 4 workspace not found, 6 network, 8 timeout,
+5 a failed answer; 130 interrupted (lines written so far are complete).
 
 [bold]Environment[/bold]: MEILICHAT_PROFILE, MEILICHAT_URL, MEILICHAT_API_KEY,
 MEILICHAT_WORKSPACE, MEILICHAT_MODEL, MEILICHAT_REQUIRE_HTTPS, SSL_CERT_FILE,
@@ -294,11 +297,19 @@ def run_batch_command(ctx: RunContext, flags: ConnectionFlags, options: BatchOpt
         BatchSettings,
         QuestionAnswerer,
         ThreadClients,
+        failure_exit_code,
         has_internal_error,
         run_batch,
     )
     from meilichat_cli.batch.summary import Tally
-    from meilichat_cli.errors import ApiError, Interrupted, MeilichatError, UsageError
+    from meilichat_cli.errors import (
+        ExitCode,
+        Interrupted,
+        MeilichatError,
+        UsageError,
+        error_for_exit_code,
+        worst_exit_code,
+    )
     from meilichat_cli.local.connection import validate_workspace
     from meilichat_cli.local.context import reader_may_leave
 
@@ -344,6 +355,7 @@ def run_batch_command(ctx: RunContext, flags: ConnectionFlags, options: BatchOpt
     rows: list[CompareRow] = []
     failed = 0
     crashed = 0
+    failure_codes: list[ExitCode] = []
 
     with _OutputFile(ctx, options, resume_path) as sink, _StopOnCtrlC(stop):
         progress = make_progress(
@@ -363,6 +375,8 @@ def run_batch_command(ctx: RunContext, flags: ConnectionFlags, options: BatchOpt
             _count(result, tallies, rows, item)
             ok = result.get("complete") is True
             failed += not ok
+            if not ok:
+                failure_codes.append(failure_exit_code(result))
             crashed += has_internal_error(result)
             progress.advance(failed=not ok)
             if not ok:
@@ -403,7 +417,11 @@ def run_batch_command(ctx: RunContext, flags: ConnectionFlags, options: BatchOpt
             hint="rerun with --debug for details",
         )
     if failed:
-        raise ApiError(f"{failed} of {len(items)} questions failed (complete: false)")
+        # The code of the worst failure class: a rejected key is 3, the network 6, …
+        raise error_for_exit_code(
+            worst_exit_code(failure_codes),
+            f"{failed} of {len(items)} questions failed (complete: false)",
+        )
 
 
 def _history_on(ctx: RunContext) -> bool:

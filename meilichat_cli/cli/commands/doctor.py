@@ -138,14 +138,16 @@ def doctor(
     report = _run(ctx, flags, target)
     if not fix:
         _show(ctx, target, report, json_mode, fixes=None)
-        raise typer.Exit(report.exit_code)
+        _exit_with(report.exit_code)
+        return
     if not json_mode:
         _show(ctx, target, report, False, fixes=None)
     applied = _fix(ctx, flags, target, report, inputs, yes=yes, prompt_key=prompt_provider_key)
     if applied is None:  # nothing to do, or declined
         if json_mode:
             _show(ctx, target, report, True, fixes=[])
-        raise typer.Exit(report.exit_code)
+        _exit_with(report.exit_code)
+        return
     # A stored key changes what the profile resolves to: resolve again before re-checking.
     connection = flags.resolve(ctx)
     target = Target(connection, admin_key=admin_key, run_completion=not no_completion)
@@ -153,7 +155,15 @@ def doctor(
     if not json_mode:
         ctx.stdout.write("\nAfter the fixes:\n")
     _show(ctx, target, after, json_mode, fixes=applied)
-    raise typer.Exit(after.exit_code)
+    _exit_with(after.exit_code)
+
+
+def _exit_with(code: int) -> None:
+    """The report is shown: a failing one ends the run with its exit code, nothing more said."""
+    from meilichat_cli.errors import ReportedFailure
+
+    if code:
+        raise ReportedFailure(code)
 
 
 def _run(ctx: RunContext, flags: ConnectionFlags, target: Target) -> Report:

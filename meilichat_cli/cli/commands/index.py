@@ -421,7 +421,7 @@ def _previews(
     """Documents and their renders. The preview knows a Liquid subset: when it cannot parse
     a template the server already accepted, that is a warning, not a failure."""
     from meilichat_cli.api import admin
-    from meilichat_cli.text.template import TemplateError
+    from meilichat_cli.errors import TemplateError
 
     docs = admin.documents(client, uid, count)
     searchable = admin.searchable_attributes(client, uid)

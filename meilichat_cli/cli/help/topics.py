@@ -104,7 +104,8 @@ EXIT_CODES: tuple[ExitCodeRow, ...] = (
         ExitCode.API,
         "API or stream failure: another 4xx/5xx answer, an error event that ends the stream,"
         " a stream cut before [DONE], a malformed stream, an answer that never finished"
-        " (Meilisearch's 20-round limit); for `batch`, a question that failed",
+        " (Meilisearch's 20-round limit). `batch` exits with the code of its worst failure:"
+        " 2, then 3, 4, 6, 8, 7, 5",
         ("api", "stream", "protocol"),
     ),
     ExitCodeRow(ExitCode.NETWORK, "network: connection refused, DNS, TLS", ("network",)),
