@@ -13,11 +13,11 @@ import re
 from typing import Any
 
 import pytest
-from typer._click.core import Context
 from typer.testing import CliRunner
 
 from meilichat_cli.cli.app import build_app
 from meilichat_cli.cli.help.topics import env_names
+from meilichat_cli.cli.typer_compat import Context
 from tests.conftest import run_meilichat
 
 # Names that look like environment variables in help text.

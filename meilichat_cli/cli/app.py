@@ -18,9 +18,9 @@ import sys
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
-from typer.core import TyperGroup
 
 from meilichat_cli import __version__
+from meilichat_cli.cli.typer_compat import TyperGroup
 from meilichat_cli.errors import ExitCode, MeilichatError, ReportedFailure
 
 if TYPE_CHECKING:
@@ -101,7 +101,7 @@ class LazyCommands(TyperGroup):
     def resolve_command(self, ctx: Any, args: list[str]) -> Any:
         # typer suggests close names from `self.commands`, which a lazy group leaves empty:
         # offer them from the command table, in typer's words, as its sub-groups do.
-        from typer._click.exceptions import UsageError as ClickUsageError
+        from meilichat_cli.cli.typer_compat import ClickUsageError
 
         try:
             return super().resolve_command(ctx, args)
@@ -120,10 +120,7 @@ def _click_errors_as_ours() -> Any:
     """click's usage errors become UsageError, and Ctrl-C or Ctrl-D at one of its prompts
     (Abort, which typer would report as "Aborted." with exit 1, the code of a bug) becomes
     Interrupted: exit 130, nothing changed."""
-    from typer import Abort
-    from typer._click.exceptions import NoArgsIsHelpError
-    from typer._click.exceptions import UsageError as ClickUsageError
-
+    from meilichat_cli.cli.typer_compat import Abort, ClickUsageError, NoArgsIsHelpError
     from meilichat_cli.errors import Interrupted, UsageError
 
     try:
@@ -142,7 +139,7 @@ def _command(name: str) -> Any:
     """The click command of `name`, built as if registered on the root app."""
     import importlib
 
-    import typer.main
+    from meilichat_cli.cli.typer_compat import click_command
 
     module_name, attribute = COMMANDS[name]
     module = importlib.import_module(module_name)
@@ -154,7 +151,7 @@ def _command(name: str) -> Any:
         holder.add_typer(target, name=name)
     else:
         holder.command(name, help=module.HELP, epilog=module.EPILOG)(target)
-    group: Any = typer.main.get_command(holder)
+    group: Any = click_command(holder)
     command = group.commands[name]
     _reflow_epilogs(command)
     return command

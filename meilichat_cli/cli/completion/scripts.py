@@ -18,8 +18,8 @@ option without its own completion, such as --ca-bundle, may well be a path). `pr
 
 The scripts are fixed text, so `meilichat completions SHELL` prints the same bytes on every
 machine (completions/ holds them, and a test keeps them current). The completion machinery
-is typer's vendored copy of click's (`typer._click.shell_completion`, typer < 0.29 is pinned):
-it resolves the partly typed command line without running callbacks or prompting.
+is typer's vendored copy of click's (reached through `cli/typer_compat.py`, typer < 0.29 is
+pinned): it resolves the partly typed command line without running callbacks or prompting.
 
 Imports typer only (no rich: typer's own completion classes render help text with it).
 """
@@ -31,16 +31,18 @@ import re
 import sys
 from typing import Any, ClassVar
 
-from typer._click.core import Context, Parameter
-from typer._click.shell_completion import (
+from meilichat_cli.cli.typer_compat import (
     CompletionItem,
+    Context,
+    Parameter,
     ShellComplete,
-    _resolve_context,
-    _resolve_incomplete,
+    StringParamType,
     add_completion_class,
+    has_custom_completion,
+    resolve_context,
+    resolve_incomplete,
     split_arg_string,
 )
-from typer._click.types import StringParamType
 
 PROG = "meilichat"
 COMPLETE_VAR = "_MEILICHAT_COMPLETE"
@@ -296,8 +298,8 @@ def resolve(
         name, _, incomplete = incomplete.partition("=")
         args = [*args, name]
         prefix = f"{name}="
-    ctx: Context = _resolve_context(cli, ctx_args, prog_name, args)
-    target, incomplete = _resolve_incomplete(ctx, args, incomplete)
+    ctx: Context = resolve_context(cli, ctx_args, prog_name, args)
+    target, incomplete = resolve_incomplete(ctx, args, incomplete)
     items: list[CompletionItem] = target.shell_complete(ctx, incomplete)
     if not items and _may_be_a_path(target):
         items = [CompletionItem(incomplete, type="file")]
@@ -325,7 +327,7 @@ def _may_be_a_path(target: object) -> bool:
     """A free-text value (FILE, TEXT…) with no completion of its own: offer paths."""
     return (
         isinstance(target, Parameter)
-        and target._custom_shell_complete is None
+        and not has_custom_completion(target)
         and isinstance(target.type, StringParamType)
     )
 
