@@ -267,3 +267,22 @@ def test_row_54_locked_keyring_does_not_hang(env: dict[str, str], tmp_path: Path
         in result.stderr
     )
     assert CredentialsFile(credentials_file(env), warn=pytest.fail).get("local") == SECRET
+
+
+def test_a_default_profile_that_is_gone_gets_one_message_from_every_command(
+    env: dict[str, str],
+) -> None:
+    config = Path(env["MEILICHAT_CONFIG_DIR"]) / "config.toml"
+    text = config.read_text(encoding="utf-8")
+    config.write_text(
+        text.replace('default_profile = "local"', 'default_profile = "gone"'), encoding="utf-8"
+    )
+    assert 'default_profile = "gone"' in config.read_text(encoding="utf-8")
+    shown = key(env, "show")
+    asked = run("ask", env, "hello", "-w", "movies")
+    for outcome in (shown, asked):
+        assert outcome.exit_code == 2, outcome.output
+        assert isinstance(outcome.exception, ConfigError)
+    assert failure(shown).message == failure(asked).message
+    assert "default_profile 'gone' is not a profile (known: local, other)" in failure(asked).message
+    assert failure(shown).hint == failure(asked).hint

@@ -88,7 +88,7 @@ def resolve_connection(
     """
     paths = paths_from_env(env)
     config = load_config(paths.config_file, warn=warn)
-    chosen = _choose_profile(config, _flag_or_env(profile, env, ENV_PROFILE))
+    chosen = choose_profile(config, profile, env)
 
     final_url = _resolve_url(url, env, chosen, config)
     final_workspace = _resolve_workspace(workspace, env, chosen, config)
@@ -131,9 +131,13 @@ def _flag_or_env(flag: str | None, env: Mapping[str, str], name: str) -> str | N
     return value if value.strip() else None
 
 
-def _choose_profile(config: Config, requested: str | None) -> Profile | None:
-    if requested is not None:
-        return config.get_profile(requested)
+def choose_profile(config: Config, requested: str | None, env: Mapping[str, str]) -> Profile | None:
+    """The one rule for which profile a command uses: --profile > MEILICHAT_PROFILE >
+    default_profile; None when none is named and there is no default. A name that is not a
+    profile, given or configured as the default, is a ConfigError (exit 2)."""
+    name = requested or env.get(ENV_PROFILE, "").strip() or None
+    if name is not None:
+        return config.get_profile(name)
     if config.default_profile is None:
         return None
     if config.default_profile not in config.profiles:

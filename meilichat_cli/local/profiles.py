@@ -26,11 +26,10 @@ from meilichat_cli.local.config import (
     Profile,
     edit_config,
     load_config,
-    unknown_profile_error,
     validate_profile_name,
 )
 from meilichat_cli.local.connection import (
-    ENV_PROFILE,
+    choose_profile,
     is_loopback_host,
     validate_url,
     validate_workspace,
@@ -74,23 +73,20 @@ class Removal:
 
 
 def select_profile(config: Config, requested: str | None, env: Mapping[str, str]) -> Profile:
-    """The profile a `key` or `profile show` command is about: --profile > env > default."""
-    name = requested or env.get(ENV_PROFILE, "").strip() or None
-    if name is not None:
-        return config.get_profile(name)
+    """The profile a `key` or `profile show` command is about, chosen as every command
+    chooses it (`choose_profile`); these commands need one, so none is an error."""
+    chosen = choose_profile(config, requested, env)
+    if chosen is not None:
+        return chosen
     if not config.profiles:
         raise ConfigError(
             "no profile configured",
             hint="run `meilichat profile add NAME --url URL` (or try `meilichat demo`)",
         )
-    if config.default_profile is None:
-        raise ConfigError(
-            f"no default profile; pass --profile NAME (known: {', '.join(config.profile_names())})",
-            hint="or run `meilichat profile use NAME`",
-        )
-    if config.default_profile not in config.profiles:
-        raise unknown_profile_error(config.default_profile, config.profile_names())
-    return config.profiles[config.default_profile]
+    raise ConfigError(
+        f"no default profile; pass --profile NAME (known: {', '.join(config.profile_names())})",
+        hint="or run `meilichat profile use NAME`",
+    )
 
 
 def read_config(paths: Paths, *, warn: Warn) -> Config:
