@@ -134,7 +134,7 @@ def key_bindings(environ: Mapping[str, str] | None = None) -> KeyBindings:
 
         async def run() -> None:
             edited = await run_in_terminal(
-                lambda: edit_text(buffer.text, environ), in_executor=True
+                lambda: edit_text(buffer.text, environ or {}), in_executor=True
             )
             if edited is not None:
                 buffer.document = Document(edited, cursor_position=len(edited))

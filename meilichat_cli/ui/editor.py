@@ -1,10 +1,12 @@
-"""Editing a piece of text in the user's editor ($VISUAL, $EDITOR), for the REPL.
+"""The user's editor: which one, and starting it on a file. The one way meilichat opens it.
 
-Used by Ctrl-X Ctrl-E at the prompt and by `/edit`. The text goes through a private
-temporary file that is removed afterwards; what comes back is decoded leniently (an editor
-that writes Latin-1 must not crash the REPL).
+Which editor: $VISUAL, then $EDITOR (either may carry arguments: "code --wait"), then the
+first of `editor`, `nano`, `vi` found on PATH; one that cannot be started is skipped. Used by
+`workspace edit` (the settings as a JSON file) and by the REPL (Ctrl-X Ctrl-E and `/edit`,
+through `edit_text`: a private temporary file removed afterwards, read back leniently so an
+editor that writes Latin-1 cannot crash the REPL).
 
-Stdlib only.
+Stdlib only; the environment comes from the caller (the run context), never os.environ.
 """
 
 from __future__ import annotations
@@ -16,37 +18,59 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 # Editors tried when neither $VISUAL nor $EDITOR names one that runs, in order.
 FALLBACK_EDITORS = ("editor", "nano", "vi")
 
 
-def edit_text(text: str, environ: Mapping[str, str] | None = None) -> str | None:
-    """`text` edited in $VISUAL / $EDITOR (else editor, nano, vi).
+@dataclass(frozen=True)
+class EditorRun:
+    """An editor that was started: its command line as configured, and how it exited."""
 
-    None when no editor could be started or the editor exited with an error (the usual way
-    to say "cancel", e.g. `:cq` in vi)."""
-    env = os.environ if environ is None else environ
-    commands = [env.get("VISUAL", ""), env.get("EDITOR", "")]
+    command: str
+    returncode: int
+
+
+def editor_commands(environ: Mapping[str, str]) -> list[str]:
+    """The editors to try, in order (see the module docstring)."""
+    named = [environ.get("VISUAL", ""), environ.get("EDITOR", "")]
+    commands = [command for command in named if _split_command(command)]
     commands += [name for name in FALLBACK_EDITORS if shutil.which(name)]
+    return commands
+
+
+def editor_name(environ: Mapping[str, str]) -> str:
+    """The editor that will most likely open (to tell the user before it takes the screen)."""
+    commands = editor_commands(environ)
+    return commands[0] if commands else FALLBACK_EDITORS[-1]
+
+
+def open_in_editor(path: str, environ: Mapping[str, str]) -> EditorRun | None:
+    """Edit `path` in the first editor that starts and wait for it; None when none could be
+    started. A non-zero exit status is the editor's way to say "cancel" (`:cq` in vi)."""
+    for command in editor_commands(environ):
+        try:
+            returncode = subprocess.call([*_split_command(command), path])
+        except OSError:
+            continue  # not installed: try the next one
+        return EditorRun(command, returncode)
+    return None
+
+
+def edit_text(text: str, environ: Mapping[str, str]) -> str | None:
+    """`text` edited in the user's editor; None when no editor could be started or the
+    editor exited with an error."""
     descriptor, name = tempfile.mkstemp(prefix="meilichat-", suffix=".md")  # 0600
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8", errors="replace") as file:
             file.write(text + "\n" if text else "")
-        for command in commands:
-            words = _split_command(command)
-            if not words:
-                continue
-            try:
-                returncode = subprocess.call([*words, name])
-            except OSError:
-                continue  # not installed: try the next one
-            if returncode != 0:
-                return None
-            with open(name, "rb") as file:
-                edited = file.read().decode("utf-8", errors="replace")
-            return edited[:-1] if edited.endswith("\n") else edited
-        return None
+        run = open_in_editor(name, environ)
+        if run is None or run.returncode != 0:
+            return None
+        with open(name, "rb") as file:
+            edited = file.read().decode("utf-8", errors="replace")
+        return edited[:-1] if edited.endswith("\n") else edited
     finally:
         with contextlib.suppress(OSError):
             os.unlink(name)

@@ -642,13 +642,12 @@ def _edit_in_editor(
     not a JSON object (the user's work is not thrown away)."""
     import json
     import os
-    import shlex
-    import subprocess
     import tempfile
 
     from meilichat_cli.errors import UsageError
+    from meilichat_cli.ui.editor import FALLBACK_EDITORS, editor_name, open_in_editor
 
-    editor = ctx.environ.get("VISUAL") or ctx.environ.get("EDITOR") or "vi"
+    editor = editor_name(ctx.environ)
     ctx.note(
         f"Editing workspace '{workspace}' in {editor}. The provider key is shown masked: keep"
         " it to leave the key unchanged, replace it to change it, or use null to remove it."
@@ -658,13 +657,12 @@ def _edit_in_editor(
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as out:
             out.write(json.dumps(settings, indent=2, ensure_ascii=False) + "\n")
-        try:
-            result = subprocess.run([*shlex.split(editor), path], check=False)
-        except OSError as error:
+        result = open_in_editor(path, ctx.environ)
+        if result is None:
             raise UsageError(
-                f"cannot start the editor {editor!r}: {error.strerror}",
+                f"cannot start an editor (tried VISUAL, EDITOR, {', '.join(FALLBACK_EDITORS)})",
                 hint="set VISUAL or EDITOR to your editor",
-            ) from None
+            )
         if result.returncode != 0:
             raise UsageError(f"the editor exited with status {result.returncode}; nothing sent")
         with open(path, encoding="utf-8") as edited:
