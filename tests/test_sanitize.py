@@ -221,3 +221,28 @@ def test_property_html_excerpt_is_clean_and_bounded(text: str, limit: int) -> No
     out = strip_tags_excerpt(f"<p>{text}</p><script>{text}</script>", limit)
     assert len(out) <= limit
     assert not any(is_forbidden(char) for char in out)
+
+
+def test_json_output_escapes_terminal_controls_in_both_shapes() -> None:
+    from meilichat_cli.text.json_text import json_text
+
+    data = {"answer": "red \x1b[31m del \x7f c1 \x9b é"}
+    document, line = json_text(data), json_text(data, line=True)
+    assert document == '{\n  "answer": "red \\u001b[31m del \\u007f c1 \\u009b \\u00e9"\n}\n'
+    assert line == '{"answer": "red \\u001b[31m del \\u007f c1 \\u009b \\u00e9"}\n'
+
+
+def test_every_json_writer_goes_through_json_text() -> None:
+    import re
+    from pathlib import Path
+
+    import meilichat_cli
+
+    package = Path(meilichat_cli.__file__).parent
+    writers = [
+        str(path.relative_to(package))
+        for path in package.rglob("*.py")
+        if path.parts[-2] not in ("standin",)
+        and re.search(r"(stdout|stderr|sink)\.write\(\s*json\.dumps", path.read_text("utf-8"))
+    ]
+    assert writers == [], f"write JSON with meilichat_cli.text.json_text: {writers}"

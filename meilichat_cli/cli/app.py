@@ -226,7 +226,7 @@ def _print_error(error: MeilichatError, context: RunContext) -> None:
 
     stderr = context.stderr
     if context.errors_as_json:
-        import json
+        from meilichat_cli.text.json_text import write_json
 
         shown = error.to_json()
         if not error.message:
@@ -234,8 +234,7 @@ def _print_error(error: MeilichatError, context: RunContext) -> None:
             shown["error"]["message"] = error.kind
         # ensure_ascii: the message may come from the server, and C1 controls or DEL would
         # otherwise reach a terminal raw (json escapes only C0).
-        stderr.write(json.dumps(shown, ensure_ascii=True) + "\n")
-        stderr.flush()
+        write_json(stderr, shown, line=True)
         return
     if not error.message:  # already told (e.g. "[interrupted]" under the partial answer)
         return

@@ -13,12 +13,12 @@ Pure: stdlib and the history records only; no rich, no I/O.
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
 from meilichat_cli.history.records import ConversationRecord, TurnRecord, iso_time
 from meilichat_cli.protocol.conversation import COMPLETE
+from meilichat_cli.text.json_text import json_text
 
 # Document fields that usually name the document, best first.
 TITLE_FIELDS = (
@@ -59,7 +59,7 @@ def source_title(document: dict[str, Any]) -> str:
 
 def to_json(record: ConversationRecord) -> str:
     """The raw record as indented JSON. ASCII-escaped: exact text, safe on any terminal."""
-    return json.dumps(record.to_json(), ensure_ascii=True, indent=2) + "\n"
+    return json_text(record.to_json())
 
 
 def to_markdown(record: ConversationRecord) -> str:

@@ -24,8 +24,10 @@ NONE = "-"
 
 
 def write_json(ctx: RunContext, data: Any) -> None:
-    ctx.stdout.write(json.dumps(data, ensure_ascii=True, indent=2) + "\n")
-    ctx.stdout.flush()
+    """A JSON document on stdout (`text.json_text`: indented, ASCII-escaped)."""
+    from meilichat_cli.text.json_text import write_json as write
+
+    write(ctx.stdout, data)
 
 
 def write_line(ctx: RunContext, text: str) -> None:

@@ -13,7 +13,6 @@ sink, and only when the first thing needs painting. Must not import httpx or typ
 
 from __future__ import annotations
 
-import json
 import threading
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
@@ -26,6 +25,7 @@ from meilichat_cli.protocol.events import (
     SearchSources,
     TextDelta,
 )
+from meilichat_cli.text.json_text import write_json
 from meilichat_cli.text.sanitize import sanitize, sanitize_line
 
 if TYPE_CHECKING:
@@ -131,8 +131,7 @@ class JsonOutput:
     def finish(self, outcome: TurnOutcome, identity: dict[str, Any]) -> None:
         from meilichat_cli.chat.turn import summary
 
-        self.stdout.write(json.dumps(summary(outcome, **identity), ensure_ascii=True) + "\n")
-        self.stdout.flush()
+        write_json(self.stdout, summary(outcome, **identity), line=True)
 
 
 class EventsOutput:
@@ -145,8 +144,7 @@ class EventsOutput:
         pass
 
     def _emit(self, kind: str, **fields: Any) -> None:
-        self.stdout.write(json.dumps({"event": kind, **fields}, ensure_ascii=True) + "\n")
-        self.stdout.flush()
+        write_json(self.stdout, {"event": kind, **fields}, line=True)
 
     def on_event(self, event: Event) -> None:
         if isinstance(event, TextDelta):

@@ -312,6 +312,7 @@ def run_batch_command(ctx: RunContext, flags: ConnectionFlags, options: BatchOpt
     )
     from meilichat_cli.local.connection import validate_workspace
     from meilichat_cli.local.context import reader_may_leave
+    from meilichat_cli.text.json_text import write_json
 
     items, source = _read_questions(ctx, options)
     primary_keys = PrimaryKeys.parse(options.primary_keys)
@@ -367,11 +368,9 @@ def run_batch_command(ctx: RunContext, flags: ConnectionFlags, options: BatchOpt
 
         def emit(item: BatchItem, result: dict[str, Any]) -> None:
             nonlocal failed, crashed
-            import json
 
             # One write per line, then flush: a reader (or Ctrl-C) never sees half a line.
-            sink.write(json.dumps(result, ensure_ascii=True) + "\n")
-            sink.flush()
+            write_json(sink, result, line=True)
             _count(result, tallies, rows, item)
             ok = result.get("complete") is True
             failed += not ok

@@ -68,8 +68,9 @@ def list_conversations(
     as_json: JsonOption = False,
 ) -> None:
     """List saved conversations, the most recent first."""
-    import json
     import time
+
+    from meilichat_cli.ui.admin_view import write_json
 
     ctx = run_context(typer_ctx)
     summaries = []
@@ -78,7 +79,7 @@ def list_conversations(
         with store:
             summaries = store.list(limit=limit)
     if as_json:
-        ctx.stdout.write(json.dumps([s.to_json() for s in summaries], ensure_ascii=True) + "\n")
+        write_json(ctx, [s.to_json() for s in summaries])
         return
     if not summaries:
         ctx.note("No saved conversations.")
@@ -131,10 +132,10 @@ def search(
     as_json: JsonOption = False,
 ) -> None:
     """Find saved turns whose question or answer contains every word of TEXT."""
-    import json
     import time
 
     from meilichat_cli.errors import UsageError
+    from meilichat_cli.ui.admin_view import write_json
 
     ctx = run_context(typer_ctx)
     if not text.split():
@@ -145,7 +146,7 @@ def search(
         with store:
             hits = store.search(text, limit=limit)
     if as_json:
-        ctx.stdout.write(json.dumps([hit.to_json() for hit in hits], ensure_ascii=True) + "\n")
+        write_json(ctx, [hit.to_json() for hit in hits])
         return
     if not hits:
         ctx.note("No saved turn matches.")
