@@ -27,7 +27,7 @@ from meilichat_cli.chat.turn import run_turn
 from meilichat_cli.history.store import HistoryStore
 from meilichat_cli.local.connection import Connection
 from meilichat_cli.local.context import RunContext
-from meilichat_cli.protocol.conversation import Turn
+from meilichat_cli.protocol.conversation import Turn, complete_tool_pairs
 from meilichat_cli.protocol.events import ConversationMessage, TextDelta
 from meilichat_cli.repl.host import TerminalHost
 from meilichat_cli.repl.prompt import ReplPrompt, SlashCompleter, prepare_history_file
@@ -40,7 +40,7 @@ from meilichat_cli.repl.slash_commands import (
     parse_line,
     run_loop,
 )
-from meilichat_cli.repl.state import ChatState, complete_tool_pairs
+from meilichat_cli.repl.state import ChatState
 from meilichat_cli.ui import clipboard
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -36,7 +36,7 @@ from meilichat_cli.history.records import (
     TurnRecord,
     make_title,
 )
-from meilichat_cli.protocol.conversation import Message, Search, Turn
+from meilichat_cli.protocol.conversation import Message, Search, Turn, complete_tool_pairs
 from meilichat_cli.protocol.events import ErrorEvent
 
 __all__ = [
@@ -300,7 +300,7 @@ class HistoryStore:
             "SELECT json FROM messages WHERE conversation_id = ? ORDER BY seq",
             (conversation_id,),
         )
-        return _complete_tool_pairs([json.loads(row["json"]) for row in rows])
+        return complete_tool_pairs([json.loads(row["json"]) for row in rows])
 
     def latest_id(self) -> str | None:
         """The most recently updated conversation, for `-c/--continue`."""
@@ -501,25 +501,6 @@ def _text(value: str) -> str:
 
 def _opt_text(value: str | None) -> str | None:
     return None if value is None else _text(value)
-
-
-def _complete_tool_pairs(messages: list[Message]) -> list[Message]:
-    answered = {
-        message.get("tool_call_id") for message in messages if message.get("role") == "tool"
-    }
-    called: set[object] = set()
-    kept: list[Message] = []
-    for message in messages:
-        calls = message.get("tool_calls")
-        if message.get("role") == "assistant" and isinstance(calls, list) and calls:
-            ids = [call.get("id") for call in calls if isinstance(call, dict)]
-            if not all(call_id in answered for call_id in ids):
-                continue
-            called.update(ids)
-        elif message.get("role") == "tool" and message.get("tool_call_id") not in called:
-            continue
-        kept.append(message)
-    return kept
 
 
 def _excerpt(answer: str, question: str, words: list[str]) -> str:

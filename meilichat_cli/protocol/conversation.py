@@ -145,3 +145,24 @@ class Turn:
         if self.answer:
             messages.append({"role": "assistant", "content": self.answer})
         return messages
+
+
+def complete_tool_pairs(messages: list[Message]) -> list[Message]:
+    """`messages` without a tool call whose result never came, or a result without its call.
+
+    A stream cut between the two halves of a `_meiliAppendConversationMessage` pair would
+    leave one behind, and providers reject a conversation holding half a pair."""
+    answered = {m.get("tool_call_id") for m in messages if m.get("role") == "tool"}
+    called: set[object] = set()
+    kept: list[Message] = []
+    for message in messages:
+        calls = message.get("tool_calls")
+        if message.get("role") == "assistant" and isinstance(calls, list) and calls:
+            ids = [call.get("id") for call in calls if isinstance(call, dict)]
+            if not all(call_id in answered for call_id in ids):
+                continue
+            called.update(ids)
+        elif message.get("role") == "tool" and message.get("tool_call_id") not in called:
+            continue
+        kept.append(message)
+    return kept

@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from meilichat_cli.errors import MeilichatError, UsageError
 from meilichat_cli.local.files import open_private_text
-from meilichat_cli.protocol.conversation import INTERRUPTED, Message, Search
+from meilichat_cli.protocol.conversation import INTERRUPTED, Message, Search, complete_tool_pairs
 from meilichat_cli.protocol.events import ErrorEvent
-from meilichat_cli.repl.state import ChatState, ChatTurn, complete_tool_pairs
+from meilichat_cli.repl.state import ChatState, ChatTurn
 from meilichat_cli.repl.transcript import conversation_markdown
 from meilichat_cli.text.sanitize import sanitize_line
 
