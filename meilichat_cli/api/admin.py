@@ -17,6 +17,7 @@ import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -702,3 +703,51 @@ def render_previews(
     max_bytes = settings.get("documentTemplateMaxBytes")
     limit = max_bytes if isinstance(max_bytes, int) and max_bytes > 0 else DEFAULT_MAX_BYTES
     return [render_document(template, doc, searchable=searchable, max_bytes=limit) for doc in docs]
+
+
+# -- use cases: what the admin commands do once their options are parsed ----------------------
+
+
+def set_workspace(
+    client: MeiliClient, workspace: str, changes: Mapping[str, Any]
+) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """`workspace set`: check the merged settings, then PATCH only `changes` (creating the
+    workspace when missing). Returns the settings before (None: it was created) and after."""
+    current = workspace_settings_or_none(client, workspace)
+    check_source_requirements(merge_workspace_settings(current, changes))
+    return current, update_workspace(client, workspace, changes)
+
+
+@dataclass(frozen=True)
+class IndexChatUpdate:
+    """A change to an index's chat settings: `body` is the PATCH (None resets every setting);
+    with `dry_run` nothing is sent; `wait` waits up to `wait_timeout` for the task."""
+
+    body: dict[str, Any] | None
+    dry_run: bool = False
+    wait: bool = True
+    wait_timeout: float = DEFAULT_TASK_TIMEOUT
+
+
+def apply_index_chat_update(
+    client: MeiliClient, index: str, current: Mapping[str, Any], update: IndexChatUpdate
+) -> dict[str, Any]:
+    """`index chat-settings` with changes: the result object of its `--json` (previews aside):
+    `uid`; `dryRun` and `wouldSend`, or `taskUid` and `status`; then `chat`, the settings as
+    they are after the task (or will be, without waiting or sending)."""
+    result: dict[str, Any] = {"uid": index}
+    if update.dry_run:
+        result["dryRun"] = True
+        result["wouldSend"] = update.body
+        result["chat"] = merge_index_chat_settings(current, update.body)
+        return result
+    task = update_index_chat_settings(client, index, update.body)
+    result["taskUid"] = task["taskUid"]
+    if not update.wait:
+        result["status"] = task.get("status", "enqueued")
+        result["chat"] = merge_index_chat_settings(current, update.body)
+        return result
+    done = wait_for_task(client, int(task["taskUid"]), timeout=update.wait_timeout)
+    result["status"] = done.get("status")
+    result["chat"] = index_chat_settings(client, index)
+    return result

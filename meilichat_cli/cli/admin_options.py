@@ -19,6 +19,23 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from meilichat_cli.cli.context import errors_as_json
+from meilichat_cli.cli.options import AdminKeyStdinOption, PromptAdminKeyOption
+
+__all__ = [
+    "AdminKeyStdinOption",
+    "JsonOption",
+    "PromptAdminKeyOption",
+    "YesOption",
+    "admin_client",
+    "confirm",
+    "declined",
+    "explicit_admin_key",
+    "prompt_secret",
+    "read_secret_stdin",
+    "read_text_file",
+    "value_or_file",
+    "with_admin_key",
+]
 
 if TYPE_CHECKING:
     from meilichat_cli.api.client import MeiliClient
@@ -29,17 +46,6 @@ if TYPE_CHECKING:
 MASTER_KEY_ENV = "MEILI_MASTER_KEY"
 MAX_SECRET_BYTES = 64 * 1024
 
-AdminKeyStdinOption = Annotated[
-    bool,
-    typer.Option(
-        "--admin-key-stdin",
-        help="Read the admin or master key from stdin (first line).",
-    ),
-]
-PromptAdminKeyOption = Annotated[
-    bool,
-    typer.Option("--prompt-admin-key", help="Ask for the admin or master key (hidden input)."),
-]
 YesOption = Annotated[
     bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (needed in scripts).")
 ]
@@ -157,16 +163,14 @@ def declined(ctx: RunContext) -> None:
     ctx.note("Cancelled; nothing was changed.")
 
 
-def read_text_file(path: str, what: str) -> str:
+def read_text_file(ctx: RunContext, path: str, what: str) -> str:
     """A prompt or template from a file (UTF-8); `-` is stdin. The newline that ends a text
     file's last line is the file's, not the prompt's: it is dropped."""
-    import sys
-
     from meilichat_cli.errors import UsageError
 
     try:
         if path == "-":
-            text = sys.stdin.read()
+            text = ctx.stdin.read()
         else:
             with open(path, encoding="utf-8") as handle:
                 text = handle.read()
@@ -177,11 +181,13 @@ def read_text_file(path: str, what: str) -> str:
         raise UsageError(f"{what} file {path} is not UTF-8 text") from None
 
 
-def value_or_file(value: str | None, path: str | None, what: str, option: str) -> str | None:
+def value_or_file(
+    ctx: RunContext, value: str | None, path: str | None, what: str, option: str
+) -> str | None:
     from meilichat_cli.errors import UsageError
 
     if value is not None and path is not None:
         raise UsageError(f"give {what} as {option} or {option}-file, not both")
     if path is not None:
-        return read_text_file(path, what)
+        return read_text_file(ctx, path, what)
     return value

@@ -1,13 +1,29 @@
 """Options shared by every command that talks to a server, and opening the client for them.
 
 Typer option declarations live here once so `ask`, `chat`, `doctor` and the admin commands
-spell them the same way. Only typer is imported at module level.
+spell them the same way, and so does the way a command receives them:
+
+- An *option group* is a frozen dataclass (decorated with `option_group`) whose fields are
+  typer options (`Annotated[type, typer.Option(...)] = default`).
+- A command decorated with `with_option_groups` declares a parameter of that type, keyword
+  only (after `*`); typer sees the group's options in its place, in field order (so `--help`
+  lists them where the parameter stands), and the command receives the dataclass.
+
+`ChatConnection` (ask, chat, batch, doctor) and `AdminConnection` (workspace, index) are the
+connection options of the two kinds of command, declared here once. The mechanism relies on
+typer reading a command's parameters with `inspect.signature` (checked by
+tests/test_typer_compat.py). Only typer is imported at module level.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import inspect
+import typing
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
@@ -18,6 +34,8 @@ from meilichat_cli.cli.completion.completers import (
 )
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
     from meilichat_cli.api.client import MeiliClient
     from meilichat_cli.local.connection import Connection
     from meilichat_cli.local.context import RunContext
@@ -64,6 +82,18 @@ ApiKeyOption = Annotated[
         "MEILICHAT_API_KEY).",
         show_default=False,
     ),
+]
+
+AdminKeyStdinOption = Annotated[
+    bool,
+    typer.Option(
+        "--admin-key-stdin",
+        help="Read the admin or master key from stdin (first line).",
+    ),
+]
+PromptAdminKeyOption = Annotated[
+    bool,
+    typer.Option("--prompt-admin-key", help="Ask for the admin or master key (hidden input)."),
 ]
 
 
@@ -142,4 +172,131 @@ class ConnectionFlags:
             environ=ctx.environ,
             warn=ctx.warn,
             debug=ctx.debug_log,
+        )
+
+
+# --------------------------------------------------------------------------- option groups
+
+GroupT = TypeVar("GroupT")
+_GROUP_MARK = "__meilichat_option_group__"
+
+
+def option_group(cls: type[GroupT]) -> type[GroupT]:
+    """Mark a frozen dataclass of typer options as an option group (see the module docstring)."""
+    if not dataclasses.is_dataclass(cls):
+        raise TypeError(f"{cls.__name__}: an option group must be a dataclass")
+    setattr(cls, _GROUP_MARK, True)
+    return cls
+
+
+def _is_group(annotation: object) -> bool:
+    return isinstance(annotation, type) and bool(getattr(annotation, _GROUP_MARK, False))
+
+
+CommandT = TypeVar("CommandT", bound=Callable[..., Any])
+
+
+def with_option_groups(func: CommandT) -> CommandT:
+    """`func` as typer should see it: every parameter whose type is an option group replaced,
+    where it stands, by the group's options; the group is built again before `func` runs."""
+    signature = inspect.signature(func, eval_str=True)
+    parameters: list[inspect.Parameter] = []
+    groups: dict[str, tuple[type[Any], list[str]]] = {}
+    for parameter in signature.parameters.values():
+        annotation = parameter.annotation
+        if not _is_group(annotation):
+            parameters.append(parameter.replace(kind=inspect.Parameter.KEYWORD_ONLY))
+            continue
+        hints = typing.get_type_hints(annotation, include_extras=True)
+        names: list[str] = []
+        for field in dataclasses.fields(annotation):
+            parameters.append(
+                inspect.Parameter(
+                    field.name,
+                    inspect.Parameter.KEYWORD_ONLY,
+                    default=field.default,
+                    annotation=hints[field.name],
+                )
+            )
+            names.append(field.name)
+        groups[parameter.name] = (annotation, names)
+    seen = [parameter.name for parameter in parameters]
+    if len(seen) != len(set(seen)):
+        raise TypeError(f"{func.__qualname__}: an option group repeats a parameter name")
+
+    @functools.wraps(func)
+    def command(**values: Any) -> Any:
+        for name, (group, fields) in groups.items():
+            values[name] = group(**{field: values.pop(field) for field in fields})
+        return func(**values)
+
+    command.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+    command.__annotations__ = {parameter.name: parameter.annotation for parameter in parameters} | {
+        "return": signature.return_annotation
+    }
+    return typing.cast(CommandT, command)
+
+
+@option_group
+@dataclass(frozen=True)
+class ChatConnection:
+    """The connection options of the commands that chat (ask, chat, batch)."""
+
+    profile: ProfileOption = None
+    url: UrlOption = None
+    workspace: WorkspaceOption = None
+    model: ModelOption = None
+    api_key: ApiKeyOption = None
+    timeout: TimeoutOption = 120.0
+    ca_bundle: CaBundleOption = None
+    insecure: InsecureOption = False
+
+    @property
+    def flags(self) -> ConnectionFlags:
+        return ConnectionFlags(**dataclasses.asdict(self))
+
+
+@option_group
+@dataclass(frozen=True)
+class DoctorConnection(ChatConnection):
+    """As ChatConnection, with doctor's shorter wait."""
+
+    timeout: TimeoutOption = 60.0
+
+
+@option_group
+@dataclass(frozen=True)
+class AdminConnection:
+    """The connection options of the admin commands (workspace, index): where, and with which
+    admin key (see cli/admin_options.py for which key is sent)."""
+
+    profile: ProfileOption = None
+    url: UrlOption = None
+    api_key: ApiKeyOption = None
+    admin_key_stdin: AdminKeyStdinOption = False
+    prompt_admin_key: PromptAdminKeyOption = False
+    timeout: TimeoutOption = 30.0
+    ca_bundle: CaBundleOption = None
+    insecure: InsecureOption = False
+
+    @property
+    def flags(self) -> ConnectionFlags:
+        return ConnectionFlags(
+            profile=self.profile,
+            url=self.url,
+            api_key=self.api_key,
+            timeout=self.timeout,
+            ca_bundle=self.ca_bundle,
+            insecure=self.insecure,
+        )
+
+    def client(self, ctx: RunContext) -> AbstractContextManager[tuple[Connection, MeiliClient]]:
+        """Resolve the connection and open a client carrying the admin key."""
+        from meilichat_cli.cli.admin_options import admin_client
+
+        return admin_client(
+            ctx,
+            self.flags,
+            admin_key_stdin=self.admin_key_stdin,
+            prompt_admin_key=self.prompt_admin_key,
         )

@@ -10,28 +10,20 @@ be tried before it is saved. Only typer is imported at module level.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from meilichat_cli.cli.admin_options import (
-    AdminKeyStdinOption,
-    JsonOption,
-    PromptAdminKeyOption,
-    YesOption,
-)
+from meilichat_cli.cli.admin_options import JsonOption, YesOption
 from meilichat_cli.cli.completion.completers import choices, complete_index
 from meilichat_cli.cli.context import run_context
 from meilichat_cli.cli.help.text import ADMIN_ENV, epilog
 from meilichat_cli.cli.options import (
-    ApiKeyOption,
-    CaBundleOption,
-    ConnectionFlags,
-    InsecureOption,
-    ProfileOption,
-    TimeoutOption,
-    UrlOption,
+    AdminConnection,
     finite,
+    option_group,
+    with_option_groups,
 )
 
 if TYPE_CHECKING:
@@ -86,24 +78,6 @@ MEILICHAT_API_KEY, MEILICHAT_CONFIG_DIR, SSL_CERT_FILE, HTTPS_PROXY/NO_PROXY.
 """
 
 
-def _flags(
-    profile: str | None,
-    url: str | None,
-    api_key: str | None,
-    timeout: float,
-    ca_bundle: str | None,
-    insecure: bool,
-) -> ConnectionFlags:
-    return ConnectionFlags(
-        profile=profile,
-        url=url,
-        api_key=api_key,
-        timeout=timeout,
-        ca_bundle=ca_bundle,
-        insecure=insecure,
-    )
-
-
 def validate_index_uid(uid: str) -> str:
     import re
 
@@ -121,28 +95,19 @@ def validate_index_uid(uid: str) -> str:
         "meilichat index list", "meilichat index list --json | jq -r '.[].uid'", env=ADMIN_ENV
     ),
 )
+@with_option_groups
 def list_(
     typer_ctx: typer.Context,
     json_mode: JsonOption = False,
-    profile: ProfileOption = None,
-    url: UrlOption = None,
-    api_key: ApiKeyOption = None,
-    admin_key_stdin: AdminKeyStdinOption = False,
-    prompt_admin_key: PromptAdminKeyOption = False,
-    timeout: TimeoutOption = 30.0,
-    ca_bundle: CaBundleOption = None,
-    insecure: InsecureOption = False,
+    *,
+    server: AdminConnection,
 ) -> None:
     """List the indexes with the chat description the model sees for each."""
     from meilichat_cli.api import admin
-    from meilichat_cli.cli.admin_options import admin_client
     from meilichat_cli.ui import admin_view
 
     ctx = run_context(typer_ctx)
-    flags = _flags(profile, url, api_key, timeout, ca_bundle, insecure)
-    with admin_client(
-        ctx, flags, admin_key_stdin=admin_key_stdin, prompt_admin_key=prompt_admin_key
-    ) as (_connection, client):
+    with server.client(ctx) as (_connection, client):
         indexes = admin.list_indexes(client)
         uids = [str(item["uid"]) for item in indexes if isinstance(item.get("uid"), str)]
         chat = {uid: admin.index_chat_settings(client, uid) for uid in uids}
@@ -156,30 +121,29 @@ def list_(
     admin_view.print_table(ctx, ["INDEX", "CHAT DESCRIPTION"], rows)
 
 
-@app.command("chat-settings", epilog=EPILOG)
-def chat_settings(
-    typer_ctx: typer.Context,
-    index: Annotated[
-        str, typer.Argument(help="Index uid.", metavar="INDEX", autocompletion=complete_index)
-    ],
+@option_group
+@dataclass(frozen=True)
+class IndexChatChange:
+    """The change options of `index chat-settings`, as given."""
+
     description: Annotated[
         str | None,
         typer.Option(
             "--description", metavar="TEXT", help="What the index holds, told to the model."
         ),
-    ] = None,
+    ] = None
     template: Annotated[
         str | None,
         typer.Option(
             "--template", metavar="LIQUID", help="Liquid template rendering each document."
         ),
-    ] = None,
+    ] = None
     template_file: Annotated[
         str | None,
         typer.Option(
             "--template-file", metavar="FILE", help="The template from a file ('-' = stdin)."
         ),
-    ] = None,
+    ] = None
     max_bytes: Annotated[
         int | None,
         typer.Option(
@@ -188,15 +152,15 @@ def chat_settings(
             min=1,
             help="Cut each rendered document to this many bytes.",
         ),
-    ] = None,
+    ] = None
     limit: Annotated[
         int | None,
         typer.Option("--limit", metavar="N", min=0, help="Hits per search the model gets."),
-    ] = None,
+    ] = None
     hybrid_embedder: Annotated[
         str | None,
         typer.Option("--hybrid-embedder", metavar="EMBEDDER", help="Embedder for hybrid search."),
-    ] = None,
+    ] = None
     semantic_ratio: Annotated[
         float | None,
         typer.Option(
@@ -207,14 +171,14 @@ def chat_settings(
             help="Hybrid semantic ratio (needs an embedder).",
             callback=finite,
         ),
-    ] = None,
+    ] = None
     sort: Annotated[
         list[str] | None,
         typer.Option("--sort", metavar="RULE", help="Sort rule, e.g. year:desc (repeatable)."),
-    ] = None,
+    ] = None
     distinct: Annotated[
         str | None, typer.Option("--distinct", metavar="ATTRIBUTE", help="Distinct attribute.")
-    ] = None,
+    ] = None
     matching_strategy: Annotated[
         str | None,
         typer.Option(
@@ -223,13 +187,13 @@ def chat_settings(
             help="last, all or frequency.",
             autocompletion=choices(*MATCHING_STRATEGIES),
         ),
-    ] = None,
+    ] = None
     search_on: Annotated[
         list[str] | None,
         typer.Option(
             "--search-on", metavar="ATTRIBUTE", help="Attribute to search on (repeatable)."
         ),
-    ] = None,
+    ] = None
     search_parameters: Annotated[
         str | None,
         typer.Option(
@@ -238,7 +202,7 @@ def chat_settings(
             help="More search parameters as a JSON object, sent as given (merged with the"
             " options above).",
         ),
-    ] = None,
+    ] = None
     ranking_score_threshold: Annotated[
         float | None,
         typer.Option(
@@ -249,7 +213,7 @@ def chat_settings(
             help="Minimum ranking score.",
             callback=finite,
         ),
-    ] = None,
+    ] = None
     unset: Annotated[
         list[str] | None,
         typer.Option(
@@ -258,27 +222,81 @@ def chat_settings(
             help="Reset one setting to its default (repeatable): " + ", ".join(UNSETTABLE) + ".",
             autocompletion=choices(*UNSETTABLE),
         ),
-    ] = None,
+    ] = None
     reset: Annotated[
         bool,
         typer.Option("--reset", help="Reset every chat setting of the index (asks first)."),
-    ] = False,
-    yes: YesOption = False,
+    ] = False
+
+    def body(self, ctx: RunContext) -> dict[str, Any] | None:
+        """The PATCH these options ask for ({} when none is given), or None for --reset."""
+        from meilichat_cli.cli.admin_options import value_or_file
+        from meilichat_cli.errors import UsageError
+
+        params: dict[str, Any] = (
+            _json_object(self.search_parameters) if self.search_parameters else {}
+        )
+        if self.limit is not None:
+            params["limit"] = self.limit
+        if self.hybrid_embedder is not None:
+            params["hybrid"] = {"embedder": self.hybrid_embedder}
+            if self.semantic_ratio is not None:
+                params["hybrid"]["semanticRatio"] = self.semantic_ratio
+        elif self.semantic_ratio is not None:
+            raise UsageError("--semantic-ratio needs --hybrid-embedder (Meilisearch requires both)")
+        if self.sort:
+            params["sort"] = list(self.sort)
+        if self.distinct is not None:
+            params["distinct"] = self.distinct
+        if self.matching_strategy is not None:
+            if self.matching_strategy not in MATCHING_STRATEGIES:
+                raise UsageError(
+                    f"--matching-strategy must be one of {', '.join(MATCHING_STRATEGIES)}"
+                )
+            params["matchingStrategy"] = self.matching_strategy
+        if self.search_on:
+            params["attributesToSearchOn"] = list(self.search_on)
+        if self.ranking_score_threshold is not None:
+            params["rankingScoreThreshold"] = self.ranking_score_threshold
+        changes: dict[str, Any] = {}
+        if self.description is not None:
+            changes["description"] = self.description
+        template = value_or_file(
+            ctx, self.template, self.template_file, "the template", "--template"
+        )
+        if template is not None:
+            changes["documentTemplate"] = template
+        if self.max_bytes is not None:
+            changes["documentTemplateMaxBytes"] = self.max_bytes
+        if params:
+            changes["searchParameters"] = params
+        _apply_unset(changes, self.unset or [])
+        if self.reset and changes:
+            raise UsageError("--reset cannot be combined with other changes")
+        return None if self.reset else changes
+
+
+@option_group
+@dataclass(frozen=True)
+class IndexChatRun:
+    """How `index chat-settings` runs: confirmation, preview, dry run, waiting."""
+
+    yes: YesOption = False
     preview: Annotated[
         bool,
         typer.Option("--preview", help="Render a few documents as the model will see them."),
-    ] = False,
+    ] = False
     preview_count: Annotated[
         int,
         typer.Option("--preview-count", metavar="N", min=1, max=50, help="Documents to preview."),
-    ] = 3,
+    ] = 3
     dry_run: Annotated[
         bool,
         typer.Option("--dry-run", help="Show what would be sent (and --preview it); send nothing."),
-    ] = False,
+    ] = False
     no_wait: Annotated[
         bool, typer.Option("--no-wait", help="Do not wait for the settings task.")
-    ] = False,
+    ] = False
     wait_timeout: Annotated[
         float,
         typer.Option(
@@ -288,105 +306,60 @@ def chat_settings(
             help="Seconds to wait for the settings task.",
             callback=finite,
         ),
-    ] = 60.0,
+    ] = 60.0
+
+
+@app.command("chat-settings", epilog=EPILOG)
+@with_option_groups
+def chat_settings(
+    typer_ctx: typer.Context,
+    index: Annotated[
+        str, typer.Argument(help="Index uid.", metavar="INDEX", autocompletion=complete_index)
+    ],
+    change: IndexChatChange,
+    run: IndexChatRun,
     json_mode: JsonOption = False,
-    profile: ProfileOption = None,
-    url: UrlOption = None,
-    api_key: ApiKeyOption = None,
-    admin_key_stdin: AdminKeyStdinOption = False,
-    prompt_admin_key: PromptAdminKeyOption = False,
-    timeout: TimeoutOption = 30.0,
-    ca_bundle: CaBundleOption = None,
-    insecure: InsecureOption = False,
+    *,
+    server: AdminConnection,
 ) -> None:
     """Show an index's chat settings; with options, change them and wait for the task."""
     from meilichat_cli.api import admin
-    from meilichat_cli.cli.admin_options import (
-        admin_client,
-        confirm,
-        declined,
-        value_or_file,
-    )
+    from meilichat_cli.cli.admin_options import confirm, declined
     from meilichat_cli.errors import UsageError
     from meilichat_cli.ui import admin_view
 
     ctx = run_context(typer_ctx)
     uid = validate_index_uid(index)
-    if template_file == "-" and admin_key_stdin:
+    if change.template_file == "-" and server.admin_key_stdin:
         raise UsageError("stdin can be read only once: --template-file - and --admin-key-stdin")
-    params: dict[str, Any] = _json_object(search_parameters) if search_parameters else {}
-    if limit is not None:
-        params["limit"] = limit
-    if hybrid_embedder is not None:
-        params["hybrid"] = {"embedder": hybrid_embedder}
-        if semantic_ratio is not None:
-            params["hybrid"]["semanticRatio"] = semantic_ratio
-    elif semantic_ratio is not None:
-        raise UsageError("--semantic-ratio needs --hybrid-embedder (Meilisearch requires both)")
-    if sort:
-        params["sort"] = list(sort)
-    if distinct is not None:
-        params["distinct"] = distinct
-    if matching_strategy is not None:
-        if matching_strategy not in MATCHING_STRATEGIES:
-            raise UsageError(f"--matching-strategy must be one of {', '.join(MATCHING_STRATEGIES)}")
-        params["matchingStrategy"] = matching_strategy
-    if search_on:
-        params["attributesToSearchOn"] = list(search_on)
-    if ranking_score_threshold is not None:
-        params["rankingScoreThreshold"] = ranking_score_threshold
-    changes: dict[str, Any] = {}
-    if description is not None:
-        changes["description"] = description
-    chosen_template = value_or_file(template, template_file, "the template", "--template")
-    if chosen_template is not None:
-        changes["documentTemplate"] = chosen_template
-    if max_bytes is not None:
-        changes["documentTemplateMaxBytes"] = max_bytes
-    if params:
-        changes["searchParameters"] = params
-    _apply_unset(changes, unset or [])
-    if reset and changes:
-        raise UsageError("--reset cannot be combined with other changes")
-    body: dict[str, Any] | None = None if reset else changes
-    updating = reset or bool(changes)
-    if dry_run and not updating and not preview:
+    body = change.body(ctx)
+    updating = body is None or bool(body)
+    if run.dry_run and not updating and not run.preview:
         raise UsageError("--dry-run shows a change: give the settings to change, or --preview")
+    update = admin.IndexChatUpdate(
+        body, dry_run=run.dry_run, wait=not run.no_wait, wait_timeout=run.wait_timeout
+    )
 
-    flags = _flags(profile, url, api_key, timeout, ca_bundle, insecure)
-    with admin_client(
-        ctx, flags, admin_key_stdin=admin_key_stdin, prompt_admin_key=prompt_admin_key
-    ) as (connection, client):
+    with server.client(ctx) as (connection, client):
         current = admin.index_chat_settings(client, uid)
         question = (
             f"Reset every chat setting of index '{uid}' on {connection.url} (its description,"
             " document template and search parameters)?"
         )
-        if reset and not dry_run and not confirm(ctx, question, yes=yes):
+        if body is None and not run.dry_run and not confirm(ctx, question, yes=run.yes):
             declined(ctx)
             return
-        result: dict[str, Any] = {"uid": uid}
-        settings = current
-        if updating and dry_run:
-            settings = admin.merge_index_chat_settings(current, body)
-            result["dryRun"] = True
-            result["wouldSend"] = body
-        elif updating:
-            task = admin.update_index_chat_settings(client, uid, body)
-            result["taskUid"] = task["taskUid"]
-            if no_wait:
-                settings = admin.merge_index_chat_settings(current, body)
-                result["status"] = task.get("status", "enqueued")
-            else:
-                done = admin.wait_for_task(client, int(task["taskUid"]), timeout=wait_timeout)
-                result["status"] = done.get("status")
-                settings = admin.index_chat_settings(client, uid)
-        result["chat"] = settings
+        result: dict[str, Any] = {"uid": uid, "chat": current}
+        if updating:
+            result = admin.apply_index_chat_update(client, uid, current, update)
+        settings = result["chat"]
         previews: list[str] = []
         docs: list[dict[str, Any]] = []
-        if preview:
-            sent = updating and not dry_run
-            docs, previews = _previews(ctx, client, uid, settings, preview_count, strict=not sent)
+        if run.preview:
+            sent = updating and not run.dry_run
+            docs, previews = _previews(
+                ctx, client, uid, settings, run.preview_count, strict=not sent
+            )
             result["preview"] = [
                 {"document": doc, "text": text} for doc, text in zip(docs, previews, strict=False)
             ]
@@ -394,9 +367,9 @@ def chat_settings(
         admin_view.write_json(ctx, result)
         return
     _report_change(ctx, uid, result, body, updating)
-    if not updating or not preview:
+    if not updating or not run.preview:
         admin_view.print_fields(ctx, admin_view.index_chat_fields(uid, settings))
-    if preview:
+    if run.preview:
         if not docs:
             ctx.note(f"Index '{uid}' has no documents to preview.")
         elif len(previews) != len(docs):

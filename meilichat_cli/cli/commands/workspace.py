@@ -10,28 +10,16 @@ JSON in $VISUAL/$EDITOR and sends only what changed, never the masked key the se
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from meilichat_cli.cli.admin_options import (
-    AdminKeyStdinOption,
-    JsonOption,
-    PromptAdminKeyOption,
-    YesOption,
-)
+from meilichat_cli.cli.admin_options import JsonOption, YesOption
 from meilichat_cli.cli.completion.completers import choices, complete_workspace
 from meilichat_cli.cli.context import run_context
 from meilichat_cli.cli.help.text import ADMIN_ENV, epilog
-from meilichat_cli.cli.options import (
-    ApiKeyOption,
-    CaBundleOption,
-    ConnectionFlags,
-    InsecureOption,
-    ProfileOption,
-    TimeoutOption,
-    UrlOption,
-)
+from meilichat_cli.cli.options import AdminConnection, option_group, with_option_groups
 
 if TYPE_CHECKING:
     from meilichat_cli.local.connection import Connection
@@ -98,24 +86,6 @@ SSL_CERT_FILE, HTTPS_PROXY/NO_PROXY.
 """
 
 
-def _flags(
-    profile: str | None,
-    url: str | None,
-    api_key: str | None,
-    timeout: float,
-    ca_bundle: str | None,
-    insecure: bool,
-) -> ConnectionFlags:
-    return ConnectionFlags(
-        profile=profile,
-        url=url,
-        api_key=api_key,
-        timeout=timeout,
-        ca_bundle=ca_bundle,
-        insecure=insecure,
-    )
-
-
 def _workspace_name(name: str | None, connection: Connection) -> str:
     from meilichat_cli.errors import UsageError
     from meilichat_cli.local.connection import validate_workspace
@@ -138,31 +108,22 @@ def _workspace_name(name: str | None, connection: Connection) -> str:
         env=ADMIN_ENV,
     ),
 )
+@with_option_groups
 def list_(
     typer_ctx: typer.Context,
     long: Annotated[
         bool, typer.Option("--long", "-l", help="Also show each one's source and provider key.")
     ] = False,
     json_mode: JsonOption = False,
-    profile: ProfileOption = None,
-    url: UrlOption = None,
-    api_key: ApiKeyOption = None,
-    admin_key_stdin: AdminKeyStdinOption = False,
-    prompt_admin_key: PromptAdminKeyOption = False,
-    timeout: TimeoutOption = 30.0,
-    ca_bundle: CaBundleOption = None,
-    insecure: InsecureOption = False,
+    *,
+    server: AdminConnection,
 ) -> None:
     """List the server's workspaces (all pages)."""
     from meilichat_cli.api import admin
-    from meilichat_cli.cli.admin_options import admin_client
     from meilichat_cli.ui import admin_view
 
     ctx = run_context(typer_ctx)
-    flags = _flags(profile, url, api_key, timeout, ca_bundle, insecure)
-    with admin_client(
-        ctx, flags, admin_key_stdin=admin_key_stdin, prompt_admin_key=prompt_admin_key
-    ) as (connection, client):
+    with server.client(ctx) as (connection, client):
         names = admin.list_workspaces(client)
         details = {name: admin.workspace_settings(client, name) for name in names} if long else {}
     if json_mode:
@@ -211,29 +172,20 @@ def list_(
         env=ADMIN_ENV + ", MEILICHAT_WORKSPACE (the default workspace)",
     ),
 )
+@with_option_groups
 def show(
     typer_ctx: typer.Context,
     name: NameArgument = None,
     json_mode: JsonOption = False,
-    profile: ProfileOption = None,
-    url: UrlOption = None,
-    api_key: ApiKeyOption = None,
-    admin_key_stdin: AdminKeyStdinOption = False,
-    prompt_admin_key: PromptAdminKeyOption = False,
-    timeout: TimeoutOption = 30.0,
-    ca_bundle: CaBundleOption = None,
-    insecure: InsecureOption = False,
+    *,
+    server: AdminConnection,
 ) -> None:
     """Show a workspace's settings (the provider key stays masked, as the server sends it)."""
     from meilichat_cli.api import admin
-    from meilichat_cli.cli.admin_options import admin_client
     from meilichat_cli.ui import admin_view
 
     ctx = run_context(typer_ctx)
-    flags = _flags(profile, url, api_key, timeout, ca_bundle, insecure)
-    with admin_client(
-        ctx, flags, admin_key_stdin=admin_key_stdin, prompt_admin_key=prompt_admin_key
-    ) as (connection, client):
+    with server.client(ctx) as (connection, client):
         workspace = _workspace_name(name, connection)
         settings = admin.workspace_settings(client, workspace)
     if json_mode:
@@ -242,10 +194,11 @@ def show(
         admin_view.print_fields(ctx, admin_view.workspace_fields(workspace, settings))
 
 
-@app.command("set", epilog=SET_EPILOG)
-def set_(
-    typer_ctx: typer.Context,
-    name: NameArgument = None,
+@option_group
+@dataclass(frozen=True)
+class WorkspaceChange:
+    """The settings `workspace set` changes, as given."""
+
     source: Annotated[
         str | None,
         typer.Option(
@@ -255,41 +208,41 @@ def set_(
             show_default=False,
             autocompletion=choices("openAi", "azureOpenAi", "mistral", "vLlm"),
         ),
-    ] = None,
+    ] = None
     base_url: Annotated[
         str | None,
         typer.Option("--base-url", metavar="URL", help="Provider base URL.", show_default=False),
-    ] = None,
+    ] = None
     org_id: Annotated[
         str | None,
         typer.Option("--org-id", metavar="ID", help="OpenAI organization id.", show_default=False),
-    ] = None,
+    ] = None
     project_id: Annotated[
         str | None,
         typer.Option("--project-id", metavar="ID", help="OpenAI project id.", show_default=False),
-    ] = None,
+    ] = None
     api_version: Annotated[
         str | None,
         typer.Option(
             "--api-version", metavar="VERSION", help="Azure OpenAI API version.", show_default=False
         ),
-    ] = None,
+    ] = None
     deployment_id: Annotated[
         str | None,
         typer.Option(
             "--deployment-id", metavar="ID", help="Azure OpenAI deployment id.", show_default=False
         ),
-    ] = None,
+    ] = None
     provider_key_stdin: Annotated[
         bool,
         typer.Option("--provider-key-stdin", help="Read the LLM provider's API key from stdin."),
-    ] = False,
+    ] = False
     prompt_provider_key: Annotated[
         bool,
         typer.Option(
             "--prompt-provider-key", help="Ask for the LLM provider's API key (hidden input)."
         ),
-    ] = False,
+    ] = False
     provider_key: Annotated[
         str | None,
         typer.Option(
@@ -299,11 +252,11 @@ def set_(
             " options above).",
             show_default=False,
         ),
-    ] = None,
+    ] = None
     system_prompt: Annotated[
         str | None,
         typer.Option("--system-prompt", metavar="TEXT", help="System prompt.", show_default=False),
-    ] = None,
+    ] = None
     system_prompt_file: Annotated[
         str | None,
         typer.Option(
@@ -312,7 +265,7 @@ def set_(
             help="System prompt from a file ('-' = stdin).",
             show_default=False,
         ),
-    ] = None,
+    ] = None
     search_description: Annotated[
         str | None,
         typer.Option(
@@ -321,13 +274,13 @@ def set_(
             help="Description of the search tool.",
             show_default=False,
         ),
-    ] = None,
+    ] = None
     search_description_file: Annotated[
         str | None,
         typer.Option(
             "--search-description-file", metavar="FILE", help="…from a file.", show_default=False
         ),
-    ] = None,
+    ] = None
     search_q_param: Annotated[
         str | None,
         typer.Option(
@@ -336,13 +289,13 @@ def set_(
             help="Description of the `q` argument.",
             show_default=False,
         ),
-    ] = None,
+    ] = None
     search_q_param_file: Annotated[
         str | None,
         typer.Option(
             "--search-q-param-file", metavar="FILE", help="…from a file.", show_default=False
         ),
-    ] = None,
+    ] = None
     search_filter_param: Annotated[
         str | None,
         typer.Option(
@@ -351,13 +304,13 @@ def set_(
             help="Description of the `filter` argument.",
             show_default=False,
         ),
-    ] = None,
+    ] = None
     search_filter_param_file: Annotated[
         str | None,
         typer.Option(
             "--search-filter-param-file", metavar="FILE", help="…from a file.", show_default=False
         ),
-    ] = None,
+    ] = None
     search_index_uid_param: Annotated[
         str | None,
         typer.Option(
@@ -366,7 +319,7 @@ def set_(
             help="Description of the `index_uid` argument.",
             show_default=False,
         ),
-    ] = None,
+    ] = None
     search_index_uid_param_file: Annotated[
         str | None,
         typer.Option(
@@ -375,7 +328,7 @@ def set_(
             help="…from a file.",
             show_default=False,
         ),
-    ] = None,
+    ] = None
     unset: Annotated[
         list[str] | None,
         typer.Option(
@@ -385,104 +338,125 @@ def set_(
             show_default=False,
             autocompletion=choices(*UNSETTABLE),
         ),
-    ] = None,
+    ] = None
+
+    def changes(self, ctx: RunContext, *, admin_key_stdin: bool) -> dict[str, Any]:
+        """The settings to PATCH: files and stdin read, the provider key asked for, --unset
+        applied; a UsageError when nothing would change or stdin is wanted twice."""
+        from meilichat_cli.api import admin
+        from meilichat_cli.cli.admin_options import value_or_file
+        from meilichat_cli.errors import UsageError
+
+        files = (
+            self.system_prompt_file,
+            self.search_description_file,
+            self.search_q_param_file,
+            self.search_filter_param_file,
+            self.search_index_uid_param_file,
+        )
+        stdin_users = [
+            option
+            for option, used in (
+                ("--admin-key-stdin", admin_key_stdin),
+                ("--provider-key-stdin", self.provider_key_stdin),
+                ("a prompt file '-'", "-" in files),
+            )
+            if used
+        ]
+        if len(stdin_users) > 1:
+            raise UsageError(
+                f"stdin can be read only once: {' and '.join(stdin_users)} both want it"
+            )
+        prompts = {
+            field: value_or_file(ctx, value, path, what, option)
+            for field, value, path, what, option in (
+                (
+                    "system",
+                    self.system_prompt,
+                    self.system_prompt_file,
+                    "the system prompt",
+                    "--system-prompt",
+                ),
+                (
+                    "searchDescription",
+                    self.search_description,
+                    self.search_description_file,
+                    "the search description",
+                    "--search-description",
+                ),
+                (
+                    "searchQParam",
+                    self.search_q_param,
+                    self.search_q_param_file,
+                    "the q parameter description",
+                    "--search-q-param",
+                ),
+                (
+                    "searchFilterParam",
+                    self.search_filter_param,
+                    self.search_filter_param_file,
+                    "the filter parameter description",
+                    "--search-filter-param",
+                ),
+                (
+                    "searchIndexUidParam",
+                    self.search_index_uid_param,
+                    self.search_index_uid_param_file,
+                    "the index_uid parameter description",
+                    "--search-index-uid-param",
+                ),
+            )
+        }
+        changes: dict[str, Any] = {}
+        if self.source is not None:
+            changes["source"] = admin.normalize_source(self.source)
+        for field, value in (
+            ("baseUrl", self.base_url),
+            ("orgId", self.org_id),
+            ("projectId", self.project_id),
+            ("apiVersion", self.api_version),
+            ("deploymentId", self.deployment_id),
+        ):
+            if value is not None:
+                changes[field] = value
+        key = _provider_key(
+            ctx, self.provider_key, self.provider_key_stdin, self.prompt_provider_key
+        )
+        if key is not None:
+            changes["apiKey"] = key
+        given_prompts = {k: v for k, v in prompts.items() if v is not None}
+        if given_prompts:
+            changes["prompts"] = given_prompts
+        _apply_unset(changes, self.unset or [])
+        if not changes:
+            raise UsageError(
+                "Nothing to change",
+                hint="give at least one setting (see `meilichat workspace set -h`)",
+            )
+        return changes
+
+
+@app.command("set", epilog=SET_EPILOG)
+@with_option_groups
+def set_(
+    typer_ctx: typer.Context,
+    name: NameArgument = None,
+    *,
+    change: WorkspaceChange,
     json_mode: JsonOption = False,
-    profile: ProfileOption = None,
-    url: UrlOption = None,
-    api_key: ApiKeyOption = None,
-    admin_key_stdin: AdminKeyStdinOption = False,
-    prompt_admin_key: PromptAdminKeyOption = False,
-    timeout: TimeoutOption = 30.0,
-    ca_bundle: CaBundleOption = None,
-    insecure: InsecureOption = False,
+    server: AdminConnection,
 ) -> None:
     """Change a workspace's settings, creating the workspace if it does not exist.
 
     Only the settings you give are sent; the others keep their values."""
     from meilichat_cli.api import admin
-    from meilichat_cli.cli.admin_options import admin_client, value_or_file
-    from meilichat_cli.errors import UsageError
     from meilichat_cli.ui import admin_view
 
     ctx = run_context(typer_ctx)
-    stdin_users = [
-        option
-        for option, used in (
-            ("--admin-key-stdin", admin_key_stdin),
-            ("--provider-key-stdin", provider_key_stdin),
-            (
-                "a prompt file '-'",
-                "-"
-                in (
-                    system_prompt_file,
-                    search_description_file,
-                    search_q_param_file,
-                    search_filter_param_file,
-                    search_index_uid_param_file,
-                ),
-            ),
-        )
-        if used
-    ]
-    if len(stdin_users) > 1:
-        raise UsageError(f"stdin can be read only once: {' and '.join(stdin_users)} both want it")
-    prompts = {
-        "system": value_or_file(
-            system_prompt, system_prompt_file, "the system prompt", "--system-prompt"
-        ),
-        "searchDescription": value_or_file(
-            search_description,
-            search_description_file,
-            "the search description",
-            "--search-description",
-        ),
-        "searchQParam": value_or_file(
-            search_q_param, search_q_param_file, "the q parameter description", "--search-q-param"
-        ),
-        "searchFilterParam": value_or_file(
-            search_filter_param,
-            search_filter_param_file,
-            "the filter parameter description",
-            "--search-filter-param",
-        ),
-        "searchIndexUidParam": value_or_file(
-            search_index_uid_param,
-            search_index_uid_param_file,
-            "the index_uid parameter description",
-            "--search-index-uid-param",
-        ),
-    }
-    changes: dict[str, Any] = {}
-    if source is not None:
-        changes["source"] = admin.normalize_source(source)
-    for field, value in (
-        ("baseUrl", base_url),
-        ("orgId", org_id),
-        ("projectId", project_id),
-        ("apiVersion", api_version),
-        ("deploymentId", deployment_id),
-    ):
-        if value is not None:
-            changes[field] = value
-    key = _provider_key(ctx, provider_key, provider_key_stdin, prompt_provider_key)
-    if key is not None:
-        changes["apiKey"] = key
-    given_prompts = {k: v for k, v in prompts.items() if v is not None}
-    if given_prompts:
-        changes["prompts"] = given_prompts
-    _apply_unset(changes, unset or [])
-    if not changes:
-        raise UsageError(
-            "Nothing to change", hint="give at least one setting (see `meilichat workspace set -h`)"
-        )
-    flags = _flags(profile, url, api_key, timeout, ca_bundle, insecure)
-    with admin_client(
-        ctx, flags, admin_key_stdin=admin_key_stdin, prompt_admin_key=prompt_admin_key
-    ) as (connection, client):
+    changes = change.changes(ctx, admin_key_stdin=server.admin_key_stdin)
+    with server.client(ctx) as (connection, client):
         workspace = _workspace_name(name, connection)
-        current = admin.workspace_settings_or_none(client, workspace)
-        admin.check_source_requirements(admin.merge_workspace_settings(current, changes))
-        settings = admin.update_workspace(client, workspace, changes)
+        current, settings = admin.set_workspace(client, workspace, changes)
     if json_mode:
         admin_view.write_json(
             ctx, {"uid": workspace, "created": current is None, "settings": settings}
@@ -586,17 +560,12 @@ def _describe(changes: dict[str, Any]) -> str:
         env=ADMIN_ENV + ", MEILICHAT_WORKSPACE (the default workspace), VISUAL, EDITOR",
     ),
 )
+@with_option_groups
 def edit(
     typer_ctx: typer.Context,
     name: NameArgument = None,
-    profile: ProfileOption = None,
-    url: UrlOption = None,
-    api_key: ApiKeyOption = None,
-    admin_key_stdin: AdminKeyStdinOption = False,
-    prompt_admin_key: PromptAdminKeyOption = False,
-    timeout: TimeoutOption = 30.0,
-    ca_bundle: CaBundleOption = None,
-    insecure: InsecureOption = False,
+    *,
+    server: AdminConnection,
 ) -> None:
     """Edit a workspace's settings as JSON in $VISUAL / $EDITOR; only changes are sent.
 
@@ -605,15 +574,11 @@ def edit(
     import os
 
     from meilichat_cli.api import admin
-    from meilichat_cli.cli.admin_options import admin_client
     from meilichat_cli.errors import MeilichatError
     from meilichat_cli.ui import admin_view
 
     ctx = run_context(typer_ctx)
-    flags = _flags(profile, url, api_key, timeout, ca_bundle, insecure)
-    with admin_client(
-        ctx, flags, admin_key_stdin=admin_key_stdin, prompt_admin_key=prompt_admin_key
-    ) as (connection, client):
+    with server.client(ctx) as (connection, client):
         workspace = _workspace_name(name, connection)
         before = admin.workspace_settings(client, workspace)
         after, draft = _edit_in_editor(ctx, workspace, before)
@@ -697,30 +662,22 @@ def _edit_in_editor(
         env=ADMIN_ENV + ", MEILICHAT_WORKSPACE (the default workspace)",
     ),
 )
+@with_option_groups
 def reset(
     typer_ctx: typer.Context,
     name: NameArgument = None,
     yes: YesOption = False,
     json_mode: JsonOption = False,
-    profile: ProfileOption = None,
-    url: UrlOption = None,
-    api_key: ApiKeyOption = None,
-    admin_key_stdin: AdminKeyStdinOption = False,
-    prompt_admin_key: PromptAdminKeyOption = False,
-    timeout: TimeoutOption = 30.0,
-    ca_bundle: CaBundleOption = None,
-    insecure: InsecureOption = False,
+    *,
+    server: AdminConnection,
 ) -> None:
     """Reset a workspace's settings to the defaults (this removes its provider key)."""
     from meilichat_cli.api import admin
-    from meilichat_cli.cli.admin_options import admin_client, confirm, declined
+    from meilichat_cli.cli.admin_options import confirm, declined
     from meilichat_cli.ui import admin_view
 
     ctx = run_context(typer_ctx)
-    flags = _flags(profile, url, api_key, timeout, ca_bundle, insecure)
-    with admin_client(
-        ctx, flags, admin_key_stdin=admin_key_stdin, prompt_admin_key=prompt_admin_key
-    ) as (connection, client):
+    with server.client(ctx) as (connection, client):
         workspace = _workspace_name(name, connection)
         question = (
             f"Reset workspace '{workspace}' on {connection.url} to the default settings"
@@ -746,6 +703,7 @@ def reset(
         env=ADMIN_ENV,
     ),
 )
+@with_option_groups
 def delete(
     typer_ctx: typer.Context,
     name: Annotated[
@@ -755,27 +713,18 @@ def delete(
         ),
     ],
     yes: YesOption = False,
-    profile: ProfileOption = None,
-    url: UrlOption = None,
-    api_key: ApiKeyOption = None,
-    admin_key_stdin: AdminKeyStdinOption = False,
-    prompt_admin_key: PromptAdminKeyOption = False,
-    timeout: TimeoutOption = 30.0,
-    ca_bundle: CaBundleOption = None,
-    insecure: InsecureOption = False,
+    *,
+    server: AdminConnection,
 ) -> None:
     """Delete a workspace and its settings."""
     from meilichat_cli.api import admin
-    from meilichat_cli.cli.admin_options import admin_client, confirm, declined
+    from meilichat_cli.cli.admin_options import confirm, declined
     from meilichat_cli.local.connection import validate_workspace
     from meilichat_cli.ui import admin_view
 
     ctx = run_context(typer_ctx)
     workspace = validate_workspace(name)
-    flags = _flags(profile, url, api_key, timeout, ca_bundle, insecure)
-    with admin_client(
-        ctx, flags, admin_key_stdin=admin_key_stdin, prompt_admin_key=prompt_admin_key
-    ) as (connection, client):
+    with server.client(ctx) as (connection, client):
         if not confirm(ctx, f"Delete workspace '{workspace}' on {connection.url}?", yes=yes):
             declined(ctx)
             return
