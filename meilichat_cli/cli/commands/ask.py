@@ -15,17 +15,7 @@ import typer
 
 from meilichat_cli.cli.completion.completers import complete_conversation
 from meilichat_cli.cli.context import errors_as_json, run_context
-from meilichat_cli.cli.options import (
-    ApiKeyOption,
-    CaBundleOption,
-    ConnectionFlags,
-    InsecureOption,
-    ModelOption,
-    ProfileOption,
-    TimeoutOption,
-    UrlOption,
-    WorkspaceOption,
-)
+from meilichat_cli.cli.options import ChatConnection, ConnectionFlags, with_option_groups
 
 if TYPE_CHECKING:
     from meilichat_cli.chat.question import Question
@@ -52,6 +42,7 @@ MEILICHAT_WORKSPACE, MEILICHAT_MODEL, NO_COLOR, SSL_CERT_FILE, HTTPS_PROXY/NO_PR
 MAX_PROMPT_BYTES = 2 * 1024 * 1024
 
 
+@with_option_groups
 def ask(
     typer_ctx: typer.Context,
     prompt: Annotated[
@@ -105,14 +96,8 @@ def ask(
             show_default=False,
         ),
     ] = None,
-    profile: ProfileOption = None,
-    url: UrlOption = None,
-    workspace: WorkspaceOption = None,
-    model: ModelOption = None,
-    api_key: ApiKeyOption = None,
-    timeout: TimeoutOption = 120.0,
-    ca_bundle: CaBundleOption = None,
-    insecure: InsecureOption = False,
+    *,
+    server: ChatConnection,
 ) -> None:
     from meilichat_cli.errors import UsageError
     from meilichat_cli.local.context import reader_may_leave
@@ -132,22 +117,15 @@ def ask(
         text = question.text
     else:
         text = read_prompt(ctx, prompt or [])
-    flags = ConnectionFlags(
-        profile=profile,
-        url=url,
-        workspace=workspace,
-        model=model,
-        api_key=api_key,
-        timeout=timeout,
-        ca_bundle=ca_bundle,
-        insecure=insecure,
-    )
+    flags = server.flags
     if question is not None:
         from dataclasses import replace
 
         # The input's own fields are the most specific: they win over flags and environment.
         flags = replace(
-            flags, workspace=question.workspace or workspace, model=question.model or model
+            flags,
+            workspace=question.workspace or server.workspace,
+            model=question.model or server.model,
         )
     from meilichat_cli.ui.output import choose_output
 

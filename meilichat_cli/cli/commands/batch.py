@@ -21,17 +21,7 @@ import typer
 
 from meilichat_cli.cli.completion.completers import complete_workspace
 from meilichat_cli.cli.context import run_context
-from meilichat_cli.cli.options import (
-    ApiKeyOption,
-    CaBundleOption,
-    ConnectionFlags,
-    InsecureOption,
-    ModelOption,
-    ProfileOption,
-    TimeoutOption,
-    UrlOption,
-    WorkspaceOption,
-)
+from meilichat_cli.cli.options import ChatConnection, ConnectionFlags, with_option_groups
 
 if TYPE_CHECKING:
     import threading
@@ -78,6 +68,7 @@ DEMO_MODEL = "demo-model"
 DEMO_TOKEN_DELAY = 0.004  # slow enough to watch the bar move, fast enough to finish in seconds
 
 
+@with_option_groups
 def batch(
     typer_ctx: typer.Context,
     file: Annotated[
@@ -165,14 +156,8 @@ def batch(
             help="Print the bundled example question set (a starting point) and exit.",
         ),
     ] = False,
-    profile: ProfileOption = None,
-    url: UrlOption = None,
-    workspace: WorkspaceOption = None,
-    model: ModelOption = None,
-    api_key: ApiKeyOption = None,
-    timeout: TimeoutOption = 120.0,
-    ca_bundle: CaBundleOption = None,
-    insecure: InsecureOption = False,
+    *,
+    server: ChatConnection,
 ) -> None:
 
     ctx = run_context(typer_ctx)
@@ -180,16 +165,7 @@ def batch(
         ctx.stdout.write(example_questions_text())
         ctx.stdout.flush()
         return
-    flags = ConnectionFlags(
-        profile=profile,
-        url=url,
-        workspace=workspace,
-        model=model,
-        api_key=api_key,
-        timeout=timeout,
-        ca_bundle=ca_bundle,
-        insecure=insecure,
-    )
+    flags = server.flags
     options = BatchOptions(
         file=file,
         concurrency=concurrency,
@@ -204,7 +180,7 @@ def batch(
     if not demo:
         run_batch_command(ctx, flags, options)
         return
-    if any((profile, url, workspace, api_key)):
+    if any((server.profile, server.url, server.workspace, server.api_key)):
         from meilichat_cli.errors import UsageError
 
         raise UsageError("--demo uses its own server: drop --profile, --url, -w and --api-key")

@@ -19,17 +19,7 @@ import typer
 
 from meilichat_cli.cli.completion.completers import complete_conversation
 from meilichat_cli.cli.context import run_context
-from meilichat_cli.cli.options import (
-    ApiKeyOption,
-    CaBundleOption,
-    ConnectionFlags,
-    InsecureOption,
-    ModelOption,
-    ProfileOption,
-    TimeoutOption,
-    UrlOption,
-    WorkspaceOption,
-)
+from meilichat_cli.cli.options import ChatConnection, ConnectionFlags, with_option_groups
 
 if TYPE_CHECKING:
     from meilichat_cli.api.client import MeiliClient
@@ -70,6 +60,7 @@ VISUAL/EDITOR, NO_COLOR.
 MAX_SEED_BYTES = 2 * 1024 * 1024
 
 
+@with_option_groups
 def chat(
     typer_ctx: typer.Context,
     question: Annotated[
@@ -97,29 +88,14 @@ def chat(
     no_save: Annotated[
         bool, typer.Option("--no-save", help="Do not save this session's turns to history.")
     ] = False,
-    profile: ProfileOption = None,
-    url: UrlOption = None,
-    workspace: WorkspaceOption = None,
-    model: ModelOption = None,
-    api_key: ApiKeyOption = None,
-    timeout: TimeoutOption = 120.0,
-    ca_bundle: CaBundleOption = None,
-    insecure: InsecureOption = False,
+    *,
+    server: ChatConnection,
 ) -> None:
     from meilichat_cli.cli.commands.ask import check_resume_flags
 
     check_resume_flags(continue_, conversation)
     ctx = run_context(typer_ctx)
-    flags = ConnectionFlags(
-        profile=profile,
-        url=url,
-        workspace=workspace,
-        model=model,
-        api_key=api_key,
-        timeout=timeout,
-        ca_bundle=ca_bundle,
-        insecure=insecure,
-    )
+    flags = server.flags
     start_repl(
         ctx,
         flags,

@@ -19,17 +19,7 @@ from meilichat_cli.cli.admin_options import (
     YesOption,
 )
 from meilichat_cli.cli.context import run_context
-from meilichat_cli.cli.options import (
-    ApiKeyOption,
-    CaBundleOption,
-    ConnectionFlags,
-    InsecureOption,
-    ModelOption,
-    ProfileOption,
-    TimeoutOption,
-    UrlOption,
-    WorkspaceOption,
-)
+from meilichat_cli.cli.options import ConnectionFlags, DoctorConnection, with_option_groups
 
 if TYPE_CHECKING:
     from meilichat_cli.doctor.checks import FixInputs, Report, Target
@@ -61,6 +51,7 @@ HTTPS_PROXY/NO_PROXY.
 """
 
 
+@with_option_groups
 def doctor(
     typer_ctx: typer.Context,
     fix: Annotated[
@@ -91,14 +82,8 @@ def doctor(
     ] = False,
     admin_key_stdin: AdminKeyStdinOption = False,
     prompt_admin_key: PromptAdminKeyOption = False,
-    profile: ProfileOption = None,
-    url: UrlOption = None,
-    workspace: WorkspaceOption = None,
-    model: ModelOption = None,
-    api_key: ApiKeyOption = None,
-    timeout: TimeoutOption = 60.0,
-    ca_bundle: CaBundleOption = None,
-    insecure: InsecureOption = False,
+    *,
+    server: DoctorConnection,
 ) -> None:
     from meilichat_cli.api import admin
     from meilichat_cli.cli.admin_options import explicit_admin_key
@@ -113,16 +98,7 @@ def doctor(
         )
     if (provider_key_stdin or prompt_provider_key) and not fix:
         raise UsageError("the provider key is only used by --fix")
-    flags = ConnectionFlags(
-        profile=profile,
-        url=url,
-        workspace=workspace,
-        model=model,
-        api_key=api_key,
-        timeout=timeout,
-        ca_bundle=ca_bundle,
-        insecure=insecure,
-    )
+    flags = server.flags
     admin_key = explicit_admin_key(ctx, from_stdin=admin_key_stdin, prompt=prompt_admin_key)
     inputs = FixInputs(source=admin.normalize_source(source), base_url=base_url)
     if provider_key_stdin:
