@@ -732,8 +732,8 @@ def test_loop_survives_ctrl_c_raised_while_a_command_runs(harness: Harness) -> N
 
 
 def test_one_http_client_serves_every_turn_of_a_session(monkeypatch: pytest.MonkeyPatch) -> None:
-    from meilichat_cli.cli.commands import chat
-    from meilichat_cli.cli.options import ConnectionFlags
+    from meilichat_cli.api.connect import ConnectionFlags
+    from meilichat_cli.repl import session as chat
 
     server = FakeServer()
     opened: list[MeiliClient] = []

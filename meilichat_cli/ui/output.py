@@ -244,6 +244,19 @@ def _import_renderer() -> None:
     import meilichat_cli.ui.stream  # noqa: F401
 
 
+def check_output_modes(*, json_mode: bool, events_mode: bool, plain: bool) -> None:
+    """--json, --events and --plain each choose the whole output: one at a time."""
+    from meilichat_cli.errors import UsageError
+
+    chosen = [
+        name
+        for name, on in (("--json", json_mode), ("--events", events_mode), ("--plain", plain))
+        if on
+    ]
+    if len(chosen) > 1:
+        raise UsageError(f"{' and '.join(chosen)} cannot be used together")
+
+
 def choose_output(
     ctx: RunContext, *, json_mode: bool, events_mode: bool, plain: bool, show_sources: bool
 ) -> Output:

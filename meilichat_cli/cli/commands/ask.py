@@ -3,24 +3,19 @@
 Reads the prompt from the arguments and, when stdin is piped, from stdin (stdin first, a blank
 line, then the arguments); with `--input json`, one JSON question object from stdin
 (`question_input`: a prompt or a conversation to continue). Chooses one output mode
-(terminal, plain, --json, --events) and maps the outcome to the documented exit code by
-raising. Only typer is imported at module level.
+(terminal, plain, --json, --events); the question itself is asked by `chat.ask.ask_once`,
+which raises the outcome as the documented error. Only typer is imported at module level.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import typer
 
 from meilichat_cli.cli.completion.completers import complete_conversation
 from meilichat_cli.cli.context import errors_as_json, run_context
-from meilichat_cli.cli.options import ChatConnection, ConnectionFlags, with_option_groups
-
-if TYPE_CHECKING:
-    from meilichat_cli.chat.question import Question
-    from meilichat_cli.local.context import RunContext
-    from meilichat_cli.ui.output import Output
+from meilichat_cli.cli.options import ChatConnection, with_option_groups
 
 HELP = "Ask one question and stream the answer, with the searches and sources behind it."
 EPILOG = """[bold]Examples[/bold]
@@ -36,10 +31,6 @@ EPILOG = """[bold]Examples[/bold]
 [bold]Environment[/bold]: MEILICHAT_PROFILE, MEILICHAT_URL, MEILICHAT_API_KEY,
 MEILICHAT_WORKSPACE, MEILICHAT_MODEL, NO_COLOR, SSL_CERT_FILE, HTTPS_PROXY/NO_PROXY.
 """
-
-# Larger prompts are refused before anything is sent; LLM context windows are far smaller,
-# and Meilisearch's own request limit (100 MB) would fail much later and less clearly.
-MAX_PROMPT_BYTES = 2 * 1024 * 1024
 
 
 @with_option_groups
@@ -99,8 +90,10 @@ def ask(
     *,
     server: ChatConnection,
 ) -> None:
+    from meilichat_cli.chat.ask import ask_once, check_resume_flags, read_json_input, read_prompt
     from meilichat_cli.errors import UsageError
     from meilichat_cli.local.context import reader_may_leave
+    from meilichat_cli.ui.output import check_output_modes
 
     check_output_modes(json_mode=json_mode, events_mode=events_mode, plain=plain)
     check_resume_flags(continue_, conversation)
@@ -144,142 +137,3 @@ def ask(
             save=not no_save,
             question=question,
         )
-
-
-def check_output_modes(*, json_mode: bool, events_mode: bool, plain: bool) -> None:
-    """--json, --events and --plain each choose the whole output: one at a time."""
-    from meilichat_cli.errors import UsageError
-
-    chosen = [
-        name
-        for name, on in (("--json", json_mode), ("--events", events_mode), ("--plain", plain))
-        if on
-    ]
-    if len(chosen) > 1:
-        raise UsageError(f"{' and '.join(chosen)} cannot be used together")
-
-
-def check_resume_flags(continue_: bool, conversation: str | None) -> None:
-    """-c and --conversation each name the conversation to continue: one at a time."""
-    from meilichat_cli.errors import UsageError
-
-    if continue_ and conversation is not None:
-        raise UsageError(
-            "-c/--continue and --conversation cannot be used together",
-            hint="-c continues the latest conversation, --conversation ID a given one",
-        )
-    if conversation is not None and not conversation.strip():
-        raise UsageError("--conversation needs an id (or a unique prefix of one)")
-
-
-def read_json_input(ctx: RunContext, input_format: str, words: list[str]) -> Question:
-    """`--input json`: one question object on stdin (see `question_input`)."""
-    from meilichat_cli.chat.question import read_question
-    from meilichat_cli.errors import UsageError
-
-    if input_format.lower() != "json":
-        raise UsageError(f"--input {input_format!r}: the only input format is json")
-    if words:
-        raise UsageError(
-            "--input json reads the question from stdin; give it no PROMPT arguments",
-            hint='put the question in the object: {"prompt": "…"}',
-        )
-    if ctx.stdin_isatty:
-        raise UsageError(
-            "--input json reads one JSON object from stdin, and stdin is a terminal",
-            hint='echo \'{"prompt": "…"}\' | meilichat ask --input json',
-        )
-    return read_question(ctx.stdin)
-
-
-def read_prompt(ctx: RunContext, words: list[str]) -> str:
-    """stdin (when piped) first, a blank line, then the arguments; refuse empty or huge."""
-    from meilichat_cli.errors import UsageError
-
-    parts: list[str] = []
-    if not ctx.stdin_isatty:
-        piped = ctx.stdin.read(MAX_PROMPT_BYTES + 1)
-        if piped.strip():
-            parts.append(piped.rstrip("\n"))
-    argument = " ".join(words)
-    if argument.strip():
-        parts.append(argument)
-    text = "\n\n".join(parts)
-    if not text.strip():
-        raise UsageError(
-            "Prompt is empty", hint='give a question: meilichat ask "…" (or pipe text in)'
-        )
-    size = len(text.encode("utf-8", "surrogatepass"))
-    if size > MAX_PROMPT_BYTES:
-        raise UsageError(
-            f"Prompt is larger than the {MAX_PROMPT_BYTES // (1024 * 1024)} MiB limit",
-            hint="send a shorter excerpt",
-        )
-    return text
-
-
-def ask_once(
-    ctx: RunContext,
-    flags: ConnectionFlags,
-    text: str,
-    *,
-    system: str | None,
-    output: Output,
-    resume: str | None = None,
-    resume_latest: bool = False,
-    save: bool = True,
-    question: Question | None = None,
-) -> None:
-    from meilichat_cli.chat.recorder import Recorder, history_enabled
-    from meilichat_cli.chat.turn import run_turn
-    from meilichat_cli.errors import Interrupted, UsageError
-    from meilichat_cli.local.connection import validate_workspace
-
-    connection = flags.resolve(ctx)
-    if not connection.workspace:
-        raise UsageError(
-            "No workspace given",
-            hint="pass -w WORKSPACE, set MEILICHAT_WORKSPACE or `meilichat profile set NAME -w WS`",
-        )
-    workspace = validate_workspace(connection.workspace)
-    new_messages: list[dict[str, Any]] = []
-    if question is not None:
-        new_messages = question.new_messages(system)
-    else:
-        if system:
-            new_messages.append({"role": "system", "content": system})
-        new_messages.append({"role": "user", "content": text})
-    paths = ctx.paths
-    recorder = Recorder(
-        paths.history_db,
-        enabled=history_enabled(paths.config_file, no_save=not save),
-        warn=ctx.warn,
-    )
-    if resume or resume_latest:
-        recorder.resume(resume, latest=resume_latest, connection=connection)
-    identity: dict[str, Any] = {
-        "conversation_id": None,
-        "profile": connection.profile,
-        "workspace": workspace,
-        "model": connection.model,
-    }
-    with flags.open_client(ctx, connection) as client:
-        output.before_request()
-        outcome = run_turn(
-            client,
-            workspace=workspace,
-            model=connection.model,
-            history=recorder.messages,
-            new_messages=new_messages,
-            on_event=output.on_event,
-        )
-    recorder.record(outcome, question=text, connection=connection, workspace=workspace)
-    recorder.close()
-    if outcome.reader_left:
-        raise BrokenPipeError  # saved; now leave as quietly as the reader did
-    identity["conversation_id"] = recorder.conversation_id
-    output.finish(outcome, identity)
-    if outcome.interrupted:
-        raise Interrupted("")
-    if outcome.error is not None:
-        raise outcome.error

@@ -80,10 +80,10 @@ def demo(
     if serve:
         _serve(StandInServer(port=port, master_key=key, fresh=fresh, token_delay=delay))
         return
-    from meilichat_cli.cli.commands.ask import ask_once, check_output_modes, read_prompt
-    from meilichat_cli.cli.options import ConnectionFlags
+    from meilichat_cli.api.connect import ConnectionFlags
+    from meilichat_cli.chat.ask import ask_once, read_prompt
     from meilichat_cli.local.context import reader_may_leave
-    from meilichat_cli.ui.output import choose_output
+    from meilichat_cli.ui.output import check_output_modes, choose_output
 
     check_output_modes(json_mode=json_mode, events_mode=events_mode, plain=plain)
     ctx = run_context(typer_ctx)
@@ -103,7 +103,7 @@ def demo(
             "MEILICHAT_MODEL": DEMO_MODEL,
         }
         if not question and ctx.stdin_isatty:
-            from meilichat_cli.cli.commands.chat import start_repl
+            from meilichat_cli.repl.session import start_repl
 
             start_repl(ctx, flags)
             return

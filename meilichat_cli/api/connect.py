@@ -1,0 +1,68 @@
+"""Where a command connects, as the user said it, and opening the client for it.
+
+`ConnectionFlags` holds what the command line said (profile, URL, workspace, model, key,
+timeout, TLS); `resolve` completes it from the environment and the profile
+(`local/connection.py`), `open_client` opens a `MeiliClient` on the run's transport. The
+use cases (ask once, the REPL, batch, doctor) take it, so a command only parses options.
+
+Imports nothing heavy at module level (httpx loads with the client).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from meilichat_cli.api.client import MeiliClient
+    from meilichat_cli.local.connection import Connection
+    from meilichat_cli.local.context import RunContext
+
+
+@dataclass(frozen=True)
+class ConnectionFlags:
+    """What the user said on the command line about where to connect."""
+
+    profile: str | None = None
+    url: str | None = None
+    workspace: str | None = None
+    model: str | None = None
+    api_key: str | None = None
+    timeout: float = 120.0
+    ca_bundle: str | None = None
+    insecure: bool = False
+
+    def resolve(self, ctx: RunContext, *, admin_key: str | None = None) -> Connection:
+        """The connection these flags name; with `admin_key`, one that sends it (for admin
+        commands: the profile's own key is then not looked at, nor warned about)."""
+        from dataclasses import replace
+
+        from meilichat_cli.local.connection import resolve_connection
+
+        connection = resolve_connection(
+            ctx.environ,
+            profile=self.profile,
+            url=self.url,
+            api_key=admin_key or self.api_key,
+            workspace=self.workspace,
+            model=self.model,
+            warn=ctx.warn,
+            api_key_source="admin key" if admin_key else "--api-key",
+        )
+        if self.ca_bundle:
+            connection = replace(connection, ca_bundle=self.ca_bundle)
+        if self.insecure:
+            connection = replace(connection, insecure=True)
+        return connection
+
+    def open_client(self, ctx: RunContext, connection: Connection) -> MeiliClient:
+        from meilichat_cli.api.client import MeiliClient
+
+        return MeiliClient(
+            connection,
+            read_timeout=self.timeout,
+            transport=ctx.transport,
+            environ=ctx.environ,
+            warn=ctx.warn,
+            debug=ctx.debug_log,
+        )

@@ -1,0 +1,255 @@
+"""A REPL session: from the resolved connection to Ctrl-D, for `chat` and `demo`.
+
+`start_repl(ctx, flags, ...)` checks there is a terminal to read from, shows the prompt as
+soon as prompt_toolkit is loaded, and imports httpx, rich and the history store in a
+background thread while the user types. One HTTP client serves the whole session, so the
+connection is reused across turns.
+
+Must not import typer or `cli`; heavy modules load inside the functions.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from meilichat_cli.api.client import MeiliClient
+    from meilichat_cli.api.connect import ConnectionFlags
+    from meilichat_cli.chat.recorder import LazyHistory
+    from meilichat_cli.chat.turn import TurnOutcome
+    from meilichat_cli.local.connection import Connection
+    from meilichat_cli.local.context import RunContext
+    from meilichat_cli.protocol.conversation import Message
+    from meilichat_cli.protocol.events import Event
+    from meilichat_cli.repl.slash_commands import ChatController
+    from meilichat_cli.repl.state import ChatState
+
+# Text piped into `chat` larger than this is refused, as `ask` refuses such prompts.
+MAX_SEED_BYTES = 2 * 1024 * 1024
+
+
+def start_repl(
+    ctx: RunContext,
+    flags: ConnectionFlags,
+    *,
+    question: str | None = None,
+    system: str | None = None,
+    resume: str | None = None,
+    resume_latest: bool = False,
+    save: bool = True,
+) -> None:
+    """Run the REPL until Ctrl-D or /exit. Raises UsageError (exit 2) when there is no
+    terminal to read questions from or the connection settings are incomplete, and
+    NotFoundError (exit 4) when the conversation to continue does not exist."""
+    from meilichat_cli.errors import UsageError
+    from meilichat_cli.local.connection import validate_workspace
+    from meilichat_cli.repl.slash_commands import ChatController, Identity, run_loop
+    from meilichat_cli.repl.state import ChatState
+
+    connection = flags.resolve(ctx)
+    if not connection.workspace:
+        raise UsageError(
+            "No workspace given",
+            hint="pass -w WORKSPACE, set MEILICHAT_WORKSPACE or `meilichat profile set NAME -w WS`",
+        )
+    workspace = validate_workspace(connection.workspace)
+
+    # prompt_toolkit first: the prompt is what the user waits for.
+    from meilichat_cli.repl.host import TerminalHost
+    from meilichat_cli.repl.prompt import ReplPrompt, TerminalStreams
+
+    try:
+        streams = TerminalStreams.open(
+            stdin_isatty=ctx.stdin_isatty, stdout_isatty=ctx.stdout_isatty
+        )
+    except OSError as error:
+        raise UsageError(
+            "meilichat chat needs a terminal to read questions from, and there is none",
+            hint='in scripts and pipes use `meilichat ask "…"` (it reads stdin too)',
+        ) from error
+    warmup = _Warmup()
+    client = _SessionClient(ctx, flags, connection, warmup)
+    from meilichat_cli.chat.recorder import LazyHistory
+
+    store = LazyHistory(ctx.paths.history_db, ctx.warn)
+    try:
+        state = ChatState(
+            workspace=workspace,
+            model=connection.model,
+            base_system=[system] if system else [],
+            seed=None if ctx.stdin_isatty else _read_seed(ctx.stdin),
+        )
+        host = TerminalHost(
+            ctx,
+            terminal=streams.screen or ctx.stdout,
+            run_turn=client.run_turn,
+            keyboard_fd=_fileno(streams.keyboard or ctx.stdin),
+        )
+        store.warn = host.warn
+        controller = ChatController(
+            state,
+            host,
+            identity=Identity(profile=connection.profile, server_url=connection.url),
+            history=store,
+            save=_saving(ctx, save),
+        )
+        if resume or resume_latest:
+            _resume_at_start(controller, store, connection, reference=resume)
+        host.say(_banner(state, connection.url))
+        if state.seed is not None:
+            lines = state.seed.count("\n") + 1
+            host.say(f"Read {lines} line(s) from stdin; they go with your first question.")
+
+        def toolbar() -> str:
+            return (
+                f" {state.workspace} · {state.model} · /help · Alt+Enter new line · "
+                "Ctrl-C stop · Ctrl-D quit"
+            )
+
+        prompt = ReplPrompt(
+            history_path=ctx.paths.repl_history,
+            toolbar=toolbar,
+            environ=ctx.environ,
+            input=streams.input,
+            output=streams.output,
+            after_first_render=warmup.start,
+        )
+        if prompt.warning:
+            host.warn(prompt.warning)
+        if question:
+            prompt.remember(question)
+            controller.handle(question)
+        run_loop(prompt.read, controller)
+    finally:
+        client.close()
+        store.close()
+        streams.close()
+
+
+def _resume_at_start(
+    controller: ChatController,
+    store: LazyHistory,
+    connection: Connection,
+    *,
+    reference: str | None,
+) -> None:
+    """`-c` / `--conversation ID`: continue on the connection resolved for this run (as `ask`
+    does), and say so when the conversation was held somewhere else."""
+    from meilichat_cli.errors import NotFoundError
+
+    opened = store()
+    if opened is None:
+        raise NotFoundError("cannot read saved conversations", hint="see the warning above")
+    if reference is None:
+        latest = opened.latest_id()
+        if latest is None:
+            raise NotFoundError("No saved conversation to continue", hint="ask something first")
+        reference = latest
+    conversation_id = opened.resolve(reference)
+    record = opened.get(conversation_id)
+    if record.server_url != connection.url or record.workspace != controller.state.workspace:
+        controller.host.say(
+            f"(conversation {conversation_id[:8]} was held with {record.workspace} on "
+            f"{record.server_url}; it continues with {controller.state.workspace} on "
+            f"{connection.url})"
+        )
+    controller.resume(conversation_id, switch=False)
+
+
+def _banner(state: ChatState, url: str) -> str:
+    return (
+        f"meilichat chat · workspace {state.workspace} · model {state.model} · {url}\n"
+        "Enter sends, Alt+Enter adds a line, /help lists the commands, Ctrl-D leaves."
+    )
+
+
+def _read_seed(stdin: TextIO) -> str | None:
+    """Text piped into `chat`: it goes with the first question."""
+    from meilichat_cli.errors import UsageError
+
+    piped = stdin.read(MAX_SEED_BYTES + 1)
+    if len(piped.encode("utf-8", "surrogatepass")) > MAX_SEED_BYTES:
+        raise UsageError(
+            f"stdin is larger than the {MAX_SEED_BYTES // (1024 * 1024)} MiB limit",
+            hint="pipe a shorter excerpt",
+        )
+    text = piped.rstrip("\n")
+    return text if text.strip() else None
+
+
+def _fileno(stream: TextIO) -> int | None:
+    try:
+        return stream.fileno()
+    except (OSError, ValueError):  # not a real file (tests pass text buffers)
+        return None
+
+
+def _saving(ctx: RunContext, save: bool) -> bool:
+    from meilichat_cli.chat.recorder import history_enabled
+
+    return history_enabled(ctx.paths.config_file, no_save=not save)
+
+
+class _Warmup:
+    """Imports what the first answer needs (httpx, rich, markdown-it, sqlite3) in the
+    background, started once the prompt is on screen so it does not delay it."""
+
+    def __init__(self) -> None:
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=_import_heavy, daemon=True)
+            self._thread.start()
+
+    def wait(self) -> None:
+        self.start()
+        assert self._thread is not None
+        self._thread.join()
+
+
+def _import_heavy() -> None:
+    import meilichat_cli.api.client
+    import meilichat_cli.chat.turn
+    import meilichat_cli.history.store
+    import meilichat_cli.ui.output
+    import meilichat_cli.ui.sources
+    import meilichat_cli.ui.stream  # noqa: F401
+
+
+class _SessionClient:
+    """One HTTP client for the whole session (the connection is reused across turns),
+    created when the first question is sent."""
+
+    def __init__(
+        self, ctx: RunContext, flags: ConnectionFlags, connection: Connection, warmup: _Warmup
+    ) -> None:
+        self.ctx = ctx
+        self.flags = flags
+        self.connection = connection
+        self.warmup = warmup
+        self._client: MeiliClient | None = None
+
+    def run_turn(
+        self, state: ChatState, prompt: list[Message], on_event: Callable[[Event], None]
+    ) -> TurnOutcome:
+        from meilichat_cli.chat.turn import run_turn
+
+        if self._client is None:
+            self.warmup.wait()
+            self._client = self.flags.open_client(self.ctx, self.connection)
+        return run_turn(
+            self._client,
+            workspace=state.workspace,
+            model=state.model,
+            history=state.messages,
+            new_messages=prompt,
+            on_event=on_event,
+        )
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
