@@ -13,25 +13,26 @@ uses, and warns when that one could manage keys. Registered on the `key` sub-app
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from meilichat_cli.cli.admin_options import (
-    AdminKeyStdinOption,
-    JsonOption,
-    PromptAdminKeyOption,
-)
+from meilichat_cli.cli.admin_options import JsonOption
 from meilichat_cli.cli.completion.completers import complete_index, complete_profile
 from meilichat_cli.cli.context import run_context
 from meilichat_cli.cli.help.text import ADMIN_ENV, epilog
 from meilichat_cli.cli.options import (
+    AdminKeyStdinOption,
     CaBundleOption,
     ConnectionFlags,
     InsecureOption,
+    PromptAdminKeyOption,
     TimeoutOption,
     UrlOption,
     WorkspaceOption,
+    option_group,
+    with_option_groups,
 )
 
 if TYPE_CHECKING:
@@ -69,9 +70,38 @@ MEILICHAT_CONFIG_DIR, SSL_CERT_FILE, HTTPS_PROXY/NO_PROXY.
 """
 
 
+@option_group
+@dataclass(frozen=True)
+class KeyListConnection:
+    """The server `key list --server` asks, and the admin key it asks with."""
+
+    profile: ProfileOption = None
+    url: UrlOption = None
+    admin_key_stdin: AdminKeyStdinOption = False
+    prompt_admin_key: PromptAdminKeyOption = False
+    timeout: TimeoutOption = 30.0
+    ca_bundle: CaBundleOption = None
+    insecure: InsecureOption = False
+
+
+@option_group
+@dataclass(frozen=True)
+class KeyCreateConnection:
+    """As KeyListConnection, with the workspace a saved profile defaults to."""
+
+    profile: ProfileOption = None
+    url: UrlOption = None
+    workspace: WorkspaceOption = None
+    admin_key_stdin: AdminKeyStdinOption = False
+    prompt_admin_key: PromptAdminKeyOption = False
+    timeout: TimeoutOption = 30.0
+    ca_bundle: CaBundleOption = None
+    insecure: InsecureOption = False
+
+
 def register(app: typer.Typer) -> None:
     """Add `create` and `list` to the `key` sub-app."""
-    app.command("create", epilog=CREATE_EPILOG)(create)
+    app.command("create", epilog=CREATE_EPILOG)(with_option_groups(create))
     app.command(
         "list",
         epilog=epilog(
@@ -79,7 +109,7 @@ def register(app: typer.Typer) -> None:
             "meilichat key list --server --all --json --prompt-admin-key",
             env=ADMIN_ENV,
         ),
-    )(list_server_keys)
+    )(with_option_groups(list_server_keys))
 
 
 def create(
@@ -120,14 +150,8 @@ def create(
         ),
     ] = None,
     json_mode: JsonOption = False,
-    profile: ProfileOption = None,
-    url: UrlOption = None,
-    workspace: WorkspaceOption = None,
-    admin_key_stdin: AdminKeyStdinOption = False,
-    prompt_admin_key: PromptAdminKeyOption = False,
-    timeout: TimeoutOption = 30.0,
-    ca_bundle: CaBundleOption = None,
-    insecure: InsecureOption = False,
+    *,
+    endpoint: KeyCreateConnection,
 ) -> None:
     """Create a chat key (chatCompletions + search) with an admin or master key."""
     import re
@@ -151,16 +175,18 @@ def create(
     if powers is not None:
         ctx.warn(f"the new key will be an admin key: {powers}; do not give it to chat clients")
     expires_at = admin.parse_expiry(expires) if expires is not None else None
-    target = _save_target(ctx, profile, url, workspace) if save else None
+    target = _save_target(ctx, endpoint.profile, endpoint.url, endpoint.workspace) if save else None
     flags = ConnectionFlags(
-        profile=None if target is not None and target.create else profile,
-        url=url,
-        workspace=workspace,
-        timeout=timeout,
-        ca_bundle=ca_bundle,
-        insecure=insecure,
+        profile=None if target is not None and target.create else endpoint.profile,
+        url=endpoint.url,
+        workspace=endpoint.workspace,
+        timeout=endpoint.timeout,
+        ca_bundle=endpoint.ca_bundle,
+        insecure=endpoint.insecure,
     )
-    admin_key = explicit_admin_key(ctx, from_stdin=admin_key_stdin, prompt=prompt_admin_key)
+    admin_key = explicit_admin_key(
+        ctx, from_stdin=endpoint.admin_key_stdin, prompt=endpoint.prompt_admin_key
+    )
     if admin_key is None:
         if not ctx.stdin_isatty:
             raise UsageError(
@@ -309,13 +335,8 @@ def list_server_keys(
         bool, typer.Option("--all", help="Also list keys that cannot chat.")
     ] = False,
     json_mode: JsonOption = False,
-    profile: ProfileOption = None,
-    url: UrlOption = None,
-    admin_key_stdin: AdminKeyStdinOption = False,
-    prompt_admin_key: PromptAdminKeyOption = False,
-    timeout: TimeoutOption = 30.0,
-    ca_bundle: CaBundleOption = None,
-    insecure: InsecureOption = False,
+    *,
+    endpoint: KeyListConnection,
 ) -> None:
     """List the server's keys that can chat (masked), marking the one the profile uses."""
     from meilichat_cli.api import admin
@@ -331,11 +352,17 @@ def list_server_keys(
             hint="the key stored for a profile is shown by `meilichat key show`",
         )
     flags = ConnectionFlags(
-        profile=profile, url=url, timeout=timeout, ca_bundle=ca_bundle, insecure=insecure
+        profile=endpoint.profile,
+        url=endpoint.url,
+        timeout=endpoint.timeout,
+        ca_bundle=endpoint.ca_bundle,
+        insecure=endpoint.insecure,
     )
     connection = flags.resolve(ctx)
     profile_key = connection.api_key
-    admin_key = explicit_admin_key(ctx, from_stdin=admin_key_stdin, prompt=prompt_admin_key)
+    admin_key = explicit_admin_key(
+        ctx, from_stdin=endpoint.admin_key_stdin, prompt=endpoint.prompt_admin_key
+    )
     used = with_admin_key(ctx, connection, admin_key) if admin_key else connection
     with flags.open_client(ctx, used) as client:
         keys = admin.list_keys(client)
