@@ -233,6 +233,28 @@ class IndexChatChange:
         from meilichat_cli.cli.admin_options import value_or_file
         from meilichat_cli.errors import UsageError
 
+        params = self.search_params()
+        changes: dict[str, Any] = {}
+        if self.description is not None:
+            changes["description"] = self.description
+        template = value_or_file(
+            ctx, self.template, self.template_file, "the template", "--template"
+        )
+        if template is not None:
+            changes["documentTemplate"] = template
+        if self.max_bytes is not None:
+            changes["documentTemplateMaxBytes"] = self.max_bytes
+        if params:
+            changes["searchParameters"] = params
+        _apply_unset(changes, self.unset or [])
+        if self.reset and changes:
+            raise UsageError("--reset cannot be combined with other changes")
+        return None if self.reset else changes
+
+    def search_params(self) -> dict[str, Any]:
+        """The `searchParameters` these options set (--search-parameters, then each one)."""
+        from meilichat_cli.errors import UsageError
+
         params: dict[str, Any] = (
             _json_object(self.search_parameters) if self.search_parameters else {}
         )
@@ -258,22 +280,7 @@ class IndexChatChange:
             params["attributesToSearchOn"] = list(self.search_on)
         if self.ranking_score_threshold is not None:
             params["rankingScoreThreshold"] = self.ranking_score_threshold
-        changes: dict[str, Any] = {}
-        if self.description is not None:
-            changes["description"] = self.description
-        template = value_or_file(
-            ctx, self.template, self.template_file, "the template", "--template"
-        )
-        if template is not None:
-            changes["documentTemplate"] = template
-        if self.max_bytes is not None:
-            changes["documentTemplateMaxBytes"] = self.max_bytes
-        if params:
-            changes["searchParameters"] = params
-        _apply_unset(changes, self.unset or [])
-        if self.reset and changes:
-            raise UsageError("--reset cannot be combined with other changes")
-        return None if self.reset else changes
+        return params
 
 
 @option_group
