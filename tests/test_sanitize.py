@@ -245,4 +245,4 @@ def test_every_json_writer_goes_through_json_text() -> None:
         if path.parts[-2] not in ("standin",)
         and re.search(r"(stdout|stderr|sink)\.write\(\s*json\.dumps", path.read_text("utf-8"))
     ]
-    assert writers == [], f"write JSON with meilichat_cli.text.json_text: {writers}"
+    assert writers == [], f"write JSON with meilichat_cli.ui.json_output: {writers}"

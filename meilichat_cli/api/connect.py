@@ -5,7 +5,8 @@ timeout, TLS); `resolve` completes it from the environment and the profile
 (`local/connection.py`), `open_client` opens a `MeiliClient` on the run's transport. The
 use cases (ask once, the REPL, batch, doctor) take it, so a command only parses options.
 
-Imports nothing heavy at module level (httpx loads with the client).
+Imports nothing heavy at module level (httpx loads with the client); must not import typer,
+rich, prompt_toolkit or any package above `api`.
 """
 
 from __future__ import annotations

@@ -202,7 +202,7 @@ def _print_error(error: MeilichatError, context: RunContext) -> None:
 
     stderr = context.stderr
     if context.errors_as_json:
-        from meilichat_cli.text.json_text import write_json
+        from meilichat_cli.ui.json_output import write_json
 
         shown = error.to_json()
         if not error.message:

@@ -1,4 +1,5 @@
-"""The one way meilichat writes JSON for people and scripts to read.
+"""The one way meilichat formats JSON for people and scripts to read (`ui/json_output.py`
+writes it; history exports use it directly).
 
 Two shapes, one rule for each:
 
@@ -8,7 +9,7 @@ Two shapes, one rule for each:
 
 Both are ASCII-escaped (`ensure_ascii`), so server text keeps every character exactly and
 ESC, DEL or C1 controls inside it reach a terminal as `\\u001b`, never raw; both end with a
-newline; `write_json` flushes, so a reader never waits on a buffered object.
+newline.
 
 Standard library only.
 """
@@ -16,13 +17,7 @@ Standard library only.
 from __future__ import annotations
 
 import json
-from typing import Any, Protocol
-
-
-class _Writable(Protocol):
-    def write(self, text: str, /) -> Any: ...
-
-    def flush(self) -> Any: ...
+from typing import Any
 
 
 def json_text(data: Any, *, line: bool = False) -> str:
@@ -30,9 +25,3 @@ def json_text(data: Any, *, line: bool = False) -> str:
     if line:
         return json.dumps(data, ensure_ascii=True) + "\n"
     return json.dumps(data, ensure_ascii=True, indent=2) + "\n"
-
-
-def write_json(stream: _Writable, data: Any, *, line: bool = False) -> None:
-    """Write `data` (see `json_text`) to `stream` and flush it."""
-    stream.write(json_text(data, line=line))
-    stream.flush()

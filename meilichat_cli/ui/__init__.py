@@ -1,5 +1,5 @@
 """Terminal output shared by features: the streaming markdown renderer, sources, output modes
-(terminal, plain, JSON, events), admin views, the editor and clipboard.
+(terminal, plain, JSON, events), the one JSON writer, admin views, the editor and clipboard.
 
 No HTTP: must not import httpx, `api`, `repl`, `batch`, `doctor` or `cli`.
 """

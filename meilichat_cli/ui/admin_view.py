@@ -25,7 +25,7 @@ NONE = "-"
 
 def write_json(ctx: RunContext, data: Any) -> None:
     """A JSON document on stdout (`text.json_text`: indented, ASCII-escaped)."""
-    from meilichat_cli.text.json_text import write_json as write
+    from meilichat_cli.ui.json_output import write_json as write
 
     write(ctx.stdout, data)
 

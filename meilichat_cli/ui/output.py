@@ -25,8 +25,8 @@ from meilichat_cli.protocol.events import (
     SearchSources,
     TextDelta,
 )
-from meilichat_cli.text.json_text import write_json
 from meilichat_cli.text.sanitize import sanitize, sanitize_line
+from meilichat_cli.ui.json_output import write_json
 
 if TYPE_CHECKING:
     from rich.console import Console

@@ -288,7 +288,7 @@ def run_batch_command(ctx: RunContext, flags: ConnectionFlags, options: BatchOpt
     )
     from meilichat_cli.local.connection import validate_workspace
     from meilichat_cli.local.context import reader_may_leave
-    from meilichat_cli.text.json_text import write_json
+    from meilichat_cli.ui.json_output import write_json
 
     items, source = _read_questions(ctx, options)
     primary_keys = PrimaryKeys.parse(options.primary_keys)
