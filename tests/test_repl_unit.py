@@ -166,11 +166,11 @@ def messages_of(request: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("line", ["", " ", "\n", "  \n\t \n"])
-def test_row_57_blank_lines_parse_to_nothing(line: str) -> None:
+def test_blank_lines_parse_to_nothing(line: str) -> None:
     assert parse_line(line) is None
 
 
-def test_row_57_empty_line_in_the_repl_sends_nothing(harness: Harness) -> None:
+def test_an_empty_line_in_the_repl_sends_nothing(harness: Harness) -> None:
     harness.type("", "   ", "\n\n")
     assert harness.server.requests == []
     assert harness.out == ""
@@ -668,7 +668,7 @@ def test_history_file_with_loose_permissions_is_made_private(tmp_path: Path) -> 
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
-def test_row_67_history_file_with_invalid_utf8_does_not_stop_start_up(tmp_path: Path) -> None:
+def test_a_repl_history_file_with_invalid_utf8_does_not_stop_start_up(tmp_path: Path) -> None:
     path = tmp_path / "repl-history"
     path.write_bytes(b"\n# 2024\n+caf\xe9 \xff\xfe broken\n\n# 2024\n+fine line\n")
     path.chmod(0o600)
