@@ -42,8 +42,8 @@ def _epilog(text: str) -> str:
             parts.append("```sh\n" + "\n".join(code) + "\n```")
             code.clear()
 
-    for paragraph in text.split("\n\n"):
-        paragraph = paragraph.strip("\n")
+    for raw in text.split("\n\n"):
+        paragraph = raw.strip("\n")
         if not paragraph.strip():
             continue
         if paragraph.startswith("  "):
