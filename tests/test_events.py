@@ -1,5 +1,6 @@
-"""Event decoding: every payload shape of the protocol notes, the recorded streams end to end
-(bytes → SSE → events → Turn), the bad-input rows about payload content, and robustness."""
+"""Event decoding: every payload shape of docs/protocol.md, the recorded streams end to end
+(bytes → SSE → events → Turn), the bad inputs of docs/reliability.md about payload content,
+and robustness."""
 
 from __future__ import annotations
 
@@ -43,7 +44,8 @@ def chunk(
     usage: Any = None,
     chunk_id: str = "chatcmpl-X",
 ) -> str:
-    """A chunk shaped like Meilisearch's (protocol §6.3): every key present, nulls included."""
+    """A chunk shaped like Meilisearch's (docs/protocol.md#chunk-shape): every key present, nulls
+    included."""
     full_delta = delta
     if isinstance(delta, dict):
         full_delta = {
@@ -228,7 +230,7 @@ def test_deeply_nested_json_is_a_protocol_error_not_a_crash() -> None:
         decode_event("[" * 100_000 + "]" * 100_000, 1)
 
 
-# -- wrong shapes (row 12) --------------------------------------------------------------------
+# -- wrong shapes (docs/reliability.md, row 12) -----------------------------------------------
 
 
 def test_empty_choices_give_nothing() -> None:
@@ -300,7 +302,7 @@ def test_non_string_chunk_id_is_dropped() -> None:
     ]
 
 
-# -- lone surrogates (row 19) -----------------------------------------------------------------
+# -- lone surrogates (docs/reliability.md, row 19) --------------------------------------------
 
 
 def test_a_lone_surrogate_escape_becomes_a_replacement_character() -> None:

@@ -1,5 +1,6 @@
 """Unit tests of the history store: schema migrations, exact round trips of the messages a
-continuing request carries, id prefixes, search, removal, and the robustness rows 64-66."""
+continuing request carries, id prefixes, search, removal, and the robustness rows 64-66 of
+docs/reliability.md."""
 
 from __future__ import annotations
 

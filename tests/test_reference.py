@@ -6,7 +6,6 @@ option), and checks that the source matches the code.
 from __future__ import annotations
 
 import importlib
-import os
 import re
 import subprocess
 import sys
@@ -173,35 +172,3 @@ def test_files_are_the_ones_paths_knows() -> None:
     names = {row.name for row in reference.FILES}
     for path in (where.config_file, where.credentials_file, where.history_db, where.repl_history):
         assert path.name in names
-
-
-def test_ci_runs_the_readme_test_command() -> None:
-    root = Path(__file__).resolve().parent.parent
-    readme = (root / "README.md").read_text(encoding="utf-8")
-    setup = readme.split("## Set-up in two commands", 1)[1].split("```sh", 1)[1].split("```")[0]
-    commands = [line for line in setup.splitlines() if line and not line.startswith("#")]
-    assert len(commands) == 2, commands
-    ci = (root / ".ci" / "run").read_text(encoding="utf-8").strip().splitlines()
-    assert ci[-1] == commands[1]
-
-
-def test_the_exit_code_recipe_reaches_its_case(clean_env: dict[str, str]) -> None:
-    root = Path(__file__).resolve().parent.parent
-    readme = (root / "README.md").read_text(encoding="utf-8")
-    recipe = readme.split("# exit codes in scripts", 1)[1].split("\n\n", 1)[0]
-    env = {
-        **clean_env,
-        "MEILICHAT_URL": "http://127.0.0.1:9",  # nothing listens: exit 6
-        "MEILICHAT_API_KEY": "k",
-        "MEILICHAT_WORKSPACE": "w",
-        "PATH": os.pathsep.join([str(Path(sys.executable).parent), clean_env.get("PATH", "")]),
-    }
-    result = subprocess.run(
-        ["bash", "-c", 'question="space"\n' + recipe.split("\n", 1)[1]],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 6, result.stderr
-    assert "server unreachable or slow; retry later" in result.stderr

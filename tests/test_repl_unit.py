@@ -1,9 +1,9 @@
 """The REPL without a terminal: line parsing, the slash commands, the conversation each request
-carries (protocol §7), and prompt_toolkit's own input driven through a pipe.
+carries (docs/protocol.md#conversation-state), and prompt_toolkit's own input driven through a pipe.
 
-Requests go to an `httpx.MockTransport` that answers with the recorded OpenAI stream of the
-protocol notes (§6.7), through the real client, turn runner and REPL host (in plain mode,
-since the streams here are not terminals)."""
+Requests go to an `httpx.MockTransport` that answers with the recorded OpenAI stream of
+docs/protocol.md#a-complete-stream, through the real client, turn runner and REPL host (in plain
+mode, since the streams here are not terminals)."""
 
 from __future__ import annotations
 
@@ -48,7 +48,8 @@ ONE_SEARCH = (FIXTURES / "openai_one_search.sse").read_bytes()
 PROVIDER_ERROR = (FIXTURES / "provider_error.sse").read_bytes()
 SERVER_URL = "http://meili.test"
 
-# What the recorded stream asks the client to keep (protocol §6.7), in arrival order.
+# What the recorded stream asks the client to keep (docs/protocol.md#a-complete-stream), in arrival
+# order.
 TOOL_CALL = {
     "role": "assistant",
     "tool_calls": [

@@ -1,5 +1,5 @@
-"""The sanitizer: hostile terminal sequences (bad-input rows 21-26, 30), one-line messages,
-HTML excerpts, and the properties the renderer relies on (no control survives, idempotent,
+"""The sanitizer: hostile terminal sequences (docs/reliability.md, rows 21-26, 30), one-line
+messages, HTML excerpts, and the properties the renderer relies on (no control survives, idempotent,
 chunk-split invariant)."""
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def assert_inert(text: str) -> None:
     assert not any(is_forbidden(char) for char in text), repr(text)
 
 
-# -- bad-input rows ---------------------------------------------------------------------------
+# -- hostile sequences (docs/reliability.md) --------------------------------------------------
 
 
 def test_an_osc52_clipboard_write_is_neutralized() -> None:

@@ -1,6 +1,6 @@
 """The searches and sources shown after an answer: which field names a document, continuous
 numbering across searches, one line per document, and hostile document text shown inert
-(bad-input row 29)."""
+(docs/reliability.md, row 29)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """SSE framing: the recorded streams at every split point, the WHATWG parsing rules, the
-bad-input rows of the stream section, the size cap, and split-invariance properties."""
+bad inputs of docs/reliability.md about the stream, the size cap, and split-invariance
+properties."""
 
 from __future__ import annotations
 
@@ -137,7 +138,7 @@ def test_recorded_stream_with_other_line_ends_gives_the_same_messages(line_end: 
         assert decode_pieces([converted[:cut], converted[cut:]]) == expected
 
 
-# -- bad-input rows ---------------------------------------------------------------------------
+# -- bad inputs (docs/reliability.md) ---------------------------------------------------------
 
 
 def test_a_split_inside_a_multibyte_character_is_joined() -> None:

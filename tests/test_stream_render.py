@@ -1,7 +1,7 @@
 """The streaming markdown renderer: the scrollback it leaves equals printing the whole answer
 once, however the answer is split and whenever the renderer repaints; the newest text stays
 on screen while streaming; the work grows linearly; model text is never rich markup
-(bad-input rows 18, 27, 28).
+(docs/reliability.md, rows 18, 27, 28).
 
 Everything is compared on a terminal emulator (pyte) fed with the bytes the console wrote,
 since the live region is drawn and erased with cursor moves. A manual clock decides when the
