@@ -291,7 +291,7 @@ def test_set_with_nothing_to_change_is_a_usage_error(env: dict[str, str]) -> Non
 def test_set_provider_key_stdin_takes_the_first_line_as_pass_prints_it(
     env: dict[str, str], standin: StandInServer
 ) -> None:
-    # `pass show NAME` prints the secret, then notes: the README promises the first line.
+    # `pass show NAME` prints the secret, then notes: docs/usage.md promises the first line.
     piped = f"{PROVIDER_KEY}\nusername: me\nurl: https://example.com\n"
     result = run_meilichat(["workspace", "set", "demo", "--provider-key-stdin"], env, input=piped)
     assert result.returncode == 0, result.stderr

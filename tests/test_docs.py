@@ -246,3 +246,17 @@ def test_code_and_tests_refer_only_to_documents_in_the_repo() -> None:
             if outside.search(line) or re.search(r"(?<!docs/)\bdesign\.md", line):
                 offenders.append(f"{path.relative_to(REPO)}:{number}: {line.strip()}")
     assert offenders == []
+
+
+def test_every_docs_reference_in_code_and_tests_resolves() -> None:
+    """`docs/protocol.md#order-of-checks` in a comment names a file and a heading that exist."""
+    broken = []
+    reference = re.compile(r"docs/([\w-]+\.md)(?:#([\w-]+))?")
+    for path in [*REPO.joinpath("meilichat_cli").rglob("*.py"), *REPO.joinpath("tests").rglob("*")]:
+        if path.suffix not in (".py", ".md") or path == Path(__file__):
+            continue
+        for name, anchor in reference.findall(path.read_text(encoding="utf-8")):
+            target = DOCS / name
+            if not target.exists() or (anchor and anchor not in anchors(target)):
+                broken.append(f"{path.relative_to(REPO)}: docs/{name}#{anchor}")
+    assert broken == []
