@@ -231,7 +231,9 @@ def test_docs_has_an_index_that_links_every_document() -> None:
     index = (DOCS / "README.md").read_text(encoding="utf-8")
     for path in DOCS.glob("*.md"):
         if path.name != "README.md":
-            assert f"({path.name}" in index, f"docs/README.md does not link {path.name}"
+            assert f"({path.name}" in index, (
+                f"add a line linking {path.name} to docs/README.md (the index of docs/)"
+            )
 
 
 def test_code_and_tests_refer_only_to_documents_in_the_repo() -> None:
