@@ -184,9 +184,10 @@ def build_app() -> typer.Typer:
         if debug:
             run_context(ctx).debug = True
 
-    from meilichat_cli.cli.commands import completions
+    # Let `_MEILICHAT_COMPLETE=complete_<shell> meilichat` answer TAB.
+    from meilichat_cli.cli.completion.scripts import register
 
-    completions.enable_shell_completion()
+    register()
     return app
 
 

@@ -1,6 +1,7 @@
 """`meilichat completions SHELL`: print the completion script for bash, zsh, fish or PowerShell.
 
-The scripts live in `shell_completion` with the code that answers them; this module only
+The scripts live in `cli/completion/scripts.py` with the code that answers them (which the
+root app registers); this module only
 prints one. The output is the same on every machine (no paths, nothing from the environment),
 which is what lets `completions/` in the repository be checked against it.
 
@@ -67,10 +68,3 @@ def completions(
             hint=f"choose one of: {', '.join(SHELL_NAMES)}",
         )
     typer.echo(script_for(name), nl=False)
-
-
-def enable_shell_completion() -> None:
-    """Let `_MEILICHAT_COMPLETE=complete_<shell> meilichat` answer TAB (call before running)."""
-    from meilichat_cli.cli.completion.scripts import register
-
-    register()
