@@ -1,9 +1,9 @@
 """`meilichat completions SHELL`: print the completion script for bash, zsh, fish or PowerShell.
 
 The scripts live in `cli/completion/scripts.py` with the code that answers them (which the
-root app registers); this module only
-prints one. The output is the same on every machine (no paths, nothing from the environment),
-which is what lets `completions/` in the repository be checked against it.
+root app registers); this module only prints one. The output is the same on every machine (no
+paths, nothing from the environment), which is what lets `completions/` in the repository be
+checked against it.
 
 Only typer is imported at module level.
 """
