@@ -85,7 +85,7 @@ def _command_section(command: Any, context: Any, level: int) -> list[str]:
 
 
 def _walk(command: Any, context: Any, level: int) -> list[str]:
-    from typer._click import Context
+    from meilichat_cli.cli.typer_compat import Context
 
     parts: list[str] = []
     for name in command.list_commands(context):
@@ -101,12 +101,10 @@ def _walk(command: Any, context: Any, level: int) -> list[str]:
 
 def commands_markdown(level: int = 3) -> str:
     """Every command under `meilichat`, each under a heading of `level`, as markdown."""
-    import typer.main
-    from typer._click import Context
-
     from meilichat_cli.cli.app import build_app
+    from meilichat_cli.cli.typer_compat import Context, click_command
 
-    root = typer.main.get_command(build_app())
+    root = click_command(build_app())
     context = Context(root, info_name="meilichat", **root.context_settings)
     usage = " ".join(["meilichat", *root.collect_usage_pieces(context)])
     options = []
