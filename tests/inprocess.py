@@ -75,3 +75,11 @@ def invoke(
     with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
         code = execute(list(args), context)
     return Outcome(code, stdout.getvalue(), stderr.getvalue(), context.failed_with, context)
+
+
+def run_cli(
+    args: Sequence[str], env: Mapping[str, str | None], *, input: str | None = None
+) -> Outcome:
+    """`conftest.run_meilichat`'s call, run in this process: stdin is a pipe holding `input`
+    (empty when None), stdout and stderr are not terminals, exactly as in the subprocess."""
+    return invoke(args, env=env, input=input)
