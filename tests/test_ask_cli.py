@@ -1,5 +1,6 @@
-"""`meilichat ask` end to end: the real entry point as a subprocess against the stand-in
-Meilisearch on 127.0.0.1, for every output mode and every exit-code row of the contract."""
+"""`meilichat ask` end to end against the stand-in Meilisearch on 127.0.0.1, for every output
+mode and every exit-code row of the contract: in process through the error boundary, and as a
+real process for what needs one (Ctrl-C, a reader that leaves early)."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ from meilichat_cli.errors import ConfigError, MeilichatError, UsageError
 from meilichat_cli.local import credentials as credentials_module
 from meilichat_cli.local.credentials import CredentialsFile
 from tests.conftest import run_meilichat
-from tests.inprocess import Outcome, invoke
+from tests.inprocess import Outcome, invoke, run_cli
 
 SECRET = "sk-SENTINEL-0123456789-abcdefghij"
 OTHER = "sk-OTHER-KEY-9876543210-zyxwvu"
@@ -152,12 +152,12 @@ def test_no_profile_at_all(clean_env: dict[str, str]) -> None:
     assert "meilichat profile add NAME --url URL" in (error.hint or "")
 
 
-# --- through the real entry point --------------------------------------------------------------
+# --- through the error boundary (the keyring cases need a process: PYTHONPATH) --------------------
 
 
 def test_key_never_leaks_into_output(env: dict[str, str], tmp_path: Path) -> None:
     """The sentinel key appears in no output of any profile or key command but `--reveal`."""
-    assert run_meilichat(["key", "set"], env, input=SECRET + "\n").returncode == 0
+    assert run_cli(["key", "set"], env, input=SECRET + "\n").returncode == 0
     failing = tmp_path / "failing.py"
     failing.write_text(f"import sys\nprint('{SECRET}')\nprint('{SECRET}', file=sys.stderr)\n")
     failing.write_text(failing.read_text() + "sys.exit(1)\n")
@@ -183,7 +183,7 @@ def test_key_never_leaks_into_output(env: dict[str, str], tmp_path: Path) -> Non
         (["--debug", "profile", "show", "nobody"], env, None),
     ]
     for args, run_env, piped in runs:
-        result = run_meilichat(args, run_env, input=piped)
+        result = run_cli(args, run_env, input=piped)
         assert SECRET not in result.stdout, args
         assert SECRET not in result.stderr, args
         assert "Traceback" not in result.stderr or "--debug" in args, args
@@ -191,25 +191,25 @@ def test_key_never_leaks_into_output(env: dict[str, str], tmp_path: Path) -> Non
     credentials = credentials_file(env)
     credentials.write_text(credentials.read_text() + f'\n[broken\napi_key = "{SECRET}"\n')
     for args in (["key", "show"], ["--debug", "key", "show"], ["profile", "remove", "local"]):
-        result = run_meilichat(args, env)
+        result = run_cli(args, env)
         assert result.returncode == 2, args
         assert str(credentials) in result.stderr
         assert SECRET not in result.stdout + result.stderr, args
     credentials.write_text(f'[profiles.local]\napi_key = "{SECRET}"\n')
     credentials.chmod(0o600)
-    revealed = run_meilichat(["key", "show", "--reveal"], env)
+    revealed = run_cli(["key", "show", "--reveal"], env)
     assert revealed.stdout == SECRET + "\n"
-    removed = run_meilichat(["profile", "remove", "local"], env)
+    removed = run_cli(["profile", "remove", "local"], env)
     assert removed.returncode == 0
     assert SECRET not in removed.stdout + removed.stderr
     assert SECRET not in credentials.read_text()
 
 
 def test_entry_point_exit_codes(env: dict[str, str]) -> None:
-    result = run_meilichat(["key", "set"], env, input="")
+    result = run_cli(["key", "set"], env, input="")
     assert (result.returncode, result.stdout) == (2, "")
     assert result.stderr.splitlines()[0] == "meilichat: error: empty key refused"
-    result = run_meilichat(["key", "show", "-p", "prod"], env)
+    result = run_cli(["key", "show", "-p", "prod"], env)
     assert result.returncode == 2
     assert "Unknown profile 'prod' (known: local, other)" in result.stderr
 
