@@ -152,6 +152,16 @@ def test_preview_calls_out_a_template_that_renders_nothing(
     assert "renders no text" in result.stderr
 
 
+def test_a_template_file_dash_is_read_from_stdin(env: dict[str, str], tmp_path: Path) -> None:
+    result = run_cli(
+        ["index", "chat-settings", "movies", "--template-file", "-", "--preview"],
+        env,
+        input="{{ doc.no_such_field }}\n",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "(empty: the model sees nothing for this document)" in result.stdout
+
+
 def test_reset_restores_the_defaults(env: dict[str, str], standin: StandInServer) -> None:
     # Without a terminal to ask on, a reset needs --yes, and nothing is sent without it.
     refused = run_cli(["index", "chat-settings", "movies", "--reset"], env)

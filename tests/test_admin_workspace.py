@@ -216,6 +216,18 @@ def test_set_sends_a_prompt_from_a_file_and_nothing_else(
     assert standin.state.workspaces["demo"]["apiKey"] == DEMO_PROVIDER_KEY
 
 
+def test_set_reads_a_prompt_file_dash_from_stdin(
+    env: dict[str, str], standin: StandInServer
+) -> None:
+    result = run_cli(
+        ["workspace", "set", "demo", "--system-prompt-file", "-"], env, input="Be brief.\n"
+    )
+    assert result.returncode == 0, result.stderr
+    assert bodies(standin, "PATCH", "/chats/demo/settings") == [
+        {"prompts": {"system": "Be brief."}}
+    ]
+
+
 def test_set_unset_resets_fields_to_null(env: dict[str, str], standin: StandInServer) -> None:
     result = run_cli(
         ["workspace", "set", "demo", "--unset", "org-id", "--unset", "system-prompt"], env
@@ -322,6 +334,17 @@ def test_edit_sends_only_changes_and_never_the_masked_key(
     assert sent == [{"orgId": "org-42", "prompts": {"system": "Be brief."}}]
     assert all("XXX" not in json.dumps(body) for body in sent)
     assert standin.state.workspaces["demo"]["apiKey"] == DEMO_PROVIDER_KEY
+
+
+def test_edit_runs_the_editor_in_the_commands_environment(
+    env: dict[str, str], standin: StandInServer, tmp_path: Path
+) -> None:
+    # In process, the run's environment is not os.environ: the editor must get the former.
+    env["MEILICHAT_TEST_ORG"] = "org-from-the-run"
+    env["EDITOR"] = _editor(tmp_path, "import os\ndata['orgId'] = os.environ['MEILICHAT_TEST_ORG']")
+    result = run_cli(["workspace", "edit", "demo"], env)
+    assert result.returncode == 0, result.stderr
+    assert bodies(standin, "PATCH", "/chats/demo/settings") == [{"orgId": "org-from-the-run"}]
 
 
 def test_edit_without_changes_sends_nothing(
