@@ -822,6 +822,7 @@ def test_row_40_an_untrusted_certificate_names_the_host_and_the_fix(
     assert result.returncode == 6
     assert "TLS certificate verification failed for 127.0.0.1" in result.stderr
     assert "--ca-bundle" in result.stderr and "SSL_CERT_FILE" in result.stderr
+    assert tls_front.wait_idle()
     assert tls_front.handshakes_failed == 1, "a refused certificate is not retried"
 
 
