@@ -152,12 +152,15 @@ def test_no_profile_at_all(clean_env: dict[str, str]) -> None:
     assert "meilichat profile add NAME --url URL" in (error.hint or "")
 
 
-# --- through the error boundary (the keyring cases need a process: PYTHONPATH) --------------------
+# --- end to end (processes where children or PYTHONPATH are involved) -----------------------------
 
 
 def test_key_never_leaks_into_output(env: dict[str, str], tmp_path: Path) -> None:
-    """The sentinel key appears in no output of any profile or key command but `--reveal`."""
-    assert run_cli(["key", "set"], env, input=SECRET + "\n").returncode == 0
+    """The sentinel key appears in no output of any profile or key command but `--reveal`.
+
+    A real process: a key command that prints the key must not reach the terminal either,
+    and only a process shows what its children write to the inherited stdout and stderr."""
+    assert run_meilichat(["key", "set"], env, input=SECRET + "\n").returncode == 0
     failing = tmp_path / "failing.py"
     failing.write_text(f"import sys\nprint('{SECRET}')\nprint('{SECRET}', file=sys.stderr)\n")
     failing.write_text(failing.read_text() + "sys.exit(1)\n")
@@ -183,7 +186,7 @@ def test_key_never_leaks_into_output(env: dict[str, str], tmp_path: Path) -> Non
         (["--debug", "profile", "show", "nobody"], env, None),
     ]
     for args, run_env, piped in runs:
-        result = run_cli(args, run_env, input=piped)
+        result = run_meilichat(args, run_env, input=piped)
         assert SECRET not in result.stdout, args
         assert SECRET not in result.stderr, args
         assert "Traceback" not in result.stderr or "--debug" in args, args
@@ -191,15 +194,15 @@ def test_key_never_leaks_into_output(env: dict[str, str], tmp_path: Path) -> Non
     credentials = credentials_file(env)
     credentials.write_text(credentials.read_text() + f'\n[broken\napi_key = "{SECRET}"\n')
     for args in (["key", "show"], ["--debug", "key", "show"], ["profile", "remove", "local"]):
-        result = run_cli(args, env)
+        result = run_meilichat(args, env)
         assert result.returncode == 2, args
         assert str(credentials) in result.stderr
         assert SECRET not in result.stdout + result.stderr, args
     credentials.write_text(f'[profiles.local]\napi_key = "{SECRET}"\n')
     credentials.chmod(0o600)
-    revealed = run_cli(["key", "show", "--reveal"], env)
+    revealed = run_meilichat(["key", "show", "--reveal"], env)
     assert revealed.stdout == SECRET + "\n"
-    removed = run_cli(["profile", "remove", "local"], env)
+    removed = run_meilichat(["profile", "remove", "local"], env)
     assert removed.returncode == 0
     assert SECRET not in removed.stdout + removed.stderr
     assert SECRET not in credentials.read_text()
