@@ -164,8 +164,8 @@ def declined(ctx: RunContext) -> None:
 
 
 def read_text_file(ctx: RunContext, path: str, what: str) -> str:
-    """A prompt or template from a file (UTF-8); `-` is stdin. The newline that ends a text
-    file's last line is the file's, not the prompt's: it is dropped."""
+    """A prompt or template from a file (UTF-8); `-` is the run's stdin. The newline that ends
+    a text file's last line is the file's, not the prompt's: it is dropped."""
     from meilichat_cli.errors import UsageError
 
     try:

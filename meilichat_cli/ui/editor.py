@@ -51,7 +51,8 @@ def open_in_editor(path: str, environ: Mapping[str, str]) -> EditorRun | None:
     started. A non-zero exit status is the editor's way to say "cancel" (`:cq` in vi)."""
     for command in editor_commands(environ):
         try:
-            returncode = subprocess.call([*_split_command(command), path])
+            # The editor sees the run's environment (the one VISUAL/EDITOR came from).
+            returncode = subprocess.call([*_split_command(command), path], env=dict(environ))
         except OSError:
             continue  # not installed: try the next one
         return EditorRun(command, returncode)
