@@ -375,13 +375,37 @@ def workspace_settings_or_none(client: MeiliClient, workspace: str) -> dict[str,
 def update_workspace(
     client: MeiliClient, workspace: str, changes: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """PATCH the settings (creates the workspace when missing). Refuses a masked key."""
+    """PATCH the settings (creates the workspace when missing). Refuses a masked key, and a
+    filter prompt on a server older than 1.16 (which has no such prompt: it would answer
+    with a deserialization error)."""
     refuse_masked_key(changes.get("apiKey"))
+    changes = _for_server_prompts(client, changes)
     with needs_action("chatsSettings.update", f"changing workspace {workspace!r}"):
         body = client.request_json(
             "PATCH", f"/chats/{_segment(workspace)}/settings", json_body=dict(changes)
         )
     return _object(body, "workspace settings")
+
+
+def _for_server_prompts(client: MeiliClient, changes: Mapping[str, Any]) -> Mapping[str, Any]:
+    prompts = changes.get("prompts")
+    if not isinstance(prompts, dict) or "searchFilterParam" not in prompts:
+        return changes
+    found = server_version(client)
+    if found is None or found >= FILTER_ARGUMENT_SINCE:
+        return changes
+    if prompts["searchFilterParam"] is not None:
+        raise UsageError(
+            f"Meilisearch {'.'.join(map(str, found))} has no filter prompt (searchFilterParam):"
+            " its search tool cannot filter",
+            hint="upgrade Meilisearch to 1.16 or later, or leave the filter prompt out",
+        )
+    # Resetting a prompt the server does not have: nothing to send for it.
+    kept = {name: text for name, text in prompts.items() if name != "searchFilterParam"}
+    trimmed = {name: value for name, value in changes.items() if name != "prompts"}
+    if kept:
+        trimmed["prompts"] = kept
+    return trimmed
 
 
 def reset_workspace(client: MeiliClient, workspace: str) -> dict[str, Any]:
