@@ -87,14 +87,12 @@ def parse_expires_at(raw: Any) -> tuple[str | None, float | None]:
 def validate_new_key(body: Any, version: Emulation | None = None) -> dict[str, Any]:
     """Check a `POST /keys` body; return it normalized (uid filled in).
 
-    As deserr does: unknown fields first, then each field in the order the body gives them,
-    then the missing required fields (so `{"actions": "doggo"}` reports `actions`)."""
+    As deserr does: each field in the order the body gives them (an unknown one is an error
+    where it stands), then the missing required fields (so `{"actions": "doggo"}` reports
+    `actions`, not the missing `indexes`)."""
     version = version or emulation(None)
     if not isinstance(body, dict):
         raise bad_request(deserr.invalid_type("", "an object", body))
-    for name in body:
-        if name not in CREATE_FIELDS:
-            raise bad_request(deserr.unknown_field(name, CREATE_FIELDS))
     checks = {
         "name": lambda value: _check_text("name", value),
         "description": lambda value: _check_text("description", value),
@@ -104,6 +102,8 @@ def validate_new_key(body: Any, version: Emulation | None = None) -> dict[str, A
         "expiresAt": parse_expires_at,
     }
     for name, value in body.items():
+        if name not in checks:
+            raise bad_request(deserr.unknown_field(name, CREATE_FIELDS))
         checks[name](value)
     for required, code in (
         ("actions", "missing_api_key_actions"),
