@@ -509,7 +509,7 @@ ROUTES: tuple[Route, ...] = (
     _route("GET", "/indexes/{index}/settings", "settings.get", Api.get_settings),
     _route("PATCH", "/indexes/{index}/settings", "settings.update", Api.patch_settings),
     _route("GET", "/indexes/{index}/settings/chat", "settings.get", Api.get_chat_index_settings),
-    # PUT until 1.16.x, PATCH from 1.17 (the emulated version picks one: `chat_route`).
+    # PUT until 1.16.x, PATCH from 1.17: the emulated release has one of the two.
     _route(
         "PATCH",
         "/indexes/{index}/settings/chat",

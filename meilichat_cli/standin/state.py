@@ -52,7 +52,7 @@ class IndexState:
             "uid": self.uid,
             "createdAt": self.created_at,
             "updatedAt": self.updated_at,
-            "primaryKey": self.data.primary_key,
+            "primaryKey": self.data.primary_key or None,  # "" = not inferred yet
         }
 
 
@@ -258,7 +258,7 @@ class ServerState:
         """A settings task on an unknown index creates it, empty (as Meilisearch does)."""
         data = IndexData(
             uid=uid,
-            primary_key="id",
+            primary_key="",
             searchable=["*"],
             filterable=[],
             sortable=[],
