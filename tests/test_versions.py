@@ -357,3 +357,27 @@ def test_the_documented_names_function_parameters_and_documents_are_read_too() -
     found = [*progress, *sources]
     assert any(isinstance(e, SearchProgress) and e.q == "space" for e in found)
     assert any(isinstance(e, SearchSources) and e.sources == [{"id": 1}] for e in found)
+
+
+# -- demo --meilisearch-version ------------------------------------------------------------------
+
+
+def test_demo_offers_every_emulated_release() -> None:
+    from meilichat_cli.cli.commands.demo import MEILISEARCH_VERSIONS
+    from meilichat_cli.standin.versions import VERSION_NAMES
+
+    assert MEILISEARCH_VERSIONS == VERSION_NAMES
+
+
+def test_demo_refuses_a_release_it_does_not_emulate(clean_env: dict[str, str]) -> None:
+    result = invoke(["demo", "--meilisearch-version", "1.14", "hello"], env=clean_env)
+    assert result.exit_code == 2
+    assert "does not emulate Meilisearch '1.14'" in result.stderr
+
+
+def test_demo_answers_on_an_emulated_release(clean_env: dict[str, str]) -> None:
+    result = invoke(
+        ["demo", "--meilisearch-version", "v1.16.0", "--json", "space movies"], env=clean_env
+    )
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["searches"]
