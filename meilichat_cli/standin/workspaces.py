@@ -1,4 +1,5 @@
-"""Chat workspace settings: defaults, API-key masking, PATCH merging and validation (§4).
+"""Chat workspace settings: defaults, API-key masking, PATCH merging and validation
+(docs/protocol.md#workspaces).
 
 Settings are stored unmasked as plain dicts in Meilisearch's key order; `public_view` masks
 the provider key for every response. `apply_patch` validates a PATCH body with deserr's codes
@@ -24,7 +25,7 @@ SOURCES = NEWEST.sources
 DEFAULT_PROMPTS: dict[str, str] = dict(NEWEST.prompts)
 
 NULLABLE_STRINGS: dict[str, str] = {
-    # field -> error code for a wrong type (§4.6)
+    # field -> error code for a wrong type (docs/protocol.md#updating-settings)
     "orgId": "invalid_chat_completion_org_id",
     "projectId": "invalid_chat_completion_project_id",
     "apiVersion": "invalid_chat_completion_api_version",
@@ -91,8 +92,9 @@ def public_view(settings: dict[str, Any]) -> dict[str, Any]:
 
 
 def validate_body(body: Any, version: Emulation = NEWEST) -> None:
-    """Reject what deserr rejects, with its codes and messages (§4.6). Releases before 1.47
-    parsed the body with serde: every problem is a `bad_request` worded by serde."""
+    """Reject what deserr rejects, with its codes and messages
+    (docs/protocol.md#updating-settings). Releases before 1.47 parsed the body with serde:
+    every problem is a `bad_request` worded by serde."""
     if not version.deserr_workspace_body:
         _validate_serde(body, version)
         return
