@@ -235,8 +235,13 @@ def _print_error(error: MeilichatError, context: RunContext) -> None:
         if not error.message:
             # A script has no "[interrupted]" line to read: the object says what happened.
             shown["error"]["message"] = error.kind
-        # ensure_ascii: the message may come from the server, and C1 controls or DEL would
-        # otherwise reach a terminal raw (json escapes only C0).
+        # The message, hint, code and link are one-line texts for people, possibly from the
+        # server: cleaned like every other message (terminal controls and BiDi controls
+        # removed). ensure_ascii on top: nothing but ASCII reaches the stream.
+        for name in ("message", "hint", "code", "link"):
+            value = shown["error"].get(name)
+            if isinstance(value, str):
+                shown["error"][name] = sanitize_line(value)
         stderr.write(json.dumps(shown, ensure_ascii=True) + "\n")
         stderr.flush()
         return
@@ -251,9 +256,12 @@ def _print_error(error: MeilichatError, context: RunContext) -> None:
 
 
 def _print_traceback(context: RunContext) -> None:
+    """The traceback for --debug, cleaned: exception messages may quote the server."""
     import traceback
 
-    context.stderr.write(traceback.format_exc())
+    from meilichat_cli.text.sanitize import sanitize
+
+    context.stderr.write(sanitize(traceback.format_exc()))
     context.stderr.flush()
 
 
