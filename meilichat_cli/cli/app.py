@@ -298,7 +298,23 @@ def execute(argv: list[str], context: RunContext) -> int:
         _print_error(error, context)
         return int(error.exit_code)
     except KeyboardInterrupt:
-        context.stderr.write("\nmeilichat: interrupted\n")
+        context.failed_with = None
+        if context.errors_as_json:
+            import json
+
+            shown = {
+                "error": {
+                    "kind": "interrupted",
+                    "code": None,
+                    "message": "interrupted",
+                    "hint": None,
+                    "httpStatus": None,
+                    "link": None,
+                }
+            }
+            context.stderr.write(json.dumps(shown) + "\n")
+        else:
+            context.stderr.write("\nmeilichat: interrupted\n")
         return int(ExitCode.INTERRUPTED)
     except Exception as error:  # the boundary: anything else is a bug
         context.failed_with = error
@@ -313,9 +329,18 @@ def execute(argv: list[str], context: RunContext) -> int:
 
 
 def run(argv: list[str] | None = None) -> NoReturn:
-    """Run meilichat with `argv` (default: the process arguments) and exit."""
+    """Run meilichat with `argv` (default: the process arguments) and exit.
+
+    SIGTERM and SIGHUP end a run the way Ctrl-C does (the partial answer kept as
+    interrupted, the terminal restored), with exit code 128 + the signal's number."""
+    from meilichat_cli.local import signals
     from meilichat_cli.local.context import RunContext
 
     _never_fail_on_encoding()
     context = RunContext.from_process()
-    sys.exit(execute(sys.argv[1:] if argv is None else argv, context))
+    with signals.handle_termination():
+        code = execute(sys.argv[1:] if argv is None else argv, context)
+    signum = signals.received()
+    if signum is not None and code in (int(ExitCode.INTERRUPTED), 0):
+        code = signals.exit_code_for(signum)
+    sys.exit(code)
