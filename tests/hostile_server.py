@@ -293,7 +293,7 @@ class HostileServer:
             self.send(connection, self._stream_head() + self._chunk(RETRY_PREAMBLE))
             self.send(connection, self._chunk(_escape_stream()) + b"0\r\n\r\n")
             return False
-        body = _escape_route(method, route)
+        body = _escape_route(method, route) if method == "GET" else None
         if body is None:
             error = {
                 "message": f"not here {ESCAPES}",

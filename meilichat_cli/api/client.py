@@ -152,7 +152,7 @@ class MeiliClient:
         `StreamError` when the body ends without `[DONE]`.
         """
         path = f"/chats/{workspace}/chat/completions"
-        payload = json.dumps(body, ensure_ascii=False).encode()
+        payload = _json_bytes(body)
         return ChatStream(self._open_stream(path, payload), self.read_timeout)
 
     def _open_stream(self, path: str, payload: bytes) -> httpx.Response:
@@ -231,7 +231,7 @@ class MeiliClient:
     ) -> Any:
         deadline = time.monotonic() + budget
         headers = {"Content-Type": "application/json"} if json_body is not None else None
-        content = None if json_body is None else json.dumps(json_body, ensure_ascii=False).encode()
+        content = None if json_body is None else _json_bytes(json_body)
         try:
             request = self._http.build_request(
                 method, path, params=params, content=content, headers=headers
@@ -554,6 +554,16 @@ def _within(seconds: float, work: Callable[[], Any], late: MeilichatError) -> An
     if "error" in box:
         raise box["error"]
     return box.get("result")
+
+
+def _json_bytes(value: Any) -> bytes:
+    """`value` as UTF-8 JSON. A lone surrogate (from undecodable command-line bytes, or a
+    `\\ud800` escape in JSON input) cannot be sent as UTF-8: it becomes U+FFFD."""
+    text = json.dumps(value, ensure_ascii=False)
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace").encode()
 
 
 def _clamp_timeout(seconds: float) -> float:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from meilichat_cli.errors import MeilichatError, StreamError
+from meilichat_cli.errors import MeilichatError, OutputError, StreamError
 from meilichat_cli.protocol.conversation import (
     ERROR,
     INTERRUPTED,
@@ -65,7 +65,12 @@ class TurnOutcome:
 
     @property
     def interrupted(self) -> bool:
-        return self.turn.status == INTERRUPTED
+        return self.turn.status == INTERRUPTED and not self.output_failed
+
+    @property
+    def output_failed(self) -> bool:
+        """The answer stopped because the output could not be written."""
+        return isinstance(self.error, OutputError)
 
     def local_errors(self) -> list[ErrorEvent]:
         """A stream that died on our side (cut, timeout, a limit) is an error of the turn
@@ -146,6 +151,14 @@ def run_turn(
         outcome.reader_left = isinstance(stop, BrokenPipeError)
         outcome.timings = _timings(elapsed, first_search, first_token, clock())
         return outcome
+    except OSError as failure:
+        # The output cannot be written (disk full, a file-size limit): stop reading, and
+        # keep what arrived as interrupted, so the caller saves it before reporting.
+        stream.close()
+        turn.close(interrupted=True)
+        outcome.error = output_error(failure)
+        outcome.timings = _timings(elapsed, first_search, first_token, clock())
+        return outcome
     except MeilichatError as error:
         outcome.error = error
     finally:
@@ -172,6 +185,19 @@ def run_turn(
     if outcome.error is not None and turn.status not in (ERROR, INTERRUPTED):
         turn.status = TRUNCATED
     return outcome
+
+
+def output_error(failure: OSError, *, saved: bool = True) -> OutputError:
+    """The error for output that cannot be written (stdout, a batch output file)."""
+    reason = failure.strerror or type(failure).__name__
+    where = f" {failure.filename}" if failure.filename else ""
+    kept = (
+        "; the answer so far is saved in history (`meilichat history list`)" if saved else ""
+    )
+    return OutputError(
+        f"cannot write the output{where}: {reason}",
+        hint=f"free some space or write the output elsewhere{kept}",
+    )
 
 
 def _payload_bytes(event: SearchSources | ConversationMessage) -> int:

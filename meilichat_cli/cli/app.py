@@ -297,6 +297,18 @@ def execute(argv: list[str], context: RunContext) -> int:
             context.errors_as_json = True
         _print_error(error, context)
         return int(error.exit_code)
+    except OSError as error:
+        # Writing the output failed (disk full, a file-size limit) or another local I/O
+        # failure no layer turned into an error of its own: the machine's, not a bug.
+        from meilichat_cli.chat.turn import output_error
+
+        failure = output_error(error, saved=False)
+        context.failed_with = failure
+        if context.debug:
+            _print_traceback(context)
+        with contextlib.suppress(OSError, ValueError):
+            _print_error(failure, context)
+        return int(failure.exit_code)
     except KeyboardInterrupt:
         context.failed_with = None
         if context.errors_as_json:
