@@ -161,10 +161,16 @@ def open_private_text(path: Path, *, overwrite: bool) -> IO[str]:
     return os.fdopen(fd, "w", encoding="utf-8")
 
 
-def atomic_write(path: Path, data: bytes, *, mode: int = PRIVATE_FILE_MODE) -> None:
-    """Replace `path` with `data` atomically; the new file has exactly `mode`."""
+def atomic_write(
+    path: Path, data: bytes, *, mode: int = PRIVATE_FILE_MODE, own_directory: bool = True
+) -> None:
+    """Replace `path` with `data` atomically; the new file has exactly `mode`.
+
+    `own_directory=False` is for a file the user placed (a batch output file, in /tmp say):
+    its directory is not held to the rules of meilichat's own."""
     directory = path.parent
-    ensure_private_dir(directory)
+    if own_directory:
+        ensure_private_dir(directory)
     temp_path, fd = _create_temp(path, mode)
     try:
         try:
