@@ -227,9 +227,7 @@ class HostileServer:
         )
         return False
 
-    def _mode_broken_gzip_error(
-        self, connection: socket.socket, method: str, path: str
-    ) -> bool:
+    def _mode_broken_gzip_error(self, connection: socket.socket, method: str, path: str) -> bool:
         return self._whole(
             connection,
             "500 Internal Server Error",
@@ -288,7 +286,7 @@ class HostileServer:
         return False
 
     def _mode_escapes(self, connection: socket.socket, method: str, path: str) -> bool:
-        route = path.split("?")[0]
+        route = path.split("?", maxsplit=1)[0]
         if route.endswith("/chat/completions"):
             self.send(connection, self._stream_head() + self._chunk(RETRY_PREAMBLE))
             self.send(connection, self._chunk(_escape_stream()) + b"0\r\n\r\n")
@@ -301,9 +299,7 @@ class HostileServer:
                 "type": "invalid_request",
                 "link": f"https://docs.meilisearch.com/{ESCAPES}",
             }
-            return self._whole(
-                connection, "400 Bad Request", "application/json", _dumps(error)
-            )
+            return self._whole(connection, "400 Bad Request", "application/json", _dumps(error))
         return self._whole(connection, "200 OK", "application/json", _dumps(body))
 
 

@@ -191,9 +191,7 @@ def output_error(failure: OSError, *, saved: bool = True) -> OutputError:
     """The error for output that cannot be written (stdout, a batch output file)."""
     reason = failure.strerror or type(failure).__name__
     where = f" {failure.filename}" if failure.filename else ""
-    kept = (
-        "; the answer so far is saved in history (`meilichat history list`)" if saved else ""
-    )
+    kept = "; the answer so far is saved in history (`meilichat history list`)" if saved else ""
     return OutputError(
         f"cannot write the output{where}: {reason}",
         hint=f"free some space or write the output elsewhere{kept}",
