@@ -61,6 +61,7 @@ MODES = (
     "slow_json",  # 200 application/json, one byte every 0.1 s
     "trickle",  # an event stream that sends one byte of an event every 0.05 s, forever
     "comments",  # an event stream of keep-alive comments only, forever
+    "empty_events",  # an event stream of empty deltas and unknown event types, forever
     "broken_gzip",  # an event stream whose gzip body is corrupt
     "broken_gzip_error",  # a 500 whose gzip body is corrupt
     "not_http",  # an SSH banner instead of HTTP
@@ -216,6 +217,15 @@ class HostileServer:
         self.send(connection, self._stream_head() + self._chunk(RETRY_PREAMBLE))
         while not self._stop.wait(0.05):
             self.send(connection, self._chunk(b": keep-alive\n\n"))
+        return False
+
+    def _mode_empty_events(self, connection: socket.socket, method: str, path: str) -> bool:
+        factory = ChunkFactory("gpt-4o-mini", "openAi")
+        round_ = factory.new_round()
+        empty = frame(factory.chunk(round_, {"content": None})) + b"event: ping\ndata: x\n\n"
+        self.send(connection, self._stream_head() + self._chunk(RETRY_PREAMBLE))
+        while not self._stop.wait(0.05):
+            self.send(connection, self._chunk(empty))
         return False
 
     def _mode_broken_gzip(self, connection: socket.socket, method: str, path: str) -> bool:

@@ -234,3 +234,26 @@ def test_resume_compacts_a_file_a_killed_run_left_uncompacted(
     assert again.returncode == 0, again.stderr
     assert "nothing to do" in again.stderr
     assert out.read_text(encoding="utf-8") == line
+
+
+def test_sigterm_during_a_repl_answer_saves_it_and_ends_the_session(
+    server_env: dict[str, str],
+) -> None:
+    from test_repl_pty import Session
+
+    session = Session([sys.executable, "-m", "meilichat_cli", "chat"], server_env)
+    try:
+        session.wait_for_prompt()
+        session.send("/model scenario:drip?interval=0.2\r")
+        session.wait_for_prompt()
+        session.send("Stanley Kubrick movies\r")
+        session.wait_for_text("search")
+        session.child.kill(signal.SIGTERM)
+        code = session.wait_exit()
+    finally:
+        session.close()
+    assert code == 143, session.transcript()
+    assert "Traceback" not in session.screen_text()
+    listed = run_meilichat(["history", "list", "--json"], server_env)
+    (conversation,) = json.loads(listed.stdout)
+    assert conversation["last_status"] == "interrupted"

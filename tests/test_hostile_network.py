@@ -56,7 +56,7 @@ def test_a_json_answer_that_trickles_ends_with_a_timeout(clean_env: dict[str, st
     assert result.exit_code == 8, result.stderr
 
 
-@pytest.mark.parametrize("mode", ["trickle", "comments"])
+@pytest.mark.parametrize("mode", ["trickle", "comments", "empty_events"])
 def test_a_stream_without_events_ends_with_exit_8(mode: str, clean_env: dict[str, str]) -> None:
     with HostileServer(mode) as server:
         result = ask(server, clean_env, "--json")

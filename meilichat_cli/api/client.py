@@ -14,8 +14,8 @@ stream, admin routes, shell completion):
 - the body of a JSON route: at most JSON_BODY_LIMIT bytes, within the read timeout in total
   (`total_timeout` lets shell completion ask for less, and is then held however the server
   behaves: the request runs in a worker thread that is abandoned when time is up);
-- the chat stream: at most STREAM_BYTES_LIMIT bytes, and an event (not a comment, not part of a
-  line) at least every read timeout: a trickling or comment-only stream ends with exit 8;
+- the chat stream: at most STREAM_BYTES_LIMIT bytes, and an event that moves the answer on at
+  least every read timeout: a trickling, comment-only or empty-delta stream ends with exit 8;
 - bodies are decompressed here (gzip, deflate) in pieces of at most DECODE_PIECE bytes, so a
   compression bomb is never inflated in one go, and a broken body is a stream error (exit 5).
 
@@ -416,9 +416,10 @@ class MeiliClient:
 class ChatStream:
     """The events of one open completion response; `close()` ends the HTTP stream.
 
-    Bounded: at most STREAM_BYTES_LIMIT bytes are read, and when no event (a comment or a
-    line still being written does not count) has arrived for `read_timeout` seconds the
-    stream ends with TimeoutError_, however steadily the bytes trickle in."""
+    Bounded: at most STREAM_BYTES_LIMIT bytes are read, and when nothing has moved the answer
+    on for `read_timeout` seconds (a text delta, a search, sources, a message, an error, the
+    finish or [DONE] do; comments, events of other types, empty deltas and a line still being
+    written do not) the stream ends with TimeoutError_, however steadily bytes trickle in."""
 
     def __init__(
         self,
@@ -455,25 +456,24 @@ class ChatStream:
                         hint="the partial answer is kept; is this Meilisearch?"
                         " (`meilichat doctor`)",
                     )
-                messages = decoder.feed(chunk)
-                if messages:
-                    last_event = self._clock()
-                elif self._clock() - last_event > self.read_timeout:
-                    raise TimeoutError_(
-                        f"No event for {self.read_timeout:g} s (data trickles in, but no answer)",
-                        hint="the partial answer is kept; raise it with --timeout SECONDS",
-                    )
-                for message in messages:
+                for message in decoder.feed(chunk):
                     if message.event != "message":
                         continue
                     number += 1
                     for event in decode_event(message.data, number):
                         if isinstance(event, TextDelta) and event.text:
                             self.tokens += 1
+                        if _is_progress(event):
+                            last_event = self._clock()
                         yield event
                         if isinstance(event, Done):
                             _drain(chunks)
                             return
+                if self._clock() - last_event > self.read_timeout:
+                    raise TimeoutError_(
+                        f"No event for {self.read_timeout:g} s (data trickles in, but no answer)",
+                        hint="the partial answer is kept; raise it with --timeout SECONDS",
+                    )
             decoder.close()
         except httpx.TimeoutException as error:
             raise TimeoutError_(
@@ -491,6 +491,16 @@ class ChatStream:
             "Stream ended before completion (no [DONE] from the server)",
             hint="the partial answer is kept; ask again to retry",
         )
+
+
+def _is_progress(event: Event) -> bool:
+    """Whether `event` moves the answer on: comments, other event types, empty deltas and
+    usage reports do not, so a stream of nothing but those ends with a timeout."""
+    from meilichat_cli.protocol.events import UsageReport
+
+    if isinstance(event, TextDelta):
+        return bool(event.text)
+    return not isinstance(event, UsageReport)
 
 
 def _decoded(response: httpx.Response) -> Iterator[bytes]:
