@@ -440,7 +440,9 @@ class ChatStream:
         self.response.close()
 
     def __iter__(self) -> Iterator[Event]:
-        from meilichat_cli.protocol.events import Done, decode_event
+        # What moves the answer on resets the timeout: a text delta, a search, sources, a
+        # message, an error, the finish, [DONE]; empty deltas and usage reports do not.
+        from meilichat_cli.protocol.events import Done, UsageReport, decode_event
 
         decoder = SSEDecoder()
         number = 0
@@ -461,9 +463,11 @@ class ChatStream:
                         continue
                     number += 1
                     for event in decode_event(message.data, number):
-                        if isinstance(event, TextDelta) and event.text:
-                            self.tokens += 1
-                        if _is_progress(event):
+                        if isinstance(event, TextDelta):
+                            if event.text:
+                                self.tokens += 1
+                                last_event = self._clock()
+                        elif not isinstance(event, UsageReport):
                             last_event = self._clock()
                         yield event
                         if isinstance(event, Done):
@@ -491,16 +495,6 @@ class ChatStream:
             "Stream ended before completion (no [DONE] from the server)",
             hint="the partial answer is kept; ask again to retry",
         )
-
-
-def _is_progress(event: Event) -> bool:
-    """Whether `event` moves the answer on: comments, other event types, empty deltas and
-    usage reports do not, so a stream of nothing but those ends with a timeout."""
-    from meilichat_cli.protocol.events import UsageReport
-
-    if isinstance(event, TextDelta):
-        return bool(event.text)
-    return not isinstance(event, UsageReport)
 
 
 def _decoded(response: httpx.Response) -> Iterator[bytes]:
