@@ -310,21 +310,10 @@ def execute(argv: list[str], context: RunContext) -> int:
             _print_error(failure, context)
         return int(failure.exit_code)
     except KeyboardInterrupt:
-        context.failed_with = None
-        if context.errors_as_json:
-            import json
+        if context.errors_as_json:  # a script reads the object, as for every other failure
+            from meilichat_cli.errors import Interrupted
 
-            shown = {
-                "error": {
-                    "kind": "interrupted",
-                    "code": None,
-                    "message": "interrupted",
-                    "hint": None,
-                    "httpStatus": None,
-                    "link": None,
-                }
-            }
-            context.stderr.write(json.dumps(shown) + "\n")
+            _print_error(Interrupted("interrupted"), context)
         else:
             context.stderr.write("\nmeilichat: interrupted\n")
         return int(ExitCode.INTERRUPTED)
