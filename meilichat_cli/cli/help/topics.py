@@ -280,8 +280,11 @@ FILES: tuple[FileRow, ...] = (
 )
 
 JSON_INTRO = (
-    "Machine-readable output goes to stdout, diagnostics to stderr. Strings are JSON-escaped,"
-    " never sanitized; fields may be added in later versions, never renamed."
+    "Machine-readable output goes to stdout, diagnostics to stderr. Strings are JSON-escaped"
+    " (non-ASCII as \\u escapes); the server's text (answer, sources, searches) is kept exact,"
+    " while the one-line messages for people (message, hint, code and link of an error, the"
+    " message of each entry in `errors`) are cleaned of terminal and BiDi controls. Fields"
+    " may be added in later versions, never renamed."
 )
 
 RESULT_FIELDS: tuple[Field, ...] = (
