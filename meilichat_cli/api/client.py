@@ -94,6 +94,8 @@ class MeiliClient:
         read_timeout = _clamp_timeout(read_timeout)
         connect_timeout = _clamp_timeout(connect_timeout)
         self.read_timeout = read_timeout
+        # Facts about the server read once per connection (e.g. its version, by `admin`).
+        self.cache: dict[str, Any] = {}
         self._warn = warn
         self._debug = debug
         self._sleep = sleep
