@@ -6,9 +6,10 @@ imports nothing from meilichat_cli and nothing outside the standard library.
 
     MeilichatError                  exit 1  (a bug, unless a subclass says otherwise)
     ├── UsageError                  exit 2  bad flags, empty prompt, bad names
-    │   ├── ConfigError             exit 2  unreadable or invalid local files, unknown profile
+    │   ├── ConfigError             exit 2  unreadable, invalid or untrusted local files
     │   │   └── KeyringUnavailable  exit 2  the system keyring is missing, locked or silent
-    │   └── TemplateError           exit 2  a document template that cannot be parsed
+    │   ├── TemplateError           exit 2  a document template that cannot be parsed
+    │   └── OutputError             exit 2  stdout or an output file cannot be written
     ├── HistoryUnavailable          exit 2  the history file cannot be used right now
     ├── AuthError                   exit 3  401 / 403
     ├── NotFoundError               exit 4  workspace, index, conversation
@@ -105,6 +106,13 @@ class HistoryUnavailable(MeilichatError):
 
     exit_code = ExitCode.USAGE  # a local condition (files, permissions, a lock), not a bug
     kind = "history"
+
+
+class OutputError(UsageError):
+    """The output cannot be written (disk full, a file-size limit, an I/O error); what was
+    answered is kept in history."""
+
+    kind = "output"
 
 
 class AuthError(MeilichatError):
