@@ -68,6 +68,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "history": ("meilichat_cli.cli.commands.history", "app"),
     "workspace": ("meilichat_cli.cli.commands.workspace", "app"),
     "index": ("meilichat_cli.cli.commands.index", "app"),
+    "token": ("meilichat_cli.cli.commands.token", "app"),
+    "persona": ("meilichat_cli.cli.commands.persona", "app"),
+    "scope": ("meilichat_cli.cli.commands.scope", "app"),
     "help": ("meilichat_cli.cli.commands.help", "help_command"),
 }
 

@@ -42,6 +42,8 @@ class IndexData:
     chat: dict[str, Any]
     documents: list[dict[str, Any]]
     by_id: dict[Any, dict[str, Any]] = field(default_factory=dict)
+    # Searched only when a question names it (the multi-tenant tickets), not when unsure.
+    only_when_named: bool = False
 
 
 @dataclass
@@ -64,6 +66,7 @@ def load_datasets(directory: Path = DATA_DIR) -> dict[str, IndexData]:
             sortable=list(raw.get("sortableAttributes", [])),
             chat=raw["chat"],
             documents=raw["documents"],
+            only_when_named=bool(raw.get("onlyWhenNamed", False)),
         )
         data.by_id = {doc[data.primary_key]: doc for doc in data.documents}
         indexes[data.uid] = data

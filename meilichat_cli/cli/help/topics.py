@@ -117,6 +117,12 @@ EXIT_CODES: tuple[ExitCodeRow, ...] = (
         ExitCode.TIMEOUT, "timeout: connecting, or no data for --timeout seconds", ("timeout",)
     ),
     ExitCodeRow(
+        ExitCode.LEAK,
+        "`scope check` found a leak: a document or an index outside a persona's rules, or a"
+        " server older than 1.48.3 showing facet values across tenants",
+        ("leak",),
+    ),
+    ExitCodeRow(
         ExitCode.INTERRUPTED,
         "interrupted (Ctrl-C); a partial answer is kept and marked interrupted",
         ("interrupted",),
