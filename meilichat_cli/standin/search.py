@@ -1,8 +1,9 @@
 """The bundled indexes and a small search engine over them (SQLite FTS5, in memory).
 
 Each `data/<uid>.json` holds one index: its uid, primary key, searchable/filterable/sortable
-attributes, the chat settings a well-run index would have, and its documents. At start the
-documents go into one FTS5 table per index (a few milliseconds).
+attributes, the chat settings a well-run index would have, and its documents; `onlyWhenNamed`
+marks an index the scripted model searches only when a question names it (the multi-tenant
+`tickets`). At start the documents go into one FTS5 table per index (a few milliseconds).
 
 Ranking mimics Meilisearch closely enough for a demo: every query word must match (the last
 one as a prefix), and with the default `last` matching strategy words are dropped from the end
