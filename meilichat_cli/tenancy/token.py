@@ -40,7 +40,7 @@ _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def b64url(data: bytes) -> str:
-    """base64url without padding (RFC 7515 §2)."""
+    """base64url without padding (RFC 7515, section 2)."""
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
