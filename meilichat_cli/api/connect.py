@@ -32,6 +32,7 @@ class ConnectionFlags:
     timeout: float = 120.0
     ca_bundle: str | None = None
     insecure: bool = False
+    as_persona: str | None = None  # `--as NAME`: send a tenant token signed for the persona
 
     def resolve(self, ctx: RunContext, *, admin_key: str | None = None) -> Connection:
         """The connection these flags name; with `admin_key`, one that sends it (for admin
@@ -54,6 +55,10 @@ class ConnectionFlags:
             connection = replace(connection, ca_bundle=self.ca_bundle)
         if self.insecure:
             connection = replace(connection, insecure=True)
+        if self.as_persona and not admin_key:
+            from meilichat_cli.tenancy.personas import persona_connection
+
+            connection = persona_connection(ctx.environ, connection, self.as_persona, warn=ctx.warn)
         return connection
 
     def open_client(self, ctx: RunContext, connection: Connection) -> MeiliClient:

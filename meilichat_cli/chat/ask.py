@@ -144,6 +144,8 @@ def ask_once(
         "workspace": workspace,
         "model": connection.model,
     }
+    if connection.persona is not None:
+        identity["persona"] = connection.persona
     with flags.open_client(ctx, connection) as client:
         output.before_request()
         outcome = run_turn(

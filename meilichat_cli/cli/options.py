@@ -30,6 +30,7 @@ import typer
 from meilichat_cli.api.connect import ConnectionFlags
 from meilichat_cli.cli.completion.completers import (
     complete_model,
+    complete_persona,
     complete_profile,
     complete_workspace,
 )
@@ -141,6 +142,17 @@ CaBundleOption = Annotated[
         show_default=False,
     ),
 ]
+AsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--as",
+        help="Chat as this persona: a short-lived tenant token is signed for the run from its"
+        " rules (`meilichat persona add`).",
+        metavar="PERSONA",
+        show_default=False,
+        autocompletion=complete_persona,
+    ),
+]
 InsecureOption = Annotated[
     bool,
     typer.Option("--insecure", help="Do not verify TLS certificates (warns every time)."),
@@ -211,8 +223,8 @@ def with_option_groups(func: CommandT) -> CommandT:
 
 @option_group
 @dataclass(frozen=True)
-class ChatConnection:
-    """The connection options of the commands that chat (ask, chat, batch)."""
+class ServerConnection:
+    """Where a command that talks to a chat workspace connects (doctor's options)."""
 
     profile: ProfileOption = None
     url: UrlOption = None
@@ -230,8 +242,16 @@ class ChatConnection:
 
 @option_group
 @dataclass(frozen=True)
-class DoctorConnection(ChatConnection):
-    """As ChatConnection, with doctor's shorter wait."""
+class ChatConnection(ServerConnection):
+    """The connection options of the commands that chat (ask, chat, batch): also `--as`."""
+
+    as_persona: AsOption = None
+
+
+@option_group
+@dataclass(frozen=True)
+class DoctorConnection(ServerConnection):
+    """As ServerConnection, with doctor's shorter wait."""
 
     timeout: TimeoutOption = 60.0
 
