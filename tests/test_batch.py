@@ -34,6 +34,7 @@ ASK_KEYS = [
     "model",
     "usage",
     "timings",
+    "estimate",
 ]
 SLOW_START = "scenario:first-delay?ms=400"
 

@@ -133,6 +133,7 @@ class Recorder:
                 model=connection.model,
                 timings=outcome.timings,
                 extra_errors=outcome.local_errors(),
+                estimate=outcome.estimate,
             )
         except (HistoryUnavailable, NotFoundError) as error:
             # The answer was already shown; losing its record must not fail the command

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from meilichat_cli.chat.cost import estimate_turn
 from meilichat_cli.errors import MeilichatError, StreamError
 from meilichat_cli.protocol.conversation import (
     ERROR,
@@ -43,6 +44,8 @@ class TurnOutcome:
     # Whoever read the output went away mid-answer (`meilichat ask … | head -1`): the turn is
     # kept as interrupted, and the caller leaves quietly once it is saved.
     reader_left: bool = False
+    # The token estimate of the turn (`chat.cost.estimate_turn`), set once the stream is over.
+    estimate: dict[str, Any] | None = None
 
     @property
     def status(self) -> str:
@@ -102,13 +105,14 @@ def run_turn(
                     first_token = clock()
             elif first_search is None and isinstance(event, SearchProgress):
                 first_search = clock()
-            turn.feed(event)
+            turn.feed(event, at_ms=elapsed(clock()))
             on_event(event)
     except (KeyboardInterrupt, BrokenPipeError) as stop:
         stream.close()
         turn.close(interrupted=True)
         outcome.reader_left = isinstance(stop, BrokenPipeError)
         outcome.timings = _timings(elapsed, first_search, first_token, clock())
+        outcome.estimate = estimate_turn(history, new_messages, turn)
         return outcome
     except MeilichatError as error:
         outcome.error = error
@@ -116,6 +120,7 @@ def run_turn(
         stream.close()
     status = turn.close()
     outcome.timings = _timings(elapsed, first_search, first_token, clock())
+    outcome.estimate = estimate_turn(history, new_messages, turn)
     if outcome.error is None and status == ERROR:
         fatal = turn.fatal_error
         assert fatal is not None
@@ -185,4 +190,5 @@ def summary(outcome: TurnOutcome, **identity: Any) -> dict[str, Any]:
         **identity,
         "usage": turn.usage,
         "timings": outcome.timings,
+        "estimate": outcome.estimate,
     }

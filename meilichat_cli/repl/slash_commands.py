@@ -172,6 +172,7 @@ class HistoryPort(Protocol):
         model: str,
         timings: dict[str, float | None],
         extra_errors: Sequence[ErrorEvent] = (),
+        estimate: dict[str, Any] | None = None,
     ) -> str: ...
 
     def remove_turn(self, turn_id: str) -> bool: ...
@@ -298,6 +299,7 @@ class ChatController:
                 model=state.model,
                 timings=outcome.timings,
                 extra_errors=outcome.local_errors(),
+                estimate=outcome.estimate,
             )
         except MeilichatError as error:
             self.host.error(f"the turn was not saved: {error.message}", error.hint)

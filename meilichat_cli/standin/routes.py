@@ -11,6 +11,7 @@ Stdlib only; imports `server.*` helpers.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +30,7 @@ from meilichat_cli.standin.auth import Principal
 from meilichat_cli.standin.filters import FilterAttributeError, FilterSyntaxError
 from meilichat_cli.standin.httpmsg import Request, Response
 from meilichat_cli.standin.keys import now_text
+from meilichat_cli.standin.search import ranking_details, ranking_score
 from meilichat_cli.standin.state import FEATURE_FLAGS, IndexState, ServerState
 
 COMMIT_SHA = "5cb2f2e94befc717bbea60fec4a31ee64d2f60fd"
@@ -283,6 +285,28 @@ class Api:
                 "invalid_search_filter",
                 deserr.invalid_type(".filter", "a string", filter_expr),
             )
+        sort = body.get("sort")
+        if isinstance(sort, str):  # GET: comma-separated
+            sort = [rule for rule in sort.split(",") if rule]
+        if sort is not None and not (
+            isinstance(sort, list) and all(isinstance(rule, str) for rule in sort)
+        ):
+            raise MeiliError(
+                400, "invalid_search_sort", deserr.invalid_type(".sort", "an array", sort)
+            )
+        strategy = body.get("matchingStrategy") or "last"
+        if strategy not in ("last", "all", "frequency"):
+            raise MeiliError(
+                400,
+                "invalid_search_matching_strategy",
+                f"Unknown value `{strategy}` at `.matchingStrategy`: expected one of `last`,"
+                " `all`, `frequency`",
+            )
+        shown = {
+            name: body.get(name) in (True, "true")
+            for name in ("showRankingScore", "showRankingScoreDetails", "showPerformanceDetails")
+        }
+        started = time.perf_counter()
         try:
             result = self.state.engine.search(
                 uid,
@@ -291,20 +315,38 @@ class Api:
                 extra_filter=who.tenant_filter(uid),
                 limit=limit,
                 offset=offset,
+                sort=sort,
+                matching_strategy="last" if strategy == "frequency" else strategy,
             )
         except (FilterSyntaxError, FilterAttributeError) as exc:
             raise MeiliError(400, "invalid_search_filter", str(exc)) from exc
-        return Response.json(
-            200,
-            {
-                "hits": result.hits,
-                "query": q,
-                "processingTimeMs": 0,
-                "limit": limit,
-                "offset": offset,
-                "estimatedTotalHits": result.estimated_total,
-            },
-        )
+        hits = result.hits
+        if shown["showRankingScore"] or shown["showRankingScoreDetails"]:
+            data = self.state.engine.indexes[uid]
+            hits = []
+            for hit in result.hits:
+                details = ranking_details(data, hit, q, sort)
+                scored = dict(hit)
+                if shown["showRankingScore"]:
+                    scored["_rankingScore"] = ranking_score(details)
+                if shown["showRankingScoreDetails"]:
+                    scored["_rankingScoreDetails"] = details
+                hits.append(scored)
+        took = round((time.perf_counter() - started) * 1000)
+        answer: dict[str, Any] = {
+            "hits": hits,
+            "query": q,
+            "processingTimeMs": took,
+            "limit": limit,
+            "offset": offset,
+            "estimatedTotalHits": result.estimated_total,
+        }
+        if shown["showPerformanceDetails"]:
+            answer["performanceDetails"] = {
+                "search": f"{took}.00ms",
+                "search > keyword search": f"{took}.00ms",
+            }
+        return Response.json(200, answer)
 
     def get_settings(self, request: Request, params: dict[str, str], who: Principal) -> Response:
         index = self.index(params["index"])
