@@ -295,7 +295,7 @@ def test_list_on_a_terminal_has_a_header_and_aligned_columns(
 ) -> None:
     conversation = seed(clean_env, "Which films are set in space?", "Alien.")
     lines = run_on_terminal(["list"], clean_env).stdout.splitlines()
-    assert lines[0].split() == ["ID", "AGE", "WORKSPACE", "TURNS", "STATUS", "TITLE"]
+    assert lines[0].split() == ["ID", "AGE", "WORKSPACE", "TURNS", "STATUS", "TOKENS", "TITLE"]
     assert lines[1].startswith(f"{conversation[:8]}  just now")
     assert lines[0].index("TITLE") == lines[1].index("Which films")
 
