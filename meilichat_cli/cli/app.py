@@ -62,6 +62,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("meilichat_cli.cli.commands.demo", "demo"),
     "batch": ("meilichat_cli.cli.commands.batch", "batch"),
     "doctor": ("meilichat_cli.cli.commands.doctor", "doctor"),
+    "explain": ("meilichat_cli.cli.commands.explain", "explain"),
+    "source": ("meilichat_cli.cli.commands.source", "source"),
     "completions": ("meilichat_cli.cli.commands.completions", "completions"),
     "profile": ("meilichat_cli.cli.commands.profile", "app"),
     "key": ("meilichat_cli.cli.commands.key", "app"),

@@ -25,6 +25,7 @@ from meilichat_cli.errors import ApiError, AuthError, MeilichatError, NotFoundEr
 
 if TYPE_CHECKING:
     from meilichat_cli.api.client import MeiliClient
+    from meilichat_cli.protocol.conversation import Search
 
 FROM_DOCUMENTS = "GET /indexes/{uid}/documents/{id}"
 FROM_SEARCH = "a search filtered on the primary key"
@@ -57,7 +58,7 @@ def fetch_source(
 ) -> FetchedDocument:
     """The document as the server has it now (see the module docstring for the fallbacks)."""
     path = f"/indexes/{_segment(index_uid)}/documents/{_segment(str(key))}"
-    refused: MeilichatError | None = None
+    reasons: list[str] = []
     try:
         body = client.request_json("GET", path)
         if isinstance(body, dict):
@@ -67,9 +68,11 @@ def fetch_source(
             return FetchedDocument(
                 dict(received), FROM_ANSWER, note=f"document {key} is no longer in {index_uid}"
             )
-        refused = error
-    except (AuthError, ApiError) as error:
-        refused = error
+        reasons.append(f"GET documents: {error.message}")
+    except AuthError:
+        reasons.append("the key may not read documents (documents.get)")
+    except ApiError as error:
+        reasons.append(f"GET documents: {error.message}")
     try:
         answer = client.request_json(
             "POST",
@@ -77,8 +80,11 @@ def fetch_source(
             json_body={"q": "", "filter": filter_on(primary_key, key), "limit": 1},
         )
     except MeilichatError as error:
-        reason = f"{refused.message if refused else ''}; {error.message}".strip("; ")
-        return FetchedDocument(dict(received), FROM_ANSWER, note=reason)
+        if error.code == "invalid_search_filter":
+            reasons.append(f"the primary key {primary_key} is not filterable")
+        else:
+            reasons.append(f"a search filtered on {primary_key}: {error.message}")
+        return FetchedDocument(dict(received), FROM_ANSWER, note="; ".join(reasons))
     hits = answer.get("hits") if isinstance(answer, dict) else None
     if isinstance(hits, list) and hits and isinstance(hits[0], dict):
         return FetchedDocument(hits[0], FROM_SEARCH)
@@ -145,3 +151,66 @@ def render_as_model(
         max_bytes=max_bytes,
     )
     return text, f"{how}, cut to {max_bytes} bytes"
+
+
+def primary_key_of(client: MeiliClient, index_uid: str) -> str | None:
+    """The index's primary key when the key may read the index (`indexes.get`), else None."""
+    try:
+        body = client.request_json("GET", f"/indexes/{_segment(index_uid)}")
+    except MeilichatError:
+        return None
+    key = body.get("primaryKey") if isinstance(body, dict) else None
+    return key if isinstance(key, str) else None
+
+
+def show_source(
+    client: MeiliClient,
+    number: int,
+    search: Search,
+    received: Mapping[str, Any],
+    *,
+    as_model: bool = False,
+) -> dict[str, Any]:
+    """Source `number` fetched again (and rendered with `as_model`): the data of `--json`
+    plus `text`, the lines for people."""
+    from meilichat_cli.explain.view import document_lines
+    from meilichat_cli.protocol.conversation import ID_FIELDS
+    from meilichat_cli.text.sanitize import sanitize, sanitize_line
+
+    index_uid = search.index_uid
+    notes: list[str] = []
+    primary_key = primary_key_of(client, index_uid) if index_uid else None
+    if primary_key is None:
+        lowered = {str(name).lower(): str(name) for name in received}
+        primary_key = next((lowered[name] for name in ID_FIELDS if name in lowered), None)
+    key = received.get(primary_key) if primary_key else None
+    if index_uid is None or primary_key is None or not isinstance(key, (int, str)):
+        fetched = FetchedDocument(
+            dict(received), FROM_ANSWER, note="the document's index or primary key is unknown"
+        )
+    else:
+        fetched = fetch_source(client, index_uid, key, primary_key, received)
+    if fetched.note:
+        notes.append(fetched.note)
+    result: dict[str, Any] = {
+        "number": number,
+        "index_uid": index_uid,
+        "id": key,
+        "primary_key": primary_key,
+        "from": fetched.how,
+        "document": fetched.document,
+        "rendered": None,
+        "rendered_by": None,
+        "notes": notes,
+    }
+    if as_model and index_uid is not None and isinstance(key, (int, str)):
+        text, how = render_as_model(client, index_uid, key, fetched.document)
+        result["rendered"] = text
+        result["rendered_by"] = how
+        title = document_lines(number, index_uid, fetched.document, fetched.how)[0]
+        result["text"] = "\n".join(
+            [title, f"(as the model read it: {sanitize_line(how)})", "", sanitize(text)]
+        )
+    else:
+        result["text"] = "\n".join(document_lines(number, index_uid, fetched.document, fetched.how))
+    return result

@@ -126,3 +126,27 @@ def document_lines(
         lines.append(f"{sanitize_line(str(key))}: {sanitize(shown)}")
     lines.append(f"(from {sanitize_line(how)})")
     return lines
+
+
+def load_turn(
+    history_db: Any, prefix: str | None, number: int | None
+) -> tuple[ConversationRecord, TurnRecord]:
+    """The saved conversation `prefix` (default: the latest) and its turn `number` (default:
+    the last). Raises NotFoundError when there is none."""
+    from meilichat_cli.errors import NotFoundError
+    from meilichat_cli.history.store import HistoryStore
+
+    if not history_db.exists():
+        raise NotFoundError(
+            "no saved conversation yet",
+            hint="ask a question first (answers are saved unless --no-save)",
+        )
+    with HistoryStore.open(history_db) as store:
+        conversation_id = store.resolve(prefix) if prefix else store.latest_id()
+        if conversation_id is None:
+            raise NotFoundError(
+                "no saved conversation yet",
+                hint="ask a question first (answers are saved unless --no-save)",
+            )
+        record = store.get(conversation_id)
+    return record, pick_turn(record, number)
