@@ -10,11 +10,12 @@ import os
 from typing import TYPE_CHECKING, Any
 
 import pytest
-
 from inprocess import invoke
 
 if TYPE_CHECKING:
     from meilichat_cli.standin import StandInServer
+
+from conftest import MASTER_KEY as MASTER
 
 QUESTION = "which space movies do you have?"
 FILTERED = "space movies before 1990"
@@ -321,3 +322,142 @@ def test_repl_trace_why_and_open_after_a_question(repl: Any) -> None:
     assert "director: Stanley Kubrick" in opened
     controller.handle("/open 42")
     assert "no source 42" in ctx.stderr.getvalue()
+
+
+# --------------------------------------------------------------------------- batch
+
+
+def write_lines(path: Any, questions: list[dict[str, Any]]) -> str:
+    path.write_text("".join(json.dumps(q) + "\n" for q in questions), encoding="utf-8")
+    return str(path)
+
+
+def batch_lines(stdout: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stdout.splitlines()]
+
+
+def test_batch_min_hit_rate_fails_when_an_expected_id_is_missing(
+    server_env: dict[str, str], tmp_path: Any
+) -> None:
+    questions = write_lines(
+        tmp_path / "q.jsonl",
+        [
+            {"id": "found", "prompt": "Stanley Kubrick movies", "expect": ["movies:1"]},
+            {"id": "missing", "prompt": "cyberpunk novels", "expect": ["movies:1"]},
+        ],
+    )
+    result = invoke(["batch", questions, "--min-hit-rate", "1.0"], env=server_env)
+    assert result.exit_code == 5
+    assert "hit rate 1/2 (50%) is below --min-hit-rate 1" in result.stderr
+    assert len(batch_lines(result.stdout)) == 2, "every result line is still written"
+    passing = invoke(
+        ["batch", questions, "--min-hit-rate", "0.5", "--min-recall", "0.5"], env=server_env
+    )
+    assert passing.exit_code == 0, passing.stderr
+    failing = invoke(["batch", questions, "--min-recall", "0.9"], env=server_env)
+    assert failing.exit_code == 5
+    assert "mean recall 0.50 is below --min-recall 0.9" in failing.stderr
+
+
+def test_batch_thresholds_without_expectations_are_refused_before_sending(
+    server_env: dict[str, str], standin: StandInServer, tmp_path: Any
+) -> None:
+    questions = write_lines(tmp_path / "q.jsonl", [{"prompt": "Dune"}])
+    result = invoke(["batch", questions, "--min-recall", "0.5"], env=server_env)
+    assert result.exit_code == 2
+    assert "need questions with `expect`" in result.stderr
+    assert standin.completion_bodies() == []
+
+
+def test_batch_reports_grounding_routing_and_cost(
+    server_env: dict[str, str], tmp_path: Any
+) -> None:
+    questions = write_lines(
+        tmp_path / "q.jsonl",
+        [
+            {"id": "movies", "prompt": "Stanley Kubrick movies", "expect_index": "movies"},
+            {"id": "books", "prompt": "cyberpunk novels", "expect_index": ["movies"]},
+            {"id": "filtered", "prompt": FILTERED},
+        ],
+    )
+    result = invoke(["batch", questions], env=server_env)
+    assert result.exit_code == 0, result.stderr
+    by_id = {line["id"]: line for line in batch_lines(result.stdout)}
+    assert by_id["movies"]["routed"] is True
+    assert by_id["books"]["routed"] is False
+    assert "routed" not in by_id["filtered"]
+    assert by_id["filtered"]["filters"] == by_id["filtered"]["valid_filters"] == 1
+    assert all(line["estimate"]["total"] > 0 for line in by_id.values())
+    assert "index routing 1/2 (50%)" in result.stderr
+    assert "valid filters 1/1" in result.stderr
+    spent = sum(line["estimate"]["total"] for line in by_id.values())
+    assert f"~{spent:,} tokens sent and received" in result.stderr
+
+
+def test_cited_ids_are_checked_against_the_sources() -> None:
+    from meilichat_cli.batch.evaluation import PrimaryKeys, grounding
+
+    result = {
+        "answer": "See Gravity (id 16) and also ID: 999.",
+        "searches": [{"index_uid": "movies", "sources": [{"id": 16}, {"id": 1}]}],
+        "errors": [],
+    }
+    figures = grounding(result, PrimaryKeys(), None)
+    assert figures["cited"] == ["16", "999"]
+    assert figures["cited_found"] == 0.5
+
+
+def test_batch_max_tokens_stops_before_the_budget_is_exceeded(
+    server_env: dict[str, str], standin: StandInServer, tmp_path: Any
+) -> None:
+    questions = write_lines(
+        tmp_path / "q.jsonl", [{"id": n, "prompt": "Stanley Kubrick movies"} for n in range(5)]
+    )
+    first = batch_lines(invoke(["batch", questions, "-j", "1"], env=server_env).stdout)
+    cost = first[0]["estimate"]["total"]
+    sent_before = len(standin.completion_bodies())
+    result = invoke(
+        ["batch", questions, "-j", "1", "--max-tokens", str(cost * 2 + cost // 2)], env=server_env
+    )
+    assert result.exit_code == 5
+    assert "token budget reached" in result.stderr
+    lines = batch_lines(result.stdout)
+    assert len(lines) == 2
+    assert sum(line["estimate"]["total"] for line in lines) <= cost * 2 + cost // 2
+    assert len(standin.completion_bodies()) - sent_before == 2
+
+
+def test_batch_and_doctor_report_the_servers_token_counters(
+    server_env: dict[str, str], standin: StandInServer, tmp_path: Any
+) -> None:
+    standin.state.features["metrics"] = True
+    questions = write_lines(tmp_path / "q.jsonl", [{"prompt": "Dune"}])
+    with_chat_key = invoke(["batch", questions], env=server_env)
+    assert "Meilisearch's chat counters" not in with_chat_key.stderr  # no metrics.get
+    admin = {**server_env, "MEILICHAT_API_KEY": standin.admin_key or ""}
+    result = invoke(["batch", questions], env=admin)
+    assert result.exit_code == 0, result.stderr
+    line = next(x for x in result.stderr.splitlines() if "chat counters" in x)
+    assert line.startswith("  server:    +") and "prompt +" in line
+    doctor = invoke(["doctor", "--json"], env={**server_env, "MEILI_MASTER_KEY": MASTER})
+    completion = next(c for c in json.loads(doctor.stdout)["checks"] if c["name"] == "completion")
+    assert "the server counted +" in completion["detail"]
+
+
+def test_metrics_route_exposes_meilisearchs_chat_counter_names(
+    server_env: dict[str, str], standin: StandInServer
+) -> None:
+    import httpx
+
+    ask_json(server_env)
+    headers = {"Authorization": f"Bearer {standin.admin_key}"}
+    refused = httpx.get(f"{standin.url}/metrics", headers=headers, timeout=5)
+    assert refused.status_code == 400 and refused.json()["code"] == "feature_not_enabled"
+    standin.state.features["metrics"] = True
+    text = httpx.get(f"{standin.url}/metrics", headers=headers, timeout=5).text
+    for name in (
+        "meilisearch_chat_prompt_tokens_total",
+        "meilisearch_chat_completion_tokens_total",
+        "meilisearch_chat_tokens_total",
+    ):
+        assert f'{name}{{model="gpt-4o-mini",workspace="{standin.workspace}"}} ' in text

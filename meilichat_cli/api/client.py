@@ -201,6 +201,24 @@ class MeiliClient:
                 http_status=response.status_code,
             ) from error
 
+    def request_text(self, path: str, *, max_bytes: int = 4 * 1024 * 1024) -> str:
+        """GET a text route (`/metrics`); the body is read up to `max_bytes`."""
+        try:
+            with self._http.stream("GET", path) as response:
+                if response.status_code >= 300:
+                    response.read()
+                    raise self._http_error(response)
+                chunks: list[bytes] = []
+                size = 0
+                for chunk in response.iter_bytes():
+                    chunks.append(chunk)
+                    size += len(chunk)
+                    if size > max_bytes:
+                        break
+        except httpx.TransportError as error:
+            raise self._transport_error(error) from error
+        return b"".join(chunks)[:max_bytes].decode("utf-8", "replace")
+
     # -- error mapping ---------------------------------------------------------------------
 
     def _transport_error(self, error: httpx.TransportError) -> MeilichatError:

@@ -125,6 +125,16 @@ class Api:
 
     # -- keys -----------------------------------------------------------------------------
 
+    def metrics(self, request: Request, params: dict[str, str], who: Principal) -> Response:
+        if not self.state.features["metrics"]:
+            raise MeiliError(
+                400,
+                "feature_not_enabled",
+                "Getting metrics requires enabling the `metrics` experimental feature.",
+            )
+        body = self.state.metrics_text().encode()
+        return Response(200, body, {"Content-Type": "text/plain; version=0.0.4"})
+
     def list_keys(self, request: Request, params: dict[str, str], who: Principal) -> Response:
         offset, limit = _pagination(request, "invalid_api_key_limit", "invalid_api_key_offset")
         views = [key.view() for key in self.state.keys_newest_first()]
@@ -477,6 +487,7 @@ ROUTES: tuple[Route, ...] = (
     _route("GET", "/version", "version", Api.version),
     _route("GET", "/experimental-features", "experimental.get", Api.get_features),
     _route("PATCH", "/experimental-features", "experimental.update", Api.patch_features),
+    _route("GET", "/metrics", "metrics.get", Api.metrics),
     _route("GET", "/keys", "keys.get", Api.list_keys),
     _route("POST", "/keys", "keys.create", Api.create_key),
     _route("GET", "/keys/{key}", "keys.get", Api.get_key),
