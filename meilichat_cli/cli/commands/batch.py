@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 HELP = "Answer a file of questions (JSON Lines), one JSON result line each, and score retrieval."
 EPILOG = """[bold]Input[/bold]: one JSON object per line: "prompt" (or "messages"), and optionally
 "id", "expect" (primary keys, or "index_uid:id", the answer should be grounded on),
+"expect_index" (the index or indexes the searches should go to),
 "workspace", "model", "system".
 
 [bold]Output[/bold]: one line per question, the object of `ask --json` plus "id", "line",
@@ -63,8 +64,13 @@ EPILOG = """[bold]Input[/bold]: one JSON object per line: "prompt" (or "messages
 
   jq -r 'select(.hit == false) | .id' answers.jsonl
 
-[bold]Exit codes[/bold]: 0 all answered, 2 bad input (nothing sent), 5 a question failed,
-130 interrupted (lines written so far are complete).
+[bold]Gates[/bold]: --min-hit-rate and --min-recall (0-1) make the run exit 5 when it falls
+short; --max-tokens N stops before the estimated tokens would exceed N. Each line also gets
+cited/cited_found, filters/valid_filters and, with "expect_index", routed.
+
+[bold]Exit codes[/bold]: 0 all answered, 2 bad input (nothing sent), 5 a question failed, a
+threshold was not met or the token budget was reached, 130 interrupted (lines written so far
+are complete).
 
 [bold]Environment[/bold]: MEILICHAT_PROFILE, MEILICHAT_URL, MEILICHAT_API_KEY,
 MEILICHAT_WORKSPACE, MEILICHAT_MODEL, MEILICHAT_REQUIRE_HTTPS, SSL_CERT_FILE,
