@@ -110,8 +110,8 @@ def test_list_is_newest_first_and_tab_separated_in_a_pipe(
     result = history(["list"], clean_env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
-        f"{newer[:8]}\tjust now\tmovies\t1\tcomplete\tWhich plans include SSO?",
-        f"{older[:8]}\t3 days ago\tfilms\t1\tcomplete\tWhich films are set in space?",
+        f"{newer[:8]}\tjust now\tmovies\t1\tcomplete\t-\tWhich plans include SSO?",
+        f"{older[:8]}\t3 days ago\tfilms\t1\tcomplete\t-\tWhich films are set in space?",
     ]
     limited = history(["list", "--limit", "1", "--json"], clean_env)
     listed = json.loads(limited.stdout)

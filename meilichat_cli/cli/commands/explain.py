@@ -40,6 +40,9 @@ chat search parameters, asking for showRankingScore and showRankingScoreDetails 
 may search). ✓ marks the documents the chat received; "decided by" is the first ranking rule
 on which a document differs from the next one. Differences: documents changed or gone since
 the answer, a filter that now fails, renderings cut by documentTemplateMaxBytes.
+
+[bold]Environment[/bold]: MEILICHAT_PROFILE, MEILICHAT_URL, MEILICHAT_API_KEY,
+MEILICHAT_DATA_DIR (the saved conversations), SSL_CERT_FILE, HTTPS_PROXY/NO_PROXY.
 """
 
 ConversationArgument = Annotated[

@@ -39,6 +39,9 @@ filtered on the primary key (chat keys may search), else the copy the chat recei
 output says which. --as-model renders it with the index's chat document template: on the
 server (POST /indexes/{uid}/render, v1.48+ with the renderRoute feature) when it answers, else
 locally.
+
+[bold]Environment[/bold]: MEILICHAT_PROFILE, MEILICHAT_URL, MEILICHAT_API_KEY,
+MEILICHAT_DATA_DIR (the saved conversations), PAGER, SSL_CERT_FILE, HTTPS_PROXY/NO_PROXY.
 """
 
 

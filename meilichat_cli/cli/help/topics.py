@@ -210,6 +210,11 @@ ENVIRONMENT: tuple[EnvRow, ...] = (
         "editor, nano or vi",
     ),
     EnvRow(
+        ("PAGER",),
+        "Pager for `meilichat source` on a terminal (LESS defaults to FRX).",
+        "less",
+    ),
+    EnvRow(
         ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME"),
         "Base directories on Linux and BSD when the MEILICHAT_*_DIR variables are unset"
         " (relative values are ignored).",
