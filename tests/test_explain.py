@@ -461,3 +461,41 @@ def test_metrics_route_exposes_meilisearchs_chat_counter_names(
         "meilisearch_chat_tokens_total",
     ):
         assert f'{name}{{model="gpt-4o-mini",workspace="{standin.workspace}"}} ' in text
+
+
+def test_deciding_rule_is_the_first_rule_in_order_that_differs() -> None:
+    from meilichat_cli.explain.replay import deciding_rule
+
+    first = {
+        "words": {"order": 0, "score": 1.0},
+        "year:desc": {"order": 1, "value": 2014},
+        "exactness": {"order": 2, "score": 0.5},
+    }
+    same_year = {**first, "exactness": {"order": 2, "score": 0.3}}
+    older = {**first, "year:desc": {"order": 1, "value": 1999}}
+    assert deciding_rule(first, same_year) == "exactness"
+    assert deciding_rule(first, older) == "year:desc"
+    assert deciding_rule(first, dict(first)) == "tie"
+    assert deciding_rule(first, None) is None
+
+
+def test_prometheus_counters_are_summed_per_workspace() -> None:
+    from meilichat_cli.api.metrics import counter_change, parse_counters
+
+    text = (
+        "# HELP meilisearch_chat_tokens_total Total\n"
+        'meilisearch_chat_tokens_total{model="a",workspace="w"} 10\n'
+        'meilisearch_chat_tokens_total{model="b",workspace="w"} 5\n'
+        'meilisearch_chat_tokens_total{model="a",workspace="other"} 100\n'
+        'meilisearch_chat_prompt_tokens_total{model="a",workspace="w"} 12\n'
+        "meilisearch_http_requests_total 7\n"
+    )
+    assert parse_counters(text, "w") == {"prompt": 12, "completion": 0, "total": 15}
+    assert parse_counters(text)["total"] == 115
+    assert counter_change(
+        {"prompt": 1, "completion": 2, "total": 3}, parse_counters(text, "w")
+    ) == {
+        "prompt": 11,
+        "completion": -2,
+        "total": 12,
+    }

@@ -181,7 +181,9 @@ def replay_search(
             {"kind": "search_fails", "message": f"the search now fails: {error.message}"}
         )
         return result
-    raw_hits = answer.get("hits") if isinstance(answer, dict) else None
+    if not isinstance(answer, dict):
+        answer = {}
+    raw_hits = answer.get("hits")
     hits = [hit for hit in raw_hits if isinstance(hit, dict)] if isinstance(raw_hits, list) else []
     result["estimated_total_hits"] = answer.get("estimatedTotalHits")
     result["processing_ms"] = answer.get("processingTimeMs")
