@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from meilichat_cli.local.toml_file import parse_toml, update_toml
 from meilichat_cli.standin import StandInServer
@@ -170,3 +172,43 @@ def test_a_file_tomlkit_cannot_edit_in_place_is_still_written_correctly() -> Non
 
 def test_unchanged_data_rewrites_the_file_byte_for_byte() -> None:
     assert update_toml(COMMENTED, parse_toml(COMMENTED)) == COMMENTED
+
+
+EDIT = st.one_of(
+    st.tuples(st.just("add"), st.sampled_from(["p1", "p2", "p3"])),
+    st.tuples(st.just("remove"), st.sampled_from(["local", "staging", "p1", "p2"])),
+    st.tuples(st.just("set"), st.sampled_from(["model", "key_command", "url", "insecure"])),
+    st.tuples(st.just("clear"), st.sampled_from(["workspace", "model", "note"])),
+    st.tuples(st.just("default"), st.sampled_from(["local", "staging", "p1", ""])),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(EDIT, min_size=1, max_size=6))
+def test_any_sequence_of_edits_reads_back_right_and_keeps_the_top_comments(
+    edits: list[tuple[str, str]],
+) -> None:
+    text = COMMENTED
+    data = parse_toml(text)
+    for action, name in edits:
+        profiles = data["profiles"]
+        target = profiles.get("local") or next(iter(profiles.values()), None)
+        if action == "add":
+            profiles.setdefault(name, {"url": "http://127.0.0.1:7701", "workspace": "w"})
+        elif action == "remove":
+            profiles.pop(name, None)
+        elif action == "set" and target is not None:
+            target[name] = True if name == "insecure" else f"new {name}"
+        elif action == "clear" and target is not None:
+            target.pop(name, None)
+        elif action == "default":
+            if name in profiles:
+                data["default_profile"] = name
+            else:
+                data.pop("default_profile", None)
+        text = update_toml(text, data)
+        assert parse_toml(text) == data
+    for line in [*COMMENT_LINES[:2], "# the docker-compose server"]:
+        assert line in text.splitlines(), text
+    for comment in INLINE_COMMENTS[:2]:
+        assert comment in text, text
