@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from meilichat_cli.cli.completion.completers import choices
 from meilichat_cli.cli.context import errors_as_json, run_context
 from meilichat_cli.cli.options import finite
 
@@ -34,6 +35,8 @@ MEILICHAT_CONFIG_DIR, NO_COLOR; the connection variables (MEILICHAT_URL…) are 
 """
 
 DEMO_MODEL = "demo-model"
+# The releases the stand-in emulates (meilichat_cli/standin/versions.py; a test keeps them equal).
+MEILISEARCH_VERSIONS = ("1.15.1", "1.16", "1.17", "1.42", "1.48", "1.50")
 
 
 def demo(
@@ -73,12 +76,40 @@ def demo(
             help="Seconds between streamed tokens, to watch it stream.",
         ),
     ] = 0.015,
+    meilisearch_version: Annotated[
+        str | None,
+        typer.Option(
+            "--meilisearch-version",
+            metavar="VERSION",
+            autocompletion=choices(*MEILISEARCH_VERSIONS),
+            help="Emulate this Meilisearch release: "
+            + ", ".join(MEILISEARCH_VERSIONS)
+            + " (default: the newest).",
+        ),
+    ] = None,
 ) -> None:
+    from meilichat_cli.errors import UsageError
     from meilichat_cli.standin import StandInServer
 
+    if (
+        meilisearch_version is not None
+        and meilisearch_version.lstrip("v").removesuffix(".0") not in MEILISEARCH_VERSIONS
+    ):
+        raise UsageError(
+            f"the demo server does not emulate Meilisearch {meilisearch_version!r}",
+            hint="choose one of " + ", ".join(MEILISEARCH_VERSIONS),
+        )
     key = master_key or secrets.token_hex(16)
     if serve:
-        _serve(StandInServer(port=port, master_key=key, fresh=fresh, token_delay=delay))
+        _serve(
+            StandInServer(
+                port=port,
+                master_key=key,
+                fresh=fresh,
+                token_delay=delay,
+                version=meilisearch_version,
+            )
+        )
         return
     from meilichat_cli.cli.commands.ask import ask_once, check_output_modes, read_prompt
     from meilichat_cli.cli.options import ConnectionFlags
@@ -87,7 +118,7 @@ def demo(
 
     check_output_modes(json_mode=json_mode, events_mode=events_mode, plain=plain)
     ctx = run_context(typer_ctx)
-    with StandInServer(master_key=key, token_delay=delay) as server:
+    with StandInServer(master_key=key, token_delay=delay, version=meilisearch_version) as server:
         flags = ConnectionFlags(
             url=server.url, workspace=server.workspace, model=DEMO_MODEL, api_key=None
         )
@@ -120,7 +151,10 @@ def _serve(server: object) -> None:
 
     assert isinstance(server, StandInServer)
     server.start()
-    lines = [f"meilichat demo server on {server.url}"]
+    lines = [
+        f"meilichat demo server on {server.url}"
+        f" (emulating Meilisearch {server.state.version.pkg_version})"
+    ]
     if server.workspace in server.state.workspaces:
         lines += [
             f"  workspace:  {server.workspace}",
