@@ -23,14 +23,15 @@ _STYLES = {"ok": "green", "fail": "bold red", "warn": "yellow", "skip": "dim"}
 
 def print_report(ctx: RunContext, report: Report) -> None:
     """One line per check (`[FAIL] name  detail`), its fix indented below, then a summary."""
-    width = max((len(check.name) for check in report.checks), default=0)
+    width = max((len(sanitize_line(check.name)) for check in report.checks), default=0)
     if ctx.stdout_isatty and not ctx.no_color:
         _rich_report(ctx, report.checks, width)
     else:
         for check in report.checks:
             mark = _MARKS[check.status]
             detail = sanitize_line(check.detail)
-            ctx.stdout.write(f"[{mark}] {check.name.ljust(width)}  {detail}\n")
+            name = sanitize_line(check.name)
+            ctx.stdout.write(f"[{mark}] {name.ljust(width)}  {detail}\n")
             if check.fix and check.status != "ok":
                 ctx.stdout.write(f"       {' ' * width}  fix: {sanitize_line(check.fix)}\n")
     summary = report.to_json()["summary"]
@@ -49,7 +50,7 @@ def _rich_report(ctx: RunContext, checks: Sequence[Check], width: int) -> None:
     for check in checks:
         line = Text()
         line.append(f"[{_MARKS[check.status]}]", style=_STYLES[check.status])
-        line.append(f" {check.name.ljust(width)}  ", style="bold")
+        line.append(f" {sanitize_line(check.name).ljust(width)}  ", style="bold")
         line.append(sanitize_line(check.detail))
         console.print(line, soft_wrap=True)
         if check.fix and check.status != "ok":

@@ -429,7 +429,7 @@ class HistoryStore:
             " (SELECT coalesce(sum(json_extract(t.estimate, '$.total')), 0) FROM turns t"
             "  WHERE t.conversation_id = c.id) AS tokens"
             " FROM conversations c ORDER BY c.updated_at DESC, c.pk DESC LIMIT ?",
-            (max(limit, 0),),
+            (_row_limit(limit),),
         )
         return [
             ConversationSummary(
@@ -469,7 +469,7 @@ class HistoryStore:
             rows = self._read(
                 f"{select} JOIN turns_fts f ON f.rowid = t.pk WHERE f.turns_fts MATCH ?"
                 " ORDER BY f.rank, t.created_at DESC LIMIT ?",
-                (query, max(limit, 0)),
+                (query, _row_limit(limit)),
             )
         else:
             clauses = " AND ".join(
@@ -481,7 +481,7 @@ class HistoryStore:
                 params += [pattern, pattern]
             rows = self._read(
                 f"{select} WHERE {clauses} ORDER BY t.created_at DESC LIMIT ?",
-                [*params, max(limit, 0)],
+                [*params, _row_limit(limit)],
             )
         return [
             SearchHit(
@@ -550,3 +550,8 @@ def _excerpt(answer: str, question: str, words: list[str]) -> str:
     # FTS5 matched a stemmed form: show the start of the answer.
     piece = " ".join(answer[:EXCERPT_CHARS].split())
     return piece + ("…" if len(answer) > EXCERPT_CHARS else "")
+
+
+def _row_limit(limit: int) -> int:
+    """A LIMIT SQLite can bind: `-n 99999999999999999999` means "all of them"."""
+    return min(max(limit, 0), 2**62)
