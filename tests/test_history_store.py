@@ -162,6 +162,7 @@ def test_a_migration_waiting_for_fts5_is_applied_later_and_indexes_old_turns(
         assert [hit.conversation_id for hit in store.search("SOLARIS slow")] == [conversation]
         assert store.search("100%") == []
         assert store.search("s_laris") == []
+    # The others do not wait for it.
     others = [m.name for m in MIGRATIONS if m.name != "m002_search_index"]
     assert applied_migrations(db_path) == others
 

@@ -134,6 +134,7 @@ class Recorder:
                 timings=outcome.timings,
                 extra_errors=outcome.local_errors(),
                 estimate=outcome.estimate,
+                persona=connection.persona,
             )
         except (HistoryUnavailable, NotFoundError) as error:
             # The answer was already shown; losing its record must not fail the command

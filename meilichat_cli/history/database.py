@@ -153,6 +153,11 @@ def m002_search_index(db: sqlite3.Connection) -> None:
         db.execute(statement)
 
 
+def m003_turn_persona(db: sqlite3.Connection) -> None:
+    # Which persona asked (`--as NAME`, REPL `/as`); NULL for the profile's own key.
+    db.execute("ALTER TABLE turns ADD COLUMN persona TEXT")
+
+
 def m_turn_trace(db: sqlite3.Connection) -> None:
     # The retrieval trace and the cost of a turn: when each search started and ended (ms from
     # sending the request) and the turn's token estimate (JSON). Old rows keep NULLs.
@@ -167,6 +172,7 @@ def m_turn_trace(db: sqlite3.Connection) -> None:
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("m001_create_tables", m001_create_tables),
     Migration("m002_search_index", m002_search_index, possible=fts5_available),
+    Migration("m003_turn_persona", m003_turn_persona),
     Migration("m_turn_trace", m_turn_trace),
 )
 

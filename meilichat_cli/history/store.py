@@ -162,6 +162,7 @@ class HistoryStore:
         timings: dict[str, float | None],
         extra_errors: Sequence[ErrorEvent] = (),
         estimate: dict[str, Any] | None = None,
+        persona: str | None = None,
     ) -> str:
         """Save one turn in one short transaction and return the turn's id.
 
@@ -189,8 +190,8 @@ class HistoryStore:
             ).fetchone()[0]
             db.execute(
                 "INSERT INTO turns (id, conversation_id, seq, question, answer, status,"
-                " finish_reason, usage, timings, workspace, model, created_at, estimate)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " finish_reason, usage, timings, workspace, model, created_at, estimate,"
+                " persona) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     turn_id,
                     conversation_id,
@@ -205,6 +206,7 @@ class HistoryStore:
                     _text(model),
                     now,
                     None if estimate is None else _dump(estimate),
+                    _opt_text(persona),
                 ),
             )
             first_message = db.execute(
@@ -400,6 +402,7 @@ class HistoryStore:
                 workspace=row["workspace"],
                 model=row["model"],
                 created_at=row["created_at"],
+                persona=row["persona"],
                 searches=searches.get(row["id"], []),
                 errors=errors.get(row["id"], []),
                 messages=messages.get(row["id"], []),
