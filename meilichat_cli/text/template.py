@@ -29,7 +29,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from meilichat_cli.errors import TemplateError
+from meilichat_cli import errors
+
+# Defined in errors.py with every other error class; importable from here too.
+TemplateError = errors.TemplateError
 
 DEFAULT_DOCUMENT_TEMPLATE = (
     "{% for field in fields %}{% if field.is_searchable and field.value != nil %}"
