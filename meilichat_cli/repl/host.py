@@ -52,6 +52,8 @@ class TerminalHost:
         self._run_turn = run_turn
         self._keyboard_fd = keyboard_fd  # the terminal the prompt reads, when there is one
         self._console: Console | None = None
+        # The prompt's bottom toolbar; kept under the answer while it streams.
+        self.toolbar: Callable[[], str] | None = None
 
     # ---- answers
 
@@ -59,7 +61,12 @@ class TerminalHost:
         output = self.output_for_turn()
         try:
             with hold_typeahead(self._keyboard_fd):
-                outcome = self._run_turn(state, prompt, output.on_event)
+                output.before_request(state.model)
+                try:
+                    outcome = self._run_turn(state, prompt, output.on_event)
+                except BaseException:
+                    output.cancel()
+                    raise
         except MeilichatError as error:  # the request failed before any answer
             self.error(error.message, error.hint)
             return None
@@ -78,7 +85,12 @@ class TerminalHost:
         from meilichat_cli.ui.output import choose_output
 
         return choose_output(
-            self.ctx, json_mode=False, events_mode=False, plain=False, show_sources=True
+            self.ctx,
+            json_mode=False,
+            events_mode=False,
+            plain=False,
+            show_sources=True,
+            footer=self.toolbar,
         )
 
     # ---- text

@@ -137,32 +137,51 @@ class _LiveFrame:
     def __init__(self, ascii_only: bool) -> None:
         self.lines: list[list[Segment]] = []
         self.status: str | None = None
+        # When set, the status counts the seconds since this moment (`waiting for … 1.2s`).
+        self.status_since: float | None = None
+        # A last line kept under everything while the region is up (the REPL's toolbar).
+        self.footer: str | None = None
         self._frames = _ASCII_SPINNER_FRAMES if ascii_only else _SPINNER_FRAMES
         self._started = time.monotonic()
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        if not self.lines and self.status is None:
+        if not self.lines and self.status is None and self.footer is None:
             # One empty line rather than none: rich (before 14) moves the cursor down a line
             # when it stops a live region, and up only as many lines as it last drew.
             yield Segment("")
             return
         new_line = Segment.line()
-        for index, line in enumerate(self.lines):
-            if index:
+        drawn = False
+        for line in self.lines:
+            if drawn:
                 yield new_line
             yield from line
+            drawn = True
         if self.status is not None:
-            if self.lines:
+            if drawn:
                 yield new_line
-            frame = int((time.monotonic() - self._started) / _SPINNER_SECONDS_PER_FRAME)
-            yield Text.assemble(
+            now = time.monotonic()
+            frame = int((now - self._started) / _SPINNER_SECONDS_PER_FRAME)
+            status = self.status
+            if self.status_since is not None:
+                status += f" {max(0.0, now - self.status_since):.1f}s"
+            text = Text.assemble(
                 (self._frames[frame % len(self._frames)], "cyan"),
                 " ",
-                (self.status, "dim"),
+                (status, "dim"),
                 no_wrap=True,
                 overflow="ellipsis",
                 end="",
             )
+            text.truncate(max(1, options.max_width), overflow="ellipsis")
+            yield text
+            drawn = True
+        if self.footer is not None:
+            if drawn:
+                yield new_line
+            footer = Text(self.footer, style="reverse", no_wrap=True, overflow="ellipsis", end="")
+            footer.truncate(max(1, options.max_width), overflow="ellipsis", pad=True)
+            yield footer
 
 
 class MarkdownStream:
@@ -237,19 +256,34 @@ class MarkdownStream:
             if not self._painted or now >= self._next_tick:
                 self._tick(now)
 
-    def set_status(self, text: str | None) -> None:
-        """Show a one-line status under the live text; None hides it. Ignored once finished
-        (a status is transient: there is nothing left to show it under)."""
+    def set_status(self, text: str | None, *, since: float | None = None) -> None:
+        """Show a one-line status under the live text; None hides it. With `since` (a
+        `time.monotonic()` moment) the status counts the seconds from then. Ignored once
+        finished (a status is transient: there is nothing left to show it under)."""
         status = sanitize_line(text) if text is not None else None
         with self._lock:
             if self._finished:
                 return
             self._check_usable()
-            if status == self._status:
+            if status == self._status and since == self._frame.status_since:
                 return
             self._status = status
             self._frame.status = status
+            self._frame.status_since = since if status is not None else None
             if self._live is None and status is None:
+                return
+            if self._ensure_live():
+                self._repaint()
+
+    def set_footer(self, text: str | None) -> None:
+        """Keep a last line (the REPL's toolbar) under the live region while it is up; it
+        goes with the region. None removes it."""
+        footer = sanitize_line(text) if text is not None else None
+        with self._lock:
+            if self._finished or footer == self._frame.footer:
+                return
+            self._frame.footer = footer
+            if self._live is None and footer is None:
                 return
             if self._ensure_live():
                 self._repaint()
@@ -277,6 +311,7 @@ class MarkdownStream:
                 # Whatever happens, the live region goes and the cursor comes back.
                 self._frame.lines = []
                 self._frame.status = None
+                self._frame.footer = None
                 if self._live is not None:
                     self._live.stop()
                     self._live = None
@@ -404,7 +439,7 @@ class MarkdownStream:
 
     def _render_tail(self) -> list[list[Segment]]:
         """The last screenful of lines of the tail, rendered as it would be committed."""
-        height = max(1, self._console.size.height - 2)
+        height = max(1, self._console.size.height - 2 - (self._frame.footer is not None))
         block = self._live_block
         if block is not None and block.type == "fence":
             return self._render_open_fence(height + 2)[-height:]

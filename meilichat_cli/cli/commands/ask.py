@@ -286,15 +286,19 @@ def ask_once(
         "model": connection.model,
     }
     with flags.open_client(ctx, connection) as client:
-        output.before_request()
-        outcome = run_turn(
-            client,
-            workspace=workspace,
-            model=connection.model,
-            history=recorder.messages,
-            new_messages=new_messages,
-            on_event=output.on_event,
-        )
+        output.before_request(connection.model)
+        try:
+            outcome = run_turn(
+                client,
+                workspace=workspace,
+                model=connection.model,
+                history=recorder.messages,
+                new_messages=new_messages,
+                on_event=output.on_event,
+            )
+        except BaseException:
+            output.cancel()  # the waiting status goes before the error is shown
+            raise
     recorder.record(outcome, question=text, connection=connection, workspace=workspace)
     recorder.close()
     if outcome.reader_left:

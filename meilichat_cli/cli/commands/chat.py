@@ -209,6 +209,7 @@ def start_repl(
                 "Ctrl-C stop · Ctrl-D quit"
             )
 
+        host.toolbar = toolbar
         prompt = ReplPrompt(
             history_path=ctx.paths.repl_history,
             toolbar=toolbar,
