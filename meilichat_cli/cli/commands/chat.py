@@ -239,19 +239,19 @@ def _resume_at_start(
 ) -> None:
     """`-c` / `--conversation ID`: continue on the connection resolved for this run (as `ask`
     does), and say so when the conversation was held somewhere else."""
+    from meilichat_cli.chat.recorder import is_demo, latest_to_continue
     from meilichat_cli.errors import NotFoundError
 
     opened = store()
     if opened is None:
         raise NotFoundError("cannot read saved conversations", hint="see the warning above")
     if reference is None:
-        latest = opened.latest_id()
-        if latest is None:
-            raise NotFoundError("No saved conversation to continue", hint="ask something first")
-        reference = latest
+        reference = latest_to_continue(opened, connection)
     conversation_id = opened.resolve(reference)
     record = opened.get(conversation_id)
-    if record.server_url != connection.url or record.workspace != controller.state.workspace:
+    if not is_demo(connection) and (
+        record.server_url != connection.url or record.workspace != controller.state.workspace
+    ):
         controller.host.say(
             f"(conversation {conversation_id[:8]} was held with {record.workspace} on "
             f"{record.server_url}; it continues with {controller.state.workspace} on "
