@@ -225,9 +225,11 @@ def _json_before_separator(argv: list[str]) -> bool:
 
 
 def _print_error(error: MeilichatError, context: RunContext) -> None:
+    from meilichat_cli.cli.hints import pasteable
     from meilichat_cli.text.sanitize import sanitize_line
 
     stderr = context.stderr
+    error.hint = pasteable(error.hint, context)
     if context.errors_as_json:
         import json
 

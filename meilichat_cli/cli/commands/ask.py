@@ -263,7 +263,7 @@ def ask_once(
 ) -> None:
     from meilichat_cli.chat.recorder import Recorder, history_enabled, refuse_demo_latest
     from meilichat_cli.chat.turn import run_turn
-    from meilichat_cli.errors import Interrupted, MeilichatError, UsageError
+    from meilichat_cli.errors import Interrupted, MeilichatError, NotFoundError, UsageError
     from meilichat_cli.local.connection import validate_workspace
 
     try:
@@ -310,8 +310,12 @@ def ask_once(
                 new_messages=new_messages,
                 on_event=output.on_event,
             )
-        except BaseException:
+        except BaseException as error:
             output.cancel()  # the waiting status goes before the error is shown
+            if isinstance(error, NotFoundError) and error.code == "chat_not_found":
+                from meilichat_cli.chat.workspace_hint import missing_workspace_hint
+
+                error.hint = missing_workspace_hint(client)
             raise
     recorder.record(outcome, question=text, connection=connection, workspace=workspace)
     recorder.close()

@@ -342,14 +342,23 @@ class _SessionClient:
         if self._client is None:
             self.warmup.wait()
             self._client = self.flags.open_client(self.ctx, self.connection)
-        return run_turn(
-            self._client,
-            workspace=state.workspace,
-            model=state.model,
-            history=state.messages,
-            new_messages=prompt,
-            on_event=on_event,
-        )
+        from meilichat_cli.errors import NotFoundError
+
+        try:
+            return run_turn(
+                self._client,
+                workspace=state.workspace,
+                model=state.model,
+                history=state.messages,
+                new_messages=prompt,
+                on_event=on_event,
+            )
+        except NotFoundError as error:
+            if error.code == "chat_not_found":
+                from meilichat_cli.chat.workspace_hint import missing_workspace_hint
+
+                error.hint = missing_workspace_hint(self._client, repl=True)
+            raise
 
     def close(self) -> None:
         if self._client is not None:
