@@ -107,6 +107,18 @@ class TerminalHost:
         self.ctx.stdout.write(sanitize(text) + "\n")
         self.ctx.stdout.flush()
 
+    def echo_question(self, text: str) -> None:
+        from meilichat_cli.repl.slash_commands import CONTINUATION, PROMPT
+
+        lines = sanitize(text).split("\n")
+        shown = [PROMPT + lines[0], *(CONTINUATION + line for line in lines[1:])]
+        self.ctx.stdout.write("\n".join(shown) + "\n")
+        self.ctx.stdout.flush()
+
+    def say_wrapped(self, text: str) -> None:
+        width = self.console.width if self.ctx.stdout_isatty else 0
+        self.say("\n".join(wrap_lines(sanitize(text).split("\n"), width)))
+
     def error(self, message: str, hint: str | None = None) -> None:
         self.ctx.stdout.flush()
         lines = [f"error: {sanitize_line(message)}"]
@@ -177,3 +189,30 @@ def hold_typeahead(fd: int | None) -> Iterator[None]:
     finally:
         with contextlib.suppress(termios.error, OSError):
             termios.tcsetattr(fd, termios.TCSANOW, saved)
+
+
+def wrap_lines(lines: list[str], width: int) -> list[str]:
+    """Each line wrapped to `width` at spaces (words are never broken, unless one alone is
+    wider than the screen), continuing under the text after its indent and label
+    (`  title: …`, `1. …`); width 0 leaves the lines as they are."""
+    import re
+    import textwrap
+
+    if width <= 0:
+        return lines
+    wrapped: list[str] = []
+    for line in lines:
+        if len(line) <= width:
+            wrapped.append(line)
+            continue
+        lead = re.match(r"\s*(?:\d+\. |\[\d+\] |[^\s:]{1,40}: )?", line)
+        hang = min(len(lead.group(0)) if lead else 0, width // 2)
+        wrapped += textwrap.wrap(
+            line,
+            width=width,
+            subsequent_indent=" " * hang,
+            break_long_words=True,
+            break_on_hyphens=False,
+            drop_whitespace=True,
+        ) or [""]
+    return wrapped

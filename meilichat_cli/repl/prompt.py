@@ -33,11 +33,10 @@ from prompt_toolkit.input import Input, create_input
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.output import Output, create_output
 
-from meilichat_cli.repl.slash_commands import ALIASES, COMMANDS
+from meilichat_cli.repl.slash_commands import ALIASES, COMMANDS, CONTINUATION, PROMPT
 from meilichat_cli.ui.editor import edit_text
 
-PROMPT = "> "
-CONTINUATION = ". "
+__all__ = ["CONTINUATION", "PROMPT", "ReplPrompt", "TerminalStreams"]
 
 
 # --------------------------------------------------------------------------- history file

@@ -48,6 +48,7 @@ prompt_toolkit.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -322,7 +323,13 @@ class MarkdownStream:
             raise failure
 
     def interrupt(self, note: str = "[interrupted]") -> None:
-        """Like `finish()`, then a dim line saying the answer was cut short."""
+        """Like `finish()`, then a dim line saying the answer was cut short. What the cut
+        left open (a code fence, `**bold`, a code span) is closed, so it renders as meant
+        rather than as raw markers."""
+        with self._lock:
+            if not self._finished:
+                self._absorb_pending()
+                self._tail = close_open_markup(self._tail)
         self.finish()
         self._console.print(Text(note, style="dim"))
 
@@ -572,3 +579,66 @@ class MarkdownStream:
         ticker, self._ticker = self._ticker, None
         if ticker is not None and ticker is not threading.current_thread():
             ticker.join()
+
+
+_FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
+_MARKS = ("**", "__", "~~", "*", "_")
+
+
+def close_open_markup(text: str) -> str:
+    """`text` with what is still open at its end closed: a fence, else the emphasis,
+    strikethrough and code spans left open in its last paragraph (innermost first)."""
+    fence: str | None = None
+    for line in text.split("\n"):
+        match = _FENCE.match(line)
+        if match is None:
+            continue
+        marker = match.group(1)
+        if fence is None:
+            fence = marker
+        elif (
+            marker[0] == fence[0] and len(marker) >= len(fence) and not line.strip()[len(marker) :]
+        ):
+            fence = None
+    if fence is not None:
+        return text + ("" if text.endswith("\n") else "\n") + fence + "\n"
+    start = text.rfind("\n\n") + 2 if "\n\n" in text else 0
+    paragraph = text[start:]
+    if not paragraph.strip():
+        return text
+    open_marks: list[str] = []
+    position = 0
+    while position < len(paragraph):
+        char = paragraph[position]
+        if char == "\\":
+            position += 2
+            continue
+        if char == "`":
+            run = len(paragraph[position:]) - len(paragraph[position:].lstrip("`"))
+            ticks = "`" * run
+            end = paragraph.find(ticks, position + run)
+            if end < 0:
+                open_marks.append(ticks)
+                break
+            position = end + run
+            continue
+        mark = next((m for m in _MARKS if paragraph.startswith(m, position)), None)
+        if mark is None:
+            position += 1
+            continue
+        before = paragraph[position - 1] if position else " "
+        after = paragraph[position + len(mark)] if position + len(mark) < len(paragraph) else " "
+        if mark[0] == "_" and before.isalnum() and after.isalnum():
+            position += len(mark)  # snake_case, not emphasis
+            continue
+        if mark in open_marks and not before.isspace():
+            while open_marks and open_marks[-1] != mark:
+                open_marks.pop()
+            if open_marks:
+                open_marks.pop()
+        elif not after.isspace():
+            open_marks.append(mark)
+        position += len(mark)
+    if not open_marks:
+        return text
+    return text.rstrip(" \t") + "".join(reversed(open_marks))

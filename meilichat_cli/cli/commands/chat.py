@@ -195,6 +195,8 @@ def start_repl(
             identity=Identity(profile=connection.profile, server_url=connection.url),
             history=store,
             save=_saving(ctx, save),
+            workspace_exists=client.workspace_exists,
+            workspace_hint=client.workspace_hint,
         )
         if resume or resume_latest:
             _resume_at_start(controller, store, connection, reference=resume)
@@ -204,10 +206,11 @@ def start_repl(
             host.say(f"Read {lines} line(s) from stdin; they go with your first question.")
 
         def toolbar() -> str:
-            return (
+            text = (
                 f" {state.workspace} · {state.model} · /help · Alt+Enter new line · "
                 "Ctrl-C stop · Ctrl-D quit"
             )
+            return ellipsize(text, prompt.session.app.output.get_size().columns)
 
         host.toolbar = toolbar
         prompt = ReplPrompt(
@@ -222,6 +225,7 @@ def start_repl(
             host.warn(prompt.warning)
         if question:
             prompt.remember(question)
+            host.echo_question(question)  # sent as if typed: the scrollback says so
             controller.handle(question)
         run_loop(prompt.read, controller)
     finally:
@@ -258,6 +262,13 @@ def _resume_at_start(
             f"{connection.url})"
         )
     controller.resume(conversation_id, switch=False)
+
+
+def ellipsize(text: str, width: int) -> str:
+    """`text` cut to `width` columns with an ellipsis when it is longer."""
+    if width <= 0 or len(text) <= width:
+        return text
+    return text[: max(0, width - 1)] + "…"
 
 
 def _banner(state: ChatState, url: str) -> str:
@@ -339,9 +350,8 @@ class _SessionClient:
     ) -> TurnOutcome:
         from meilichat_cli.chat.turn import run_turn
 
-        if self._client is None:
-            self.warmup.wait()
-            self._client = self.flags.open_client(self.ctx, self.connection)
+        self._open()
+        assert self._client is not None
         from meilichat_cli.errors import NotFoundError
 
         try:
@@ -359,6 +369,28 @@ class _SessionClient:
 
                 error.hint = missing_workspace_hint(self._client, repl=True)
             raise
+
+    def _open(self) -> MeiliClient:
+        if self._client is None:
+            self.warmup.wait()
+            self._client = self.flags.open_client(self.ctx, self.connection)
+        return self._client
+
+    def workspace_exists(self, name: str) -> bool | None:
+        """Whether the server has this workspace; None when the key may not tell (a chat
+        key) or the server could not be asked: the next question will say."""
+        from meilichat_cli.api.admin import workspace_exists
+        from meilichat_cli.errors import MeilichatError
+
+        try:
+            return workspace_exists(self._open(), name)
+        except MeilichatError:
+            return None
+
+    def workspace_hint(self) -> str:
+        from meilichat_cli.chat.workspace_hint import missing_workspace_hint
+
+        return missing_workspace_hint(self._open(), repl=True)
 
     def close(self) -> None:
         if self._client is not None:
