@@ -150,6 +150,21 @@ class HistoryStore:
             )
         return conversation_id
 
+    def rename(self, conversation_id: str, title: str) -> str:
+        """Give a conversation a new title (cut like a first question); return it.
+        NotFoundError when the conversation does not exist."""
+        from meilichat_cli.errors import NotFoundError
+
+        new_title = make_title(title)
+        with self._write() as db:
+            changed = db.execute(
+                "UPDATE conversations SET title = ? WHERE id = ?",
+                (_text(new_title), conversation_id),
+            ).rowcount
+        if not changed:
+            raise NotFoundError(f"no saved conversation with id {conversation_id}")
+        return new_title
+
     def save_turn(
         self,
         conversation_id: str,

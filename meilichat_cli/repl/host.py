@@ -148,6 +148,11 @@ class TerminalHost:
 
         return source_title(document)
 
+    def source_label(self, document: dict[str, Any]) -> tuple[str, str | None]:
+        from meilichat_cli.ui.sources import source_label
+
+        return source_label(document)
+
     # ---- the desktop
 
     def copy(self, text: str) -> str:

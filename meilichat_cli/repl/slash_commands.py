@@ -158,6 +158,10 @@ class ReplHost(Protocol):
 
     def source_title(self, document: dict[str, Any]) -> str: ...
 
+    def source_label(self, document: dict[str, Any]) -> tuple[str, str | None]:
+        """A document's name and, apart, its id ("id 16")."""
+        ...
+
     def copy(self, text: str) -> str:
         """Put `text` on the clipboard; return how (for the confirmation line)."""
         ...
@@ -443,7 +447,9 @@ class ChatController:
             workspace=self.state.workspace,
             model=self.state.model,
             conversation_id=self.state.conversation_id,
-            title_of=self.host.source_title,
+            label_of=self.host.source_label,
+            profile=self.identity.profile,
+            server_url=self.identity.server_url,
         )
         try:
             with open_private_text(path, overwrite=bool(force)) as file:
