@@ -25,6 +25,8 @@ _REPEATED = (
     ("url", "--url", ("--url",)),
     ("workspace", "-w", ("-w", "--workspace")),
 )
+# Commands whose -p/--url/-w are settings being written, not where to connect.
+_SETTINGS_COMMANDS = frozenset({"profile"})
 # `meilichat …` inside backquotes, or a hint that is one command line.
 _QUOTED = re.compile(r"`(meilichat [^`]*)`")
 _WHOLE = re.compile(r"\A(?:[A-Z_]+=\S+ )*meilichat [^`]*\Z")
@@ -93,7 +95,7 @@ def command_options(words: list[str]) -> tuple[int, set[str]] | None:
     """How many of `words` name a meilichat command, and the options it takes."""
     from meilichat_cli.cli.app import COMMANDS, _command
 
-    if not words or words[0] not in COMMANDS:
+    if not words or words[0] not in COMMANDS or words[0] in _SETTINGS_COMMANDS:
         return None
     command: Any = _command(words[0])
     length = 1

@@ -107,7 +107,14 @@ class TerminalMarkdown(Markdown):
         super().__init__(markup, **options)
         unwrap_self_describing_links(self.parsed)
 
+    # Off for the live region of a stream: it is transient, and redrawn up to 15 times a
+    # second, so the padding never reaches scrollback and trimming it would only cost.
+    trim_padding: bool = True
+
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        if not self.trim_padding:
+            yield from super().__rich_console__(console, options)
+            return
         # rich pads every paragraph line to the full width with spaces: in scrollback they
         # turn into blank lines when the window narrows. Only invisible padding goes (spaces
         # without a background: a code block keeps its coloured box).

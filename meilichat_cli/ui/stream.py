@@ -456,6 +456,7 @@ class MarkdownStream:
                 return []
             tokens = self._parse(source, references_env(self._references))
             markdown = markdown_from_tokens(tokens, blank_line_due=self._blank_line_due)
+            markdown.trim_padding = False  # transient: never reaches scrollback
             self.stats.renders += 1
             self.stats.rendered_chars += len(source)
             lines = self._console.render_lines(markdown, self._console.options, pad=False)

@@ -41,7 +41,7 @@ EPILOG = """[bold]Examples[/bold]
 
   meilichat ask --json "top 3 sci-fi movies" | jq -r .answer
 
-  echo '{"messages": [...], "model": "gpt-4o"}' | meilichat ask --input json --json
+  echo '{"prompt": "top 3", "model": "gpt-4o"}' | meilichat ask --input json
 
 [bold]Environment[/bold]: MEILICHAT_PROFILE, MEILICHAT_URL, MEILICHAT_API_KEY,
 MEILICHAT_WORKSPACE, MEILICHAT_MODEL, NO_COLOR, SSL_CERT_FILE, HTTPS_PROXY/NO_PROXY.
