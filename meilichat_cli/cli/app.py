@@ -21,55 +21,17 @@ import typer
 from typer.core import TyperGroup
 
 from meilichat_cli import __version__
+from meilichat_cli.cli.command_table import COMMANDS
 from meilichat_cli.errors import ExitCode, MeilichatError
 
 if TYPE_CHECKING:
     from meilichat_cli.local.context import RunContext
-
-HELP = """Chat with Meilisearch chat workspaces from the terminal and from scripts.
-
-Start with [bold]meilichat demo[/bold] (no server needed), then
-[bold]meilichat profile add local --url http://127.0.0.1:7700 -w WORKSPACE[/bold].
-"""
-EPILOG = """[bold]Examples[/bold]
-
-  meilichat demo "which space movies do you have?"
-
-  meilichat profile add local --url http://127.0.0.1:7700 -w movies && meilichat key set
-
-  meilichat ask "which plans include SSO?"
-
-  meilichat chat -c
-
-[bold]Environment[/bold]: MEILICHAT_PROFILE, MEILICHAT_URL, MEILICHAT_API_KEY,
-MEILICHAT_WORKSPACE, MEILICHAT_MODEL, MEILICHAT_DEBUG, NO_COLOR and more: `meilichat help
-environment`. Exit codes: `meilichat help exit-codes`. TAB completion: `meilichat completions
---help`.
-"""
 
 
 def _version_callback(value: bool) -> None:
     if value:
         typer.echo(f"meilichat {__version__}")
         raise typer.Exit()
-
-
-# Every command, in the order `meilichat --help` lists them: its module, and in it either the
-# function that runs it (with the module's HELP and EPILOG) or the Typer app of a group.
-COMMANDS: dict[str, tuple[str, str]] = {
-    "ask": ("meilichat_cli.cli.commands.ask", "ask"),
-    "chat": ("meilichat_cli.cli.commands.chat", "chat"),
-    "demo": ("meilichat_cli.cli.commands.demo", "demo"),
-    "batch": ("meilichat_cli.cli.commands.batch", "batch"),
-    "doctor": ("meilichat_cli.cli.commands.doctor", "doctor"),
-    "completions": ("meilichat_cli.cli.commands.completions", "completions"),
-    "profile": ("meilichat_cli.cli.commands.profile", "app"),
-    "key": ("meilichat_cli.cli.commands.key", "app"),
-    "history": ("meilichat_cli.cli.commands.history", "app"),
-    "workspace": ("meilichat_cli.cli.commands.workspace", "app"),
-    "index": ("meilichat_cli.cli.commands.index", "app"),
-    "help": ("meilichat_cli.cli.commands.help", "help_command"),
-}
 
 
 class LazyCommands(TyperGroup):
@@ -83,6 +45,19 @@ class LazyCommands(TyperGroup):
 
     def list_commands(self, ctx: Any) -> list[str]:
         return list(COMMANDS)
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        # The root page comes from the command table (see cli/help/root.py), the same page
+        # the entry point prints before typer is imported; commands keep typer's help.
+        from meilichat_cli.cli.context import run_context
+        from meilichat_cli.cli.help.root import print_root_help
+
+        context = run_context(ctx)
+        print_root_help(
+            context.stdout,
+            color=context.stdout_isatty and not context.no_color,
+            width=context.columns,
+        )
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         return _command(cmd_name) if cmd_name in COMMANDS else None
@@ -165,7 +140,7 @@ def _command(name: str) -> Any:
 
     import typer.main
 
-    module_name, attribute = COMMANDS[name]
+    module_name, attribute, _summary = COMMANDS[name]
     module = importlib.import_module(module_name)
     target = getattr(module, attribute)
     # A holder group gives the command what the root would: markup mode, no completion flags.
@@ -198,6 +173,7 @@ def _no_options() -> None:
 def build_app() -> typer.Typer:
     """The root app: its options; the commands come from COMMANDS (see LazyCommands)."""
     from meilichat_cli.cli.context import run_context
+    from meilichat_cli.cli.help.root import EPILOG, HELP
     from meilichat_cli.cli.help.text import reflow
 
     app = typer.Typer(

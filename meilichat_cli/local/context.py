@@ -63,6 +63,12 @@ class RunContext:
         return Paths.from_env(self.environ)
 
     @property
+    def columns(self) -> int | None:
+        """The width COLUMNS asks for, or None to let the terminal (or rich's 80) decide."""
+        value = self.environ.get("COLUMNS", "")
+        return int(value) if value.isdigit() and 0 < int(value) < 10_000 else None
+
+    @property
     def no_color(self) -> bool:
         return "NO_COLOR" in self.environ and self.environ["NO_COLOR"] != ""
 

@@ -198,7 +198,7 @@ class MarkdownStream:
         self,
         console: Console,
         *,
-        refresh_per_second: float = 15.0,
+        refresh_per_second: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
         background_refresh: bool = True,
     ) -> None:

@@ -192,6 +192,11 @@ ENVIRONMENT: tuple[EnvRow, ...] = (
     ),
     EnvRow(("NO_COLOR",), "Any non-empty value: no colours.", "unset: colours on a terminal"),
     EnvRow(
+        ("COLUMNS",),
+        "The width to lay out help pages and tables for, when it is not the terminal's.",
+        "the terminal's width (80 in a pipe)",
+    ),
+    EnvRow(
         ("SSL_CERT_FILE", "SSL_CERT_DIR"),
         "CA certificates to trust (a PEM file, or a directory of them) when neither"
         " --ca-bundle nor the profile's ca_bundle is given.",
