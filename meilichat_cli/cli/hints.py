@@ -93,7 +93,8 @@ def pasteable(text: str | None, ctx: RunContext) -> str | None:
 
 def command_options(words: list[str]) -> tuple[int, set[str]] | None:
     """How many of `words` name a meilichat command, and the options it takes."""
-    from meilichat_cli.cli.app import COMMANDS, _command
+    from meilichat_cli.cli.app import _command
+    from meilichat_cli.cli.command_table import COMMANDS
 
     if not words or words[0] not in COMMANDS or words[0] in _SETTINGS_COMMANDS:
         return None
