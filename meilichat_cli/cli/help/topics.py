@@ -214,6 +214,12 @@ ENVIRONMENT: tuple[EnvRow, ...] = (
         "editor, nano or vi",
     ),
     EnvRow(
+        ("PAGER", "LESS"),
+        "Pager for `history show` on a terminal (never in a pipe); empty or `cat` turns it"
+        " off. LESS is set to FRX for it unless already set.",
+        "less -R",
+    ),
+    EnvRow(
         ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME"),
         "Base directories on Linux and BSD when the MEILICHAT_*_DIR variables are unset"
         " (relative values are ignored).",
