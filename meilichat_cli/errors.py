@@ -24,7 +24,7 @@ from enum import IntEnum
 
 
 class ExitCode(IntEnum):
-    """Exit codes of the command-line contract (README, `meilichat help exit-codes`)."""
+    """Exit codes of the command-line contract (`meilichat help exit-codes`, docs/reference.md)."""
 
     OK = 0
     INTERNAL = 1

@@ -42,7 +42,7 @@ def _client(handler: Any) -> MeiliClient:
     return MeiliClient(connection, transport=httpx.MockTransport(handler))
 
 
-# -- masked keys (§4.4) ----------------------------------------------------------------------
+# -- masked keys (docs/protocol.md#workspace-settings) ----------------------------------------
 
 
 @pytest.mark.parametrize(

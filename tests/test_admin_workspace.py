@@ -111,14 +111,14 @@ def test_show_sanitizes_server_text(env: dict[str, str], standin: StandInServer)
     assert "prompt" in result.stdout
 
 
-def test_row_34_unknown_workspace_exits_4(env: dict[str, str], standin: StandInServer) -> None:
+def test_an_unknown_workspace_exits_4(env: dict[str, str], standin: StandInServer) -> None:
     result = run_meilichat(["workspace", "show", "nope"], env)
     assert result.returncode == 4
     assert f"Workspace 'nope' not found on {standin.url}" in result.stderr
     assert "meilichat workspace list" in result.stderr
 
 
-def test_row_35_feature_disabled_exits_5(clean_env: dict[str, str], fresh: StandInServer) -> None:
+def test_chat_feature_disabled_exits_5(clean_env: dict[str, str], fresh: StandInServer) -> None:
     env = admin_env(clean_env, fresh)
     result = run_meilichat(["workspace", "list"], env)
     assert result.returncode == 5
@@ -131,9 +131,7 @@ def test_row_35_feature_disabled_exits_5(clean_env: dict[str, str], fresh: Stand
     assert as_json.stdout == ""
 
 
-def test_row_33_a_chat_key_cannot_read_settings(
-    env: dict[str, str], standin: StandInServer
-) -> None:
+def test_a_chat_key_cannot_read_settings(env: dict[str, str], standin: StandInServer) -> None:
     del env["MEILI_MASTER_KEY"]  # only the profile's chat key is left
     result = run_meilichat(["workspace", "show", "demo"], env)
     assert result.returncode == 3
@@ -141,14 +139,14 @@ def test_row_33_a_chat_key_cannot_read_settings(
     assert "MEILI_MASTER_KEY" in result.stderr
 
 
-def test_row_33_a_wrong_admin_key_exits_3(env: dict[str, str]) -> None:
+def test_a_wrong_admin_key_exits_3(env: dict[str, str]) -> None:
     env["MEILI_MASTER_KEY"] = "not-the-master-key"
     result = run_meilichat(["workspace", "list"], env)
     assert result.returncode == 3
     assert "not-the-master-key" not in result.stdout + result.stderr
 
 
-def test_row_32_no_key_at_all_exits_3(env: dict[str, str]) -> None:
+def test_no_key_at_all_exits_3(env: dict[str, str]) -> None:
     del env["MEILI_MASTER_KEY"]
     del env["MEILICHAT_API_KEY"]
     result = run_meilichat(["workspace", "list"], env)
@@ -293,7 +291,7 @@ def test_set_with_nothing_to_change_is_a_usage_error(env: dict[str, str]) -> Non
 def test_set_provider_key_stdin_takes_the_first_line_as_pass_prints_it(
     env: dict[str, str], standin: StandInServer
 ) -> None:
-    # `pass show NAME` prints the secret, then notes: the README promises the first line.
+    # `pass show NAME` prints the secret, then notes: docs/usage.md promises the first line.
     piped = f"{PROVIDER_KEY}\nusername: me\nurl: https://example.com\n"
     result = run_meilichat(["workspace", "set", "demo", "--provider-key-stdin"], env, input=piped)
     assert result.returncode == 0, result.stderr

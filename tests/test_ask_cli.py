@@ -111,7 +111,7 @@ def test_system_option_adds_a_system_message(
 
 
 @pytest.mark.parametrize("args,stdin", [(["ask", ""], ""), (["ask"], "   \n\t\n")])
-def test_row_56_empty_prompt_sends_nothing(
+def test_an_empty_prompt_sends_nothing(
     server_env: dict[str, str], standin: StandInServer, args: list[str], stdin: str
 ) -> None:
     result = run_meilichat(args, server_env, input=stdin)
@@ -120,7 +120,7 @@ def test_row_56_empty_prompt_sends_nothing(
     assert completions(standin) == []
 
 
-def test_row_58_huge_prompt_is_refused_before_sending(
+def test_a_huge_prompt_is_refused_before_sending(
     server_env: dict[str, str], standin: StandInServer
 ) -> None:
     result = run_meilichat(["ask", "x"], server_env, input="a" * (3 * 1024 * 1024))
@@ -175,14 +175,14 @@ def test_wrong_key_exits_3(server_env: dict[str, str]) -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_row_32_no_key_exits_3_naming_key_set(server_env: dict[str, str]) -> None:
+def test_no_key_exits_3_naming_key_set(server_env: dict[str, str]) -> None:
     env = {k: v for k, v in server_env.items() if k != "MEILICHAT_API_KEY"}
     result = run_meilichat(["ask", QUESTION], env)
     assert result.returncode == 3
     assert "meilichat key set" in result.stderr
 
 
-def test_row_34_unknown_workspace_exits_4(server_env: dict[str, str]) -> None:
+def test_an_unknown_workspace_exits_4(server_env: dict[str, str]) -> None:
     result = run_meilichat(["ask", "-w", "nope", QUESTION], server_env)
     assert result.returncode == 4
     assert "Workspace 'nope' not found" in result.stderr
@@ -199,7 +199,7 @@ def test_json_failure_before_the_stream_keeps_stdout_empty(server_env: dict[str,
     assert set(error) == {"kind", "code", "message", "hint", "httpStatus", "link"}
 
 
-def test_row_35_feature_disabled_exits_5_with_hint(clean_env: dict[str, str]) -> None:
+def test_chat_feature_disabled_exits_5_with_a_hint(clean_env: dict[str, str]) -> None:
     from meilichat_cli.standin import StandInServer
 
     with StandInServer(master_key="m" * 16, fresh=True) as server:
@@ -214,7 +214,7 @@ def test_row_35_feature_disabled_exits_5_with_hint(clean_env: dict[str, str]) ->
     assert "chatCompletions" in result.stderr
 
 
-def test_row_39_connection_refused_exits_6(clean_env: dict[str, str]) -> None:
+def test_connection_refused_exits_6(clean_env: dict[str, str]) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -224,7 +224,7 @@ def test_row_39_connection_refused_exits_6(clean_env: dict[str, str]) -> None:
     assert "connection refused" in result.stderr
 
 
-def test_row_13_provider_error_exits_5(server_env: dict[str, str]) -> None:
+def test_a_provider_error_event_exits_5(server_env: dict[str, str]) -> None:
     result = run_meilichat(["ask", "--json", "-m", "scenario:provider-error", QUESTION], server_env)
     assert result.returncode == 5
     data = json.loads(result.stdout)
@@ -232,7 +232,7 @@ def test_row_13_provider_error_exits_5(server_env: dict[str, str]) -> None:
     assert data["errors"] and data["errors"][0]["type"] != "response_error"
 
 
-def test_row_36b_search_error_still_answers_with_a_warning(server_env: dict[str, str]) -> None:
+def test_a_search_error_still_answers_with_a_warning(server_env: dict[str, str]) -> None:
     result = run_meilichat(["ask", "-m", "scenario:search-error", QUESTION], server_env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip()
@@ -263,13 +263,13 @@ def test_done_without_a_finish_is_an_unfinished_answer(server_env: dict[str, str
     assert "meilichat: error: The answer did not finish" in plain.stderr
 
 
-def test_row_14_no_done_exits_5(server_env: dict[str, str]) -> None:
+def test_a_stream_without_done_exits_5(server_env: dict[str, str]) -> None:
     result = run_meilichat(["ask", "-m", "scenario:no-done", QUESTION], server_env)
     assert result.returncode == 5
     assert "Stream ended before completion" in result.stderr
 
 
-def test_row_16_stall_longer_than_timeout_exits_8(server_env: dict[str, str]) -> None:
+def test_a_stall_longer_than_the_timeout_exits_8(server_env: dict[str, str]) -> None:
     result = run_meilichat(
         ["ask", "--timeout", "1", "-m", "scenario:stall?after=3&seconds=5", QUESTION], server_env
     )
@@ -278,7 +278,7 @@ def test_row_16_stall_longer_than_timeout_exits_8(server_env: dict[str, str]) ->
     assert result.stdout.strip(), "the partial answer is kept"
 
 
-def test_row_20_length_finish_warns(server_env: dict[str, str]) -> None:
+def test_a_length_finish_warns_that_the_answer_was_cut(server_env: dict[str, str]) -> None:
     result = run_meilichat(["ask", "-m", "scenario:length", QUESTION], server_env)
     assert result.returncode == 0, result.stderr
     assert "cut off by the model's length limit" in result.stderr
@@ -292,9 +292,7 @@ def test_row_20_length_finish_warns(server_env: dict[str, str]) -> None:
         ("redirect", "redirects to https://"),
     ],
 )
-def test_rows_30_37_38_proxy_pages_exit_5(
-    server_env: dict[str, str], scenario: str, expected: str
-) -> None:
+def test_proxy_pages_exit_5(server_env: dict[str, str], scenario: str, expected: str) -> None:
     result = run_meilichat(["ask", "-m", f"scenario:{scenario}", QUESTION], server_env)
     assert result.returncode == 5
     assert expected in result.stderr
@@ -302,7 +300,7 @@ def test_rows_30_37_38_proxy_pages_exit_5(
     assert result.stderr.splitlines()[1].startswith("hint: "), "every error says what to do"
 
 
-def test_row_21_to_29_escapes_never_reach_the_output(server_env: dict[str, str]) -> None:
+def test_hostile_escapes_never_reach_the_output(server_env: dict[str, str]) -> None:
     result = run_meilichat(["ask", "--sources", "-m", "scenario:escapes", QUESTION], server_env)
     assert result.returncode == 0, result.stderr
     for text in (result.stdout, result.stderr):
@@ -310,7 +308,7 @@ def test_row_21_to_29_escapes_never_reach_the_output(server_env: dict[str, str])
         assert "\r" not in text
 
 
-def test_row_31_json_escapes_control_characters(server_env: dict[str, str]) -> None:
+def test_json_escapes_control_characters(server_env: dict[str, str]) -> None:
     result = run_meilichat(["ask", "--json", "-m", "scenario:escapes", QUESTION], server_env)
     assert result.returncode == 0, result.stderr
     assert "\x1b" not in result.stdout
@@ -318,7 +316,7 @@ def test_row_31_json_escapes_control_characters(server_env: dict[str, str]) -> N
     json.loads(result.stdout)
 
 
-def test_row_62_ctrl_c_keeps_the_partial_answer_and_exits_130(
+def test_ctrl_c_keeps_the_partial_answer_and_exits_130(
     server_env: dict[str, str], standin: StandInServer
 ) -> None:
     proc = subprocess.Popen(
@@ -381,7 +379,7 @@ def test_ctrl_c_under_json_says_so_in_the_result_and_on_stderr(
     assert error["kind"] == "interrupted" and error["message"] == "interrupted"
 
 
-def test_row_61_broken_pipe_exits_quietly(server_env: dict[str, str]) -> None:
+def test_a_broken_pipe_exits_quietly(server_env: dict[str, str]) -> None:
     result = run_meilichat_into(
         ["ask", "-m", "scenario:long?tokens=3000", "x"], "head -c 10", server_env
     )

@@ -1,283 +1,11 @@
-"""Every row of the bad-input catalogue, and the reliability guarantees built on it.
+"""The bad inputs of docs/reliability.md, and the reliability guarantees built on them.
 
-The catalogue (§7 of the project's bad-inputs list) has 68 rows plus 36b. Each row below names
-the tests that prove it, as FILE::TEST under tests/. `test_the_index_covers_every_row` checks
-that every row is listed and every named test exists. Tests in this module cover what the
-unit suites cannot: the real entry point against the stand-in server's fault scenarios, a
-real terminal (pty), a proxy, a private CA, the process's memory and its output encoding.
-
-INDEX (row → tests)
-
-§7.1 Stream and SSE content
-01 data line split across chunks, inside a UTF-8 character
-   test_sse.py::test_row_01_split_inside_a_multibyte_character
-   test_bad_inputs.py::test_row_01_02_06_07_10_framing_variants_give_the_same_answer
-02 CRLF split between chunks
-   test_sse.py::test_row_02_crlf_split_between_pieces_is_one_line_end
-   test_bad_inputs.py::test_row_01_02_06_07_10_framing_variants_give_the_same_answer
-03 CR-only line endings
-   test_sse.py::test_row_03_cr_only_line_ends
-   test_bad_inputs.py::test_row_03_04_05_odd_line_ends_separators_and_done_spellings
-04 U+2028 / U+2029 / U+0085 / form feed inside JSON content
-   test_sse.py::test_row_04_unicode_line_separators_never_split_lines
-   test_bad_inputs.py::test_row_03_04_05_odd_line_ends_separators_and_done_spellings
-05 `data:[DONE]` spellings
-   test_sse.py::test_row_05_done_variants_reach_the_event_layer_intact
-   test_events.py::test_row_05_done_variants
-   test_events.py::test_row_05_near_misses_are_not_done
-   test_bad_inputs.py::test_row_03_04_05_odd_line_ends_separators_and_done_spellings
-06 comment lines
-   test_sse.py::test_row_06_comment_lines_are_ignored
-   test_bad_inputs.py::test_row_01_02_06_07_10_framing_variants_give_the_same_answer
-07 leading UTF-8 BOM
-   test_sse.py::test_row_07_leading_bom_is_dropped_and_the_first_event_kept
-   test_sse.py::test_row_07_bom_prefix_that_is_not_a_bom_is_kept_as_content
-   test_bad_inputs.py::test_row_01_02_06_07_10_framing_variants_give_the_same_answer
-08 invalid UTF-8 in a data line
-   test_sse.py::test_row_08_invalid_utf8_becomes_replacement_characters
-   test_bad_inputs.py::test_row_08_invalid_utf8_in_the_stream_is_replaced
-09 `charset=latin-1` on a UTF-8 body
-   test_sse.py::test_row_09_body_is_always_decoded_as_utf8
-   test_bad_inputs.py::test_row_09_a_latin1_charset_header_is_ignored
-10 `event: ping` without data
-   test_sse.py::test_row_10_event_without_data_is_not_dispatched
-   test_bad_inputs.py::test_row_01_02_06_07_10_framing_variants_give_the_same_answer
-11 data line that is not JSON
-   test_events.py::test_row_11_truncated_json_names_the_event_with_an_excerpt
-   test_events.py::test_row_11_excerpt_is_sanitized_and_short
-   test_bad_inputs.py::test_row_11_malformed_event_keeps_the_partial_and_exits_5
-12 JSON of the wrong shape
-   test_events.py::test_row_12_empty_choices_give_nothing
-   test_events.py::test_row_12_null_or_missing_delta_gives_nothing
-   test_events.py::test_row_12_null_or_missing_content_is_empty
-   test_events.py::test_row_12_wrong_type_names_the_field
-   test_events.py::test_row_12_message_says_what_was_found
-   test_bad_inputs.py::test_row_12_wrong_shapes_end_to_end
-13 provider error event then [DONE]
-   test_events.py::test_row_13_provider_error_stream
-   test_ask_cli.py::test_row_13_provider_error_exits_5
-14 clean end without [DONE]
-   test_client.py::test_row_14_stream_without_done_is_an_error
-   test_ask_cli.py::test_row_14_no_done_exits_5
-   test_ask_cli.py::test_cut_stream_keeps_the_partial_answer_and_exits_5
-15 connection reset mid-answer
-   test_bad_inputs.py::test_row_15_connection_reset_keeps_the_partial_and_is_not_retried
-16 stall longer than the read timeout
-   test_ask_cli.py::test_row_16_stall_longer_than_timeout_exits_8
-17 100 MiB data line without a newline
-   test_sse.py::test_row_17_huge_line_without_newline_hits_the_cap_with_bounded_memory
-   test_sse.py::test_row_17_one_huge_piece_is_not_copied_before_the_cap_check
-   test_bad_inputs.py::test_row_17_huge_line_is_refused_with_bounded_memory
-18 10,000 tiny events a second
-   test_stream_render.py::test_row_18_ten_thousand_tiny_deltas_are_coalesced_into_few_repaints
-   test_bad_inputs.py::test_row_18_a_flood_of_tiny_events_keeps_memory_flat
-   test_bad_inputs.py::test_row_18_a_flood_of_tiny_events_keeps_up_on_a_terminal
-19 lone surrogate in JSON content
-   test_events.py::test_row_19_lone_surrogate_escape_becomes_replacement_character
-   test_events.py::test_row_19_valid_surrogate_pair_is_one_character
-   test_events.py::test_row_19_lone_surrogates_inside_tool_arguments_are_replaced_too
-   test_bad_inputs.py::test_row_19_lone_surrogate_is_printed_as_a_replacement_character
-20 finish_reason "length"
-   test_events.py::test_row_20_finish_reason_is_reported
-   test_ask_cli.py::test_row_20_length_finish_warns
-
-§7.2 Escape sequences and hostile text
-21 OSC 52 clipboard write
-   test_sanitize.py::test_row_21_osc52_clipboard_write_is_neutralized
-   test_ask_cli.py::test_row_21_to_29_escapes_never_reach_the_output
-   test_bad_inputs.py::test_row_21_to_27_escapes_never_reach_a_real_terminal
-22 OSC 8 hyperlink
-   test_sanitize.py::test_row_22_osc8_hyperlink_leaves_plain_text
-   test_ask_cli.py::test_row_21_to_29_escapes_never_reach_the_output
-   test_bad_inputs.py::test_row_21_to_27_escapes_never_reach_a_real_terminal
-23 title, clear screen, fake "done" line
-   test_sanitize.py::test_row_23_title_screen_and_cursor_sequences
-   test_ask_cli.py::test_row_21_to_29_escapes_never_reach_the_output
-   test_bad_inputs.py::test_row_21_to_27_escapes_never_reach_a_real_terminal
-24 8-bit C1 controls
-   test_sanitize.py::test_row_24_eight_bit_c1_controls_are_removed
-   test_ask_cli.py::test_row_21_to_29_escapes_never_reach_the_output
-   test_bad_inputs.py::test_row_21_to_27_escapes_never_reach_a_real_terminal
-25 escape split across two deltas
-   test_sanitize.py::test_row_25_escape_split_across_two_deltas_is_still_neutralized
-   test_bad_inputs.py::test_row_21_to_27_escapes_never_reach_a_real_terminal
-26 carriage-return overwrite
-   test_sanitize.py::test_row_26_carriage_return_cannot_overwrite
-   test_ask_cli.py::test_row_21_to_29_escapes_never_reach_the_output
-   test_bad_inputs.py::test_row_21_to_27_escapes_never_reach_a_real_terminal
-27 rich markup in model text
-   test_stream_render.py::test_row_27_rich_markup_in_model_text_is_printed_literally
-   test_bad_inputs.py::test_row_21_to_27_escapes_never_reach_a_real_terminal
-28 markdown link to a look-alike site
-   test_stream_render.py::test_row_28_a_markdown_link_shows_its_url
-29 escapes in a source title or a server error message
-   test_events.py::test_row_29_escape_in_a_source_title_is_kept_for_the_display_layer_to_sanitize
-   test_ask_cli.py::test_row_21_to_29_escapes_never_reach_the_output
-   test_bad_inputs.py::test_row_21_to_27_escapes_never_reach_a_real_terminal
-   test_bad_inputs.py::test_row_29_escapes_in_a_server_error_message_are_neutralized
-30 HTML 502 page
-   test_sanitize.py::test_row_30_html_error_page_becomes_a_short_clean_excerpt
-   test_sanitize.py::test_row_30_excerpt_is_cut_with_an_ellipsis
-   test_sanitize.py::test_row_30_unclosed_script_and_truncated_tags_are_dropped
-   test_client.py::test_row_30_html_502_is_summarised_without_tags_or_escapes
-   test_ask_cli.py::test_rows_30_37_38_proxy_pages_exit_5
-31 --json with ESC / C1 / DEL content
-   test_ask_cli.py::test_row_31_json_escapes_control_characters
-
-§7.3 HTTP and server responses
-32 401 / no key configured
-   test_client.py::test_row_32_missing_key_names_key_set
-   test_ask_cli.py::test_row_32_no_key_exits_3_naming_key_set
-   test_profile_cli.py::test_row_32_profile_without_a_key_names_key_set
-   test_admin_workspace.py::test_row_32_no_key_at_all_exits_3
-33 403 invalid or expired key
-   test_client.py::test_row_33_rejected_key_and_expired_tenant_token
-   test_ask_cli.py::test_wrong_key_exits_3
-   test_admin_workspace.py::test_row_33_a_chat_key_cannot_read_settings
-   test_admin_workspace.py::test_row_33_a_wrong_admin_key_exits_3
-34 404 chat_not_found
-   test_client.py::test_row_34_workspace_not_found
-   test_ask_cli.py::test_row_34_unknown_workspace_exits_4
-   test_admin_workspace.py::test_row_34_unknown_workspace_exits_4
-35 400 feature_not_enabled
-   test_client.py::test_row_35_feature_not_enabled_names_the_experimental_feature
-   test_ask_cli.py::test_row_35_feature_disabled_exits_5_with_hint
-   test_admin_workspace.py::test_row_35_feature_disabled_exits_5
-36 503 / 429 before the stream starts
-   test_client.py::test_row_36_503_is_retried_twice_then_reported
-   test_client.py::test_row_36_503_then_ok_succeeds
-   test_bad_inputs.py::test_row_36_503_then_ok_is_retried_once_before_the_first_byte
-   test_bad_inputs.py::test_row_36_a_server_that_stays_unavailable_gets_two_retries
-36b search-tool error mid-stream
-   test_events.py::test_row_36b_search_error_mid_stream_does_not_end_the_turn
-   test_ask_cli.py::test_row_36b_search_error_still_answers_with_a_warning
-37 200 text/html
-   test_client.py::test_row_37_html_200_is_not_an_event_stream
-   test_ask_cli.py::test_rows_30_37_38_proxy_pages_exit_5
-38 301 to https
-   test_client.py::test_row_38_redirect_is_not_followed
-   test_ask_cli.py::test_rows_30_37_38_proxy_pages_exit_5
-39 connection refused / DNS
-   test_client.py::test_row_39_connection_refused_is_a_network_error
-   test_ask_cli.py::test_row_39_connection_refused_exits_6
-40 TLS verification failure
-   test_bad_inputs.py::test_row_40_an_untrusted_certificate_names_the_host_and_the_fix
-   test_bad_inputs.py::test_row_40_a_private_ca_is_trusted_from_flag_environment_or_profile
-41 SSL_CERT_FILE missing
-   test_client.py::test_row_41_missing_ssl_cert_file
-   test_bad_inputs.py::test_row_41_a_missing_or_unusable_ca_file_is_a_usage_error
-42 HTTPS_PROXY with a CIDR NO_PROXY
-   test_proxy.py::test_no_proxy_entries_that_bypass
-   test_proxy.py::test_debug_line_never_shows_proxy_credentials
-   test_bad_inputs.py::test_row_42_requests_go_through_the_proxy_and_debug_names_it
-   test_bad_inputs.py::test_row_42_a_cidr_no_proxy_entry_sends_requests_direct
-   test_bad_inputs.py::test_row_42_https_through_a_proxy_is_tunnelled_with_the_key_inside
-   test_bad_inputs.py::test_row_42_an_unreachable_proxy_is_named_without_its_credentials
-
-§7.4 Config, credentials and CLI usage
-43 config.toml syntax error
-   test_config.py::test_row_43_syntax_error_names_file_line_and_column
-   test_profile_cli.py::test_row_43_44_46_corrupt_config_is_never_rewritten
-44 config.toml invalid UTF-8
-   test_config.py::test_row_44_invalid_utf8_names_the_byte_offset
-   test_config.py::test_row_44_offset_counts_the_bom
-   test_profile_cli.py::test_row_43_44_46_corrupt_config_is_never_rewritten
-45 config.toml with a BOM
-   test_config.py::test_row_45_bom_is_accepted
-   test_profile_cli.py::test_row_45_bom_config_works_with_commands
-46 wrong type or unknown key
-   test_config.py::test_row_46_wrong_type_names_the_key_path
-   test_config.py::test_row_46_other_shape_errors
-   test_config.py::test_row_46_unknown_key_warns_with_a_suggestion
-   test_profile_cli.py::test_row_46_unknown_key_warns_and_survives_commands
-47 empty config.toml
-   test_config.py::test_row_47_empty_file_is_no_profiles
-   test_settings.py::test_row_47_no_server_configured
-   test_profile_cli.py::test_row_47_empty_config_means_no_profiles
-48 credentials.toml mode 0644
-   test_credentials.py::test_row_48_loose_mode_works_and_warns_once_with_the_fix
-   test_credentials.py::test_row_48_rewrite_tightens_the_mode
-   test_key_cli.py::test_row_48_loose_credentials_file_works_with_a_chmod_hint
-49 config dir not ours, or a file
-   test_config.py::test_row_49_config_path_is_a_file
-   test_config.py::test_row_49_config_dir_owned_by_another_user
-   test_profile_cli.py::test_row_49_config_dir_is_a_file
-50 unknown profile
-   test_settings.py::test_row_50_unknown_profile_names_the_known_ones
-   test_settings.py::test_row_50_unknown_profile_without_any_profile
-   test_profile_cli.py::test_row_50_unknown_profile
-   test_key_cli.py::test_row_50_key_commands_name_the_known_profiles
-51 bad profile URLs
-   test_settings.py::test_row_51_bad_urls_are_rejected_with_the_reason
-   test_settings.py::test_row_51_good_urls_are_normalised
-   test_settings.py::test_row_51_bad_url_in_the_profile_names_file_and_key
-   test_profile_cli.py::test_row_51_profile_add_rejects_bad_urls
-52 bad workspace names
-   test_settings.py::test_row_52_bad_workspace_names
-   test_settings.py::test_row_52_good_workspace_names
-   test_settings.py::test_row_52_bad_workspace_from_environment
-   test_profile_cli.py::test_row_52_profile_add_rejects_bad_workspaces
-53 clear-text key to a remote host
-   test_settings.py::test_row_53_clear_text_key_to_a_remote_host_warns_once
-   test_settings.py::test_row_53_require_https_turns_the_warning_into_an_error
-   test_settings.py::test_row_53_no_warning_for_loopback_https_or_no_key
-   test_profile_cli.py::test_row_53_clear_text_url_warns_at_add
-54 keyring locked or absent
-   test_credentials.py::test_row_54_locked_keyring_falls_back_in_bounded_time
-   test_credentials.py::test_row_54_failing_keyring_names_only_the_error_type
-   test_credentials.py::test_row_54_keyring_not_installed
-   test_key_cli.py::test_row_54_keyring_absent_falls_back_with_a_notice
-   test_key_cli.py::test_row_54_locked_keyring_does_not_hang
-55 two profile adds at once
-   test_profile_cli.py::test_row_55_twenty_parallel_profile_adds_keep_all
-56 empty prompt
-   test_ask_cli.py::test_row_56_empty_prompt_sends_nothing
-57 empty line in the REPL
-   test_repl_unit.py::test_row_57_blank_lines_parse_to_nothing
-   test_repl_unit.py::test_row_57_empty_line_in_the_repl_sends_nothing
-   test_repl_pty.py::test_row_57_empty_lines_send_nothing
-58 20 MB prompt
-   test_ask_cli.py::test_row_58_huge_prompt_is_refused_before_sending
-   test_bad_inputs.py::test_row_58_a_server_413_is_explained
-59 --api-key on a TTY
-   test_settings.py::test_row_59_key_given_as_a_flag_value_works_and_warns
-   test_profile_cli.py::test_row_59_api_key_flag_works_and_warns
-
-§7.5 Environment, terminal and local storage
-60 PYTHONIOENCODING=ascii / legacy code page
-   test_bad_inputs.py::test_row_60_an_encoding_without_the_characters_shows_question_marks
-   test_bad_inputs.py::test_row_60_undecodable_stdin_does_not_crash
-61 `| head -1`
-   test_ask_cli.py::test_row_61_broken_pipe_exits_quietly
-62 Ctrl-C while streaming (one-shot)
-   test_ask_cli.py::test_row_62_ctrl_c_keeps_the_partial_answer_and_exits_130
-63 Ctrl-C while streaming (REPL)
-   test_repl_pty.py::test_row_63_ctrl_c_during_streaming_returns_to_the_prompt_and_the_session_goes_on
-64 HOME unset or read-only
-   test_settings.py::test_row_64_no_home_still_resolves_from_the_environment
-   test_profile_cli.py::test_row_64_profile_path_without_home
-   test_history_store.py::test_row_64_unwritable_data_dir_makes_history_unavailable
-   test_history_store.py::test_row_64_read_only_home_makes_history_unavailable
-   test_bad_inputs.py::test_row_64_ask_works_without_a_usable_home
-65 corrupt history database
-   test_history_store.py::test_row_65_a_corrupt_database_is_moved_aside_and_a_new_one_started
-   test_history_cli.py::test_row_65_a_corrupt_history_file_is_moved_aside_with_a_warning
-66 history database locked
-   test_history_store.py::test_row_66_a_locked_database_waits_for_the_busy_timeout_then_skips_the_save
-67 REPL history file with invalid UTF-8
-   test_repl_unit.py::test_row_67_history_file_with_invalid_utf8_does_not_stop_start_up
-   test_repl_pty.py::test_row_67_history_file_with_invalid_utf8_still_starts
-68 internal exception in the renderer
-   test_bad_inputs.py::test_row_68_an_internal_error_is_one_line_and_never_shows_secrets
-
-Beyond the rows: fault injection through the stand-in (reset, stall, drip + SIGINT,
-huge line, flood, HTML 502, captive portal, redirect, 503 then OK) is covered above; keys never
-printed: test_ask_cli.py::test_sentinel_key_is_never_printed,
-test_key_cli.py::test_key_never_leaks_into_output and, here,
-test_a_sentinel_key_never_appears_in_admin_or_doctor_output and
-test_a_key_typed_at_a_hidden_prompt_never_reaches_the_repl_history; limits: prompt 2 MiB
-(row 58), event 8 MiB (row 17), answer 16 MiB (test_an_answer_over_16_mib_is_cut_and_kept);
-`--insecure`: test_insecure_warns_on_every_run.
+docs/reliability.md has a table of 68 bad inputs plus 36b; each row names the tests that check
+it, as FILE::TEST under tests/. `test_the_table_in_the_docs_names_a_test_for_every_row` reads
+that table and checks that every row is there and every named test exists. Tests in this
+module cover what the unit suites cannot: the real entry point against the stand-in server's
+fault scenarios, a real terminal (pty), a proxy, a private CA, the process's memory and its
+output encoding.
 """
 
 from __future__ import annotations
@@ -534,13 +262,11 @@ def scripted_env(clean_env: dict[str, str]) -> dict[str, str]:
     }
 
 
-# == §7.1 stream and SSE content, through the real entry point ===============================
+# == stream and SSE content (docs/reliability.md), through the real entry point ===============
 
 
 @pytest.mark.parametrize("scenario", ["split-utf8", "crlf", "comments", "bom"])
-def test_row_01_02_06_07_10_framing_variants_give_the_same_answer(
-    server_env: dict[str, str], scenario: str
-) -> None:
+def test_framing_variants_give_the_same_answer(server_env: dict[str, str], scenario: str) -> None:
     """Every byte in its own chunk (01), CRLF (02), comments and `event: ping` (06, 10), and a
     BOM (07) change the framing only: the answer is the same, character for character."""
     plain = ask(server_env, "--json", "--no-save")
@@ -553,7 +279,7 @@ def test_row_01_02_06_07_10_framing_variants_give_the_same_answer(
     assert [s["q"] for s in got["searches"]] == [s["q"] for s in expected["searches"]]
 
 
-def test_row_03_04_05_odd_line_ends_separators_and_done_spellings(
+def test_odd_line_ends_separators_and_done_spellings_give_the_same_answer(
     scripted_env: dict[str, str],
 ) -> None:
     """CR-only line ends (03), U+2028/U+2029/U+0085 and a form feed in content (04), and
@@ -572,14 +298,14 @@ def test_row_03_04_05_odd_line_ends_separators_and_done_spellings(
     assert data["complete"] is True
 
 
-def test_row_08_invalid_utf8_in_the_stream_is_replaced(server_env: dict[str, str]) -> None:
+def test_invalid_utf8_in_the_stream_is_replaced(server_env: dict[str, str]) -> None:
     result = ask(server_env, "-m", "scenario:invalid-utf8")
     assert result.returncode == 0, result.stderr
     assert "Bytes: \ufffd" in result.stdout and " end." in result.stdout
     assert "Traceback" not in result.stderr
 
 
-def test_row_09_a_latin1_charset_header_is_ignored(scripted_env: dict[str, str]) -> None:
+def test_a_latin1_charset_header_is_ignored(scripted_env: dict[str, str]) -> None:
     text = "café — 東京 ✓"
     reply = stream_reply(
         data_line(sse_chunk(text)),
@@ -593,7 +319,7 @@ def test_row_09_a_latin1_charset_header_is_ignored(scripted_env: dict[str, str])
     assert result.stdout == text + "\n"
 
 
-def test_row_11_malformed_event_keeps_the_partial_and_exits_5(server_env: dict[str, str]) -> None:
+def test_a_malformed_event_keeps_the_partial_and_exits_5(server_env: dict[str, str]) -> None:
     result = ask(server_env, "-m", "scenario:malformed")
     assert result.returncode == 5
     assert re.search(r"Malformed event #\d+ from server: \{\"choices\":\[", result.stderr)
@@ -605,7 +331,7 @@ def test_row_11_malformed_event_keeps_the_partial_and_exits_5(server_env: dict[s
     assert answer.strip() == result.stdout.strip()
 
 
-def test_row_12_wrong_shapes_end_to_end(server_env: dict[str, str]) -> None:
+def test_wrong_chunk_shapes_end_to_end(server_env: dict[str, str]) -> None:
     lenient = ask(server_env, "-m", "scenario:wrong-shape")  # choices: [], delta: null
     assert lenient.returncode == 0, lenient.stderr
     assert lenient.stdout.strip()
@@ -614,7 +340,7 @@ def test_row_12_wrong_shapes_end_to_end(server_env: dict[str, str]) -> None:
     assert "`choices[0].delta.content` should be a string, got a number" in strict.stderr
 
 
-def test_row_19_lone_surrogate_is_printed_as_a_replacement_character(
+def test_a_lone_surrogate_is_printed_as_a_replacement_character(
     server_env: dict[str, str],
 ) -> None:
     result = ask(server_env, "-m", "scenario:lone-surrogate")
@@ -631,7 +357,7 @@ def test_row_19_lone_surrogate_is_printed_as_a_replacement_character(
 # == fault injection: the network breaks mid-answer =========================================
 
 
-def test_row_15_connection_reset_keeps_the_partial_and_is_not_retried(
+def test_a_connection_reset_keeps_the_partial_and_is_not_retried(
     server_env: dict[str, str], standin: StandInServer
 ) -> None:
     result = ask(server_env, "-m", "scenario:reset?after=5")
@@ -646,7 +372,7 @@ def test_row_15_connection_reset_keeps_the_partial_and_is_not_retried(
     assert answer.strip() == result.stdout.strip()
 
 
-def test_row_17_huge_line_is_refused_with_bounded_memory(
+def test_a_huge_line_is_refused_with_bounded_memory(
     server_env: dict[str, str], standin: StandInServer
 ) -> None:
     baseline = run_measured(["ask", "--no-save", QUESTION], server_env)
@@ -666,7 +392,7 @@ def flood_text(events: int) -> str:
     return "".join(letters[i % len(letters)] for i in range(events))
 
 
-def test_row_18_a_flood_of_tiny_events_keeps_memory_flat(server_env: dict[str, str]) -> None:
+def test_a_flood_of_tiny_events_keeps_memory_flat(server_env: dict[str, str]) -> None:
     small = run_measured(["ask", "--no-save", "-m", "scenario:flood?events=10000", "q"], server_env)
     large = run_measured(["ask", "--no-save", "-m", "scenario:flood?events=40000", "q"], server_env)
     for run, events in ((small, 10_000), (large, 40_000)):
@@ -676,7 +402,7 @@ def test_row_18_a_flood_of_tiny_events_keeps_memory_flat(server_env: dict[str, s
     assert large.peak_rss - small.peak_rss < 8 * MiB
 
 
-def test_row_18_a_flood_of_tiny_events_keeps_up_on_a_terminal(server_env: dict[str, str]) -> None:
+def test_a_flood_of_tiny_events_keeps_up_on_a_terminal(server_env: dict[str, str]) -> None:
     events = 50_000
     baseline = run_on_terminal(["ask", "--no-save", "-m", "scenario:no-search", "q"], server_env)
     flood = run_on_terminal(
@@ -694,7 +420,7 @@ def test_row_18_a_flood_of_tiny_events_keeps_up_on_a_terminal(server_env: dict[s
     assert re.sub(r"\s", "", flood_text(events)) in shown
 
 
-def test_row_36_503_then_ok_is_retried_once_before_the_first_byte(
+def test_a_503_then_ok_is_retried_once_before_the_first_byte(
     server_env: dict[str, str], standin: StandInServer
 ) -> None:
     result = ask(server_env, "--json", "-m", "scenario:unavailable-then-ok?times=1&retry_after=0")
@@ -703,7 +429,7 @@ def test_row_36_503_then_ok_is_retried_once_before_the_first_byte(
     assert len(standin.completion_bodies()) == 2
 
 
-def test_row_36_a_server_that_stays_unavailable_gets_two_retries(
+def test_a_server_that_stays_unavailable_gets_two_retries(
     server_env: dict[str, str], standin: StandInServer
 ) -> None:
     result = ask(server_env, "-m", "scenario:unavailable-then-ok?times=9&retry_after=0")
@@ -713,7 +439,7 @@ def test_row_36_a_server_that_stays_unavailable_gets_two_retries(
     assert len(standin.completion_bodies()) == 3
 
 
-# == §7.2 hostile text on a real terminal ====================================================
+# == hostile text on a real terminal (docs/reliability.md) ====================================
 
 CSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
 
@@ -731,25 +457,25 @@ def assert_only_layout_sequences(raw: str) -> None:
             assert set(sequence[2:-1].split(";")) & {"5", "6"} == set(), "blink"
 
 
-def test_row_21_to_27_escapes_never_reach_a_real_terminal(server_env: dict[str, str]) -> None:
+def test_hostile_escapes_never_reach_a_real_terminal(server_env: dict[str, str]) -> None:
     run = run_on_terminal(["ask", "-m", "scenario:escapes", QUESTION], server_env)
     assert run.returncode == 0, run.stdout[-800:]
     assert_only_layout_sequences(run.stdout)
     terminal = Terminal(100, 40)
     terminal.feed(run.stdout)
-    assert terminal.screen.title == "", "the window title was not changed (row 23)"
+    assert terminal.screen.title == "", "the window title was not changed (reliability row 23)"
     lines = terminal.lines()
     text = "\n".join(lines)
     # Every numbered line survives (no clear screen, no erased line above the fake "done").
     numbered = [line.strip()[:2] for line in lines if re.match(r"\s*\d ", line)]
     assert numbered[:7] == ["1 ", "2 ", "3 ", "4 ", "5 ", "6 ", "7 "], lines
     assert "done" in text and "still here" in text and "click here" in text
-    assert "saferm -rf ~" in text  # row 26: the carriage return is dropped
-    assert "[bold]not bold[/bold] [link=https://evil.example]x[/link]" in text  # row 27
-    assert "Totally Safe" in text  # row 29: the hostile source title is shown, defused
+    assert "saferm -rf ~" in text  # reliability row 26: the carriage return is dropped
+    assert "[bold]not bold[/bold] [link=https://evil.example]x[/link]" in text  # reliability row 27
+    assert "Totally Safe" in text  # reliability row 29: the hostile title is shown, defused
 
 
-def test_row_29_escapes_in_a_server_error_message_are_neutralized(
+def test_escapes_in_a_server_error_message_are_neutralized(
     scripted_env: dict[str, str],
 ) -> None:
     message = "bad request \x1b]0;owned\x07 \x9b2J \x1b[2J done\x7f"
@@ -771,10 +497,10 @@ def test_row_29_escapes_in_a_server_error_message_are_neutralized(
     assert json.loads(as_json.stderr)["error"]["message"].startswith(message)  # escaped, kept
 
 
-# == §7.3 HTTP: limits the server enforces ===================================================
+# == HTTP: limits the server enforces (docs/reliability.md) ===================================
 
 
-def test_row_58_a_server_413_is_explained(clean_env: dict[str, str]) -> None:
+def test_a_server_413_is_explained(clean_env: dict[str, str]) -> None:
     from meilichat_cli.standin import StandInServer
 
     with StandInServer(master_key=MASTER_KEY, scenario="payload-limit?bytes=4096") as server:
@@ -817,7 +543,7 @@ def tls_env(server_env: dict[str, str], tls_front: TlsFront) -> dict[str, str]:
     return env
 
 
-def test_row_40_an_untrusted_certificate_names_the_host_and_the_fix(
+def test_an_untrusted_certificate_names_the_host_and_the_fix(
     tls_env: dict[str, str], tls_front: TlsFront
 ) -> None:
     result = ask(tls_env)
@@ -847,7 +573,7 @@ def test_ssl_cert_dir_is_trusted_alongside_ssl_cert_file(
     assert result.returncode == 0, result.stderr
 
 
-def test_row_40_a_private_ca_is_trusted_from_flag_environment_or_profile(
+def test_a_private_ca_is_trusted_from_flag_environment_or_profile(
     tls_env: dict[str, str], tls_front: TlsFront, test_ca: PrivateCA
 ) -> None:
     by_flag = ask(tls_env, "--ca-bundle", str(test_ca.ca_cert))
@@ -865,7 +591,7 @@ def test_row_40_a_private_ca_is_trusted_from_flag_environment_or_profile(
     assert "warning" not in by_flag.stderr + by_env.stderr + by_profile.stderr
 
 
-def test_row_41_a_missing_or_unusable_ca_file_is_a_usage_error(
+def test_a_missing_or_unusable_ca_file_is_a_usage_error(
     tls_env: dict[str, str], tmp_path: Path
 ) -> None:
     missing = ask({**tls_env, "SSL_CERT_FILE": "/missing.pem"})
@@ -895,7 +621,7 @@ def proxy() -> Iterator[ForwardProxy]:
         yield forward
 
 
-def test_row_42_requests_go_through_the_proxy_and_debug_names_it(
+def test_requests_go_through_the_proxy_and_debug_names_it(
     server_env: dict[str, str], standin: StandInServer, proxy: ForwardProxy
 ) -> None:
     with_credentials = proxy.url.replace("http://", "http://alice:pr0xy-pass@")
@@ -911,7 +637,7 @@ def test_row_42_requests_go_through_the_proxy_and_debug_names_it(
     assert len(standin.completion_bodies()) == 1
 
 
-def test_row_42_a_cidr_no_proxy_entry_sends_requests_direct(
+def test_a_cidr_no_proxy_entry_sends_requests_direct(
     server_env: dict[str, str], standin: StandInServer, proxy: ForwardProxy
 ) -> None:
     env = {**server_env, "HTTP_PROXY": proxy.url, "NO_PROXY": "10.0.0.0/8, 127.0.0.0/8"}
@@ -926,7 +652,7 @@ def test_row_42_a_cidr_no_proxy_entry_sends_requests_direct(
     assert len(standin.completion_bodies()) == 2
 
 
-def test_row_42_https_through_a_proxy_is_tunnelled_with_the_key_inside(
+def test_https_through_a_proxy_is_tunnelled_with_the_key_inside(
     tls_env: dict[str, str], proxy: ForwardProxy, test_ca: PrivateCA
 ) -> None:
     env = {**tls_env, "HTTPS_PROXY": proxy.url, "HTTP_PROXY": "http://127.0.0.1:9"}
@@ -938,7 +664,7 @@ def test_row_42_https_through_a_proxy_is_tunnelled_with_the_key_inside(
     assert "authorization" not in proxy.requests[0].headers
 
 
-def test_row_42_an_unreachable_proxy_is_named_without_its_credentials(
+def test_an_unreachable_proxy_is_named_without_its_credentials(
     server_env: dict[str, str], standin: StandInServer
 ) -> None:
     env = {**server_env, "HTTP_PROXY": "http://alice:pr0xy-pass@127.0.0.1:9", "NO_PROXY": ""}
@@ -1003,7 +729,7 @@ output.TerminalOutput.on_event = explode
 """
 
 
-def test_row_68_an_internal_error_is_one_line_and_never_shows_secrets(
+def test_an_internal_error_is_one_line_and_never_shows_secrets(
     clean_env: dict[str, str], tmp_path: Path
 ) -> None:
     from meilichat_cli.standin import StandInServer
@@ -1097,11 +823,11 @@ def test_an_answer_over_16_mib_is_cut_and_kept(scripted_env: dict[str, str]) -> 
     assert history(scripted_env)[0]["last_status"] == "truncated"
 
 
-# == §7.5 environment ======================================================================
+# == environment, terminal and local storage (docs/reliability.md) ============================
 
 
 @pytest.mark.parametrize("encoding", ["ascii", "cp1252"])
-def test_row_60_an_encoding_without_the_characters_shows_question_marks(
+def test_an_output_encoding_without_the_characters_shows_question_marks(
     server_env: dict[str, str], encoding: str
 ) -> None:
     env = {**server_env, "PYTHONIOENCODING": encoding}
@@ -1125,7 +851,7 @@ def test_row_60_an_encoding_without_the_characters_shows_question_marks(
     assert b"Traceback" not in failed.stderr + result.stderr
 
 
-def test_row_60_undecodable_stdin_does_not_crash(
+def test_undecodable_stdin_does_not_crash(
     server_env: dict[str, str], standin: StandInServer
 ) -> None:
     result = subprocess.run(
@@ -1140,7 +866,7 @@ def test_row_60_undecodable_stdin_does_not_crash(
     assert sent == "caf\ufffd notes\n\nsummarise"
 
 
-def test_row_64_ask_works_without_a_usable_home(server_env: dict[str, str]) -> None:
+def test_ask_works_without_a_usable_home(server_env: dict[str, str]) -> None:
     xdg = ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME")
     drop = {"HOME", "MEILICHAT_CONFIG_DIR", "MEILICHAT_DATA_DIR", *xdg}
     base = {k: v for k, v in server_env.items() if k not in drop}
@@ -1155,47 +881,37 @@ def test_row_64_ask_works_without_a_usable_home(server_env: dict[str, str]) -> N
         assert "Traceback" not in result.stderr
 
 
-# == the index itself =======================================================================
+# == the table in docs/reliability.md =========================================================
 
-ROW_LINE = re.compile(r"^(\d{2}b?) \S")
-REFERENCE = re.compile(r"^\s+(test_\w+\.py)::(\w+)$")
+RELIABILITY = TESTS.parent / "docs" / "reliability.md"
+ROW = re.compile(r"^\| (\d{2}b?) \|")
+REFERENCE = re.compile(r"`(test_\w+\.py)::(\w+)`")
 
 
-def parse_index(doc: str) -> dict[str, list[tuple[str, str]]]:
+def parse_table(doc: str) -> dict[str, list[tuple[str, str]]]:
+    """Row number -> the (file, test) pairs its last cell names."""
     rows: dict[str, list[tuple[str, str]]] = {}
-    current: str | None = None
-    for line in doc.split("INDEX (row → tests)", 1)[1].splitlines():
-        if ROW_LINE.match(line):
-            current = line.split()[0]
-            assert current not in rows, f"row {current} is listed twice"
-            rows[current] = []
-        elif (found := REFERENCE.match(line)) and current is not None:
-            rows[current].append((found.group(1), found.group(2)))
-        elif not line.strip():
-            current = None
+    for line in doc.splitlines():
+        found = ROW.match(line)
+        if found:
+            assert found.group(1) not in rows, f"row {found.group(1)} is listed twice"
+            rows[found.group(1)] = REFERENCE.findall(line.rsplit("|", 2)[1])
     return rows
 
 
-def test_the_index_covers_every_row() -> None:
-    assert __doc__ is not None
-    rows = parse_index(__doc__)
+def test_the_table_in_the_docs_names_a_test_for_every_row() -> None:
+    doc = RELIABILITY.read_text(encoding="utf-8")
+    rows = parse_table(doc)
     expected = [f"{n:02d}" for n in range(1, 69)]
     expected.insert(expected.index("37"), "36b")
     assert list(rows) == expected, "every row, in order"
-    missing = []
     for row, references in rows.items():
         assert references, f"row {row} has no test"
-        for file_name, test_name in references:
-            path = TESTS / file_name
-            if not path.exists() or not re.search(
-                rf"^def {test_name}\(", path.read_text(), re.MULTILINE
-            ):
-                missing.append(f"row {row}: {file_name}::{test_name}")
-    assert missing == [], "tests named in the index that do not exist"
-    # And every row test of this module is in the index under its own row.
-    own = re.findall(r"^def (test_row_\w+)\(", Path(__file__).read_text(), re.MULTILINE)
-    listed = {name for refs in rows.values() for file, name in refs if file == "test_bad_inputs.py"}
-    assert set(own) <= listed
-    for name in own:
-        first = name.split("_")[2]
-        assert (Path(__file__).name, name) in rows[first], f"{name} is not under row {first}"
+    missing = []
+    for file_name, test_name in REFERENCE.findall(doc):
+        path = TESTS / file_name
+        if not path.exists() or not re.search(
+            rf"^def {test_name}\(", path.read_text(encoding="utf-8"), re.MULTILINE
+        ):
+            missing.append(f"{file_name}::{test_name}")
+    assert missing == [], "tests named in docs/reliability.md that do not exist"

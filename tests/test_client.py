@@ -121,7 +121,7 @@ def test_a_bearer_header_is_sent_even_without_a_key() -> None:
     assert seen == [f"Bearer {PLACEHOLDER_TOKEN}"]
 
 
-def test_row_32_missing_key_names_key_set() -> None:
+def test_a_missing_key_names_key_set() -> None:
     client = make_client(
         lambda r: meili_error(
             401, "missing_authorization_header", "The Authorization header is missing."
@@ -134,7 +134,7 @@ def test_row_32_missing_key_names_key_set() -> None:
     assert "meilichat key set" in (info.value.hint or "")
 
 
-def test_row_33_rejected_key_and_expired_tenant_token() -> None:
+def test_a_rejected_key_and_an_expired_tenant_token_are_auth_errors() -> None:
     handler = lambda r: meili_error(403, "invalid_api_key", "The provided API key is invalid.")  # noqa: E731
     with pytest.raises(AuthError, match="Key rejected"):
         collect(make_client(handler))
@@ -144,7 +144,7 @@ def test_row_33_rejected_key_and_expired_tenant_token() -> None:
         collect(make_client(handler, conn=connection(api_key=token)))
 
 
-def test_row_34_workspace_not_found() -> None:
+def test_a_missing_workspace_is_a_not_found_error() -> None:
     client = make_client(lambda r: meili_error(404, "chat_not_found", "Chat `movies` not found"))
     with pytest.raises(NotFoundError) as info:
         collect(client)
@@ -153,7 +153,7 @@ def test_row_34_workspace_not_found() -> None:
     assert info.value.exit_code == ExitCode.NOT_FOUND
 
 
-def test_row_35_feature_not_enabled_names_the_experimental_feature() -> None:
+def test_feature_not_enabled_names_the_experimental_feature() -> None:
     client = make_client(
         lambda r: meili_error(
             400, "feature_not_enabled", "using the /chats chat completions route requires …"
@@ -166,7 +166,7 @@ def test_row_35_feature_not_enabled_names_the_experimental_feature() -> None:
     assert info.value.exit_code == ExitCode.API
 
 
-def test_row_36_503_is_retried_twice_then_reported() -> None:
+def test_a_503_is_retried_twice_then_reported() -> None:
     calls = 0
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -179,7 +179,7 @@ def test_row_36_503_is_retried_twice_then_reported() -> None:
     assert calls == 3
 
 
-def test_row_36_503_then_ok_succeeds() -> None:
+def test_a_503_then_ok_succeeds() -> None:
     responses = iter(
         [
             httpx.Response(503, json={"message": "busy", "code": "x"}),
@@ -190,7 +190,7 @@ def test_row_36_503_then_ok_succeeds() -> None:
     assert events[-1] == Done()
 
 
-def test_row_30_html_502_is_summarised_without_tags_or_escapes() -> None:
+def test_an_html_502_is_summarised_without_tags_or_escapes() -> None:
     page = (
         "<html><script>alert(1)</script><body><h1>502 Bad Gateway</h1>\x1b[2J nginx</body></html>"
     )
@@ -204,7 +204,7 @@ def test_row_30_html_502_is_summarised_without_tags_or_escapes() -> None:
     assert "<" not in message and "alert" not in message and "\x1b" not in message
 
 
-def test_row_37_html_200_is_not_an_event_stream() -> None:
+def test_an_html_200_is_not_an_event_stream() -> None:
     client = make_client(
         lambda r: httpx.Response(200, headers={"content-type": "text/html"}, text="<p>login</p>")
     )
@@ -212,7 +212,7 @@ def test_row_37_html_200_is_not_an_event_stream() -> None:
         collect(client)
 
 
-def test_row_38_redirect_is_not_followed() -> None:
+def test_a_redirect_is_not_followed() -> None:
     calls: list[str] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -224,7 +224,7 @@ def test_row_38_redirect_is_not_followed() -> None:
     assert len(calls) == 1
 
 
-def test_row_39_connection_refused_is_a_network_error() -> None:
+def test_connection_refused_is_a_network_error() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("[Errno 111] Connection refused")
 
@@ -234,13 +234,13 @@ def test_row_39_connection_refused_is_a_network_error() -> None:
         collect(make_client(handler))
 
 
-def test_row_41_missing_ssl_cert_file(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_missing_ssl_cert_file_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SSL_CERT_FILE", "/missing.pem")
     with pytest.raises(UsageError, match="SSL_CERT_FILE points to a missing file"):
         MeiliClient(connection())
 
 
-def test_row_14_stream_without_done_is_an_error() -> None:
+def test_a_stream_without_done_is_an_error() -> None:
     client = make_client(
         lambda r: httpx.Response(200, headers=SSE, content=stream_body(chunk("x", "stop")))
     )

@@ -129,7 +129,7 @@ def test_block_that_raises_writes_nothing(config_file: Path) -> None:
     assert config_file.read_bytes() == before
 
 
-def test_row_43_syntax_error_names_file_line_and_column(config_file: Path) -> None:
+def test_a_syntax_error_names_file_line_and_column(config_file: Path) -> None:
     config_file.write_text("default_profile = 'a'\n\n[profiles.a\nurl = 'x'\n")
     before = config_file.read_bytes()
     with pytest.raises(ConfigError) as caught:
@@ -143,7 +143,7 @@ def test_row_43_syntax_error_names_file_line_and_column(config_file: Path) -> No
     assert config_file.read_bytes() == before
 
 
-def test_row_44_invalid_utf8_names_the_byte_offset(config_file: Path) -> None:
+def test_invalid_utf8_names_the_byte_offset(config_file: Path) -> None:
     config_file.write_bytes(b"[profiles.a]\nurl = 'http://h\xff'\n")
     before = config_file.read_bytes()
     with pytest.raises(ConfigError) as caught:
@@ -154,13 +154,13 @@ def test_row_44_invalid_utf8_names_the_byte_offset(config_file: Path) -> None:
     assert config_file.read_bytes() == before
 
 
-def test_row_44_offset_counts_the_bom(config_file: Path) -> None:
+def test_the_byte_offset_counts_the_bom(config_file: Path) -> None:
     config_file.write_bytes(b"\xef\xbb\xbfx = '\xc3'\n")
     with pytest.raises(ConfigError, match="byte offset 8"):
         load(config_file)
 
 
-def test_row_45_bom_is_accepted(config_file: Path) -> None:
+def test_a_bom_is_accepted(config_file: Path) -> None:
     config_file.write_bytes(
         b"\xef\xbb\xbfdefault_profile = 'a'\r\n[profiles.a]\r\nurl = 'http://127.0.0.1:7700'\r\n"
     )
@@ -169,7 +169,7 @@ def test_row_45_bom_is_accepted(config_file: Path) -> None:
     assert warnings == []
 
 
-def test_row_46_wrong_type_names_the_key_path(config_file: Path) -> None:
+def test_a_wrong_type_names_the_key_path(config_file: Path) -> None:
     config_file.write_text("[profiles.default]\nurl = 1\n")
     before = config_file.read_bytes()
     with pytest.raises(ConfigError) as caught:
@@ -194,7 +194,7 @@ def test_row_46_wrong_type_names_the_key_path(config_file: Path) -> None:
         ("[profiles.'a b']\nurl = 'http://h'", "is not a valid profile name"),
     ],
 )
-def test_row_46_other_shape_errors(config_file: Path, text: str, complaint: str) -> None:
+def test_other_shape_errors_say_what_is_wrong(config_file: Path, text: str, complaint: str) -> None:
     config_file.write_text(text + "\n")
     with pytest.raises(ConfigError) as caught:
         load(config_file)
@@ -202,7 +202,7 @@ def test_row_46_other_shape_errors(config_file: Path, text: str, complaint: str)
     assert str(config_file) in caught.value.message
 
 
-def test_row_46_unknown_key_warns_with_a_suggestion(config_file: Path) -> None:
+def test_an_unknown_key_warns_with_a_suggestion(config_file: Path) -> None:
     config_file.write_text("[profiles.default]\nurl = 'http://127.0.0.1:7700'\nurll = 'x'\n")
     config, warnings = load(config_file)
     assert config.profiles["default"].url == "http://127.0.0.1:7700"
@@ -212,13 +212,13 @@ def test_row_46_unknown_key_warns_with_a_suggestion(config_file: Path) -> None:
     ]
 
 
-def test_row_47_empty_file_is_no_profiles(config_file: Path) -> None:
+def test_an_empty_file_is_no_profiles(config_file: Path) -> None:
     config_file.write_text("")
     config, warnings = load(config_file)
     assert (config.profiles, warnings) == ({}, [])
 
 
-def test_row_49_config_path_is_a_file(tmp_path: Path) -> None:
+def test_a_config_path_that_is_a_file_is_named(tmp_path: Path) -> None:
     not_a_dir = tmp_path / "config"
     not_a_dir.write_text("oops")
     with pytest.raises(ConfigError) as caught:
@@ -229,7 +229,7 @@ def test_row_49_config_path_is_a_file(tmp_path: Path) -> None:
     assert not_a_dir.read_text() == "oops"
 
 
-def test_row_49_config_dir_owned_by_another_user(
+def test_a_config_dir_owned_by_another_user_is_named(
     config_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     owner = os.stat(config_file.parent).st_uid

@@ -94,7 +94,7 @@ def test_remove_without_a_file_creates_nothing(key_file: Path) -> None:
     assert not key_file.parent.exists()
 
 
-def test_row_48_loose_mode_works_and_warns_once_with_the_fix(key_file: Path) -> None:
+def test_a_loose_mode_works_and_warns_once_with_the_fix(key_file: Path) -> None:
     CredentialsFile(key_file, warn=pytest.fail).set("a", SECRET)
     key_file.chmod(0o644)
     warnings: list[str] = []
@@ -107,7 +107,7 @@ def test_row_48_loose_mode_works_and_warns_once_with_the_fix(key_file: Path) -> 
     assert SECRET not in warnings[0]
 
 
-def test_row_48_rewrite_tightens_the_mode(key_file: Path) -> None:
+def test_a_rewrite_tightens_the_mode(key_file: Path) -> None:
     CredentialsFile(key_file, warn=pytest.fail).set("a", SECRET)
     key_file.chmod(0o644)
     CredentialsFile(key_file, warn=lambda _m: None).set("b", "other-key")
@@ -265,7 +265,7 @@ def test_keyring_store_read_delete(
     assert fake_keyring.passwords == {}
 
 
-def test_row_54_locked_keyring_falls_back_in_bounded_time(
+def test_a_locked_keyring_falls_back_in_bounded_time(
     fake_keyring: FakeKeyring, keyring_config: tuple[Config, Profile], key_file: Path
 ) -> None:
     config, profile = keyring_config
@@ -283,7 +283,7 @@ def test_row_54_locked_keyring_falls_back_in_bounded_time(
     ]
 
 
-def test_row_54_failing_keyring_names_only_the_error_type(
+def test_a_failing_keyring_names_only_the_error_type(
     fake_keyring: FakeKeyring, keyring_config: tuple[Config, Profile], key_file: Path
 ) -> None:
     config, profile = keyring_config
@@ -296,7 +296,7 @@ def test_row_54_failing_keyring_names_only_the_error_type(
     ]
 
 
-def test_row_54_keyring_not_installed(
+def test_a_keyring_that_is_not_installed_falls_back(
     keyring_config: tuple[Config, Profile], key_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(credentials, "keyring_installed", lambda: False)

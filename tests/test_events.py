@@ -1,5 +1,6 @@
-"""Event decoding: every payload shape of the protocol notes, the recorded streams end to end
-(bytes → SSE → events → Turn), the bad-input rows about payload content, and robustness."""
+"""Event decoding: every payload shape of docs/protocol.md, the recorded streams end to end
+(bytes → SSE → events → Turn), the bad inputs of docs/reliability.md about payload content,
+and robustness."""
 
 from __future__ import annotations
 
@@ -43,7 +44,8 @@ def chunk(
     usage: Any = None,
     chunk_id: str = "chatcmpl-X",
 ) -> str:
-    """A chunk shaped like Meilisearch's (protocol §6.3): every key present, nulls included."""
+    """A chunk shaped like Meilisearch's (docs/protocol.md#chunk-shape): every key present, nulls
+    included."""
     full_delta = delta
     if isinstance(delta, dict):
         full_delta = {
@@ -150,7 +152,7 @@ def test_composed_example_folds_into_a_complete_turn() -> None:
     assert history[1]["tool_calls"][0]["id"] == history[2]["tool_call_id"] == "call_Xq7pLm2"
 
 
-def test_row_13_provider_error_stream() -> None:
+def test_a_provider_error_event_ends_the_answer() -> None:
     events = stream_events("provider_error.sse")
     assert events == [
         ErrorEvent(
@@ -170,7 +172,7 @@ def test_row_13_provider_error_stream() -> None:
     assert turn.close() == "error"
 
 
-def test_row_36b_search_error_mid_stream_does_not_end_the_turn() -> None:
+def test_a_search_error_mid_stream_does_not_end_the_turn() -> None:
     events = stream_events("search_error.sse")
     errors = [e for e in events if isinstance(e, ErrorEvent)]
     assert errors == [ErrorEvent("response_error", "index_not_found", "Index `films` not found.")]
@@ -189,23 +191,23 @@ def test_row_36b_search_error_mid_stream_does_not_end_the_turn() -> None:
 
 
 @pytest.mark.parametrize("data", ["[DONE]", "[DONE]  ", " [DONE]", "[DONE]\n", "\t[DONE]\r"])
-def test_row_05_done_variants(data: str) -> None:
+def test_done_spellings_are_recognised(data: str) -> None:
     assert decode_event(data, 12) == [Done()]
 
 
 @pytest.mark.parametrize("data", ["[done]", "[DONE]x", "DONE"])
-def test_row_05_near_misses_are_not_done(data: str) -> None:
+def test_done_near_misses_are_not_the_end(data: str) -> None:
     with pytest.raises(ProtocolError, match=r"^Malformed event #3 from server: "):
         decode_event(data, 3)
 
 
-def test_row_11_truncated_json_names_the_event_with_an_excerpt() -> None:
+def test_truncated_json_names_the_event_with_an_excerpt() -> None:
     with pytest.raises(ProtocolError) as caught:
         decode_event('{"choices":[', 7)
     assert caught.value.message == 'Malformed event #7 from server: {"choices":['
 
 
-def test_row_11_excerpt_is_sanitized_and_short() -> None:
+def test_the_malformed_event_excerpt_is_sanitized_and_short() -> None:
     data = '{"content":"\x1b]52;c;AAAA\x07 \x9b2J\r\n' + "z" * 5000
     with pytest.raises(ProtocolError) as caught:
         decode_event(data, 2)
@@ -228,19 +230,19 @@ def test_deeply_nested_json_is_a_protocol_error_not_a_crash() -> None:
         decode_event("[" * 100_000 + "]" * 100_000, 1)
 
 
-# -- wrong shapes (row 12) --------------------------------------------------------------------
+# -- wrong shapes (docs/reliability.md, row 12) -----------------------------------------------
 
 
-def test_row_12_empty_choices_give_nothing() -> None:
+def test_empty_choices_give_nothing() -> None:
     assert decode_event(compact({"id": "x", "choices": []}), 1) == []
 
 
-def test_row_12_null_or_missing_delta_gives_nothing() -> None:
+def test_a_null_or_missing_delta_gives_nothing() -> None:
     assert decode_event(chunk(None), 1) == []
     assert decode_event(compact({"choices": [{"index": 0}]}), 1) == []
 
 
-def test_row_12_null_or_missing_content_is_empty() -> None:
+def test_null_or_missing_content_is_empty() -> None:
     assert decode_event(chunk({"content": None}), 1) == []
     assert decode_event(compact({"choices": [{"delta": {"role": "assistant"}}]}), 1) == []
     assert decode_event(chunk({"content": "", "role": "assistant"}), 1) == []  # role chunk
@@ -263,14 +265,14 @@ def test_row_12_null_or_missing_content_is_empty() -> None:
         ),
     ],
 )
-def test_row_12_wrong_type_names_the_field(payload: dict[str, Any], field: str) -> None:
+def test_a_wrong_type_names_the_field(payload: dict[str, Any], field: str) -> None:
     with pytest.raises(ProtocolError) as caught:
         decode_event(compact(payload), 9)
     assert caught.value.message.startswith("Malformed event #9 from server: ")
     assert f"`{field}` should be" in caught.value.message
 
 
-def test_row_12_message_says_what_was_found() -> None:
+def test_a_wrong_type_message_says_what_was_found() -> None:
     with pytest.raises(ProtocolError) as caught:
         decode_event(compact({"choices": [{"delta": {"content": 42}}]}), 5)
     assert caught.value.message == (
@@ -300,10 +302,10 @@ def test_non_string_chunk_id_is_dropped() -> None:
     ]
 
 
-# -- lone surrogates (row 19) -----------------------------------------------------------------
+# -- lone surrogates (docs/reliability.md, row 19) --------------------------------------------
 
 
-def test_row_19_lone_surrogate_escape_becomes_replacement_character() -> None:
+def test_a_lone_surrogate_escape_becomes_a_replacement_character() -> None:
     data = chunk({"content": "a"}).replace('"content":"a"', '"content":"x\\ud800y\\uDC00z"')
     assert decode_event(data, 1) == [TextDelta("x\ufffdy\ufffdz", "chatcmpl-X")]
     (event,) = decode_event(data, 1)
@@ -311,12 +313,12 @@ def test_row_19_lone_surrogate_escape_becomes_replacement_character() -> None:
     event.text.encode("utf-8")  # no UnicodeEncodeError
 
 
-def test_row_19_valid_surrogate_pair_is_one_character() -> None:
+def test_a_valid_surrogate_pair_is_one_character() -> None:
     data = chunk({"content": "a"}).replace('"content":"a"', '"content":"\\ud83d\\ude00"')
     assert decode_event(data, 1) == [TextDelta("😀", "chatcmpl-X")]
 
 
-def test_row_19_lone_surrogates_inside_tool_arguments_are_replaced_too() -> None:
+def test_lone_surrogates_inside_tool_arguments_are_replaced_too() -> None:
     inner = '{"index_uid":"movies","q":"bad \\ud800","filter":""}'
     data = tool_chunk(
         tool_call(
@@ -338,7 +340,7 @@ def test_row_19_lone_surrogates_inside_tool_arguments_are_replaced_too() -> None
 
 
 @pytest.mark.parametrize("reason", ["stop", "length", "content_filter", "something_new"])
-def test_row_20_finish_reason_is_reported(reason: str) -> None:
+def test_the_finish_reason_is_reported(reason: str) -> None:
     assert decode_event(chunk({}, finish=reason), 1) == [Finished(reason)]
 
 
@@ -460,7 +462,7 @@ def test_sources_tolerate_missing_or_odd_documents() -> None:
     assert decode_event(tool_chunk(odd), 1) == [SearchSources("c", [{"id": 1}])]
 
 
-def test_row_29_escape_in_a_source_title_is_kept_for_the_display_layer_to_sanitize() -> None:
+def test_an_escape_in_a_source_title_is_kept_for_the_display_layer_to_sanitize() -> None:
     doc = {"id": 1, "title": "Evil\x1b]52;c;QUJD\x07"}
     call = tool_call("_meiliSearchSources", {"call_id": "c", "sources": [doc]})
     # Decoding keeps the document exact (it is data); sanitizing happens at display time.

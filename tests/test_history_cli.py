@@ -263,7 +263,7 @@ def test_export_markdown_and_json_to_stdout_and_to_a_file(
     assert bad.returncode == 2 and bad.stdout == ""
 
 
-def test_row_65_a_corrupt_history_file_is_moved_aside_with_a_warning(
+def test_a_corrupt_history_file_is_moved_aside_with_a_warning(
     clean_env: dict[str, str],
 ) -> None:
     path = db_path(clean_env)

@@ -1,5 +1,6 @@
 """Unit tests of the history store: schema migrations, exact round trips of the messages a
-continuing request carries, id prefixes, search, removal, and the robustness rows 64-66."""
+continuing request carries, id prefixes, search, removal, and the robustness rows 64-66 of
+docs/reliability.md."""
 
 from __future__ import annotations
 
@@ -398,7 +399,7 @@ def test_file_is_created_0600_in_a_0700_directory_even_under_umask_0(db_path: Pa
     assert stat.S_IMODE(db_path.parent.stat().st_mode) == 0o700
 
 
-def test_row_64_unwritable_data_dir_makes_history_unavailable(tmp_path: Path) -> None:
+def test_an_unwritable_data_dir_makes_history_unavailable(tmp_path: Path) -> None:
     blocker = tmp_path / "home"
     blocker.write_text("a file where a directory should be")
     with pytest.raises(HistoryUnavailable) as unavailable:
@@ -408,7 +409,7 @@ def test_row_64_unwritable_data_dir_makes_history_unavailable(tmp_path: Path) ->
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes through read-only permissions")
-def test_row_64_read_only_home_makes_history_unavailable(tmp_path: Path) -> None:
+def test_a_read_only_home_makes_history_unavailable(tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir(mode=0o500)
     try:
@@ -418,7 +419,7 @@ def test_row_64_read_only_home_makes_history_unavailable(tmp_path: Path) -> None
         home.chmod(0o700)
 
 
-def test_row_65_a_corrupt_database_is_moved_aside_and_a_new_one_started(db_path: Path) -> None:
+def test_a_corrupt_database_is_moved_aside_and_a_new_one_started(db_path: Path) -> None:
     db_path.parent.mkdir(parents=True)
     garbage = b"this is not a database, just some bytes " * 200
     db_path.write_bytes(garbage)
@@ -434,7 +435,7 @@ def test_row_65_a_corrupt_database_is_moved_aside_and_a_new_one_started(db_path:
         assert again.warnings == []
 
 
-def test_row_66_a_locked_database_waits_for_the_busy_timeout_then_skips_the_save(
+def test_a_locked_database_waits_for_the_busy_timeout_then_skips_the_save(
     db_path: Path,
 ) -> None:
     with HistoryStore.open(db_path, busy_timeout_ms=250) as store:

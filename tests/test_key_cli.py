@@ -129,7 +129,7 @@ def test_show_runs_the_key_command(env: dict[str, str], tmp_path: Path) -> None:
     assert key(env, "show", "--reveal").stdout == SECRET + "\n"
 
 
-def test_row_48_loose_credentials_file_works_with_a_chmod_hint(env: dict[str, str]) -> None:
+def test_a_loose_credentials_file_works_with_a_chmod_hint(env: dict[str, str]) -> None:
     key(env, "set", input=SECRET + "\n")
     credentials_file(env).chmod(0o644)
     credentials_module._warned_loose_modes.clear()
@@ -139,7 +139,7 @@ def test_row_48_loose_credentials_file_works_with_a_chmod_hint(env: dict[str, st
     assert result.stderr.count("chmod 600") == 1
 
 
-def test_row_50_key_commands_name_the_known_profiles(env: dict[str, str]) -> None:
+def test_key_commands_name_the_known_profiles(env: dict[str, str]) -> None:
     for args in (["set", "-p", "prod"], ["show", "-p", "prod"], ["remove", "-p", "prod"]):
         error = failure(key(env, *args, input=SECRET + "\n"))
         assert error.message == "Unknown profile 'prod' (known: local, other)"
@@ -228,7 +228,7 @@ def test_set_on_a_real_terminal_does_not_echo(env: dict[str, str]) -> None:
     assert CredentialsFile(credentials_file(env), warn=pytest.fail).get("local") == SECRET
 
 
-def test_row_54_keyring_absent_falls_back_with_a_notice(env: dict[str, str]) -> None:
+def test_an_absent_keyring_falls_back_with_a_notice(env: dict[str, str]) -> None:
     run_meilichat(["profile", "set", "local", "--key-store", "keyring"], env)
     no_keyring = {**env, "PYTHONPATH": ""}
     result = run_meilichat(["key", "set"], no_keyring, input=SECRET + "\n")
@@ -239,7 +239,7 @@ def test_row_54_keyring_absent_falls_back_with_a_notice(env: dict[str, str]) -> 
 
 
 @pytest.mark.slow
-def test_row_54_locked_keyring_does_not_hang(env: dict[str, str], tmp_path: Path) -> None:
+def test_a_locked_keyring_does_not_hang(env: dict[str, str], tmp_path: Path) -> None:
     package = tmp_path / "fake-site" / "keyring"
     package.mkdir(parents=True)
     (package / "__init__.py").write_text(

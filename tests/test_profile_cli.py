@@ -234,7 +234,7 @@ def test_list_without_profiles(clean_env: dict[str, str]) -> None:
     assert profile(clean_env, "list", "--json").stdout == "[]\n"
 
 
-def test_row_43_44_46_corrupt_config_is_never_rewritten(clean_env: dict[str, str]) -> None:
+def test_a_corrupt_config_is_never_rewritten_by_commands(clean_env: dict[str, str]) -> None:
     path = config_file(clean_env)
     path.parent.mkdir(mode=0o700)
     commands = [
@@ -259,7 +259,7 @@ def test_row_43_44_46_corrupt_config_is_never_rewritten(clean_env: dict[str, str
             assert path.read_bytes() == content, args
 
 
-def test_row_45_bom_config_works_with_commands(clean_env: dict[str, str]) -> None:
+def test_config_with_a_bom_works_with_commands(clean_env: dict[str, str]) -> None:
     path = config_file(clean_env)
     path.parent.mkdir(mode=0o700)
     path.write_bytes(b"\xef\xbb\xbf[profiles.a]\nurl = 'http://127.0.0.1:7700'\n")
@@ -267,7 +267,7 @@ def test_row_45_bom_config_works_with_commands(clean_env: dict[str, str]) -> Non
     assert profile(clean_env, "show").stdout.startswith("profile:   a (default)")
 
 
-def test_row_46_unknown_key_warns_and_survives_commands(clean_env: dict[str, str]) -> None:
+def test_an_unknown_config_key_warns_and_survives_commands(clean_env: dict[str, str]) -> None:
     path = config_file(clean_env)
     path.parent.mkdir(mode=0o700)
     path.write_text("[profiles.a]\nurl = 'http://127.0.0.1:7700'\nurll = 'http://x'\n")
@@ -277,7 +277,7 @@ def test_row_46_unknown_key_warns_and_survives_commands(clean_env: dict[str, str
     assert "urll = " in path.read_text()
 
 
-def test_row_47_empty_config_means_no_profiles(clean_env: dict[str, str]) -> None:
+def test_an_empty_config_means_no_profiles(clean_env: dict[str, str]) -> None:
     path = config_file(clean_env)
     path.parent.mkdir(mode=0o700)
     path.write_text("")
@@ -287,7 +287,7 @@ def test_row_47_empty_config_means_no_profiles(clean_env: dict[str, str]) -> Non
     assert "meilichat profile add NAME --url URL" in (error.hint or "")
 
 
-def test_row_49_config_dir_is_a_file(clean_env: dict[str, str]) -> None:
+def test_a_config_dir_that_is_a_file_is_named(clean_env: dict[str, str]) -> None:
     blocker = Path(clean_env["MEILICHAT_CONFIG_DIR"])
     blocker.write_text("not a directory")
     error = failure(profile(clean_env, "add", "a", "--url", "http://127.0.0.1:7700"))
@@ -296,7 +296,7 @@ def test_row_49_config_dir_is_a_file(clean_env: dict[str, str]) -> None:
     assert blocker.read_text() == "not a directory"
 
 
-def test_row_50_unknown_profile(clean_env: dict[str, str]) -> None:
+def test_an_unknown_profile_names_the_known_ones(clean_env: dict[str, str]) -> None:
     profile(clean_env, "add", "default", "--url", "http://127.0.0.1:7700")
     profile(clean_env, "add", "staging", "--url", "http://127.0.0.1:7701")
     for args in (["show", "prod"], ["use", "prod"], ["set", "prod", "-w", "x"], ["remove", "prod"]):
@@ -314,9 +314,7 @@ def test_row_50_unknown_profile(clean_env: dict[str, str]) -> None:
         ("http://h/?x=1", "must not have a query"),
     ],
 )
-def test_row_51_profile_add_rejects_bad_urls(
-    clean_env: dict[str, str], url: str, reason: str
-) -> None:
+def test_profile_add_rejects_bad_urls(clean_env: dict[str, str], url: str, reason: str) -> None:
     error = failure(profile(clean_env, "add", "a", "--url", url))
     assert isinstance(error, UsageError)
     assert reason in error.message
@@ -324,9 +322,7 @@ def test_row_51_profile_add_rejects_bad_urls(
 
 
 @pytest.mark.parametrize("workspace", ["../keys", "a b", "a#b", "w" * 401])
-def test_row_52_profile_add_rejects_bad_workspaces(
-    clean_env: dict[str, str], workspace: str
-) -> None:
+def test_profile_add_rejects_bad_workspace_names(clean_env: dict[str, str], workspace: str) -> None:
     error = failure(
         profile(clean_env, "add", "a", "--url", "http://127.0.0.1:7700", "-w", workspace)
     )
@@ -334,7 +330,7 @@ def test_row_52_profile_add_rejects_bad_workspaces(
     assert not config_file(clean_env).exists()
 
 
-def test_row_53_clear_text_url_warns_at_add(clean_env: dict[str, str]) -> None:
+def test_profile_add_warns_about_a_clear_text_url(clean_env: dict[str, str]) -> None:
     result = profile(clean_env, "add", "lan", "--url", "http://10.0.0.5:7700")
     assert result.exit_code == 0
     assert "travel in clear text" in result.stderr
@@ -362,7 +358,7 @@ def test_entry_point_errors_are_one_line_and_exit_2(clean_env: dict[str, str]) -
     assert "Unknown profile 'prod' (no profiles configured)" in result.stderr
 
 
-def test_row_55_twenty_parallel_profile_adds_keep_all(clean_env: dict[str, str]) -> None:
+def test_twenty_parallel_profile_adds_keep_all(clean_env: dict[str, str]) -> None:
     processes = [
         subprocess.Popen(
             [
@@ -390,7 +386,7 @@ def test_row_55_twenty_parallel_profile_adds_keep_all(clean_env: dict[str, str])
     assert leftovers == []
 
 
-def test_row_64_profile_path_without_home(clean_env: dict[str, str]) -> None:
+def test_profile_path_works_without_home(clean_env: dict[str, str]) -> None:
     env = {
         k: v for k, v in clean_env.items() if k != "HOME" and not k.startswith(("XDG_", "MEILI"))
     }
@@ -430,7 +426,7 @@ def test_new_user_story_ask_with_a_profile(
     assert standin.chat_key not in config_file(clean_env).read_text()
 
 
-def test_row_32_profile_without_a_key_names_key_set(
+def test_a_profile_without_a_key_names_key_set(
     clean_env: dict[str, str], standin: StandInServer
 ) -> None:
     run_meilichat(
@@ -442,7 +438,7 @@ def test_row_32_profile_without_a_key_names_key_set(
     assert "meilichat key set" in result.stderr
 
 
-def test_row_59_api_key_flag_works_and_warns(
+def test_the_api_key_flag_works_and_warns(
     clean_env: dict[str, str], standin: StandInServer
 ) -> None:
     assert standin.chat_key is not None

@@ -1,11 +1,11 @@
 """The reference tables (exit codes, environment, files, JSON shapes): one source, two
-renderings (`meilichat help TOPIC` and the README), and checks that the source matches the code.
+renderings (`meilichat help TOPIC` and docs/reference.md, which also lists every command and
+option), and checks that the source matches the code.
 """
 
 from __future__ import annotations
 
 import importlib
-import os
 import re
 import subprocess
 import sys
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from meilichat_cli.cli.app import build_app
+from meilichat_cli.cli.app import COMMANDS, build_app
 from meilichat_cli.cli.help import render as reference_render
 from meilichat_cli.cli.help import topics as reference
 from meilichat_cli.errors import ExitCode, MeilichatError
@@ -22,51 +22,45 @@ from tests.conftest import run_meilichat
 
 REPO = Path(__file__).resolve().parent.parent
 PACKAGE = REPO / "meilichat_cli"
-WRITE_README = "python -m meilichat_cli.cli.help.topics --write-readme"
+WRITE = "python -m meilichat_cli.cli.help.topics --write"
 
 
-# --------------------------------------------------------------------------- the README
+# --------------------------------------------------------------------------- docs/reference.md
 
 
-def test_readme_reference_blocks_are_current() -> None:
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    stale = reference_render.stale_topics(readme)
-    assert not stale, f"README.md reference blocks out of date: {stale}; run: {WRITE_README}"
+def test_the_reference_file_is_current() -> None:
+    path = REPO / "docs" / "reference.md"
+    current = path.read_text(encoding="utf-8") if path.exists() else ""
+    assert not reference_render.stale(current), f"docs/reference.md is out of date; run: {WRITE}"
 
 
-def test_sync_appends_missing_blocks_then_changes_nothing() -> None:
-    readme = "# meilichat\n\nIntro.\n"
-    synced = reference_render.sync_readme(readme)
-    assert synced.startswith(readme)
-    assert synced.count("## Reference") == 1
+def test_the_reference_lists_every_command_and_option() -> None:
+    document = reference_render.reference_document()
+    for name in COMMANDS:
+        assert f"### `meilichat {name}`" in document, name
+    for words in (["profile", "add"], ["history", "export"], ["index", "chat-settings"]):
+        assert f"#### `meilichat {' '.join(words)}`" in document, words
+    for option in ("--timeout", "--no-save", "--master-key", "--conversation", "--key-command"):
+        assert f"{option}" in document, option
     for topic in reference.topic_names():
-        assert reference_render.markdown_block(topic) in synced
-    assert reference_render.sync_readme(synced) == synced
-    assert reference_render.stale_topics(synced) == []
-
-
-def test_sync_rewrites_a_stale_block_in_place_and_keeps_the_rest() -> None:
-    block = reference_render.markdown_block("exit-codes")
-    stale_block = block.replace("| 130 |", "| 131 |")
-    readme = f"# meilichat\n\nBefore.\n\n{stale_block}\n\nAfter \\d and \\1.\n"
-    assert reference_render.stale_topics(readme)[0] == "exit-codes"
-    synced = reference_render.sync_readme(readme)
-    assert f"Before.\n\n{block}\n\nAfter \\d and \\1.\n" in synced
-    assert "| 131 |" not in synced
+        assert reference_render.markdown_block(topic) in document
+    assert "[bold]" not in document
 
 
 def test_the_module_entry_point_checks_and_writes(tmp_path: Path) -> None:
-    readme = tmp_path / "README.md"
-    readme.write_text("# meilichat\n", encoding="utf-8")
+    target = tmp_path / "docs" / "reference.md"
 
     def entry(*args: str) -> subprocess.CompletedProcess[str]:
         command = [sys.executable, "-m", "meilichat_cli.cli.help.topics", *args]
         return subprocess.run(command, capture_output=True, text=True, timeout=60)
 
-    check = entry("--check", str(readme))
-    assert check.returncode == 1 and "--write-readme" in check.stderr
-    assert entry("--write-readme", str(readme)).returncode == 0
-    assert entry("--check", str(readme)).returncode == 0
+    check = entry("--check", str(target))
+    assert check.returncode == 1 and WRITE in check.stderr
+    assert entry("--write", str(target)).returncode == 0
+    assert target.read_text(encoding="utf-8") == reference_render.reference_document()
+    assert entry("--check", str(target)).returncode == 0
+    target.write_text(target.read_text(encoding="utf-8").replace("| 130 |", "| 131 |"))
+    assert entry("--check", str(target)).returncode == 1
     markdown = entry("--markdown")
     assert markdown.returncode == 0
     assert markdown.stdout == reference_render.markdown_section()
@@ -178,35 +172,3 @@ def test_files_are_the_ones_paths_knows() -> None:
     names = {row.name for row in reference.FILES}
     for path in (where.config_file, where.credentials_file, where.history_db, where.repl_history):
         assert path.name in names
-
-
-def test_ci_runs_the_readme_test_command() -> None:
-    root = Path(__file__).resolve().parent.parent
-    readme = (root / "README.md").read_text(encoding="utf-8")
-    setup = readme.split("## Set-up in two commands", 1)[1].split("```sh", 1)[1].split("```")[0]
-    commands = [line for line in setup.splitlines() if line and not line.startswith("#")]
-    assert len(commands) == 2, commands
-    ci = (root / ".ci" / "run").read_text(encoding="utf-8").strip().splitlines()
-    assert ci[-1] == commands[1]
-
-
-def test_the_exit_code_recipe_reaches_its_case(clean_env: dict[str, str]) -> None:
-    root = Path(__file__).resolve().parent.parent
-    readme = (root / "README.md").read_text(encoding="utf-8")
-    recipe = readme.split("# exit codes in scripts", 1)[1].split("\n\n", 1)[0]
-    env = {
-        **clean_env,
-        "MEILICHAT_URL": "http://127.0.0.1:9",  # nothing listens: exit 6
-        "MEILICHAT_API_KEY": "k",
-        "MEILICHAT_WORKSPACE": "w",
-        "PATH": os.pathsep.join([str(Path(sys.executable).parent), clean_env.get("PATH", "")]),
-    }
-    result = subprocess.run(
-        ["bash", "-c", 'question="space"\n' + recipe.split("\n", 1)[1]],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 6, result.stderr
-    assert "server unreachable or slow; retry later" in result.stderr

@@ -178,7 +178,7 @@ def test_answer_streams_and_the_follow_up_carries_the_tool_messages(
     }
 
 
-def test_row_63_ctrl_c_during_streaming_returns_to_the_prompt_and_the_session_goes_on(
+def test_ctrl_c_during_streaming_returns_to_the_prompt_and_the_session_goes_on(
     spawn: Callable[..., Session], server_env: dict[str, str], standin: StandInServer
 ) -> None:
     chat = spawn(["chat", "-m", DRIP], server_env)
@@ -219,7 +219,7 @@ def test_ctrl_c_at_the_prompt_clears_the_line(
     assert standin.completion_bodies() == []
 
 
-def test_row_57_empty_lines_send_nothing(
+def test_empty_lines_at_the_prompt_send_nothing(
     spawn: Callable[..., Session], server_env: dict[str, str], standin: StandInServer
 ) -> None:
     chat = spawn(["chat"], server_env)
@@ -274,7 +274,7 @@ def test_exit_command_leaves_with_0(
     assert chat.wait_exit() == 0
 
 
-def test_row_67_history_file_with_invalid_utf8_still_starts(
+def test_a_repl_history_file_with_invalid_utf8_still_starts(
     spawn: Callable[..., Session], server_env: dict[str, str]
 ) -> None:
     data_dir = Path(server_env["MEILICHAT_DATA_DIR"])

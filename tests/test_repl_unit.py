@@ -1,9 +1,9 @@
 """The REPL without a terminal: line parsing, the slash commands, the conversation each request
-carries (protocol §7), and prompt_toolkit's own input driven through a pipe.
+carries (docs/protocol.md#conversation-state), and prompt_toolkit's own input driven through a pipe.
 
-Requests go to an `httpx.MockTransport` that answers with the recorded OpenAI stream of the
-protocol notes (§6.7), through the real client, turn runner and REPL host (in plain mode,
-since the streams here are not terminals)."""
+Requests go to an `httpx.MockTransport` that answers with the recorded OpenAI stream of
+docs/protocol.md#a-complete-stream, through the real client, turn runner and REPL host (in plain
+mode, since the streams here are not terminals)."""
 
 from __future__ import annotations
 
@@ -48,7 +48,8 @@ ONE_SEARCH = (FIXTURES / "openai_one_search.sse").read_bytes()
 PROVIDER_ERROR = (FIXTURES / "provider_error.sse").read_bytes()
 SERVER_URL = "http://meili.test"
 
-# What the recorded stream asks the client to keep (protocol §6.7), in arrival order.
+# What the recorded stream asks the client to keep (docs/protocol.md#a-complete-stream), in arrival
+# order.
 TOOL_CALL = {
     "role": "assistant",
     "tool_calls": [
@@ -166,11 +167,11 @@ def messages_of(request: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("line", ["", " ", "\n", "  \n\t \n"])
-def test_row_57_blank_lines_parse_to_nothing(line: str) -> None:
+def test_blank_lines_parse_to_nothing(line: str) -> None:
     assert parse_line(line) is None
 
 
-def test_row_57_empty_line_in_the_repl_sends_nothing(harness: Harness) -> None:
+def test_an_empty_line_in_the_repl_sends_nothing(harness: Harness) -> None:
     harness.type("", "   ", "\n\n")
     assert harness.server.requests == []
     assert harness.out == ""
@@ -666,7 +667,7 @@ def test_history_file_with_loose_permissions_is_made_private(tmp_path: Path) -> 
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
-def test_row_67_history_file_with_invalid_utf8_does_not_stop_start_up(tmp_path: Path) -> None:
+def test_a_repl_history_file_with_invalid_utf8_does_not_stop_start_up(tmp_path: Path) -> None:
     path = tmp_path / "repl-history"
     path.write_bytes(b"\n# 2024\n+caf\xe9 \xff\xfe broken\n\n# 2024\n+fine line\n")
     path.chmod(0o600)

@@ -1,5 +1,5 @@
-"""The sanitizer: hostile terminal sequences (bad-input rows 21-26, 30), one-line messages,
-HTML excerpts, and the properties the renderer relies on (no control survives, idempotent,
+"""The sanitizer: hostile terminal sequences (docs/reliability.md, rows 21-26, 30), one-line
+messages, HTML excerpts, and the properties the renderer relies on (no control survives, idempotent,
 chunk-split invariant)."""
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ def assert_inert(text: str) -> None:
     assert not any(is_forbidden(char) for char in text), repr(text)
 
 
-# -- bad-input rows ---------------------------------------------------------------------------
+# -- hostile sequences (docs/reliability.md) --------------------------------------------------
 
 
-def test_row_21_osc52_clipboard_write_is_neutralized() -> None:
+def test_an_osc52_clipboard_write_is_neutralized() -> None:
     hostile = f"Sure!{ESC}]52;c;cm0gLXJmIH4K{BEL} Here you go."
     out = sanitize(hostile)
     assert_inert(out)
@@ -42,7 +42,7 @@ def test_row_21_osc52_clipboard_write_is_neutralized() -> None:
     assert sanitize(st_terminated) == "a]52;c;QUJD\\b"
 
 
-def test_row_22_osc8_hyperlink_leaves_plain_text() -> None:
+def test_an_osc8_hyperlink_leaves_plain_text() -> None:
     hostile = f"{ESC}]8;;https://evil.example{ESC}\\Your bank{ESC}]8;;{ESC}\\"
     out = sanitize(hostile)
     assert_inert(out)
@@ -59,7 +59,7 @@ def test_row_22_osc8_hyperlink_leaves_plain_text() -> None:
         (f"real\n{ESC}[1A{ESC}[2K✓ done", "real\n[1A[2K✓ done"),
     ],
 )
-def test_row_23_title_screen_and_cursor_sequences(hostile: str, expected: str) -> None:
+def test_title_screen_and_cursor_sequences_are_removed(hostile: str, expected: str) -> None:
     out = sanitize(hostile)
     assert_inert(out)
     assert out == expected
@@ -69,11 +69,11 @@ def test_row_23_title_screen_and_cursor_sequences(hostile: str, expected: str) -
     ("hostile", "expected"),
     [("\x9b2Jx", "2Jx"), ("\x9d0;x\x9cy", "0;xy"), ("a\x85b\x90c\x9fd", "abcd")],
 )
-def test_row_24_eight_bit_c1_controls_are_removed(hostile: str, expected: str) -> None:
+def test_eight_bit_c1_controls_are_removed(hostile: str, expected: str) -> None:
     assert sanitize(hostile) == expected
 
 
-def test_row_25_escape_split_across_two_deltas_is_still_neutralized() -> None:
+def test_an_escape_split_across_two_deltas_is_still_neutralized() -> None:
     deltas = [ESC, f"]52;c;cm0gLXJmIH4K{BEL}", "after"]
     shown = "".join(sanitize(delta) for delta in deltas)
     assert_inert(shown)
@@ -82,14 +82,14 @@ def test_row_25_escape_split_across_two_deltas_is_still_neutralized() -> None:
     assert "".join(sanitize(d) for d in csi) == "text[2J[H"
 
 
-def test_row_26_carriage_return_cannot_overwrite() -> None:
+def test_a_carriage_return_cannot_overwrite() -> None:
     out = sanitize("safe\rrm -rf ~")
     assert "\r" not in out
     assert out == "saferm -rf ~"
     assert sanitize("line\r\nnext") == "line\nnext"
 
 
-def test_row_30_html_error_page_becomes_a_short_clean_excerpt() -> None:
+def test_an_html_error_page_becomes_a_short_clean_excerpt() -> None:
     page = (
         "<!DOCTYPE html><html><head><title>502 Bad Gateway</title>"
         "<style>body { color: red; }</style>"
@@ -106,7 +106,7 @@ def test_row_30_html_error_page_becomes_a_short_clean_excerpt() -> None:
     assert "script" not in out and "color" not in out and "hidden" not in out
 
 
-def test_row_30_excerpt_is_cut_with_an_ellipsis() -> None:
+def test_an_html_excerpt_is_cut_with_an_ellipsis() -> None:
     page = "<p>" + "word " * 200 + "</p>"
     out = strip_tags_excerpt(page, limit=50)
     assert len(out) <= 50
@@ -114,7 +114,7 @@ def test_row_30_excerpt_is_cut_with_an_ellipsis() -> None:
     assert out.startswith("word word")
 
 
-def test_row_30_unclosed_script_and_truncated_tags_are_dropped() -> None:
+def test_unclosed_script_and_truncated_tags_are_dropped() -> None:
     assert strip_tags_excerpt("Error<script>alert(1)") == "Error"
     assert strip_tags_excerpt("Error <div class='x'") == "Error"
     assert strip_tags_excerpt("<SCRIPT>x</SCRIPT >shown") == "shown"

@@ -1,5 +1,5 @@
-"""Completions on the stand-in server: §5.1 check order, declared tools, provider errors, the
-scripted model's searches and its use of earlier turns."""
+"""Completions on the stand-in server: the order of checks (docs/protocol.md#order-of-checks),
+declared tools, provider errors, the scripted model's searches and its use of earlier turns."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from meilichat_cli.standin import StandInServer
 MASTER = "completions-master-key-0123456789"
 PATH = "/chats/demo/chat/completions"
 
-# Lines of the composed example of protocol §6.7 (ids and values are illustrative).
+# Lines of the composed example of docs/protocol.md#a-complete-stream (ids and values are
+# illustrative).
 EXAMPLE_ROLE = '{"id":"chatcmpl-AAA111","choices":[{"index":0,"delta":{"content":"","function_call":null,"tool_calls":null,"role":"assistant","refusal":null},"finish_reason":null,"logprobs":null}],"created":1750000000,"model":"gpt-4o-mini-2024-07-18","service_tier":"default","system_fingerprint":"fp_abc123","object":"chat.completion.chunk","usage":null}'  # noqa: E501
 EXAMPLE_CONTENT = '{"id":"chatcmpl-AAA111","choices":[{"index":0,"delta":{"content":"I\'ll search for space movies now.","function_call":null,"tool_calls":null,"role":null,"refusal":null},"finish_reason":null,"logprobs":null}],"created":1750000000,"model":"gpt-4o-mini-2024-07-18","service_tier":"default","system_fingerprint":"fp_abc123","object":"chat.completion.chunk","usage":null}'  # noqa: E501
 EXAMPLE_TOOL = '{"id":"chatcmpl-AAA111","choices":[{"index":0,"delta":{"content":null,"function_call":null,"tool_calls":[{"index":0,"id":"6f1c2a9e-0b7d-4c55-9a51-2e4f3b8d7c10","type":"function","function":{"name":"_meiliSearchProgress","arguments":"{\\"call_id\\":\\"call_Xq7pLm2\\",\\"function_name\\":\\"_meiliSearchInIndex\\",\\"function_arguments\\":\\"{\\\\\\"index_uid\\\\\\":\\\\\\"movies\\\\\\",\\\\\\"q\\\\\\":\\\\\\"space exploration\\\\\\",\\\\\\"filter\\\\\\":\\\\\\"\\\\\\"}\\"}"}}],"role":"assistant","refusal":null},"finish_reason":null,"logprobs":null}],"created":1750000000,"model":"gpt-4o-mini-2024-07-18","service_tier":"default","system_fingerprint":"fp_abc123","object":"chat.completion.chunk","usage":null}'  # noqa: E501
@@ -152,7 +153,8 @@ def test_unclear_questions_search_every_index(client: Client) -> None:
 
 
 def conversation_after(reply: Reply, question: str) -> list[dict[str, Any]]:
-    """What a client appends after a turn (§7): user, append payloads, assistant text."""
+    """What a client appends after a turn (docs/protocol.md#conversation-state): user, append
+    payloads, assistant text."""
     events = reply.events()
     messages: list[dict[str, Any]] = [{"role": "user", "content": question}]
     messages += [args for name, args in tool_calls(events) if name == APPEND_TOOL]
@@ -209,7 +211,7 @@ def test_follow_up_beyond_the_results(client: Client) -> None:
     assert "returned 1 result" in answer and "no number 4" in answer
 
 
-# -- §5 / §5.1 ---------------------------------------------------------------------------------
+# -- docs/protocol.md#the-completions-request / docs/protocol.md#order-of-checks --------------
 
 
 def test_non_streaming_is_501_even_for_a_missing_workspace(client: Client) -> None:

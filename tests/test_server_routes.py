@@ -1,4 +1,5 @@
-"""Stand-in server routes: error bodies, check order, auth, keys, features (protocol §1-§5, §9)."""
+"""Stand-in server routes: error bodies, check order, auth, keys, features (docs/protocol.md,
+from its HTTP conventions to the completions request, and its keys and actions)."""
 
 from __future__ import annotations
 

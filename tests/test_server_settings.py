@@ -1,4 +1,5 @@
-"""Workspace settings (protocol §4.4-§4.7) and index chat settings with their tasks (§10)."""
+"""Workspace settings (docs/protocol.md#workspaces) and index chat settings with their tasks
+(docs/protocol.md#index-chat-settings)."""
 
 from __future__ import annotations
 

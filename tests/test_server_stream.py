@@ -1,4 +1,4 @@
-"""The stand-in server's completion stream, byte for byte against the protocol notes (§6)."""
+"""The stand-in server's completion stream, byte for byte against docs/protocol.md#the-stream."""
 
 from __future__ import annotations
 

@@ -174,7 +174,7 @@ def test_no_config_file_is_read_or_created_needlessly(env: dict[str, str]) -> No
     assert not Path(env["MEILICHAT_CONFIG_DIR"]).exists()
 
 
-def test_row_47_no_server_configured(env: dict[str, str]) -> None:
+def test_no_server_configured_names_profile_add(env: dict[str, str]) -> None:
     write_config(env, "")
     with pytest.raises(ConfigError) as caught:
         resolve(env)
@@ -191,7 +191,7 @@ def test_profiles_without_a_default_say_so(env: dict[str, str]) -> None:
     assert caught.value.hint == "or run `meilichat profile use NAME`"
 
 
-def test_row_50_unknown_profile_names_the_known_ones(env: dict[str, str]) -> None:
+def test_an_unknown_profile_names_the_known_ones(env: dict[str, str]) -> None:
     add_profile(env, Profile("default", "https://a.example.com"))
     add_profile(env, Profile("staging", "https://b.example.com"))
     with pytest.raises(ConfigError) as caught:
@@ -203,7 +203,7 @@ def test_row_50_unknown_profile_names_the_known_ones(env: dict[str, str]) -> Non
         resolve(env)
 
 
-def test_row_50_unknown_profile_without_any_profile(env: dict[str, str]) -> None:
+def test_an_unknown_profile_without_any_profile(env: dict[str, str]) -> None:
     with pytest.raises(ConfigError, match="no profiles configured"):
         resolve(env, profile="prod")
 
@@ -228,7 +228,7 @@ def test_default_profile_pointing_nowhere(env: dict[str, str]) -> None:
         ("", "empty"),
     ],
 )
-def test_row_51_bad_urls_are_rejected_with_the_reason(url: str, reason: str) -> None:
+def test_bad_urls_are_rejected_with_the_reason(url: str, reason: str) -> None:
     with pytest.raises(UsageError) as caught:
         validate_url(url)
     assert reason in caught.value.message
@@ -236,14 +236,14 @@ def test_row_51_bad_urls_are_rejected_with_the_reason(url: str, reason: str) -> 
     assert "u:p" not in caught.value.message
 
 
-def test_row_51_good_urls_are_normalised() -> None:
+def test_good_urls_are_normalised() -> None:
     assert validate_url("HTTPS://Meili.Example.com:7700/prefix/") == (
         "https://meili.example.com:7700/prefix"
     )
     assert validate_url(" http://[::1]:7700 ") == "http://[::1]:7700"
 
 
-def test_row_51_bad_url_in_the_profile_names_file_and_key(env: dict[str, str]) -> None:
+def test_a_bad_url_in_the_profile_names_file_and_key(env: dict[str, str]) -> None:
     config_file = write_config(env, 'default_profile = "a"\n[profiles.a]\nurl = "localhost:7700"\n')
     with pytest.raises(ConfigError) as caught:
         resolve(env)
@@ -252,25 +252,25 @@ def test_row_51_bad_url_in_the_profile_names_file_and_key(env: dict[str, str]) -
 
 
 @pytest.mark.parametrize("name", ["../keys", "a b", "a#b", "w" * 401, "", "ws\n", "café"])
-def test_row_52_bad_workspace_names(name: str) -> None:
+def test_bad_workspace_names_are_rejected(name: str) -> None:
     with pytest.raises(UsageError) as caught:
         validate_workspace(name)
     assert "workspace names use letters, digits, '-' and '_' (max 400)" in caught.value.message
     assert caught.value.exit_code == 2
 
 
-def test_row_52_good_workspace_names() -> None:
+def test_good_workspace_names_are_accepted() -> None:
     for name in ["movies", "my-ws_2", "w" * 400]:
         assert validate_workspace(name) == name
 
 
-def test_row_52_bad_workspace_from_environment(env: dict[str, str]) -> None:
+def test_a_bad_workspace_from_the_environment_is_rejected(env: dict[str, str]) -> None:
     env.update({"MEILICHAT_URL": "http://127.0.0.1:7700", "MEILICHAT_WORKSPACE": "../keys"})
     with pytest.raises(UsageError, match="MEILICHAT_WORKSPACE"):
         resolve(env)
 
 
-def test_row_53_clear_text_key_to_a_remote_host_warns_once(env: dict[str, str]) -> None:
+def test_a_clear_text_key_to_a_remote_host_warns_once(env: dict[str, str]) -> None:
     env.update({"MEILICHAT_URL": "http://10.0.0.5:7700", "MEILICHAT_API_KEY": PROD_KEY})
     connection, warnings = resolve(env)
     assert connection.api_key == PROD_KEY
@@ -279,7 +279,7 @@ def test_row_53_clear_text_key_to_a_remote_host_warns_once(env: dict[str, str]) 
     assert PROD_KEY not in clear_text[0]
 
 
-def test_row_53_require_https_turns_the_warning_into_an_error(env: dict[str, str]) -> None:
+def test_require_https_turns_the_warning_into_an_error(env: dict[str, str]) -> None:
     env.update(
         {
             "MEILICHAT_URL": "http://10.0.0.5:7700",
@@ -293,7 +293,7 @@ def test_row_53_require_https_turns_the_warning_into_an_error(env: dict[str, str
     assert "MEILICHAT_REQUIRE_HTTPS" in caught.value.message
 
 
-def test_row_53_no_warning_for_loopback_https_or_no_key(env: dict[str, str]) -> None:
+def test_no_clear_text_warning_for_loopback_https_or_no_key(env: dict[str, str]) -> None:
     for url, key in [
         ("http://127.0.0.1:7700", PROD_KEY),
         ("http://localhost:7700", PROD_KEY),
@@ -314,7 +314,7 @@ def test_loopback_hosts() -> None:
     assert not is_loopback_host("localhost.example.com")
 
 
-def test_row_59_key_given_as_a_flag_value_works_and_warns(env: dict[str, str]) -> None:
+def test_a_key_given_as_a_flag_value_works_and_warns(env: dict[str, str]) -> None:
     env["MEILICHAT_URL"] = "http://127.0.0.1:7700"
     connection, warnings = resolve(env, api_key=PROD_KEY)
     assert connection.api_key == PROD_KEY
@@ -339,7 +339,7 @@ def test_resolution_does_not_touch_the_process_environment(env: dict[str, str]) 
     assert dict(os.environ) == before
 
 
-def test_row_64_no_home_still_resolves_from_the_environment(
+def test_no_home_still_resolves_from_the_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import pwd

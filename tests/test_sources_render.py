@@ -1,6 +1,6 @@
 """The searches and sources shown after an answer: which field names a document, continuous
 numbering across searches, one line per document, and hostile document text shown inert
-(bad-input row 29)."""
+(docs/reliability.md, row 29)."""
 
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ def test_a_long_or_multi_line_title_becomes_one_short_line() -> None:
     assert title.endswith("…")
 
 
-def test_row_29_escape_sequences_in_a_document_title_are_removed() -> None:
+def test_escape_sequences_in_a_document_title_are_removed() -> None:
     hostile = {"title": f"Evil{ESC}]52;c;aGk={ESC}\\ title{ESC}[2J\x9b1A\r", "id": f"7{ESC}[5m"}
     title = source_title(hostile)
     assert ESC not in title and "\x9b" not in title and "\r" not in title

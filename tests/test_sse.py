@@ -1,5 +1,6 @@
 """SSE framing: the recorded streams at every split point, the WHATWG parsing rules, the
-bad-input rows of the stream section, the size cap, and split-invariance properties."""
+bad inputs of docs/reliability.md about the stream, the size cap, and split-invariance
+properties."""
 
 from __future__ import annotations
 
@@ -137,10 +138,10 @@ def test_recorded_stream_with_other_line_ends_gives_the_same_messages(line_end: 
         assert decode_pieces([converted[:cut], converted[cut:]]) == expected
 
 
-# -- bad-input rows ---------------------------------------------------------------------------
+# -- bad inputs (docs/reliability.md) ---------------------------------------------------------
 
 
-def test_row_01_split_inside_a_multibyte_character() -> None:
+def test_a_split_inside_a_multibyte_character_is_joined() -> None:
     body = 'data: {"content":"héllo wörld € 🎉 日本"}\n\n'.encode()
     for cut in range(len(body) + 1):
         assert data_of([body[:cut], body[cut:]]) == ['{"content":"héllo wörld € 🎉 日本"}']
@@ -149,7 +150,7 @@ def test_row_01_split_inside_a_multibyte_character() -> None:
     assert data_of(pieces) == ["a🎉b"]
 
 
-def test_row_02_crlf_split_between_pieces_is_one_line_end() -> None:
+def test_a_crlf_split_between_pieces_is_one_line_end() -> None:
     assert data_of([b"data: a\r", b"\ndata: b\r\n\r\n"]) == ["a\nb"]
     # CR | LF | CR | LF: two line ends, so exactly one event, not an event torn in two.
     assert data_of([b"data: a\r", b"\n", b"\r", b"\n"]) == ["a"]
@@ -158,7 +159,7 @@ def test_row_02_crlf_split_between_pieces_is_one_line_end() -> None:
     assert data_of([b"data: a\r", b"data: b\r", b"\r"]) == ["a\nb"]
 
 
-def test_row_03_cr_only_line_ends() -> None:
+def test_cr_only_line_ends_are_line_ends() -> None:
     assert data_of([b"data: a\rdata: b\r\r"]) == ["a\nb"]
     body = b"data: a\rdata: b\r\rdata: c\r\r"
     for cut in range(len(body) + 1):
@@ -166,25 +167,25 @@ def test_row_03_cr_only_line_ends() -> None:
 
 
 @pytest.mark.parametrize("char", ["\u2028", "\u2029", "\u0085", "\x0c", "\x0b", "\x1c", "\x1e"])
-def test_row_04_unicode_line_separators_never_split_lines(char: str) -> None:
+def test_unicode_line_separators_never_split_lines(char: str) -> None:
     payload = f'{{"content":"one{char}two"}}'
     body = f"data: {payload}\n\n".encode()
     for cut in range(len(body) + 1):
         assert data_of([body[:cut], body[cut:]]) == [payload]
 
 
-def test_row_05_done_variants_reach_the_event_layer_intact() -> None:
+def test_done_spellings_reach_the_event_layer_intact() -> None:
     assert data_of([b"data:[DONE]\n\n"]) == ["[DONE]"]
     assert data_of([b"data: [DONE]  \n\n"]) == ["[DONE]  "]
     assert data_of([b"data: [DONE]\r\n\r\n"]) == ["[DONE]"]
 
 
-def test_row_06_comment_lines_are_ignored() -> None:
+def test_comment_lines_are_ignored() -> None:
     body = b": ping\n\ndata: a\n: keep-alive\ndata: b\n\n:\n\n"
     assert decode_pieces([body]) == [SSEMessage("a\nb")]
 
 
-def test_row_07_leading_bom_is_dropped_and_the_first_event_kept() -> None:
+def test_a_leading_bom_is_dropped_and_the_first_event_kept() -> None:
     body = b"\xef\xbb\xbfdata: first\n\ndata: second\n\n"
     for cut in range(len(body) + 1):
         assert data_of([body[:cut], body[cut:]]) == ["first", "second"]
@@ -194,29 +195,29 @@ def test_row_07_leading_bom_is_dropped_and_the_first_event_kept() -> None:
     assert data_of([b"data: a\n\n\xef\xbb\xbfdata: b\n\n"]) == ["a"]
 
 
-def test_row_07_bom_prefix_that_is_not_a_bom_is_kept_as_content() -> None:
+def test_a_bom_prefix_that_is_not_a_bom_is_kept_as_content() -> None:
     assert data_of([b"\xef", b"\n", b"data: x\n\n"]) == ["x"]
     assert data_of([b"\xefdata: x\n\n"]) == []  # the field name is "\ufffddata"
 
 
-def test_row_08_invalid_utf8_becomes_replacement_characters() -> None:
+def test_invalid_utf8_becomes_replacement_characters() -> None:
     body = b"data: a\xffb\xc3(c\xe2\x82\n\n"
     for cut in range(len(body) + 1):
         assert data_of([body[:cut], body[cut:]]) == ["a\ufffdb\ufffd(c\ufffd"]
 
 
-def test_row_09_body_is_always_decoded_as_utf8() -> None:
+def test_the_body_is_always_decoded_as_utf8() -> None:
     # The decoder takes no charset: a server announcing latin-1 still gets UTF-8 decoding.
     assert data_of(["data: café\n\n".encode()]) == ["café"]
 
 
-def test_row_10_event_without_data_is_not_dispatched() -> None:
+def test_an_event_without_data_is_not_dispatched() -> None:
     assert decode_pieces([b"event: ping\n\n"]) == []
     # ... and its type does not leak into the next event.
     assert decode_pieces([b"event: ping\n\ndata: x\n\n"]) == [SSEMessage("x")]
 
 
-def test_row_17_huge_line_without_newline_hits_the_cap_with_bounded_memory() -> None:
+def test_a_huge_line_without_newline_hits_the_cap_with_bounded_memory() -> None:
     piece = b"data: " + b"x" * (MiB - 6)
     decoder = SSEDecoder()
     fed = 0
@@ -235,7 +236,7 @@ def test_row_17_huge_line_without_newline_hits_the_cap_with_bounded_memory() -> 
         decoder.feed(b"\n\n")
 
 
-def test_row_17_one_huge_piece_is_not_copied_before_the_cap_check() -> None:
+def test_one_huge_piece_is_not_copied_before_the_cap_check() -> None:
     piece = b"data: " + b"x" * (12 * MiB)
     tracemalloc.start()
     try:

@@ -1,7 +1,7 @@
 """The streaming markdown renderer: the scrollback it leaves equals printing the whole answer
 once, however the answer is split and whenever the renderer repaints; the newest text stays
 on screen while streaming; the work grows linearly; model text is never rich markup
-(bad-input rows 18, 27, 28).
+(docs/reliability.md, rows 18, 27, 28).
 
 Everything is compared on a terminal emulator (pyte) fed with the bytes the console wrote,
 since the live region is drawn and erased with cursor moves. A manual clock decides when the
@@ -537,7 +537,7 @@ def test_the_stream_refuses_text_after_finish() -> None:
         stream.feed("late")
 
 
-def test_row_18_ten_thousand_tiny_deltas_are_coalesced_into_few_repaints() -> None:
+def test_ten_thousand_tiny_deltas_are_coalesced_into_few_repaints() -> None:
     console = terminal_console()
     started = time.monotonic()
     stream = MarkdownStream(console, background_refresh=False)
@@ -586,7 +586,7 @@ def test_work_grows_linearly_with_the_answer(make: object) -> None:
 # -- untrusted text -------------------------------------------------------------------------
 
 
-def test_row_27_rich_markup_in_model_text_is_printed_literally() -> None:
+def test_rich_markup_in_model_text_is_printed_literally() -> None:
     text = "[/bold] [link=https://evil]x[/link] [blink]"
     one = terminal_console()
     render_once(one, text)
@@ -598,7 +598,7 @@ def test_row_27_rich_markup_in_model_text_is_printed_literally() -> None:
             assert "\x1b[5m" not in data  # no blink
 
 
-def test_row_28_a_markdown_link_shows_its_url() -> None:
+def test_a_markdown_link_shows_its_url() -> None:
     text = "Log in at [Your bank](https://evil.example) now."
     console = terminal_console()
     render_once(console, text)

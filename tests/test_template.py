@@ -32,7 +32,8 @@ def render(source: str, doc: dict = MOVIE, **kwargs: object) -> str:  # type: ig
 
 
 def test_default_template_matches_meilisearch_rendering() -> None:
-    # The tool result of protocol §6.7: searchable fields only, arrays as compact JSON.
+    # The tool result of docs/protocol.md#a-complete-stream: searchable fields only, arrays as
+    # compact JSON.
     text = render(DEFAULT_DOCUMENT_TEMPLATE, searchable=["title", "genres"])
     assert text == 'title: Interstellar\ngenres: ["Adventure","Drama","Science Fiction"]\n'
 

@@ -1,6 +1,8 @@
-"""The admin routes of Meilisearch as plain functions over a `MeiliClient` (protocol §2, §4,
-§9, §10): workspaces and their settings, the experimental feature flag, version and health,
-API keys, indexes and their `chat` settings, tasks, and a few documents for template previews.
+"""The admin routes of Meilisearch as plain functions over a `MeiliClient`
+(docs/protocol.md#feature-flag-version-and-health, docs/protocol.md#workspaces,
+docs/protocol.md#keys-and-actions, docs/protocol.md#index-chat-settings): workspaces and their
+settings, the experimental feature flag, version and health, API keys, indexes and their `chat`
+settings, tasks, and a few documents for template previews.
 
 Also the client-side rules that protect the user before anything is sent: a masked provider
 key (`sk-prXXXXXX...`) is never sent back, the azureOpenAi/vLlm requirements are checked on
@@ -34,7 +36,7 @@ from meilichat_cli.errors import (
 if TYPE_CHECKING:
     from meilichat_cli.api.client import MeiliClient
 
-# -- workspace settings (§4.4) ---------------------------------------------------------------
+# -- workspace settings (docs/protocol.md#workspace-settings) ---------------------------------
 
 SOURCES = ("openAi", "azureOpenAi", "mistral", "vLlm")
 STRING_FIELDS = ("orgId", "projectId", "apiVersion", "deploymentId", "baseUrl", "apiKey")
@@ -55,7 +57,7 @@ PAGE_SIZE = 100
 # A server whose `total` never stops growing must not keep us paging forever.
 MAX_PAGES = 1000
 
-# -- keys (§9) -------------------------------------------------------------------------------
+# -- keys (docs/protocol.md#keys-and-actions) -------------------------------------------------
 
 CHAT_ACTIONS = ("chatCompletions", "search")
 KEY_MANAGEMENT_ACTIONS = ("keys.create", "keys.update", "keys.delete", "keys.get")
@@ -69,7 +71,7 @@ GLOBAL_ACTIONS = (
     "chatsSettings.update",
 )
 
-# -- tasks (§10) -----------------------------------------------------------------------------
+# -- tasks (docs/protocol.md#index-chat-settings) ---------------------------------------------
 
 DEFAULT_TASK_TIMEOUT = 60.0
 _FIRST_POLL = 0.05
@@ -82,7 +84,8 @@ def is_masked_key(value: object) -> bool:
 
 
 def refuse_masked_key(value: object) -> None:
-    """Raise before a masked key is sent: PATCHing it would make it the stored key (§4.4)."""
+    """Raise before a masked key is sent: PATCHing it would make it the stored key
+    (docs/protocol.md#workspace-settings)."""
     if is_masked_key(value):
         raise UsageError(
             f"refusing to send the masked provider key {value!r}: Meilisearch would store it"
@@ -128,7 +131,8 @@ def merge_workspace_settings(
 
 
 def check_source_requirements(settings: Mapping[str, Any]) -> None:
-    """The checks Meilisearch runs after merging (§4.6), run here first to explain them."""
+    """The checks Meilisearch runs after merging (docs/protocol.md#updating-settings), run here
+    first to explain them."""
     source = settings.get("source")
     if source == "azureOpenAi":
         missing = [
@@ -315,7 +319,7 @@ def enable_chat_feature(client: MeiliClient) -> None:
         raise ApiError("the server did not enable `chatCompletions`")
 
 
-# -- workspaces (§4) -------------------------------------------------------------------------
+# -- workspaces (docs/protocol.md#workspaces) -------------------------------------------------
 
 
 def list_workspaces(client: MeiliClient) -> list[str]:
@@ -376,7 +380,7 @@ def delete_workspace(client: MeiliClient, workspace: str) -> None:
         client.request_json("DELETE", f"/chats/{_segment(workspace)}")
 
 
-# -- keys (§9) -------------------------------------------------------------------------------
+# -- keys (docs/protocol.md#keys-and-actions) -------------------------------------------------
 
 
 def grants(actions: Sequence[str], wanted: str) -> bool:
@@ -534,7 +538,7 @@ def find_key(keys: Sequence[Mapping[str, Any]], value: str) -> Mapping[str, Any]
     return None
 
 
-# -- indexes and their chat settings (§10) ---------------------------------------------------
+# -- indexes and their chat settings (docs/protocol.md#index-chat-settings) -------------------
 
 
 def list_indexes(client: MeiliClient) -> list[dict[str, Any]]:

@@ -126,7 +126,7 @@ def run_turn(
         )
     if outcome.error is None and status == TRUNCATED:
         # [DONE] with no finish chunk: Meilisearch ends a turn that way only when the model
-        # is still calling tools after its 20th round (protocol §6.4).
+        # is still calling tools after its 20th round (docs/protocol.md#which-chunks-appear).
         outcome.error = StreamError(
             "The answer did not finish: Meilisearch gave up after 20 rounds of the model"
             " calling tools",

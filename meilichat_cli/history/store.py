@@ -1,4 +1,5 @@
-"""Saved conversations: the store `ask`, `chat` and `history` use (design §4).
+"""Saved conversations: the store `ask`, `chat` and `history` use
+(docs/design.md#the-conversation-model).
 
 `HistoryStore.open(path)` gives a store over the SQLite file (see `history_db` for how the
 file is created, migrated and rescued). It keeps conversations (random 32-hex id shown by
@@ -306,7 +307,8 @@ class HistoryStore:
         return [str(row["id"]) for row in rows]
 
     def messages(self, conversation_id: str) -> _Messages:
-        """The messages a request continuing this conversation carries (protocol §7), in order.
+        """The messages a request continuing this conversation carries
+        (docs/protocol.md#conversation-state), in order.
 
         Exactly as stored, except that a tool call left without its result (a turn cut between
         the two) and a result without its call are left out: providers reject such a pair.

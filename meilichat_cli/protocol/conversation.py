@@ -1,9 +1,9 @@
 """The conversation model: what one turn produced, and what the next request must carry.
 
-Meilisearch keeps no conversation state (protocol §7). After each turn the client appends, in
-order: the user's message, every `_meiliAppendConversationMessage` payload verbatim, then the
-assistant's text. Progress and sources are kept for display and history but never sent back,
-and the workspace's own system prompt is never re-sent.
+Meilisearch keeps no conversation state (docs/protocol.md#conversation-state). After each turn the
+client appends, in order: the user's message, every `_meiliAppendConversationMessage` payload
+verbatim, then the assistant's text. Progress and sources are kept for display and history but never
+sent back, and the workspace's own system prompt is never re-sent.
 
 `Turn` folds the event stream of one request into that record plus everything `--json`,
 `--events`, the renderer's source list and the history store report. Stdlib only, no I/O.

@@ -23,7 +23,8 @@ from typing import Any, TypeAlias
 from meilichat_cli.errors import ProtocolError
 from meilichat_cli.text.sanitize import cut, sanitize_line
 
-# The tool names Meilisearch uses to report its own work inside the stream (protocol §6.5).
+# The tool names Meilisearch uses to report its own work inside the stream
+# (docs/protocol.md#the-_meili-tools).
 PROGRESS_TOOL = "_meiliSearchProgress"
 SOURCES_TOOL = "_meiliSearchSources"
 APPEND_TOOL = "_meiliAppendConversationMessage"
@@ -135,7 +136,8 @@ def decode_event(data: str, number: int) -> list[Event]:
         )
 
     choices = payload.get("choices")
-    # Error events have no `choices` (protocol §6.6): look at them before touching choices.
+    # Error events have no `choices` (docs/protocol.md#in-band-errors): look at them before touching
+    # choices.
     if payload.get("type") == "error" or (
         choices is None and isinstance(payload.get("error"), dict)
     ):

@@ -1,4 +1,5 @@
-"""The conversation a REPL session carries from one question to the next (protocol §7).
+"""The conversation a REPL session carries from one question to the next
+(docs/protocol.md#conversation-state).
 
 Meilisearch keeps no conversation: every request carries the whole of it. `ChatState` holds
 what earlier turns added (each user message, every `_meiliAppendConversationMessage` payload

@@ -1,8 +1,8 @@
 """Meilisearch error responses: one exception type and the exact JSON body it becomes.
 
-Every non-stream error of the stand-in server is raised as `MeiliError` and turned into
-`{"message", "code", "type", "link"}` (that key order) by the HTTP layer (protocol §1).
-The constructors below hold the exact messages of the errors several routes share.
+Every non-stream error of the stand-in server is raised as `MeiliError` and turned into `{"message",
+"code", "type", "link"}` (that key order) by the HTTP layer (docs/protocol.md#http-conventions). The
+constructors below hold the exact messages of the errors several routes share.
 
 Stdlib only; imports nothing from meilichat_cli.
 """
@@ -108,5 +108,6 @@ def chat_not_found_settings(uid: str) -> MeiliError:
 
 
 def chat_not_found_plain(uid: str) -> MeiliError:
-    """GET/DELETE /chats/{ws}: lower-case, no backticks (protocol §4.2)."""
+    """GET/DELETE /chats/{ws}: lower-case, no backticks
+    (docs/protocol.md#listing-and-reading-a-workspace)."""
     return MeiliError(404, "chat_not_found", f"chat {uid} not found")

@@ -1,4 +1,5 @@
-"""API keys, actions, wildcards and tenant tokens: who may call which route (protocol §9).
+"""API keys, actions, wildcards and tenant tokens: who may call which route
+(docs/protocol.md#keys-and-actions).
 
 * Key values are `hex(HMAC-SHA256(master_key, uid))`, so they are returned on every read.
 * `*` grants every action except the `keys.*` family (only the master key manages keys unless

@@ -1,4 +1,5 @@
-"""`POST /chats/{ws}/chat/completions`: the checks of §5.1, then the streamed rounds of §6.
+"""`POST /chats/{ws}/chat/completions`: the checks of docs/protocol.md#order-of-checks, then the
+streamed rounds of docs/protocol.md#the-stream.
 
 `prepare()` runs the checks in Meilisearch's order and returns either an error (raised as
 `MeiliError`) or a `CompletionStream` whose `run(writer)` produces the body:
@@ -134,7 +135,8 @@ def prepare(
     default: Scenario | None,
     settings: StreamSettings,
 ) -> CompletionStream:
-    """Run §5.1's checks after authentication; return the stream to send."""
+    """Run the checks of docs/protocol.md#order-of-checks after authentication; return the
+    stream to send."""
     body = request.json_body()
     check_request(body, request.raw)
     if not state.features["chatCompletions"]:
@@ -152,7 +154,8 @@ def prepare(
         raise chat_not_found_settings(workspace)
     declared = declared_tools(body)
     if state.master_key is None and request.header("authorization") is None:
-        # Meilisearch unwraps the missing token here and the worker panics (§8).
+        # Meilisearch unwraps the missing token here and the worker panics
+        # (docs/protocol.md#errors-before-the-stream).
         raise DropConnection()
     return CompletionStream(
         body=body,
@@ -252,7 +255,8 @@ class CompletionStream:
         return self.answer_round(answer)
 
     def provider_key_problem(self) -> str | None:
-        """Why the fake provider refuses the workspace's key, if it does (§6.6)."""
+        """Why the fake provider refuses the workspace's key, if it does
+        (docs/protocol.md#in-band-errors)."""
         if self.workspace["source"] == "vLlm":
             return None
         key = self.workspace.get("apiKey")
@@ -351,7 +355,8 @@ class CompletionStream:
     def search(
         self, round_: Round, planned: model.PlannedSearch, *, force: bool
     ) -> model.SearchOutcome:
-        """One `_meiliSearchInIndex` call and its synthesized chunks (§6.5)."""
+        """One `_meiliSearchInIndex` call and its synthesized chunks
+        (docs/protocol.md#the-_meili-tools)."""
         call_id = new_call_id()
         arguments = search_arguments(planned.index_uid, planned.q, planned.filter)
         self.tool(round_, PROGRESS_TOOL, progress_arguments(call_id, arguments))
@@ -572,7 +577,7 @@ class CompletionStream:
         return "abort"
 
     def wrong_shape(self, round_: Round) -> None:
-        """Chunks that parse as JSON but bend the chunk shape (§7.1 row 12)."""
+        """Chunks that parse as JSON but bend the chunk shape (docs/reliability.md, row 12)."""
         assert self.scenario is not None
         kinds = self.scenario.text("kind", "empty-choices,null-delta").split(",")
         if "empty-choices" in kinds:

@@ -1,7 +1,8 @@
 """deserr-style validation messages, as Meilisearch words them for bodies and query strings.
 
-Meilisearch parses most bodies with the `deserr` crate, whose messages follow a few fixed
-patterns (protocol §2, §4.1, §4.6). Keeping them here lets every route phrase its 400s the same
+Meilisearch parses most bodies with the `deserr` crate, whose messages follow a few fixed patterns
+(docs/protocol.md#feature-flag-version-and-health, docs/protocol.md#listing-and-reading-a-workspace,
+docs/protocol.md#updating-settings). Keeping them here lets every route phrase its 400s the same
 way. Stdlib only; imports nothing from meilichat_cli.
 """
 

@@ -5,10 +5,10 @@ Grammar: `a = v`, `!=`, `>`, `>=`, `<`, `<=`, `a v1 TO v2`, `a [NOT] IN [v, …]
 numbers, quoted strings or bare words. Equality is case-insensitive and matches any item of an
 array field, as in Meilisearch.
 
-Two failure kinds, because Meilisearch's chat search treats them differently (protocol §6.5):
-`FilterSyntaxError` (a ResponseError: error event) and `FilterAttributeError` (filtering on an
-attribute that is not filterable: a "user error", reported as the tool result only).
-Stdlib only; imports nothing from meilichat_cli.
+Two failure kinds, because Meilisearch's chat search treats them differently
+(docs/protocol.md#the-_meili-tools): `FilterSyntaxError` (a ResponseError: error event) and
+`FilterAttributeError` (filtering on an attribute that is not filterable: a "user error", reported
+as the tool result only). Stdlib only; imports nothing from meilichat_cli.
 """
 
 from __future__ import annotations

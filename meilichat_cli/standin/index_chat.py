@@ -1,4 +1,5 @@
-"""Index-level `chat` settings (protocol §10): defaults, body validation, merging, task checks.
+"""Index-level `chat` settings (docs/protocol.md#index-chat-settings): defaults, body validation,
+merging, task checks.
 
 A PATCH is validated synchronously (400 `invalid_settings_index_chat` for unknown keys and
 wrong types), merged field by field (`searchParameters` per subfield, `null` = reset), and the

@@ -1,4 +1,5 @@
-"""The `/keys` bodies: validating a new key, parsing `expiresAt`, PATCH rules (§9.4).
+"""The `/keys` bodies: validating a new key, parsing `expiresAt`, PATCH rules
+(docs/protocol.md#the-keys-routes).
 
 Stdlib only; imports `server.apierror`, `server.auth` and `server.deserr`.
 """

@@ -1,4 +1,5 @@
-"""The completions request body as serde would parse it (protocol §5), and the tool rules.
+"""The completions request body as serde would parse it (docs/protocol.md#the-completions-request),
+and the tool rules.
 
 Meilisearch parses the body with serde into OpenAI's request type: required `model` and
 `messages`, typed known fields, unknown fields ignored; a shape error is a 400 `bad_request`
@@ -136,7 +137,8 @@ def check_choices(body: dict[str, Any]) -> None:
 
 
 def declared_tools(body: dict[str, Any]) -> set[str]:
-    """The `_meili*` tools the client declared; raise for anything else (§5)."""
+    """The `_meili*` tools the client declared; raise for anything else
+    (docs/protocol.md#the-completions-request)."""
     declared: set[str] = set()
     for tool in body.get("tools") or []:
         name = tool["function"]["name"]

@@ -1,9 +1,10 @@
 """The route table and every route except chat completions.
 
-`ROUTES` maps (method, path pattern) to the action a key needs and the handler. The
-dispatcher (`app.py`) authenticates with that action before calling the handler; each handler
-then follows Meilisearch's order: parse the body or query, check the `chatCompletions` feature
-where the route needs it, then existence and validation (protocol §3, §4, §5.1).
+`ROUTES` maps (method, path pattern) to the action a key needs and the handler. The dispatcher
+(`app.py`) authenticates with that action before calling the handler; each handler then follows
+Meilisearch's order: parse the body or query, check the `chatCompletions` feature where the route
+needs it, then existence and validation (docs/protocol.md#routes, docs/protocol.md#workspaces,
+docs/protocol.md#order-of-checks).
 
 Stdlib only; imports `server.*` helpers.
 """

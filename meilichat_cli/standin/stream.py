@@ -1,4 +1,5 @@
-"""Chat-completion chunks and SSE frames, byte for byte as Meilisearch sends them (§6).
+"""Chat-completion chunks and SSE frames, byte for byte as Meilisearch sends them
+(docs/protocol.md#the-stream).
 
 Every chunk is built as a dict in Meilisearch's key order with every key present (nulls
 included) and serialized compactly with `ensure_ascii=False`; every SSE event is exactly
@@ -66,7 +67,7 @@ class ChunkFactory:
     def __init__(self, model: str, source: str) -> None:
         self.model = RESOLVED_MODELS.get(model, model)
         openai_like = source in ("openAi", "azureOpenAi")
-        # Mistral and vLLM leave these null (protocol §6.7 note).
+        # Mistral and vLLM leave these null (docs/protocol.md#chunk-shape).
         self.service_tier = "default" if openai_like else None
         self.fingerprint = "fp_" + uuid.uuid4().hex[:10] if openai_like else None
 
@@ -148,7 +149,8 @@ def sources_arguments(call_id: str, documents: list[dict[str, Any]]) -> dict[str
 def error_payload(
     error_type: str, code: str | None, message: str, param: str | None = None
 ) -> dict[str, Any]:
-    """An in-band error event (§6.6): no `choices`, keys in Meilisearch's order."""
+    """An in-band error event (docs/protocol.md#in-band-errors): no `choices`, keys in Meilisearch's
+    order."""
     return {
         "event_id": str(uuid.uuid4()),
         "type": "error",

@@ -1,4 +1,5 @@
-"""Chat workspace settings: defaults, API-key masking, PATCH merging and validation (§4).
+"""Chat workspace settings: defaults, API-key masking, PATCH merging and validation
+(docs/protocol.md#workspaces).
 
 Settings are stored unmasked as plain dicts in Meilisearch's key order; `public_view` masks
 the provider key for every response. `apply_patch` validates a PATCH body with deserr's codes
@@ -45,7 +46,7 @@ DEFAULT_PROMPTS: dict[str, str] = {
 }
 
 NULLABLE_STRINGS: dict[str, str] = {
-    # field -> error code for a wrong type (§4.6)
+    # field -> error code for a wrong type (docs/protocol.md#updating-settings)
     "orgId": "invalid_chat_completion_org_id",
     "projectId": "invalid_chat_completion_project_id",
     "apiVersion": "invalid_chat_completion_api_version",
@@ -112,7 +113,8 @@ def public_view(settings: dict[str, Any]) -> dict[str, Any]:
 
 
 def validate_body(body: Any) -> None:
-    """Reject what deserr rejects, with its codes and messages (§4.6)."""
+    """Reject what deserr rejects, with its codes and messages
+    (docs/protocol.md#updating-settings)."""
     if not isinstance(body, dict):
         raise bad_request(deserr.invalid_type("", "an object", body))
     for name in body:

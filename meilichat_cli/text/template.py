@@ -1,9 +1,9 @@
 """A Liquid subset for Meilisearch document templates (index `chat.documentTemplate`).
 
-Meilisearch renders every search hit with the index's `documentTemplate` before handing it to
-the LLM, then cuts the text to `documentTemplateMaxBytes` (protocol §10). The stand-in server
-renders tool results with this module, and the client's `--preview` shows a user what a
-template will produce, so both see the same text.
+Meilisearch renders every search hit with the index's `documentTemplate` before handing it to the
+LLM, then cuts the text to `documentTemplateMaxBytes` (docs/protocol.md#index-chat-settings). The
+stand-in server renders tool results with this module, and the client's `--preview` shows a user
+what a template will produce, so both see the same text.
 
 Supported: `{{ expr | filter: arg }}`, `{% if %}/{% elsif %}/{% else %}/{% endif %}`,
 `{% unless %}`, `{% for x in list limit: n offset: n reversed %}` (with `{% else %}`,

@@ -1,7 +1,7 @@
 """Streaming markdown to a terminal in linear time: finished blocks go to scrollback once.
 
-Re-rendering the whole answer on every token is quadratic (design.md §5). `MarkdownStream`
-keeps the answer in two parts instead:
+Re-rendering the whole answer on every token is quadratic (docs/design.md#the-streaming-renderer).
+`MarkdownStream` keeps the answer in two parts instead:
 
 - committed: top-level blocks (paragraphs, lists, fences, tables...) that no later text can
   change. Each is printed once, above the live region, into normal scrollback;

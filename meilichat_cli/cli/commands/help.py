@@ -1,8 +1,8 @@
 """`meilichat help [TOPIC]`: the reference topics (exit codes, environment, files, JSON shapes).
 
-The text comes from `meilichat_cli.cli.help.topics`, the same data the README's reference tables are
-generated from. `meilichat help COMMAND [SUBCOMMAND]` shows that command's --help, as `git help`
-does. Only typer is imported at module level.
+The text comes from `meilichat_cli.cli.help.topics`, the same data the tables of
+`docs/reference.md` are generated from. `meilichat help COMMAND [SUBCOMMAND]` shows that
+command's --help, as `git help` does. Only typer is imported at module level.
 """
 
 from __future__ import annotations

@@ -1,19 +1,20 @@
-"""Render the reference tables (`reference`) as terminal text and as README markdown.
+"""Render the reference tables (`topics`) as terminal text, and `docs/reference.md`.
 
     text(topic)            what `meilichat help TOPIC` prints (plain text, 79 columns)
-    markdown_block(topic)  the README block, marker comments included
-    sync_readme(text)      README text with every block rewritten (missing ones appended
-                           under a "Reference" heading)
+    markdown_block(topic)  a table as markdown, between its marker comments
+    reference_document()   the whole of docs/reference.md: every command and option (read from
+                           the click command tree, see `commands_doc`), then the tables
 
-`python -m meilichat_cli.cli.help.topics` runs `main`: --markdown prints the README section,
---write-readme rewrites README.md in place, --check exits 1 when README.md is stale.
+`python -m meilichat_cli.cli.help.topics` runs `main`: --write rewrites docs/reference.md,
+--check exits 1 when it is stale (naming the command that regenerates it), --markdown prints
+the tables' section, --text TOPIC prints a topic.
 
-Imports: the standard library and `reference` only; no I/O except in `main`.
+Imports: the standard library and `topics` at module level; `commands_doc` (typer) inside
+`reference_document`. No I/O except in `main`.
 """
 
 from __future__ import annotations
 
-import re
 import sys
 import textwrap
 from collections.abc import Callable, Sequence
@@ -33,11 +34,25 @@ from meilichat_cli.cli.help.topics import (
 )
 
 WIDTH = 79
-SECTION_HEADING = "## Reference"
+REFERENCE_PATH = Path("docs") / "reference.md"
+WRITE_COMMAND = "python -m meilichat_cli.cli.help.topics --write"
+SECTION_HEADING = "## Tables"
 SECTION_INTRO = (
-    "Generated from `meilichat_cli/cli/help/topics.py`, like `meilichat help TOPIC`; rewrite these"
-    " blocks with `python -m meilichat_cli.cli.help.topics --write-readme`."
+    "Exit codes, environment variables, files and JSON shapes, as `meilichat help TOPIC` prints"
+    " them (from `meilichat_cli/cli/help/topics.py`)."
 )
+DOCUMENT_INTRO = f"""# meilichat reference
+
+Generated from the code: every command and option from the command tree that `meilichat
+--help` shows, the tables from `meilichat_cli/cli/help/topics.py`. Do not edit by hand:
+regenerate with `{WRITE_COMMAND}` (a test fails when this file is stale).
+For a guided introduction, read [the user guide](usage.md).
+
+- [Commands](#commands)
+- [Exit codes](#exit-codes)
+- [Environment variables](#environment-variables)
+- [Files](#files)
+- [JSON output](#json-output)"""
 
 
 def topic(name: str) -> Topic:
@@ -177,63 +192,37 @@ _MARKDOWN_RENDERERS: dict[str, Callable[[], str]] = {
 
 
 def markdown_block(name: str) -> str:
-    """The README block for a topic, between its marker comments."""
+    """The markdown table(s) of a topic, between its marker comments."""
     return f"<!-- reference:{name} -->\n{_MARKDOWN_RENDERERS[name]()}\n<!-- /reference:{name} -->"
 
 
 def markdown_section() -> str:
-    """The whole README "Reference" section, as `--markdown` prints it."""
+    """The tables' section of docs/reference.md, as `--markdown` prints it."""
     parts = [SECTION_HEADING, SECTION_INTRO]
     for chosen in TOPICS:
         parts += [f"### {chosen.title}", markdown_block(chosen.name)]
     return "\n\n".join(parts) + "\n"
 
 
-def block_pattern(name: str) -> re.Pattern[str]:
-    """The marked block of `name` in a README, markers included."""
-    escaped = re.escape(name)
-    return re.compile(
-        rf"<!-- reference:{escaped} -->\n.*?\n<!-- /reference:{escaped} -->", re.DOTALL
+def reference_document() -> str:
+    """The whole text of docs/reference.md."""
+    from meilichat_cli.cli.help.commands_doc import commands_markdown
+
+    return "\n\n".join(
+        [DOCUMENT_INTRO, "## Commands", commands_markdown(level=3), markdown_section()]
     )
 
 
-def sync_readme(readme: str) -> str:
-    """`readme` with every reference block up to date; blocks it lacks are appended at the
-    end, under the Reference heading (added when missing)."""
-    missing: list[Topic] = []
-    for chosen in TOPICS:
-        pattern = block_pattern(chosen.name)
-        found = pattern.search(readme)
-        if found is not None:
-            # Spliced, not re.sub: a replacement string would interpret the backslashes.
-            readme = readme[: found.start()] + markdown_block(chosen.name) + readme[found.end() :]
-        else:
-            missing.append(chosen)
-    if not missing:
-        return readme
-    tail = readme.rstrip("\n") + "\n"
-    if SECTION_HEADING not in readme:
-        tail += f"\n{SECTION_HEADING}\n\n{SECTION_INTRO}\n"
-    for chosen in missing:
-        tail += f"\n### {chosen.title}\n\n{markdown_block(chosen.name)}\n"
-    return tail
-
-
-def stale_topics(readme: str) -> list[str]:
-    """Topics whose README block is missing or differs from the reference data."""
-    stale = []
-    for chosen in TOPICS:
-        found = block_pattern(chosen.name).search(readme)
-        if found is None or found.group(0) != markdown_block(chosen.name):
-            stale.append(chosen.name)
-    return stale
+def stale(current: str) -> bool:
+    """Whether `current` (the text of docs/reference.md) differs from what the code gives."""
+    return current != reference_document()
 
 
 # --------------------------------------------------------------------------- entry point
 
-USAGE = """usage: python -m meilichat_cli.cli.help.topics --markdown
-       python -m meilichat_cli.cli.help.topics --write-readme [README.md]
-       python -m meilichat_cli.cli.help.topics --check [README.md]
+USAGE = f"""usage: python -m meilichat_cli.cli.help.topics --write [{REFERENCE_PATH}]
+       python -m meilichat_cli.cli.help.topics --check [{REFERENCE_PATH}]
+       python -m meilichat_cli.cli.help.topics --markdown
        python -m meilichat_cli.cli.help.topics --text TOPIC
 """
 
@@ -246,25 +235,24 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) == 2 and args[0] == "--text" and args[1] in _TEXT_RENDERERS:
         sys.stdout.write(text(args[1]))
         return 0
-    if args[:1] in (["--write-readme"], ["--check"]) and len(args) <= 2:
-        path = Path(args[1] if len(args) == 2 else "README.md")
+    if args[:1] in (["--write"], ["--check"]) and len(args) <= 2:
+        path = Path(args[1]) if len(args) == 2 else REFERENCE_PATH
+        expected = reference_document()
         try:
             current = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            current = ""
         except OSError as error:
             sys.stderr.write(f"cannot read {path}: {error.strerror}\n")
             return 2
         if args[0] == "--check":
-            stale = stale_topics(current)
-            if stale:
-                sys.stderr.write(
-                    f"{path}: reference blocks out of date: {', '.join(stale)}\n"
-                    "run: python -m meilichat_cli.cli.help.topics --write-readme\n"
-                )
+            if current != expected:
+                sys.stderr.write(f"{path} is out of date; run: {WRITE_COMMAND}\n")
                 return 1
             return 0
-        updated = sync_readme(current)
-        if updated != current:
-            path.write_text(updated, encoding="utf-8")
+        if current != expected:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(expected, encoding="utf-8")
             sys.stderr.write(f"updated {path}\n")
         return 0
     sys.stderr.write(USAGE)

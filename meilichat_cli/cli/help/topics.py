@@ -1,15 +1,14 @@
 """The reference tables: exit codes, environment variables, files and JSON shapes, as data.
 
 This is the one place they are written down. `meilichat help TOPIC` renders them as text and
-the README's "Reference" section holds them as markdown tables between marker comments
-(`<!-- reference:TOPIC -->` … `<!-- /reference:TOPIC -->`); a test fails when the README's copy
-differs from what this module renders, so the two cannot drift. Run
+`docs/reference.md` holds them as markdown tables, after the command reference; a test fails
+when the committed file differs from what the code renders, so the two cannot drift. Run
 
-    python -m meilichat_cli.cli.help.topics --markdown       # print the README blocks
-    python -m meilichat_cli.cli.help.topics --write-readme   # rewrite them in README.md
+    python -m meilichat_cli.cli.help.topics --write   # rewrite docs/reference.md
+    python -m meilichat_cli.cli.help.topics --check   # exit 1 when it is stale
 
 The exit codes are keyed by `errors.ExitCode`, and a test checks that every error class's
-`kind` and exit code appear here. Rendering lives in `reference_render`.
+`kind` and exit code appear here. Rendering lives in `render`.
 
 Imports: the standard library and `meilichat_cli.errors` only (no I/O at import).
 """
