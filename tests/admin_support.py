@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from meilichat_cli.standin import StandInServer
-from tests.conftest import MASTER_KEY, run_meilichat
+from tests.conftest import MASTER_KEY
+from tests.inprocess import run_cli
 
 PROVIDER_KEY = "sk-test-provider-key-abcdefghijklmnopqrstuvwxyz"
 
@@ -46,8 +47,8 @@ def without_connection(env: dict[str, str]) -> str:
 
 def add_profile(env: dict[str, str], name: str, url: str, *args: str, key: str = "") -> None:
     """`meilichat profile add NAME --url URL ARGS…`, then `key set` when `key` is given."""
-    added = run_meilichat(["profile", "add", name, "--url", url, *args], env)
+    added = run_cli(["profile", "add", name, "--url", url, *args], env)
     assert added.returncode == 0, added.stderr
     if key:
-        stored = run_meilichat(["key", "set", "-p", name], env, input=key + "\n")
+        stored = run_cli(["key", "set", "-p", name], env, input=key + "\n")
         assert stored.returncode == 0, stored.stderr

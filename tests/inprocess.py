@@ -3,8 +3,14 @@
 `invoke(args, env=…)` builds a `RunContext` of its own (text streams, the given environment,
 optionally an httpx transport), calls `meilichat_cli.cli.app.execute` and returns what a
 subprocess would show: exit code, stdout, stderr, plus the error object the run ended with.
-Most command tests use this; subprocess tests stay for what needs a process (the entry point,
-signals, pipes, terminals, start-up).
+Most command tests use this (or `run_cli`, the same call spelled like conftest's
+`run_meilichat`); subprocess tests stay for what needs a process (the entry point, signals,
+pipes, pseudo-terminals, start-up, PYTHONPATH tricks, bytes on stdin, memory of the process).
+
+In process, nothing the command starts may read the process's environment or streams: child
+programs get `ctx.environ`, and `-` files read `ctx.stdin`. What a child writes to its own
+stdout or stderr (an editor, a key command) is not captured here; tests about that output stay
+subprocesses.
 """
 
 from __future__ import annotations
@@ -75,3 +81,11 @@ def invoke(
     with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
         code = execute(list(args), context)
     return Outcome(code, stdout.getvalue(), stderr.getvalue(), context.failed_with, context)
+
+
+def run_cli(
+    args: Sequence[str], env: Mapping[str, str | None], *, input: str | None = None
+) -> Outcome:
+    """`conftest.run_meilichat`'s call, run in this process: stdin is a pipe holding `input`
+    (empty when None), stdout and stderr are not terminals, exactly as in the subprocess."""
+    return invoke(args, env=env, input=input)

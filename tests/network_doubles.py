@@ -37,6 +37,11 @@ class _Listener:
         self._open: set[socket.socket] = set()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._accept_loop, daemon=True)
+        # Connections accepted and connections whose handler has returned: a client in this
+        # process can finish before the handler on the other side has noted what happened.
+        self._accepted = 0
+        self._finished = 0
+        self._idle = threading.Condition(self._lock)
 
     @property
     def port(self) -> int:
@@ -63,6 +68,11 @@ class _Listener:
     ) -> None:
         self.close()
 
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Wait until every connection accepted so far has been handled to the end."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._finished == self._accepted, timeout)
+
     def track(self, conn: socket.socket) -> None:
         with self._lock:
             self._open.add(conn)
@@ -77,6 +87,8 @@ class _Listener:
                 return
             conn.settimeout(None)
             self.track(conn)
+            with self._lock:
+                self._accepted += 1
             threading.Thread(target=self._serve_safely, args=(conn,), daemon=True).start()
 
     def _serve_safely(self, conn: socket.socket) -> None:
@@ -87,6 +99,9 @@ class _Listener:
         finally:
             with contextlib.suppress(OSError):
                 conn.close()
+            with self._idle:
+                self._finished += 1
+                self._idle.notify_all()
 
     def serve(self, conn: socket.socket) -> None:
         raise NotImplementedError

@@ -1,5 +1,6 @@
-"""`meilichat ask` end to end: the real entry point as a subprocess against the stand-in
-Meilisearch on 127.0.0.1, for every output mode and every exit-code row of the contract."""
+"""`meilichat ask` end to end against the stand-in Meilisearch on 127.0.0.1, for every output
+mode and every exit-code row of the contract: in process through the error boundary, and as a
+real process for what needs one (Ctrl-C, a reader that leaves early)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.conftest import run_meilichat, run_meilichat_into
+from tests.conftest import run_meilichat_into
+from tests.inprocess import run_cli
 
 if TYPE_CHECKING:
     from meilichat_cli.standin import StandInServer
@@ -29,7 +31,7 @@ def completions(server: StandInServer) -> list[dict[str, object]]:
 def test_plain_output_is_the_answer_alone(
     server_env: dict[str, str], standin: StandInServer
 ) -> None:
-    result = run_meilichat(["ask", QUESTION], server_env)
+    result = run_cli(["ask", QUESTION], server_env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip()
     assert "\x1b" not in result.stdout
@@ -44,7 +46,7 @@ def test_plain_output_is_the_answer_alone(
 
 
 def test_json_output_contract(server_env: dict[str, str]) -> None:
-    result = run_meilichat(["ask", "--json", QUESTION], server_env)
+    result = run_cli(["ask", "--json", QUESTION], server_env)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert len(lines) == 1
@@ -78,7 +80,7 @@ def test_json_output_contract(server_env: dict[str, str]) -> None:
 
 
 def test_events_output_is_ndjson_ending_with_done(server_env: dict[str, str]) -> None:
-    result = run_meilichat(["ask", "--events", QUESTION], server_env)
+    result = run_cli(["ask", "--events", QUESTION], server_env)
     assert result.returncode == 0, result.stderr
     events = [json.loads(line) for line in result.stdout.splitlines()]
     kinds = [e["event"] for e in events]
@@ -93,7 +95,7 @@ def test_events_output_is_ndjson_ending_with_done(server_env: dict[str, str]) ->
 def test_piped_stdin_comes_before_the_arguments(
     server_env: dict[str, str], standin: StandInServer
 ) -> None:
-    result = run_meilichat(["ask", "summarise"], server_env, input="notes about space\n")
+    result = run_cli(["ask", "summarise"], server_env, input="notes about space\n")
     assert result.returncode == 0, result.stderr
     messages = completions(standin)[-1]["messages"]
     assert messages == [{"role": "user", "content": "notes about space\n\nsummarise"}]
@@ -102,7 +104,7 @@ def test_piped_stdin_comes_before_the_arguments(
 def test_system_option_adds_a_system_message(
     server_env: dict[str, str], standin: StandInServer
 ) -> None:
-    result = run_meilichat(["ask", "-s", "Be brief.", QUESTION], server_env)
+    result = run_cli(["ask", "-s", "Be brief.", QUESTION], server_env)
     assert result.returncode == 0, result.stderr
     assert completions(standin)[-1]["messages"] == [
         {"role": "system", "content": "Be brief."},
@@ -114,7 +116,7 @@ def test_system_option_adds_a_system_message(
 def test_an_empty_prompt_sends_nothing(
     server_env: dict[str, str], standin: StandInServer, args: list[str], stdin: str
 ) -> None:
-    result = run_meilichat(args, server_env, input=stdin)
+    result = run_cli(args, server_env, input=stdin)
     assert result.returncode == 2
     assert "Prompt is empty" in result.stderr
     assert completions(standin) == []
@@ -123,7 +125,7 @@ def test_an_empty_prompt_sends_nothing(
 def test_a_huge_prompt_is_refused_before_sending(
     server_env: dict[str, str], standin: StandInServer
 ) -> None:
-    result = run_meilichat(["ask", "x"], server_env, input="a" * (3 * 1024 * 1024))
+    result = run_cli(["ask", "x"], server_env, input="a" * (3 * 1024 * 1024))
     assert result.returncode == 2
     assert "limit" in result.stderr
     assert completions(standin) == []
@@ -132,10 +134,10 @@ def test_a_huge_prompt_is_refused_before_sending(
 def test_continue_sends_the_first_turns_tool_messages(
     server_env: dict[str, str], standin: StandInServer
 ) -> None:
-    first = run_meilichat(["ask", "--json", QUESTION], server_env)
+    first = run_cli(["ask", "--json", QUESTION], server_env)
     assert first.returncode == 0, first.stderr
     first_id = json.loads(first.stdout)["conversation_id"]
-    second = run_meilichat(["ask", "--json", "-c", "tell me more about the second one"], server_env)
+    second = run_cli(["ask", "--json", "-c", "tell me more about the second one"], server_env)
     assert second.returncode == 0, second.stderr
     assert json.loads(second.stdout)["conversation_id"] == first_id
     bodies = completions(standin)
@@ -149,18 +151,16 @@ def test_continue_sends_the_first_turns_tool_messages(
     assert all("tool_call_id" in m for m in first_turn_tools)
     assert not any(m["role"] == "system" for m in sent), "never re-send a system prompt"
     prefix = first_id[:8]
-    third = run_meilichat(
-        ["ask", "--json", "--conversation", prefix, "and the first one?"], server_env
-    )
+    third = run_cli(["ask", "--json", "--conversation", prefix, "and the first one?"], server_env)
     assert third.returncode == 0, third.stderr
     assert json.loads(third.stdout)["conversation_id"] == first_id
 
 
 def test_no_save_leaves_no_history(server_env: dict[str, str]) -> None:
-    result = run_meilichat(["ask", "--json", "--no-save", QUESTION], server_env)
+    result = run_cli(["ask", "--json", "--no-save", QUESTION], server_env)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["conversation_id"] is None
-    listed = run_meilichat(["history", "list", "--json"], server_env)
+    listed = run_cli(["history", "list", "--json"], server_env)
     assert json.loads(listed.stdout) == []
 
 
@@ -169,7 +169,7 @@ def test_no_save_leaves_no_history(server_env: dict[str, str]) -> None:
 
 def test_wrong_key_exits_3(server_env: dict[str, str]) -> None:
     env = {**server_env, "MEILICHAT_API_KEY": "not-the-key"}
-    result = run_meilichat(["ask", QUESTION], env)
+    result = run_cli(["ask", QUESTION], env)
     assert result.returncode == 3
     assert "Key rejected" in result.stderr
     assert "Traceback" not in result.stderr
@@ -177,19 +177,19 @@ def test_wrong_key_exits_3(server_env: dict[str, str]) -> None:
 
 def test_no_key_exits_3_naming_key_set(server_env: dict[str, str]) -> None:
     env = {k: v for k, v in server_env.items() if k != "MEILICHAT_API_KEY"}
-    result = run_meilichat(["ask", QUESTION], env)
+    result = run_cli(["ask", QUESTION], env)
     assert result.returncode == 3
     assert "meilichat key set" in result.stderr
 
 
 def test_an_unknown_workspace_exits_4(server_env: dict[str, str]) -> None:
-    result = run_meilichat(["ask", "-w", "nope", QUESTION], server_env)
+    result = run_cli(["ask", "-w", "nope", QUESTION], server_env)
     assert result.returncode == 4
     assert "Workspace 'nope' not found" in result.stderr
 
 
 def test_json_failure_before_the_stream_keeps_stdout_empty(server_env: dict[str, str]) -> None:
-    result = run_meilichat(["ask", "--json", "-w", "nope", QUESTION], server_env)
+    result = run_cli(["ask", "--json", "-w", "nope", QUESTION], server_env)
     assert result.returncode == 4
     assert result.stdout == ""
     error = json.loads(result.stderr.strip().splitlines()[-1])["error"]
@@ -209,7 +209,7 @@ def test_chat_feature_disabled_exits_5_with_a_hint(clean_env: dict[str, str]) ->
             "MEILICHAT_API_KEY": "m" * 16,
             "MEILICHAT_WORKSPACE": "anything",
         }
-        result = run_meilichat(["ask", QUESTION], env)
+        result = run_cli(["ask", QUESTION], env)
     assert result.returncode == 5
     assert "chatCompletions" in result.stderr
 
@@ -219,13 +219,13 @@ def test_connection_refused_exits_6(clean_env: dict[str, str]) -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     env = {**clean_env, "MEILICHAT_URL": f"http://127.0.0.1:{port}", "MEILICHAT_WORKSPACE": "w"}
-    result = run_meilichat(["ask", QUESTION], env)
+    result = run_cli(["ask", QUESTION], env)
     assert result.returncode == 6
     assert "connection refused" in result.stderr
 
 
 def test_a_provider_error_event_exits_5(server_env: dict[str, str]) -> None:
-    result = run_meilichat(["ask", "--json", "-m", "scenario:provider-error", QUESTION], server_env)
+    result = run_cli(["ask", "--json", "-m", "scenario:provider-error", QUESTION], server_env)
     assert result.returncode == 5
     data = json.loads(result.stdout)
     assert data["complete"] is False
@@ -233,19 +233,19 @@ def test_a_provider_error_event_exits_5(server_env: dict[str, str]) -> None:
 
 
 def test_a_search_error_still_answers_with_a_warning(server_env: dict[str, str]) -> None:
-    result = run_meilichat(["ask", "-m", "scenario:search-error", QUESTION], server_env)
+    result = run_cli(["ask", "-m", "scenario:search-error", QUESTION], server_env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip()
     assert "search failed" in result.stderr
     data = json.loads(
-        run_meilichat(["ask", "--json", "-m", "scenario:search-error", QUESTION], server_env).stdout
+        run_cli(["ask", "--json", "-m", "scenario:search-error", QUESTION], server_env).stdout
     )
     assert data["complete"] is True
     assert data["errors"][0]["type"] == "response_error"
 
 
 def test_cut_stream_keeps_the_partial_answer_and_exits_5(server_env: dict[str, str]) -> None:
-    result = run_meilichat(["ask", "-m", "scenario:cut", QUESTION], server_env)
+    result = run_cli(["ask", "-m", "scenario:cut", QUESTION], server_env)
     assert result.returncode == 5
     assert result.stdout.strip(), "the partial answer is kept"
     assert "before completion" in result.stderr or "Connection lost" in result.stderr
@@ -253,24 +253,24 @@ def test_cut_stream_keeps_the_partial_answer_and_exits_5(server_env: dict[str, s
 
 def test_done_without_a_finish_is_an_unfinished_answer(server_env: dict[str, str]) -> None:
     # Meilisearch's answer when the model still calls tools after 20 rounds.
-    result = run_meilichat(["ask", "--json", "-m", "scenario:max-rounds", QUESTION], server_env)
+    result = run_cli(["ask", "--json", "-m", "scenario:max-rounds", QUESTION], server_env)
     assert result.returncode == 5
     shown = json.loads(result.stdout)
     assert shown["complete"] is False and shown["finish_reason"] is None
     assert any("gave up after 20 rounds" in error["message"] for error in shown["errors"])
-    plain = run_meilichat(["ask", "-m", "scenario:max-rounds", QUESTION], server_env)
+    plain = run_cli(["ask", "-m", "scenario:max-rounds", QUESTION], server_env)
     assert plain.returncode == 5
     assert "meilichat: error: The answer did not finish" in plain.stderr
 
 
 def test_a_stream_without_done_exits_5(server_env: dict[str, str]) -> None:
-    result = run_meilichat(["ask", "-m", "scenario:no-done", QUESTION], server_env)
+    result = run_cli(["ask", "-m", "scenario:no-done", QUESTION], server_env)
     assert result.returncode == 5
     assert "Stream ended before completion" in result.stderr
 
 
 def test_a_stall_longer_than_the_timeout_exits_8(server_env: dict[str, str]) -> None:
-    result = run_meilichat(
+    result = run_cli(
         ["ask", "--timeout", "1", "-m", "scenario:stall?after=3&seconds=5", QUESTION], server_env
     )
     assert result.returncode == 8
@@ -279,7 +279,7 @@ def test_a_stall_longer_than_the_timeout_exits_8(server_env: dict[str, str]) -> 
 
 
 def test_a_length_finish_warns_that_the_answer_was_cut(server_env: dict[str, str]) -> None:
-    result = run_meilichat(["ask", "-m", "scenario:length", QUESTION], server_env)
+    result = run_cli(["ask", "-m", "scenario:length", QUESTION], server_env)
     assert result.returncode == 0, result.stderr
     assert "cut off by the model's length limit" in result.stderr
 
@@ -293,7 +293,7 @@ def test_a_length_finish_warns_that_the_answer_was_cut(server_env: dict[str, str
     ],
 )
 def test_proxy_pages_exit_5(server_env: dict[str, str], scenario: str, expected: str) -> None:
-    result = run_meilichat(["ask", "-m", f"scenario:{scenario}", QUESTION], server_env)
+    result = run_cli(["ask", "-m", f"scenario:{scenario}", QUESTION], server_env)
     assert result.returncode == 5
     assert expected in result.stderr
     assert "\x1b" not in result.stderr and "<script" not in result.stderr
@@ -301,7 +301,7 @@ def test_proxy_pages_exit_5(server_env: dict[str, str], scenario: str, expected:
 
 
 def test_hostile_escapes_never_reach_the_output(server_env: dict[str, str]) -> None:
-    result = run_meilichat(["ask", "--sources", "-m", "scenario:escapes", QUESTION], server_env)
+    result = run_cli(["ask", "--sources", "-m", "scenario:escapes", QUESTION], server_env)
     assert result.returncode == 0, result.stderr
     for text in (result.stdout, result.stderr):
         assert "\x1b" not in text and "\x07" not in text and "\x9b" not in text
@@ -309,7 +309,7 @@ def test_hostile_escapes_never_reach_the_output(server_env: dict[str, str]) -> N
 
 
 def test_json_escapes_control_characters(server_env: dict[str, str]) -> None:
-    result = run_meilichat(["ask", "--json", "-m", "scenario:escapes", QUESTION], server_env)
+    result = run_cli(["ask", "--json", "-m", "scenario:escapes", QUESTION], server_env)
     assert result.returncode == 0, result.stderr
     assert "\x1b" not in result.stdout
     assert "\\u001b" in result.stdout
@@ -387,10 +387,10 @@ def test_a_broken_pipe_exits_quietly(server_env: dict[str, str]) -> None:
     assert result.stderr == ""
     assert result.returncode == 0
     # What arrived before the reader left is saved, marked interrupted.
-    listed = run_meilichat(["history", "list", "--json"], server_env)
+    listed = run_cli(["history", "list", "--json"], server_env)
     assert listed.returncode == 0, listed.stderr
     (conversation,) = json.loads(listed.stdout)
-    shown = run_meilichat(["history", "show", conversation["id"], "--json"], server_env)
+    shown = run_cli(["history", "show", conversation["id"], "--json"], server_env)
     (turn,) = json.loads(shown.stdout)["turns"]
     assert turn["status"] == "interrupted"
     assert turn["answer"].startswith("I'll search for")
@@ -405,7 +405,7 @@ def test_sentinel_key_is_never_printed(server_env: dict[str, str]) -> None:
         ["ask", "--json", QUESTION],
         ["--debug", "ask", "-w", "nope", QUESTION],
     ):
-        result = run_meilichat(args, env)
+        result = run_cli(args, env)
         assert result.returncode != 0
         assert sentinel not in result.stdout + result.stderr
 
@@ -432,13 +432,13 @@ def test_conflicting_options_are_refused_before_anything_is_sent(
     message: str,
 ) -> None:
     words = [] if stdin is not None else [QUESTION]
-    result = run_meilichat(["ask", *args, *words], server_env, input=stdin)
+    result = run_cli(["ask", *args, *words], server_env, input=stdin)
     assert result.returncode == 2, result.stderr
     assert message in result.stderr
     assert completions(standin) == []
 
 
 def test_chat_refuses_two_conversations_to_continue(server_env: dict[str, str]) -> None:
-    result = run_meilichat(["chat", "-c", "--conversation", "abc"], server_env)
+    result = run_cli(["chat", "-c", "--conversation", "abc"], server_env)
     assert result.returncode == 2
     assert "-c/--continue and --conversation cannot be used together" in result.stderr

@@ -3,7 +3,7 @@
 docs/reliability.md has a table of 68 bad inputs plus 36b; each row names the tests that check
 it, as FILE::TEST under tests/. `test_the_table_in_the_docs_names_a_test_for_every_row` reads
 that table and checks that every row is there and every named test exists. Tests in this
-module cover what the unit suites cannot: the real entry point against the stand-in server's
+module cover what the unit suites cannot: the command line against the stand-in server's
 fault scenarios, a real terminal (pty), a proxy, a private CA, the process's memory and its
 output encoding.
 """
@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from tests.conftest import MASTER_KEY, run_meilichat, wait_for_hidden_input
+from tests.inprocess import Outcome, run_cli
 from tests.network_doubles import (
     ForwardProxy,
     PrivateCA,
@@ -197,19 +198,19 @@ class PtyReader:
         os.write(self.master, text.encode())
 
 
-def ask(env: dict[str, str], *args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
-    return run_meilichat(["ask", *args, QUESTION], env, **kwargs)
+def ask(env: dict[str, str], *args: str) -> Outcome:
+    return run_cli(["ask", *args, QUESTION], env)
 
 
 def history(env: dict[str, str]) -> list[dict[str, Any]]:
-    listed = run_meilichat(["history", "list", "--json"], env)
+    listed = run_cli(["history", "list", "--json"], env)
     assert listed.returncode == 0, listed.stderr
     result: list[dict[str, Any]] = json.loads(listed.stdout)
     return result
 
 
 def saved_answer(env: dict[str, str], conversation_id: str) -> tuple[str, str]:
-    shown = run_meilichat(["history", "show", conversation_id, "--json"], env)
+    shown = run_cli(["history", "show", conversation_id, "--json"], env)
     assert shown.returncode == 0, shown.stderr
     turn = json.loads(shown.stdout)["turns"][-1]
     return turn["answer"], turn["status"]
@@ -262,7 +263,7 @@ def scripted_env(clean_env: dict[str, str]) -> dict[str, str]:
     }
 
 
-# == stream and SSE content (docs/reliability.md), through the real entry point ===============
+# == stream and SSE content (docs/reliability.md), through the command line ==================
 
 
 @pytest.mark.parametrize("scenario", ["split-utf8", "crlf", "comments", "bom"])
@@ -512,7 +513,7 @@ def test_a_server_413_is_explained(clean_env: dict[str, str]) -> None:
             "MEILICHAT_WORKSPACE": server.workspace,
             "MEILICHAT_MODEL": "gpt-4o-mini",
         }
-        result = run_meilichat(["ask", "x" * 10_000], env)
+        result = run_cli(["ask", "x" * 10_000], env)
     assert result.returncode == 5
     assert "larger than the server accepts (HTTP 413)" in result.stderr
 
@@ -550,6 +551,7 @@ def test_an_untrusted_certificate_names_the_host_and_the_fix(
     assert result.returncode == 6
     assert "TLS certificate verification failed for 127.0.0.1" in result.stderr
     assert "--ca-bundle" in result.stderr and "SSL_CERT_FILE" in result.stderr
+    assert tls_front.wait_idle()
     assert tls_front.handshakes_failed == 1, "a refused certificate is not retried"
 
 
@@ -580,7 +582,7 @@ def test_a_private_ca_is_trusted_from_flag_environment_or_profile(
     assert by_flag.returncode == 0, by_flag.stderr
     by_env = ask({**tls_env, "SSL_CERT_FILE": str(test_ca.ca_cert)})
     assert by_env.returncode == 0, by_env.stderr
-    added = run_meilichat(
+    added = run_cli(
         ["profile", "add", "corp", "--url", tls_front.url(), "--ca-bundle", str(test_ca.ca_cert)],
         tls_env,
     )
@@ -626,7 +628,7 @@ def test_requests_go_through_the_proxy_and_debug_names_it(
 ) -> None:
     with_credentials = proxy.url.replace("http://", "http://alice:pr0xy-pass@")
     env = {**server_env, "HTTP_PROXY": with_credentials, "NO_PROXY": "example.com"}
-    result = run_meilichat(["--debug", "ask", QUESTION], env)
+    result = run_cli(["--debug", "ask", QUESTION], env)
     assert result.returncode == 0, result.stderr
     assert f"debug: proxy: {proxy.url} (from HTTP_PROXY)" in result.stderr
     assert "pr0xy-pass" not in result.stderr + result.stdout
@@ -641,12 +643,12 @@ def test_a_cidr_no_proxy_entry_sends_requests_direct(
     server_env: dict[str, str], standin: StandInServer, proxy: ForwardProxy
 ) -> None:
     env = {**server_env, "HTTP_PROXY": proxy.url, "NO_PROXY": "10.0.0.0/8, 127.0.0.0/8"}
-    direct = run_meilichat(["--debug", "ask", QUESTION], env)
+    direct = run_cli(["--debug", "ask", QUESTION], env)
     assert direct.returncode == 0, direct.stderr
     assert "debug: no proxy: NO_PROXY entry '127.0.0.0/8' matches 127.0.0.1" in direct.stderr
     assert proxy.requests == []
     # A network that does not hold the server changes nothing: the proxy is used.
-    outside = run_meilichat(["ask", QUESTION], {**env, "NO_PROXY": "10.0.0.0/8"})
+    outside = run_cli(["ask", QUESTION], {**env, "NO_PROXY": "10.0.0.0/8"})
     assert outside.returncode == 0, outside.stderr
     assert len(proxy.requests) == 1
     assert len(standin.completion_bodies()) == 2
@@ -656,7 +658,7 @@ def test_https_through_a_proxy_is_tunnelled_with_the_key_inside(
     tls_env: dict[str, str], proxy: ForwardProxy, test_ca: PrivateCA
 ) -> None:
     env = {**tls_env, "HTTPS_PROXY": proxy.url, "HTTP_PROXY": "http://127.0.0.1:9"}
-    result = run_meilichat(["ask", "--ca-bundle", str(test_ca.ca_cert), QUESTION], env)
+    result = run_cli(["ask", "--ca-bundle", str(test_ca.ca_cert), QUESTION], env)
     assert result.returncode == 0, result.stderr
     assert [r.method for r in proxy.requests] == ["CONNECT"]
     key = env["MEILICHAT_API_KEY"]
@@ -709,7 +711,7 @@ def test_a_sentinel_key_never_appears_in_admin_or_doctor_output(
         (["--debug", "ask", "-m", "scenario:reset?after=2", QUESTION], wrong, ""),
     ]
     for args, env, stdin in runs:
-        result = run_meilichat(args, env, input=stdin)
+        result = run_cli(args, env, input=stdin)
         assert SENTINEL not in result.stdout, args
         assert SENTINEL not in result.stderr, args
 
@@ -748,7 +750,7 @@ def test_an_internal_error_is_one_line_and_never_shows_secrets(
             "MEILICHAT_MODEL": "gpt-4o-mini",
             "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]),
         }
-        plain = ask(env)
+        plain = run_meilichat(["ask", QUESTION], env)
         debug = run_meilichat(["--debug", "ask", QUESTION], env)
         terminal = run_on_terminal(["ask", QUESTION], env)
     assert plain.returncode == 1
@@ -769,7 +771,7 @@ def test_a_key_typed_at_a_hidden_prompt_never_reaches_the_repl_history(
 ) -> None:
     state = tmp_path / "state"
     env = {**server_env, "MEILICHAT_STATE_DIR": str(state)}
-    added = run_meilichat(["profile", "add", "local", "--url", env["MEILICHAT_URL"]], env)
+    added = run_cli(["profile", "add", "local", "--url", env["MEILICHAT_URL"]], env)
     assert added.returncode == 0, added.stderr
     # `key set` on a terminal: the hidden prompt reads the sentinel.
     with on_terminal(["key", "set"], env) as (proc, master):
@@ -871,9 +873,9 @@ def test_ask_works_without_a_usable_home(server_env: dict[str, str]) -> None:
     drop = {"HOME", "MEILICHAT_CONFIG_DIR", "MEILICHAT_DATA_DIR", *xdg}
     base = {k: v for k, v in server_env.items() if k not in drop}
     # /proc cannot be written, not even by root: a read-only home anyone can reproduce.
-    read_only = run_meilichat(["ask", QUESTION], {**base, "HOME": "/proc"})
+    read_only = run_cli(["ask", QUESTION], {**base, "HOME": "/proc"})
     # HOME unset, and the XDG directories (where the files would go instead) unwritable.
-    unset = run_meilichat(["ask", QUESTION], {**base, **{name: "/proc/meilichat" for name in xdg}})
+    unset = run_cli(["ask", QUESTION], {**base, **{name: "/proc/meilichat" for name in xdg}})
     for result in (read_only, unset):
         assert result.returncode == 0, result.stderr
         assert result.stdout.strip()

@@ -1,6 +1,6 @@
-"""`meilichat batch` end to end: the real entry point as a subprocess against the stand-in
-server (order, failures, concurrency bound, resume, Ctrl-C, retrieval figures, --compare,
---demo), plus the evaluation and summary arithmetic checked directly."""
+"""`meilichat batch` end to end against the stand-in server, in process (a real process for
+Ctrl-C and `| head`): order, failures, concurrency bound, resume, Ctrl-C, retrieval figures,
+--compare, --demo; plus the evaluation and summary arithmetic checked directly."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ import pytest
 from meilichat_cli.batch.evaluation import PrimaryKeys, evaluate
 from meilichat_cli.batch.summary import Tally, percentile
 from meilichat_cli.chat.question import Expected
-from tests.conftest import run_meilichat, run_meilichat_into
+from tests.conftest import run_meilichat_into
+from tests.inprocess import run_cli
 
 if TYPE_CHECKING:
     from meilichat_cli.standin import StandInServer
@@ -65,7 +66,7 @@ def test_mixed_batch_keeps_input_order_and_exits_5(
     tmp_path: Path, server_env: dict[str, str], standin: StandInServer
 ) -> None:
     questions = write_questions(tmp_path / "q.jsonl", mixed_questions())
-    result = run_meilichat(["batch", str(questions), "--concurrency", "3"], server_env)
+    result = run_cli(["batch", str(questions), "--concurrency", "3"], server_env)
     assert result.returncode == 5, result.stderr
     lines = result_lines(result.stdout)
     assert [(r["id"], r["line"]) for r in lines] == [
@@ -110,7 +111,7 @@ def test_unordered_writes_results_as_they_finish(
             {"id": 3, "prompt": "cyberpunk novels"},
         ],
     )
-    result = run_meilichat(["batch", str(questions), "-j", "3", "--unordered"], server_env)
+    result = run_cli(["batch", str(questions), "-j", "3", "--unordered"], server_env)
     assert result.returncode == 0, result.stderr
     ids = [r["id"] for r in result_lines(result.stdout)]
     assert sorted(ids) == [1, 2, 3]
@@ -135,7 +136,7 @@ def test_concurrency_bounds_open_streams(
 ) -> None:
     slow = {"prompt": "Dune", "model": "scenario:first-delay?ms=250"}
     questions = write_questions(tmp_path / "q.jsonl", [dict(slow, id=n) for n in range(6)])
-    result = run_meilichat(["batch", str(questions), "-j", "2"], server_env)
+    result = run_cli(["batch", str(questions), "-j", "2"], server_env)
     assert result.returncode == 0, result.stderr
     assert len(result_lines(result.stdout)) == 6
     assert standin.stats.completions == 6
@@ -147,7 +148,7 @@ def test_concurrency_out_of_range_is_a_usage_error(
     tmp_path: Path, server_env: dict[str, str], standin: StandInServer, value: str
 ) -> None:
     questions = write_questions(tmp_path / "q.jsonl", [{"prompt": "Dune"}])
-    result = run_meilichat(["batch", str(questions), "-j", value], server_env)
+    result = run_cli(["batch", str(questions), "-j", value], server_env)
     assert result.returncode == 2
     assert standin.completion_bodies() == []
 
@@ -164,7 +165,7 @@ def test_malformed_lines_refuse_the_batch_before_sending(
             {"id": "a", "prompt": "again"},
         ],
     )
-    result = run_meilichat(["batch", str(questions)], server_env)
+    result = run_cli(["batch", str(questions)], server_env)
     assert result.returncode == 2
     assert result.stdout == ""
     assert "3 bad lines, nothing was sent" in result.stderr
@@ -183,9 +184,7 @@ def test_questions_from_stdin_and_messages_lines(
         {"role": "user", "content": "What about Ridley Scott films?"},
     ]
     lines = [{"id": "m", "messages": conversation, "system": "Be brief."}]
-    result = run_meilichat(
-        ["batch", "-"], server_env, input="\n".join(json.dumps(q) for q in lines)
-    )
+    result = run_cli(["batch", "-"], server_env, input="\n".join(json.dumps(q) for q in lines))
     assert result.returncode == 0, result.stderr
     (line,) = result_lines(result.stdout)
     assert line["question"] == "What about Ridley Scott films?"
@@ -201,9 +200,7 @@ def test_resume_from_a_file_not_written_yet_asks_everything(
         tmp_path / "q.jsonl", [{"id": "a", "prompt": "Dune"}, {"id": "b", "prompt": "Alien"}]
     )
     out = tmp_path / "answers.jsonl"
-    result = run_meilichat(
-        ["batch", str(questions), "-o", str(out), "--resume", str(out)], server_env
-    )
+    result = run_cli(["batch", str(questions), "-o", str(out), "--resume", str(out)], server_env)
     assert result.returncode == 0, result.stderr
     assert len(standin.completion_bodies()) == 2
     assert [r["id"] for r in result_lines(out.read_text())] == ["a", "b"]
@@ -221,7 +218,7 @@ def test_resume_skips_what_was_answered_and_leaves_one_line_per_question(
         ],
     )
     out = tmp_path / "answers.jsonl"
-    first = run_meilichat(["batch", str(questions), "-o", str(out)], server_env)
+    first = run_cli(["batch", str(questions), "-o", str(out)], server_env)
     assert first.returncode == 5
     assert first.stdout == ""
     first_results = result_lines(out.read_text())
@@ -230,9 +227,7 @@ def test_resume_skips_what_was_answered_and_leaves_one_line_per_question(
     with out.open("a") as handle:
         handle.write('{"id": "ok", "complete": tr')
     before = len(standin.completion_bodies())
-    second = run_meilichat(
-        ["batch", str(questions), "-o", str(out), "--resume", str(out)], server_env
-    )
+    second = run_cli(["batch", str(questions), "-o", str(out), "--resume", str(out)], server_env)
     assert second.returncode == 5, "the failed question fails again"
     assert len(standin.completion_bodies()) == before + 1, "only the failed one is re-asked"
     assert "1 unreadable line(s) ignored" in second.stderr
@@ -251,7 +246,7 @@ def test_resume_skips_what_was_answered_and_leaves_one_line_per_question(
             for n, i in ((1, "ok"), (2, "bad"), (3, None))
         )
     )
-    third = run_meilichat(["batch", str(questions), "--resume", str(answered)], server_env)
+    third = run_cli(["batch", str(questions), "--resume", str(answered)], server_env)
     assert third.returncode == 0
     assert "nothing to do" in third.stderr
     assert len(standin.completion_bodies()) == before + 1
@@ -308,7 +303,7 @@ def test_retrieval_figures_on_known_answers(tmp_path: Path, server_env: dict[str
             {"id": "none", "prompt": "Dune"},
         ],
     )
-    result = run_meilichat(["batch", str(questions)], server_env)
+    result = run_cli(["batch", str(questions)], server_env)
     assert result.returncode == 0, result.stderr
     by_id = {r["id"]: r for r in result_lines(result.stdout)}
     figures = {
@@ -351,7 +346,7 @@ def test_compare_reports_both_workspaces_side_by_side(
             {"id": "d", "prompt": "Dune", "expect": ["books:1"]},
         ],
     )
-    same = run_meilichat(["batch", str(questions), "--compare", "twin"], server_env)
+    same = run_cli(["batch", str(questions), "--compare", "twin"], server_env)
     assert same.returncode == 0, same.stderr
     lines = result_lines(same.stdout)
     assert [list(r) for r in lines] == [["id", "line", "question", "complete", "a", "b"]] * 2
@@ -363,7 +358,7 @@ def test_compare_reports_both_workspaces_side_by_side(
     assert "0 differ in completion or retrieval" in same.stderr
     assert "twin" in same.stderr.splitlines()[0]
 
-    broken = run_meilichat(["batch", str(questions), "--compare", "keyless"], server_env)
+    broken = run_cli(["batch", str(questions), "--compare", "keyless"], server_env)
     assert broken.returncode == 5
     lines = result_lines(broken.stdout)
     assert [(r["a"]["complete"], r["b"]["complete"], r["complete"]) for r in lines] == [
@@ -378,22 +373,22 @@ def test_compare_reports_both_workspaces_side_by_side(
 
 def test_batch_is_not_saved_unless_asked(tmp_path: Path, server_env: dict[str, str]) -> None:
     questions = write_questions(tmp_path / "q.jsonl", [{"prompt": "Dune"}])
-    plain = run_meilichat(["batch", str(questions)], server_env)
+    plain = run_cli(["batch", str(questions)], server_env)
     assert plain.returncode == 0, plain.stderr
     assert result_lines(plain.stdout)[0]["conversation_id"] is None
-    listed = run_meilichat(["history", "list", "--json"], server_env)
+    listed = run_cli(["history", "list", "--json"], server_env)
     assert "Dune" not in listed.stdout
-    saved = run_meilichat(["batch", str(questions), "--save"], server_env)
+    saved = run_cli(["batch", str(questions), "--save"], server_env)
     assert saved.returncode == 0, saved.stderr
     conversation_id = result_lines(saved.stdout)[0]["conversation_id"]
     assert isinstance(conversation_id, str)
-    shown = run_meilichat(["history", "show", conversation_id[:8]], server_env)
+    shown = run_cli(["history", "show", conversation_id[:8]], server_env)
     assert shown.returncode == 0, shown.stderr
     assert "Dune" in shown.stdout
 
 
 def test_demo_runs_the_bundled_question_set(clean_env: dict[str, str]) -> None:
-    result = run_meilichat(["batch", "--demo", "-j", "8"], clean_env)
+    result = run_cli(["batch", "--demo", "-j", "8"], clean_env)
     assert result.returncode == 0, result.stderr
     lines = result_lines(result.stdout)
     shipped = Path(__file__).parent.parent / "meilichat_cli" / "examples" / "questions.jsonl"
@@ -414,7 +409,7 @@ def test_example_questions_ship_inside_the_package(clean_env: dict[str, str]) ->
 
     text = (files("meilichat_cli") / "examples" / "questions.jsonl").read_text("utf-8")
     assert len(text.splitlines()) == 14
-    printed = run_meilichat(["batch", "--print-example"], clean_env)
+    printed = run_cli(["batch", "--print-example"], clean_env)
     assert printed.returncode == 0
     assert printed.stdout == text
 

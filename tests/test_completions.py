@@ -36,6 +36,7 @@ from meilichat_cli.local.profiles import ProfileFields, add_profile
 from meilichat_cli.protocol.conversation import Turn
 from meilichat_cli.protocol.events import Done, Finished, SearchProgress, SearchSources, TextDelta
 from tests.conftest import MASTER_KEY, run_meilichat
+from tests.inprocess import run_cli
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT_FILES = {
@@ -192,7 +193,7 @@ def test_scripts_hold_no_path_and_call_meilichat_back_through_the_protocol() -> 
 
 
 def test_an_unknown_shell_is_a_usage_error_naming_the_choices(clean_env: dict[str, str]) -> None:
-    result = run_meilichat(["completions", "tcsh"], clean_env)
+    result = run_cli(["completions", "tcsh"], clean_env)
     assert result.returncode == 2
     assert result.stdout == ""
     assert "bash, zsh, fish, powershell" in result.stderr

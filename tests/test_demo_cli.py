@@ -12,11 +12,12 @@ import time
 
 import httpx
 
-from tests.conftest import run_meilichat, run_meilichat_into
+from tests.conftest import run_meilichat_into
+from tests.inprocess import run_cli
 
 
 def test_demo_answers_a_question_with_sources(clean_env: dict[str, str]) -> None:
-    result = run_meilichat(["demo", "--delay", "0", "which space movies do you have?"], clean_env)
+    result = run_cli(["demo", "--delay", "0", "which space movies do you have?"], clean_env)
     assert result.returncode == 0, result.stderr
     assert "Gravity" in result.stdout
     assert "\x1b" not in result.stdout
@@ -24,7 +25,7 @@ def test_demo_answers_a_question_with_sources(clean_env: dict[str, str]) -> None
 
 
 def test_demo_json_is_the_ask_contract(clean_env: dict[str, str]) -> None:
-    result = run_meilichat(["demo", "--json", "--delay", "0", "space movies"], clean_env)
+    result = run_cli(["demo", "--json", "--delay", "0", "space movies"], clean_env)
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["complete"] is True
@@ -34,7 +35,7 @@ def test_demo_json_is_the_ask_contract(clean_env: dict[str, str]) -> None:
 
 
 def test_demo_refuses_two_output_modes_like_ask(clean_env: dict[str, str]) -> None:
-    result = run_meilichat(["demo", "--json", "--events", "x"], clean_env)
+    result = run_cli(["demo", "--json", "--events", "x"], clean_env)
     assert result.returncode == 2
     assert "--json and --events cannot be used together" in result.stderr
     assert result.stdout == ""

@@ -10,7 +10,8 @@ import pytest
 
 from meilichat_cli.standin import StandInServer
 from tests.admin_support import PROVIDER_KEY, add_profile, admin_env, requests, without_connection
-from tests.conftest import MASTER_KEY, run_meilichat
+from tests.conftest import MASTER_KEY
+from tests.inprocess import run_cli
 
 ORDER = ["server", "version", "feature", "key", "workspace"]
 
@@ -51,7 +52,7 @@ def _every_failure_has_a_fix(stdout: str) -> None:
 def test_fresh_server_fails_with_a_fix_for_each_failure(
     fresh_env: dict[str, str], fresh: StandInServer
 ) -> None:
-    result = run_meilichat(["doctor"], fresh_env)
+    result = run_cli(["doctor"], fresh_env)
     assert result.returncode == 5, result.stdout + result.stderr
     statuses = _lines(result.stdout)
     assert list(statuses)[: len(ORDER)] == ORDER
@@ -67,7 +68,7 @@ def test_fresh_server_fails_with_a_fix_for_each_failure(
 
 
 def test_json_report(fresh_env: dict[str, str]) -> None:
-    result = run_meilichat(["doctor", "--json", "--no-completion"], fresh_env)
+    result = run_cli(["doctor", "--json", "--no-completion"], fresh_env)
     assert result.returncode == 5
     report = json.loads(result.stdout)
     assert report["ok"] is False
@@ -81,7 +82,7 @@ def test_json_report(fresh_env: dict[str, str]) -> None:
 def test_fix_refuses_to_ask_without_a_terminal_and_changes_nothing(
     fresh_env: dict[str, str], fresh: StandInServer
 ) -> None:
-    result = run_meilichat(
+    result = run_cli(
         ["doctor", "--fix", "--provider-key-stdin"], fresh_env, input=PROVIDER_KEY + "\n"
     )
     assert result.returncode == 2
@@ -95,7 +96,7 @@ def test_fix_refuses_to_ask_without_a_terminal_and_changes_nothing(
 def test_fix_needs_the_provider_key_before_changing_anything(
     fresh_env: dict[str, str], fresh: StandInServer
 ) -> None:
-    result = run_meilichat(["doctor", "--fix", "--yes"], fresh_env)
+    result = run_cli(["doctor", "--fix", "--yes"], fresh_env)
     assert result.returncode == 2
     assert "provider" in result.stderr and "--provider-key-stdin" in result.stderr
     assert fresh.state.features["chatCompletions"] is False
@@ -104,7 +105,7 @@ def test_fix_needs_the_provider_key_before_changing_anything(
 def test_fix_yes_repairs_a_fresh_server_then_doctor_passes(
     fresh_env: dict[str, str], fresh: StandInServer
 ) -> None:
-    result = run_meilichat(
+    result = run_cli(
         ["doctor", "--fix", "--yes", "--provider-key-stdin"], fresh_env, input=PROVIDER_KEY + "\n"
     )
     assert result.returncode == 0, result.stdout + result.stderr
@@ -114,7 +115,7 @@ def test_fix_yes_repairs_a_fresh_server_then_doctor_passes(
     assert PROVIDER_KEY not in result.stdout + result.stderr
     assert fresh.state.features["chatCompletions"] is True
     assert fresh.state.workspaces["support"]["apiKey"] == PROVIDER_KEY
-    again = run_meilichat(["doctor"], fresh_env)
+    again = run_cli(["doctor"], fresh_env)
     assert again.returncode == 0, again.stdout
     assert _lines(again.stdout)["completion"] == "ok"
 
@@ -123,20 +124,20 @@ def test_without_an_admin_key_admin_checks_are_skipped_not_passed(
     fresh_env: dict[str, str],
 ) -> None:
     del fresh_env["MEILI_MASTER_KEY"]
-    result = run_meilichat(["doctor"], fresh_env)
+    result = run_cli(["doctor"], fresh_env)
     statuses = _lines(result.stdout)
     assert statuses["version"] == statuses["feature"] == statuses["workspace"] == "skip"
     assert statuses["completion"] == "FAIL"  # the feature is off: the completion says so
     assert "Chat completions are disabled" in result.stdout
     assert result.returncode == 5
-    fix = run_meilichat(["doctor", "--fix", "--yes"], fresh_env)
+    fix = run_cli(["doctor", "--fix", "--yes"], fresh_env)
     assert fix.returncode == 2
     assert "needs an admin or master key" in fix.stderr
 
 
 def test_unreachable_server(clean_env: dict[str, str]) -> None:
     env = {**clean_env, "MEILICHAT_URL": "http://127.0.0.1:9", "MEILICHAT_WORKSPACE": "x"}
-    result = run_meilichat(["doctor"], env)
+    result = run_cli(["doctor"], env)
     assert result.returncode == 6
     statuses = _lines(result.stdout)
     assert statuses["server"] == "FAIL"
@@ -146,7 +147,7 @@ def test_unreachable_server(clean_env: dict[str, str]) -> None:
 
 def test_missing_workspace_exits_4(clean_env: dict[str, str], standin: StandInServer) -> None:
     env = {**admin_env(clean_env, standin), "MEILICHAT_WORKSPACE": "nope"}
-    result = run_meilichat(["doctor", "--no-completion"], env)
+    result = run_cli(["doctor", "--no-completion"], env)
     assert result.returncode == 4
     assert _lines(result.stdout)["workspace"] == "FAIL"
     assert "workspace set nope" in result.stdout
@@ -157,7 +158,7 @@ def test_profile_using_the_admin_key_is_a_warning(
 ) -> None:
     assert standin.admin_key is not None
     env = {**admin_env(clean_env, standin), "MEILICHAT_API_KEY": standin.admin_key}
-    result = run_meilichat(["doctor", "--no-completion"], env)
+    result = run_cli(["doctor", "--no-completion"], env)
     assert _lines(result.stdout)["key"] == "warn"
     assert "every action" in result.stdout and "key create" in result.stdout
 
@@ -167,7 +168,7 @@ def test_a_template_rendering_nothing_fails_its_index(
 ) -> None:
     standin.state.indexes["books"].chat["documentTemplate"] = "{{ doc.no_such_field }}"
     env = admin_env(clean_env, standin)
-    result = run_meilichat(["doctor", "--no-completion"], env)
+    result = run_cli(["doctor", "--no-completion"], env)
     assert result.returncode == 5
     assert _lines(result.stdout)["index books"] == "FAIL"
     assert "index chat-settings books" in result.stdout
@@ -180,10 +181,10 @@ def test_a_profile_without_key_gets_one_from_fix(
     env = admin_env(clean_env, standin)
     url = without_connection(env)
     add_profile(env, "local", url, "-w", "demo")
-    before = run_meilichat(["doctor", "--no-completion"], env)
+    before = run_cli(["doctor", "--no-completion"], env)
     assert before.returncode == 3
     assert _lines(before.stdout)["key"] == "FAIL"
-    fixed = run_meilichat(["doctor", "--fix", "--yes"], env)
+    fixed = run_cli(["doctor", "--fix", "--yes"], env)
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
     assert "store it for profile 'local'" in fixed.stderr
     made = [k for k in standin.state.keys.values() if k.name == "meilichat chat key"]
@@ -196,10 +197,10 @@ def test_fix_never_stores_a_key_in_a_profile_for_another_server(
     env = admin_env(clean_env, standin)
     url = without_connection(env)
     add_profile(env, "local", "http://127.0.0.1:9", key="key-for-port-9")
-    fixed = run_meilichat(["doctor", "-p", "local", "--url", url, "--fix", "--yes"], env)
+    fixed = run_cli(["doctor", "-p", "local", "--url", url, "--fix", "--yes"], env)
     assert "store it for profile" not in fixed.stderr
     assert not [k for k in standin.state.keys.values() if k.name == "meilichat chat key"]
-    shown = run_meilichat(["key", "show", "-p", "local", "--reveal"], env)
+    shown = run_cli(["key", "show", "-p", "local", "--reveal"], env)
     assert shown.stdout.strip() == "key-for-port-9"
 
 
@@ -210,10 +211,10 @@ def test_new_user_path_doctor_fix_workspace_set_key_create_ask(
     → key create --save → ask answers."""
     env = {**clean_env, "MEILI_MASTER_KEY": MASTER_KEY}
     url = fresh.url
-    first = run_meilichat(["doctor", "--url", url, "-w", "support", "--no-completion"], env)
+    first = run_cli(["doctor", "--url", url, "-w", "support", "--no-completion"], env)
     assert first.returncode != 0
     _every_failure_has_a_fix(first.stdout)
-    fix = run_meilichat(
+    fix = run_cli(
         ["doctor", "--url", url, "-w", "support", "--fix", "--yes", "--provider-key-stdin"],
         env,
         input=PROVIDER_KEY + "\n",
@@ -221,17 +222,17 @@ def test_new_user_path_doctor_fix_workspace_set_key_create_ask(
     assert "done: enabled `chatCompletions`" in fix.stderr, fix.stderr
     assert fix.returncode == 3  # still no key of our own: the key check says how to get one
     assert "key create --save" in fix.stdout
-    prompt = run_meilichat(
+    prompt = run_cli(
         ["workspace", "set", "support", "--url", url, "--system-prompt", "Answer briefly."], env
     )
     assert prompt.returncode == 0, prompt.stderr
-    made = run_meilichat(
+    made = run_cli(
         ["key", "create", "--save", "--profile", "local", "--url", url, "-w", "support"], env
     )
     assert made.returncode == 0, made.stderr
     del env["MEILI_MASTER_KEY"]
-    answer = run_meilichat(["ask", "-p", "local", "which movies are about space?"], env)
+    answer = run_cli(["ask", "-p", "local", "which movies are about space?"], env)
     assert answer.returncode == 0, answer.stderr
     assert answer.stdout.strip()
-    final = run_meilichat(["doctor", "-p", "local"], env)
+    final = run_cli(["doctor", "-p", "local"], env)
     assert _lines(final.stdout)["completion"] == "ok"

@@ -19,7 +19,7 @@ from typer._click.core import Context
 from meilichat_cli.cli.app import build_app
 from meilichat_cli.cli.help.topics import env_names
 from tests.conftest import run_meilichat
-from tests.inprocess import invoke
+from tests.inprocess import invoke, run_cli
 
 # Names that look like environment variables in help text.
 ENV_NAME = re.compile(
@@ -128,13 +128,13 @@ def test_command_line_mistakes_are_reported_like_every_other_error(
         ("profile", "add", "x"): ("Missing option '--url'.", "profile add --help"),
     }
     for args, (message, hint) in cases.items():
-        result = run_meilichat(list(args), clean_env)
+        result = run_cli(list(args), clean_env)
         assert result.returncode == 2, args
         assert result.stdout == ""
         first, second = result.stderr.splitlines()
         assert first.startswith("meilichat: error: ") and message in first, result.stderr
         assert second.startswith("hint: ") and hint in second, result.stderr
-    as_json = run_meilichat(["ask", "--json", "--bogus", "x"], clean_env)
+    as_json = run_cli(["ask", "--json", "--bogus", "x"], clean_env)
     assert as_json.returncode == 2 and as_json.stdout == ""
     error = json.loads(as_json.stderr)["error"]
     assert error["kind"] == "usage" and error["message"] == "No such option: --bogus"

@@ -1,7 +1,7 @@
-"""`meilichat history …` through the real entry point (exit codes, stdout/stderr split, JSON,
-sanitizing), plus in-process runs with a terminal-like context for what only a terminal sees
-(aligned table, rendered Markdown, the delete confirmation). The database is seeded through
-the store API."""
+"""`meilichat history …` in process through the error boundary (exit codes, stdout/stderr
+split, JSON, sanitizing) with stdin a pipe, and with a terminal-like context for what only a
+terminal sees (aligned table, rendered Markdown, the delete confirmation). The database is
+seeded through the store API."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import run_meilichat
 
 from meilichat_cli.cli.commands.history import format_age, parse_duration
 from meilichat_cli.errors import UsageError
@@ -29,7 +28,7 @@ from meilichat_cli.protocol.events import (
     SearchSources,
     TextDelta,
 )
-from tests.inprocess import Outcome, invoke
+from tests.inprocess import Outcome, invoke, run_cli
 
 HOSTILE = "\x1b]52;c;cHduZWQ=\x07\x1b[2J\x9b31m"  # clipboard write, clear screen, C1 CSI
 
@@ -82,10 +81,10 @@ def seed(
 
 
 def history(args: list[str], env: dict[str, str], **kwargs: Any) -> Any:
-    return run_meilichat(["history", *args], env, **kwargs)
+    return run_cli(["history", *args], env, **kwargs)
 
 
-# --------------------------------------------------------------------------- real entry point
+# --------------------------------------------------------------------------- in a pipe
 
 
 def test_list_without_any_history_says_so_and_creates_nothing(clean_env: dict[str, str]) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from meilichat_cli.chat.question import Expected, parse_question
 from meilichat_cli.errors import UsageError
-from tests.conftest import run_meilichat
+from tests.inprocess import run_cli
 
 if TYPE_CHECKING:
     from meilichat_cli.standin import StandInServer
@@ -20,7 +20,7 @@ QUESTION = "which space movies do you have?"
 
 def ask_json(env: dict[str, str], payload: Any, *extra: str) -> Any:
     text = payload if isinstance(payload, str) else json.dumps(payload)
-    return run_meilichat(["ask", "--input", "json", *extra], env, input=text)
+    return run_cli(["ask", "--input", "json", *extra], env, input=text)
 
 
 def test_prompt_object_is_asked_like_an_argument(
@@ -37,7 +37,7 @@ def test_prompt_object_is_asked_like_an_argument(
 def test_messages_continue_the_given_conversation(
     server_env: dict[str, str], standin: StandInServer
 ) -> None:
-    first = run_meilichat(["ask", "--events", "--no-save", QUESTION], server_env)
+    first = run_cli(["ask", "--events", "--no-save", QUESTION], server_env)
     assert first.returncode == 0, first.stderr
     events = [json.loads(line) for line in first.stdout.splitlines()]
     # The conversation as a script keeps it: the messages Meilisearch asked the client to
@@ -205,7 +205,7 @@ def test_bad_input_in_json_mode_is_a_json_error(
 def test_input_option_misuse_exits_2(
     server_env: dict[str, str], standin: StandInServer, args: list[str], message: str
 ) -> None:
-    result = run_meilichat(["ask", *args], server_env, input='{"prompt": "x"}')
+    result = run_cli(["ask", *args], server_env, input='{"prompt": "x"}')
     assert result.returncode == 2
     assert message in result.stderr
     assert standin.completion_bodies() == []

@@ -14,7 +14,7 @@ from meilichat_cli.errors import ConfigError, MeilichatError, UsageError
 from meilichat_cli.local import credentials as credentials_module
 from meilichat_cli.local.credentials import CredentialsFile
 from tests.conftest import run_meilichat
-from tests.inprocess import Outcome, invoke
+from tests.inprocess import Outcome, invoke, run_cli
 
 SECRET = "sk-SENTINEL-0123456789-abcdefghij"
 OTHER = "sk-OTHER-KEY-9876543210-zyxwvu"
@@ -152,11 +152,14 @@ def test_no_profile_at_all(clean_env: dict[str, str]) -> None:
     assert "meilichat profile add NAME --url URL" in (error.hint or "")
 
 
-# --- through the real entry point --------------------------------------------------------------
+# --- end to end (processes where children or PYTHONPATH are involved) -----------------------------
 
 
 def test_key_never_leaks_into_output(env: dict[str, str], tmp_path: Path) -> None:
-    """The sentinel key appears in no output of any profile or key command but `--reveal`."""
+    """The sentinel key appears in no output of any profile or key command but `--reveal`.
+
+    A real process: a key command that prints the key must not reach the terminal either,
+    and only a process shows what its children write to the inherited stdout and stderr."""
     assert run_meilichat(["key", "set"], env, input=SECRET + "\n").returncode == 0
     failing = tmp_path / "failing.py"
     failing.write_text(f"import sys\nprint('{SECRET}')\nprint('{SECRET}', file=sys.stderr)\n")
@@ -206,10 +209,10 @@ def test_key_never_leaks_into_output(env: dict[str, str], tmp_path: Path) -> Non
 
 
 def test_entry_point_exit_codes(env: dict[str, str]) -> None:
-    result = run_meilichat(["key", "set"], env, input="")
+    result = run_cli(["key", "set"], env, input="")
     assert (result.returncode, result.stdout) == (2, "")
     assert result.stderr.splitlines()[0] == "meilichat: error: empty key refused"
-    result = run_meilichat(["key", "show", "-p", "prod"], env)
+    result = run_cli(["key", "show", "-p", "prod"], env)
     assert result.returncode == 2
     assert "Unknown profile 'prod' (known: local, other)" in result.stderr
 
@@ -229,9 +232,9 @@ def test_set_on_a_real_terminal_does_not_echo(env: dict[str, str]) -> None:
 
 
 def test_an_absent_keyring_falls_back_with_a_notice(env: dict[str, str]) -> None:
-    run_meilichat(["profile", "set", "local", "--key-store", "keyring"], env)
-    no_keyring = {**env, "PYTHONPATH": ""}
-    result = run_meilichat(["key", "set"], no_keyring, input=SECRET + "\n")
+    run_cli(["profile", "set", "local", "--key-store", "keyring"], env)
+    # In process: whether keyring imports is this interpreter's answer (skipped below if so).
+    result = run_cli(["key", "set"], env, input=SECRET + "\n")
     if result.returncode == 0 and "keyring package is not installed" not in result.stderr:
         pytest.skip("a real keyring package is installed here")
     assert result.returncode == 0, result.stderr

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from meilichat_cli.local.paths import Paths
-from tests.conftest import run_meilichat, wait_for_hidden_input
+from tests.conftest import wait_for_hidden_input
+from tests.inprocess import run_cli
 
 
 def test_ctrl_c_at_the_hidden_prompt_exits_130(clean_env: dict[str, str], tmp_path: Path) -> None:
@@ -22,7 +23,7 @@ def test_ctrl_c_at_the_hidden_prompt_exits_130(clean_env: dict[str, str], tmp_pa
     no_click.mkdir(parents=True)
     (no_click / "__init__.py").write_text("raise ImportError('click is not installed')\n")
     env = {**clean_env, "PYTHONPATH": os.pathsep.join([str(no_click.parent), os.getcwd()])}
-    added = run_meilichat(["profile", "add", "local", "--url", "http://127.0.0.1:7700"], clean_env)
+    added = run_cli(["profile", "add", "local", "--url", "http://127.0.0.1:7700"], clean_env)
     assert added.returncode == 0, added.stderr
     child = pexpect.spawn(
         sys.executable,

@@ -1,5 +1,5 @@
-"""`meilichat profile ...`: in-process through the Typer sub-app, and through the real entry point
-for what only a process can show (exit codes and messages, concurrency, a real `ask`)."""
+"""`meilichat profile ...` in process through the error boundary (exit codes and messages, a real
+`ask`), and as real processes for what only processes can show (concurrent writers)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,7 @@ import pytest
 from meilichat_cli.errors import ConfigError, MeilichatError, UsageError
 from meilichat_cli.local.config import load_config
 from meilichat_cli.local.credentials import CredentialsFile
-from tests.conftest import run_meilichat
-from tests.inprocess import Outcome, invoke
+from tests.inprocess import Outcome, invoke, run_cli
 
 if TYPE_CHECKING:
     from meilichat_cli.standin import StandInServer
@@ -344,16 +343,16 @@ def test_bad_profile_names_are_refused(clean_env: dict[str, str]) -> None:
         assert result.exit_code != 0
 
 
-# --- through the real entry point --------------------------------------------------------------
+# --- end to end -----------------------------------------------------------------------------------
 
 
 def test_entry_point_errors_are_one_line_and_exit_2(clean_env: dict[str, str]) -> None:
-    result = run_meilichat(["profile", "add", "a", "--url", "http://u:secret@host"], clean_env)
+    result = run_cli(["profile", "add", "a", "--url", "http://u:secret@host"], clean_env)
     assert result.returncode == 2
     assert result.stderr.startswith("meilichat: error: the server URL must not contain")
     assert "secret" not in result.stderr
     assert "Traceback" not in result.stderr
-    result = run_meilichat(["profile", "show", "prod"], clean_env)
+    result = run_cli(["profile", "show", "prod"], clean_env)
     assert result.returncode == 2
     assert "Unknown profile 'prod' (no profiles configured)" in result.stderr
 
@@ -390,7 +389,7 @@ def test_profile_path_works_without_home(clean_env: dict[str, str]) -> None:
     env = {
         k: v for k, v in clean_env.items() if k != "HOME" and not k.startswith(("XDG_", "MEILI"))
     }
-    result = run_meilichat(["profile", "path", "--json"], env)
+    result = run_cli(["profile", "path", "--json"], env)
     assert result.returncode == 0, result.stderr
     assert all(os.path.isabs(value) for value in json.loads(result.stdout).values())
 
@@ -399,7 +398,7 @@ def test_new_user_story_ask_with_a_profile(
     clean_env: dict[str, str], standin: StandInServer
 ) -> None:
     assert standin.chat_key is not None
-    added = run_meilichat(
+    added = run_cli(
         [
             "profile",
             "add",
@@ -414,10 +413,10 @@ def test_new_user_story_ask_with_a_profile(
         clean_env,
     )
     assert added.returncode == 0, added.stderr
-    stored = run_meilichat(["key", "set"], clean_env, input=standin.chat_key + "\n")
+    stored = run_cli(["key", "set"], clean_env, input=standin.chat_key + "\n")
     assert stored.returncode == 0, stored.stderr
     assert standin.chat_key not in stored.stdout + stored.stderr
-    answered = run_meilichat(["--debug", "ask", "-p", "local", "which space movies?"], clean_env)
+    answered = run_cli(["--debug", "ask", "-p", "local", "which space movies?"], clean_env)
     assert answered.returncode == 0, answered.stderr
     assert answered.stdout.strip()
     assert standin.chat_key not in answered.stdout + answered.stderr
@@ -429,10 +428,8 @@ def test_new_user_story_ask_with_a_profile(
 def test_a_profile_without_a_key_names_key_set(
     clean_env: dict[str, str], standin: StandInServer
 ) -> None:
-    run_meilichat(
-        ["profile", "add", "nokey", "--url", standin.url, "-w", standin.workspace], clean_env
-    )
-    result = run_meilichat(["ask", "hello"], clean_env)
+    run_cli(["profile", "add", "nokey", "--url", standin.url, "-w", standin.workspace], clean_env)
+    result = run_cli(["ask", "hello"], clean_env)
     assert result.returncode == 3, result.stderr
     assert "No API key for profile 'nokey'" in result.stderr
     assert "meilichat key set" in result.stderr
@@ -443,7 +440,7 @@ def test_the_api_key_flag_works_and_warns(
 ) -> None:
     assert standin.chat_key is not None
     env = {**clean_env, "MEILICHAT_URL": standin.url, "MEILICHAT_WORKSPACE": standin.workspace}
-    result = run_meilichat(["ask", "--api-key", standin.chat_key, "which space movies?"], env)
+    result = run_cli(["ask", "--api-key", standin.chat_key, "which space movies?"], env)
     assert result.returncode == 0, result.stderr
     assert "visible to other users in the process list" in result.stderr
     assert standin.chat_key not in result.stdout + result.stderr

@@ -18,7 +18,7 @@ from meilichat_cli.cli.app import COMMANDS, build_app
 from meilichat_cli.cli.help import render as reference_render
 from meilichat_cli.cli.help import topics as reference
 from meilichat_cli.errors import ExitCode, MeilichatError
-from tests.conftest import run_meilichat
+from tests.inprocess import run_cli
 
 REPO = Path(__file__).resolve().parent.parent
 PACKAGE = REPO / "meilichat_cli"
@@ -102,7 +102,7 @@ def test_help_lists_the_topics_and_shows_command_help() -> None:
 
 
 def test_an_unknown_topic_is_a_usage_error(clean_env: dict[str, str]) -> None:
-    result = run_meilichat(["help", "exit-code"], clean_env)
+    result = run_cli(["help", "exit-code"], clean_env)
     assert result.returncode == 2
     assert "exit-codes, environment, files, json" in result.stderr
     assert result.stdout == ""

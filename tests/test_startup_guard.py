@@ -3,7 +3,8 @@
 Each check runs in a fresh interpreter and reads `sys.modules` at the end: a module imported
 at the top level of anything these paths load (cli.py, commands/*, settings, config, paths…)
 shows up there whatever the timing. httpx, prompt_toolkit, pydantic and sqlite3 are never
-needed to print a version, a help page or completion candidates; rich and the markdown
+needed to print a version, a help page or completion candidates, nor is tomlkit (config.toml
+is only *written* with it; reading uses tomllib, so `ask` does not load it); rich and the markdown
 stack are needed only by typer's help formatter, so building the command tree, `--version`
 and completion must not load them either.
 """
@@ -15,13 +16,18 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from meilichat_cli import __version__
+from tests.conftest import MASTER_KEY
+
+if TYPE_CHECKING:
+    from meilichat_cli.standin import StandInServer
 
 # Never needed before a command really runs.
-HEAVY = ("httpx", "httpcore", "prompt_toolkit", "pydantic", "sqlite3")
+HEAVY = ("httpx", "httpcore", "prompt_toolkit", "pydantic", "sqlite3", "tomlkit")
 # Needed by typer's rich help pages (typer.rich_utils imports rich.markdown), nothing else.
 RENDERING = ("rich", "markdown_it", "pygments")
 
@@ -152,3 +158,18 @@ def test_completion_loads_nothing_heavy(line: str, tmp_path: Path) -> None:
     result = probe("run", [], env=env)
     assert str(result["stdout"]).strip(), "no completion candidates"
     assert loaded(result, HEAVY + RENDERING) == []
+
+
+def test_ask_with_a_profile_reads_config_without_the_toml_writer(
+    standin: StandInServer, clean_env: dict[str, str], tmp_path: Path
+) -> None:
+    config_dir = Path(clean_env["MEILICHAT_CONFIG_DIR"])
+    config_dir.mkdir(mode=0o700)
+    (config_dir / "config.toml").write_text(
+        f'# mine\ndefault_profile = "demo"\n\n[profiles.demo]\nurl = "{standin.url}"\n'
+        f'workspace = "{standin.workspace}"\n'
+    )
+    env = {**clean_env, "MEILICHAT_API_KEY": standin.chat_key or MASTER_KEY}
+    result = probe("run", ["ask", "--no-save", "which space movies?"], env=env)
+    assert str(result["stdout"]).strip(), "ask printed no answer"
+    assert loaded(result, ("tomlkit",)) == []

@@ -110,6 +110,8 @@ class BarProgress:
             highlight=False,
             markup=False,
             emoji=False,
+            # COLUMNS, TERM and friends come from the run's environment, not the process's.
+            _environ=self.ctx.environ,
         )
         self._progress = Progress(
             TextColumn("{task.description}"),

@@ -157,16 +157,14 @@ def declined(ctx: RunContext) -> None:
     ctx.note("Cancelled; nothing was changed.")
 
 
-def read_text_file(path: str, what: str) -> str:
-    """A prompt or template from a file (UTF-8); `-` is stdin. The newline that ends a text
-    file's last line is the file's, not the prompt's: it is dropped."""
-    import sys
-
+def read_text_file(ctx: RunContext, path: str, what: str) -> str:
+    """A prompt or template from a file (UTF-8); `-` is the run's stdin. The newline that ends
+    a text file's last line is the file's, not the prompt's: it is dropped."""
     from meilichat_cli.errors import UsageError
 
     try:
         if path == "-":
-            text = sys.stdin.read()
+            text = ctx.stdin.read()
         else:
             with open(path, encoding="utf-8") as handle:
                 text = handle.read()
@@ -177,11 +175,13 @@ def read_text_file(path: str, what: str) -> str:
         raise UsageError(f"{what} file {path} is not UTF-8 text") from None
 
 
-def value_or_file(value: str | None, path: str | None, what: str, option: str) -> str | None:
+def value_or_file(
+    ctx: RunContext, value: str | None, path: str | None, what: str, option: str
+) -> str | None:
     from meilichat_cli.errors import UsageError
 
     if value is not None and path is not None:
         raise UsageError(f"give {what} as {option} or {option}-file, not both")
     if path is not None:
-        return read_text_file(path, what)
+        return read_text_file(ctx, path, what)
     return value

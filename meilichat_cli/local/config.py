@@ -16,10 +16,11 @@
 Reading goes through meilichat_cli.local.toml_file (tomllib). A UTF-8 BOM is accepted; an empty file
 means no profiles. Syntax errors name the file, line and column; invalid UTF-8 names the byte
 offset; wrong types name the key path. Unknown keys give a warning and are kept when the file is
-rewritten (comments and formatting are not: the file is rewritten from its data). A file that
-fails to load is never written: every change loads first, under the lock, and stops on error.
+rewritten. A rewrite edits the existing text only where values changed (toml_file.update_toml),
+so the user's comments, blank lines and key order survive. A file that fails to load is never
+written: every change loads first, under the lock, and stops on error.
 
-Imports: standard library and meilichat_cli.{errors, storage, tomlfile}.
+Imports: standard library and meilichat_cli.{errors, local.files, local.toml_file}.
 """
 
 from __future__ import annotations
@@ -34,7 +35,12 @@ from typing import Any
 
 from meilichat_cli.errors import ConfigError, UsageError
 from meilichat_cli.local.files import atomic_write, file_lock
-from meilichat_cli.local.toml_file import dump_toml, fix_by_hand_hint, load_toml_file
+from meilichat_cli.local.toml_file import (
+    fix_by_hand_hint,
+    load_toml_file,
+    read_toml_text,
+    update_toml,
+)
 
 Warn = Callable[[str], None]
 
@@ -128,11 +134,21 @@ def edit_config(path: Path, *, warn: Warn) -> Iterator[Config]:
 
 
 def save_config(config: Config) -> None:
-    """Write `config` to its path atomically. Call it under `file_lock(config.path)`."""
-    atomic_write(config.path, render_config(config).encode("utf-8"), mode=CONFIG_FILE_MODE)
+    """Write `config` to its path atomically, keeping the layout and comments of the file there.
+
+    Call it under `file_lock(config.path)`, after the file has loaded.
+    """
+    text = render_config(config, original=read_toml_text(config.path))
+    atomic_write(config.path, text.encode("utf-8"), mode=CONFIG_FILE_MODE)
 
 
-def render_config(config: Config) -> str:
+def render_config(config: Config, *, original: str | None = None) -> str:
+    """The text of config.toml for `config`: `original` edited where it differs, or a new file."""
+    return update_toml(original, config_document(config))
+
+
+def config_document(config: Config) -> dict[str, Any]:
+    """`config` as TOML data, in the order a new file is written."""
     document: dict[str, Any] = {}
     if config.default_profile is not None:
         document["default_profile"] = config.default_profile
@@ -146,7 +162,7 @@ def render_config(config: Config) -> str:
     for name in sorted(config.profiles):
         profiles[name] = _profile_table(config.profiles[name])
     document["profiles"] = profiles
-    return dump_toml(document)
+    return document
 
 
 def _profile_table(profile: Profile) -> dict[str, Any]:

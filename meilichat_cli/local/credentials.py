@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 from meilichat_cli.errors import ConfigError, UsageError
 from meilichat_cli.local.config import Config, Profile
 from meilichat_cli.local.files import PRIVATE_FILE_MODE, atomic_write, file_lock
-from meilichat_cli.local.toml_file import dump_toml, load_toml_file
+from meilichat_cli.local.toml_file import load_toml_file, read_toml_text, update_toml
 
 Warn = Callable[[str], None]
 T = TypeVar("T")
@@ -140,7 +140,9 @@ class CredentialsFile:
         return keys
 
     def _save(self, data: dict[str, Any]) -> None:
-        atomic_write(self.path, dump_toml(data).encode("utf-8"), mode=PRIVATE_FILE_MODE)
+        # Called under the lock, after _load: the text on disk is what `data` was read from.
+        text = update_toml(read_toml_text(self.path), data)
+        atomic_write(self.path, text.encode("utf-8"), mode=PRIVATE_FILE_MODE)
 
     def _check_mode(self) -> None:
         if sys.platform == "win32" or str(self.path) in _warned_loose_modes:

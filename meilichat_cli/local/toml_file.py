@@ -1,16 +1,26 @@
 """TOML files meilichat owns (config.toml, credentials.toml): read with errors people can act
-on, and write with a small writer of our own.
+on, and write them back keeping what the user wrote by hand.
 
 Reading: a UTF-8 BOM is accepted; invalid UTF-8 names the line and byte offset; syntax errors
 name the file, line and column (from tomllib's message). A missing file reads as {}.
 
-Writing: the files are flat: top-level keys and `[profiles.NAME]` tables of strings and
-booleans. The writer also handles every value tomllib can produce (integers, floats, dates,
-times, arrays, nested tables) because unknown keys read from a user's file are written back
-unchanged. Comments and formatting are not preserved. The output is checked by parsing it
-again, so a writer bug can never leave a file meilichat cannot read.
+Writing a new file (`dump_toml`): the files are flat: top-level keys and `[profiles.NAME]`
+tables of strings and booleans. The writer also handles every value tomllib can produce
+(integers, floats, dates, times, arrays, nested tables) because unknown keys read from a user's
+file are written back unchanged. The output is checked by parsing it again, so a writer bug can
+never leave a file meilichat cannot read.
 
-Imports: standard library (tomli on Python < 3.11), meilichat_cli.{errors, storage}.
+Rewriting an existing file (`update_toml`): the old text is edited in place with tomlkit, only
+where the data changed, so comments, blank lines, key order, quoting and unrelated keys survive.
+A new key goes after the table's last key (not after a comment that introduces the next table);
+a new table goes at the end. The result must parse to exactly the wanted data; if tomlkit cannot
+express the change in the user's layout (an exotic mix of dotted keys and tables), the file is
+written from its data with `dump_toml` instead, which is correct but loses the comments.
+tomlkit is imported only here and only when a file is written: reading stays on tomllib, so
+commands that write nothing never pay for it.
+
+Imports: standard library (tomli on Python < 3.11), tomlkit (lazily, when writing),
+meilichat_cli.{errors, local.files}.
 """
 
 from __future__ import annotations
@@ -43,6 +53,19 @@ _ESCAPES = {
     "\f": "\\f",
     "\r": "\\r",
 }
+
+
+def read_toml_text(path: Path) -> str | None:
+    """The file's text without a UTF-8 BOM, for `update_toml`; None when it is missing.
+
+    Call it on a file that has just loaded (under the same lock): it assumes valid UTF-8.
+    """
+    raw = read_bytes(path)
+    if raw is None:
+        return None
+    if raw.startswith(_UTF8_BOM):
+        raw = raw[len(_UTF8_BOM) :]
+    return raw.decode("utf-8")
 
 
 def parse_toml(text: str) -> dict[str, Any]:
@@ -155,3 +178,101 @@ def format_value(value: Any) -> str:
         items = ", ".join(f"{format_key(k)} = {format_value(v)}" for k, v in value.items())
         return "{" + items + "}" if items else "{}"
     raise TypeError(f"cannot write a {type(value).__name__} to TOML")
+
+
+# --- rewriting a file the user may have edited ------------------------------------------------
+
+
+def update_toml(original: str | None, document: dict[str, Any]) -> str:
+    """TOML text for `document`, made by editing `original` where the data differ.
+
+    With no original (or an empty one), this is `dump_toml(document)`. Raises ValueError if
+    neither way produces a file that reads back as `document`.
+    """
+    if original is None or not original.strip():
+        return dump_toml(document)
+    try:
+        text = _edit_in_place(original, document)
+    except Exception:  # tomlkit refused the layout: fall back to a clean rewrite below
+        text = None
+    if text is not None and same_data(parse_toml(text), document):
+        return text
+    return dump_toml(document)
+
+
+def _edit_in_place(original: str, document: dict[str, Any]) -> str:
+    import tomlkit
+
+    old = parse_toml(original)
+    edited = tomlkit.parse(original)
+    _merge(edited, old, document)
+    return edited.as_string()
+
+
+def _merge(table: Any, old: dict[str, Any], new: dict[str, Any]) -> None:
+    """Make the tomlkit `table` (which reads as `old`) read as `new`, touching only changes."""
+    for key in [key for key in old if key not in new]:
+        del table[key]
+    for key, value in new.items():
+        if key not in old:
+            _add(table, key, value)
+        elif same_data(old[key], value):
+            continue
+        elif isinstance(old[key], dict) and isinstance(value, dict) and value:
+            _merge(table[key], old[key], value)
+        else:
+            table[key] = _to_item(value)  # replaced where it stands, its comment kept
+
+
+def _add(table: Any, key: str, value: Any) -> None:
+    item = _to_item(value)
+    if isinstance(value, dict):
+        table[key] = item  # a table: tomlkit puts it after the existing ones
+        return
+    from tomlkit.container import Container
+
+    container = table if isinstance(table, Container) else getattr(table, "value", None)
+    body = container.body if isinstance(container, Container) else None
+    insert_at = getattr(container, "_insert_at", None)
+    if body is not None and callable(insert_at):
+        last_key = max(
+            (index for index, (name, entry) in enumerate(body) if name and _is_key_value(entry)),
+            default=None,
+        )
+        if last_key is not None and last_key + 1 < len(body):
+            # tomlkit's public `table[key] = value` appends after the table's trailing
+            # comments, which usually introduce the next table; put it after the last key.
+            insert_at(last_key + 1, key, item)
+            return
+    table[key] = item
+
+
+def _is_key_value(entry: Any) -> bool:
+    from tomlkit.items import AoT, Comment, Null, Table, Whitespace
+
+    return not isinstance(entry, (AoT, Comment, Null, Table, Whitespace))
+
+
+def _to_item(value: Any) -> Any:
+    import tomlkit
+
+    if isinstance(value, dict):
+        nested = bool(value) and all(isinstance(inner, dict) for inner in value.values())
+        table = tomlkit.table(is_super_table=nested)
+        for key, inner in value.items():
+            table[key] = _to_item(inner)
+        return table
+    return tomlkit.item(value)
+
+
+def same_data(left: Any, right: Any) -> bool:
+    """Equal as TOML data: same types (True is not 1), NaN equal to NaN, tables by content."""
+    if isinstance(left, dict) and isinstance(right, dict):
+        return left.keys() == right.keys() and all(same_data(left[k], right[k]) for k in left)
+    if isinstance(left, (list, tuple)) and isinstance(right, (list, tuple)):
+        return len(left) == len(right) and all(map(same_data, left, right))
+    if type(left) is not type(right):
+        return False
+    if isinstance(left, float) and math.isnan(left):
+        return math.isnan(right)
+    return bool(left == right)

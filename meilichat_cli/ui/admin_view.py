@@ -90,6 +90,8 @@ def terminal_console(ctx: RunContext) -> Any:
         highlight=False,
         emoji=False,
         markup=False,
+        # COLUMNS, TERM and friends come from the run's environment, not the process's.
+        _environ=ctx.environ,
     )
 
 

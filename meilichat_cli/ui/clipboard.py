@@ -51,6 +51,7 @@ def copy_text(text: str, *, environ: Mapping[str, str], terminal: TextIO) -> str
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
                 timeout=TOOL_TIMEOUT,
+                env=dict(environ),  # DISPLAY, WAYLAND_DISPLAY: the run's, not the process's
                 check=False,
             )
         except (OSError, subprocess.TimeoutExpired):

@@ -38,7 +38,7 @@ def edit_text(text: str, environ: Mapping[str, str] | None = None) -> str | None
             if not words:
                 continue
             try:
-                returncode = subprocess.call([*words, name])
+                returncode = subprocess.call([*words, name], env=dict(env))
             except OSError:
                 continue  # not installed: try the next one
             if returncode != 0:

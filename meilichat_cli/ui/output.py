@@ -378,6 +378,8 @@ def make_console(ctx: RunContext) -> Console:
         highlight=False,
         emoji=False,
         markup=False,
+        # COLUMNS, TERM and friends come from the run's environment, not the process's.
+        _environ=ctx.environ,
     )
 
 

@@ -338,7 +338,7 @@ def chat_settings(
     changes: dict[str, Any] = {}
     if description is not None:
         changes["description"] = description
-    chosen_template = value_or_file(template, template_file, "the template", "--template")
+    chosen_template = value_or_file(ctx, template, template_file, "the template", "--template")
     if chosen_template is not None:
         changes["documentTemplate"] = chosen_template
     if max_bytes is not None:

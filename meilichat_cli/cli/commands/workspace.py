@@ -428,24 +428,31 @@ def set_(
         raise UsageError(f"stdin can be read only once: {' and '.join(stdin_users)} both want it")
     prompts = {
         "system": value_or_file(
-            system_prompt, system_prompt_file, "the system prompt", "--system-prompt"
+            ctx, system_prompt, system_prompt_file, "the system prompt", "--system-prompt"
         ),
         "searchDescription": value_or_file(
+            ctx,
             search_description,
             search_description_file,
             "the search description",
             "--search-description",
         ),
         "searchQParam": value_or_file(
-            search_q_param, search_q_param_file, "the q parameter description", "--search-q-param"
+            ctx,
+            search_q_param,
+            search_q_param_file,
+            "the q parameter description",
+            "--search-q-param",
         ),
         "searchFilterParam": value_or_file(
+            ctx,
             search_filter_param,
             search_filter_param_file,
             "the filter parameter description",
             "--search-filter-param",
         ),
         "searchIndexUidParam": value_or_file(
+            ctx,
             search_index_uid_param,
             search_index_uid_param_file,
             "the index_uid parameter description",
@@ -659,7 +666,10 @@ def _edit_in_editor(
         with os.fdopen(handle, "w", encoding="utf-8") as out:
             out.write(json.dumps(settings, indent=2, ensure_ascii=False) + "\n")
         try:
-            result = subprocess.run([*shlex.split(editor), path], check=False)
+            # The editor sees the run's environment (the one VISUAL/EDITOR came from).
+            result = subprocess.run(
+                [*shlex.split(editor), path], env=dict(ctx.environ), check=False
+            )
         except OSError as error:
             raise UsageError(
                 f"cannot start the editor {editor!r}: {error.strerror}",

@@ -244,7 +244,8 @@ ENVIRONMENT: tuple[EnvRow, ...] = (
 FILES_INTRO = (
     "`meilichat profile path` prints where each file is on this machine. Files holding"
     " keys or conversations are created private (0600, directories 0700) and written"
-    " atomically; a config file that fails to load is never overwritten."
+    " atomically; a config file that fails to load is never overwritten, and one that is"
+    " rewritten keeps its comments, blank lines and key order."
 )
 
 FILES: tuple[FileRow, ...] = (
