@@ -120,3 +120,21 @@ def wait_for_hidden_input(terminal_fd: int, timeout: float = 15.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("the hidden prompt never turned echo off")
         time.sleep(0.01)
+
+
+# The Meilisearch releases the client's integration tests run against (the stand-in
+# emulates each one: meilichat_cli/standin/versions.py).
+EMULATED_VERSIONS = ("1.15.1", "1.16", "1.17", "1.48", "1.50")
+
+
+@pytest.fixture(params=EMULATED_VERSIONS)
+def versioned_standin(request: pytest.FixtureRequest) -> Iterator[StandInServer]:
+    """Like `standin`, once per emulated Meilisearch release (`server.state.version`)."""
+    from meilichat_cli.standin import StandInServer
+
+    server = StandInServer(master_key=MASTER_KEY, version=request.param)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.close()

@@ -368,7 +368,7 @@ def test_create_key_returns_201_keyview(admin: Client) -> None:
         (
             {"actions": ["search"], "indexes": ["a b"], "expiresAt": None},
             "invalid_api_key_indexes",
-            "`a b` is not a valid index uid pattern.",
+            "Invalid value at `.indexes[0]`: `a b` is not a valid index uid pattern.",
         ),
         (
             {"actions": ["search"], "indexes": ["*"], "expiresAt": None, "foo": 1},

@@ -53,6 +53,10 @@ WORKSPACE_FIELDS = ("source", *STRING_FIELDS, "prompts")
 MASKED_KEY = re.compile(r"(?:XXX|.{2}XXXX|.{3}XXXXX|.{5}XXXXXX)\.\.\.", re.DOTALL)
 
 MIN_CHAT_VERSION = (1, 15, 1)
+# Version facts the client acts on (the full table is in docs/versions.md).
+PATCH_INDEX_CHAT_SINCE = (1, 17, 0)  # PUT /indexes/{uid}/settings/chat before
+FILTER_ARGUMENT_SINCE = (1, 16, 0)  # `filter` tool argument, `prompts.searchFilterParam`
+RENDER_ROUTE_SINCE = (1, 48, 0)  # POST /render-template (experimental `renderRoute`)
 PAGE_SIZE = 100
 # A server whose `total` never stops growing must not keep us paging forever.
 MAX_PAGES = 1000
@@ -280,6 +284,22 @@ def version(client: MeiliClient) -> dict[str, Any]:
         return _object(client.request_json("GET", "/version"), "/version")
 
 
+def server_version(client: MeiliClient) -> tuple[int, int, int] | None:
+    """The server's version from GET /version, read once per client (connection) and cached
+    on it; None when it cannot be read (a key without the `version` action, an odd answer).
+    Callers then assume the newest behaviour."""
+    if "version" not in client.cache:
+        parsed: tuple[int, int, int] | None = None
+        try:
+            text = version(client).get("pkgVersion")
+            parsed = parse_version(text) if isinstance(text, str) else None
+        except (AuthError, ApiError, NotFoundError, ProtocolError):
+            parsed = None
+        client.cache["version"] = parsed
+    cached = client.cache["version"]
+    return cached if isinstance(cached, tuple) else None
+
+
 def parse_version(text: str) -> tuple[int, int, int] | None:
     """`1.50.0`, `v1.16.0-rc.1` → (1, 50, 0); None when it is not a version."""
     match = re.match(r"v?(\d+)\.(\d+)(?:\.(\d+))?", text.strip())
@@ -359,13 +379,37 @@ def workspace_settings_or_none(client: MeiliClient, workspace: str) -> dict[str,
 def update_workspace(
     client: MeiliClient, workspace: str, changes: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """PATCH the settings (creates the workspace when missing). Refuses a masked key."""
+    """PATCH the settings (creates the workspace when missing). Refuses a masked key, and a
+    filter prompt on a server older than 1.16 (which has no such prompt: it would answer
+    with a deserialization error)."""
     refuse_masked_key(changes.get("apiKey"))
+    changes = _for_server_prompts(client, changes)
     with needs_action("chatsSettings.update", f"changing workspace {workspace!r}"):
         body = client.request_json(
             "PATCH", f"/chats/{_segment(workspace)}/settings", json_body=dict(changes)
         )
     return _object(body, "workspace settings")
+
+
+def _for_server_prompts(client: MeiliClient, changes: Mapping[str, Any]) -> Mapping[str, Any]:
+    prompts = changes.get("prompts")
+    if not isinstance(prompts, dict) or "searchFilterParam" not in prompts:
+        return changes
+    found = server_version(client)
+    if found is None or found >= FILTER_ARGUMENT_SINCE:
+        return changes
+    if prompts["searchFilterParam"] is not None:
+        raise UsageError(
+            f"Meilisearch {'.'.join(map(str, found))} has no filter prompt (searchFilterParam):"
+            " its search tool cannot filter",
+            hint="upgrade Meilisearch to 1.16 or later, or leave the filter prompt out",
+        )
+    # Resetting a prompt the server does not have: nothing to send for it.
+    kept = {name: text for name, text in prompts.items() if name != "searchFilterParam"}
+    trimmed = {name: value for name, value in changes.items() if name != "prompts"}
+    if kept:
+        trimmed["prompts"] = kept
+    return trimmed
 
 
 def reset_workspace(client: MeiliClient, workspace: str) -> dict[str, Any]:
@@ -563,16 +607,30 @@ def index_chat_settings(client: MeiliClient, index: str) -> dict[str, Any]:
     return _object(body, "index chat settings")
 
 
+def index_chat_settings_method(client: MeiliClient) -> str:
+    """`PATCH` from Meilisearch 1.17 on, `PUT` on 1.15.1–1.16.x (the route changed verb)."""
+    found = server_version(client)
+    return "PUT" if found is not None and found < PATCH_INDEX_CHAT_SINCE else "PATCH"
+
+
 def update_index_chat_settings(
     client: MeiliClient, index: str, changes: Mapping[str, Any] | None
 ) -> dict[str, Any]:
-    """PATCH (None resets everything); returns the enqueued task summary."""
+    """PATCH, or PUT before 1.17 (None resets everything); returns the enqueued task summary.
+
+    When the version could not be read and PATCH is refused with 405, PUT is tried once."""
     path = f"/indexes/{_segment(index)}/settings/chat"
     with needs_action("settings.update", f"changing the settings of index {index!r}"):
         if changes is None:
             body = client.request_json("DELETE", path)
         else:
-            body = client.request_json("PATCH", path, json_body=dict(changes))
+            method = index_chat_settings_method(client)
+            try:
+                body = client.request_json(method, path, json_body=dict(changes))
+            except ApiError as error:
+                if error.http_status != 405 or method != "PATCH":
+                    raise
+                body = client.request_json("PUT", path, json_body=dict(changes))
     task = _object(body, "index chat settings update")
     if not isinstance(task.get("taskUid"), int):
         raise ProtocolError("the server accepted the settings but sent no task uid")
@@ -686,6 +744,68 @@ def searchable_attributes(client: MeiliClient, index: str) -> list[str] | None:
     if isinstance(attributes, list) and all(isinstance(item, str) for item in attributes):
         return list(attributes)
     return None
+
+
+def primary_key(client: MeiliClient, index: str) -> str | None:
+    """The index's primary key (GET /indexes/{uid}), or None when unknown."""
+    try:
+        body = client.request_json("GET", f"/indexes/{_segment(index)}")
+    except (NotFoundError, ApiError, AuthError):
+        return None
+    key = body.get("primaryKey") if isinstance(body, dict) else None
+    return key if isinstance(key, str) else None
+
+
+def server_previews(
+    client: MeiliClient,
+    index: str,
+    docs: Sequence[Mapping[str, Any]],
+    *,
+    template: str | None,
+    max_bytes: int | None,
+) -> tuple[list[str] | None, str | None]:
+    """Each document rendered by the server's `POST /render-template` (1.48+, experimental
+    `renderRoute`), exactly as the model sees it: (renders, None), or (None, why not) when the
+    server cannot (older version, feature off, key lacking the actions). `template` None
+    renders the index's stored chat template; a string renders that template inline."""
+    found = server_version(client)
+    if found is not None and found < RENDER_ROUTE_SINCE:
+        return None, f"Meilisearch {'.'.join(map(str, found))} has no /render-template (1.48+)"
+    spec: dict[str, Any] = (
+        {"kind": "chatDocumentTemplate", "indexUid": index}
+        if template is None
+        else {"kind": "inlineDocumentTemplate", "inline": template}
+    )
+    if max_bytes is not None and max_bytes > 0:
+        spec["documentTemplateMaxBytes"] = max_bytes
+    key = primary_key(client, index)
+    renders: list[str] = []
+    for doc in docs:
+        # By id when possible: the index then says which fields are searchable, as in a chat.
+        docid = doc.get(key) if key else None
+        source: dict[str, Any] = (
+            {"kind": "indexDocument", "indexUid": index, "id": str(docid)}
+            if isinstance(docid, (str, int)) and not isinstance(docid, bool)
+            else {"kind": "inlineDocument", "inline": dict(doc)}
+        )
+        body = {"template": spec, "input": source}
+        try:
+            answer = client.request_json("POST", "/render-template", json_body=body)
+        except (ApiError, AuthError, NotFoundError) as error:
+            if error.code == "feature_not_enabled" or (error.message or "").startswith(
+                "Chat completions are disabled"
+            ):
+                return None, "the experimental feature `renderRoute` is off on this server"
+            if error.http_status in (404, 405) and error.code is None:
+                return None, "this server has no /render-template route"
+            if isinstance(error, AuthError):
+                return None, "the key may not call /render-template"
+            raise
+        rendered = answer.get("rendered") if isinstance(answer, dict) else None
+        if not isinstance(rendered, str):
+            raise ProtocolError("the server sent an unexpected /render-template answer")
+        renders.append(rendered)
+    return renders, None
 
 
 def render_previews(

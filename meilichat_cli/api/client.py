@@ -70,6 +70,8 @@ class MeiliClient:
     ) -> None:
         self.connection = connection
         self.read_timeout = read_timeout
+        # Facts about the server read once per connection (e.g. its version, by `admin`).
+        self.cache: dict[str, Any] = {}
         self._warn = warn
         self._debug = debug
         self._sleep = sleep

@@ -1,7 +1,9 @@
 """`meilichat doctor` as data: the checks, in order, and the plan of what `--fix` would change.
 
 Checks run in the order a chat request depends on them: the server answers (`/health`), its
-version has chat (≥ 1.15.1), the `chatCompletions` feature is on, the profile's key is known
+version has chat (≥ 1.15.1) and which of its release's pitfalls apply (a `baseUrl` ignored,
+no `filter` argument, facet values ignoring tenant-token filters), the `chatCompletions`
+feature is on, the profile's key is known
 and holds `chatCompletions` and `search`, the workspace exists with a source and a provider
 key, every index the key can see has a chat description and a template that renders text,
 and a short test completion succeeds. Each check is a `Check` (name, status, detail, fix);
@@ -77,6 +79,7 @@ class Findings:
     key_state: str | None = None  # "missing" | "unknown" | "expired" | "lacks_actions" | "ok"
     key_indexes: list[str] | None = None
     admin_access: bool = False  # the admin client could read an admin route
+    version: tuple[int, int, int] | None = None  # the server's, when /version was readable
 
 
 @dataclass
@@ -133,6 +136,7 @@ def run_checks(chat: MeiliClient, admin_client: MeiliClient, target: Target) -> 
         _check_feature,
         _check_key,
         _check_workspace,
+        _check_version_pitfalls,
         _check_indexes,
         _check_completion,
     )
@@ -216,7 +220,99 @@ def _check_version(run: _Run) -> list[Check]:
                 f"upgrade Meilisearch to {minimum} or later",
             )
         ]
+    run.findings.version = admin.parse_version(text)
     return [Check("version", OK, f"Meilisearch {text}")]
+
+
+# Releases where a workspace `baseUrl` was ignored for these sources (the built-in URL won).
+BASE_URL_IGNORED = ((1, 15, 2), (1, 40, 0))
+BASE_URL_IGNORED_SOURCES = ("openAi", "mistral")
+# Before this release the facet values shown to the model ignored tenant-token filters.
+FACETS_RESPECT_TOKENS_SINCE = (1, 48, 3)
+
+
+def _check_version_pitfalls(run: _Run) -> list[Check]:
+    """What this server's release gets wrong or lacks for chat (docs/versions.md): nothing
+    to report on a current server, one warning per pitfall otherwise."""
+    found = run.findings.version
+    if found is None:
+        return []
+    shown = ".".join(map(str, found))
+    checks: list[Check] = []
+    settings = run.findings.workspace_settings or {}
+    source = settings.get("source") or "openAi"
+    base_url = settings.get("baseUrl")
+    low, high = BASE_URL_IGNORED
+    if base_url and source in BASE_URL_IGNORED_SOURCES and low <= found < high:
+        checks.append(
+            Check(
+                "version",
+                WARN,
+                f"Meilisearch {shown} ignores the workspace baseUrl {base_url!r} for source"
+                f" {source} (1.15.2 to 1.39 always call the provider's own URL)",
+                "upgrade Meilisearch to 1.40 or later, or use source vLlm for an"
+                " OpenAI-compatible server at that URL",
+            )
+        )
+    if found < admin.FILTER_ARGUMENT_SINCE:
+        checks.append(
+            Check(
+                "version",
+                WARN,
+                f"Meilisearch {shown}'s search tool has no `filter` argument: the model cannot"
+                " filter (e.g. by year or category), only query words",
+                "upgrade Meilisearch to 1.16 or later",
+            )
+        )
+    filters = _token_filters(run.key)
+    if found < FACETS_RESPECT_TOKENS_SINCE and (filters or _scoped_chat_keys(run)):
+        what = (
+            "this tenant token's filters"
+            if filters
+            else "the filters of the tenant tokens signed with index-scoped chat keys"
+        )
+        checks.append(
+            Check(
+                "version",
+                WARN,
+                f"Meilisearch {shown} shows the model facet values of every document, ignoring"
+                f" {what}: values from other tenants can leak into answers",
+                "upgrade Meilisearch to 1.48.3 or later",
+            )
+        )
+    return checks
+
+
+def _token_filters(token: str | None) -> bool:
+    """Whether `token` is a tenant token whose search rules hold a filter."""
+    claims = _jwt_claims(token)
+    rules = claims.get("searchRules") if claims else None
+    if isinstance(rules, dict):
+        return any(isinstance(rule, dict) and rule.get("filter") for rule in rules.values())
+    return False
+
+
+def _scoped_chat_keys(run: _Run) -> bool:
+    """Whether some key that can chat is limited to some indexes (a tenant-token parent);
+    False when the keys cannot be listed."""
+    try:
+        keys = admin.list_keys(run.admin)
+    except MeilichatError:
+        return False
+    return any(
+        admin.can_chat(admin.key_actions(key)) and admin.key_indexes(key) != ["*"] for key in keys
+    )
+
+
+def _jwt_claims(token: str | None) -> dict[str, Any] | None:
+    if token is None or token.count(".") != 2:
+        return None
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (ValueError, TypeError):
+        return None
+    return claims if isinstance(claims, dict) else None
 
 
 def _check_feature(run: _Run) -> list[Check]:
@@ -370,14 +466,8 @@ def _create_key_fix(target: Target) -> str:
 
 def _tenant_token_parent(keys: Sequence[dict[str, Any]], token: str) -> dict[str, Any] | None:
     """A tenant token is a JWT naming its parent key's uid; its rights are the parent's."""
-    if token.count(".") != 2:
-        return None
-    try:
-        payload = token.split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    except (ValueError, TypeError):
-        return None
-    uid = claims.get("apiKeyUid") if isinstance(claims, dict) else None
+    claims = _jwt_claims(token)
+    uid = claims.get("apiKeyUid") if claims else None
     if not isinstance(uid, str):
         return None
     return next((key for key in keys if key.get("uid") == uid), None)

@@ -29,6 +29,9 @@ PROGRESS_TOOL = "_meiliSearchProgress"
 SOURCES_TOOL = "_meiliSearchSources"
 APPEND_TOOL = "_meiliAppendConversationMessage"
 DECLARED_TOOLS = (PROGRESS_TOOL, SOURCES_TOOL, APPEND_TOOL)
+# Argument names: what Meilisearch sends (every release so far), then what its docs say.
+PROGRESS_ARGUMENT_NAMES = ("function_arguments", "function_parameters")
+SOURCES_ARGUMENT_NAMES = ("sources", "documents")
 
 # How much of a malformed payload an error message quotes.
 EXCERPT_CHARS = 80
@@ -214,12 +217,21 @@ def _tool_event(call: Any, number: int, where: str) -> Event | None:
         return ConversationMessage(arguments)
     call_id = _optional_text(arguments.get("call_id")) or ""
     if name == SOURCES_TOOL:
-        sources = arguments.get("sources")
+        sources = _first_present(arguments, SOURCES_ARGUMENT_NAMES)
         documents = (
             [doc for doc in sources if isinstance(doc, dict)] if isinstance(sources, list) else []
         )
         return SearchSources(call_id, documents)
-    return _search_progress(call_id, arguments.get("function_arguments"))
+    return _search_progress(call_id, _first_present(arguments, PROGRESS_ARGUMENT_NAMES))
+
+
+def _first_present(arguments: dict[str, Any], names: tuple[str, ...]) -> Any:
+    """The value under the first of `names` present (servers use the first name, Meilisearch's
+    public docs the second: a proxy or a future server following the docs still works)."""
+    for name in names:
+        if name in arguments:
+            return arguments[name]
+    return None
 
 
 def _search_progress(call_id: str, function_arguments: Any) -> SearchProgress:

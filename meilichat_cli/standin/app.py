@@ -26,7 +26,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from meilichat_cli.standin import completions, persist, scenarios
+from meilichat_cli.standin import completions, persist, scenarios, versions
 from meilichat_cli.standin.apierror import MeiliError
 from meilichat_cli.standin.auth import authenticate
 from meilichat_cli.standin.chunked import ChunkedWriter, ClientGone
@@ -210,6 +210,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response_only(200)
         self.send_header("date", self.date_time_string())
         for name, value in STREAM_HEADERS:
+            if name == "x-accel-buffering" and not standin.state.version.accel_buffering_header:
+                continue  # added in 1.39
             self.send_header(name, stream.content_type if name == "content-type" else value)
         self.end_headers()
         writer = ChunkedWriter(self.wfile, self.connection)
@@ -267,7 +269,8 @@ def _human_bytes(size: int) -> str:
 class StandInServer:
     """A Meilisearch-compatible chat server on a local port, for the demo and for tests.
 
-    `StandInServer(host, port, master_key, fresh, token_delay, scenario)`; `start()` serves in
+    `StandInServer(host, port, master_key, fresh, token_delay, scenario, version)` (`version`:
+    the Meilisearch release to emulate, see `versions.py`; default the newest); `start()` serves in
     a daemon thread, `serve_forever()` in the foreground, `close()` stops (also a context
     manager). `url`, `workspace`, `chat_key`/`search_key`/`admin_key`, `recorded`,
     `completion_bodies()` and `stats` let callers drive and observe it.
@@ -281,9 +284,12 @@ class StandInServer:
         fresh: bool = False,
         token_delay: float = 0.0,
         scenario: str | None = None,
+        version: str | None = None,
         data_dir: str | Path | None = None,
     ) -> None:
-        self.state = ServerState(master_key=master_key, fresh=fresh)
+        self.state = ServerState(
+            master_key=master_key, fresh=fresh, version=versions.emulation(version)
+        )
         # With a data directory, the state survives restarts (`persist.py`); a file that
         # cannot be read raises `persist.StateFileError` before anything listens.
         self.data_dir = Path(data_dir) if data_dir is not None else None
@@ -473,6 +479,8 @@ class StandInServer:
             ):
                 method_mismatch = True
                 continue
+            if route.exists is not None and not route.exists(state.version):
+                continue  # not in the emulated release: 404, or 405 if the path has others
             params = {name: unquote(value) for name, value in found.groupdict().items()}
             if route.action is None:
                 who = authenticate(

@@ -30,60 +30,11 @@ from meilichat_cli.standin.apierror import (
     missing_authorization,
     missing_master_key,
 )
+from meilichat_cli.standin.versions import emulation
 
 # Every action string `POST /keys` accepts, in the order Meilisearch lists them.
-ALL_ACTIONS = (
-    "*",
-    "search",
-    "documents.*",
-    "documents.add",
-    "documents.get",
-    "documents.delete",
-    "indexes.*",
-    "indexes.create",
-    "indexes.get",
-    "indexes.update",
-    "indexes.delete",
-    "indexes.swap",
-    "tasks.*",
-    "tasks.cancel",
-    "tasks.delete",
-    "tasks.get",
-    "settings.*",
-    "settings.get",
-    "settings.update",
-    "stats.*",
-    "stats.get",
-    "metrics.*",
-    "metrics.get",
-    "dumps.*",
-    "dumps.create",
-    "snapshots.*",
-    "snapshots.create",
-    "version",
-    "keys.create",
-    "keys.get",
-    "keys.update",
-    "keys.delete",
-    "experimental.get",
-    "experimental.update",
-    "export",
-    "network.get",
-    "network.update",
-    "chatCompletions",
-    "chats.*",
-    "chats.get",
-    "chats.delete",
-    "chatsSettings.*",
-    "chatsSettings.get",
-    "chatsSettings.update",
-    "*.get",
-    "webhooks.get",
-    "webhooks.update",
-    "webhooks.delete",
-    "webhooks.create",
-    "webhooks.*",
-)
+# Every action the newest emulated release knows (each release has its list: versions.py).
+ALL_ACTIONS = emulation(None).actions
 
 # Actions that make no sense restricted to some indexes (v1.48.3+ rejects such keys).
 GLOBAL_ACTIONS = (

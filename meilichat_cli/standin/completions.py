@@ -317,6 +317,9 @@ class CompletionStream:
             )
         if not plan.searches:
             return "There is no index I am allowed to search, so I cannot answer from documents."
+        if not self.state.version.filter_argument:
+            for planned in plan.searches:  # before 1.16 the search tool has no `filter`
+                planned.filter = ""
         if self.name == "search-error":
             assert self.scenario is not None
             code = self.scenario.text("code", "invalid_search_filter")
@@ -358,7 +361,11 @@ class CompletionStream:
         """One `_meiliSearchInIndex` call and its synthesized chunks
         (docs/protocol.md#the-_meili-tools)."""
         call_id = new_call_id()
-        arguments = search_arguments(planned.index_uid, planned.q, planned.filter)
+        arguments = search_arguments(
+            planned.index_uid,
+            planned.q,
+            planned.filter if self.state.version.filter_argument else None,
+        )
         self.tool(round_, PROGRESS_TOOL, progress_arguments(call_id, arguments))
         self.tool(round_, APPEND_TOOL, assistant_call_message(call_id, arguments))
         outcome = self.execute(planned, force=force)

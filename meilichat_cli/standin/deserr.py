@@ -32,7 +32,7 @@ def value_kind(value: Any) -> str:
         return "a string"
     if isinstance(value, list):
         return "an array"
-    return "a map"
+    return "an object"
 
 
 def found(value: Any) -> str:

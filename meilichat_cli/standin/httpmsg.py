@@ -65,17 +65,45 @@ class Request:
 
 
 def serde_style(exc: json.JSONDecodeError) -> str:
-    """A Python JSON error worded like serde_json's."""
+    """A Python JSON error worded like serde_json's, at the position serde reports: at the end
+    of the input, the last character read and what was open there (`EOF while parsing an
+    object at line 1 column 1` for `{`)."""
+    if exc.pos >= len(exc.doc.rstrip()) or exc.msg.startswith("Unterminated string"):
+        doc = exc.doc
+        line = doc.count("\n") + 1
+        column = len(doc) - (doc.rfind("\n") + 1)
+        return f"EOF while parsing {_open_at_end(doc)} at line {line} column {column}"
     where = f"at line {exc.lineno} column {exc.colno}"
-    if exc.pos >= len(exc.doc.rstrip()):
-        return f"EOF while parsing a value {where}"
     if exc.msg.startswith("Expecting value"):
         return f"expected value {where}"
-    if exc.msg.startswith("Unterminated string"):
-        return f"EOF while parsing a string {where}"
     if exc.msg.startswith("Extra data"):
         return f"trailing characters {where}"
     return f"{exc.msg[:1].lower()}{exc.msg[1:]} {where}"
+
+
+def _open_at_end(doc: str) -> str:
+    """What serde was in the middle of when the input ran out."""
+    stack: list[str] = []
+    in_string = escaped = False
+    for char in doc:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "{[":
+            stack.append(char)
+        elif char in "}]" and stack:
+            stack.pop()
+    if in_string:
+        return "a string"
+    if stack:
+        return "an object" if stack[-1] == "{" else "a list"
+    return "a value"
 
 
 @dataclass

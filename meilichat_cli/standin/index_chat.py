@@ -167,19 +167,27 @@ def merge(current: dict[str, Any], body: dict[str, Any] | None) -> dict[str, Any
     return merged
 
 
-def task_error(index_uid: str, settings: dict[str, Any]) -> tuple[str, str] | None:
-    """(code, message) when processing these settings must fail the task, else None."""
+def task_error(
+    index_uid: str, settings: dict[str, Any], *, check_template: bool = True
+) -> tuple[str, str] | None:
+    """(code, message) when processing these settings must fail the task, else None.
+
+    Worded as Meilisearch's task errors: the index, then the setting's path. The template is
+    checked here from 1.42 on (`check_template`); before, only a chat using it failed."""
     if settings["documentTemplateMaxBytes"] == 0:
         return (
             "invalid_settings_embedders",
-            f"Index `{index_uid}`: `.chat.documentTemplateMaxBytes` cannot be zero: it must be "
-            "a strictly positive number of bytes.",
+            f"Index `{index_uid}`: `.chat.documentTemplateMaxBytes`: `documentTemplateMaxBytes`"
+            " cannot be zero",
         )
+    if not check_template:
+        return None
     try:
         parse(settings["documentTemplate"])
     except TemplateError as exc:
         return (
             "invalid_chat_setting_document_template",
-            f"Index `{index_uid}`: the chat `documentTemplate` is invalid: {exc.message}",
+            f"Index `{index_uid}`: `.chat.documentTemplate`: Invalid document template: user "
+            f"error: cannot parse template: {exc.message}.",
         )
     return None

@@ -13,7 +13,8 @@ from typing import Any
 
 from meilichat_cli.standin import deserr
 from meilichat_cli.standin.apierror import MeiliError, bad_request
-from meilichat_cli.standin.auth import ALL_ACTIONS, GLOBAL_ACTIONS
+from meilichat_cli.standin.auth import GLOBAL_ACTIONS
+from meilichat_cli.standin.versions import Emulation, emulation
 
 CREATE_FIELDS = ("description", "name", "uid", "actions", "indexes", "expiresAt")
 PATCH_FIELDS = ("description", "name")
@@ -31,9 +32,11 @@ _DATE_FORMATS = ("%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S")
 
 
 def format_time(moment: datetime) -> str:
-    """RFC 3339 in UTC with nanosecond digits, as Meilisearch prints its timestamps."""
+    """RFC 3339 in UTC as the `time` crate prints it for Meilisearch: the fraction of a second
+    without its trailing zeros (`…22.589631Z`), and none at all on a whole second."""
     moment = moment.astimezone(timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond * 1000:09d}Z"
+    fraction = f"{moment.microsecond * 1000:09d}".rstrip("0")
+    return moment.strftime("%Y-%m-%dT%H:%M:%S") + (f".{fraction}" if fraction else "") + "Z"
 
 
 def now_text() -> str:
@@ -82,31 +85,27 @@ def parse_expires_at(raw: Any) -> tuple[str | None, float | None]:
     return shown, moment.timestamp()
 
 
-def validate_new_key(body: Any) -> dict[str, Any]:
-    """Check a `POST /keys` body; return it normalized (uid filled in)."""
+def validate_new_key(body: Any, version: Emulation | None = None) -> dict[str, Any]:
+    """Check a `POST /keys` body; return it normalized (uid filled in).
+
+    As deserr does: each field in the order the body gives them (an unknown one is an error
+    where it stands), then the missing required fields (so `{"actions": "doggo"}` reports
+    `actions`, not the missing `indexes`)."""
+    version = version or emulation(None)
     if not isinstance(body, dict):
         raise bad_request(deserr.invalid_type("", "an object", body))
-    for name in body:
-        if name not in CREATE_FIELDS:
+    checks = {
+        "name": lambda value: _check_text("name", value),
+        "description": lambda value: _check_text("description", value),
+        "uid": _check_uid,
+        "actions": lambda value: _check_actions(value, version.actions),
+        "indexes": _check_indexes,
+        "expiresAt": parse_expires_at,
+    }
+    for name, value in body.items():
+        if name not in checks:
             raise bad_request(deserr.unknown_field(name, CREATE_FIELDS))
-    for name in ("name", "description"):
-        value = body.get(name)
-        if value is not None and not isinstance(value, str):
-            raise MeiliError(
-                400, f"invalid_api_key_{name}", deserr.invalid_type(f".{name}", "a string", value)
-            )
-    uid = body.get("uid")
-    if uid is None:
-        uid = str(uuid.uuid4())
-    elif not isinstance(uid, str):
-        raise MeiliError(400, "invalid_api_key_uid", deserr.invalid_type(".uid", "a string", uid))
-    else:
-        try:
-            uid = str(uuid.UUID(uid))
-        except ValueError as exc:
-            raise MeiliError(
-                400, "invalid_api_key_uid", f"Invalid value at `.uid`: invalid uuid `{uid}`"
-            ) from exc
+        checks[name](value)
     for required, code in (
         ("actions", "missing_api_key_actions"),
         ("indexes", "missing_api_key_indexes"),
@@ -114,7 +113,50 @@ def validate_new_key(body: Any) -> dict[str, Any]:
     ):
         if required not in body:
             raise MeiliError(400, code, deserr.missing_field(required))
-    actions = body["actions"]
+    actions, indexes = body["actions"], body["indexes"]
+    if version.scoped_global_actions_refused and indexes != ["*"]:
+        for action in actions:
+            if action in GLOBAL_ACTIONS:
+                raise MeiliError(
+                    400,
+                    "index_scoped_api_key_with_global_action",
+                    f'cannot create index-scoped API key with global action `"{action}"`\n'
+                    'Hint: use `["*"]` as the `indexes` of a key holding global actions, or '
+                    "create a separate key for them.",
+                )
+    expires_at, expires_ts = parse_expires_at(body["expiresAt"])
+    return {
+        "uid": _check_uid(body.get("uid")),
+        "name": body.get("name"),
+        "description": body.get("description"),
+        "actions": list(actions),
+        "indexes": list(indexes),
+        "expires_at": expires_at,
+        "expires_ts": expires_ts,
+    }
+
+
+def _check_text(name: str, value: Any) -> None:
+    if value is not None and not isinstance(value, str):
+        raise MeiliError(
+            400, f"invalid_api_key_{name}", deserr.invalid_type(f".{name}", "a string", value)
+        )
+
+
+def _check_uid(uid: Any) -> str:
+    if uid is None:
+        return str(uuid.uuid4())
+    if not isinstance(uid, str):
+        raise MeiliError(400, "invalid_api_key_uid", deserr.invalid_type(".uid", "a string", uid))
+    try:
+        return str(uuid.UUID(uid))
+    except ValueError as exc:
+        raise MeiliError(
+            400, "invalid_api_key_uid", f"Invalid value at `.uid`: invalid uuid `{uid}`"
+        ) from exc
+
+
+def _check_actions(actions: Any, known: tuple[str, ...]) -> None:
     if not isinstance(actions, list):
         raise MeiliError(
             400, "invalid_api_key_actions", deserr.invalid_type(".actions", "an array", actions)
@@ -126,13 +168,15 @@ def validate_new_key(body: Any) -> dict[str, Any]:
                 "invalid_api_key_actions",
                 deserr.invalid_type(f".actions[{position}]", "a string", action),
             )
-        if action not in ALL_ACTIONS:
+        if action not in known:
             raise MeiliError(
                 400,
                 "invalid_api_key_actions",
-                deserr.unknown_value(action, f".actions[{position}]", ALL_ACTIONS),
+                deserr.unknown_value(action, f".actions[{position}]", known),
             )
-    indexes = body["indexes"]
+
+
+def _check_indexes(indexes: Any) -> None:
     if not isinstance(indexes, list):
         raise MeiliError(
             400, "invalid_api_key_indexes", deserr.invalid_type(".indexes", "an array", indexes)
@@ -148,30 +192,11 @@ def validate_new_key(body: Any) -> dict[str, Any]:
             raise MeiliError(
                 400,
                 "invalid_api_key_indexes",
-                f"`{pattern}` is not a valid index uid pattern. Index uid patterns can be an "
-                "integer or a string containing only alphanumeric characters, hyphens (-), "
-                "underscores (_), and optionally end with a star (*).",
+                f"Invalid value at `.indexes[{position}]`: `{pattern}` is not a valid index uid "
+                "pattern. Index uid patterns can be an integer or a string containing only "
+                "alphanumeric characters, hyphens (-), underscores (_), and optionally end "
+                "with a star (*).",
             )
-    if indexes != ["*"]:
-        for action in actions:
-            if action in GLOBAL_ACTIONS:
-                raise MeiliError(
-                    400,
-                    "index_scoped_api_key_with_global_action",
-                    f'cannot create index-scoped API key with global action `"{action}"`\n'
-                    'Hint: use `["*"]` as the `indexes` of a key holding global actions, or '
-                    "create a separate key for them.",
-                )
-    expires_at, expires_ts = parse_expires_at(body["expiresAt"])
-    return {
-        "uid": uid,
-        "name": body.get("name"),
-        "description": body.get("description"),
-        "actions": list(actions),
-        "indexes": list(indexes),
-        "expires_at": expires_at,
-        "expires_ts": expires_ts,
-    }
 
 
 def validate_key_patch(body: Any) -> dict[str, Any]:

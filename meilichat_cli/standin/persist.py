@@ -74,6 +74,8 @@ def restore(state: ServerState, data: dict[str, Any]) -> None:
             state.workspaces = {str(k): dict(v) for k, v in data["workspaces"].items()}
             for uid, saved in data["indexes"].items():
                 index = state.indexes.get(uid)
+                if index is None:  # created by a settings task, empty, as Meilisearch does
+                    index = state._create_index(str(uid))
                 if index is not None:
                     index.chat = dict(saved["chat"])
                     index.created_at = str(saved["createdAt"])

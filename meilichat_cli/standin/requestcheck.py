@@ -3,15 +3,17 @@ and the tool rules.
 
 Meilisearch parses the body with serde into OpenAI's request type: required `model` and
 `messages`, typed known fields, unknown fields ignored; a shape error is a 400 `bad_request`
-whose message starts `Json deserialize error:`. serde reports line/column positions; this
-module reports the position of the end of the body, which is where serde notices a missing
-field.
+whose message starts `Json deserialize error:`. serde reports the line/column where it
+noticed the problem: right after a value of the wrong type, after the `}` of an object that
+lacks a field (or of a message: the tagged message enum is read whole first). `Spans` finds
+those places in the raw body.
 
 Stdlib only; imports `server.apierror` and `protocol.events` (tool names).
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from meilichat_cli.protocol.events import DECLARED_TOOLS
@@ -21,11 +23,68 @@ ROLES = ("developer", "system", "user", "assistant", "tool", "function")
 SEARCH_TOOL = "_meiliSearchInIndex"
 
 
-def _position(raw: bytes) -> str:
-    text = raw.decode("utf-8", "replace").rstrip()
-    line = text.count("\n") + 1
-    column = len(text) - (text.rfind("\n") + 1)
-    return f"at line {line} column {column}"
+class Spans:
+    """Where each JSON value of a body ends (a byte offset just past it), by path."""
+
+    def __init__(self, raw: bytes) -> None:
+        self.raw = raw
+        self.ends: dict[tuple[str | int, ...], int] = {}
+        try:
+            end = self._value(self._skip(0), ())
+        except (IndexError, ValueError):
+            end = len(raw.rstrip())
+        self.ends[()] = end
+
+    def _skip(self, at: int) -> int:
+        while at < len(self.raw) and self.raw[at] in b" \t\r\n":
+            at += 1
+        return at
+
+    def _value(self, at: int, path: tuple[str | int, ...]) -> int:
+        char = self.raw[at : at + 1]
+        if char == b"{":
+            at = self._skip(at + 1)
+            while self.raw[at : at + 1] != b"}":
+                key_end = self._string(at)
+                key = json.loads(self.raw[at:key_end])
+                at = self._skip(self._skip(key_end) + 1)  # the colon
+                child: tuple[str | int, ...] = (*path, key)
+                end = self._value(at, child)
+                self.ends[child] = end
+                at = self._skip(end)
+                if self.raw[at : at + 1] == b",":
+                    at = self._skip(at + 1)
+            return at + 1
+        if char == b"[":
+            at = self._skip(at + 1)
+            position = 0
+            while self.raw[at : at + 1] != b"]":
+                item: tuple[str | int, ...] = (*path, position)
+                end = self._value(at, item)
+                self.ends[item] = end
+                position += 1
+                at = self._skip(end)
+                if self.raw[at : at + 1] == b",":
+                    at = self._skip(at + 1)
+            return at + 1
+        if char == b'"':
+            return self._string(at)
+        while at < len(self.raw) and self.raw[at : at + 1] not in (b",", b"}", b"]", b" ", b"\n"):
+            at += 1
+        return at
+
+    def _string(self, at: int) -> int:
+        at += 1
+        while self.raw[at : at + 1] != b'"':
+            at += 2 if self.raw[at : at + 1] == b"\\" else 1
+        return at + 1
+
+    def where(self, path: tuple[str | int, ...]) -> str:
+        """serde's `at line L column C` for the end of the value at `path`."""
+        end = self.ends.get(path, self.ends[()])
+        line = self.raw.count(b"\n", 0, end) + 1
+        column = end - (self.raw.rfind(b"\n", 0, end) + 1)
+        return f"at line {line} column {column}"
 
 
 def serde_unexpected(value: Any) -> str:
@@ -47,13 +106,13 @@ def serde_unexpected(value: Any) -> str:
 
 class _Checker:
     def __init__(self, raw: bytes) -> None:
-        self.where = _position(raw)
+        self.spans = Spans(raw)
 
-    def fail(self, detail: str) -> MeiliError:
-        return bad_request(f"Json deserialize error: {detail} {self.where}")
+    def fail(self, detail: str, path: tuple[str | int, ...] = ()) -> MeiliError:
+        return bad_request(f"Json deserialize error: {detail} {self.spans.where(path)}")
 
-    def type_of(self, value: Any, expected: str) -> MeiliError:
-        return self.fail(f"invalid type: {serde_unexpected(value)}, expected {expected}")
+    def type_of(self, value: Any, expected: str, path: tuple[str | int, ...] = ()) -> MeiliError:
+        return self.fail(f"invalid type: {serde_unexpected(value)}, expected {expected}", path)
 
 
 def check_request(body: Any, raw: bytes) -> None:
@@ -65,64 +124,72 @@ def check_request(body: Any, raw: bytes) -> None:
         if name not in body:
             raise check.fail(f"missing field `{name}`")
     if not isinstance(body["model"], str):
-        raise check.type_of(body["model"], "a string")
+        raise check.type_of(body["model"], "a string", ("model",))
     if not isinstance(body["messages"], list):
-        raise check.type_of(body["messages"], "a sequence")
-    for message in body["messages"]:
-        _check_message(check, message)
+        raise check.type_of(body["messages"], "a sequence", ("messages",))
+    for position, message in enumerate(body["messages"]):
+        _check_message(check, message, ("messages", position))
     stream = body.get("stream")
     if stream is not None and not isinstance(stream, bool):
-        raise check.type_of(stream, "a boolean")
+        raise check.type_of(stream, "a boolean", ("stream",))
     n = body.get("n")
     if n is not None and (not isinstance(n, int) or isinstance(n, bool) or not 0 <= n <= 255):
-        raise check.type_of(n, "u8")
+        raise check.type_of(n, "u8", ("n",))
     tools = body.get("tools")
     if tools is not None:
         if not isinstance(tools, list):
-            raise check.type_of(tools, "a sequence")
-        for tool in tools:
-            _check_tool(check, tool)
+            raise check.type_of(tools, "a sequence", ("tools",))
+        for position, tool in enumerate(tools):
+            _check_tool(check, tool, ("tools", position))
 
 
-def _check_message(check: _Checker, message: Any) -> None:
+def _check_message(check: _Checker, message: Any, path: tuple[str | int, ...]) -> None:
+    """The message enum is internally tagged: serde reads the whole object first, so every
+    problem inside it is reported at its end."""
+
+    def fail(detail: str) -> MeiliError:
+        return check.fail(detail, path)
+
     if not isinstance(message, dict):
-        raise check.type_of(message, "internally tagged enum ChatCompletionRequestMessage")
+        raise check.type_of(message, "internally tagged enum ChatCompletionRequestMessage", path)
     role = message.get("role")
     if role is None:
-        raise check.fail("missing field `role`")
+        raise fail("missing field `role`")
     if role not in ROLES:
         expected = ", ".join(f"`{r}`" for r in ROLES)
-        raise check.fail(f"unknown variant `{role}`, expected one of {expected}")
+        raise fail(f"unknown variant `{role}`, expected one of {expected}")
     content = message.get("content")
     if role in ("developer", "system", "user", "tool", "function") and "content" not in message:
-        raise check.fail("missing field `content`")
+        raise fail("missing field `content`")
     if content is not None and not isinstance(content, (str, list)):
-        raise check.type_of(content, "a string or an array of content parts")
+        raise check.type_of(content, "a string or an array of content parts", path)
     if role == "tool" and not isinstance(message.get("tool_call_id"), str):
-        raise check.fail("missing field `tool_call_id`")
+        raise fail("missing field `tool_call_id`")
     calls = message.get("tool_calls")
     if role == "assistant" and calls is not None:
         if not isinstance(calls, list):
-            raise check.type_of(calls, "a sequence")
+            raise check.type_of(calls, "a sequence", path)
         for call in calls:
             if not isinstance(call, dict) or not isinstance(call.get("function"), dict):
-                raise check.fail("missing field `function`")
+                raise fail("missing field `function`")
             if not isinstance(call.get("id"), str):
-                raise check.fail("missing field `id`")
+                raise fail("missing field `id`")
 
 
-def _check_tool(check: _Checker, tool: Any) -> None:
+def _check_tool(check: _Checker, tool: Any, path: tuple[str | int, ...]) -> None:
     if not isinstance(tool, dict):
-        raise check.type_of(tool, "struct ChatCompletionTool")
-    if "type" not in tool:
-        raise check.fail("missing field `type`")
-    if tool["type"] != "function":
-        raise check.fail(f"unknown variant `{tool['type']}`, expected `function`")
+        raise check.type_of(tool, "struct ChatCompletionTool", path)
+    if tool.get("type", "function") != "function":
+        raise check.fail(f"unknown variant `{tool['type']}`, expected `function`", (*path, "type"))
     function = tool.get("function")
-    if not isinstance(function, dict):
-        raise check.fail("missing field `function`")
-    if not isinstance(function.get("name"), str):
-        raise check.fail("missing field `name`")
+    if function is not None and not isinstance(function, dict):
+        raise check.type_of(function, "struct FunctionObject", (*path, "function"))
+    if isinstance(function, dict) and not isinstance(function.get("name"), str):
+        raise check.fail("missing field `name`", (*path, "function"))
+    if "type" not in tool:
+        raise check.fail("missing field `type`", path)
+    if function is None:
+        raise check.fail("missing field `function`", path)
 
 
 def check_choices(body: dict[str, Any]) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from meilichat_cli.standin import deserr, index_chat, keys, workspaces
+from meilichat_cli.standin import deserr, index_chat, keys, render, workspaces
 from meilichat_cli.standin.apierror import (
     MeiliError,
     bad_request,
@@ -30,11 +30,9 @@ from meilichat_cli.standin.auth import Principal
 from meilichat_cli.standin.filters import FilterAttributeError, FilterSyntaxError
 from meilichat_cli.standin.httpmsg import Request, Response
 from meilichat_cli.standin.keys import now_text
-from meilichat_cli.standin.state import FEATURE_FLAGS, IndexState, ServerState
+from meilichat_cli.standin.state import IndexState, ServerState
+from meilichat_cli.standin.versions import Emulation
 
-COMMIT_SHA = "5cb2f2e94befc717bbea60fec4a31ee64d2f60fd"
-COMMIT_DATE = "2026-07-23T14:39:41.000000000Z"
-PKG_VERSION = "1.50.0"
 _UID_RE = re.compile(r"[A-Za-z0-9_-]{1,400}")
 
 Handler = Callable[["Api", Request, dict[str, str], Principal], Response]
@@ -47,6 +45,8 @@ class Route:
     action: str | None  # None = no authentication (/health)
     handler: Handler
     tenant_token: bool = False  # tenant tokens accepted (search, completions)
+    # Whether the emulated release has this route (None: every release).
+    exists: Callable[[Emulation], bool] | None = None
 
 
 def valid_uid(uid: str) -> bool:
@@ -99,8 +99,14 @@ class Api:
         return Response.json(200, {"status": "available"})
 
     def version(self, request: Request, params: dict[str, str], who: Principal) -> Response:
+        version = self.state.version
         return Response.json(
-            200, {"commitSha": COMMIT_SHA, "commitDate": COMMIT_DATE, "pkgVersion": PKG_VERSION}
+            200,
+            {
+                "commitSha": version.commit_sha,
+                "commitDate": version.commit_date,
+                "pkgVersion": version.pkg_version,
+            },
         )
 
     def get_features(self, request: Request, params: dict[str, str], who: Principal) -> Response:
@@ -111,9 +117,10 @@ class Api:
         body = request.json_body()
         if not isinstance(body, dict):
             raise bad_request(deserr.invalid_type("", "an object", body))
+        flags = self.state.version.feature_flags
         for name, value in body.items():
-            if name not in FEATURE_FLAGS:
-                raise bad_request(deserr.unknown_field(name, FEATURE_FLAGS))
+            if name not in flags:
+                raise bad_request(deserr.unknown_field(name, flags))
             if value is not None and not isinstance(value, bool):
                 raise bad_request(deserr.invalid_type(f".{name}", "a boolean", value))
         with self.state.lock:
@@ -130,7 +137,7 @@ class Api:
         return Response.json(200, _page(views, offset, limit))
 
     def create_key(self, request: Request, params: dict[str, str], who: Principal) -> Response:
-        fields = keys.validate_new_key(request.json_body())
+        fields = keys.validate_new_key(request.json_body(), self.state.version)
         with self.state.lock:
             if self.state.key_by_uid(fields["uid"]) is not None:
                 raise MeiliError(
@@ -208,11 +215,12 @@ class Api:
     ) -> Response:
         body = request.json_body()
         # deserr validates while extracting the body, before the handler checks the flag.
-        workspaces.validate_body(body)
+        version = self.state.version
+        workspaces.validate_body(body, version)
         self.require_chat_feature("using the /chats/settings route")
         uid = params["workspace"]
         with self.state.lock:
-            merged = workspaces.apply_patch(self.state.workspaces.get(uid), body)
+            merged = workspaces.apply_patch(self.state.workspaces.get(uid), body, version)
             self.state.workspaces[uid] = merged
             return Response.json(200, workspaces.public_view(merged))
 
@@ -224,7 +232,7 @@ class Api:
         with self.state.lock:
             if uid not in self.state.workspaces:
                 raise chat_not_found_settings(uid)
-            self.state.workspaces[uid] = workspaces.default_settings()
+            self.state.workspaces[uid] = workspaces.default_settings(self.state.version)
             return Response.json(200, workspaces.public_view(self.state.workspaces[uid]))
 
     # -- indexes --------------------------------------------------------------------------
@@ -310,14 +318,43 @@ class Api:
     def get_settings(self, request: Request, params: dict[str, str], who: Principal) -> Response:
         index = self.index(params["index"])
         data = index.data
+        # The 20 settings of Meilisearch 1.50, in its serialization order (`chat` last, and
+        # only while the feature is on).
         settings: dict[str, Any] = {
             "displayedAttributes": ["*"],
             "searchableAttributes": list(data.searchable),
             "filterableAttributes": list(data.filterable),
             "sortableAttributes": list(data.sortable),
-            "rankingRules": ["words", "typo", "proximity", "attribute", "sort", "exactness"],
+            "rankingRules": [
+                "words",
+                "typo",
+                "proximity",
+                "attributeRank",
+                "sort",
+                "wordPosition",
+                "exactness",
+            ],
             "stopWords": [],
+            "nonSeparatorTokens": [],
+            "separatorTokens": [],
+            "dictionary": [],
+            "synonyms": {},
             "distinctAttribute": None,
+            "proximityPrecision": "byWord",
+            "typoTolerance": {
+                "enabled": True,
+                "minWordSizeForTypos": {"oneTypo": 5, "twoTypos": 9},
+                "disableOnWords": [],
+                "disableOnAttributes": [],
+                "disableOnNumbers": False,
+            },
+            "faceting": {"maxValuesPerFacet": 100, "sortFacetValuesBy": {"*": "alpha"}},
+            "pagination": {"maxTotalHits": 1000},
+            "embedders": {},
+            "searchCutoffMs": None,
+            "localizedAttributes": None,
+            "facetSearch": True,
+            "prefixSearch": "indexingTime",
         }
         with self.state.lock:
             if self.state.features["chatCompletions"]:
@@ -352,18 +389,27 @@ class Api:
     def reset_chat_index_settings(
         self, request: Request, params: dict[str, str], who: Principal
     ) -> Response:
+        # A reset is accepted while the feature is off (Meilisearch checks only a set value).
         return self._enqueue_chat(params["index"], None)
 
     def _update_chat(self, uid: str, body: Any) -> Response:
         index_chat.validate_body(body)
-        if not self.state.features["chatCompletions"]:
+        if body is not None and not self.state.features["chatCompletions"]:
             raise feature_not_enabled("setting `chat` in the index settings")
         return self._enqueue_chat(uid, body)
 
     def _enqueue_chat(self, uid: str, body: dict[str, Any] | None) -> Response:
-        """Enqueue a chat-settings task (`None` resets to the defaults)."""
-        self.index(uid)
+        """Enqueue a chat-settings task (`None` resets to the defaults). An unknown index is
+        not an error: like any settings task, this one creates the index."""
+        if not valid_uid(uid):
+            raise invalid_index_uid(uid)
         return Response.json(202, self.state.enqueue_chat_settings(uid, body))
+
+    def render_template(self, request: Request, params: dict[str, str], who: Principal) -> Response:
+        """`POST /render-template` (1.48+, `renderRoute`): a chat document template rendered
+        for one document, as the model sees it."""
+        body = request.json_body()
+        return render.render_template(self.state, body, who)
 
     # -- tasks ----------------------------------------------------------------------------
 
@@ -424,11 +470,17 @@ def _documents_query(request: Request) -> tuple[int, int]:
 
 
 def _route(
-    method: str, path: str, action: str | None, handler: Handler, *, tenant: bool = False
+    method: str,
+    path: str,
+    action: str | None,
+    handler: Handler,
+    *,
+    tenant: bool = False,
+    exists: Callable[[Emulation], bool] | None = None,
 ) -> Route:
     # `{name}` matches one path segment.
     regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path)
-    return Route(method, re.compile(regex + r"\Z"), action, handler, tenant)
+    return Route(method, re.compile(regex + r"\Z"), action, handler, tenant, exists)
 
 
 ROUTES: tuple[Route, ...] = (
@@ -458,11 +510,30 @@ ROUTES: tuple[Route, ...] = (
     _route("GET", "/indexes/{index}/settings", "settings.get", Api.get_settings),
     _route("PATCH", "/indexes/{index}/settings", "settings.update", Api.patch_settings),
     _route("GET", "/indexes/{index}/settings/chat", "settings.get", Api.get_chat_index_settings),
+    # PUT until 1.16.x, PATCH from 1.17: the emulated release has one of the two.
     _route(
-        "PATCH", "/indexes/{index}/settings/chat", "settings.update", Api.patch_chat_index_settings
+        "PATCH",
+        "/indexes/{index}/settings/chat",
+        "settings.update",
+        Api.patch_chat_index_settings,
+        exists=lambda version: version.index_chat_method == "PATCH",
+    ),
+    _route(
+        "PUT",
+        "/indexes/{index}/settings/chat",
+        "settings.update",
+        Api.patch_chat_index_settings,
+        exists=lambda version: version.index_chat_method == "PUT",
     ),
     _route(
         "DELETE", "/indexes/{index}/settings/chat", "settings.update", Api.reset_chat_index_settings
+    ),
+    _route(
+        "POST",
+        "/render-template",
+        "settings.get",
+        Api.render_template,
+        exists=lambda version: version.render_route,
     ),
     _route("GET", "/tasks", "tasks.get", Api.list_tasks),
     _route("GET", "/tasks/{task}", "tasks.get", Api.get_task),

@@ -116,6 +116,8 @@ class SearchEngine:
             self._db.close()
 
     def _matching_rows(self, uid: str, words: list[str], strategy: str) -> list[int]:
+        if uid not in self._tables:  # created after start-up by a settings task: empty
+            return []
         data = self.indexes[uid]
         table = self._tables[uid]
         # Earlier searchable attributes weigh more (Meilisearch's attribute ranking rule).

@@ -23,50 +23,14 @@ from meilichat_cli.standin.apierror import error_body
 from meilichat_cli.standin.auth import ApiKey, derive_key
 from meilichat_cli.standin.keys import now_text
 from meilichat_cli.standin.search import IndexData, SearchEngine, load_datasets
+from meilichat_cli.standin.versions import Emulation, emulation
 
-FEATURE_FLAGS = (
-    "metrics",
-    "logsRoute",
-    "editDocumentsByFunction",
-    "containsFilter",
-    "dynamicSearchRules",
-    "network",
-    "getTaskDocumentsRoute",
-    "taskQueueCompactionRoute",
-    "compositeEmbedders",
-    "chatCompletions",
-    "multimodal",
-    "foreignKeys",
-    "disableDocumentsFetchQueue",
-    "legacySearch",
-    "renderRoute",
-)
+# The experimental features of the newest emulated release (each emulation has its own).
+FEATURE_FLAGS = emulation(None).feature_flags
 
 DEMO_WORKSPACE = "demo"
 # A made-up provider key (>= 30 bytes, so GET shows it as "sk-deXXXXXX...").
 DEMO_PROVIDER_KEY = "sk-demo-provider-key-0123456789abcdef"
-
-# The keys a fresh Meilisearch with a master key creates: name, description, actions.
-DEFAULT_KEYS = (
-    ("Default Search API Key", "Use it to search from the frontend", ["search"]),
-    (
-        "Default Admin API Key",
-        "Use it for anything that is not a search operation. Caution! Do not expose it on a "
-        "public frontend",
-        ["*"],
-    ),
-    (
-        "Default Read-Only Admin API Key",
-        "Use it to read information across the whole database. Caution! Do not expose it on a "
-        "public frontend",
-        ["*.get", "keys.get"],
-    ),
-    (
-        "Default Chat API Key",
-        "Use it to chat and search from the frontend",
-        ["chatCompletions", "search"],
-    ),
-)
 
 # Default keys' uids come from the master key: a real Meilisearch draws them at random once
 # and keeps them in its data directory, so its keys stay the same across restarts. The
@@ -99,17 +63,20 @@ class IndexState:
             "uid": self.uid,
             "createdAt": self.created_at,
             "updatedAt": self.updated_at,
-            "primaryKey": self.data.primary_key,
+            "primaryKey": self.data.primary_key or None,  # "" = not inferred yet
         }
 
 
 class ServerState:
     """The server's memory. Call methods under `lock` when a sequence must be atomic."""
 
-    def __init__(self, *, master_key: str | None, fresh: bool) -> None:
+    def __init__(
+        self, *, master_key: str | None, fresh: bool, version: Emulation | None = None
+    ) -> None:
         self.lock = threading.RLock()
         self.master_key = master_key
-        self.features: dict[str, bool | None] = dict.fromkeys(FEATURE_FLAGS, False)
+        self.version = version or emulation(None)
+        self.features: dict[str, bool | None] = dict.fromkeys(self.version.feature_flags, False)
         self.features["chatCompletions"] = not fresh
         self.engine = SearchEngine(load_datasets())
         created = now_text()
@@ -124,17 +91,18 @@ class ServerState:
         }
         self.workspaces: dict[str, dict[str, Any]] = {}
         if not fresh:
-            demo = workspaces.default_settings()
+            demo = workspaces.default_settings(self.version)
             demo["apiKey"] = DEMO_PROVIDER_KEY
             self.workspaces[DEMO_WORKSPACE] = demo
         self.keys: dict[str, ApiKey] = {}
         if master_key is not None:
-            for name, description, actions in DEFAULT_KEYS:
+            # Created Chat first and Search last: listed newest first, Search comes first.
+            for name, description, actions in self.version.default_keys:
                 self.add_key(
                     uid=default_key_uid(master_key, name),
                     name=name,
                     description=description,
-                    actions=actions,
+                    actions=list(actions),
                     indexes=["*"],
                     expires_at=None,
                     expires_ts=None,
@@ -284,9 +252,11 @@ class ServerState:
             with self.lock:
                 task = self.tasks[uid]
                 task.update(status="processing", startedAt=now_text(), batchUid=uid)
-                index = self.indexes[task["indexUid"]]
+                index = self.indexes.get(task["indexUid"]) or self._create_index(task["indexUid"])
                 merged = index_chat.merge(index.chat, task.pop("_pending"))
-                failure = index_chat.task_error(index.uid, merged)
+                failure = index_chat.task_error(
+                    index.uid, merged, check_template=self.version.template_checked_on_update
+                )
                 if failure is None:
                     index.chat = merged
                     index.updated_at = now_text()
@@ -298,6 +268,28 @@ class ServerState:
                 task["duration"] = "PT0.020S"
             if self.on_change is not None:
                 self.on_change()
+
+    def _create_index(self, uid: str) -> IndexState:
+        """A settings task on an unknown index creates it, empty (as Meilisearch does)."""
+        data = IndexData(
+            uid=uid,
+            primary_key="",
+            searchable=["*"],
+            filterable=[],
+            sortable=[],
+            chat={},
+            documents=[],
+        )
+        stamp = now_text()
+        index = IndexState(
+            data=data,
+            created_at=stamp,
+            updated_at=stamp,
+            chat=index_chat.default_chat_settings(),
+        )
+        self.engine.indexes[uid] = data
+        self.indexes[uid] = index
+        return index
 
     # -- scenario bookkeeping -----------------------------------------------------------------
 

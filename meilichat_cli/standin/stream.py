@@ -116,8 +116,11 @@ class ChunkFactory:
         return self.chunk(round_, _delta(tool_calls=[call], role="assistant"))
 
 
-def search_arguments(index_uid: str, q: str, filter_expr: str) -> str:
-    """The argument string the model writes for `_meiliSearchInIndex`."""
+def search_arguments(index_uid: str, q: str, filter_expr: str | None) -> str:
+    """The argument string the model writes for `_meiliSearchInIndex` (no `filter` before
+    Meilisearch 1.16: pass None)."""
+    if filter_expr is None:
+        return compact_json({"index_uid": index_uid, "q": q})
     return compact_json({"index_uid": index_uid, "q": q, "filter": filter_expr})
 
 

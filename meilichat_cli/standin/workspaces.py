@@ -6,7 +6,7 @@ the provider key for every response. `apply_patch` validates a PATCH body with d
 and messages, merges it field by field (omitted = keep, null = reset, `prompts` key by key),
 then runs the source checks Meilisearch runs after merging.
 
-Stdlib only; imports only `server.apierror` and `server.deserr`.
+Stdlib only; imports `standin.apierror`, `standin.deserr` and `standin.versions`.
 """
 
 from __future__ import annotations
@@ -16,34 +16,13 @@ from typing import Any
 
 from meilichat_cli.standin import deserr
 from meilichat_cli.standin.apierror import MeiliError, bad_request
+from meilichat_cli.standin.versions import Emulation, emulation
 
-SOURCES = ("openAi", "mistral", "azureOpenAi", "vLlm")
+NEWEST = emulation(None)
 
-DEFAULT_PROMPTS: dict[str, str] = {
-    "system": (
-        "You are a highly capable research assistant with access to powerful search tools. "
-        "IMPORTANT INSTRUCTIONS: 1. When answering questions, you MUST make multiple tool "
-        "calls (at least 2-3) to gather comprehensive information. 2. Before each tool call, "
-        'say what you are about to do, e.g. "I\'ll search for … now." 3. Answer only from '
-        "the documents the searches return, and say so when they do not contain the answer."
-    ),
-    "searchDescription": (
-        "Search the database for relevant JSON documents using an optional query. "
-        "Examples: to find movies about space travel, search the movies index for "
-        '"space travel"; to find a book by an author, search the books index for the '
-        "author's name. The indexes you may search are:"
-    ),
-    "searchQParam": (
-        "The search query string used to find relevant documents in the index. It should "
-        "contain the key words of the question, without filler words."
-    ),
-    "searchFilterParam": (
-        "The search filter string used to restrict results, using Meilisearch filter syntax "
-        "(e.g. `year > 2010 AND genres = Drama`). Use an empty string when no filter applies. "
-        "The filterable attributes and their most frequent values are:"
-    ),
-    "searchIndexUidParam": "The name of the index to search in.",
-}
+SOURCES = NEWEST.sources
+# Meilisearch's DEFAULT_CHAT_* constants of the newest emulated release (versions.py).
+DEFAULT_PROMPTS: dict[str, str] = dict(NEWEST.prompts)
 
 NULLABLE_STRINGS: dict[str, str] = {
     # field -> error code for a wrong type (docs/protocol.md#updating-settings)
@@ -75,7 +54,7 @@ TOP_LEVEL_FIELDS = (
 )
 
 
-def default_settings() -> dict[str, Any]:
+def default_settings(version: Emulation = NEWEST) -> dict[str, Any]:
     """A fresh workspace's settings, keys in Meilisearch's serialization order."""
     return {
         "source": "openAi",
@@ -85,7 +64,7 @@ def default_settings() -> dict[str, Any]:
         "deploymentId": None,
         "baseUrl": None,
         "apiKey": None,
-        "prompts": dict(DEFAULT_PROMPTS),
+        "prompts": dict(version.prompts),
     }
 
 
@@ -112,9 +91,13 @@ def public_view(settings: dict[str, Any]) -> dict[str, Any]:
     return view
 
 
-def validate_body(body: Any) -> None:
+def validate_body(body: Any, version: Emulation = NEWEST) -> None:
     """Reject what deserr rejects, with its codes and messages
-    (docs/protocol.md#updating-settings)."""
+    (docs/protocol.md#updating-settings). Releases before 1.47 parsed the body with serde:
+    every problem is a `bad_request` worded by serde."""
+    if not version.deserr_workspace_body:
+        _validate_serde(body, version)
+        return
     if not isinstance(body, dict):
         raise bad_request(deserr.invalid_type("", "an object", body))
     for name in body:
@@ -126,23 +109,23 @@ def validate_body(body: Any) -> None:
                 continue
             if not isinstance(value, str):
                 raise bad_request(deserr.invalid_type(".source", "a string", value))
-            if value not in SOURCES:
-                raise bad_request(deserr.unknown_value(value, ".source", SOURCES))
+            if value not in version.sources:
+                raise bad_request(deserr.unknown_value(value, ".source", version.sources))
         elif name in NULLABLE_STRINGS:
             if value is not None and not isinstance(value, str):
                 raise MeiliError(
                     400, NULLABLE_STRINGS[name], deserr.invalid_type(f".{name}", "a string", value)
                 )
         elif name == "prompts" and value is not None:
-            _validate_prompts(value)
+            _validate_prompts(value, version)
 
 
-def _validate_prompts(prompts: Any) -> None:
+def _validate_prompts(prompts: Any, version: Emulation) -> None:
     if not isinstance(prompts, dict):
         raise bad_request(deserr.invalid_type(".prompts", "an object", prompts))
     for key in prompts:
-        if key not in PROMPT_CODES:
-            raise bad_request(deserr.unknown_field(key, PROMPT_CODES, inside=".prompts"))
+        if key not in version.prompt_fields:
+            raise bad_request(deserr.unknown_field(key, version.prompt_fields, inside=".prompts"))
     for key, value in prompts.items():
         if value is not None and not isinstance(value, str):
             raise MeiliError(
@@ -162,18 +145,71 @@ def check_source_requirements(settings: dict[str, Any]) -> None:
         raise bad_request("vLlm requires setting a valid `baseUrl`")
 
 
-def apply_patch(current: dict[str, Any] | None, body: dict[str, Any]) -> dict[str, Any]:
+def _validate_serde(body: Any, version: Emulation) -> None:
+    """serde's `Json deserialize error: …` wording of 1.15–1.46 (no field-specific codes)."""
+
+    def fail(detail: str) -> MeiliError:
+        return bad_request(f"Json deserialize error: {detail}")
+
+    if not isinstance(body, dict):
+        raise fail(f"invalid type: {_serde_kind(body)}, expected struct ChatWorkspaceSettings")
+    for name, value in body.items():
+        if name not in TOP_LEVEL_FIELDS:
+            raise fail(
+                f"unknown field `{name}`, expected one of {deserr.expected_list(TOP_LEVEL_FIELDS)}"
+            )
+        if value is None:
+            continue
+        if name == "source":
+            if not isinstance(value, str) or value not in version.sources:
+                shown = value if isinstance(value, str) else deserr.compact(value)
+                raise fail(
+                    f"unknown variant `{shown}`, expected one of "
+                    + deserr.expected_list(version.sources)
+                )
+        elif name in NULLABLE_STRINGS and not isinstance(value, str):
+            raise fail(f"invalid type: {_serde_kind(value)}, expected a string")
+        elif name == "prompts":
+            if not isinstance(value, dict):
+                raise fail(f"invalid type: {_serde_kind(value)}, expected struct ChatPrompts")
+            for key, text in value.items():
+                if key not in version.prompt_fields:
+                    raise fail(
+                        f"unknown field `{key}`, expected one of "
+                        + deserr.expected_list(version.prompt_fields)
+                    )
+                if text is not None and not isinstance(text, str):
+                    raise fail(f"invalid type: {_serde_kind(text)}, expected a string")
+
+
+def _serde_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"boolean `{'true' if value else 'false'}`"
+    if isinstance(value, int):
+        return f"integer `{value}`"
+    if isinstance(value, float):
+        return f"floating point `{value}`"
+    if isinstance(value, str):
+        return f"string {deserr.compact(value)}"
+    if isinstance(value, list):
+        return "sequence"
+    return "map"
+
+
+def apply_patch(
+    current: dict[str, Any] | None, body: dict[str, Any], version: Emulation = NEWEST
+) -> dict[str, Any]:
     """The settings after PATCHing `body` (already validated) onto `current` (None = new)."""
-    merged = copy.deepcopy(current) if current is not None else default_settings()
+    merged = copy.deepcopy(current) if current is not None else default_settings(version)
     for name, value in body.items():
         if name == "source":
             merged["source"] = "openAi" if value is None else value
         elif name == "prompts":
             if value is None:
-                merged["prompts"] = dict(DEFAULT_PROMPTS)
+                merged["prompts"] = dict(version.prompts)
                 continue
             for key, text in value.items():
-                merged["prompts"][key] = DEFAULT_PROMPTS[key] if text is None else text
+                merged["prompts"][key] = version.prompts[key] if text is None else text
         else:
             merged[name] = value
     check_source_requirements(merged)

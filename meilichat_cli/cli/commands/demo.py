@@ -27,6 +27,7 @@ from meilichat_cli.cli.commands.ask import (
     SourcesOption,
     SystemOption,
 )
+from meilichat_cli.cli.completion.completers import choices
 from meilichat_cli.cli.context import run_context
 from meilichat_cli.cli.options import ConnectionFlags, ModelOption, finite
 
@@ -59,6 +60,8 @@ MEILICHAT_CONFIG_DIR, NO_COLOR; the connection variables (MEILICHAT_URL…) are 
 """
 
 DEMO_MODEL = "demo-model"
+# The releases the stand-in emulates (meilichat_cli/standin/versions.py; a test keeps them equal).
+MEILISEARCH_VERSIONS = ("1.15.1", "1.16", "1.17", "1.42", "1.48", "1.50")
 # The profile name `--serve` suggests for the server it runs.
 SERVE_PROFILE = "local"
 
@@ -129,9 +132,28 @@ def demo(
             help="Seconds between streamed tokens, to watch it stream.",
         ),
     ] = 0.015,
+    meilisearch_version: Annotated[
+        str | None,
+        typer.Option(
+            "--meilisearch-version",
+            metavar="VERSION",
+            autocompletion=choices(*MEILISEARCH_VERSIONS),
+            help="Emulate this Meilisearch release: "
+            + ", ".join(MEILISEARCH_VERSIONS)
+            + " (default: the newest).",
+        ),
+    ] = None,
 ) -> None:
     from meilichat_cli.errors import UsageError
 
+    if (
+        meilisearch_version is not None
+        and meilisearch_version.lstrip("v").removesuffix(".0") not in MEILISEARCH_VERSIONS
+    ):
+        raise UsageError(
+            f"the demo server does not emulate Meilisearch {meilisearch_version!r}",
+            hint="choose one of " + ", ".join(MEILISEARCH_VERSIONS),
+        )
     key = master_key or secrets.token_hex(16)
     if serve:
         if question:
@@ -146,6 +168,7 @@ def demo(
             fresh=fresh,
             delay=delay,
             data_dir=data_dir,
+            version=meilisearch_version,
         )
         return
     if data_dir is not None:
@@ -168,7 +191,7 @@ def demo(
     check_output_modes(json_mode=json_mode, events_mode=events_mode, plain=plain)
     check_resume_flags(continue_, conversation)
     ctx = run_context(typer_ctx)
-    with StandInServer(master_key=key, token_delay=delay) as server:
+    with StandInServer(master_key=key, token_delay=delay, version=meilisearch_version) as server:
         connection = Connection(
             profile=DEMO_PROFILE,
             url=server.url,
@@ -231,6 +254,7 @@ def _serve(
     fresh: bool,
     delay: float,
     data_dir: str | None,
+    version: str | None,
 ) -> None:
     from meilichat_cli.errors import ConfigError
     from meilichat_cli.standin import StandInServer
@@ -238,7 +262,12 @@ def _serve(
 
     try:
         server = StandInServer(
-            port=port, master_key=master_key, fresh=fresh, token_delay=delay, data_dir=data_dir
+            port=port,
+            master_key=master_key,
+            fresh=fresh,
+            token_delay=delay,
+            data_dir=data_dir,
+            version=version,
         )
     except StateFileError as error:
         raise ConfigError(
@@ -261,7 +290,10 @@ def _serve(
 
 def serve_lines(server: StandInServer, *, master_key_given: bool = True) -> list[str]:
     """What `demo --serve` prints: the server, its keys, and lines to paste."""
-    lines = [f"meilichat demo server on {server.url}"]
+    lines = [
+        f"meilichat demo server on {server.url}"
+        f" (emulating Meilisearch {server.state.version.pkg_version})"
+    ]
     if server.data_dir is not None:
         lines.append(f"  state kept in {server.data_dir}")
     if server.workspace in server.state.workspaces:

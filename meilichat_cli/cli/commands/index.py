@@ -386,7 +386,10 @@ def chat_settings(
         docs: list[dict[str, Any]] = []
         if preview:
             sent = updating and not dry_run
-            docs, previews = _previews(ctx, client, uid, settings, preview_count, strict=not sent)
+            docs, previews, renderer = _previews(
+                ctx, client, uid, settings, preview_count, strict=not sent, inline=dry_run
+            )
+            result["previewRenderer"] = renderer
             result["preview"] = [
                 {"document": doc, "text": text} for doc, text in zip(docs, previews, strict=False)
             ]
@@ -417,21 +420,39 @@ def _previews(
     count: int,
     *,
     strict: bool,
-) -> tuple[list[dict[str, Any]], list[str]]:
-    """Documents and their renders. The preview knows a Liquid subset: when it cannot parse
-    a template the server already accepted, that is a warning, not a failure."""
+    inline: bool,
+) -> tuple[list[dict[str, Any]], list[str], str]:
+    """Documents, their renders and who rendered them (`server` or `local`). The server's
+    `/render-template` (Meilisearch 1.48+, `renderRoute`) renders exactly what the model sees
+    (`inline`: the unsaved template of a dry run); without it the local renderer, which knows
+    a Liquid subset, does: when it cannot parse a template the server already accepted, that
+    is a warning, not a failure."""
     from meilichat_cli.api import admin
     from meilichat_cli.text.template import TemplateError
 
     docs = admin.documents(client, uid, count)
+    if not docs:
+        return docs, [], "local"
+    max_bytes = settings.get("documentTemplateMaxBytes")
+    template = settings.get("documentTemplate") if inline else None
+    renders, why_not = admin.server_previews(
+        client,
+        uid,
+        docs,
+        template=template if isinstance(template, str) else None,
+        max_bytes=max_bytes if inline and isinstance(max_bytes, int) else None,
+    )
+    if renders is not None:
+        return docs, renders, "server"
+    ctx.note(f"Preview rendered locally: {why_not} (some Liquid may render differently).")
     searchable = admin.searchable_attributes(client, uid)
     try:
-        return docs, admin.render_previews(settings, docs, searchable)
+        return docs, admin.render_previews(settings, docs, searchable), "local"
     except TemplateError as error:
         if strict:
             raise
         ctx.warn(f"cannot preview the template: {error.message}")
-        return docs, []
+        return docs, [], "local"
 
 
 def _report_change(
