@@ -6,7 +6,8 @@ imports nothing from meilichat_cli and nothing outside the standard library.
 
     MeilichatError                  exit 1  (a bug, unless a subclass says otherwise)
     ├── UsageError                  exit 2  bad flags, empty prompt, bad names
-    │   └── ConfigError             exit 2  unreadable or invalid local files, unknown profile
+    │   ├── ConfigError             exit 2  unreadable, invalid or untrusted local files
+    │   └── OutputError             exit 2  stdout or an output file cannot be written
     ├── AuthError                   exit 3  401 / 403
     ├── NotFoundError               exit 4  workspace, index, conversation
     ├── ApiError                    exit 5  other 4xx/5xx answers
@@ -86,6 +87,13 @@ class UsageError(MeilichatError):
 
 class ConfigError(UsageError):
     kind = "config"
+
+
+class OutputError(UsageError):
+    """The output cannot be written (disk full, a file-size limit, an I/O error); what was
+    answered is kept in history."""
+
+    kind = "output"
 
 
 class AuthError(MeilichatError):

@@ -115,7 +115,7 @@ def read_answered(path: Path) -> ResumeState:
             continue
         try:
             result = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # deeply nested, or a 5000-digit number
             state.unreadable_lines += 1
             continue
         if not isinstance(result, dict):
@@ -140,7 +140,7 @@ def latest_results(data: str) -> tuple[str, int]:
             continue
         try:
             result = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             result = None
         if not isinstance(result, dict) or not isinstance(result.get("line"), int):
             dropped += 1

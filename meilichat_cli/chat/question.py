@@ -117,6 +117,15 @@ def decode_json(text: str, *, where: str) -> Any:
         raise UsageError(
             f"{where} is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
         ) from error
+    except RecursionError:
+        raise UsageError(
+            f"{where} is nested too deeply to read", hint="send a flatter JSON object"
+        ) from None
+    except ValueError as error:  # an integer of more than 4300 digits
+        raise UsageError(
+            f"{where} is not usable JSON: {str(error).split(';')[0]}",
+            hint="ids are strings or ordinary integers",
+        ) from None
 
 
 def parse_question(value: Any, *, where: str = "input") -> Question:

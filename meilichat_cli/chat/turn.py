@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from meilichat_cli.errors import MeilichatError, StreamError
+from meilichat_cli.errors import MeilichatError, OutputError, StreamError
 from meilichat_cli.protocol.conversation import (
     ERROR,
     INTERRUPTED,
@@ -23,7 +23,14 @@ from meilichat_cli.protocol.conversation import (
     Turn,
     build_request,
 )
-from meilichat_cli.protocol.events import ErrorEvent, Event, SearchProgress, TextDelta
+from meilichat_cli.protocol.events import (
+    ConversationMessage,
+    ErrorEvent,
+    Event,
+    SearchProgress,
+    SearchSources,
+    TextDelta,
+)
 
 if TYPE_CHECKING:
     from meilichat_cli.api.client import MeiliClient
@@ -31,6 +38,12 @@ if TYPE_CHECKING:
 # Answer text kept per turn. Far beyond any model's output limit: a server that keeps sending
 # is broken or hostile, and the answer lives in memory, on screen and in history.
 MAX_ANSWER_BYTES = 16 * 1024 * 1024
+# Sources and conversation messages (`_meiliSearchSources`, `_meiliAppendConversationMessage`)
+# kept per turn, together. What comes beyond is dropped with a warning: never shown, never
+# kept in memory, never saved, never sent back.
+MAX_CONTEXT_BYTES = 16 * 1024 * 1024
+# Searches kept per turn (Meilisearch stops the model after 20 rounds).
+MAX_SEARCHES = 1000
 
 
 @dataclass
@@ -43,6 +56,8 @@ class TurnOutcome:
     # Whoever read the output went away mid-answer (`meilichat ask … | head -1`): the turn is
     # kept as interrupted, and the caller leaves quietly once it is saved.
     reader_left: bool = False
+    # Why events were dropped (a per-turn cap was hit): reported as errors of the turn.
+    dropped: list[str] = field(default_factory=list)
 
     @property
     def status(self) -> str:
@@ -50,15 +65,21 @@ class TurnOutcome:
 
     @property
     def interrupted(self) -> bool:
-        return self.turn.status == INTERRUPTED
+        return self.turn.status == INTERRUPTED and not self.output_failed
+
+    @property
+    def output_failed(self) -> bool:
+        """The answer stopped because the output could not be written."""
+        return isinstance(self.error, OutputError)
 
     def local_errors(self) -> list[ErrorEvent]:
         """A stream that died on our side (cut, timeout, a limit) is an error of the turn
         too, though no event reported it; a provider error is already among the events."""
+        limits = [ErrorEvent("limit", "turn_limit", message) for message in self.dropped]
         error = self.error
         if error is None or self.turn.status == ERROR:
-            return []
-        return [ErrorEvent(error.kind, error.code, error.message)]
+            return limits
+        return [*limits, ErrorEvent(error.kind, error.code, error.message)]
 
 
 def run_turn(
@@ -82,6 +103,13 @@ def run_turn(
     first_search: float | None = None
     first_token: float | None = None
     answer_bytes = 0
+    context_bytes = 0
+    searches = 0
+
+    def drop(what: str) -> None:
+        if what not in outcome.dropped:
+            outcome.dropped.append(what)
+            client.warn(f"{what}; the rest was dropped (not shown, not saved)")
 
     def elapsed(moment: float | None) -> float | None:
         return None if moment is None else round((moment - start) * 1000, 1)
@@ -100,14 +128,35 @@ def run_turn(
                     )
                 if first_token is None:
                     first_token = clock()
-            elif first_search is None and isinstance(event, SearchProgress):
-                first_search = clock()
+            elif isinstance(event, (SearchSources, ConversationMessage)):
+                context_bytes += _payload_bytes(event)
+                if context_bytes > MAX_CONTEXT_BYTES:
+                    drop(
+                        f"sources and conversation messages exceed the"
+                        f" {MAX_CONTEXT_BYTES // (1024 * 1024)} MiB limit of one turn"
+                    )
+                    continue
+            elif isinstance(event, SearchProgress):
+                searches += 1
+                if searches > MAX_SEARCHES:
+                    drop(f"more than {MAX_SEARCHES} searches in one turn")
+                    continue
+                if first_search is None:
+                    first_search = clock()
             turn.feed(event)
             on_event(event)
     except (KeyboardInterrupt, BrokenPipeError) as stop:
         stream.close()
         turn.close(interrupted=True)
         outcome.reader_left = isinstance(stop, BrokenPipeError)
+        outcome.timings = _timings(elapsed, first_search, first_token, clock())
+        return outcome
+    except OSError as failure:
+        # The output cannot be written (disk full, a file-size limit): stop reading, and
+        # keep what arrived as interrupted, so the caller saves it before reporting.
+        stream.close()
+        turn.close(interrupted=True)
+        outcome.error = output_error(failure)
         outcome.timings = _timings(elapsed, first_search, first_token, clock())
         return outcome
     except MeilichatError as error:
@@ -138,6 +187,28 @@ def run_turn(
     return outcome
 
 
+def output_error(failure: OSError, *, saved: bool = True) -> OutputError:
+    """The error for output that cannot be written (stdout, a batch output file)."""
+    reason = failure.strerror or type(failure).__name__
+    where = f" {failure.filename}" if failure.filename else ""
+    kept = "; the answer so far is saved in history (`meilichat history list`)" if saved else ""
+    return OutputError(
+        f"cannot write the output{where}: {reason}",
+        hint=f"free some space or write the output elsewhere{kept}",
+    )
+
+
+def _payload_bytes(event: SearchSources | ConversationMessage) -> int:
+    """The size of what the event adds to the turn, as JSON (how it is stored)."""
+    import json
+
+    payload = event.sources if isinstance(event, SearchSources) else event.message
+    try:
+        return len(json.dumps(payload, ensure_ascii=False).encode("utf-8", "surrogatepass"))
+    except (ValueError, TypeError, RecursionError):
+        return MAX_CONTEXT_BYTES + 1
+
+
 def _timings(
     elapsed: Callable[[float | None], float | None],
     first_search: float | None,
@@ -162,7 +233,12 @@ def _provider_hint(code: str | None, kind: str) -> str | None:
 
 
 def summary(outcome: TurnOutcome, **identity: Any) -> dict[str, Any]:
-    """The result object of `--json` (and the `done` event of `--events`)."""
+    """The result object of `--json` (and the `done` event of `--events`).
+
+    The answer and the sources are exact (JSON-escaped by the writer); the error messages are
+    one-line texts for people and are cleaned like every other message (`sanitize_line`)."""
+    from meilichat_cli.text.sanitize import sanitize_line
+
     turn = outcome.turn
     return {
         "answer": turn.answer,
@@ -170,12 +246,8 @@ def summary(outcome: TurnOutcome, **identity: Any) -> dict[str, Any]:
         "finish_reason": turn.finish_reason,
         "searches": [search.to_json() for search in turn.searches],
         "errors": [
-            {"type": error.type, "code": error.code, "message": error.message}
-            for error in turn.errors
-        ]
-        + [
-            {"type": error.type, "code": error.code, "message": error.message}
-            for error in outcome.local_errors()
+            {"type": error.type, "code": error.code, "message": sanitize_line(error.message)}
+            for error in [*turn.errors, *outcome.local_errors()]
         ]
         + (
             [{"type": "interrupted", "code": None, "message": "stopped before the answer ended"}]

@@ -234,8 +234,13 @@ def _print_error(error: MeilichatError, context: RunContext) -> None:
         if not error.message:
             # A script has no "[interrupted]" line to read: the object says what happened.
             shown["error"]["message"] = error.kind
-        # ensure_ascii: the message may come from the server, and C1 controls or DEL would
-        # otherwise reach a terminal raw (json escapes only C0).
+        # The message, hint, code and link are one-line texts for people, possibly from the
+        # server: cleaned like every other message (terminal controls and BiDi controls
+        # removed). ensure_ascii on top: nothing but ASCII reaches the stream.
+        for name in ("message", "hint", "code", "link"):
+            value = shown["error"].get(name)
+            if isinstance(value, str):
+                shown["error"][name] = sanitize_line(value)
         stderr.write(json.dumps(shown, ensure_ascii=True) + "\n")
         stderr.flush()
         return
@@ -250,9 +255,12 @@ def _print_error(error: MeilichatError, context: RunContext) -> None:
 
 
 def _print_traceback(context: RunContext) -> None:
+    """The traceback for --debug, cleaned: exception messages may quote the server."""
     import traceback
 
-    context.stderr.write(traceback.format_exc())
+    from meilichat_cli.text.sanitize import sanitize
+
+    context.stderr.write(sanitize(traceback.format_exc()))
     context.stderr.flush()
 
 
@@ -288,8 +296,25 @@ def execute(argv: list[str], context: RunContext) -> int:
             context.errors_as_json = True
         _print_error(error, context)
         return int(error.exit_code)
+    except OSError as error:
+        # Writing the output failed (disk full, a file-size limit) or another local I/O
+        # failure no layer turned into an error of its own: the machine's, not a bug.
+        from meilichat_cli.chat.turn import output_error
+
+        failure = output_error(error, saved=False)
+        context.failed_with = failure
+        if context.debug:
+            _print_traceback(context)
+        with contextlib.suppress(OSError, ValueError):
+            _print_error(failure, context)
+        return int(failure.exit_code)
     except KeyboardInterrupt:
-        context.stderr.write("\nmeilichat: interrupted\n")
+        if context.errors_as_json:  # a script reads the object, as for every other failure
+            from meilichat_cli.errors import Interrupted
+
+            _print_error(Interrupted("interrupted"), context)
+        else:
+            context.stderr.write("\nmeilichat: interrupted\n")
         return int(ExitCode.INTERRUPTED)
     except Exception as error:  # the boundary: anything else is a bug
         context.failed_with = error
@@ -304,9 +329,18 @@ def execute(argv: list[str], context: RunContext) -> int:
 
 
 def run(argv: list[str] | None = None) -> NoReturn:
-    """Run meilichat with `argv` (default: the process arguments) and exit."""
+    """Run meilichat with `argv` (default: the process arguments) and exit.
+
+    SIGTERM and SIGHUP end a run the way Ctrl-C does (the partial answer kept as
+    interrupted, the terminal restored), with exit code 128 + the signal's number."""
+    from meilichat_cli.local import signals
     from meilichat_cli.local.context import RunContext
 
     _never_fail_on_encoding()
     context = RunContext.from_process()
-    sys.exit(execute(sys.argv[1:] if argv is None else argv, context))
+    with signals.handle_termination():
+        code = execute(sys.argv[1:] if argv is None else argv, context)
+    signum = signals.received()
+    if signum is not None and code in (int(ExitCode.INTERRUPTED), 0):
+        code = signals.exit_code_for(signum)
+    sys.exit(code)

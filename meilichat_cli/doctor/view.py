@@ -23,7 +23,7 @@ _STYLES = {"ok": "green", "fail": "bold red", "warn": "yellow", "skip": "dim"}
 
 def print_report(ctx: RunContext, report: Report) -> None:
     """One line per check (`[FAIL] name  detail`), its fix indented below, then a summary."""
-    width = max((len(check.name) for check in report.checks), default=0)
+    width = max((len(sanitize_line(check.name)) for check in report.checks), default=0)
     fixes = shown_fixes(report.checks)
     if ctx.stdout_isatty and not ctx.no_color:
         _rich_report(ctx, report.checks, fixes, width)
@@ -31,7 +31,8 @@ def print_report(ctx: RunContext, report: Report) -> None:
         for check, fix in zip(report.checks, fixes, strict=True):
             mark = _MARKS[check.status]
             detail = sanitize_line(check.detail)
-            ctx.stdout.write(f"[{mark}] {check.name.ljust(width)}  {detail}\n")
+            name = sanitize_line(check.name)
+            ctx.stdout.write(f"[{mark}] {name.ljust(width)}  {detail}\n")
             if fix:
                 ctx.stdout.write(f"       {' ' * width}  fix: {sanitize_line(fix)}\n")
     ctx.stdout.write(summary_line(report) + "\n")
@@ -80,7 +81,7 @@ def _rich_report(
     for check, shown in zip(checks, fixes, strict=True):
         line = Text()
         line.append(f"[{_MARKS[check.status]}]", style=_STYLES[check.status])
-        line.append(f" {check.name.ljust(width)}  ", style="bold")
+        line.append(f" {sanitize_line(check.name).ljust(width)}  ", style="bold")
         line.append(sanitize_line(check.detail))
         console.print(line, soft_wrap=True)
         if shown:

@@ -21,8 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from meilichat_cli.errors import ExitCode, MeilichatError
-from meilichat_cli.local.files import make_missing_dirs
+from meilichat_cli.errors import ConfigError, ExitCode, MeilichatError
+from meilichat_cli.local.files import check_owner, check_trusted_dir, make_missing_dirs
 
 # SQLite result codes (sqlite3 exceptions carry them from Python 3.11 on).
 _SQLITE_CORRUPT = 11
@@ -182,12 +182,24 @@ def open_database(path: Path, busy_timeout_ms: int) -> tuple[sqlite3.Connection,
 
 
 def _create_private_file(path: Path) -> int:
-    """Create the directory (0700) and the file (0600) if missing; return the file's inode."""
+    """Create the directory (0700) and the file (0600) if missing; return the file's inode.
+
+    The data directory must be the user's and not writable by others, and the database must
+    be a regular file of the user's, never a symlink (another account could point it at a
+    file of theirs and read every conversation): refused with exit 2."""
     try:
         make_missing_dirs(path.parent)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        check_trusted_dir(path.parent)
+        if os.path.islink(path):
+            raise ConfigError(
+                f"the history database {path} is a symbolic link; meilichat does not follow it",
+                hint=f"move the link away (`mv {path} {path}.link`), or use --no-save",
+            )
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
         try:
-            return os.fstat(fd).st_ino
+            info = os.fstat(fd)
+            check_owner(path, info)
+            return info.st_ino
         finally:
             os.close(fd)
     except OSError as error:

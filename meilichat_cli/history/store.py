@@ -451,7 +451,7 @@ class HistoryStore:
             " (SELECT t.status FROM turns t WHERE t.conversation_id = c.id"
             "  ORDER BY t.seq DESC LIMIT 1) AS last_status"
             " FROM conversations c ORDER BY c.updated_at DESC, c.pk DESC LIMIT ?",
-            (max(limit, 0),),
+            (_row_limit(limit),),
         )
         return [
             ConversationSummary(
@@ -490,7 +490,7 @@ class HistoryStore:
             rows = self._read(
                 f"{select} JOIN turns_fts f ON f.rowid = t.pk WHERE f.turns_fts MATCH ?"
                 " ORDER BY f.rank, t.created_at DESC LIMIT ?",
-                (query, max(limit, 0)),
+                (query, _row_limit(limit)),
             )
         else:
             clauses = " AND ".join(
@@ -502,7 +502,7 @@ class HistoryStore:
                 params += [pattern, pattern]
             rows = self._read(
                 f"{select} WHERE {clauses} ORDER BY t.created_at DESC LIMIT ?",
-                [*params, max(limit, 0)],
+                [*params, _row_limit(limit)],
             )
         return [
             SearchHit(
@@ -571,3 +571,8 @@ def _excerpt(answer: str, question: str, words: list[str]) -> str:
     # FTS5 matched a stemmed form: show the start of the answer.
     piece = " ".join(answer[:EXCERPT_CHARS].split())
     return piece + ("…" if len(answer) > EXCERPT_CHARS else "")
+
+
+def _row_limit(limit: int) -> int:
+    """A LIMIT SQLite can bind: `-n 99999999999999999999` means "all of them"."""
+    return min(max(limit, 0), 2**62)

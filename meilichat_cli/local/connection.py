@@ -290,7 +290,13 @@ def validate_url(url: str) -> str:
         raise UsageError("the server URL is empty")
     if _UNSAFE_URL_CHARS.search(text):
         raise UsageError("the server URL contains spaces or control characters")
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+    except ValueError as error:  # "http://[::1": an unclosed IPv6 bracket
+        raise UsageError(
+            f"the server URL {_redacted(text)} is not a valid URL ({error})",
+            hint="for an IPv6 address write it in brackets with a port: http://[::1]:7700",
+        ) from None
     scheme = parts.scheme.lower()
     if "://" not in text or scheme not in ("http", "https"):
         shown = _redacted(text)

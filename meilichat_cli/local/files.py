@@ -10,6 +10,12 @@
 - `file_lock` holds an exclusive advisory lock on a sibling `.NAME.lock` file for a
   read-modify-write, so concurrent meilichat processes do not lose each other's changes.
 
+Local files are trusted the way ssh and gpg trust theirs (`check_trusted_dir`,
+`check_trusted_file`): a directory of meilichat's that other users can write, or a config or
+credentials file owned by another user (root excepted) or writable by others, is refused with
+ConfigError (exit 2) and the command that fixes it; another account could otherwise set a
+`key_command` that runs as you, or point a profile at a server that collects your key.
+
 Every failure is raised as ConfigError naming the path. Works on Linux and macOS; on Windows
 locks use msvcrt and modes are best effort (NTFS has no POSIX modes).
 
@@ -55,19 +61,51 @@ def ensure_private_dir(directory: Path) -> None:
             f"{directory} is a file, not a directory",
             hint="move it away or point MEILICHAT_CONFIG_DIR / MEILICHAT_DATA_DIR elsewhere",
         )
-    check_owner(directory, info)
+    check_trusted_dir(directory, info)
 
 
 def check_owner(path: Path, info: os.stat_result) -> None:
-    """Refuse to keep files in a directory another user controls (they could swap our files)."""
+    """Refuse a file or directory another user owns (they could swap or rewrite our files);
+    root gets no exemption: its files are as private as anyone's."""
     geteuid = getattr(os, "geteuid", None)
     if geteuid is None:  # Windows: ownership is ACL-based; nothing cheap and reliable to check
         return
     uid = geteuid()
-    if uid not in (info.st_uid, 0):  # root may tend to files it does not own
+    if info.st_uid != uid:
         raise ConfigError(
             f"{path} is owned by another user (uid {info.st_uid}, you are uid {uid})",
-            hint="point MEILICHAT_CONFIG_DIR / MEILICHAT_DATA_DIR at a directory of your own",
+            hint=f"if it is yours, take it back with `chown {uid} {path}`; otherwise point"
+            " MEILICHAT_CONFIG_DIR / MEILICHAT_DATA_DIR at a directory of your own",
+        )
+
+
+def check_trusted_dir(directory: Path, info: os.stat_result | None = None) -> None:
+    """Refuse a directory of meilichat's owned by another user or writable by others (they
+    could replace config.toml, credentials.toml or the history database)."""
+    if not hasattr(os, "geteuid"):
+        return
+    if info is None:
+        try:
+            info = os.stat(directory)
+        except OSError:
+            return  # missing: whoever creates it makes it 0700
+    check_owner(directory, info)
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise ConfigError(
+            f"{directory} can be written by other users (mode {stat.S_IMODE(info.st_mode):o})",
+            hint=f"make it private: `chmod 700 {directory}`",
+        )
+
+
+def check_trusted_file(path: Path, info: os.stat_result) -> None:
+    """Refuse a config or credentials file owned by another user or writable by others."""
+    if not hasattr(os, "geteuid"):
+        return
+    check_owner(path, info)
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise ConfigError(
+            f"{path} can be written by other users (mode {stat.S_IMODE(info.st_mode):o})",
+            hint=f"make it private: `chmod 600 {path}`",
         )
 
 
@@ -123,10 +161,16 @@ def open_private_text(path: Path, *, overwrite: bool) -> IO[str]:
     return os.fdopen(fd, "w", encoding="utf-8")
 
 
-def atomic_write(path: Path, data: bytes, *, mode: int = PRIVATE_FILE_MODE) -> None:
-    """Replace `path` with `data` atomically; the new file has exactly `mode`."""
+def atomic_write(
+    path: Path, data: bytes, *, mode: int = PRIVATE_FILE_MODE, own_directory: bool = True
+) -> None:
+    """Replace `path` with `data` atomically; the new file has exactly `mode`.
+
+    `own_directory=False` is for a file the user placed (a batch output file, in /tmp say):
+    its directory is not held to the rules of meilichat's own."""
     directory = path.parent
-    ensure_private_dir(directory)
+    if own_directory:
+        ensure_private_dir(directory)
     temp_path, fd = _create_temp(path, mode)
     try:
         try:
@@ -262,9 +306,17 @@ else:
 
 
 def read_bytes(path: Path) -> bytes | None:
-    """The file's bytes, or None when it does not exist; other failures name the path."""
+    """The bytes of one of meilichat's own files (config.toml, credentials.toml), or None when
+    it does not exist; other failures name the path. The file and its directory must be
+    trusted (see `check_trusted_file`); a symlink is followed (dotfile managers use them) and
+    its target checked."""
     try:
-        return path.read_bytes()
+        with open(path, "rb") as handle:
+            info = os.fstat(handle.fileno())
+            if stat.S_ISREG(info.st_mode):
+                check_trusted_dir(path.parent)
+                check_trusted_file(path, info)
+            return handle.read()
     except FileNotFoundError:
         return None
     except NotADirectoryError:

@@ -94,6 +94,10 @@ def load_toml_file(path: Path) -> dict[str, Any]:
         ) from None
     try:
         return parse_toml(text)
+    except RecursionError:
+        raise ConfigError(
+            f"{path}: nested too deeply to read", hint=fix_by_hand_hint(path)
+        ) from None
     except ValueError as exc:  # tomllib.TOMLDecodeError; its message never quotes the file
         raise ConfigError(_decode_error_message(path, exc), hint=fix_by_hand_hint(path)) from None
 

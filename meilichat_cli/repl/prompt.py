@@ -33,6 +33,7 @@ from prompt_toolkit.input import Input, create_input
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.output import Output, create_output
 
+from meilichat_cli.local.files import make_missing_dirs
 from meilichat_cli.repl.slash_commands import ALIASES, COMMANDS, CONTINUATION, PROMPT
 from meilichat_cli.ui.editor import edit_text
 
@@ -45,7 +46,8 @@ __all__ = ["CONTINUATION", "PROMPT", "ReplPrompt", "TerminalStreams"]
 def prepare_history_file(path: Path) -> str | None:
     """Create the history file private (or make an existing one private); a warning or None."""
     try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # Every missing parent 0700 too (~/.local/state on a new account), whatever the umask.
+        make_missing_dirs(path.parent)
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
             if os.fstat(descriptor).st_mode & 0o077:

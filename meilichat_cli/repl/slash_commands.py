@@ -557,11 +557,16 @@ def run_loop(read_line: Callable[[], str], controller: ChatController) -> None:
 
     Ctrl-C at the prompt clears the line (the prompt raises KeyboardInterrupt); Ctrl-C while
     an answer streams is handled by the turn runner; Ctrl-C anywhere else (an editor, a slow
-    history query) abandons that command. None of them ends the session."""
+    history query) abandons that command. None of them ends the session; SIGTERM and SIGHUP
+    (raised as a KeyboardInterrupt too) do, once the partial answer is kept."""
+    from meilichat_cli.local import signals
+
     while True:
         try:
             line = read_line()
         except KeyboardInterrupt:
+            if signals.received() is not None:
+                raise
             continue
         except EOFError:
             return
@@ -569,7 +574,12 @@ def run_loop(read_line: Callable[[], str], controller: ChatController) -> None:
             if not controller.handle(line):
                 return
         except KeyboardInterrupt:
+            if signals.received() is not None:
+                raise
             continue
+        signum = signals.received()
+        if signum is not None:
+            raise signals.Terminated(signum)
 
 
 # --------------------------------------------------------------------------- formatting

@@ -2,11 +2,13 @@
 
 Model output, source documents and server messages can carry terminal control sequences (OSC 52
 clipboard writes, OSC 8 hidden links, cursor moves, carriage-return overwrites). `sanitize`
-removes every C0 control except tab and newline, DEL and every C1 control, and replaces lone
-surrogates with U+FFFD so that encoding the text can never fail. It works character by
-character, so sanitizing a stream delta by delta gives the same result as sanitizing the whole
-text: an escape sequence split across two deltas loses its ESC either way, and what remains of
-it is harmless printable residue.
+removes every C0 control except tab and newline, DEL and every C1 control, the bidirectional
+controls that reorder what is shown (U+202A-U+202E embeddings and overrides, U+2066-U+2069
+isolates, and the marks U+200E, U+200F, U+061C: with them a printed address can read as
+another), and replaces lone surrogates with U+FFFD so that encoding the text can never fail. It
+works character by character, so sanitizing a stream delta by delta gives the same result as
+sanitizing the whole text: an escape sequence split across two deltas loses its ESC either way,
+and what remains of it is harmless printable residue.
 
 `sanitize_line` is for one-line messages; `strip_tags_excerpt` turns an HTML error page into a
 short plain-text excerpt.
@@ -21,9 +23,13 @@ import re
 
 # Everything `sanitize` touches. Surrogates are matched one by one: Python text decoded from
 # real UTF-8 never holds a surrogate, so any that appears (from a JSON `\\ud800` escape) is lone.
-_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+_UNSAFE = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
 
-_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]+")
+# Removed outright: C0 (but tab, newline), DEL, C1, and the BiDi controls.
+BIDI_CONTROLS = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]+")
 _SURROGATES = re.compile("[\ud800-\udfff]")
 _REPLACEMENT = "\ufffd"
 
@@ -40,7 +46,8 @@ _ELLIPSIS = "…"
 
 
 def sanitize(text: str) -> str:
-    """`text` without C0 (except tab and newline), DEL, C1; lone surrogates become U+FFFD.
+    """`text` without C0 (except tab and newline), DEL, C1 and BiDi controls; lone surrogates
+    become U+FFFD.
 
     Returns `text` itself when there is nothing to change (the common case, checked in C).
     """

@@ -230,6 +230,12 @@ def read_prompt(ctx: RunContext, words: list[str]) -> str:
     parts: list[str] = []
     if not ctx.stdin_isatty:
         piped = ctx.stdin.read(MAX_PROMPT_BYTES + 1)
+        if len(piped) > MAX_PROMPT_BYTES:
+            # Even when all of it is blank: the question may come after it, unread.
+            raise UsageError(
+                f"Prompt is larger than the {MAX_PROMPT_BYTES // (1024 * 1024)} MiB limit",
+                hint="send a shorter excerpt",
+            )
         if piped.strip():
             parts.append(piped.rstrip("\n"))
     argument = " ".join(words)
@@ -321,6 +327,8 @@ def ask_once(
     recorder.close()
     if outcome.reader_left:
         raise BrokenPipeError  # saved; now leave as quietly as the reader did
+    if outcome.output_failed and outcome.error is not None:
+        raise outcome.error  # saved; the output itself cannot take more
     identity["conversation_id"] = recorder.conversation_id
     output.finish(outcome, identity)
     if outcome.interrupted:

@@ -326,6 +326,14 @@ def run_batch_command(ctx: RunContext, flags: ConnectionFlags, options: BatchOpt
         skipped = total - len(items)
     if not items:
         ctx.note(f"batch: nothing to do, all {total} questions of {source} are already answered")
+        if (
+            resume_path is not None
+            and options.output not in (None, "-")
+            and _same_file(Path(options.output or ""), resume_path)
+        ):
+            # A run killed between appending and compacting left a retried question's old
+            # line behind: finish that job now.
+            _keep_latest_results(ctx, resume_path)
         return
 
     stop = threading.Event()
@@ -518,9 +526,12 @@ def _keep_latest_results(ctx: RunContext, path: Path) -> None:
     from meilichat_cli.local.files import atomic_write
 
     try:
-        compact, dropped = latest_results(path.read_text(encoding="utf-8"))
+        current = path.read_text(encoding="utf-8")
+        compact, dropped = latest_results(current)
+        if compact == current:
+            return
         mode = stat.S_IMODE(path.stat().st_mode)
-        atomic_write(path, compact.encode("utf-8"), mode=mode)
+        atomic_write(path, compact.encode("utf-8"), mode=mode, own_directory=False)
     except (OSError, UnicodeDecodeError, MeilichatError) as error:
         ctx.warn(f"{path}: left with the earlier lines of retried questions ({error})")
         return

@@ -218,7 +218,9 @@ def _server_uids(connection: Connection, path: str, transport: Any) -> list[str]
             transport=transport,
             warn=_ignore,
         ) as client:
-            body = client.request_json("GET", path, params={"limit": SERVER_PAGE_LIMIT})
+            body = client.request_json(
+                "GET", path, params={"limit": SERVER_PAGE_LIMIT}, total_timeout=LOOKUP_TIMEOUT
+            )
     except MeilichatError:
         return None
     results = body.get("results") if isinstance(body, dict) else None

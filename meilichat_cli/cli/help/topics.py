@@ -90,8 +90,9 @@ EXIT_CODES: tuple[ExitCodeRow, ...] = (
     ExitCodeRow(
         ExitCode.USAGE,
         "usage or local configuration: bad flags, unknown profile, a corrupt config file, an"
-        " empty prompt, a history file that cannot be used",
-        ("usage", "config", "history"),
+        " empty prompt, a history file that cannot be used, a config or data directory other"
+        " users can write or a file another user owns, output that cannot be written",
+        ("usage", "config", "history", "output"),
     ),
     ExitCodeRow(
         ExitCode.AUTH,
@@ -113,11 +114,15 @@ EXIT_CODES: tuple[ExitCodeRow, ...] = (
         ("task",),
     ),
     ExitCodeRow(
-        ExitCode.TIMEOUT, "timeout: connecting, or no data for --timeout seconds", ("timeout",)
+        ExitCode.TIMEOUT,
+        "timeout: connecting, or no data (or no event: a trickle, keep-alive comments only)"
+        " for --timeout seconds",
+        ("timeout",),
     ),
     ExitCodeRow(
         ExitCode.INTERRUPTED,
-        "interrupted (Ctrl-C); a partial answer is kept and marked interrupted",
+        "interrupted (Ctrl-C); a partial answer is kept and marked interrupted. SIGTERM and"
+        " SIGHUP do the same and exit 143 and 129 (128 + the signal)",
         ("interrupted",),
     ),
 )
@@ -286,8 +291,11 @@ FILES: tuple[FileRow, ...] = (
 )
 
 JSON_INTRO = (
-    "Machine-readable output goes to stdout, diagnostics to stderr. Strings are JSON-escaped,"
-    " never sanitized; fields may be added in later versions, never renamed."
+    "Machine-readable output goes to stdout, diagnostics to stderr. Strings are JSON-escaped"
+    " (non-ASCII as \\u escapes); the server's text (answer, sources, searches) is kept exact,"
+    " while the one-line messages for people (message, hint, code and link of an error, the"
+    " message of each entry in `errors`) are cleaned of terminal and BiDi controls. Fields"
+    " may be added in later versions, never renamed."
 )
 
 RESULT_FIELDS: tuple[Field, ...] = (
