@@ -16,6 +16,7 @@ imports nothing from meilichat_cli and nothing outside the standard library.
     ├── NetworkError                exit 6  refused, DNS, TLS
     ├── TaskFailedError             exit 7  a Meilisearch task failed
     ├── TimeoutError_               exit 8  connect or read timeout
+    ├── LeakFound                   exit 9  `scope check` saw something outside a persona's rules
     └── Interrupted                 exit 130
 """
 
@@ -36,6 +37,7 @@ class ExitCode(IntEnum):
     NETWORK = 6
     TASK_FAILED = 7
     TIMEOUT = 8
+    LEAK = 9
     INTERRUPTED = 130
 
 
@@ -145,6 +147,13 @@ class TaskFailedError(MeilichatError):
 class TimeoutError_(MeilichatError):
     exit_code = ExitCode.TIMEOUT
     kind = "timeout"
+
+
+class LeakFound(MeilichatError):
+    """`scope check` found a document, an index or facet values outside a persona's rules."""
+
+    exit_code = ExitCode.LEAK
+    kind = "leak"
 
 
 class Interrupted(MeilichatError):

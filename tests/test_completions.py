@@ -352,7 +352,7 @@ def test_workspaces_come_from_the_server_when_it_answers(
     assert offered("meilichat workspace show ", env) == ["demo"]
     assert offered("meilichat workspace delete d", env) == ["demo"]
     assert offered("meilichat batch --compare ", env) == ["demo"]
-    assert offered("meilichat index chat-settings ", env) == ["books", "movies"]
+    assert offered("meilichat index chat-settings ", env) == ["books", "movies", "tickets"]
     assert offered("meilichat key create --index m", env) == ["movies"]
 
 
@@ -366,6 +366,7 @@ def test_the_profile_named_on_the_line_chooses_the_server(
     assert offered("meilichat index chat-settings --profile local ", clean_env) == [
         "books",
         "movies",
+        "tickets",
     ]
     # `profile set NAME -w`: the profile being edited is the one asked about.
     assert offered("meilichat profile set local -w ", clean_env) == ["demo"]

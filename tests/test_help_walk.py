@@ -115,7 +115,10 @@ def test_command_line_mistakes_are_reported_like_every_other_error(
     clean_env: dict[str, str],
 ) -> None:
     cases = {
-        ("ask", "--jsn", "x"): ("No such option: --jsn (Possible options: --json)", "ask --help"),
+        ("ask", "--jsn", "x"): (
+            "No such option: --jsn (Possible options: --as, --json)",
+            "ask --help",
+        ),
         ("ask", "--timeout", "abc", "x"): ("Invalid value for '--timeout'", "ask --help"),
         ("ask", "--timeout", "nan", "x"): ("nan is not a finite number", "ask --help"),
         ("ask", "--timeout", "inf", "x"): ("inf is not a finite number", "ask --help"),

@@ -24,6 +24,7 @@ from prompt_toolkit.output import DummyOutput
 
 from meilichat_cli.api.client import MeiliClient
 from meilichat_cli.chat.turn import run_turn
+from meilichat_cli.errors import UsageError
 from meilichat_cli.history.store import HistoryStore
 from meilichat_cli.local.connection import Connection
 from meilichat_cli.local.context import RunContext
@@ -803,3 +804,34 @@ def test_sources_after_a_follow_up_without_search_show_the_earlier_documents(
         assert "no answer yet" in harness.err
     finally:
         harness.close()
+
+
+def test_as_switches_the_persona_for_the_next_questions_and_history_records_it(
+    tmp_path: Path,
+) -> None:
+    h = Harness(tmp_path, FakeServer())
+    checked: list[str] = []
+
+    def check(name: str) -> str:
+        checked.append(name)
+        if name != "alice":
+            raise UsageError(f"no persona {name!r}")
+        return name
+
+    h.controller._check_persona = check
+    h.type("/as")
+    assert "Asking as yourself" in h.stdout.getvalue()
+    h.type("/as carol")
+    assert h.state.persona is None and "no persona 'carol'" in h.stderr.getvalue()
+    h.type("/as alice", "space movies")
+    assert h.state.persona == "alice" and checked == ["carol", "alice"]
+    h.type("/as -", "and more?")
+    assert h.state.persona is None
+    record = h.store().get(h.state.conversation_id or "")
+    assert [turn.persona for turn in record.turns] == ["alice", None]
+
+
+def test_as_without_a_profile_says_personas_are_not_available(tmp_path: Path) -> None:
+    h = Harness(tmp_path, FakeServer())
+    h.type("/as alice")
+    assert "personas are not available" in h.stderr.getvalue()

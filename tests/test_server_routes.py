@@ -507,7 +507,7 @@ def test_get_and_delete_chat(admin: Client) -> None:
 
 def test_indexes_documents_and_search(admin: Client) -> None:
     body = admin.call("GET", "/indexes").json
-    assert [r["uid"] for r in body["results"]] == ["books", "movies"]
+    assert [r["uid"] for r in body["results"]] == ["books", "movies", "tickets"]
     assert list(body["results"][0]) == ["uid", "createdAt", "updatedAt", "primaryKey"]
     assert admin.call("GET", "/indexes/movies").json["primaryKey"] == "id"
     assert_error(

@@ -394,5 +394,5 @@ def test_fresh_server_looks_like_a_new_meilisearch() -> None:
         assert code == "feature_not_enabled"
         admin.call("PATCH", "/experimental-features", {"chatCompletions": True})
         assert admin.call("GET", "/chats").json["total"] == 0
-        assert admin.call("GET", "/indexes").json["total"] == 2
+        assert admin.call("GET", "/indexes").json["total"] == 3
         assert srv.chat_key is not None

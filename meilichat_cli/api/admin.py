@@ -238,6 +238,8 @@ def needs_action(action: str, what: str) -> Iterator[None]:
     except AuthError as error:
         if error.http_status not in (401, 403):
             raise
+        if error.message.startswith(("A tenant token", "Tenant token")):
+            raise  # already says what is wrong with the token (client._token_refused)
         if error.message.startswith("No API key"):  # nothing was configured at all
             message = f"{error.message}; {what} needs a key with the `{action}` action"
         else:

@@ -25,7 +25,6 @@ May import httpx (this is the only module that does, with `admin`), the protocol
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
 import os
@@ -34,7 +33,6 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator, Mapping
-from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -55,6 +53,7 @@ from meilichat_cli.errors import (
 from meilichat_cli.local.connection import Connection
 from meilichat_cli.protocol.events import Event, TextDelta
 from meilichat_cli.protocol.sse import SSEDecoder
+from meilichat_cli.tenancy.token import expiry_of, iso_time, looks_like_token
 from meilichat_cli.text.sanitize import sanitize_line, strip_tags_excerpt
 
 CONNECT_TIMEOUT = 10.0
@@ -391,11 +390,13 @@ class MeiliClient:
                 hint="run `meilichat key set` (or set MEILICHAT_API_KEY)",
                 **extra,
             )
+        if status == 403 and looks_like_token(self.connection.api_key):
+            return _token_refused(
+                self.connection, response.request.method, response.request.url.path, extra
+            )
         if status == 403:
-            expired = _jwt_expiry(self.connection.api_key)
-            suffix = f"; the tenant token expired at {expired}" if expired else ""
             return AuthError(
-                f"Key rejected (invalid or expired){suffix}",
+                "Key rejected (invalid or expired)",
                 hint="check the key with `meilichat key show`, or run `meilichat doctor`",
                 **extra,
             )
@@ -715,18 +716,36 @@ def _workspace_from_path(path: str) -> str:
     return "?"
 
 
-def _jwt_expiry(token: str | None) -> str | None:
-    """The `exp` of a tenant token (a JWT) when it has passed, else None. Not verified:
-    only used to explain a 403."""
-    if not token or token.count(".") != 2:
-        return None
-    try:
-        payload = token.split(".")[1]
-        payload += "=" * (-len(payload) % 4)
-        claims = json.loads(base64.urlsafe_b64decode(payload))
-        exp = float(claims["exp"])
-    except (ValueError, KeyError, TypeError):
-        return None
-    if exp > time.time():
-        return None
-    return datetime.fromtimestamp(exp, tz=timezone.utc).isoformat(timespec="seconds")
+# Routes that take a tenant token: searching an index, and chat completions.
+_TOKEN_ROUTES = ("/search", "/chat/completions")
+
+
+def _token_refused(
+    connection: Connection, method: str, path: str, extra: dict[str, Any]
+) -> AuthError:
+    """A 403 for a tenant token, in words: expired, sent where tokens are refused, or
+    refused for its parent key (wrong apiKeyUid, or a parent without the actions)."""
+    who = f" of persona {connection.persona}" if connection.persona else ""
+    exp = expiry_of(connection.api_key)
+    if exp is not None and exp <= time.time():
+        return AuthError(
+            f"Tenant token{who} expired at {iso_time(exp)}",
+            hint="sign a new one (`meilichat token create --expires 1h`); with --as, set the"
+            " persona's lifetime: `meilichat persona add NAME --replace --expires 1h …`",
+            **extra,
+        )
+    if not path.endswith(_TOKEN_ROUTES):
+        return AuthError(
+            f"A tenant token was sent to {method} {path}, and Meilisearch accepts tenant tokens"
+            " only for searches and chat completions",
+            hint="use an API key here (admin commands: MEILI_MASTER_KEY or --admin-key-stdin);"
+            " keep the token for `ask` and `chat`",
+            **extra,
+        )
+    return AuthError(
+        f"Tenant token{who} refused: its apiKeyUid must be the uid of the key that signed it,"
+        " and that key must hold `chatCompletions` and `search` and not be expired",
+        hint="check the uid with `meilichat key list --server` and the token with `meilichat"
+        " token inspect TOKEN`; `meilichat token create` checks the parent key before signing",
+        **extra,
+    )

@@ -10,7 +10,8 @@ than `concurrency` connections (and streams) are ever open.
 (HTTP error, refused connection) becomes a result with `complete: false` and the error in
 `errors`, in the same `{type, code, message}` shape as stream errors. With `expect`, the
 result also carries the retrieval figures (`retrieval_eval`). In a `--compare` run each
-question is answered on both workspaces, one after the other, by the same worker.
+question is answered on both workspaces, one after the other, by the same worker; with
+`--as A,B`, as each persona in turn (each persona has its own clients: its own bearer).
 
 Stopping (Ctrl-C): the caller sets `stop`. Workers abandon the stream they are reading at
 the next event, results already finished are still emitted (in order, skipping the
@@ -89,6 +90,9 @@ class BatchSettings:
     system: str | None = None
     primary_keys: PrimaryKeys = field(default_factory=PrimaryKeys)
     compare_with: str | None = None  # the second workspace of a --compare run
+    # `--as A,B`: each question is answered as each persona, side by side (name -> connection
+    # sending a tenant token signed for it).
+    personas: dict[str, Connection] = field(default_factory=dict)
     save: bool = False
     history_db: Path | None = None
 
@@ -105,9 +109,11 @@ class QuestionAnswerer:
         warn: Callable[[str], None] = lambda _message: None,
         debug: Callable[[str], None] = lambda _message: None,
         clock: Callable[[], float] = time.monotonic,
+        persona_clients: dict[str, ThreadClients] | None = None,
     ) -> None:
         self.settings = settings
         self.clients = clients
+        self.persona_clients = persona_clients or {}
         self.stop = stop
         self.warn = warn
         self.debug = debug
@@ -120,6 +126,15 @@ class QuestionAnswerer:
         head: Result = {"id": item.question.id, "line": item.line, "question": item.question.text}
         workspace = self.workspace_for(item)
         assert workspace is not None, "checked before the batch starts"
+        if self.settings.personas:
+            sides = {
+                name: self._answer_on(
+                    item, workspace, connection=connection, clients=self.persona_clients[name]
+                )
+                for name, connection in self.settings.personas.items()
+            }
+            complete = all(side["complete"] for side in sides.values())
+            return {**head, "complete": complete, "as": sides}
         other = self.settings.compare_with
         if other is None:
             return {**head, **self._answer_on(item, workspace)}
@@ -131,18 +146,26 @@ class QuestionAnswerer:
         if self.stop.is_set():
             raise Stopped
 
-    def _answer_on(self, item: BatchItem, workspace: str) -> Result:
+    def _answer_on(
+        self,
+        item: BatchItem,
+        workspace: str,
+        *,
+        connection: Connection | None = None,
+        clients: ThreadClients | None = None,
+    ) -> Result:
         if self.stop.is_set():
             raise Stopped
         question = item.question
-        connection = self.settings.connection
+        connection = connection or self.settings.connection
+        clients = clients or self.clients
         model = question.model or connection.model
         new_messages = question.new_messages(self.settings.system)
         start = self.clock()
         refused = False
         try:
             outcome = run_turn(
-                self.clients.get(),
+                clients.get(),
                 workspace=workspace,
                 model=model,
                 history=[],
@@ -163,13 +186,17 @@ class QuestionAnswerer:
             refused = True
         conversation_id = None
         if self.settings.save and not refused:
-            conversation_id = self._save(outcome, question.text, workspace, model)
+            conversation_id = self._save(outcome, question.text, workspace, model, connection)
+        identity: dict[str, Any] = {}
+        if connection.persona is not None:
+            identity["persona"] = connection.persona
         result = summary(
             outcome,
             conversation_id=conversation_id,
             profile=connection.profile,
             workspace=workspace,
             model=model,
+            **identity,
         )
         if question.expect is not None:
             result.update(evaluate(result["searches"], question.expect, self.settings.primary_keys))
@@ -188,7 +215,14 @@ class QuestionAnswerer:
         }
         return TurnOutcome(turn, timings=timings, error=error)
 
-    def _save(self, outcome: TurnOutcome, question: str, workspace: str, model: str) -> str | None:
+    def _save(
+        self,
+        outcome: TurnOutcome,
+        question: str,
+        workspace: str,
+        model: str,
+        connection: Connection,
+    ) -> str | None:
         from meilichat_cli.chat.recorder import Recorder
 
         assert self.settings.history_db is not None
@@ -197,7 +231,7 @@ class QuestionAnswerer:
             recorder.record(
                 outcome,
                 question=question,
-                connection=replace(self.settings.connection, model=model),
+                connection=replace(connection, model=model),
                 workspace=workspace,
             )
             return recorder.conversation_id
@@ -220,6 +254,9 @@ def crash_result(item: BatchItem, error: Exception) -> Result:
 def has_internal_error(result: Result) -> bool:
     """Whether a result (or either side of a compare result) records a bug."""
     parts = [result, *(result[side] for side in SIDES if isinstance(result.get(side), dict))]
+    personas = result.get("as")
+    if isinstance(personas, dict):
+        parts += [side for side in personas.values() if isinstance(side, dict)]
     return any(
         isinstance(error, dict) and error.get("type") == "internal"
         for part in parts

@@ -160,3 +160,76 @@ def compare_lines(
             f"    latency:   {tally.latency_text()}",
         ]
     return [*lines, head, *tail]
+
+
+@dataclass
+class PersonaRow:
+    """One question answered as several personas (`batch --as A,B`)."""
+
+    name: str
+    sides: dict[str, dict[str, Any]]
+
+    @property
+    def differs(self) -> bool:
+        seen = {tuple(_source_ids(side)) for side in self.sides.values()}
+        return len(seen) > 1
+
+
+def _source_ids(result: dict[str, Any]) -> list[str]:
+    ids: list[str] = []
+    for search in result.get("searches") or []:
+        index = search.get("index_uid") if isinstance(search, dict) else None
+        for source in (search.get("sources") or []) if isinstance(search, dict) else []:
+            if not isinstance(source, dict):
+                continue
+            key = next((source[k] for k in ("id", "_id", "uid", "pk") if k in source), None)
+            ids.append(f"{index}:{key}" if key is not None else f"{index}:?")
+    return ids
+
+
+def _answer_excerpt(result: dict[str, Any], limit: int = 70) -> str:
+    answer = " ".join(str(result.get("answer") or "").split())
+    return answer if len(answer) <= limit else answer[: limit - 1] + "…"
+
+
+def persona_lines(
+    rows: Sequence[PersonaRow],
+    tallies: dict[str, Tally],
+    *,
+    total: int,
+    skipped: int,
+    interrupted: bool,
+) -> list[str]:
+    """Per question, each persona's status, sources and the start of its answer, one under
+    the other and aligned (`*` where the personas got different sources), then totals."""
+    names = {name: sanitize_line(name) for name in tallies}
+    width = max([len(shown) for shown in names.values()] + [1])
+    lines: list[str] = []
+    for row in rows:
+        mark = "*" if row.differs else " "
+        lines.append(f"{mark} {sanitize_line(row.name)[:60]}")
+        for persona, result in row.sides.items():
+            status = "ok  " if result.get("complete") else "FAIL"
+            sources = " ".join(_source_ids(result)) or "no sources"
+            excerpt = sanitize_line(_answer_excerpt(result))
+            lines.append(
+                f"    {names.get(persona, persona):<{width}}  {status}  {sanitize_line(sources)}"
+            )
+            if excerpt:
+                lines.append(f"    {'':<{width}}        “{excerpt}”")
+    differing = sum(row.differs for row in rows)
+    head = (
+        f"compare: {len(rows)} of {total - skipped} questions as {len(tallies)} personas; "
+        f"{differing} got different sources (*)"
+    )
+    if skipped:
+        head += f"; {skipped} skipped (already answered)"
+    if interrupted:
+        head += "; interrupted"
+    tail: list[str] = []
+    for name, tally in tallies.items():
+        tail += [
+            f"  {names[name]}: {tally.answered - tally.failed} complete, {tally.failed} failed",
+            f"    latency:   {tally.latency_text()}",
+        ]
+    return [*lines, head, *tail]

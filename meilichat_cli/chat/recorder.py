@@ -136,6 +136,7 @@ class Recorder:
                 model=connection.model,
                 timings=outcome.timings,
                 extra_errors=outcome.local_errors(),
+                persona=connection.persona,
             )
         except (HistoryUnavailable, NotFoundError) as error:
             # The answer was already shown; losing its record must not fail the command

@@ -76,6 +76,21 @@ COMMANDS: dict[str, Entry] = {
         "app",
         "Read and change the chat settings of indexes (description, document template).",
     ),
+    "token": Entry(
+        "meilichat_cli.cli.commands.token",
+        "app",
+        "Tenant tokens: sign one locally from a parent key, or inspect one.",
+    ),
+    "persona": Entry(
+        "meilichat_cli.cli.commands.persona",
+        "app",
+        "Personas: named tenant scopes to chat as (ask/chat/batch --as NAME).",
+    ),
+    "scope": Entry(
+        "meilichat_cli.cli.commands.scope",
+        "app",
+        "Check what each persona's chat can reach: no document or index outside its rules.",
+    ),
     "help": Entry(
         "meilichat_cli.cli.commands.help",
         "help_command",

@@ -13,6 +13,7 @@ import typer
 
 from meilichat_cli.cli.completion.completers import (
     complete_model,
+    complete_persona,
     complete_profile,
     complete_workspace,
 )
@@ -94,6 +95,17 @@ CaBundleOption = Annotated[
         show_default=False,
     ),
 ]
+AsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--as",
+        help="Chat as this persona: a short-lived tenant token is signed for the run from its"
+        " rules (`meilichat persona add`).",
+        metavar="PERSONA",
+        show_default=False,
+        autocompletion=complete_persona,
+    ),
+]
 InsecureOption = Annotated[
     bool,
     typer.Option("--insecure", help="Do not verify TLS certificates (warns every time)."),
@@ -112,6 +124,7 @@ class ConnectionFlags:
     timeout: float = 120.0
     ca_bundle: str | None = None
     insecure: bool = False
+    as_persona: str | None = None  # `--as NAME`: send a tenant token signed for the persona
 
     def resolve(self, ctx: RunContext, *, admin_key: str | None = None) -> Connection:
         """The connection these flags name; with `admin_key`, one that sends it (for admin
@@ -134,6 +147,10 @@ class ConnectionFlags:
             connection = replace(connection, ca_bundle=self.ca_bundle)
         if self.insecure:
             connection = replace(connection, insecure=True)
+        if self.as_persona and not admin_key:
+            from meilichat_cli.tenancy.personas import persona_connection
+
+            connection = persona_connection(ctx.environ, connection, self.as_persona, warn=ctx.warn)
         return connection
 
     def open_client(self, ctx: RunContext, connection: Connection) -> MeiliClient:

@@ -153,9 +153,15 @@ def m002_search_index(db: sqlite3.Connection) -> None:
         db.execute(statement)
 
 
+def m003_turn_persona(db: sqlite3.Connection) -> None:
+    # Which persona asked (`--as NAME`, REPL `/as`); NULL for the profile's own key.
+    db.execute("ALTER TABLE turns ADD COLUMN persona TEXT")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("m001_create_tables", m001_create_tables),
     Migration("m002_search_index", m002_search_index, possible=fts5_available),
+    Migration("m003_turn_persona", m003_turn_persona),
 )
 
 

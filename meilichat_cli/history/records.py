@@ -67,11 +67,13 @@ class TurnRecord:
     searches: list[Search] = field(default_factory=list)
     errors: list[ErrorEvent] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
+    persona: str | None = None  # who asked (`--as NAME`); None: the profile's own key
 
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "seq": self.seq,
+            "persona": self.persona,
             "question": self.question,
             "answer": self.answer,
             "status": self.status,

@@ -176,6 +176,7 @@ class HistoryStore:
         model: str,
         timings: dict[str, float | None],
         extra_errors: Sequence[ErrorEvent] = (),
+        persona: str | None = None,
     ) -> str:
         """Save one turn in one short transaction and return the turn's id.
 
@@ -202,8 +203,8 @@ class HistoryStore:
             ).fetchone()[0]
             db.execute(
                 "INSERT INTO turns (id, conversation_id, seq, question, answer, status,"
-                " finish_reason, usage, timings, workspace, model, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " finish_reason, usage, timings, workspace, model, created_at, persona)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     turn_id,
                     conversation_id,
@@ -217,6 +218,7 @@ class HistoryStore:
                     _text(workspace),
                     _text(model),
                     now,
+                    _opt_text(persona),
                 ),
             )
             first_message = db.execute(
@@ -425,6 +427,7 @@ class HistoryStore:
                 workspace=row["workspace"],
                 model=row["model"],
                 created_at=row["created_at"],
+                persona=row["persona"],
                 searches=searches.get(row["id"], []),
                 errors=errors.get(row["id"], []),
                 messages=messages.get(row["id"], []),

@@ -64,6 +64,8 @@ class Profile:
     key_store: str | None = None
     ca_bundle: str | None = None
     insecure: bool = False
+    # Named scopes to chat as (`persona add`): name -> table, checked by meilichat_cli.tenancy.
+    personas: dict[str, Any] = field(default_factory=dict, compare=False)
     # Keys this version does not know, kept verbatim so a newer meilichat's settings survive.
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
@@ -177,6 +179,8 @@ def _profile_table(profile: Profile) -> dict[str, Any]:
     table.update({key: value for key, value in optional.items() if value is not None})
     if profile.insecure:
         table["insecure"] = True
+    if profile.personas:
+        table["personas"] = profile.personas
     for key, value in profile.extra.items():
         table.setdefault(key, value)
     return table
@@ -185,7 +189,16 @@ def _profile_table(profile: Profile) -> dict[str, Any]:
 # --- checking the shape ---------------------------------------------------------------------------
 
 _GLOBAL_KEYS = ("default_profile", "save_history", "key_store", "profiles")
-_PROFILE_KEYS = ("url", "workspace", "model", "key_command", "key_store", "ca_bundle", "insecure")
+_PROFILE_KEYS = (
+    "url",
+    "workspace",
+    "model",
+    "key_command",
+    "key_store",
+    "ca_bundle",
+    "insecure",
+    "personas",
+)
 
 
 class _Checker:
@@ -212,6 +225,12 @@ class _Checker:
         value = table.get(key, default)
         if not isinstance(value, bool):
             raise self.fail(key_path, "must be true or false")
+        return value
+
+    def tables(self, table: dict[str, Any], key: str, key_path: str) -> dict[str, Any]:
+        value = table.get(key, {})
+        if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+            raise self.fail(key_path, "must be a table of tables ([…personas.NAME])")
         return value
 
     def key_store(self, table: dict[str, Any], key_path: str) -> str | None:
@@ -273,6 +292,7 @@ def _profile_from_table(check: _Checker, name: str, table: Any) -> Profile:
         key_store=check.key_store(table, prefix + "key_store"),
         ca_bundle=check.string(table, "ca_bundle", prefix + "ca_bundle"),
         insecure=check.boolean(table, "insecure", prefix + "insecure", False),
+        personas=check.tables(table, "personas", prefix + "personas"),
         extra=check.unknown(table, _PROFILE_KEYS, prefix),
     )
 

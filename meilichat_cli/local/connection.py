@@ -59,13 +59,15 @@ class Connection:
     model: str  # built-in default "gpt-4o-mini"
     ca_bundle: str | None = None
     insecure: bool = False
+    persona: str | None = None  # `--as NAME`: api_key is then a tenant token signed for it
 
     def __repr__(self) -> str:  # tracebacks and --debug dumps must never show the key
         key = "None" if self.api_key is None else "'<hidden>'"
         return (
             f"Connection(profile={self.profile!r}, url={self.url!r}, api_key={key},"
             f" api_key_source={self.api_key_source!r}, workspace={self.workspace!r},"
-            f" model={self.model!r}, ca_bundle={self.ca_bundle!r}, insecure={self.insecure!r})"
+            f" model={self.model!r}, ca_bundle={self.ca_bundle!r}, insecure={self.insecure!r},"
+            f" persona={self.persona!r})"
         )
 
 

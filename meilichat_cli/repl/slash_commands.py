@@ -56,6 +56,7 @@ COMMANDS: tuple[SlashCommand, ...] = (
     SlashCommand("/copy", "/copy", "copy the last answer to the clipboard"),
     SlashCommand("/workspace", "/workspace [NAME]", "show or switch the chat workspace"),
     SlashCommand("/model", "/model [NAME]", "show or switch the model"),
+    SlashCommand("/as", "/as [PERSONA|-]", "chat as a persona (a tenant token), or - for your key"),
     SlashCommand("/system", "/system [TEXT]", "add a system message of your own (or show them)"),
     SlashCommand("/save", "/save [-f] FILE", "write the conversation as markdown, with sources"),
     SlashCommand("/history", "/history", "list saved conversations"),
@@ -188,6 +189,7 @@ class HistoryPort(Protocol):
         model: str,
         timings: dict[str, float | None],
         extra_errors: Sequence[ErrorEvent] = (),
+        persona: str | None = None,
     ) -> str: ...
 
     def remove_turn(self, turn_id: str) -> bool: ...
@@ -234,6 +236,7 @@ class ChatController:
         validate_workspace: Callable[[str], str] | None = None,
         workspace_exists: Callable[[str], bool | None] | None = None,
         workspace_hint: Callable[[], str] | None = None,
+        check_persona: Callable[[str], str] | None = None,
     ) -> None:
         self.state = state
         self.host = host
@@ -244,6 +247,7 @@ class ChatController:
         # Asks the server whether a workspace exists: None when the key may not tell.
         self._workspace_exists = workspace_exists
         self._workspace_hint = workspace_hint
+        self._check_persona = check_persona
         self._last: _Attempt | None = None
 
     # ---- the entry point
@@ -319,6 +323,7 @@ class ChatController:
                 model=state.model,
                 timings=outcome.timings,
                 extra_errors=outcome.local_errors(),
+                persona=state.persona,
             )
         except MeilichatError as error:
             self.host.error(f"the turn was not saved: {error.message}", error.hint)
@@ -418,6 +423,23 @@ class ChatController:
             raise UsageError("a model name has no spaces")
         self.state.model = argument
         self.host.say(f"Model: {self.state.model}")
+
+    def cmd_as(self, argument: str) -> None:
+        if not argument:
+            who = self.state.persona or "yourself (the profile's key)"
+            self.host.say(f"Asking as {who}.")
+            return
+        if argument == "-":
+            self.state.persona = None
+            self.host.say("Asking as yourself (the profile's key); the conversation goes on.")
+            return
+        if self._check_persona is None:
+            raise UsageError("personas are not available here (no profile in use)")
+        self.state.persona = self._check_persona(argument)
+        self.host.say(
+            f"Asking as {self.state.persona} (a tenant token from its rules); the conversation"
+            " goes on. /as - goes back to your key."
+        )
 
     def cmd_system(self, argument: str) -> None:
         if argument:

@@ -37,6 +37,7 @@ class ChatState:
 
     workspace: str
     model: str
+    persona: str | None = None  # `/as NAME`: questions go with a tenant token signed for it
     base_system: list[str] = field(default_factory=list)  # `--system`: every conversation
     seed: str | None = None  # piped text, sent with the first question
     conversation_id: str | None = None

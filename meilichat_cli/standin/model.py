@@ -7,8 +7,9 @@ Deterministic and honest about where its answer comes from:
   message in the request, without a new search, and the answer says how many earlier search
   results it saw ("(from 2 earlier search results in this conversation)"). With no earlier
   results it says it has nothing to refer to.
-* Otherwise it picks the index(es) from words like "movie"/"book" (all allowed indexes when
-  unsure), builds `q` from the remaining words minus stop words, turns "after 2010",
+* Otherwise it picks the index(es) from words like "movie"/"book"/"ticket" (when unsure, all
+  allowed indexes but the tickets, which are searched only when named), builds `q` from the
+  remaining words minus stop words, turns "after 2010",
   "before 1990", "in the 90s", "between 1980 and 1990" into a `year` filter, and after the
   searches writes a short markdown answer: an intro sentence, a numbered list of **titles**
   with a detail, and a line naming the index and query it came from.
@@ -43,9 +44,12 @@ _MOVIE_WORDS = """movie movies film films cinema director directed watch watchin
 screen actor actors"""
 _BOOK_WORDS = """book books novel novels author authors read reading wrote written writer
 writers literature pages"""
+_TICKET_WORDS = """ticket tickets support customer customers complaint complaints request
+requests issue issues tenant tenants"""
 INDEX_HINTS: dict[str, frozenset[str]] = {
     "movies": frozenset(_MOVIE_WORDS.split()),
     "books": frozenset(_BOOK_WORDS.split()),
+    "tickets": frozenset(_TICKET_WORDS.split()),
 }
 
 _SMALL_TALK_TEXT = """hi hello hey hiya howdy yo thanks thank you thx cheers bye goodbye ok okay
@@ -219,7 +223,8 @@ def plan(
         result.small_talk = True
         return result
     wanted = [uid for uid in allowed_indexes if INDEX_HINTS.get(uid, frozenset()) & set(words)]
-    targets = wanted or list(allowed_indexes)
+    unsure = [uid for uid in allowed_indexes if uid in indexes and not indexes[uid].only_when_named]
+    targets = wanted or unsure or list(allowed_indexes)
     hint_words = frozenset().union(*INDEX_HINTS.values())
     q = " ".join(w for w in words if w not in STOPWORDS and w not in hint_words)
     result.searches = [PlannedSearch(uid, q, filter_expr) for uid in targets]
@@ -283,7 +288,11 @@ def documents_in_text(text: str, candidates: list[IndexData]) -> list[dict[str, 
 # ---------------------------------------------------------------------------------------------
 # Writing.
 
-NOUNS = {"movies": ("movie", "movies"), "books": ("book", "books")}
+NOUNS = {
+    "movies": ("movie", "movies"),
+    "books": ("book", "books"),
+    "tickets": ("ticket", "tickets"),
+}
 
 
 def _noun(index_uid: str, count: int) -> str:

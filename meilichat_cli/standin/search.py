@@ -1,8 +1,9 @@
 """The bundled indexes and a small search engine over them (SQLite FTS5, in memory).
 
 Each `data/<uid>.json` holds one index: its uid, primary key, searchable/filterable/sortable
-attributes, the chat settings a well-run index would have, and its documents. At start the
-documents go into one FTS5 table per index (a few milliseconds).
+attributes, the chat settings a well-run index would have, and its documents; `onlyWhenNamed`
+marks an index the scripted model searches only when a question names it (the multi-tenant
+`tickets`). At start the documents go into one FTS5 table per index (a few milliseconds).
 
 Ranking mimics Meilisearch closely enough for a demo: every query word must match (the last
 one as a prefix), and with the default `last` matching strategy words are dropped from the end
@@ -42,6 +43,8 @@ class IndexData:
     chat: dict[str, Any]
     documents: list[dict[str, Any]]
     by_id: dict[Any, dict[str, Any]] = field(default_factory=dict)
+    # Searched only when a question names it (the multi-tenant tickets), not when unsure.
+    only_when_named: bool = False
 
 
 @dataclass
@@ -64,6 +67,7 @@ def load_datasets(directory: Path = DATA_DIR) -> dict[str, IndexData]:
             sortable=list(raw.get("sortableAttributes", [])),
             chat=raw["chat"],
             documents=raw["documents"],
+            only_when_named=bool(raw.get("onlyWhenNamed", False)),
         )
         data.by_id = {doc[data.primary_key]: doc for doc in data.documents}
         indexes[data.uid] = data

@@ -17,6 +17,7 @@ from meilichat_cli.cli.completion.completers import complete_conversation
 from meilichat_cli.cli.context import errors_as_json, run_context
 from meilichat_cli.cli.options import (
     ApiKeyOption,
+    AsOption,
     CaBundleOption,
     ConnectionFlags,
     InsecureOption,
@@ -122,6 +123,7 @@ def ask(
     timeout: TimeoutOption = 120.0,
     ca_bundle: CaBundleOption = None,
     insecure: InsecureOption = False,
+    as_persona: AsOption = None,
 ) -> None:
     from meilichat_cli.errors import UsageError
     from meilichat_cli.local.context import reader_may_leave
@@ -150,6 +152,7 @@ def ask(
         timeout=timeout,
         ca_bundle=ca_bundle,
         insecure=insecure,
+        as_persona=as_persona,
     )
     if question is not None:
         from dataclasses import replace
@@ -305,6 +308,8 @@ def ask_once(
         "workspace": workspace,
         "model": connection.model,
     }
+    if connection.persona is not None:
+        identity["persona"] = connection.persona
     with flags.open_client(ctx, connection) as client:
         output.before_request(connection.model)
         try:

@@ -12,7 +12,7 @@ Only typer is imported at module level.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
@@ -21,6 +21,7 @@ from meilichat_cli.cli.completion.completers import complete_workspace
 from meilichat_cli.cli.context import run_context
 from meilichat_cli.cli.options import (
     ApiKeyOption,
+    AsOption,
     CaBundleOption,
     ConnectionFlags,
     InsecureOption,
@@ -36,7 +37,8 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from meilichat_cli.batch.input import BatchItem
-    from meilichat_cli.batch.summary import CompareRow, Tally
+    from meilichat_cli.batch.summary import Tally
+    from meilichat_cli.local.connection import Connection
     from meilichat_cli.local.context import RunContext
 
 HELP = "Answer a file of questions (JSON Lines), one JSON result line each, and score retrieval."
@@ -170,6 +172,7 @@ def batch(
     timeout: TimeoutOption = 120.0,
     ca_bundle: CaBundleOption = None,
     insecure: InsecureOption = False,
+    as_persona: AsOption = None,
 ) -> None:
 
     ctx = run_context(typer_ctx)
@@ -197,6 +200,7 @@ def batch(
         primary_keys=primary_key or [],
         system=system,
         save=save,
+        personas=[name.strip() for name in (as_persona or "").split(",") if name.strip()],
     )
     if not demo:
         run_batch_command(ctx, flags, options)
@@ -221,6 +225,7 @@ class BatchOptions:
     primary_keys: list[str]
     system: str | None
     save: bool
+    personas: list[str] = field(default_factory=list)  # --as A[,B…]
     bundled_example: bool = False
 
 
@@ -304,6 +309,11 @@ def run_batch_command(ctx: RunContext, flags: ConnectionFlags, options: BatchOpt
 
     items, source = _read_questions(ctx, options)
     primary_keys = PrimaryKeys.parse(options.primary_keys)
+    personas = _persona_connections(ctx, flags, options)
+    if len(options.personas) == 1:
+        from dataclasses import replace
+
+        flags = replace(flags, as_persona=options.personas[0])
     connection = flags.resolve(ctx)
     if connection.workspace is None:
         homeless = [item for item in items if item.question.workspace is None]
@@ -344,12 +354,24 @@ def run_batch_command(ctx: RunContext, flags: ConnectionFlags, options: BatchOpt
         compare_with=options.compare,
         save=options.save and _history_on(ctx),
         history_db=ctx.paths.history_db,
+        personas=personas,
     )
     clients = ThreadClients(lambda: flags.open_client(ctx, connection))
-    answerer = QuestionAnswerer(settings, clients, stop, warn=ctx.warn, debug=ctx.debug_log)
-    sides = ("a", "b") if options.compare else ()
+    persona_clients = {
+        name: ThreadClients(lambda c=persona_connection: flags.open_client(ctx, c))  # type: ignore[misc]
+        for name, persona_connection in personas.items()
+    }
+    answerer = QuestionAnswerer(
+        settings,
+        clients,
+        stop,
+        warn=ctx.warn,
+        debug=ctx.debug_log,
+        persona_clients=persona_clients,
+    )
+    sides: tuple[str, ...] = ("a", "b") if options.compare else tuple(personas)
     tallies: dict[str, Tally] = {side: Tally() for side in sides} or {"": Tally()}
-    rows: list[CompareRow] = []
+    rows: list[Any] = []
     failed = 0
     crashed = 0
 
@@ -391,6 +413,8 @@ def run_batch_command(ctx: RunContext, flags: ConnectionFlags, options: BatchOpt
                 )
         finally:
             clients.close_all()
+            for persona_clients_of in persona_clients.values():
+                persona_clients_of.close_all()
 
     _print_summary(
         ctx,
@@ -414,6 +438,34 @@ def run_batch_command(ctx: RunContext, flags: ConnectionFlags, options: BatchOpt
         raise ApiError(f"{failed} of {len(items)} questions failed (complete: false)")
 
 
+def _persona_connections(
+    ctx: RunContext, flags: ConnectionFlags, options: BatchOptions
+) -> dict[str, Connection]:
+    """`--as A,B`: one connection per persona, each with a token signed for this run. One
+    persona needs none of this: the flags resolve to its token (`as_persona`)."""
+    from dataclasses import replace
+
+    from meilichat_cli.errors import UsageError
+
+    names = options.personas
+    if len(set(names)) != len(names):
+        raise UsageError("--as names a persona twice")
+    if len(names) < 2:
+        return {}
+    if options.compare is not None:
+        raise UsageError(
+            "--as with several personas already compares them side by side; drop --compare"
+            " WORKSPACE (or ask one persona on both workspaces: --as NAME --compare WS)"
+        )
+    from meilichat_cli.tenancy.personas import connection_as, load_persona
+
+    base = replace(flags, as_persona=None).resolve(ctx)
+    return {
+        name: connection_as(base, load_persona(ctx.environ, base, name, warn=ctx.warn))
+        for name in names
+    }
+
+
 def _history_on(ctx: RunContext) -> bool:
     from meilichat_cli.chat.recorder import history_enabled
 
@@ -424,12 +476,19 @@ def _history_on(ctx: RunContext) -> bool:
 
 
 def _count(
-    result: dict[str, Any], tallies: dict[str, Tally], rows: list[CompareRow], item: BatchItem
+    result: dict[str, Any], tallies: dict[str, Tally], rows: list[Any], item: BatchItem
 ) -> None:
     from meilichat_cli.batch.summary import CompareRow
 
     if "" in tallies:
         tallies[""].add(result)
+        return
+    if isinstance(result.get("as"), dict):
+        from meilichat_cli.batch.summary import PersonaRow
+
+        for name, side in result["as"].items():
+            tallies[name].add(side)
+        rows.append(PersonaRow(item.name, result["as"]))
         return
     tallies["a"].add(result["a"])
     tallies["b"].add(result["b"])
@@ -440,17 +499,19 @@ def _print_summary(
     ctx: RunContext,
     options: BatchOptions,
     tallies: dict[str, Tally],
-    rows: list[CompareRow],
+    rows: list[Any],
     *,
     default_workspace: str | None,
     total: int,
     skipped: int,
     interrupted: bool,
 ) -> None:
-    from meilichat_cli.batch.summary import compare_lines, run_lines
+    from meilichat_cli.batch.summary import compare_lines, persona_lines, run_lines
 
     if "" in tallies:
         lines = run_lines(tallies[""], total=total, skipped=skipped, interrupted=interrupted)
+    elif options.compare is None:
+        lines = persona_lines(rows, tallies, total=total, skipped=skipped, interrupted=interrupted)
     else:
         assert options.compare is not None
         lines = compare_lines(

@@ -21,6 +21,7 @@ from meilichat_cli.cli.completion.completers import complete_conversation
 from meilichat_cli.cli.context import run_context
 from meilichat_cli.cli.options import (
     ApiKeyOption,
+    AsOption,
     CaBundleOption,
     ConnectionFlags,
     InsecureOption,
@@ -105,6 +106,7 @@ def chat(
     timeout: TimeoutOption = 120.0,
     ca_bundle: CaBundleOption = None,
     insecure: InsecureOption = False,
+    as_persona: AsOption = None,
 ) -> None:
     from meilichat_cli.cli.commands.ask import check_resume_flags
 
@@ -119,6 +121,7 @@ def chat(
         timeout=timeout,
         ca_bundle=ca_bundle,
         insecure=insecure,
+        as_persona=as_persona,
     )
     start_repl(
         ctx,
@@ -144,18 +147,30 @@ def start_repl(
     """Run the REPL until Ctrl-D or /exit. Raises UsageError (exit 2) when there is no
     terminal to read questions from or the connection settings are incomplete, and
     NotFoundError (exit 4) when the conversation to continue does not exist."""
+    from dataclasses import replace
+
     from meilichat_cli.errors import UsageError
     from meilichat_cli.local.connection import validate_workspace
     from meilichat_cli.repl.slash_commands import ChatController, Identity, run_loop
     from meilichat_cli.repl.state import ChatState
 
-    connection = flags.resolve(ctx)
+    # The profile's own connection; `--as` and `/as` sign a token from it for each persona.
+    connection = replace(flags, as_persona=None).resolve(ctx)
     if not connection.workspace:
         raise UsageError(
             "No workspace given",
             hint="pass -w WORKSPACE, set MEILICHAT_WORKSPACE or `meilichat profile set NAME -w WS`",
         )
     workspace = validate_workspace(connection.workspace)
+
+    def check_persona(name: str) -> str:
+        from meilichat_cli.tenancy.personas import connection_as, load_persona
+
+        connection_as(connection, load_persona(ctx.environ, connection, name, warn=ctx.warn))
+        return name
+
+    if flags.as_persona:
+        check_persona(flags.as_persona)
 
     # prompt_toolkit first: the prompt is what the user waits for.
     from meilichat_cli.repl.host import TerminalHost
@@ -179,6 +194,7 @@ def start_repl(
         state = ChatState(
             workspace=workspace,
             model=connection.model,
+            persona=flags.as_persona or None,
             base_system=[system] if system else [],
             seed=None if ctx.stdin_isatty else _read_seed(ctx.stdin),
         )
@@ -197,6 +213,7 @@ def start_repl(
             save=_saving(ctx, save),
             workspace_exists=client.workspace_exists,
             workspace_hint=client.workspace_hint,
+            check_persona=check_persona if connection.profile else None,
         )
         if resume or resume_latest:
             _resume_at_start(controller, store, connection, reference=resume)
@@ -206,8 +223,9 @@ def start_repl(
             host.say(f"Read {lines} line(s) from stdin; they go with your first question.")
 
         def toolbar() -> str:
+            who = f"as {state.persona} · " if state.persona else ""
             text = (
-                f" {state.workspace} · {state.model} · /help · Alt+Enter new line · "
+                f" {who}{state.workspace} · {state.model} · /help · Alt+Enter new line · "
                 "Ctrl-C stop · Ctrl-D quit"
             )
             return ellipsize(text, prompt.session.app.output.get_size().columns)
@@ -272,8 +290,9 @@ def ellipsize(text: str, width: int) -> str:
 
 
 def _banner(state: ChatState, url: str) -> str:
+    who = f" · as {state.persona}" if state.persona else ""
     return (
-        f"meilichat chat · workspace {state.workspace} · model {state.model} · {url}\n"
+        f"meilichat chat · workspace {state.workspace} · model {state.model} · {url}{who}\n"
         "Enter sends, Alt+Enter adds a line, /help lists the commands, Ctrl-D leaves."
     )
 
@@ -344,19 +363,30 @@ class _SessionClient:
         self.connection = connection
         self.warmup = warmup
         self._client: MeiliClient | None = None
+        self._persona: str | None = None  # whose token the open client sends
+        self._token_expires: float | None = None
+
+    def _connection_for(self, persona: str | None) -> Connection:
+        if persona is None:
+            return self.connection
+        from meilichat_cli.tenancy.personas import connection_as, load_persona
+        from meilichat_cli.tenancy.token import expiry_of
+
+        chosen = load_persona(self.ctx.environ, self.connection, persona, warn=self.ctx.warn)
+        signed = connection_as(self.connection, chosen)
+        self._token_expires = expiry_of(signed.api_key)
+        return signed
 
     def run_turn(
         self, state: ChatState, prompt: list[Message], on_event: Callable[[Event], None]
     ) -> TurnOutcome:
         from meilichat_cli.chat.turn import run_turn
-
-        self._open()
-        assert self._client is not None
         from meilichat_cli.errors import NotFoundError
 
+        client = self._open(state.persona)
         try:
             return run_turn(
-                self._client,
+                client,
                 workspace=state.workspace,
                 model=state.model,
                 history=state.messages,
@@ -367,13 +397,22 @@ class _SessionClient:
             if error.code == "chat_not_found":
                 from meilichat_cli.chat.workspace_hint import missing_workspace_hint
 
-                error.hint = missing_workspace_hint(self._client, repl=True)
+                error.hint = missing_workspace_hint(client, repl=True)
             raise
 
-    def _open(self) -> MeiliClient:
+    def _open(self, persona: str | None) -> MeiliClient:
+        """The session's client for `persona` (None: the profile's own key)."""
+        import time
+
+        stale = self._token_expires is not None and self._token_expires - time.time() < 60
+        if self._client is not None and (persona != self._persona or stale):
+            self.close()  # another persona, or a token about to expire: sign a new one
         if self._client is None:
             self.warmup.wait()
-            self._client = self.flags.open_client(self.ctx, self.connection)
+            self._token_expires = None
+            connection = self._connection_for(persona)
+            self._client = self.flags.open_client(self.ctx, connection)
+            self._persona = persona
         return self._client
 
     def workspace_exists(self, name: str) -> bool | None:
@@ -383,14 +422,14 @@ class _SessionClient:
         from meilichat_cli.errors import MeilichatError
 
         try:
-            return workspace_exists(self._open(), name)
+            return workspace_exists(self._open(self._persona), name)
         except MeilichatError:
             return None
 
     def workspace_hint(self) -> str:
         from meilichat_cli.chat.workspace_hint import missing_workspace_hint
 
-        return missing_workspace_hint(self._open(), repl=True)
+        return missing_workspace_hint(self._open(self._persona), repl=True)
 
     def close(self) -> None:
         if self._client is not None:

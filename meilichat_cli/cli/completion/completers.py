@@ -25,6 +25,13 @@ def complete_profile(ctx: typer.Context, incomplete: str) -> Candidates:
     return _quietly(lambda: completion_values.profile_candidates(_environ(ctx)))
 
 
+def complete_persona(ctx: typer.Context, incomplete: str) -> Candidates:
+    from meilichat_cli.cli.completion import values as completion_values
+
+    profile, _url, _api_key = _connection_hints(ctx)
+    return _quietly(lambda: completion_values.persona_candidates(_environ(ctx), profile=profile))
+
+
 def complete_workspace(ctx: typer.Context, incomplete: str) -> Candidates:
     from meilichat_cli.cli.completion import values as completion_values
 

@@ -63,6 +63,20 @@ def profile_candidates(env: Mapping[str, str]) -> list[Candidate]:
     return candidates
 
 
+def persona_candidates(env: Mapping[str, str], *, profile: str | None = None) -> list[Candidate]:
+    """The personas of the profile in use, described by their rules."""
+    config = _config(env)
+    name = profile or env.get("MEILICHAT_PROFILE") or config.default_profile
+    if not name or name not in config.profiles:
+        return []
+    candidates = []
+    for persona, table in sorted(config.profiles[name].personas.items()):
+        rules = table.get("rules") if isinstance(table, dict) else None
+        shown = ", ".join(rules) if isinstance(rules, dict) else ""
+        candidates.append((persona, _describe(shown)))
+    return candidates
+
+
 def workspace_candidates(
     env: Mapping[str, str],
     *,

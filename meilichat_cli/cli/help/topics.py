@@ -120,6 +120,12 @@ EXIT_CODES: tuple[ExitCodeRow, ...] = (
         ("timeout",),
     ),
     ExitCodeRow(
+        ExitCode.LEAK,
+        "`scope check` found a leak: a document or an index outside a persona's rules, or a"
+        " server older than 1.48.3 showing facet values across tenants",
+        ("leak",),
+    ),
+    ExitCodeRow(
         ExitCode.INTERRUPTED,
         "interrupted (Ctrl-C); a partial answer is kept and marked interrupted. SIGTERM and"
         " SIGHUP do the same and exit 143 and 129 (128 + the signal)",
@@ -258,8 +264,9 @@ FILES: tuple[FileRow, ...] = (
         "config.toml",
         "~/.config/meilichat/",
         "MEILICHAT_CONFIG_DIR",
-        "Profiles (url, workspace, model, key_command, key_store, ca_bundle, insecure),"
-        " default_profile, save_history, key_store. Never a key.",
+        "Profiles (url, workspace, model, key_command, key_store, ca_bundle, insecure, and"
+        " their personas: rules, token lifetime, parent key uid), default_profile,"
+        " save_history, key_store. Never a key or a token.",
     ),
     FileRow(
         "credentials.toml",
@@ -271,10 +278,10 @@ FILES: tuple[FileRow, ...] = (
         "history.sqlite3",
         "~/.local/share/meilichat/",
         "MEILICHAT_DATA_DIR",
-        "Saved conversations: messages, searches, sources, status and timings of each turn"
-        " (`history` commands); SQLite's -wal and -shm files sit beside it, and a damaged"
-        " file is moved aside as history.sqlite3.corrupt-TIME. Off with --no-save or"
-        " save_history = false.",
+        "Saved conversations: messages, searches, sources, status and timings of each turn,"
+        " and the persona that asked (`history` commands); SQLite's -wal and -shm files sit"
+        " beside it, and a damaged file is moved aside as history.sqlite3.corrupt-TIME. Off"
+        " with --no-save or save_history = false.",
     ),
     FileRow(
         "repl-history",
@@ -322,6 +329,7 @@ RESULT_FIELDS: tuple[Field, ...] = (
     Field("profile", "string or null", "the profile used"),
     Field("workspace", "string", "the workspace asked"),
     Field("model", "string", "the model sent"),
+    Field("persona", "string", "only with --as: the persona whose tenant token was sent"),
     Field("usage", "object or null", "token usage, when the server reports it"),
     Field(
         "timings",
@@ -394,6 +402,12 @@ JSON_SHAPES: tuple[JsonShape, ...] = (
                 "object",
                 "with --compare: the result on each workspace (then only id, line, question,"
                 " complete and a, b)",
+            ),
+            Field(
+                "as",
+                "object",
+                "with --as A,B: the result as each persona, by name (then only id, line,"
+                " question, complete and as)",
             ),
         ),
     ),

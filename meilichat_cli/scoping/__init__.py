@@ -1,0 +1,6 @@
+"""Tenant scopes checked against a server: the parent key of a token before it is signed
+(`parent`), and the leak check that chats as each persona and verifies every source (`check`).
+
+A feature package beside repl, batch and doctor: it may use chat, api, tenancy and below, and
+never prints (the command renders its reports).
+"""
