@@ -104,7 +104,8 @@ EXIT_CODES: tuple[ExitCodeRow, ...] = (
         ExitCode.API,
         "API or stream failure: another 4xx/5xx answer, an error event that ends the stream,"
         " a stream cut before [DONE], a malformed stream, an answer that never finished"
-        " (Meilisearch's 20-round limit); for `batch`, a question that failed",
+        " (Meilisearch's 20-round limit); for `batch`, a question that failed, a"
+        " --min-hit-rate or --min-recall threshold not met, or --max-tokens reached",
         ("api", "stream", "protocol"),
     ),
     ExitCodeRow(ExitCode.NETWORK, "network: connection refused, DNS, TLS", ("network",)),
@@ -225,8 +226,8 @@ ENVIRONMENT: tuple[EnvRow, ...] = (
     ),
     EnvRow(
         ("PAGER", "LESS"),
-        "Pager for `history show` on a terminal (never in a pipe); empty or `cat` turns it"
-        " off. LESS is set to FRX for it unless already set.",
+        "Pager for `history show` and `meilichat source` on a terminal (never in a pipe);"
+        " empty or `cat` turns it off. LESS is set to FRX for it unless already set.",
         "less -R",
     ),
     EnvRow(
@@ -312,8 +313,10 @@ RESULT_FIELDS: tuple[Field, ...] = (
     Field(
         "searches",
         "array",
-        "each search Meilisearch ran: {call_id, index_uid, q, filter, sources}, sources"
-        " being the documents it returned",
+        "each search Meilisearch ran: {call_id, index_uid, q, filter, sources, started_ms,"
+        " elapsed_ms, hits, ids}: sources are the documents it returned, started_ms the time"
+        " of its progress event, elapsed_ms the time to its sources event, hits how many"
+        " documents and ids their ids",
     ),
     Field(
         "errors",
@@ -336,6 +339,12 @@ RESULT_FIELDS: tuple[Field, ...] = (
         "object",
         "{first_search_ms, first_token_ms, total_ms} from sending the request; null for what"
         " did not happen",
+    ),
+    Field(
+        "estimate",
+        "object or null",
+        "the tokens the turn sent and received, estimated: {method, exact, error_band, sent:"
+        " {question, history, tool_results, total}, received: {answer, total}, total}",
     ),
 )
 
@@ -364,8 +373,12 @@ JSON_SHAPES: tuple[JsonShape, ...] = (
         "NDJSON on stdout, one object per line as things happen, flushed per line; `event`"
         " names the kind.",
         (
-            Field("search", "event", "a search started: call_id, index_uid, q, filter"),
-            Field("sources", "event", "the documents a search returned: call_id, sources"),
+            Field("search", "event", "a search started: call_id, index_uid, q, filter, at_ms"),
+            Field(
+                "sources",
+                "event",
+                "the documents a search returned: call_id, sources, at_ms, hits, ids",
+            ),
             Field("delta", "event", "a piece of the answer: text"),
             Field(
                 "message",
@@ -397,6 +410,19 @@ JSON_SHAPES: tuple[JsonShape, ...] = (
                 "with `expect`: rank of the first expected document among the sources",
             ),
             Field("missing", "array", "with `expect`: expected documents not found"),
+            Field("cited", "array", "ids the answer cites (`id 16`, `(id: 16)`, `ID #16`)"),
+            Field(
+                "cited_found",
+                "number or null",
+                "the share of cited ids among the sources; null when none is cited",
+            ),
+            Field("filters", "integer", "searches that had a filter"),
+            Field("valid_filters", "integer", "of those, the filters Meilisearch accepted"),
+            Field(
+                "routed",
+                "boolean",
+                "with `expect_index`: every search went to an expected index",
+            ),
             Field(
                 "a, b",
                 "object",
@@ -425,6 +451,11 @@ JSON_SHAPES: tuple[JsonShape, ...] = (
                 "expect",
                 "array",
                 "batch: primary keys (or index_uid:id) the answer should be grounded on",
+            ),
+            Field(
+                "expect_index",
+                "string or array",
+                "batch: the index (or indexes) the searches should go to",
             ),
         ),
     ),
