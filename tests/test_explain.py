@@ -271,11 +271,11 @@ def test_source_number_out_of_range_is_a_usage_error(server_env: dict[str, str])
 @pytest.fixture
 def repl(server_env: dict[str, str], tmp_path: Any) -> Any:
     """A REPL controller on the stand-in, wired like `meilichat chat` (session client)."""
-    from meilichat_cli.cli.commands.chat import _SessionClient, _Warmup
     from meilichat_cli.cli.options import ConnectionFlags
     from meilichat_cli.local.connection import resolve_connection
     from meilichat_cli.local.context import RunContext
     from meilichat_cli.repl.host import TerminalHost
+    from meilichat_cli.repl.session import _SessionClient, _Warmup
     from meilichat_cli.repl.slash_commands import ChatController, Identity
     from meilichat_cli.repl.state import ChatState
 

@@ -27,9 +27,11 @@ MAX_PROMPT_BYTES = 2 * 1024 * 1024
 class TurnOutput(Protocol):
     """Where the answer of one turn goes (ui/output.py implements it four ways)."""
 
-    def before_request(self) -> None: ...
+    def before_request(self, model: str | None = None) -> None: ...
 
     def on_event(self, event: Event) -> None: ...
+
+    def cancel(self) -> None: ...
 
     def finish(self, outcome: TurnOutcome, identity: dict[str, Any]) -> None: ...
 
@@ -111,12 +113,17 @@ def ask_once(
     save: bool = True,
     question: Question | None = None,
 ) -> None:
-    from meilichat_cli.chat.recorder import Recorder, history_enabled
+    from meilichat_cli.chat.recorder import Recorder, history_enabled, refuse_demo_latest
     from meilichat_cli.chat.turn import run_turn
-    from meilichat_cli.errors import Interrupted, UsageError
+    from meilichat_cli.errors import Interrupted, MeilichatError, NotFoundError, UsageError
     from meilichat_cli.local.connection import validate_workspace
 
-    connection = flags.resolve(ctx)
+    try:
+        connection = flags.resolve(ctx)
+    except MeilichatError:
+        if resume_latest:  # `ask -c` right after `meilichat demo "…"`: say where it goes on
+            refuse_demo_latest(ctx.paths.history_db)
+        raise
     if not connection.workspace:
         raise UsageError(
             "No workspace given",
@@ -147,15 +154,23 @@ def ask_once(
     if connection.persona is not None:
         identity["persona"] = connection.persona
     with flags.open_client(ctx, connection) as client:
-        output.before_request()
-        outcome = run_turn(
-            client,
-            workspace=workspace,
-            model=connection.model,
-            history=recorder.messages,
-            new_messages=new_messages,
-            on_event=output.on_event,
-        )
+        output.before_request(connection.model)
+        try:
+            outcome = run_turn(
+                client,
+                workspace=workspace,
+                model=connection.model,
+                history=recorder.messages,
+                new_messages=new_messages,
+                on_event=output.on_event,
+            )
+        except BaseException as error:
+            output.cancel()  # the waiting status goes before the error is shown
+            if isinstance(error, NotFoundError) and error.code == "chat_not_found":
+                from meilichat_cli.chat.workspace_hint import missing_workspace_hint
+
+                error.hint = missing_workspace_hint(client)
+            raise
     recorder.record(outcome, question=text, connection=connection, workspace=workspace)
     recorder.close()
     if outcome.reader_left:

@@ -29,11 +29,13 @@ import typer
 
 from meilichat_cli.api.connect import ConnectionFlags
 from meilichat_cli.cli.completion.completers import (
+    complete_conversation,
     complete_model,
     complete_persona,
     complete_profile,
     complete_workspace,
 )
+from meilichat_cli.cli.context import errors_as_json
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
@@ -49,11 +51,19 @@ __all__ = [
     "CaBundleOption",
     "ChatConnection",
     "ConnectionFlags",
+    "ContinueOption",
+    "ConversationOption",
     "DoctorConnection",
+    "EventsOption",
     "InsecureOption",
+    "JsonOption",
     "ModelOption",
+    "NoSaveOption",
+    "PlainOption",
     "ProfileOption",
     "PromptAdminKeyOption",
+    "SourcesOption",
+    "SystemOption",
     "TimeoutOption",
     "UrlOption",
     "WorkspaceOption",
@@ -131,7 +141,11 @@ def finite(value: float | None) -> float | None:
 TimeoutOption = Annotated[
     float,
     typer.Option(
-        "--timeout", help="Seconds to wait for data from the server.", min=0.1, callback=finite
+        "--timeout",
+        help="Seconds to wait for data from the server (at least 0.1).",
+        min=0.1,
+        callback=finite,
+        metavar="SECONDS",
     ),
 ]
 CaBundleOption = Annotated[
@@ -156,6 +170,45 @@ AsOption = Annotated[
 InsecureOption = Annotated[
     bool,
     typer.Option("--insecure", help="Do not verify TLS certificates (warns every time)."),
+]
+
+
+# The question and output options, declared once: `demo` takes the same ones.
+SystemOption = Annotated[
+    str | None,
+    typer.Option("--system", "-s", help="Add a system message of your own."),
+]
+JsonOption = Annotated[
+    bool,
+    typer.Option(
+        "--json", callback=errors_as_json, help="Print one JSON result object at the end."
+    ),
+]
+EventsOption = Annotated[
+    bool,
+    typer.Option("--events", callback=errors_as_json, help="Print NDJSON events as they happen."),
+]
+PlainOption = Annotated[
+    bool, typer.Option("--plain", help="Answer text only, no formatting (default in pipes).")
+]
+SourcesOption = Annotated[
+    bool, typer.Option("--sources", help="In plain mode, list the sources on stderr.")
+]
+ContinueOption = Annotated[
+    bool,
+    typer.Option("--continue", "-c", help="Continue the latest saved conversation."),
+]
+ConversationOption = Annotated[
+    str | None,
+    typer.Option(
+        "--conversation",
+        help="Continue the saved conversation with this id (a unique prefix is enough).",
+        show_default=False,
+        autocompletion=complete_conversation,
+    ),
+]
+NoSaveOption = Annotated[
+    bool, typer.Option("--no-save", help="Do not save this question and answer.")
 ]
 
 

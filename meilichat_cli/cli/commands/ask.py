@@ -13,9 +13,19 @@ from typing import Annotated
 
 import typer
 
-from meilichat_cli.cli.completion.completers import complete_conversation
-from meilichat_cli.cli.context import errors_as_json, run_context
-from meilichat_cli.cli.options import ChatConnection, with_option_groups
+from meilichat_cli.cli.context import run_context
+from meilichat_cli.cli.options import (
+    ChatConnection,
+    ContinueOption,
+    ConversationOption,
+    EventsOption,
+    JsonOption,
+    NoSaveOption,
+    PlainOption,
+    SourcesOption,
+    SystemOption,
+    with_option_groups,
+)
 
 HELP = "Ask one question and stream the answer, with the searches and sources behind it."
 EPILOG = """[bold]Examples[/bold]
@@ -26,7 +36,7 @@ EPILOG = """[bold]Examples[/bold]
 
   meilichat ask --json "top 3 sci-fi movies" | jq -r .answer
 
-  echo '{"messages": [...], "model": "gpt-4o"}' | meilichat ask --input json --json
+  echo '{"prompt": "top 3", "model": "gpt-4o"}' | meilichat ask --input json
 
 [bold]Environment[/bold]: MEILICHAT_PROFILE, MEILICHAT_URL, MEILICHAT_API_KEY,
 MEILICHAT_WORKSPACE, MEILICHAT_MODEL, NO_COLOR, SSL_CERT_FILE, HTTPS_PROXY/NO_PROXY.
@@ -39,44 +49,14 @@ def ask(
     prompt: Annotated[
         list[str] | None, typer.Argument(help="The question (joined with spaces).")
     ] = None,
-    system: Annotated[
-        str | None,
-        typer.Option("--system", "-s", help="Add a system message of your own."),
-    ] = None,
-    json_mode: Annotated[
-        bool,
-        typer.Option(
-            "--json", callback=errors_as_json, help="Print one JSON result object at the end."
-        ),
-    ] = False,
-    events_mode: Annotated[
-        bool,
-        typer.Option(
-            "--events", callback=errors_as_json, help="Print NDJSON events as they happen."
-        ),
-    ] = False,
-    plain: Annotated[
-        bool, typer.Option("--plain", help="Answer text only, no formatting (default in pipes).")
-    ] = False,
-    sources: Annotated[
-        bool, typer.Option("--sources", help="In plain mode, list the sources on stderr.")
-    ] = False,
-    continue_: Annotated[
-        bool,
-        typer.Option("--continue", "-c", help="Continue the latest saved conversation."),
-    ] = False,
-    conversation: Annotated[
-        str | None,
-        typer.Option(
-            "--conversation",
-            help="Continue the saved conversation with this id (a unique prefix is enough).",
-            show_default=False,
-            autocompletion=complete_conversation,
-        ),
-    ] = None,
-    no_save: Annotated[
-        bool, typer.Option("--no-save", help="Do not save this question and answer.")
-    ] = False,
+    system: SystemOption = None,
+    json_mode: JsonOption = False,
+    events_mode: EventsOption = False,
+    plain: PlainOption = False,
+    sources: SourcesOption = False,
+    continue_: ContinueOption = False,
+    conversation: ConversationOption = None,
+    no_save: NoSaveOption = False,
     input_format: Annotated[
         str | None,
         typer.Option(

@@ -7,16 +7,13 @@ what `meilichat demo` opens). Only typer is imported at module level.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from meilichat_cli.cli.completion.completers import complete_conversation
 from meilichat_cli.cli.context import run_context
 from meilichat_cli.cli.options import ChatConnection, with_option_groups
-
-if TYPE_CHECKING:
-    pass
 
 HELP = "Open the REPL: a conversation with search context, streamed answers and /commands."
 EPILOG = """[bold]Keys[/bold]: Enter sends · Alt+Enter or Ctrl+J new line · Ctrl-X Ctrl-E
