@@ -22,7 +22,8 @@ from meilichat_cli.cli.options import (
 from meilichat_cli.cli.typer_compat import click_command
 
 PACKAGE = Path(meilichat_cli.__file__).parent
-MAX_PARAMETERS = 15
+# ask, batch and demo carry many options of their own; 30 was the count that made this rule.
+MAX_PARAMETERS = 20
 CHAT_OPTIONS = ["profile", "url", "workspace", "model", "api_key", "timeout", "ca_bundle"]
 
 

@@ -75,7 +75,6 @@ def explain(
     ca_bundle: CaBundleOption = None,
     insecure: InsecureOption = False,
 ) -> None:
-    import json
 
     from meilichat_cli.explain.replay import replay_turn
     from meilichat_cli.explain.view import explain_lines, load_turn
@@ -103,7 +102,9 @@ def explain(
         **result,
     }
     if as_json:
-        ctx.stdout.write(json.dumps(result, ensure_ascii=True) + "\n")
+        from meilichat_cli.ui.json_output import write_json
+
+        write_json(ctx.stdout, result, line=True)
         return
     head = f"Turn {chosen.seq} of {record.id[:8]} · {cut(sanitize_line(chosen.question), 80)}"
     ctx.stdout.write("\n".join([head, "", *explain_lines(result)]) + "\n")

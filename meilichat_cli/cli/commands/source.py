@@ -64,7 +64,6 @@ def source(
     ca_bundle: CaBundleOption = None,
     insecure: InsecureOption = False,
 ) -> None:
-    import json
 
     from meilichat_cli.explain.documents import show_source
     from meilichat_cli.explain.view import load_turn, source_at
@@ -85,16 +84,13 @@ def source(
     with flags.open_client(ctx, connection) as client:
         shown = show_source(client, number, search, received, as_model=as_model)
     if as_json:
-        ctx.stdout.write(
-            json.dumps(
-                {
-                    "conversation_id": record.id,
-                    "turn": chosen.seq,
-                    **{k: v for k, v in shown.items() if k != "text"},
-                },
-                ensure_ascii=True,
-            )
-            + "\n"
+        from meilichat_cli.ui.json_output import write_json
+
+        shown_json = {k: v for k, v in shown.items() if k != "text"}
+        write_json(
+            ctx.stdout,
+            {"conversation_id": record.id, "turn": chosen.seq, **shown_json},
+            line=True,
         )
         return
     for note in shown["notes"]:
