@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import socket
 import threading
-import time
 import zlib
 from types import TracebackType
 from typing import Any
@@ -475,12 +474,3 @@ def _read_request(connection: socket.socket) -> tuple[str, str, bytes] | None:
             return None
         rest += piece
     return method, path, rest[:length]
-
-
-def wait_until(predicate: Any, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return bool(predicate())

@@ -257,3 +257,24 @@ def test_sigterm_during_a_repl_answer_saves_it_and_ends_the_session(
     listed = run_meilichat(["history", "list", "--json"], server_env)
     (conversation,) = json.loads(listed.stdout)
     assert conversation["last_status"] == "interrupted"
+
+
+def test_the_repl_input_history_is_never_kept_where_others_could_read_or_swap_it(
+    tmp_path: Path,
+) -> None:
+    from meilichat_cli.repl.prompt import prepare_history_file
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    warning = prepare_history_file(shared / "repl-history")
+    assert warning is not None and "can be written by other users" in warning
+    assert not (shared / "repl-history").exists()
+
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    elsewhere = tmp_path / "theirs"
+    elsewhere.write_text("")
+    (private / "repl-history").symlink_to(elsewhere)
+    warning = prepare_history_file(private / "repl-history")
+    assert warning is not None and "input history is not saved" in warning

@@ -221,3 +221,35 @@ def test_property_html_excerpt_is_clean_and_bounded(text: str, limit: int) -> No
     out = strip_tags_excerpt(f"<p>{text}</p><script>{text}</script>", limit)
     assert len(out) <= limit
     assert not any(is_forbidden(char) for char in out)
+
+
+@pytest.mark.parametrize(
+    "control",
+    [
+        "\u202a",
+        "\u202b",
+        "\u202c",
+        "\u202d",
+        "\u202e",
+        "\u2066",
+        "\u2067",
+        "\u2068",
+        "\u2069",
+        "\u200e",
+        "\u200f",
+        "\u061c",
+    ],
+)
+def test_bidi_controls_are_removed_so_an_address_reads_as_it_is(control: str) -> None:
+    # "https://evil.example/\u202eelpmaxe.knab" would read as ending in "bank.example".
+    hostile = f"see https://evil.example/{control}elpmaxe.knab now"
+    assert sanitize(hostile) == "see https://evil.example/elpmaxe.knab now"
+    assert sanitize_line(hostile) == "see https://evil.example/elpmaxe.knab now"
+
+
+@given(st.text(alphabet=st.sampled_from("ab \u202e\u2066\u200f\x1b\x9b")))
+def test_no_bidi_control_survives_and_chunking_does_not_matter(text: str) -> None:
+    out = sanitize(text)
+    assert not set(out) & set("\u202e\u2066\u200f\x1b\x9b")
+    middle = len(text) // 2
+    assert sanitize(text[:middle]) + sanitize(text[middle:]) == out

@@ -33,7 +33,8 @@ from prompt_toolkit.input import Input, create_input
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.output import Output, create_output
 
-from meilichat_cli.local.files import make_missing_dirs
+from meilichat_cli.errors import ConfigError
+from meilichat_cli.local.files import check_trusted_dir, make_missing_dirs
 from meilichat_cli.repl.slash_commands import ALIASES, COMMANDS
 from meilichat_cli.ui.editor import edit_text
 
@@ -45,11 +46,17 @@ CONTINUATION = ". "
 
 
 def prepare_history_file(path: Path) -> str | None:
-    """Create the history file private (or make an existing one private); a warning or None."""
+    """Create the history file private (or make an existing one private); a warning or None.
+
+    Like the other files: not in a directory another user owns or can write, not through a
+    symbolic link (the lines typed could hold secrets). Such a file is not used this session;
+    the REPL itself goes on."""
     try:
         # Every missing parent 0700 too (~/.local/state on a new account), whatever the umask.
         make_missing_dirs(path.parent)
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        check_trusted_dir(path.parent)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0)
+        descriptor = os.open(path, flags, 0o600)
         try:
             if os.fstat(descriptor).st_mode & 0o077:
                 os.fchmod(descriptor, 0o600)
@@ -57,6 +64,8 @@ def prepare_history_file(path: Path) -> str | None:
             os.close(descriptor)
     except OSError as error:
         return f"input history is not saved this session ({path}: {error.strerror or error})"
+    except ConfigError as error:
+        return f"input history is not saved this session ({error.message})"
     return None
 
 

@@ -23,13 +23,13 @@ import re
 
 # Everything `sanitize` touches. Surrogates are matched one by one: Python text decoded from
 # real UTF-8 never holds a surrogate, so any that appears (from a JSON `\\ud800` escape) is lone.
-_UNSAFE = re.compile(
-    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
-)
-
-# Removed outright: C0 (but tab, newline), DEL, C1, and the BiDi controls.
-BIDI_CONTROLS = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
-_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]+")
+# The bidirectional controls: embeddings and overrides (U+202A-U+202E), isolates
+# (U+2066-U+2069), and the marks LRM, RLM and ALM.
+BIDI_CONTROLS = "\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c"
+# C0 (but tab and newline), DEL, C1: removed, with the BiDi controls.
+_CONTROL_RANGES = "\x00-\x08\x0b-\x1f\x7f-\x9f" + BIDI_CONTROLS
+_UNSAFE = re.compile(f"[{_CONTROL_RANGES}\ud800-\udfff]")
+_CONTROLS = re.compile(f"[{_CONTROL_RANGES}]+")
 _SURROGATES = re.compile("[\ud800-\udfff]")
 _REPLACEMENT = "\ufffd"
 
