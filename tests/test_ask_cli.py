@@ -63,6 +63,7 @@ def test_json_output_contract(server_env: dict[str, str]) -> None:
         "model",
         "usage",
         "timings",
+        "estimate",
     ]
     assert data["complete"] is True
     assert data["finish_reason"] == "stop"
@@ -70,7 +71,17 @@ def test_json_output_contract(server_env: dict[str, str]) -> None:
     assert data["errors"] == []
     assert data["searches"], "the stand-in searches for this question"
     search = data["searches"][0]
-    assert set(search) == {"call_id", "index_uid", "q", "filter", "sources"}
+    assert set(search) == {
+        "call_id",
+        "index_uid",
+        "q",
+        "filter",
+        "sources",
+        "started_ms",
+        "elapsed_ms",
+        "hits",
+        "ids",
+    }
     assert search["sources"], "sources are tied to their search"
     assert isinstance(data["conversation_id"], str)
     assert data["workspace"] == server_env["MEILICHAT_WORKSPACE"]

@@ -35,7 +35,9 @@ ASK_KEYS = [
     "model",
     "usage",
     "timings",
+    "estimate",
 ]
+GROUNDING_KEYS = ["cited", "cited_found", "filters", "valid_filters"]
 SLOW_START = "scenario:first-delay?ms=400"
 
 
@@ -78,7 +80,7 @@ def test_mixed_batch_keeps_input_order_and_exits_5(
         ("cut", 7),
     ]
     for line in lines:
-        assert list(line) == ["id", "line", "question", *ASK_KEYS]
+        assert list(line) == ["id", "line", "question", *ASK_KEYS, *GROUNDING_KEYS]
     assert [r["complete"] for r in lines] == [True, False, True, False, True, False]
     provider = lines[1]
     assert provider["errors"][0]["code"] == "invalid_api_key"

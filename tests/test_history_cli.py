@@ -109,8 +109,8 @@ def test_list_is_newest_first_and_tab_separated_in_a_pipe(
     result = history(["list"], clean_env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
-        f"{newer[:8]}\tjust now\tmovies\t1\tcomplete\tWhich plans include SSO?",
-        f"{older[:8]}\t3 days ago\tfilms\t1\tcomplete\tWhich films are set in space?",
+        f"{newer[:8]}\tjust now\tmovies\t1\tcomplete\t-\tWhich plans include SSO?",
+        f"{older[:8]}\t3 days ago\tfilms\t1\tcomplete\t-\tWhich films are set in space?",
     ]
     limited = history(["list", "--limit", "1", "--json"], clean_env)
     listed = json.loads(limited.stdout)
@@ -294,7 +294,7 @@ def test_list_on_a_terminal_has_a_header_and_aligned_columns(
 ) -> None:
     conversation = seed(clean_env, "Which films are set in space?", "Alien.")
     lines = run_on_terminal(["list"], clean_env).stdout.splitlines()
-    assert lines[0].split() == ["ID", "AGE", "WORKSPACE", "TURNS", "STATUS", "TITLE"]
+    assert lines[0].split() == ["ID", "AGE", "WORKSPACE", "TURNS", "STATUS", "TOKENS", "TITLE"]
     assert lines[1].startswith(f"{conversation[:8]}  just now")
     assert lines[0].index("TITLE") == lines[1].index("Which films")
 

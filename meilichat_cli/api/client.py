@@ -276,6 +276,28 @@ class MeiliClient:
                 http_status=response.status_code,
             ) from error
 
+    def request_text(self, path: str, *, max_bytes: int = 4 * 1024 * 1024) -> str:
+        """GET a text route (`/metrics`): at most `max_bytes`, within the read timeout."""
+        deadline = time.monotonic() + self.read_timeout
+        try:
+            response = self._http.send(self._http.build_request("GET", path), stream=True)
+        except httpx.TransportError as error:
+            raise self._transport_error(error) from error
+        if response.status_code >= 300:
+            body = self._read_error_body(response, deadline=deadline)
+            raise self._http_error(response, body)
+        data = bytearray()
+        try:
+            for piece in _decoded(response):
+                data += piece[: max_bytes - len(data)]
+                if len(data) >= max_bytes or time.monotonic() > deadline:
+                    break
+        except httpx.TransportError as error:
+            raise self._transport_error(error) from error
+        finally:
+            response.close()
+        return bytes(data).decode("utf-8", "replace")
+
     def _read_error_body(self, response: httpx.Response, *, deadline: float | None = None) -> bytes:
         """At most ERROR_BODY_LIMIT bytes of an error answer, within the read timeout; the
         rest is never read (the connection is closed)."""

@@ -21,6 +21,7 @@ Pure functions over the `--json` result's `searches`; stdlib only, no I/O; impor
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -108,3 +109,48 @@ def evaluate(
         "first_hit_rank": first_hit_rank,
         "missing": [str(e) for e in expect if e not in found],
     }
+
+
+# An answer cites a document by writing its id: "id 16", "(id: 16)", "ID #16", "[id=abc-1]".
+_CITATION = re.compile(r"\bid\s*[:#=]?\s*([A-Za-z0-9][\w-]*)", re.IGNORECASE)
+
+
+def cited_ids(answer: str) -> list[str]:
+    """The document ids the answer cites (see _CITATION), each once, in order."""
+    found: list[str] = []
+    for match in _CITATION.finditer(answer):
+        key = match.group(1)
+        if key not in found:
+            found.append(key)
+    return found
+
+
+def grounding(
+    result: dict[str, Any], keys: PrimaryKeys, expect_index: Sequence[str] | None
+) -> dict[str, Any]:
+    """The figures every batch line gets (no `expect` needed):
+
+    * `cited`: ids the answer cites, and `cited_found`: the share of them among the sources
+      (null when it cites none) — an answer citing ids it was never given made them up;
+    * `filters` / `valid_filters`: searches with a filter, and how many of them Meilisearch
+      accepted (each `invalid_search_filter` error is one rejected filter);
+    * with `expect_index`: `routed`, every search went to one of the expected indexes (false
+      when nothing was searched)."""
+    searches = result.get("searches") or []
+    returned = {key for _index, key in ranked_documents(searches, keys)}
+    cited = cited_ids(str(result.get("answer") or ""))
+    found = [key for key in cited if key in returned]
+    filtered = sum(1 for search in searches if search.get("filter"))
+    rejected = sum(
+        1 for error in result.get("errors") or [] if error.get("code") == "invalid_search_filter"
+    )
+    figures: dict[str, Any] = {
+        "cited": cited,
+        "cited_found": round(len(found) / len(cited), 4) if cited else None,
+        "filters": filtered,
+        "valid_filters": max(filtered - rejected, 0),
+    }
+    if expect_index is not None:
+        indexes = [search.get("index_uid") for search in searches]
+        figures["routed"] = bool(indexes) and all(uid in expect_index for uid in indexes)
+    return figures

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from meilichat_cli.batch.evaluation import PrimaryKeys, evaluate
+from meilichat_cli.batch.evaluation import PrimaryKeys, evaluate, grounding
 from meilichat_cli.batch.input import BatchItem
 from meilichat_cli.chat.turn import TurnOutcome, run_turn, summary
 from meilichat_cli.errors import MeilichatError
@@ -200,6 +200,7 @@ class QuestionAnswerer:
         )
         if question.expect is not None:
             result.update(evaluate(result["searches"], question.expect, self.settings.primary_keys))
+        result.update(grounding(result, self.settings.primary_keys, question.expect_index))
         return result
 
     def _refused(

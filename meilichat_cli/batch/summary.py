@@ -38,9 +38,30 @@ class Tally:
     recall_sum: float = 0.0
     first_token_ms: list[float] = field(default_factory=list)
     total_ms: list[float] = field(default_factory=list)
+    cited: int = 0
+    cited_found: int = 0
+    filters: int = 0
+    valid_filters: int = 0
+    routed_evaluated: int = 0
+    routed: int = 0
+    tokens: int = 0
+    token_method: str | None = None
 
     def add(self, result: dict[str, Any]) -> None:
         self.answered += 1
+        cited = result.get("cited") or []
+        self.cited += len(cited)
+        if result.get("cited_found") is not None:
+            self.cited_found += round(float(result["cited_found"]) * len(cited))
+        self.filters += int(result.get("filters") or 0)
+        self.valid_filters += int(result.get("valid_filters") or 0)
+        if "routed" in result:
+            self.routed_evaluated += 1
+            self.routed += bool(result["routed"])
+        estimate = result.get("estimate")
+        if isinstance(estimate, dict):
+            self.tokens += int(estimate.get("total") or 0)
+            self.token_method = str(estimate.get("method"))
         if not result.get("complete"):
             self.failed += 1
         if "hit" in result:
@@ -70,6 +91,22 @@ class Tally:
             f"mean recall {self.mean_recall:.2f}"
         )
 
+    def grounding_text(self) -> str:
+        parts = [
+            f"cited ids in sources {self.cited_found}/{self.cited}"
+            if self.cited
+            else "no cited ids",
+            f"valid filters {self.valid_filters}/{self.filters}" if self.filters else "no filters",
+        ]
+        if self.routed_evaluated:
+            share = self.routed / self.routed_evaluated
+            parts.append(f"index routing {self.routed}/{self.routed_evaluated} ({share:.0%})")
+        return ", ".join(parts)
+
+    def cost_text(self) -> str:
+        method = self.token_method or "chars/4"
+        return f"~{self.tokens:,} tokens sent and received (estimated, {method})"
+
     def latency_text(self) -> str:
         return (
             f"first token p50 {_ms(percentile(self.first_token_ms, 0.5))}, "
@@ -97,7 +134,13 @@ def run_lines(
         head += f"; {skipped} skipped (already answered)"
     if interrupted:
         head += "; interrupted"
-    return [head, f"  retrieval: {tally.retrieval_text()}", f"  latency:   {tally.latency_text()}"]
+    return [
+        head,
+        f"  retrieval: {tally.retrieval_text()}",
+        f"  grounding: {tally.grounding_text()}",
+        f"  latency:   {tally.latency_text()}",
+        f"  cost:      {tally.cost_text()}",
+    ]
 
 
 @dataclass

@@ -30,7 +30,7 @@ MAX_INPUT_BYTES = 2 * 1024 * 1024
 
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 QUESTION_FIELDS = ("prompt", "messages", "workspace", "model", "system")
-BATCH_FIELDS = ("id", "expect")
+BATCH_FIELDS = ("id", "expect", "expect_index")
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,7 @@ class Question:
     system: str | None = None
     id: str | int | None = None
     expect: tuple[Expected, ...] | None = None
+    expect_index: tuple[str, ...] | None = None  # the index(es) the searches should go to
 
     def new_messages(self, system: str | None = None) -> list[Message]:
         """What this question adds to the request: a system message (the input's own, else
@@ -166,6 +167,7 @@ def parse_question(value: Any, *, where: str = "input") -> Question:
         system=_optional_text(value, "system", where),
         id=_identifier(value, where),
         expect=_expectations(value, where),
+        expect_index=_expected_indexes(value, where),
     )
 
 
@@ -199,6 +201,20 @@ def _identifier(value: dict[str, Any], where: str) -> str | int | None:
     if isinstance(ident, bool) or not isinstance(ident, (str, int)):
         raise UsageError(f"{where}.id must be a string or an integer, not {_json_type(ident)}")
     return ident
+
+
+def _expected_indexes(value: dict[str, Any], where: str) -> tuple[str, ...] | None:
+    """`expect_index`: an index uid, or an array of them (any of which is right)."""
+    raw = value.get("expect_index")
+    if raw is None:
+        return None
+    names = [raw] if isinstance(raw, str) else raw
+    if not isinstance(names, list) or not names:
+        raise UsageError(f"{where}.expect_index must be an index uid or a non-empty array of them")
+    for name in names:
+        if not isinstance(name, str) or not name.strip():
+            raise UsageError(f"{where}.expect_index must hold index uids (non-empty strings)")
+    return tuple(names)
 
 
 def _expectations(value: dict[str, Any], where: str) -> tuple[Expected, ...] | None:

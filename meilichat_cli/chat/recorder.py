@@ -133,6 +133,7 @@ class Recorder:
                 model=connection.model,
                 timings=outcome.timings,
                 extra_errors=outcome.local_errors(),
+                estimate=outcome.estimate,
                 persona=connection.persona,
             )
         except (HistoryUnavailable, NotFoundError) as error:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from meilichat_cli.chat.cost import estimate_turn
 from meilichat_cli.errors import MeilichatError, OutputError, StreamError
 from meilichat_cli.protocol.conversation import (
     ERROR,
@@ -58,6 +59,8 @@ class TurnOutcome:
     reader_left: bool = False
     # Why events were dropped (a per-turn cap was hit): reported as errors of the turn.
     dropped: list[str] = field(default_factory=list)
+    # The token estimate of the turn (`chat.cost.estimate_turn`), set once the stream is over.
+    estimate: dict[str, Any] | None = None
 
     @property
     def status(self) -> str:
@@ -143,13 +146,14 @@ def run_turn(
                     continue
                 if first_search is None:
                     first_search = clock()
-            turn.feed(event)
+            turn.feed(event, at_ms=elapsed(clock()))
             on_event(event)
     except (KeyboardInterrupt, BrokenPipeError) as stop:
         stream.close()
         turn.close(interrupted=True)
         outcome.reader_left = isinstance(stop, BrokenPipeError)
         outcome.timings = _timings(elapsed, first_search, first_token, clock())
+        outcome.estimate = estimate_turn(history, new_messages, turn)
         return outcome
     except OSError as failure:
         # The output cannot be written (disk full, a file-size limit): stop reading, and
@@ -158,6 +162,7 @@ def run_turn(
         turn.close(interrupted=True)
         outcome.error = output_error(failure)
         outcome.timings = _timings(elapsed, first_search, first_token, clock())
+        outcome.estimate = estimate_turn(history, new_messages, turn)
         return outcome
     except MeilichatError as error:
         outcome.error = error
@@ -165,6 +170,7 @@ def run_turn(
         stream.close()
     status = turn.close()
     outcome.timings = _timings(elapsed, first_search, first_token, clock())
+    outcome.estimate = estimate_turn(history, new_messages, turn)
     if outcome.error is None and status == ERROR:
         fatal = turn.fatal_error
         assert fatal is not None
@@ -257,4 +263,5 @@ def summary(outcome: TurnOutcome, **identity: Any) -> dict[str, Any]:
         **identity,
         "usage": turn.usage,
         "timings": outcome.timings,
+        "estimate": outcome.estimate,
     }

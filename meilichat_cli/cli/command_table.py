@@ -46,6 +46,18 @@ COMMANDS: dict[str, Entry] = {
         "Check the server, version, chat feature, key, workspace and indexes, then try a"
         " completion; --fix repairs what it can after asking.",
     ),
+    "explain": Entry(
+        "meilichat_cli.cli.commands.explain",
+        "explain",
+        "Why this answer: replay the searches of a saved turn with ranking scores, mark the"
+        " documents the chat received, and say what changed since.",
+    ),
+    "source": Entry(
+        "meilichat_cli.cli.commands.source",
+        "source",
+        "Show source N of a saved answer in full, as the server has it now (or as the model"
+        " read it).",
+    ),
     "completions": Entry(
         "meilichat_cli.cli.commands.completions",
         "completions",

@@ -647,9 +647,11 @@ def _check_completion(run: _Run) -> list[Check]:
     )
     if blocked is not None:
         return [Check("completion", SKIP, f"not tried: {blocked}")]
+    from meilichat_cli.api.metrics import change_text, chat_token_counters, counter_change
     from meilichat_cli.chat.turn import run_turn
 
     assert findings.workspace is not None
+    counters_before = chat_token_counters(run.admin, findings.workspace)
     try:
         outcome = run_turn(
             run.chat,
@@ -669,6 +671,11 @@ def _check_completion(run: _Run) -> list[Check]:
     total = outcome.timings.get("total_ms")
     took = f" in {total:.0f} ms" if isinstance(total, (int, float)) else ""
     searches = len(turn.searches)
+    server_tokens = ""
+    counters_after = chat_token_counters(run.admin, findings.workspace)
+    if counters_before is not None and counters_after is not None:
+        change = counter_change(counters_before, counters_after)
+        server_tokens = f"; the server counted {change_text(change)}"
     if not turn.answer.strip():
         return [
             Check(
@@ -683,7 +690,7 @@ def _check_completion(run: _Run) -> list[Check]:
             "completion",
             OK,
             f"model {run.target.connection.model} answered{took}"
-            f" ({searches} search{'es' if searches != 1 else ''})",
+            f" ({searches} search{'es' if searches != 1 else ''})" + server_tokens,
         )
     ]
 

@@ -158,10 +158,22 @@ def m003_turn_persona(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE turns ADD COLUMN persona TEXT")
 
 
+def m_turn_trace(db: sqlite3.Connection) -> None:
+    # The retrieval trace and the cost of a turn: when each search started and ended (ms from
+    # sending the request) and the turn's token estimate (JSON). Old rows keep NULLs.
+    for statement in (
+        "ALTER TABLE searches ADD COLUMN started_ms REAL",
+        "ALTER TABLE searches ADD COLUMN ended_ms REAL",
+        "ALTER TABLE turns ADD COLUMN estimate TEXT",
+    ):
+        db.execute(statement)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("m001_create_tables", m001_create_tables),
     Migration("m002_search_index", m002_search_index, possible=fts5_available),
     Migration("m003_turn_persona", m003_turn_persona),
+    Migration("m_turn_trace", m_turn_trace),
 )
 
 

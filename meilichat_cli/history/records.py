@@ -33,6 +33,7 @@ class ConversationSummary:
     updated_at: float
     turns: int
     last_status: str | None  # None for a conversation with no saved turn yet
+    tokens: int = 0  # the estimated tokens of all its turns (`chat.cost`)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -46,6 +47,7 @@ class ConversationSummary:
             "updated_at": iso_time(self.updated_at),
             "turns": self.turns,
             "last_status": self.last_status,
+            "tokens": self.tokens,
         }
 
 
@@ -67,6 +69,7 @@ class TurnRecord:
     searches: list[Search] = field(default_factory=list)
     errors: list[ErrorEvent] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
+    estimate: dict[str, Any] | None = None  # the token estimate (None for older turns)
     persona: str | None = None  # who asked (`--as NAME`); None: the profile's own key
 
     def to_json(self) -> dict[str, Any]:
@@ -80,6 +83,7 @@ class TurnRecord:
             "finish_reason": self.finish_reason,
             "usage": self.usage,
             "timings": self.timings,
+            "estimate": self.estimate,
             "workspace": self.workspace,
             "model": self.model,
             "created_at": iso_time(self.created_at),

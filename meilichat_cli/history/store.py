@@ -161,6 +161,7 @@ class HistoryStore:
         model: str,
         timings: dict[str, float | None],
         extra_errors: Sequence[ErrorEvent] = (),
+        estimate: dict[str, Any] | None = None,
         persona: str | None = None,
     ) -> str:
         """Save one turn in one short transaction and return the turn's id.
@@ -168,7 +169,8 @@ class HistoryStore:
         Stores the turn row, the messages it adds to the conversation
         (`turn.history_messages()`: `turn.prompt_messages` must hold only this turn's new
         messages, not the earlier conversation), its searches with sources, its error events
-        and `extra_errors` (failures outside the stream: a cut connection, a timeout).
+        and `extra_errors` (failures outside the stream: a cut connection, a timeout), each
+        search's start and end (the trace) and the turn's token `estimate`.
         A turn that was never closed is closed here to fix its status.
         """
         status = turn.status if turn.status is not None else turn.close()
@@ -188,8 +190,8 @@ class HistoryStore:
             ).fetchone()[0]
             db.execute(
                 "INSERT INTO turns (id, conversation_id, seq, question, answer, status,"
-                " finish_reason, usage, timings, workspace, model, created_at, persona)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " finish_reason, usage, timings, workspace, model, created_at, estimate,"
+                " persona) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     turn_id,
                     conversation_id,
@@ -203,6 +205,7 @@ class HistoryStore:
                     _text(workspace),
                     _text(model),
                     now,
+                    None if estimate is None else _dump(estimate),
                     _opt_text(persona),
                 ),
             )
@@ -225,8 +228,8 @@ class HistoryStore:
                 ],
             )
             db.executemany(
-                "INSERT INTO searches (turn_id, seq, call_id, index_uid, q, filter, sources)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO searches (turn_id, seq, call_id, index_uid, q, filter, sources,"
+                " started_ms, ended_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         turn_id,
@@ -236,6 +239,8 @@ class HistoryStore:
                         _opt_text(search.q),
                         _opt_text(search.filter),
                         _dump(search.sources),
+                        search.started_ms,
+                        search.ended_ms,
                     )
                     for seq, search in enumerate(turn.searches, start=1)
                 ],
@@ -365,6 +370,8 @@ class HistoryStore:
                     row["q"],
                     row["filter"],
                     json.loads(row["sources"]),
+                    started_ms=row["started_ms"],
+                    ended_ms=row["ended_ms"],
                 )
             )
         errors: dict[str, list[ErrorEvent]] = {}
@@ -399,6 +406,7 @@ class HistoryStore:
                 searches=searches.get(row["id"], []),
                 errors=errors.get(row["id"], []),
                 messages=messages.get(row["id"], []),
+                estimate=None if row["estimate"] is None else json.loads(row["estimate"]),
             )
             for row in turn_rows
         ]
@@ -420,7 +428,9 @@ class HistoryStore:
             "SELECT c.*,"
             " (SELECT count(*) FROM turns t WHERE t.conversation_id = c.id) AS turn_count,"
             " (SELECT t.status FROM turns t WHERE t.conversation_id = c.id"
-            "  ORDER BY t.seq DESC LIMIT 1) AS last_status"
+            "  ORDER BY t.seq DESC LIMIT 1) AS last_status,"
+            " (SELECT coalesce(sum(json_extract(t.estimate, '$.total')), 0) FROM turns t"
+            "  WHERE t.conversation_id = c.id) AS tokens"
             " FROM conversations c ORDER BY c.updated_at DESC, c.pk DESC LIMIT ?",
             (_row_limit(limit),),
         )
@@ -436,6 +446,7 @@ class HistoryStore:
                 updated_at=row["updated_at"],
                 turns=row["turn_count"],
                 last_status=row["last_status"],
+                tokens=int(row["tokens"] or 0),
             )
             for row in rows
         ]

@@ -55,6 +55,21 @@ class Search:
     q: str | None
     filter: str | None
     sources: list[dict[str, Any]] = field(default_factory=list)
+    # The trace: ms from sending the request to the progress event (the search started) and
+    # to the sources event (it ended); None when that event never came.
+    started_ms: float | None = None
+    ended_ms: float | None = None
+
+    @property
+    def elapsed_ms(self) -> float | None:
+        if self.started_ms is None or self.ended_ms is None:
+            return None
+        return round(max(self.ended_ms - self.started_ms, 0.0), 1)
+
+    @property
+    def ids(self) -> list[str | int]:
+        """The returned documents' ids (see `document_id`), in ranking order."""
+        return [key for key in map(document_id, self.sources) if key is not None]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -63,7 +78,30 @@ class Search:
             "q": self.q,
             "filter": self.filter,
             "sources": self.sources,
+            "started_ms": self.started_ms,
+            "elapsed_ms": self.elapsed_ms,
+            "hits": len(self.sources),
+            "ids": self.ids,
         }
+
+
+# Field names that usually hold a document's primary key, best first (case-insensitive).
+ID_FIELDS = ("id", "_id", "uid", "uuid", "objectid", "pk", "key", "slug")
+
+
+def document_id(document: dict[str, Any]) -> str | int | None:
+    """The value of the document's likeliest primary-key field, or None.
+
+    The first of ID_FIELDS present (case-insensitively), else a `…_id`/`…Id` field. Only
+    strings and integers qualify: Meilisearch primary keys are nothing else."""
+    lowered = {str(key).lower(): key for key in document}
+    candidates = [lowered[name] for name in ID_FIELDS if name in lowered]
+    candidates += [key for key in document if str(key).endswith(("_id", "Id"))]
+    for key in candidates:
+        value = document.get(key)
+        if isinstance(value, (int, str)) and not isinstance(value, bool):
+            return value
+    return None
 
 
 @dataclass(slots=True)
@@ -80,14 +118,19 @@ class Turn:
     done: bool = False
     status: str | None = None  # set by `close()`
 
-    def feed(self, event: Event) -> None:
+    def feed(self, event: Event, at_ms: float | None = None) -> None:
+        """Fold one event in; `at_ms` (ms since the request was sent) times the searches."""
         if isinstance(event, TextDelta):
             if event.text:
                 self.answer_parts.append(event.text)
         elif isinstance(event, SearchProgress):
-            self.searches.append(Search(event.call_id, event.index_uid, event.q, event.filter))
+            self.searches.append(
+                Search(event.call_id, event.index_uid, event.q, event.filter, started_ms=at_ms)
+            )
         elif isinstance(event, SearchSources):
-            self._search_for(event.call_id).sources = event.sources
+            search = self._search_for(event.call_id)
+            search.sources = event.sources
+            search.ended_ms = at_ms
         elif isinstance(event, ConversationMessage):
             self.tool_messages.append(event.message)
         elif isinstance(event, ErrorEvent):

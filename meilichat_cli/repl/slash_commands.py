@@ -51,6 +51,9 @@ COMMANDS: tuple[SlashCommand, ...] = (
         "/sources", "/sources [N]", "documents behind the last answer, or number N in full"
     ),
     SlashCommand("/searches", "/searches", "what the last answer searched: index, query, filter"),
+    SlashCommand("/trace", "/trace", "the last answer's searches with timings, hits and cost"),
+    SlashCommand("/why", "/why", "replay the last answer's searches with ranking scores"),
+    SlashCommand("/open", "/open N", "source N fetched again from the server, in full"),
     SlashCommand("/retry", "/retry", "ask the last question again"),
     SlashCommand("/edit", "/edit", "edit the last question in $EDITOR and ask it again"),
     SlashCommand("/copy", "/copy", "copy the last answer to the clipboard"),
@@ -156,6 +159,18 @@ class ReplHost(Protocol):
         ...
 
 
+class RetrievalPort(Protocol):
+    """What /why and /open ask the server (the session's client, injected)."""
+
+    def why(self, searches: list[Search]) -> list[str]:
+        """Lines explaining the searches (each replayed with ranking scores)."""
+        ...
+
+    def open_source(self, number: int, search: Search, document: dict[str, Any]) -> str:
+        """Source `number` (from `search`, as received) fetched again, as text to show."""
+        ...
+
+
 class HistoryPort(Protocol):
     """The parts of `history.HistoryStore` the REPL uses."""
 
@@ -173,6 +188,7 @@ class HistoryPort(Protocol):
         model: str,
         timings: dict[str, float | None],
         extra_errors: Sequence[ErrorEvent] = (),
+        estimate: dict[str, Any] | None = None,
         persona: str | None = None,
     ) -> str: ...
 
@@ -218,6 +234,7 @@ class ChatController:
         history: Callable[[], HistoryPort | None] = lambda: None,
         save: bool = True,
         validate_workspace: Callable[[str], str] | None = None,
+        retrieval: RetrievalPort | None = None,
         check_persona: Callable[[str], str] | None = None,
     ) -> None:
         self.state = state
@@ -228,6 +245,7 @@ class ChatController:
         self._validate_workspace = validate_workspace or _validate_workspace
         self._check_persona = check_persona
         self._last: _Attempt | None = None
+        self.retrieval = retrieval
 
     # ---- the entry point
 
@@ -274,6 +292,8 @@ class ChatController:
         if entry is None:
             return
         attempt.kept = True
+        entry.timings = dict(outcome.timings)
+        entry.estimate = outcome.estimate
         self._save(entry, outcome)
         if outcome.turn.status == INTERRUPTED:
             self.host.say("(the partial answer stays in the conversation; /retry asks again)")
@@ -302,6 +322,7 @@ class ChatController:
                 model=state.model,
                 timings=outcome.timings,
                 extra_errors=outcome.local_errors(),
+                estimate=outcome.estimate,
                 persona=state.persona,
             )
         except MeilichatError as error:
@@ -345,6 +366,33 @@ class ChatController:
     def cmd_searches(self, _argument: str) -> None:
         entry = self._searched_turn()
         self.host.say("\n".join(search_lines(entry.searches)))
+
+    def cmd_trace(self, _argument: str) -> None:
+        from meilichat_cli.explain.trace import trace_lines
+
+        entry = self._require_turn()
+        self.host.say("\n".join(trace_lines(entry.searches, entry.timings, entry.estimate)))
+
+    def cmd_why(self, _argument: str) -> None:
+        entry = self._searched_turn()
+        self.host.say("\n".join(self._require_retrieval().why(entry.searches)))
+
+    def cmd_open(self, argument: str) -> None:
+        entry = self._searched_turn()
+        numbered = numbered_sources(entry.searches)
+        if not argument.isdigit() or not 1 <= int(argument) <= len(numbered):
+            raise UsageError(
+                f"no source {sanitize_line(argument)}" if argument else "/open needs a number",
+                hint=f"give a number from 1 to {len(numbered)}" if numbered else None,
+            )
+        number = int(argument)
+        search, document = numbered[number - 1]
+        self.host.say(self._require_retrieval().open_source(number, search, document))
+
+    def _require_retrieval(self) -> RetrievalPort:
+        if self.retrieval is None:
+            raise UsageError("this session cannot reach the server for that")
+        return self.retrieval
 
     def cmd_retry(self, _argument: str) -> None:
         last = self._require_attempt("retry")
@@ -631,6 +679,8 @@ def _chat_turn(saved: Any) -> ChatTurn:
         status=saved.status,
         added=added,
         turn_id=saved.id,
+        timings=dict(saved.timings or {}),
+        estimate=saved.estimate,
     )
 
 

@@ -14,6 +14,7 @@ Stdlib and `protocol` only; no I/O.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from meilichat_cli.protocol.conversation import Message, Search, Turn
 
@@ -29,6 +30,9 @@ class ChatTurn:
     status: str
     added: list[Message]  # what this turn added to the conversation
     turn_id: str | None = None  # the saved history turn, when saved
+    # The trace of the turn (/trace): time to first token and total, and the token estimate.
+    timings: dict[str, float | None] = field(default_factory=dict)
+    estimate: dict[str, Any] | None = None
 
 
 @dataclass

@@ -165,6 +165,7 @@ def prepare(
         declared=declared,
         scenario=scenarios.select(body.get("model"), default),
         settings=settings,
+        workspace_name=workspace,
     )
 
 
@@ -182,6 +183,7 @@ class CompletionStream:
     scenario: Scenario | None
     settings: StreamSettings
     writer: ChunkedWriter | None = None
+    workspace_name: str = ""
     factory: ChunkFactory = field(init=False)
 
     def __post_init__(self) -> None:
@@ -559,6 +561,14 @@ class CompletionStream:
                 "total_tokens": 512 + len(deltas),
             }
         reason = "length" if self.name == "length" else "stop"
+        # The server-side counters of `/metrics`: the stand-in's tokens are characters / 4.
+        prompt_chars = len(json.dumps(self.body.get("messages"), ensure_ascii=False))
+        self.state.count_chat_tokens(
+            self.workspace_name,
+            str(self.body.get("model")),
+            prompt_chars // 4 + 1,
+            len(answer) // 4 + 1,
+        )
         self.event(self.factory.finish(final, reason, usage))
         if self.name == "no-done":
             return "cut"

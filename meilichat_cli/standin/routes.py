@@ -12,6 +12,7 @@ Stdlib only; imports `server.*` helpers.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +31,7 @@ from meilichat_cli.standin.auth import Principal
 from meilichat_cli.standin.filters import FilterAttributeError, FilterSyntaxError
 from meilichat_cli.standin.httpmsg import Request, Response
 from meilichat_cli.standin.keys import now_text
+from meilichat_cli.standin.search import ranking_details, ranking_score
 from meilichat_cli.standin.state import IndexState, ServerState
 from meilichat_cli.standin.versions import Emulation
 
@@ -130,6 +132,16 @@ class Api:
             return Response.json(200, dict(self.state.features))
 
     # -- keys -----------------------------------------------------------------------------
+
+    def metrics(self, request: Request, params: dict[str, str], who: Principal) -> Response:
+        if not self.state.features["metrics"]:
+            raise MeiliError(
+                400,
+                "feature_not_enabled",
+                "Getting metrics requires enabling the `metrics` experimental feature.",
+            )
+        body = self.state.metrics_text().encode()
+        return Response(200, body, {"Content-Type": "text/plain; version=0.0.4"})
 
     def list_keys(self, request: Request, params: dict[str, str], who: Principal) -> Response:
         offset, limit = _pagination(request, "invalid_api_key_limit", "invalid_api_key_offset")
@@ -292,6 +304,28 @@ class Api:
                 "invalid_search_filter",
                 deserr.invalid_type(".filter", "a string", filter_expr),
             )
+        sort = body.get("sort")
+        if isinstance(sort, str):  # GET: comma-separated
+            sort = [rule for rule in sort.split(",") if rule]
+        if sort is not None and not (
+            isinstance(sort, list) and all(isinstance(rule, str) for rule in sort)
+        ):
+            raise MeiliError(
+                400, "invalid_search_sort", deserr.invalid_type(".sort", "an array", sort)
+            )
+        strategy = body.get("matchingStrategy") or "last"
+        if strategy not in ("last", "all", "frequency"):
+            raise MeiliError(
+                400,
+                "invalid_search_matching_strategy",
+                f"Unknown value `{strategy}` at `.matchingStrategy`: expected one of `last`,"
+                " `all`, `frequency`",
+            )
+        shown = {
+            name: body.get(name) in (True, "true")
+            for name in ("showRankingScore", "showRankingScoreDetails", "showPerformanceDetails")
+        }
+        started = time.perf_counter()
         try:
             result = self.state.engine.search(
                 uid,
@@ -300,20 +334,38 @@ class Api:
                 extra_filter=who.tenant_filter(uid),
                 limit=limit,
                 offset=offset,
+                sort=sort,
+                matching_strategy="last" if strategy == "frequency" else strategy,
             )
         except (FilterSyntaxError, FilterAttributeError) as exc:
             raise MeiliError(400, "invalid_search_filter", str(exc)) from exc
-        return Response.json(
-            200,
-            {
-                "hits": result.hits,
-                "query": q,
-                "processingTimeMs": 0,
-                "limit": limit,
-                "offset": offset,
-                "estimatedTotalHits": result.estimated_total,
-            },
-        )
+        hits = result.hits
+        if shown["showRankingScore"] or shown["showRankingScoreDetails"]:
+            data = self.state.engine.indexes[uid]
+            hits = []
+            for hit in result.hits:
+                details = ranking_details(data, hit, q, sort)
+                scored = dict(hit)
+                if shown["showRankingScore"]:
+                    scored["_rankingScore"] = ranking_score(details)
+                if shown["showRankingScoreDetails"]:
+                    scored["_rankingScoreDetails"] = details
+                hits.append(scored)
+        took = round((time.perf_counter() - started) * 1000)
+        answer: dict[str, Any] = {
+            "hits": hits,
+            "query": q,
+            "processingTimeMs": took,
+            "limit": limit,
+            "offset": offset,
+            "estimatedTotalHits": result.estimated_total,
+        }
+        if shown["showPerformanceDetails"] and _release(self.state.version) >= (1, 35, 0):
+            answer["performanceDetails"] = {
+                "search": f"{took}.00ms",
+                "search > keyword search": f"{took}.00ms",
+            }
+        return Response.json(200, answer)
 
     def get_settings(self, request: Request, params: dict[str, str], who: Principal) -> Response:
         index = self.index(params["index"])
@@ -443,6 +495,11 @@ class Api:
         )
 
 
+def _release(version: Emulation) -> tuple[int, ...]:
+    """The emulated release as numbers, e.g. (1, 35, 0)."""
+    return tuple(int(part) for part in re.findall(r"\d+", version.pkg_version)[:3])
+
+
 def _int_param(body: dict[str, Any], name: str, default: int, code: str) -> int:
     raw = body.get(name, default)
     if isinstance(raw, str) and raw.isdigit():
@@ -488,6 +545,7 @@ ROUTES: tuple[Route, ...] = (
     _route("GET", "/version", "version", Api.version),
     _route("GET", "/experimental-features", "experimental.get", Api.get_features),
     _route("PATCH", "/experimental-features", "experimental.update", Api.patch_features),
+    _route("GET", "/metrics", "metrics.get", Api.metrics),
     _route("GET", "/keys", "keys.get", Api.list_keys),
     _route("POST", "/keys", "keys.create", Api.create_key),
     _route("GET", "/keys/{key}", "keys.get", Api.get_key),

@@ -15,6 +15,7 @@ Stdlib only (sqlite3, json); imports `server.filters`.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import sqlite3
@@ -179,6 +180,116 @@ class SearchEngine:
             attribute, _, direction = rule.partition(":")
             docs.sort(key=_sort_key(attribute), reverse=direction == "desc")
         return SearchResult(hits=docs[offset : offset + limit], estimated_total=len(docs), query=q)
+
+
+# Meilisearch's default ranking rules, in order (`sort` takes effect only with a `sort` param).
+RANKING_RULES = ("words", "typo", "proximity", "attribute", "sort", "exactness")
+
+
+def ranking_details(
+    data: IndexData, doc: dict[str, Any], q: str, sort: list[str] | None = None
+) -> dict[str, Any]:
+    """`_rankingScoreDetails` for one hit, shaped like Meilisearch's (score_details.rs):
+    `words`, `typo`, `proximity`, `attribute`, the sort rules, `exactness`, each with its
+    `order`. The numbers are the stand-in's own approximation of each rule."""
+    words = query_words(q)
+    fields = [_fold(_flatten(doc.get(attr))) for attr in data.searchable]
+    terms = [_WORD_RE.findall(text) for text in fields]
+    flat = [term for field_terms in terms for term in field_terms]
+    details: dict[str, Any] = {}
+    order = 0
+    if words:
+        folded = [_fold(w) for w in words]
+
+        def matches(word: str, last: bool) -> bool:
+            return any(t == word or (last and t.startswith(word)) for t in flat)
+
+        matching = sum(matches(w, n == len(folded) - 1) for n, w in enumerate(folded))
+        details["words"] = {
+            "order": order,
+            "matchingWords": matching,
+            "maxMatchingWords": len(folded),
+            "score": round(matching / len(folded), 6),
+        }
+        order += 1
+        max_typos = min(len(folded), 2)
+        exact = sum(any(t == w or t.startswith(w) for t in flat) for w in folded)
+        typo_count = min(max(matching - exact, 0), max_typos)
+        details["typo"] = {
+            "order": order,
+            "typoCount": typo_count,
+            "maxTypoCount": max_typos,
+            "score": round(1 - typo_count / (max_typos + 1), 6),
+        }
+        order += 1
+        details["proximity"] = {"order": order, "score": _proximity(terms, folded)}
+        order += 1
+        first_field = next(
+            (n for n, field_terms in enumerate(terms) if any(w in field_terms for w in folded)),
+            len(terms),
+        )
+        field_score = 1 - first_field / (len(terms) + 1)
+        position = min(
+            (field_terms.index(w) for field_terms in terms for w in folded if w in field_terms),
+            default=10,
+        )
+        position_score = round(1 / (1 + position / 4), 6)
+        details["attribute"] = {
+            "order": order,
+            "attributeRankingOrderScore": round(field_score, 6),
+            "queryWordDistanceScore": position_score,
+            "score": round((field_score * 3 + position_score) / 4, 6),
+        }
+        order += 1
+    for rule in sort or []:
+        attribute, _, direction = rule.partition(":")
+        details[f"{attribute}:{direction or 'asc'}"] = {
+            "order": order,
+            "value": doc.get(attribute),
+        }
+        order += 1
+    if words:
+        phrase = " ".join(_fold(w) for w in words)
+        if any(text.strip() == phrase for text in fields):
+            details["exactness"] = {"order": order, "matchType": "exactMatch", "score": 1.0}
+        elif any(text.strip().startswith(phrase) for text in fields):
+            details["exactness"] = {"order": order, "matchType": "matchesStart", "score": 0.5}
+        else:
+            exact_words = sum(any(t == _fold(w) for t in flat) for w in words)
+            details["exactness"] = {
+                "order": order,
+                "matchType": "noExactMatch",
+                "matchingWords": exact_words,
+                "maxMatchingWords": len(words),
+                "score": round(exact_words / len(words) / 3, 6),
+            }
+    return details
+
+
+def ranking_score(details: dict[str, Any]) -> float:
+    """`_rankingScore`: the rule scores combined, earlier rules weighing more (sort rules and
+    an empty query count for nothing, as in Meilisearch, where a placeholder search scores 1)."""
+    scored = sorted(
+        (entry for entry in details.values() if "score" in entry), key=lambda e: e["order"]
+    )
+    if not scored:
+        return 1.0
+    weights = [0.5**n for n in range(len(scored))]
+    total = sum(w * e["score"] for w, e in zip(weights, scored, strict=False))
+    return float(round(total / sum(weights), 6))
+
+
+def _proximity(terms: list[list[str]], words: list[str]) -> float:
+    if len(words) < 2:
+        return 1.0
+    best = 8
+    for field_terms in terms:
+        positions = [[i for i, term in enumerate(field_terms) if term.startswith(w)] for w in words]
+        for left, right in itertools.pairwise(positions):
+            for a in left:
+                for b in right:
+                    best = min(best, abs(b - a))
+    return round(1 - (max(best, 1) - 1) / 8, 6)
 
 
 _SUFFIXES = (

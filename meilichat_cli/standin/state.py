@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import queue
+import re
 import threading
 import time
 import uuid
@@ -67,6 +68,8 @@ class ServerState:
         self.version = version or emulation(None)
         self.features: dict[str, bool | None] = dict.fromkeys(self.version.feature_flags, False)
         self.features["chatCompletions"] = not fresh
+        # (workspace, model) -> [prompt tokens, completion tokens], for `/metrics`.
+        self.chat_tokens: dict[tuple[str, str], list[int]] = {}
         self.engine = SearchEngine(load_datasets())
         created = now_text()
         self.indexes: dict[str, IndexState] = {
@@ -278,8 +281,38 @@ class ServerState:
 
     # -- scenario bookkeeping -----------------------------------------------------------------
 
+    def count_chat_tokens(self, workspace: str, model: str, prompt: int, completion: int) -> None:
+        """Add one answer's tokens to the chat counters `/metrics` exposes."""
+        with self.lock:
+            counts = self.chat_tokens.setdefault((workspace, model), [0, 0])
+            counts[0] += prompt
+            counts[1] += completion
+
+    def metrics_text(self) -> str:
+        """Prometheus text with Meilisearch's chat token counters (per workspace and model)."""
+        lines: list[str] = []
+        with self.lock:
+            counts = sorted(self.chat_tokens.items())
+        if tuple(int(p) for p in re.findall(r"\d+", self.version.pkg_version)[:2]) < (1, 16):
+            return ""  # the chat counters came with v1.16
+        for name, what, pick in (
+            ("meilisearch_chat_prompt_tokens_total", "prompt tokens consumed", (0,)),
+            ("meilisearch_chat_completion_tokens_total", "completion tokens consumed", (1,)),
+            ("meilisearch_chat_tokens_total", "tokens consumed (prompt + completion)", (0, 1)),
+        ):
+            lines.append(f"# HELP {name} Total number of {what}")
+            lines.append(f"# TYPE {name} counter")
+            for (workspace, model), values in counts:
+                labels = f'model="{_label(model)}",workspace="{_label(workspace)}"'
+                lines.append(f"{name}{{{labels}}} {sum(values[i] for i in pick)}")
+        return "\n".join(lines) + "\n"
+
     def bump(self, counter: str) -> int:
         """Increment a named counter and return its new value."""
         with self.lock:
             self.counters[counter] = self.counters.get(counter, 0) + 1
             return self.counters[counter]
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from meilichat_cli.protocol.events import (
@@ -136,13 +137,20 @@ class JsonOutput:
 
 
 class EventsOutput:
-    """NDJSON: one line per event, flushed per line."""
+    """NDJSON: one line per event, flushed per line. `search` and `sources` events carry
+    `at_ms`, the time since the request was sent (the trace); `sources` also `hits`, `ids`."""
 
     def __init__(self, stdout: TextIO) -> None:
         self.stdout = stdout
+        self._start: float | None = None
 
     def before_request(self) -> None:
-        pass
+        self._start = time.monotonic()
+
+    def _at_ms(self) -> float | None:
+        if self._start is None:
+            return None
+        return round((time.monotonic() - self._start) * 1000, 1)
 
     def _emit(self, kind: str, **fields: Any) -> None:
         self.stdout.write(json.dumps({"event": kind, **fields}, ensure_ascii=True) + "\n")
@@ -159,9 +167,20 @@ class EventsOutput:
                 index_uid=event.index_uid,
                 q=event.q,
                 filter=event.filter,
+                at_ms=self._at_ms(),
             )
         elif isinstance(event, SearchSources):
-            self._emit("sources", call_id=event.call_id, sources=event.sources)
+            from meilichat_cli.protocol.conversation import document_id
+
+            ids = [key for key in map(document_id, event.sources) if key is not None]
+            self._emit(
+                "sources",
+                call_id=event.call_id,
+                sources=event.sources,
+                at_ms=self._at_ms(),
+                hits=len(event.sources),
+                ids=ids,
+            )
         elif isinstance(event, ConversationMessage):
             self._emit("message", message=event.message)
         elif isinstance(event, ErrorEvent):

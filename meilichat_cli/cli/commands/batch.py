@@ -34,6 +34,7 @@ from meilichat_cli.cli.options import (
 
 if TYPE_CHECKING:
     import threading
+    from collections.abc import Callable
     from pathlib import Path
 
     from meilichat_cli.batch.input import BatchItem
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
 HELP = "Answer a file of questions (JSON Lines), one JSON result line each, and score retrieval."
 EPILOG = """[bold]Input[/bold]: one JSON object per line: "prompt" (or "messages"), and optionally
 "id", "expect" (primary keys, or "index_uid:id", the answer should be grounded on),
+"expect_index" (the index or indexes the searches should go to),
 "workspace", "model", "system".
 
 [bold]Output[/bold]: one line per question, the object of `ask --json` plus "id", "line",
@@ -64,8 +66,13 @@ EPILOG = """[bold]Input[/bold]: one JSON object per line: "prompt" (or "messages
 
   jq -r 'select(.hit == false) | .id' answers.jsonl
 
-[bold]Exit codes[/bold]: 0 all answered, 2 bad input (nothing sent), 5 a question failed,
-130 interrupted (lines written so far are complete).
+[bold]Gates[/bold]: --min-hit-rate and --min-recall (0-1) make the run exit 5 when it falls
+short; --max-tokens N stops before the estimated tokens would exceed N. Each line also gets
+cited/cited_found, filters/valid_filters and, with "expect_index", routed.
+
+[bold]Exit codes[/bold]: 0 all answered, 2 bad input (nothing sent), 5 a question failed, a
+threshold was not met or the token budget was reached, 130 interrupted (lines written so far
+are complete).
 
 [bold]Environment[/bold]: MEILICHAT_PROFILE, MEILICHAT_URL, MEILICHAT_API_KEY,
 MEILICHAT_WORKSPACE, MEILICHAT_MODEL, MEILICHAT_REQUIRE_HTTPS, SSL_CERT_FILE,
@@ -157,6 +164,37 @@ def batch(
             "--demo", help="Run on the bundled demo server (the bundled question set by default)."
         ),
     ] = False,
+    min_hit_rate: Annotated[
+        float | None,
+        typer.Option(
+            "--min-hit-rate",
+            min=0.0,
+            max=1.0,
+            help="Exit 5 when the share of questions whose `expect` was hit is below this (0-1).",
+            show_default=False,
+        ),
+    ] = None,
+    min_recall: Annotated[
+        float | None,
+        typer.Option(
+            "--min-recall",
+            min=0.0,
+            max=1.0,
+            help="Exit 5 when the mean recall of the `expect` documents is below this (0-1).",
+            show_default=False,
+        ),
+    ] = None,
+    max_tokens: Annotated[
+        int | None,
+        typer.Option(
+            "--max-tokens",
+            min=1,
+            help="Stop before the run's estimated tokens would exceed N (exit 5; --resume"
+            " goes on).",
+            metavar="N",
+            show_default=False,
+        ),
+    ] = None,
     print_example: Annotated[
         bool,
         typer.Option(
@@ -200,6 +238,9 @@ def batch(
         primary_keys=primary_key or [],
         system=system,
         save=save,
+        min_hit_rate=min_hit_rate,
+        min_recall=min_recall,
+        max_tokens=max_tokens,
         personas=[name.strip() for name in (as_persona or "").split(",") if name.strip()],
     )
     if not demo:
@@ -227,6 +268,9 @@ class BatchOptions:
     save: bool
     personas: list[str] = field(default_factory=list)  # --as A[,B…]
     bundled_example: bool = False
+    min_hit_rate: float | None = None
+    min_recall: float | None = None
+    max_tokens: int | None = None
 
 
 def _run_on_demo_server(ctx: RunContext, flags: ConnectionFlags, options: BatchOptions) -> None:
@@ -325,6 +369,19 @@ def run_batch_command(ctx: RunContext, flags: ConnectionFlags, options: BatchOpt
             )
     if options.compare is not None:
         validate_workspace(options.compare)
+    gates = [
+        name
+        for name, value in (
+            ("--min-hit-rate", options.min_hit_rate),
+            ("--min-recall", options.min_recall),
+        )
+        if value is not None
+    ]
+    if gates and not any(item.question.expect for item in items):
+        raise UsageError(
+            f"{' and '.join(gates)} need questions with `expect`, and none has one",
+            hint='add "expect": [ids] to the questions the run should be judged on',
+        )
     total = len(items)
     skipped = 0
     resume_path = Path(options.resume) if options.resume else None
@@ -369,6 +426,14 @@ def run_batch_command(ctx: RunContext, flags: ConnectionFlags, options: BatchOpt
         debug=ctx.debug_log,
         persona_clients=persona_clients,
     )
+    from meilichat_cli.api.metrics import chat_token_counters
+
+    one_workspace = options.compare is None and all(
+        item.question.workspace in (None, connection.workspace) for item in items
+    )
+    counter_scope = connection.workspace if one_workspace else None
+    counters_before = chat_token_counters(clients.get(), counter_scope)
+    budget = _Budget(options.max_tokens, stop)
     sides: tuple[str, ...] = ("a", "b") if options.compare else tuple(personas)
     tallies: dict[str, Tally] = {side: Tally() for side in sides} or {"": Tally()}
     rows: list[Any] = []
@@ -405,13 +470,18 @@ def run_batch_command(ctx: RunContext, flags: ConnectionFlags, options: BatchOpt
             with reader_may_leave(ctx), progress:
                 interrupted = run_batch(
                     items,
-                    answerer.answer,
+                    budget.guard(answerer.answer),
                     concurrency=options.concurrency,
                     ordered=options.ordered,
                     emit=emit,
                     stop=stop,
                 )
         finally:
+            counters_after = (
+                None
+                if counters_before is None
+                else chat_token_counters(clients.get(), counter_scope)
+            )
             clients.close_all()
             for persona_clients_of in persona_clients.values():
                 persona_clients_of.close_all()
@@ -424,8 +494,20 @@ def run_batch_command(ctx: RunContext, flags: ConnectionFlags, options: BatchOpt
         default_workspace=connection.workspace,
         total=total,
         skipped=skipped,
-        interrupted=interrupted,
+        interrupted=interrupted and not budget.reached,
     )
+    if counters_before is not None and counters_after is not None:
+        from meilichat_cli.api.metrics import change_text, counter_change
+
+        change = counter_change(counters_before, counters_after)
+        ctx.stderr.write(f"  server:    {change_text(change)} (Meilisearch's chat counters)\n")
+    if budget.reached:
+        asked = sum(tally.answered for tally in tallies.values())
+        raise ApiError(
+            f"token budget reached: ~{budget.spent:,} tokens spent of --max-tokens"
+            f" {options.max_tokens:,}; stopped after {asked} of {len(items)} questions",
+            hint=_resume_hint(options).replace("interrupted; ", ""),
+        )
     if interrupted:
         ctx.note(_resume_hint(options))
         raise Interrupted("")
@@ -436,6 +518,81 @@ def run_batch_command(ctx: RunContext, flags: ConnectionFlags, options: BatchOpt
         )
     if failed:
         raise ApiError(f"{failed} of {len(items)} questions failed (complete: false)")
+    short = _gate_failures(options, next(iter(tallies.values())))
+    if short:
+        raise ApiError(
+            "; ".join(short),
+            hint="the run fell short of its thresholds (see the summary above)",
+        )
+
+
+def _gate_failures(options: BatchOptions, tally: Tally) -> list[str]:
+    """Why the run misses --min-hit-rate / --min-recall (none when it meets them)."""
+    short: list[str] = []
+    hit_rate, recall = tally.hit_rate, tally.mean_recall
+    if (
+        options.min_hit_rate is not None
+        and hit_rate is not None
+        and hit_rate < options.min_hit_rate
+    ):
+        short.append(
+            f"hit rate {tally.hits}/{tally.evaluated} ({hit_rate:.0%}) is below"
+            f" --min-hit-rate {options.min_hit_rate:g}"
+        )
+    if options.min_recall is not None and recall is not None and recall < options.min_recall:
+        short.append(f"mean recall {recall:.2f} is below --min-recall {options.min_recall:g}")
+    return short
+
+
+class _Budget:
+    """--max-tokens: no new question starts once the tokens spent so far, plus the average
+    cost of a question, would exceed the budget (questions already running are stopped)."""
+
+    def __init__(self, limit: int | None, stop: threading.Event) -> None:
+        import threading
+
+        self.limit = limit
+        self.stop = stop
+        self.spent = 0
+        self.counted = 0
+        self.reached = False
+        self._lock = threading.Lock()
+
+    def spend(self, result: dict[str, Any]) -> None:
+        if isinstance(result.get("as"), dict):  # --as A,B: one result per persona
+            parts = [part for part in result["as"].values() if isinstance(part, dict)]
+        elif "a" in result and "b" in result:  # --compare
+            parts = [result["a"], result["b"]]
+        else:
+            parts = [result]
+        with self._lock:
+            for part in parts:
+                estimate = part.get("estimate")
+                if isinstance(estimate, dict):
+                    self.spent += int(estimate.get("total") or 0)
+            self.counted += 1
+
+    def guard(
+        self, answer: Callable[[BatchItem], dict[str, Any]]
+    ) -> Callable[[BatchItem], dict[str, Any]]:
+        if self.limit is None:
+            return answer
+        limit = self.limit
+
+        def guarded(item: BatchItem) -> dict[str, Any]:
+            from meilichat_cli.batch.runner import Stopped
+
+            with self._lock:
+                average = self.spent / self.counted if self.counted else 0
+                if self.counted and self.spent + average > limit:
+                    self.reached = True
+                    self.stop.set()
+                    raise Stopped
+            result = answer(item)
+            self.spend(result)
+            return result
+
+        return guarded
 
 
 def _persona_connections(

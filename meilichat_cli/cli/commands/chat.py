@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated, TextIO
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from meilichat_cli.chat.turn import TurnOutcome
     from meilichat_cli.local.connection import Connection
     from meilichat_cli.local.context import RunContext
-    from meilichat_cli.protocol.conversation import Message
+    from meilichat_cli.protocol.conversation import Message, Search
     from meilichat_cli.protocol.events import Event
     from meilichat_cli.repl.slash_commands import ChatController
     from meilichat_cli.repl.state import ChatState
@@ -211,6 +211,7 @@ def start_repl(
             identity=Identity(profile=connection.profile, server_url=connection.url),
             history=store,
             save=_saving(ctx, save),
+            retrieval=client,
             check_persona=check_persona if connection.profile else None,
         )
         if resume or resume_latest:
@@ -389,6 +390,27 @@ class _SessionClient:
             new_messages=prompt,
             on_event=on_event,
         )
+
+    def _open(self) -> MeiliClient:
+        if self._client is None:
+            self.warmup.wait()
+            self._client = self.flags.open_client(self.ctx, self.connection)
+        return self._client
+
+    def why(self, searches: list[Search]) -> list[str]:
+        """/why: the searches replayed with ranking scores (`meilichat explain`)."""
+        from meilichat_cli.explain.replay import replay_turn
+        from meilichat_cli.explain.view import explain_lines
+
+        return explain_lines(replay_turn(self._open(), searches))
+
+    def open_source(self, number: int, search: Search, document: dict[str, Any]) -> str:
+        """/open N: the document fetched again (`meilichat source N`)."""
+        from meilichat_cli.explain.documents import show_source
+
+        shown = show_source(self._open(), number, search, document)
+        notes = [f"note: {note}" for note in shown["notes"]]
+        return "\n".join([shown["text"], *notes])
 
     def close(self) -> None:
         if self._client is not None:

@@ -91,11 +91,12 @@ def list_conversations(
             s.workspace,
             str(s.turns),
             s.last_status or "-",
+            f"~{s.tokens:,}" if s.tokens else "-",
             s.title,
         ]
         for s in summaries
     ]
-    _write_table(ctx, ["ID", "AGE", "WORKSPACE", "TURNS", "STATUS", "TITLE"], rows)
+    _write_table(ctx, ["ID", "AGE", "WORKSPACE", "TURNS", "STATUS", "TOKENS", "TITLE"], rows)
 
 
 @app.command(
@@ -104,7 +105,19 @@ def list_conversations(
         "meilichat history show 3f2a", "meilichat history show 3f2a --json", env=HISTORY_ENV
     ),
 )
-def show(typer_ctx: typer.Context, conversation: IdArgument, as_json: JsonOption = False) -> None:
+def show(
+    typer_ctx: typer.Context,
+    conversation: IdArgument,
+    as_json: JsonOption = False,
+    trace: Annotated[
+        bool,
+        typer.Option(
+            "--trace",
+            help="Show each turn's retrieval trace instead: searches with their timings, hits"
+            " and ids, time to first token, total time and the token estimate.",
+        ),
+    ] = False,
+) -> None:
     """Show a conversation: each question, its answer and the numbered sources."""
     from meilichat_cli.history.export import to_json, to_markdown
 
@@ -112,6 +125,20 @@ def show(typer_ctx: typer.Context, conversation: IdArgument, as_json: JsonOption
     record = _record(ctx, conversation)
     if as_json:
         ctx.stdout.write(to_json(record))
+        return
+    if trace:
+        from meilichat_cli.explain.trace import trace_lines
+        from meilichat_cli.text.sanitize import cut, sanitize_line
+
+        lines: list[str] = []
+        for turn in record.turns:
+            if lines:
+                lines.append("")
+            lines.append(f"Turn {turn.seq} · {cut(sanitize_line(turn.question), 80)}")
+            lines += [
+                "  " + line for line in trace_lines(turn.searches, turn.timings, turn.estimate)
+            ]
+        ctx.stdout.write("\n".join(lines) + "\n")
         return
     _write_markdown(ctx, to_markdown(record))
 

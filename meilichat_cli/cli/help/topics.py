@@ -104,7 +104,8 @@ EXIT_CODES: tuple[ExitCodeRow, ...] = (
         ExitCode.API,
         "API or stream failure: another 4xx/5xx answer, an error event that ends the stream,"
         " a stream cut before [DONE], a malformed stream, an answer that never finished"
-        " (Meilisearch's 20-round limit); for `batch`, a question that failed",
+        " (Meilisearch's 20-round limit); for `batch`, a question that failed, a"
+        " --min-hit-rate or --min-recall threshold not met, or --max-tokens reached",
         ("api", "stream", "protocol"),
     ),
     ExitCodeRow(ExitCode.NETWORK, "network: connection refused, DNS, TLS", ("network",)),
@@ -224,6 +225,11 @@ ENVIRONMENT: tuple[EnvRow, ...] = (
         "editor, nano or vi",
     ),
     EnvRow(
+        ("PAGER",),
+        "Pager for `meilichat source` on a terminal (LESS defaults to FRX).",
+        "less",
+    ),
+    EnvRow(
         ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME"),
         "Base directories on Linux and BSD when the MEILICHAT_*_DIR variables are unset"
         " (relative values are ignored).",
@@ -306,8 +312,10 @@ RESULT_FIELDS: tuple[Field, ...] = (
     Field(
         "searches",
         "array",
-        "each search Meilisearch ran: {call_id, index_uid, q, filter, sources}, sources"
-        " being the documents it returned",
+        "each search Meilisearch ran: {call_id, index_uid, q, filter, sources, started_ms,"
+        " elapsed_ms, hits, ids}: sources are the documents it returned, started_ms the time"
+        " of its progress event, elapsed_ms the time to its sources event, hits how many"
+        " documents and ids their ids",
     ),
     Field(
         "errors",
@@ -330,6 +338,12 @@ RESULT_FIELDS: tuple[Field, ...] = (
         "object",
         "{first_search_ms, first_token_ms, total_ms} from sending the request; null for what"
         " did not happen",
+    ),
+    Field(
+        "estimate",
+        "object or null",
+        "the tokens the turn sent and received, estimated: {method, exact, error_band, sent:"
+        " {question, history, tool_results, total}, received: {answer, total}, total}",
     ),
 )
 
@@ -358,8 +372,12 @@ JSON_SHAPES: tuple[JsonShape, ...] = (
         "NDJSON on stdout, one object per line as things happen, flushed per line; `event`"
         " names the kind.",
         (
-            Field("search", "event", "a search started: call_id, index_uid, q, filter"),
-            Field("sources", "event", "the documents a search returned: call_id, sources"),
+            Field("search", "event", "a search started: call_id, index_uid, q, filter, at_ms"),
+            Field(
+                "sources",
+                "event",
+                "the documents a search returned: call_id, sources, at_ms, hits, ids",
+            ),
             Field("delta", "event", "a piece of the answer: text"),
             Field(
                 "message",
@@ -391,6 +409,19 @@ JSON_SHAPES: tuple[JsonShape, ...] = (
                 "with `expect`: rank of the first expected document among the sources",
             ),
             Field("missing", "array", "with `expect`: expected documents not found"),
+            Field("cited", "array", "ids the answer cites (`id 16`, `(id: 16)`, `ID #16`)"),
+            Field(
+                "cited_found",
+                "number or null",
+                "the share of cited ids among the sources; null when none is cited",
+            ),
+            Field("filters", "integer", "searches that had a filter"),
+            Field("valid_filters", "integer", "of those, the filters Meilisearch accepted"),
+            Field(
+                "routed",
+                "boolean",
+                "with `expect_index`: every search went to an expected index",
+            ),
             Field(
                 "a, b",
                 "object",
@@ -419,6 +450,11 @@ JSON_SHAPES: tuple[JsonShape, ...] = (
                 "expect",
                 "array",
                 "batch: primary keys (or index_uid:id) the answer should be grounded on",
+            ),
+            Field(
+                "expect_index",
+                "string or array",
+                "batch: the index (or indexes) the searches should go to",
             ),
         ),
     ),

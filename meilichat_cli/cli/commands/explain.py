@@ -1,0 +1,109 @@
+"""`meilichat explain`: why this answer — each search of a saved turn replayed with scores.
+
+Thin: reads the saved turn (`explain.view.load_turn`), replays its searches on the current
+connection (`explain.replay.replay_turn`) and prints the lines of `explain.view` (or the data
+with --json). Only typer is imported at module level.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from meilichat_cli.cli.completion.completers import complete_conversation
+from meilichat_cli.cli.context import errors_as_json, run_context
+from meilichat_cli.cli.options import (
+    ApiKeyOption,
+    CaBundleOption,
+    ConnectionFlags,
+    InsecureOption,
+    ProfileOption,
+    TimeoutOption,
+    UrlOption,
+)
+
+HELP = (
+    "Why this answer: replay the searches of a saved turn with ranking scores, mark the"
+    " documents the chat received, and say what changed since."
+)
+EPILOG = """[bold]Examples[/bold]
+
+  meilichat explain                     # the last answer of the latest conversation
+
+  meilichat explain 3f2a --turn 2
+
+  meilichat explain --json | jq '.searches[].differences'
+
+Each search is sent again to /indexes/{uid}/search with the same q and filter and the index's
+chat search parameters, asking for showRankingScore and showRankingScoreDetails (a chat key
+may search). ✓ marks the documents the chat received; "decided by" is the first ranking rule
+on which a document differs from the next one. Differences: documents changed or gone since
+the answer, a filter that now fails, renderings cut by documentTemplateMaxBytes.
+
+[bold]Environment[/bold]: MEILICHAT_PROFILE, MEILICHAT_URL, MEILICHAT_API_KEY,
+MEILICHAT_DATA_DIR (the saved conversations), SSL_CERT_FILE, HTTPS_PROXY/NO_PROXY.
+"""
+
+ConversationArgument = Annotated[
+    str | None,
+    typer.Argument(
+        help="Conversation id or a unique prefix (default: the latest).",
+        autocompletion=complete_conversation,
+        show_default=False,
+    ),
+]
+TurnOption = Annotated[
+    int | None,
+    typer.Option(
+        "--turn", "-t", min=1, help="Which turn (from 1; default: the last).", show_default=False
+    ),
+]
+
+
+def explain(
+    typer_ctx: typer.Context,
+    conversation: ConversationArgument = None,
+    turn: TurnOption = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", callback=errors_as_json, help="Print the replay as JSON.")
+    ] = False,
+    profile: ProfileOption = None,
+    url: UrlOption = None,
+    api_key: ApiKeyOption = None,
+    timeout: TimeoutOption = 120.0,
+    ca_bundle: CaBundleOption = None,
+    insecure: InsecureOption = False,
+) -> None:
+    import json
+
+    from meilichat_cli.explain.replay import replay_turn
+    from meilichat_cli.explain.view import explain_lines, load_turn
+    from meilichat_cli.text.sanitize import cut, sanitize_line
+
+    ctx = run_context(typer_ctx)
+    record, chosen = load_turn(ctx.paths.history_db, conversation, turn)
+    flags = ConnectionFlags(
+        profile=profile,
+        url=url,
+        api_key=api_key,
+        timeout=timeout,
+        ca_bundle=ca_bundle,
+        insecure=insecure,
+    )
+    connection = flags.resolve(ctx)
+    if connection.url.rstrip("/") != record.server_url.rstrip("/"):
+        ctx.warn(f"the conversation was held on {record.server_url}; replaying on {connection.url}")
+    with flags.open_client(ctx, connection) as client:
+        result = replay_turn(client, chosen.searches)
+    result = {
+        "conversation_id": record.id,
+        "turn": chosen.seq,
+        "question": chosen.question,
+        **result,
+    }
+    if as_json:
+        ctx.stdout.write(json.dumps(result, ensure_ascii=True) + "\n")
+        return
+    head = f"Turn {chosen.seq} of {record.id[:8]} · {cut(sanitize_line(chosen.question), 80)}"
+    ctx.stdout.write("\n".join([head, "", *explain_lines(result)]) + "\n")
