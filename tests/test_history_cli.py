@@ -133,8 +133,8 @@ def test_show_prints_sanitized_markdown_with_numbered_sources(clean_env: dict[st
     assert "## Question 1" in out and "Which films are set in space?" in out
     assert "**Alien** and *Moon*." in out  # Markdown source in a pipe, not rendered
     assert "1. Alien" in out and "(`movies`)" in out
-    assert "2. Moon (`movies`)" in out
-    assert "3. document 3 (`movies`)" in out
+    assert "2. Moon (`movies`, id 2)" in out  # source ids, as in exports
+    assert "3. id 3 (`movies`)" in out
     assert "Search failed (`index_not_found`)" in out
 
 
@@ -240,7 +240,7 @@ def test_export_markdown_and_json_to_stdout_and_to_a_file(
     markdown = history(["export", conversation[:8]], clean_env)
     assert markdown.returncode == 0, markdown.stderr
     assert markdown.stdout.startswith("# Which films are set in space?\n")
-    assert "\x1b" not in markdown.stdout and "**Sources**\n\n1. Alien (`movies`)" in markdown.stdout
+    assert "\x1b" not in markdown.stdout and "**Sources**\n\n1. Alien (`movies`" in markdown.stdout
 
     target = tmp_path / "out.json"
     to_file = history(
@@ -309,7 +309,7 @@ def test_show_on_a_terminal_renders_markdown_and_strips_controls(
     assert "\x1b" not in out and "\x07" not in out and "\x9b" not in out
     assert "**Alien**" not in out and "Alien and Moon." in out  # rendered, not the source
     assert "## Question" not in out and "Question 1" in out
-    assert "Sources" in out and "1 Alien (movies)" in out
+    assert "Sources" in out and "1 Alien (movies, id 1)" in out
 
 
 def test_rm_on_a_terminal_asks_first(

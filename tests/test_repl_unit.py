@@ -478,12 +478,10 @@ def test_save_writes_markdown_with_sources_and_refuses_to_overwrite(
     assert target.stat().st_mode & 0o777 == 0o600  # a conversation is private by default
     text = target.read_text()
     assert text.startswith("# space movies\n")
-    assert "## 1. Question\n\nspace movies" in text
+    # The same Markdown as `history export`, with each source's index and id.
+    assert "## Question 1\n\nspace movies" in text
     assert "Try *Interstellar*." in text
-    assert (
-        "### Sources" in text
-        and "2. The Martian (id 286217) — `movies` “space exploration”" in text
-    )
+    assert "**Sources**" in text and "2. The Martian (`movies`, id 286217)" in text
     target.write_text("keep me")
     harness.type(f"/save {target}")
     assert target.read_text() == "keep me"

@@ -101,7 +101,8 @@ def test_an_html_error_page_becomes_a_short_clean_excerpt() -> None:
     )
     out = strip_tags_excerpt(page)
     assert_inert(out)
-    assert out == "502 Bad Gateway Bad\xa0Gateway upstream [2Jfailed & [31mred <b> nginx/1.25.3"
+    # Terminal sequences go whole (raw or as an entity): no `[2J` or `[31m` remnants.
+    assert out == "502 Bad Gateway Bad\xa0Gateway upstream failed & red <b> nginx/1.25.3"
     assert "script" not in out and "color" not in out and "hidden" not in out
 
 

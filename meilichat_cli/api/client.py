@@ -169,7 +169,11 @@ class MeiliClient:
             except (httpx.InvalidURL, httpx.UnsupportedProtocol) as error:
                 raise _bad_url(self.connection.url, error) from None
             except httpx.TransportError as error:
-                retryable = isinstance(error, httpx.ConnectError) and not _tls_refused(error)
+                retryable = (
+                    isinstance(error, httpx.ConnectError)
+                    and not _tls_refused(error)
+                    and not _plain_http_answer(error)
+                )
                 if attempt < MAX_RETRIES and retryable:
                     attempt += 1
                     # Short: a refused connection is usually a server that is not running.
@@ -327,6 +331,13 @@ class MeiliClient:
                 hint="raise it with --timeout SECONDS",
             )
         reason = _reason(error)
+        if _plain_http_answer(error):
+            plain = "http://" + url.split("://", 1)[-1]
+            return NetworkError(
+                f"TLS handshake with {url} failed: the server speaks plain HTTP; use http://",
+                hint=f"connect to {plain} instead: --url {plain}, or keep it in the profile"
+                f" with `meilichat profile set NAME --url {plain}`",
+            )
         if isinstance(error, (httpx.RemoteProtocolError, httpx.LocalProtocolError)):
             # Something answered, but not in HTTP (another service on the port, a reply
             # header larger than h11 accepts): the network worked, the server did not.
@@ -676,6 +687,12 @@ def _tls_refused(error: Exception) -> bool:
     """True when the server's certificate was not trusted (never worth a retry)."""
     text = str(error)
     return "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text
+
+
+def _plain_http_answer(error: Exception) -> bool:
+    """True when a TLS handshake got a plain-HTTP reply (`https://` to an `http://` server)."""
+    text = str(error)
+    return "WRONG_VERSION_NUMBER" in text or "wrong version number" in text.lower()
 
 
 def _user_agent() -> str:

@@ -83,15 +83,18 @@ class Recorder:
             store = HistoryStore.open(self.db_path)
         except HistoryUnavailable as error:
             raise NotFoundError(f"cannot read saved conversations: {error.message}") from error
-        if reference:
-            conversation_id = store.resolve(reference)
-        else:
-            found = store.latest_id()
-            if found is None:
-                raise NotFoundError("No saved conversation to continue", hint="ask something first")
-            conversation_id = found
-        record = store.get(conversation_id)
-        if record.server_url != connection.url or record.workspace != connection.workspace:
+        try:
+            if reference:
+                conversation_id = store.resolve(reference)
+            else:
+                conversation_id = latest_to_continue(store, connection)
+            record = store.get(conversation_id)
+        except BaseException:
+            store.close()
+            raise
+        if not is_demo(connection) and (
+            record.server_url != connection.url or record.workspace != connection.workspace
+        ):
             self.warn(
                 f"continuing conversation {conversation_id[:8]} from {record.workspace} on "
                 f"{record.server_url} against {connection.workspace} on {connection.url}"
@@ -144,6 +147,67 @@ class Recorder:
     def close(self) -> None:
         if self._history is not None:
             self._history.close()
+
+
+# Conversations with `meilichat demo` are saved under this profile name: the demo server
+# lives only as long as the command, on a new port each time, so they continue only there.
+DEMO_PROFILE = "demo"
+
+
+def is_demo(connection: Connection) -> bool:
+    return connection.profile == DEMO_PROFILE and connection.api_key_source == DEMO_PROFILE
+
+
+def latest_to_continue(store: HistoryStore, connection: Connection) -> str:
+    """The conversation `-c` continues: the latest one, or for the demo the latest demo
+    conversation. Raises NotFoundError when there is none, UsageError when the latest one
+    was held with the demo server (only `meilichat demo -c` can reach that again)."""
+    from meilichat_cli.errors import NotFoundError
+
+    if is_demo(connection):
+        found = store.latest_id(profile=DEMO_PROFILE)
+        if found is None:
+            raise NotFoundError(
+                "No demo conversation to continue",
+                hint='ask the demo something first: meilichat demo "which space movies do you'
+                ' have?"',
+            )
+        return found
+    found = store.latest_id()
+    if found is None:
+        raise NotFoundError("No saved conversation to continue", hint="ask something first")
+    if store.latest_profile() == DEMO_PROFILE and connection.profile != DEMO_PROFILE:
+        raise _demo_latest_error()
+    return found
+
+
+def _demo_latest_error() -> Exception:
+    from meilichat_cli.errors import UsageError
+
+    return UsageError(
+        "The latest conversation was with the demo server, which runs only inside `meilichat demo`",
+        hint='continue it there: meilichat demo -c "tell me more" (or pick another with'
+        " --conversation ID; `meilichat history list` shows them)",
+    )
+
+
+def refuse_demo_latest(db_path: Path) -> None:
+    """Raise the demo error when the latest saved conversation is a demo one (for `ask -c`
+    when no server is configured at all); otherwise do nothing."""
+    from meilichat_cli.history.store import HistoryStore, HistoryUnavailable
+
+    if not db_path.exists():
+        return
+    try:
+        store = HistoryStore.open(db_path)
+    except HistoryUnavailable:
+        return
+    try:
+        latest = store.latest_profile()
+    finally:
+        store.close()
+    if latest == DEMO_PROFILE:
+        raise _demo_latest_error()
 
 
 def history_enabled(config_file: Path, *, no_save: bool) -> bool:

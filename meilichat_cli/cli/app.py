@@ -109,7 +109,28 @@ def _click_errors_as_ours() -> Any:
         raise  # the help page, printed by typer, is the answer to a bare group
     except ClickUsageError as error:
         path = error.ctx.command_path if error.ctx is not None else "meilichat"
-        raise UsageError(error.format_message(), hint=f"see `{path} --help`") from None
+        raise UsageError(
+            plain_click_message(error.format_message()), hint=f"see `{path} --help`"
+        ) from None
+
+
+# click's words for a value of the wrong type, and what a person would say.
+_CLICK_TYPE_WORDS = (
+    ("is not a valid float range", "is not a number"),
+    ("is not a valid float", "is not a number"),
+    ("is not a valid integer range", "is not a whole number"),
+    ("is not a valid int range", "is not a whole number"),
+    ("is not a valid integer", "is not a whole number"),
+    ("is not a valid boolean", "is not yes or no (true/false, 1/0)"),
+)
+
+
+def plain_click_message(message: str) -> str:
+    """click's type errors in plain language: `'abc' is not a number`, not `… float range`."""
+    for click_words, plain in _CLICK_TYPE_WORDS:
+        if click_words in message:
+            return message.replace(click_words, plain)
+    return message
 
 
 @functools.cache
@@ -201,9 +222,11 @@ def _json_before_separator(argv: list[str]) -> bool:
 
 
 def _print_error(error: MeilichatError, context: RunContext) -> None:
+    from meilichat_cli.cli.hints import pasteable
     from meilichat_cli.text.sanitize import sanitize_line
 
     stderr = context.stderr
+    error.hint = pasteable(error.hint, context)
     if context.errors_as_json:
         import json
 

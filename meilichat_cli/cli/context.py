@@ -27,6 +27,11 @@ def run_context(ctx: typer.Context | Any) -> RunContext:
     obj = ctx.find_root().obj
     if not isinstance(obj, RunContext):  # only possible if the app is invoked by hand
         raise RuntimeError("meilichat commands run under app.execute(), which sets the context")
+    params = getattr(ctx, "params", None)
+    if params:
+        from meilichat_cli.cli.hints import remember_flags
+
+        remember_flags(obj, params)
     return obj
 
 

@@ -80,7 +80,11 @@ def finite(value: float | None) -> float | None:
 TimeoutOption = Annotated[
     float,
     typer.Option(
-        "--timeout", help="Seconds to wait for data from the server.", min=0.1, callback=finite
+        "--timeout",
+        help="Seconds to wait for data from the server (at least 0.1).",
+        min=0.1,
+        callback=finite,
+        metavar="SECONDS",
     ),
 ]
 CaBundleOption = Annotated[

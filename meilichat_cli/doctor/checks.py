@@ -115,6 +115,9 @@ class Target:
     connection: Connection
     admin_key: str | None = None
     run_completion: bool = True
+    # A new key can be stored for the profile in use (`key create --save`): false without a
+    # profile, or when --url / MEILICHAT_URL / a key from the environment is used instead.
+    key_storable: bool = True
 
     @property
     def who(self) -> str:
@@ -454,7 +457,10 @@ def _check_missing_key(run: _Run, create_fix: str) -> Check:
 
 def _create_key_fix(target: Target) -> str:
     profile = target.connection.profile
-    where = f" --profile {profile}" if profile else " --profile NAME"
+    # No profile, or one whose stored key is not what this connection sends (--url
+    # elsewhere, a key from the environment): saving into it would be refused. A new
+    # profile for this server takes it.
+    where = f" --profile {profile}" if profile and target.key_storable else " --profile NAME"
     return f"run `meilichat key create --save{where}` (a key with only chatCompletions + search)"
 
 

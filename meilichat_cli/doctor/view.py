@@ -24,36 +24,67 @@ _STYLES = {"ok": "green", "fail": "bold red", "warn": "yellow", "skip": "dim"}
 def print_report(ctx: RunContext, report: Report) -> None:
     """One line per check (`[FAIL] name  detail`), its fix indented below, then a summary."""
     width = max((len(sanitize_line(check.name)) for check in report.checks), default=0)
+    fixes = shown_fixes(report.checks)
     if ctx.stdout_isatty and not ctx.no_color:
-        _rich_report(ctx, report.checks, width)
+        _rich_report(ctx, report.checks, fixes, width)
     else:
-        for check in report.checks:
+        for check, fix in zip(report.checks, fixes, strict=True):
             mark = _MARKS[check.status]
             detail = sanitize_line(check.detail)
             name = sanitize_line(check.name)
             ctx.stdout.write(f"[{mark}] {name.ljust(width)}  {detail}\n")
-            if check.fix and check.status != "ok":
-                ctx.stdout.write(f"       {' ' * width}  fix: {sanitize_line(check.fix)}\n")
-    summary = report.to_json()["summary"]
-    verdict = "all checks passed" if report.ok else "some checks failed"
-    ctx.stdout.write(
-        f"{verdict}: {summary['ok']} ok, {summary['fail']} failed, {summary['warn']} warnings,"
-        f" {summary['skip']} skipped\n"
-    )
+            if fix:
+                ctx.stdout.write(f"       {' ' * width}  fix: {sanitize_line(fix)}\n")
+    ctx.stdout.write(summary_line(report) + "\n")
     ctx.stdout.flush()
 
 
-def _rich_report(ctx: RunContext, checks: Sequence[Check], width: int) -> None:
+def shown_fixes(checks: Sequence[Check]) -> list[str | None]:
+    """The fix to print under each check: none for a passed check, and a fix already
+    printed above is not said again (five checks skipped for want of an admin key share one)."""
+    seen: set[str] = set()
+    shown: list[str | None] = []
+    for check in checks:
+        fix = check.fix if check.status != "ok" else None
+        if fix is not None and fix in seen:
+            fix = None
+        if fix is not None:
+            seen.add(fix)
+        shown.append(fix)
+    return shown
+
+
+def summary_line(report: Report) -> str:
+    """The verdict and the counts; a run with skipped checks does not claim they passed."""
+    summary = report.to_json()["summary"]
+    counts = (
+        f"{summary['ok']} ok, {summary['fail']} failed, {summary['warn']} warnings,"
+        f" {summary['skip']} skipped"
+    )
+    if not report.ok:
+        verdict = "some checks failed"
+    elif summary["skip"]:
+        verdict = f"no check failed, but {summary['skip']} could not run"
+    elif summary["warn"]:
+        verdict = "all checks passed, with warnings"
+    else:
+        verdict = "all checks passed"
+    return f"{verdict}: {counts}"
+
+
+def _rich_report(
+    ctx: RunContext, checks: Sequence[Check], fixes: Sequence[str | None], width: int
+) -> None:
     from rich.text import Text
 
     console = terminal_console(ctx)
-    for check in checks:
+    for check, shown in zip(checks, fixes, strict=True):
         line = Text()
         line.append(f"[{_MARKS[check.status]}]", style=_STYLES[check.status])
         line.append(f" {sanitize_line(check.name).ljust(width)}  ", style="bold")
         line.append(sanitize_line(check.detail))
         console.print(line, soft_wrap=True)
-        if check.fix and check.status != "ok":
+        if shown:
             fix = Text(f"       {' ' * width}  fix: ", style="dim")
-            fix.append(sanitize_line(check.fix))
+            fix.append(sanitize_line(shown))
             console.print(fix, soft_wrap=True)

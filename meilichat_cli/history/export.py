@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from meilichat_cli.history.records import ConversationRecord, TurnRecord, iso_time
@@ -34,6 +35,9 @@ TITLE_FIELDS = (
     "url",
 )
 TITLE_CHARS = 100
+
+# A source document -> its name and, apart, its id ("id 16") or None.
+Labeller = Callable[[dict[str, Any]], tuple[str, str | None]]
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+!|~])")
 
@@ -57,12 +61,25 @@ def source_title(document: dict[str, Any]) -> str:
     return "untitled document"
 
 
+def label_with_id(document: dict[str, Any]) -> tuple[str, str | None]:
+    """`source_title`, and apart the document's id ("id 16") when it has one."""
+    title = source_title(document)
+    for name in ("id", "uid", "_id", "objectID", "pk"):
+        value = document.get(name)
+        if isinstance(value, (str, int)) and not isinstance(value, bool):
+            return title, f"id {value}"
+    return title, None
+
+
 def to_json(record: ConversationRecord) -> str:
     """The raw record as indented JSON. ASCII-escaped: exact text, safe on any terminal."""
     return json.dumps(record.to_json(), ensure_ascii=True, indent=2) + "\n"
 
 
-def to_markdown(record: ConversationRecord) -> str:
+def to_markdown(record: ConversationRecord, *, label_of: Labeller | None = None) -> str:
+    """The one Markdown form of a conversation (`history show`, `history export`, the REPL's
+    `/save`). `label_of` names a source document and, apart, its id (`label_with_id` by
+    default); each source is listed as `1. Title (`index`, id 16)`."""
     lines = [f"# {escape_markdown(record.title)}", ""]
     lines.append(f"- Conversation: `{record.id}`")
     where = f"- Workspace: {_code(record.workspace)} · Model: {_code(record.model)}"
@@ -71,11 +88,11 @@ def to_markdown(record: ConversationRecord) -> str:
         lines.append(f"- Profile: {_code(record.profile)}")
     lines.append(f"- Started {iso_time(record.created_at)}, updated {iso_time(record.updated_at)}")
     for turn in record.turns:
-        lines += ["", *_turn_lines(turn, record)]
+        lines += ["", *_turn_lines(turn, record, label_of or label_with_id)]
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
-def _turn_lines(turn: TurnRecord, record: ConversationRecord) -> list[str]:
+def _turn_lines(turn: TurnRecord, record: ConversationRecord, label_of: Labeller) -> list[str]:
     lines = [f"## Question {turn.seq}", "", turn.question.strip() or "*(empty)*", ""]
     if turn.workspace != record.workspace or turn.model != record.model:
         lines += [f"*Asked in workspace {_code(turn.workspace)} with {_code(turn.model)}*", ""]
@@ -94,8 +111,12 @@ def _turn_lines(turn: TurnRecord, record: ConversationRecord) -> list[str]:
     if numbered:
         lines += ["**Sources**", ""]
         for number, (index_uid, document) in enumerate(numbered, start=1):
-            index = f" ({_code(index_uid)})" if index_uid else ""
-            lines.append(f"{number}. {escape_markdown(source_title(document))}{index}")
+            title, identity = label_of(document)
+            where = [_code(index_uid)] if index_uid else []
+            if identity and identity != title:
+                where.append(escape_markdown(identity))
+            suffix = f" ({', '.join(where)})" if where else ""
+            lines.append(f"{number}. {escape_markdown(title)}{suffix}")
         lines.append("")
     return lines
 

@@ -151,6 +151,21 @@ class HistoryStore:
             )
         return conversation_id
 
+    def rename(self, conversation_id: str, title: str) -> str:
+        """Give a conversation a new title (cut like a first question); return it.
+        NotFoundError when the conversation does not exist."""
+        from meilichat_cli.errors import NotFoundError
+
+        new_title = make_title(title)
+        with self._write() as db:
+            changed = db.execute(
+                "UPDATE conversations SET title = ? WHERE id = ?",
+                (_text(new_title), conversation_id),
+            ).rowcount
+        if not changed:
+            raise NotFoundError(f"no saved conversation with id {conversation_id}")
+        return new_title
+
     def save_turn(
         self,
         conversation_id: str,
@@ -311,10 +326,27 @@ class HistoryStore:
         )
         return _complete_tool_pairs([json.loads(row["json"]) for row in rows])
 
-    def latest_id(self) -> str | None:
-        """The most recently updated conversation, for `-c/--continue`."""
-        rows = self._read("SELECT id FROM conversations ORDER BY updated_at DESC, pk DESC LIMIT 1")
+    def latest_id(self, *, profile: str | None = None) -> str | None:
+        """The most recently updated conversation (of `profile`, when given), for
+        `-c/--continue`."""
+        if profile is None:
+            rows = self._read(
+                "SELECT id FROM conversations ORDER BY updated_at DESC, pk DESC LIMIT 1"
+            )
+        else:
+            rows = self._read(
+                "SELECT id FROM conversations WHERE profile = ?"
+                " ORDER BY updated_at DESC, pk DESC LIMIT 1",
+                (profile,),
+            )
         return str(rows[0]["id"]) if rows else None
+
+    def latest_profile(self) -> str | None:
+        """The profile of the most recently updated conversation."""
+        rows = self._read(
+            "SELECT profile FROM conversations ORDER BY updated_at DESC, pk DESC LIMIT 1"
+        )
+        return str(rows[0]["profile"]) if rows and rows[0]["profile"] is not None else None
 
     def resolve(self, prefix: str) -> str:
         """The one conversation id starting with `prefix` (case-insensitive, as in git)."""

@@ -37,6 +37,8 @@ class RunContext:
     owns_process: bool = False
     # The error the run ended with, once the boundary has reported it.
     failed_with: Exception | None = None
+    # The -p, --url and -w the command ran with: hints repeat them (`cli/hints.py`).
+    command_flags: dict[str, str] = field(default_factory=dict)
     _warned: set[str] = field(default_factory=set)
 
     @classmethod

@@ -52,6 +52,8 @@ class TerminalHost:
         self._run_turn = run_turn
         self._keyboard_fd = keyboard_fd  # the terminal the prompt reads, when there is one
         self._console: Console | None = None
+        # The prompt's bottom toolbar; kept under the answer while it streams.
+        self.toolbar: Callable[[], str] | None = None
 
     # ---- answers
 
@@ -59,7 +61,12 @@ class TerminalHost:
         output = self.output_for_turn()
         try:
             with hold_typeahead(self._keyboard_fd):
-                outcome = self._run_turn(state, prompt, output.on_event)
+                output.before_request(state.model)
+                try:
+                    outcome = self._run_turn(state, prompt, output.on_event)
+                except BaseException:
+                    output.cancel()
+                    raise
         except MeilichatError as error:  # the request failed before any answer
             self.error(error.message, error.hint)
             return None
@@ -78,7 +85,12 @@ class TerminalHost:
         from meilichat_cli.ui.output import choose_output
 
         return choose_output(
-            self.ctx, json_mode=False, events_mode=False, plain=False, show_sources=True
+            self.ctx,
+            json_mode=False,
+            events_mode=False,
+            plain=False,
+            show_sources=True,
+            footer=self.toolbar,
         )
 
     # ---- text
@@ -94,6 +106,18 @@ class TerminalHost:
     def say(self, text: str) -> None:
         self.ctx.stdout.write(sanitize(text) + "\n")
         self.ctx.stdout.flush()
+
+    def echo_question(self, text: str) -> None:
+        from meilichat_cli.repl.slash_commands import CONTINUATION, PROMPT
+
+        lines = sanitize(text).split("\n")
+        shown = [PROMPT + lines[0], *(CONTINUATION + line for line in lines[1:])]
+        self.ctx.stdout.write("\n".join(shown) + "\n")
+        self.ctx.stdout.flush()
+
+    def say_wrapped(self, text: str) -> None:
+        width = self.console.width if self.ctx.stdout_isatty else 0
+        self.say("\n".join(wrap_lines(sanitize(text).split("\n"), width)))
 
     def error(self, message: str, hint: str | None = None) -> None:
         self.ctx.stdout.flush()
@@ -123,6 +147,11 @@ class TerminalHost:
         from meilichat_cli.ui.sources import source_title
 
         return source_title(document)
+
+    def source_label(self, document: dict[str, Any]) -> tuple[str, str | None]:
+        from meilichat_cli.ui.sources import source_label
+
+        return source_label(document)
 
     # ---- the desktop
 
@@ -165,3 +194,30 @@ def hold_typeahead(fd: int | None) -> Iterator[None]:
     finally:
         with contextlib.suppress(termios.error, OSError):
             termios.tcsetattr(fd, termios.TCSANOW, saved)
+
+
+def wrap_lines(lines: list[str], width: int) -> list[str]:
+    """Each line wrapped to `width` at spaces (words are never broken, unless one alone is
+    wider than the screen), continuing under the text after its indent and label
+    (`  title: …`, `1. …`); width 0 leaves the lines as they are."""
+    import re
+    import textwrap
+
+    if width <= 0:
+        return lines
+    wrapped: list[str] = []
+    for line in lines:
+        if len(line) <= width:
+            wrapped.append(line)
+            continue
+        lead = re.match(r"\s*(?:\d+\. |\[\d+\] |[^\s:]{1,40}: )?", line)
+        hang = min(len(lead.group(0)) if lead else 0, width // 2)
+        wrapped += textwrap.wrap(
+            line,
+            width=width,
+            subsequent_indent=" " * hang,
+            break_long_words=True,
+            break_on_hyphens=False,
+            drop_whitespace=True,
+        ) or [""]
+    return wrapped

@@ -35,11 +35,10 @@ from prompt_toolkit.output import Output, create_output
 
 from meilichat_cli.errors import ConfigError
 from meilichat_cli.local.files import check_trusted_dir, make_missing_dirs
-from meilichat_cli.repl.slash_commands import ALIASES, COMMANDS
+from meilichat_cli.repl.slash_commands import ALIASES, COMMANDS, CONTINUATION, PROMPT
 from meilichat_cli.ui.editor import edit_text
 
-PROMPT = "> "
-CONTINUATION = ". "
+__all__ = ["CONTINUATION", "PROMPT", "ReplPrompt", "TerminalStreams"]
 
 
 # --------------------------------------------------------------------------- history file

@@ -80,6 +80,9 @@ KEYS_HELP = (
     ("Ctrl-D", "leave"),
 )
 HISTORY_LIST_LIMIT = 20
+# The prompt and the continuation of its lines (the prompt shows them; echoed questions too).
+PROMPT = "> "
+CONTINUATION = ". "
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,9 +149,22 @@ class ReplHost(Protocol):
 
     def error(self, message: str, hint: str | None = None) -> None: ...
 
+    def echo_question(self, text: str) -> None:
+        """Show a question sent without being typed at the prompt (/retry, /edit, the first
+        question on the command line) as if it had been typed."""
+        ...
+
+    def say_wrapped(self, text: str) -> None:
+        """Like `say`, each line wrapped to the terminal with a hanging indent."""
+        ...
+
     def show_sources(self, searches: list[Search]) -> None: ...
 
     def source_title(self, document: dict[str, Any]) -> str: ...
+
+    def source_label(self, document: dict[str, Any]) -> tuple[str, str | None]:
+        """A document's name and, apart, its id ("id 16")."""
+        ...
 
     def copy(self, text: str) -> str:
         """Put `text` on the clipboard; return how (for the confirmation line)."""
@@ -234,6 +250,8 @@ class ChatController:
         history: Callable[[], HistoryPort | None] = lambda: None,
         save: bool = True,
         validate_workspace: Callable[[str], str] | None = None,
+        workspace_exists: Callable[[str], bool | None] | None = None,
+        workspace_hint: Callable[[], str] | None = None,
         retrieval: RetrievalPort | None = None,
         check_persona: Callable[[str], str] | None = None,
     ) -> None:
@@ -243,6 +261,9 @@ class ChatController:
         self._history = history
         self.save = save
         self._validate_workspace = validate_workspace or _validate_workspace
+        # Asks the server whether a workspace exists: None when the key may not tell.
+        self._workspace_exists = workspace_exists
+        self._workspace_hint = workspace_hint
         self._check_persona = check_persona
         self._last: _Attempt | None = None
         self.retrieval = retrieval
@@ -361,11 +382,13 @@ class ChatController:
             )
         number = int(argument)
         search, document = numbered[number - 1]
-        self.host.say(document_text(number, search, document, self.host.source_title(document)))
+        self.host.say_wrapped(
+            document_text(number, search, document, self.host.source_title(document))
+        )
 
     def cmd_searches(self, _argument: str) -> None:
         entry = self._searched_turn()
-        self.host.say("\n".join(search_lines(entry.searches)))
+        self.host.say_wrapped("\n".join(search_lines(entry.searches)))
 
     def cmd_trace(self, _argument: str) -> None:
         from meilichat_cli.explain.trace import trace_lines
@@ -397,6 +420,7 @@ class ChatController:
     def cmd_retry(self, _argument: str) -> None:
         last = self._require_attempt("retry")
         self._forget_last(last)
+        self.host.echo_question(last.question)
         self._send(last.question, last.prompt, last.seed)
 
     def cmd_edit(self, _argument: str) -> None:
@@ -412,6 +436,7 @@ class ChatController:
         content = edited if last.seed is None else f"{last.seed}\n\n{edited}"
         prompt = [m for m in last.prompt if m.get("role") != "user"]
         prompt.append({"role": "user", "content": content})
+        self.host.echo_question(edited)
         self._send(edited, prompt, last.seed)
 
     def cmd_copy(self, _argument: str) -> None:
@@ -426,7 +451,16 @@ class ChatController:
         if not argument:
             self.host.say(f"Workspace: {self.state.workspace}")
             return
-        self.state.workspace = self._validate_workspace(argument)
+        name = self._validate_workspace(argument)
+        if self._workspace_exists is not None and self._workspace_exists(name) is False:
+            from meilichat_cli.errors import NotFoundError
+
+            raise NotFoundError(
+                f"Workspace '{sanitize_line(name)}' not found on {self.identity.server_url}",
+                hint=f"the workspace stays {self.state.workspace}; "
+                + (self._workspace_hint() if self._workspace_hint else "check the name"),
+            )
+        self.state.workspace = name
         self.host.say(f"Workspace: {self.state.workspace} (the conversation goes on)")
 
     def cmd_model(self, argument: str) -> None:
@@ -483,7 +517,9 @@ class ChatController:
             workspace=self.state.workspace,
             model=self.state.model,
             conversation_id=self.state.conversation_id,
-            title_of=self.host.source_title,
+            label_of=self.host.source_label,
+            profile=self.identity.profile,
+            server_url=self.identity.server_url,
         )
         try:
             with open_private_text(path, overwrite=bool(force)) as file:
@@ -518,6 +554,12 @@ class ChatController:
         """Continue a saved conversation; with `switch`, on its workspace and model too."""
         store = self._require_history()
         record = store.get(store.resolve(prefix))
+        if switch and record.server_url != self.identity.server_url:
+            # As `ask -c` warns: the conversation goes on here, not where it was held.
+            self.host.say(
+                f"(conversation {record.id[:8]} was held on {sanitize_line(record.server_url)};"
+                f" it continues on {sanitize_line(self.identity.server_url)})"
+            )
         turns = [_chat_turn(saved) for saved in record.turns]
         messages = [message for turn in turns for message in turn.added]
         self.state.load(record.id, messages, turns)

@@ -1,10 +1,11 @@
 """A conversation as a markdown document, for the REPL's `/save FILE`.
 
-Each turn becomes the question, the answer (marked when it did not complete) and the
-documents the answer was built on, numbered as `/sources` numbers them. Model text and
-documents are untrusted: control characters are removed before they reach the file.
+The same Markdown as `meilichat history show` and `history export` (`history.export`): the
+REPL's turns are handed over as a conversation record. Model text and documents are
+untrusted: control characters are removed before they reach the file.
 
-Stdlib, `protocol` and `chat_state` only; no I/O (the caller writes the file).
+Stdlib, `history` records and export, `protocol` and the REPL state; no I/O (the caller
+writes the file).
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from meilichat_cli.protocol.conversation import COMPLETE
+from meilichat_cli.history.export import to_markdown
+from meilichat_cli.history.records import ConversationRecord, TurnRecord, make_title
 from meilichat_cli.repl.state import ChatTurn
-from meilichat_cli.text.sanitize import sanitize, sanitize_line
+from meilichat_cli.text.sanitize import sanitize
 
 
 def conversation_markdown(
@@ -24,35 +26,37 @@ def conversation_markdown(
     workspace: str,
     model: str,
     conversation_id: str | None,
-    title_of: Callable[[dict[str, Any]], str],
+    label_of: Callable[[dict[str, Any]], tuple[str, str | None]],
+    profile: str | None = None,
+    server_url: str = "",
     now: float | None = None,
 ) -> str:
-    title = sanitize_line(turns[0].question.splitlines()[0]) if turns else "Conversation"
-    stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(time.time() if now is None else now))
-    about = f"workspace `{sanitize_line(workspace)}` · model `{sanitize_line(model)}` · {stamp}"
-    if conversation_id:
-        about += f" · conversation `{conversation_id[:8]}`"
-    parts = [f"# {title}", f"_{about}_"]
-    for number, turn in enumerate(turns, start=1):
-        parts.append(f"## {number}. Question")
-        parts.append(sanitize(turn.question).strip() or "(empty)")
-        heading = "Answer" if turn.status == COMPLETE else f"Answer ({turn.status})"
-        parts.append(f"### {heading}")
-        parts.append(sanitize(turn.answer).strip() or "_(no text)_")
-        sources = _source_lines(turn, title_of)
-        if sources:
-            parts.append("### Sources")
-            parts.append("\n".join(sources))
-    return "\n\n".join(parts) + "\n"
-
-
-def _source_lines(turn: ChatTurn, title_of: Callable[[dict[str, Any]], str]) -> list[str]:
-    lines: list[str] = []
-    number = 0
-    for search in turn.searches:
-        where = sanitize_line(search.index_uid or "?")
-        query = sanitize_line(search.q or "")
-        for document in search.sources:
-            number += 1
-            lines.append(f"{number}. {sanitize_line(title_of(document))} — `{where}` “{query}”")
-    return lines
+    moment = time.time() if now is None else now
+    record = ConversationRecord(
+        id=conversation_id or "(not saved)",
+        title=make_title(turns[0].question) if turns else "Conversation",
+        profile=profile,
+        server_url=server_url,
+        workspace=workspace,
+        model=model,
+        created_at=moment,
+        updated_at=moment,
+        turns=[
+            TurnRecord(
+                id=turn.turn_id or "",
+                seq=number,
+                question=turn.question,
+                answer=turn.answer,
+                status=turn.status,
+                finish_reason=None,
+                usage=None,
+                timings={},
+                workspace=workspace,
+                model=model,
+                created_at=moment,
+                searches=list(turn.searches),
+            )
+            for number, turn in enumerate(turns, start=1)
+        ],
+    )
+    return sanitize(to_markdown(record, label_of=label_of))

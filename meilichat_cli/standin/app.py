@@ -21,11 +21,12 @@ import socket
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from meilichat_cli.standin import completions, scenarios, versions
+from meilichat_cli.standin import completions, persist, scenarios, versions
 from meilichat_cli.standin.apierror import MeiliError
 from meilichat_cli.standin.auth import authenticate
 from meilichat_cli.standin.chunked import ChunkedWriter, ClientGone
@@ -284,10 +285,22 @@ class StandInServer:
         token_delay: float = 0.0,
         scenario: str | None = None,
         version: str | None = None,
+        data_dir: str | Path | None = None,
     ) -> None:
         self.state = ServerState(
             master_key=master_key, fresh=fresh, version=versions.emulation(version)
         )
+        # With a data directory, the state survives restarts (`persist.py`); a file that
+        # cannot be read raises `persist.StateFileError` before anything listens.
+        self.data_dir = Path(data_dir) if data_dir is not None else None
+        self._persist_lock = threading.Lock()
+        if self.data_dir is not None:
+            try:
+                persist.load(self.data_dir, self.state)
+            except BaseException:
+                self.state.close()
+                raise
+            self.state.on_change = self._persist_quietly
         self.api = Api(self.state)
         self.stats = StreamStats()
         self.recorded: list[RecordedRequest] = []
@@ -301,7 +314,13 @@ class StandInServer:
         self.stream_settings = completions.StreamSettings(
             token_delay=token_delay, stopping=self.stopping
         )
-        self._httpd = _HttpServer((host, port), self)
+        try:
+            self._httpd = _HttpServer((host, port), self)
+        except BaseException:
+            self.state.close()
+            raise
+        if self.data_dir is not None:
+            self.persist()
         self._thread: threading.Thread | None = None
         self._foreground: threading.Thread | None = None
         self._closed = False
@@ -400,9 +419,29 @@ class StandInServer:
 
     def dispatch(self, request: Request) -> Response | completions.CompletionStream:
         try:
-            return self._dispatch(request)
+            result = self._dispatch(request)
         except MeiliError as error:
             return Response.error(error)
+        if (
+            self.data_dir is not None
+            and isinstance(result, Response)
+            and result.status < 300
+            and request.method in ("POST", "PATCH", "PUT", "DELETE")
+        ):
+            self._persist_quietly()
+        return result
+
+    def _persist_quietly(self) -> None:
+        # A full disk while serving must not take requests or the task worker down.
+        with contextlib.suppress(OSError):
+            self.persist()
+
+    def persist(self) -> None:
+        """Write the state to the data directory (no-op without one)."""
+        if self.data_dir is None:
+            return
+        with self._persist_lock:
+            persist.save(self.data_dir, self.state)
 
     def _dispatch(self, request: Request) -> Response | completions.CompletionStream:
         state = self.state

@@ -15,6 +15,7 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +32,16 @@ FEATURE_FLAGS = emulation(None).feature_flags
 DEMO_WORKSPACE = "demo"
 # A made-up provider key (>= 30 bytes, so GET shows it as "sk-deXXXXXX...").
 DEMO_PROVIDER_KEY = "sk-demo-provider-key-0123456789abcdef"
+
+# Default keys' uids come from the master key: a real Meilisearch draws them at random once
+# and keeps them in its data directory, so its keys stay the same across restarts. The
+# stand-in gets the same effect without a directory: same master key, same keys.
+_KEY_NAMESPACE = uuid.UUID("6d65696c-6963-6861-742d-7374616e6469")
+
+
+def default_key_uid(master_key: str, name: str) -> str:
+    return str(uuid.uuid5(_KEY_NAMESPACE, f"{master_key}\0{name}"))
+
 
 SETTINGS_DELAY = 0.02  # seconds before an enqueued settings task is processed
 
@@ -91,7 +102,7 @@ class ServerState:
             # Created Chat first and Search last: listed newest first, Search comes first.
             for name, description, actions in self.version.default_keys:
                 self.add_key(
-                    uid=str(uuid.uuid4()),
+                    uid=default_key_uid(master_key, name),
                     name=name,
                     description=description,
                     actions=list(actions),
@@ -112,6 +123,8 @@ class ServerState:
             )
             if not fresh:
                 self._record_finished_task(index.uid, "settingsUpdate", {"chat": index.chat})
+        # Called (outside the lock) after a queued task changed the state: persistence.
+        self.on_change: Callable[[], None] | None = None
         self._queue: queue.Queue[int | None] = queue.Queue()
         self._worker = threading.Thread(
             target=self._process_tasks, daemon=True, name="standin-tasks"
@@ -256,6 +269,8 @@ class ServerState:
                     task["error"] = error_body(*failure)
                 task["finishedAt"] = now_text()
                 task["duration"] = "PT0.020S"
+            if self.on_change is not None:
+                self.on_change()
 
     def _create_index(self, uid: str) -> IndexState:
         """A settings task on an unknown index creates it, empty (as Meilisearch does)."""

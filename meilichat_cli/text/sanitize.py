@@ -70,8 +70,20 @@ def strip_tags_excerpt(page: str, limit: int = 200) -> str:
     text = _SCRIPT_OR_STYLE.sub(" ", page)
     text = _COMMENT.sub(" ", text)
     text = _TAG.sub(" ", text)
-    text = sanitize_line(html.unescape(text))
+    # Whole terminal sequences go (a proxy page with colours): sanitizing alone would leave
+    # their printable part, `[31m…[0m`.
+    text = _ESC_REFERENCE.sub("\x1b", text)  # html.unescape would drop just the ESC
+    text = _TERMINAL_SEQUENCE.sub("", html.unescape(text))
+    text = sanitize_line(text)
     return cut(text, limit)
+
+
+_ESC_REFERENCE = re.compile(r"&#(?:0*27|[xX]0*1[bB]);?")
+_TERMINAL_SEQUENCE = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"  # CSI: colours, cursor moves
+    r"|(?:\x1b\]|\x9d)[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"  # OSC: titles, links
+    r"|\x1b[@-Z\\-_]"  # other two-character escapes
+)
 
 
 def cut(text: str, limit: int) -> str:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import copy
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, ClassVar
 
 from markdown_it import MarkdownIt
@@ -35,6 +35,7 @@ from pygments.lexers import find_lexer_class, get_all_lexers
 from pygments.lexers.special import TextLexer
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.markdown import CodeBlock, Heading, Markdown, MarkdownElement, UnknownElement
+from rich.segment import Segment
 from rich.syntax import Syntax
 
 from meilichat_cli.text.sanitize import sanitize
@@ -105,6 +106,69 @@ class TerminalMarkdown(Markdown):
     def __init__(self, markup: str, **options: Any) -> None:
         super().__init__(markup, **options)
         unwrap_self_describing_links(self.parsed)
+
+    # Off for the live region of a stream: it is transient, and redrawn up to 15 times a
+    # second, so the padding never reaches scrollback and trimming it would only cost.
+    trim_padding: bool = True
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        if not self.trim_padding:
+            yield from super().__rich_console__(console, options)
+            return
+        # rich pads every paragraph line to the full width with spaces: in scrollback they
+        # turn into blank lines when the window narrows. Only invisible padding goes (spaces
+        # without a background: a code block keeps its coloured box).
+        rendered = super().__rich_console__(console, options)
+        segments = (
+            piece
+            for item in rendered
+            for piece in ((item,) if isinstance(item, Segment) else console.render(item, options))
+        )
+        yield from without_trailing_padding(segments)
+
+
+def _invisible(segment: Segment) -> bool:
+    if segment.control or segment.text.strip(" "):
+        return False
+    style = segment.style
+    return style is None or not (
+        style.bgcolor or style.reverse or style.underline or style.strike or style.overline
+    )
+
+
+def without_trailing_padding(segments: Iterable[Segment]) -> Iterator[Segment]:
+    """The segments with the plain spaces at the end of each line left out."""
+    line: list[Segment] = []
+    for segment in segments:
+        if segment.control or "\n" not in segment.text:
+            line.append(segment)
+            continue
+        parts = segment.text.split("\n")
+        for index, part in enumerate(parts):
+            if part:
+                line.append(Segment(part, segment.style))
+            if index < len(parts) - 1:
+                yield from _trimmed(line)
+                line = []
+                yield Segment("\n", segment.style)
+    yield from line
+
+
+def _trimmed(line: list[Segment]) -> list[Segment]:
+    end = len(line)
+    while end and _invisible(line[end - 1]):
+        end -= 1
+    kept = line[:end]
+    if kept and not kept[-1].control:
+        last = kept[-1]
+        style = last.style
+        plain = style is None or not (style.bgcolor or style.reverse or style.underline)
+        if plain and last.text.endswith(" "):
+            text = last.text.rstrip(" ")
+            kept[-1] = Segment(text, style)
+            if not text:
+                kept.pop()
+    return kept
 
 
 def unwrap_self_describing_links(tokens: Sequence[Token]) -> None:

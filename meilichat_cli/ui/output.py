@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from meilichat_cli.protocol.events import (
@@ -39,10 +40,15 @@ if TYPE_CHECKING:
 
 
 class Output(Protocol):
-    def before_request(self) -> None:
-        """The request is about to go out: get ready while the server searches and thinks."""
+    def before_request(self, model: str | None = None) -> None:
+        """The request is about to go out: get ready while the server searches and thinks,
+        and show that we are waiting for `model` (on a terminal)."""
 
     def on_event(self, event: Event) -> None: ...
+
+    def cancel(self) -> None:
+        """The request failed (or was interrupted) before any outcome: take down whatever
+        `before_request` put up, leaving no trace."""
 
     def finish(self, outcome: TurnOutcome, identity: dict[str, Any]) -> None: ...
 
@@ -55,6 +61,10 @@ def search_status(progress: SearchProgress) -> str:
     return sanitize_line(text)
 
 
+def waiting_status(model: str | None) -> str:
+    return sanitize_line(f"waiting for {model or 'the model'}…")
+
+
 def warnings_for(outcome: TurnOutcome) -> list[str]:
     """The non-fatal problems a person should hear about after an answer."""
     notes = [f"search failed: {e.message}" for e in outcome.turn.errors if e.is_search_error]
@@ -65,30 +75,111 @@ def warnings_for(outcome: TurnOutcome) -> list[str]:
     return notes
 
 
+class StatusLine:
+    """A transient one-line status on a terminal stderr, redrawn in place (`\\r`, erase line)
+    and erased for good by `clear()`. With `since`, it counts the seconds from then; a daemon
+    thread redraws it a few times a second. Thread-safe."""
+
+    _ERASE = "\r\x1b[2K"
+
+    def __init__(self, stream: TextIO, width: int = 80) -> None:
+        self._stream = stream
+        self._width = max(10, width)
+        self._lock = threading.Lock()
+        self._text: str | None = None
+        self._since: float | None = None
+        self._drawn = False
+        self._closed = False
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def show(self, text: str, *, since: float | None = None) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._text, self._since = sanitize_line(text), since
+            self._draw()
+            if since is not None and self._thread is None:
+                self._thread = threading.Thread(target=self._tick, daemon=True)
+                self._thread.start()
+
+    def clear(self) -> None:
+        """Erase the status and never draw again."""
+        with self._lock:
+            self._closed = True
+            self._wake.set()
+            if self._drawn:
+                self._write(self._ERASE)
+                self._drawn = False
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
+
+    def _tick(self) -> None:
+        while not self._wake.wait(0.1):
+            with self._lock:
+                if self._closed:
+                    return
+                self._draw()
+
+    def _draw(self) -> None:
+        if self._text is None:
+            return
+        text = self._text
+        if self._since is not None:
+            text += f" {max(0.0, time.monotonic() - self._since):.1f}s"
+        if len(text) >= self._width:
+            text = text[: self._width - 2] + "…"
+        self._write(self._ERASE + text)
+        self._drawn = True
+
+    def _write(self, text: str) -> None:
+        try:
+            self._stream.write(text)
+            self._stream.flush()
+        except (OSError, ValueError):
+            self._closed = True
+
+
 class PlainOutput:
-    """Answer text to stdout, unadorned, flushed as it arrives."""
+    """Answer text to stdout, unadorned, flushed as it arrives.
+
+    With stderr on a terminal, a transient status (waiting, then searching) is drawn there
+    until the answer starts, and erased before its first character: stdout may be that same
+    terminal (`meilichat ask … | cat`), so status and answer never share a line. Searches run
+    after the answer started are not drawn."""
 
     def __init__(self, ctx: RunContext, *, show_sources: bool = False) -> None:
         self.ctx = ctx
         self.show_sources = show_sources
         self._last_char = "\n"
-        self._status_shown = False
+        self._status = StatusLine(ctx.stderr, _terminal_width(ctx)) if ctx.stderr_isatty else None
 
-    def before_request(self) -> None:
-        pass
+    def before_request(self, model: str | None = None) -> None:
+        if self._status is not None:
+            self._status.show(waiting_status(model), since=time.monotonic())
+
+    def cancel(self) -> None:
+        self._clear_status()
+
+    def _clear_status(self) -> None:
+        if self._status is not None:
+            self._status.clear()
+            self._status = None
 
     def on_event(self, event: Event) -> None:
         if isinstance(event, TextDelta):
             text = sanitize(event.text)
             if text:
+                self._clear_status()
                 self.ctx.stdout.write(text)
                 self.ctx.stdout.flush()
                 self._last_char = text[-1]
-        elif isinstance(event, SearchProgress) and self.ctx.stderr_isatty:
-            self.ctx.stderr.write(f"{search_status(event)}…\n")
-            self.ctx.stderr.flush()
+        elif isinstance(event, SearchProgress) and self._status is not None:
+            self._status.show(f"{search_status(event)}…")
 
     def finish(self, outcome: TurnOutcome, identity: dict[str, Any]) -> None:
+        self._clear_status()
         if self._last_char != "\n":
             self.ctx.stdout.write("\n")
             self.ctx.stdout.flush()
@@ -123,7 +214,10 @@ class JsonOutput:
     def __init__(self, stdout: TextIO) -> None:
         self.stdout = stdout
 
-    def before_request(self) -> None:
+    def before_request(self, model: str | None = None) -> None:
+        pass
+
+    def cancel(self) -> None:
         pass
 
     def on_event(self, event: Event) -> None:
@@ -144,8 +238,11 @@ class EventsOutput:
         self.stdout = stdout
         self._start: float | None = None
 
-    def before_request(self) -> None:
+    def before_request(self, model: str | None = None) -> None:
         self._start = time.monotonic()
+
+    def cancel(self) -> None:
+        pass
 
     def _at_ms(self) -> float | None:
         if self._start is None:
@@ -193,36 +290,75 @@ class EventsOutput:
 
 
 class TerminalOutput:
-    """Streamed markdown with a live search status, then the sources."""
+    """Streamed markdown with a live status (waiting for the model, then searching), then
+    the sources. `footer` is a line kept under the live region while it is up (the REPL
+    passes its toolbar, so the toolbar stays while an answer streams)."""
 
-    def __init__(self, ctx: RunContext, *, show_sources: bool = True) -> None:
+    def __init__(
+        self,
+        ctx: RunContext,
+        *,
+        show_sources: bool = True,
+        footer: Callable[[], str] | None = None,
+    ) -> None:
         self.ctx = ctx
         self.show_sources = show_sources
+        self.footer = footer
         self._stream: MarkdownStream | None = None
         self._console: Console | None = None
         self._warmup: threading.Thread | None = None
+        self._lock = threading.RLock()
+        self._heard = False  # an event arrived: the wait is over
+        self._done = False
 
-    def before_request(self) -> None:
+    def before_request(self, model: str | None = None) -> None:
         # rich.markdown and markdown-it take tens of milliseconds to import; do it while
         # Meilisearch searches and the model thinks, not when the first token arrives. Not
         # earlier: under the GIL it would only slow down the imports that send the request.
+        # Once imported, the same thread puts up the waiting status.
         if self._warmup is None:
-            self._warmup = threading.Thread(target=_import_renderer, daemon=True)
+            since = time.monotonic()
+            self._warmup = threading.Thread(
+                target=self._show_waiting, args=(waiting_status(model), since), daemon=True
+            )
             self._warmup.start()
+
+    def _show_waiting(self, status: str, since: float) -> None:
+        _import_renderer()
+        with self._lock:
+            if self._heard or self._done:
+                return
+            self.stream.set_status(status, since=since)
 
     @property
     def stream(self) -> MarkdownStream:
-        if self._stream is None:
-            if self._warmup is not None:
-                self._warmup.join()
-            from meilichat_cli.ui.stream import MarkdownStream
+        warmup = self._warmup
+        if self._stream is None and warmup is not None and warmup is not threading.current_thread():
+            warmup.join()
+        with self._lock:
+            if self._stream is None:
+                from meilichat_cli.ui.stream import MarkdownStream
 
-            self._console = make_console(self.ctx)
-            self._stream = MarkdownStream(self._console)
-            self._stream.__enter__()
-        return self._stream
+                self._console = make_console(self.ctx)
+                self._stream = MarkdownStream(self._console)
+                self._stream.__enter__()
+                if self.footer is not None:
+                    self._stream.set_footer(self.footer())
+            return self._stream
+
+    def cancel(self) -> None:
+        warmup = self._warmup
+        with self._lock:
+            self._done = True
+        if warmup is not None and warmup is not threading.current_thread():
+            warmup.join()
+        if self._stream is not None:
+            self._stream.finish()
 
     def on_event(self, event: Event) -> None:
+        if not self._heard:
+            with self._lock:
+                self._heard = True
         if isinstance(event, TextDelta):
             text = sanitize(event.text)
             if text:
@@ -235,6 +371,8 @@ class TerminalOutput:
 
     def finish(self, outcome: TurnOutcome, identity: dict[str, Any]) -> None:
         stream = self.stream
+        with self._lock:
+            self._done = True
         if outcome.turn.status == "interrupted":
             stream.interrupt("[interrupted]")
         else:
@@ -263,12 +401,27 @@ def make_console(ctx: RunContext) -> Console:
     )
 
 
+def _terminal_width(ctx: RunContext) -> int:
+    import os
+
+    try:
+        return os.get_terminal_size(ctx.stderr.fileno()).columns
+    except (OSError, ValueError, AttributeError):
+        return 80
+
+
 def _import_renderer() -> None:
     import meilichat_cli.ui.stream  # noqa: F401
 
 
 def choose_output(
-    ctx: RunContext, *, json_mode: bool, events_mode: bool, plain: bool, show_sources: bool
+    ctx: RunContext,
+    *,
+    json_mode: bool,
+    events_mode: bool,
+    plain: bool,
+    show_sources: bool,
+    footer: Callable[[], str] | None = None,
 ) -> Output:
     if json_mode:
         return JsonOutput(ctx.stdout)
@@ -276,4 +429,4 @@ def choose_output(
         return EventsOutput(ctx.stdout)
     if plain or not ctx.stdout_isatty:
         return PlainOutput(ctx, show_sources=show_sources)
-    return TerminalOutput(ctx)
+    return TerminalOutput(ctx, footer=footer)

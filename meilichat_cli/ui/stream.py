@@ -48,6 +48,7 @@ prompt_toolkit.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -137,32 +138,51 @@ class _LiveFrame:
     def __init__(self, ascii_only: bool) -> None:
         self.lines: list[list[Segment]] = []
         self.status: str | None = None
+        # When set, the status counts the seconds since this moment (`waiting for … 1.2s`).
+        self.status_since: float | None = None
+        # A last line kept under everything while the region is up (the REPL's toolbar).
+        self.footer: str | None = None
         self._frames = _ASCII_SPINNER_FRAMES if ascii_only else _SPINNER_FRAMES
         self._started = time.monotonic()
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        if not self.lines and self.status is None:
+        if not self.lines and self.status is None and self.footer is None:
             # One empty line rather than none: rich (before 14) moves the cursor down a line
             # when it stops a live region, and up only as many lines as it last drew.
             yield Segment("")
             return
         new_line = Segment.line()
-        for index, line in enumerate(self.lines):
-            if index:
+        drawn = False
+        for line in self.lines:
+            if drawn:
                 yield new_line
             yield from line
+            drawn = True
         if self.status is not None:
-            if self.lines:
+            if drawn:
                 yield new_line
-            frame = int((time.monotonic() - self._started) / _SPINNER_SECONDS_PER_FRAME)
-            yield Text.assemble(
+            now = time.monotonic()
+            frame = int((now - self._started) / _SPINNER_SECONDS_PER_FRAME)
+            status = self.status
+            if self.status_since is not None:
+                status += f" {max(0.0, now - self.status_since):.1f}s"
+            text = Text.assemble(
                 (self._frames[frame % len(self._frames)], "cyan"),
                 " ",
-                (self.status, "dim"),
+                (status, "dim"),
                 no_wrap=True,
                 overflow="ellipsis",
                 end="",
             )
+            text.truncate(max(1, options.max_width), overflow="ellipsis")
+            yield text
+            drawn = True
+        if self.footer is not None:
+            if drawn:
+                yield new_line
+            footer = Text(self.footer, style="reverse", no_wrap=True, overflow="ellipsis", end="")
+            footer.truncate(max(1, options.max_width), overflow="ellipsis", pad=True)
+            yield footer
 
 
 class MarkdownStream:
@@ -237,19 +257,34 @@ class MarkdownStream:
             if not self._painted or now >= self._next_tick:
                 self._tick(now)
 
-    def set_status(self, text: str | None) -> None:
-        """Show a one-line status under the live text; None hides it. Ignored once finished
-        (a status is transient: there is nothing left to show it under)."""
+    def set_status(self, text: str | None, *, since: float | None = None) -> None:
+        """Show a one-line status under the live text; None hides it. With `since` (a
+        `time.monotonic()` moment) the status counts the seconds from then. Ignored once
+        finished (a status is transient: there is nothing left to show it under)."""
         status = sanitize_line(text) if text is not None else None
         with self._lock:
             if self._finished:
                 return
             self._check_usable()
-            if status == self._status:
+            if status == self._status and since == self._frame.status_since:
                 return
             self._status = status
             self._frame.status = status
+            self._frame.status_since = since if status is not None else None
             if self._live is None and status is None:
+                return
+            if self._ensure_live():
+                self._repaint()
+
+    def set_footer(self, text: str | None) -> None:
+        """Keep a last line (the REPL's toolbar) under the live region while it is up; it
+        goes with the region. None removes it."""
+        footer = sanitize_line(text) if text is not None else None
+        with self._lock:
+            if self._finished or footer == self._frame.footer:
+                return
+            self._frame.footer = footer
+            if self._live is None and footer is None:
                 return
             if self._ensure_live():
                 self._repaint()
@@ -277,6 +312,7 @@ class MarkdownStream:
                 # Whatever happens, the live region goes and the cursor comes back.
                 self._frame.lines = []
                 self._frame.status = None
+                self._frame.footer = None
                 if self._live is not None:
                     self._live.stop()
                     self._live = None
@@ -287,7 +323,13 @@ class MarkdownStream:
             raise failure
 
     def interrupt(self, note: str = "[interrupted]") -> None:
-        """Like `finish()`, then a dim line saying the answer was cut short."""
+        """Like `finish()`, then a dim line saying the answer was cut short. What the cut
+        left open (a code fence, `**bold`, a code span) is closed, so it renders as meant
+        rather than as raw markers."""
+        with self._lock:
+            if not self._finished:
+                self._absorb_pending()
+                self._tail = close_open_markup(self._tail)
         self.finish()
         self._console.print(Text(note, style="dim"))
 
@@ -404,7 +446,7 @@ class MarkdownStream:
 
     def _render_tail(self) -> list[list[Segment]]:
         """The last screenful of lines of the tail, rendered as it would be committed."""
-        height = max(1, self._console.size.height - 2)
+        height = max(1, self._console.size.height - 2 - (self._frame.footer is not None))
         block = self._live_block
         if block is not None and block.type == "fence":
             return self._render_open_fence(height + 2)[-height:]
@@ -414,6 +456,7 @@ class MarkdownStream:
                 return []
             tokens = self._parse(source, references_env(self._references))
             markdown = markdown_from_tokens(tokens, blank_line_due=self._blank_line_due)
+            markdown.trim_padding = False  # transient: never reaches scrollback
             self.stats.renders += 1
             self.stats.rendered_chars += len(source)
             lines = self._console.render_lines(markdown, self._console.options, pad=False)
@@ -537,3 +580,66 @@ class MarkdownStream:
         ticker, self._ticker = self._ticker, None
         if ticker is not None and ticker is not threading.current_thread():
             ticker.join()
+
+
+_FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
+_MARKS = ("**", "__", "~~", "*", "_")
+
+
+def close_open_markup(text: str) -> str:
+    """`text` with what is still open at its end closed: a fence, else the emphasis,
+    strikethrough and code spans left open in its last paragraph (innermost first)."""
+    fence: str | None = None
+    for line in text.split("\n"):
+        match = _FENCE.match(line)
+        if match is None:
+            continue
+        marker = match.group(1)
+        if fence is None:
+            fence = marker
+        elif (
+            marker[0] == fence[0] and len(marker) >= len(fence) and not line.strip()[len(marker) :]
+        ):
+            fence = None
+    if fence is not None:
+        return text + ("" if text.endswith("\n") else "\n") + fence + "\n"
+    start = text.rfind("\n\n") + 2 if "\n\n" in text else 0
+    paragraph = text[start:]
+    if not paragraph.strip():
+        return text
+    open_marks: list[str] = []
+    position = 0
+    while position < len(paragraph):
+        char = paragraph[position]
+        if char == "\\":
+            position += 2
+            continue
+        if char == "`":
+            run = len(paragraph[position:]) - len(paragraph[position:].lstrip("`"))
+            ticks = "`" * run
+            end = paragraph.find(ticks, position + run)
+            if end < 0:
+                open_marks.append(ticks)
+                break
+            position = end + run
+            continue
+        mark = next((m for m in _MARKS if paragraph.startswith(m, position)), None)
+        if mark is None:
+            position += 1
+            continue
+        before = paragraph[position - 1] if position else " "
+        after = paragraph[position + len(mark)] if position + len(mark) < len(paragraph) else " "
+        if mark[0] == "_" and before.isalnum() and after.isalnum():
+            position += len(mark)  # snake_case, not emphasis
+            continue
+        if mark in open_marks and not before.isspace():
+            while open_marks and open_marks[-1] != mark:
+                open_marks.pop()
+            if open_marks:
+                open_marks.pop()
+        elif not after.isspace():
+            open_marks.append(mark)
+        position += len(mark)
+    if not open_marks:
+        return text
+    return text.rstrip(" \t") + "".join(reversed(open_marks))

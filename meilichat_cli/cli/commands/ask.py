@@ -42,7 +42,7 @@ EPILOG = """[bold]Examples[/bold]
 
   meilichat ask --json "top 3 sci-fi movies" | jq -r .answer
 
-  echo '{"messages": [...], "model": "gpt-4o"}' | meilichat ask --input json --json
+  echo '{"prompt": "top 3", "model": "gpt-4o"}' | meilichat ask --input json
 
 [bold]Environment[/bold]: MEILICHAT_PROFILE, MEILICHAT_URL, MEILICHAT_API_KEY,
 MEILICHAT_WORKSPACE, MEILICHAT_MODEL, NO_COLOR, SSL_CERT_FILE, HTTPS_PROXY/NO_PROXY.
@@ -53,49 +53,58 @@ MEILICHAT_WORKSPACE, MEILICHAT_MODEL, NO_COLOR, SSL_CERT_FILE, HTTPS_PROXY/NO_PR
 MAX_PROMPT_BYTES = 2 * 1024 * 1024
 
 
+# The question and output options, declared once: `demo` takes the same ones.
+SystemOption = Annotated[
+    str | None,
+    typer.Option("--system", "-s", help="Add a system message of your own."),
+]
+JsonOption = Annotated[
+    bool,
+    typer.Option(
+        "--json", callback=errors_as_json, help="Print one JSON result object at the end."
+    ),
+]
+EventsOption = Annotated[
+    bool,
+    typer.Option("--events", callback=errors_as_json, help="Print NDJSON events as they happen."),
+]
+PlainOption = Annotated[
+    bool, typer.Option("--plain", help="Answer text only, no formatting (default in pipes).")
+]
+SourcesOption = Annotated[
+    bool, typer.Option("--sources", help="In plain mode, list the sources on stderr.")
+]
+ContinueOption = Annotated[
+    bool,
+    typer.Option("--continue", "-c", help="Continue the latest saved conversation."),
+]
+ConversationOption = Annotated[
+    str | None,
+    typer.Option(
+        "--conversation",
+        help="Continue the saved conversation with this id (a unique prefix is enough).",
+        show_default=False,
+        autocompletion=complete_conversation,
+    ),
+]
+NoSaveOption = Annotated[
+    bool, typer.Option("--no-save", help="Do not save this question and answer.")
+]
+
+
 def ask(
     typer_ctx: typer.Context,
     prompt: Annotated[
         list[str] | None, typer.Argument(help="The question (joined with spaces).")
     ] = None,
-    system: Annotated[
-        str | None,
-        typer.Option("--system", "-s", help="Add a system message of your own."),
-    ] = None,
-    json_mode: Annotated[
-        bool,
-        typer.Option(
-            "--json", callback=errors_as_json, help="Print one JSON result object at the end."
-        ),
-    ] = False,
-    events_mode: Annotated[
-        bool,
-        typer.Option(
-            "--events", callback=errors_as_json, help="Print NDJSON events as they happen."
-        ),
-    ] = False,
-    plain: Annotated[
-        bool, typer.Option("--plain", help="Answer text only, no formatting (default in pipes).")
-    ] = False,
-    sources: Annotated[
-        bool, typer.Option("--sources", help="In plain mode, list the sources on stderr.")
-    ] = False,
-    continue_: Annotated[
-        bool,
-        typer.Option("--continue", "-c", help="Continue the latest saved conversation."),
-    ] = False,
-    conversation: Annotated[
-        str | None,
-        typer.Option(
-            "--conversation",
-            help="Continue the saved conversation with this id (a unique prefix is enough).",
-            show_default=False,
-            autocompletion=complete_conversation,
-        ),
-    ] = None,
-    no_save: Annotated[
-        bool, typer.Option("--no-save", help="Do not save this question and answer.")
-    ] = False,
+    system: SystemOption = None,
+    json_mode: JsonOption = False,
+    events_mode: EventsOption = False,
+    plain: PlainOption = False,
+    sources: SourcesOption = False,
+    continue_: ContinueOption = False,
+    conversation: ConversationOption = None,
+    no_save: NoSaveOption = False,
     input_format: Annotated[
         str | None,
         typer.Option(
@@ -261,12 +270,17 @@ def ask_once(
     save: bool = True,
     question: Question | None = None,
 ) -> None:
-    from meilichat_cli.chat.recorder import Recorder, history_enabled
+    from meilichat_cli.chat.recorder import Recorder, history_enabled, refuse_demo_latest
     from meilichat_cli.chat.turn import run_turn
-    from meilichat_cli.errors import Interrupted, UsageError
+    from meilichat_cli.errors import Interrupted, MeilichatError, NotFoundError, UsageError
     from meilichat_cli.local.connection import validate_workspace
 
-    connection = flags.resolve(ctx)
+    try:
+        connection = flags.resolve(ctx)
+    except MeilichatError:
+        if resume_latest:  # `ask -c` right after `meilichat demo "…"`: say where it goes on
+            refuse_demo_latest(ctx.paths.history_db)
+        raise
     if not connection.workspace:
         raise UsageError(
             "No workspace given",
@@ -297,15 +311,23 @@ def ask_once(
     if connection.persona is not None:
         identity["persona"] = connection.persona
     with flags.open_client(ctx, connection) as client:
-        output.before_request()
-        outcome = run_turn(
-            client,
-            workspace=workspace,
-            model=connection.model,
-            history=recorder.messages,
-            new_messages=new_messages,
-            on_event=output.on_event,
-        )
+        output.before_request(connection.model)
+        try:
+            outcome = run_turn(
+                client,
+                workspace=workspace,
+                model=connection.model,
+                history=recorder.messages,
+                new_messages=new_messages,
+                on_event=output.on_event,
+            )
+        except BaseException as error:
+            output.cancel()  # the waiting status goes before the error is shown
+            if isinstance(error, NotFoundError) and error.code == "chat_not_found":
+                from meilichat_cli.chat.workspace_hint import missing_workspace_hint
+
+                error.hint = missing_workspace_hint(client)
+            raise
     recorder.record(outcome, question=text, connection=connection, workspace=workspace)
     recorder.close()
     if outcome.reader_left:

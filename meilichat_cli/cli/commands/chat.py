@@ -211,6 +211,8 @@ def start_repl(
             identity=Identity(profile=connection.profile, server_url=connection.url),
             history=store,
             save=_saving(ctx, save),
+            workspace_exists=client.workspace_exists,
+            workspace_hint=client.workspace_hint,
             retrieval=client,
             check_persona=check_persona if connection.profile else None,
         )
@@ -223,11 +225,13 @@ def start_repl(
 
         def toolbar() -> str:
             who = f"as {state.persona} · " if state.persona else ""
-            return (
+            text = (
                 f" {who}{state.workspace} · {state.model} · /help · Alt+Enter new line · "
                 "Ctrl-C stop · Ctrl-D quit"
             )
+            return ellipsize(text, prompt.session.app.output.get_size().columns)
 
+        host.toolbar = toolbar
         prompt = ReplPrompt(
             history_path=ctx.paths.repl_history,
             toolbar=toolbar,
@@ -240,6 +244,7 @@ def start_repl(
             host.warn(prompt.warning)
         if question:
             prompt.remember(question)
+            host.echo_question(question)  # sent as if typed: the scrollback says so
             controller.handle(question)
         run_loop(prompt.read, controller)
     finally:
@@ -257,25 +262,32 @@ def _resume_at_start(
 ) -> None:
     """`-c` / `--conversation ID`: continue on the connection resolved for this run (as `ask`
     does), and say so when the conversation was held somewhere else."""
+    from meilichat_cli.chat.recorder import is_demo, latest_to_continue
     from meilichat_cli.errors import NotFoundError
 
     opened = store()
     if opened is None:
         raise NotFoundError("cannot read saved conversations", hint="see the warning above")
     if reference is None:
-        latest = opened.latest_id()
-        if latest is None:
-            raise NotFoundError("No saved conversation to continue", hint="ask something first")
-        reference = latest
+        reference = latest_to_continue(opened, connection)
     conversation_id = opened.resolve(reference)
     record = opened.get(conversation_id)
-    if record.server_url != connection.url or record.workspace != controller.state.workspace:
+    if not is_demo(connection) and (
+        record.server_url != connection.url or record.workspace != controller.state.workspace
+    ):
         controller.host.say(
             f"(conversation {conversation_id[:8]} was held with {record.workspace} on "
             f"{record.server_url}; it continues with {controller.state.workspace} on "
             f"{connection.url})"
         )
     controller.resume(conversation_id, switch=False)
+
+
+def ellipsize(text: str, width: int) -> str:
+    """`text` cut to `width` columns with an ellipsis when it is longer."""
+    if width <= 0 or len(text) <= width:
+        return text
+    return text[: max(0, width - 1)] + "…"
 
 
 def _banner(state: ChatState, url: str) -> str:
@@ -369,46 +381,69 @@ class _SessionClient:
     def run_turn(
         self, state: ChatState, prompt: list[Message], on_event: Callable[[Event], None]
     ) -> TurnOutcome:
+        from meilichat_cli.chat.turn import run_turn
+        from meilichat_cli.errors import NotFoundError
+
+        client = self._open(state.persona)
+        try:
+            return run_turn(
+                client,
+                workspace=state.workspace,
+                model=state.model,
+                history=state.messages,
+                new_messages=prompt,
+                on_event=on_event,
+            )
+        except NotFoundError as error:
+            if error.code == "chat_not_found":
+                from meilichat_cli.chat.workspace_hint import missing_workspace_hint
+
+                error.hint = missing_workspace_hint(client, repl=True)
+            raise
+
+    def _open(self, persona: str | None) -> MeiliClient:
+        """The session's client for `persona` (None: the profile's own key)."""
         import time
 
-        from meilichat_cli.chat.turn import run_turn
-
         stale = self._token_expires is not None and self._token_expires - time.time() < 60
-        if self._client is not None and (state.persona != self._persona or stale):
+        if self._client is not None and (persona != self._persona or stale):
             self.close()  # another persona, or a token about to expire: sign a new one
         if self._client is None:
             self.warmup.wait()
             self._token_expires = None
-            connection = self._connection_for(state.persona)
+            connection = self._connection_for(persona)
             self._client = self.flags.open_client(self.ctx, connection)
-            self._persona = state.persona
-        return run_turn(
-            self._client,
-            workspace=state.workspace,
-            model=state.model,
-            history=state.messages,
-            new_messages=prompt,
-            on_event=on_event,
-        )
-
-    def _open(self) -> MeiliClient:
-        if self._client is None:
-            self.warmup.wait()
-            self._client = self.flags.open_client(self.ctx, self.connection)
+            self._persona = persona
         return self._client
+
+    def workspace_exists(self, name: str) -> bool | None:
+        """Whether the server has this workspace; None when the key may not tell (a chat
+        key) or the server could not be asked: the next question will say."""
+        from meilichat_cli.api.admin import workspace_exists
+        from meilichat_cli.errors import MeilichatError
+
+        try:
+            return workspace_exists(self._open(self._persona), name)
+        except MeilichatError:
+            return None
+
+    def workspace_hint(self) -> str:
+        from meilichat_cli.chat.workspace_hint import missing_workspace_hint
+
+        return missing_workspace_hint(self._open(self._persona), repl=True)
 
     def why(self, searches: list[Search]) -> list[str]:
         """/why: the searches replayed with ranking scores (`meilichat explain`)."""
         from meilichat_cli.explain.replay import replay_turn
         from meilichat_cli.explain.view import explain_lines
 
-        return explain_lines(replay_turn(self._open(), searches))
+        return explain_lines(replay_turn(self._open(self._persona), searches))
 
     def open_source(self, number: int, search: Search, document: dict[str, Any]) -> str:
         """/open N: the document fetched again (`meilichat source N`)."""
         from meilichat_cli.explain.documents import show_source
 
-        shown = show_source(self._open(), number, search, document)
+        shown = show_source(self._open(self._persona), number, search, document)
         notes = [f"note: {note}" for note in shown["notes"]]
         return "\n".join([shown["text"], *notes])
 

@@ -1,42 +1,81 @@
 """`meilichat demo`: the bundled stand-in Meilisearch, so everything runs without a server.
 
 With a question it starts the stand-in server in-process on an ephemeral loopback port and
-answers it exactly as `ask` would; with no question it opens the REPL on it; with `--serve`
-it runs the server in the foreground for other clients (curl, SDKs, a web page). Only typer
-is imported at module level.
+answers it exactly as `ask` would (it takes `ask`'s question and output options); with no
+question it opens the REPL on it; with `--serve` it runs the server in the foreground for
+other clients (meilichat profiles, curl, SDKs) and prints the lines that connect meilichat
+to it. Its conversations are saved under the profile `demo`, and continue only here
+(`meilichat demo -c "…"`). Only typer is imported at module level.
 """
 
 from __future__ import annotations
 
 import secrets
 import time
-from typing import Annotated
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from meilichat_cli.cli.commands.ask import (
+    ContinueOption,
+    ConversationOption,
+    EventsOption,
+    JsonOption,
+    NoSaveOption,
+    PlainOption,
+    SourcesOption,
+    SystemOption,
+)
 from meilichat_cli.cli.completion.completers import choices
-from meilichat_cli.cli.context import errors_as_json, run_context
-from meilichat_cli.cli.options import finite
+from meilichat_cli.cli.context import run_context
+from meilichat_cli.cli.options import ConnectionFlags, ModelOption, finite
+
+if TYPE_CHECKING:
+    from meilichat_cli.local.connection import Connection
+    from meilichat_cli.local.context import RunContext
+    from meilichat_cli.standin.app import StandInServer
 
 HELP = "Try meilichat on a bundled stand-in Meilisearch: no server or LLM account needed."
 EPILOG = """[bold]Examples[/bold]
 
   meilichat demo "which space movies do you have?"
 
+  meilichat demo -c "tell me more about the second one"
+
   meilichat demo                      # opens the REPL on the demo server
 
-  meilichat demo --serve --port 7700  # serve it for curl, SDKs or a web page
+  meilichat demo --serve --port 7700 --master-key MASTER_KEY --data-dir ./demo-data
 
 The demo answers from a small bundled dataset with a scripted model that searches, cites
-its sources and follows up on earlier turns. It binds 127.0.0.1 only.
+its sources and follows up on earlier turns. It binds 127.0.0.1 only. Its conversations are
+saved under the profile name `demo`; continue them with `meilichat demo -c`.
 
-[bold]Environment[/bold]: MEILICHAT_DATA_DIR (its conversations are saved like any other),
+`--serve` prints the `meilichat profile add` and `meilichat key set` lines that connect
+meilichat to it. The same --master-key gives the same keys on every start; --data-dir keeps
+workspaces, settings and keys across restarts.
+
+[bold]Environment[/bold]: MEILICHAT_DATA_DIR (where its conversations are saved),
 MEILICHAT_CONFIG_DIR, NO_COLOR; the connection variables (MEILICHAT_URL…) are ignored.
 """
 
 DEMO_MODEL = "demo-model"
 # The releases the stand-in emulates (meilichat_cli/standin/versions.py; a test keeps them equal).
 MEILISEARCH_VERSIONS = ("1.15.1", "1.16", "1.17", "1.42", "1.48", "1.50")
+# The profile name `--serve` suggests for the server it runs.
+SERVE_PROFILE = "local"
+
+
+@dataclass(frozen=True)
+class DemoFlags(ConnectionFlags):
+    """Connection flags that always resolve to the in-process demo server: the user's
+    profiles, config and MEILICHAT_* variables play no part."""
+
+    fixed: Connection | None = None
+
+    def resolve(self, ctx: RunContext, *, admin_key: str | None = None) -> Connection:
+        assert self.fixed is not None
+        return self.fixed
 
 
 def demo(
@@ -47,10 +86,25 @@ def demo(
     serve: Annotated[
         bool, typer.Option("--serve", help="Run the server in the foreground and print its URL.")
     ] = False,
-    port: Annotated[int, typer.Option("--port", help="Port for --serve (0 picks a free one).")] = 0,
+    port: Annotated[
+        int, typer.Option("--port", min=0, max=65535, help="Port for --serve (0 picks a free one).")
+    ] = 0,
     master_key: Annotated[
         str | None,
-        typer.Option("--master-key", help="Master key for --serve (default: a random one)."),
+        typer.Option(
+            "--master-key",
+            help="Master key for --serve (default: a random one). The same key gives the same"
+            " API keys on every start.",
+        ),
+    ] = None,
+    data_dir: Annotated[
+        str | None,
+        typer.Option(
+            "--data-dir",
+            help="With --serve: keep the server's workspaces, settings and keys in this"
+            " directory across restarts.",
+            show_default=False,
+        ),
     ] = None,
     fresh: Annotated[
         bool,
@@ -59,13 +113,15 @@ def demo(
             help="Serve a brand-new server: chat feature off, no workspace (to try `doctor`).",
         ),
     ] = False,
-    json_mode: Annotated[
-        bool, typer.Option("--json", callback=errors_as_json, help="As `ask --json`.")
-    ] = False,
-    events_mode: Annotated[
-        bool, typer.Option("--events", callback=errors_as_json, help="As `ask --events`.")
-    ] = False,
-    plain: Annotated[bool, typer.Option("--plain", help="As `ask --plain`.")] = False,
+    system: SystemOption = None,
+    json_mode: JsonOption = False,
+    events_mode: EventsOption = False,
+    plain: PlainOption = False,
+    sources: SourcesOption = False,
+    continue_: ContinueOption = False,
+    conversation: ConversationOption = None,
+    no_save: NoSaveOption = False,
+    model: ModelOption = None,
     delay: Annotated[
         float,
         typer.Option(
@@ -89,7 +145,6 @@ def demo(
     ] = None,
 ) -> None:
     from meilichat_cli.errors import UsageError
-    from meilichat_cli.standin import StandInServer
 
     if (
         meilisearch_version is not None
@@ -101,69 +156,164 @@ def demo(
         )
     key = master_key or secrets.token_hex(16)
     if serve:
-        _serve(
-            StandInServer(
-                port=port,
-                master_key=key,
-                fresh=fresh,
-                token_delay=delay,
-                version=meilisearch_version,
+        if question:
+            raise UsageError(
+                "--serve runs the server only; it takes no question",
+                hint='ask it from another terminal, or run `meilichat demo "…"` without --serve',
             )
+        _serve(
+            run_context(typer_ctx),
+            port=port,
+            master_key=key,
+            fresh=fresh,
+            delay=delay,
+            data_dir=data_dir,
+            version=meilisearch_version,
         )
         return
-    from meilichat_cli.cli.commands.ask import ask_once, check_output_modes, read_prompt
-    from meilichat_cli.cli.options import ConnectionFlags
+    if data_dir is not None:
+        raise UsageError(
+            "--data-dir keeps the state of `demo --serve`; use it with --serve",
+            hint="meilichat demo --serve --master-key KEY --data-dir DIR",
+        )
+    from meilichat_cli.chat.recorder import DEMO_PROFILE
+    from meilichat_cli.cli.commands.ask import (
+        ask_once,
+        check_output_modes,
+        check_resume_flags,
+        read_prompt,
+    )
+    from meilichat_cli.local.connection import Connection
     from meilichat_cli.local.context import reader_may_leave
+    from meilichat_cli.standin import StandInServer
     from meilichat_cli.ui.output import choose_output
 
     check_output_modes(json_mode=json_mode, events_mode=events_mode, plain=plain)
+    check_resume_flags(continue_, conversation)
     ctx = run_context(typer_ctx)
     with StandInServer(master_key=key, token_delay=delay, version=meilisearch_version) as server:
-        flags = ConnectionFlags(
-            url=server.url, workspace=server.workspace, model=DEMO_MODEL, api_key=None
+        connection = Connection(
+            profile=DEMO_PROFILE,
+            url=server.url,
+            api_key=server.chat_key,
+            api_key_source=DEMO_PROFILE,
+            workspace=server.workspace,
+            model=model or DEMO_MODEL,
+            ca_bundle=None,
+            insecure=False,
         )
-        # The demo's key is a fresh random one on loopback: hand it over through the
-        # environment view rather than a flag, which would warn about the process list.
+        flags = DemoFlags(fixed=connection)
+        # Nothing of the user's connection settings (proxies included) applies to the
+        # demo on loopback.
         ctx.environ = {
             **{k: v for k, v in ctx.environ.items() if not k.startswith("MEILICHAT_")},
             "MEILICHAT_CONFIG_DIR": ctx.paths.config_dir.as_posix(),
             "MEILICHAT_DATA_DIR": ctx.paths.data_dir.as_posix(),
-            "MEILICHAT_URL": server.url,
-            "MEILICHAT_API_KEY": server.chat_key or "",
-            "MEILICHAT_WORKSPACE": server.workspace,
-            "MEILICHAT_MODEL": DEMO_MODEL,
+            "MEILICHAT_STATE_DIR": ctx.paths.state_dir.as_posix(),
+            "NO_PROXY": "127.0.0.1,localhost,::1",
+            "no_proxy": "127.0.0.1,localhost,::1",
         }
-        if not question and ctx.stdin_isatty:
+        if not question and ctx.stdin_isatty and not (json_mode or events_mode or plain):
             from meilichat_cli.cli.commands.chat import start_repl
 
-            start_repl(ctx, flags)
+            start_repl(
+                ctx,
+                flags,
+                system=system,
+                resume=conversation,
+                resume_latest=continue_,
+                save=not no_save,
+            )
             return
         text = read_prompt(ctx, question or [])
         output = choose_output(
-            ctx, json_mode=json_mode, events_mode=events_mode, plain=plain, show_sources=True
+            ctx,
+            json_mode=json_mode,
+            events_mode=events_mode,
+            plain=plain,
+            show_sources=True,  # the demo shows where answers come from (--sources or not)
         )
         with reader_may_leave(ctx):
-            ask_once(ctx, flags, text, system=None, output=output)
+            ask_once(
+                ctx,
+                flags,
+                text,
+                system=system,
+                output=output,
+                resume=conversation,
+                resume_latest=continue_,
+                save=not no_save,
+            )
 
 
-def _serve(server: object) -> None:
+def _serve(
+    ctx: RunContext,
+    *,
+    port: int,
+    master_key: str,
+    fresh: bool,
+    delay: float,
+    data_dir: str | None,
+    version: str | None,
+) -> None:
+    from meilichat_cli.errors import ConfigError
     from meilichat_cli.standin import StandInServer
+    from meilichat_cli.standin.persist import StateFileError
 
-    assert isinstance(server, StandInServer)
+    try:
+        server = StandInServer(
+            port=port,
+            master_key=master_key,
+            fresh=fresh,
+            token_delay=delay,
+            data_dir=data_dir,
+            version=version,
+        )
+    except StateFileError as error:
+        raise ConfigError(
+            f"cannot read the demo server's saved state: {error}",
+            hint="move that file away to start from scratch",
+        ) from error
+    except OSError as error:
+        raise _port_error(port, error) from error
     server.start()
+    ctx.stdout.write("\n".join(serve_lines(server, master_key_given=True)) + "\n")
+    ctx.stdout.flush()
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+
+
+def serve_lines(server: StandInServer, *, master_key_given: bool = True) -> list[str]:
+    """What `demo --serve` prints: the server, its keys, and lines to paste."""
     lines = [
         f"meilichat demo server on {server.url}"
         f" (emulating Meilisearch {server.state.version.pkg_version})"
     ]
+    if server.data_dir is not None:
+        lines.append(f"  state kept in {server.data_dir}")
     if server.workspace in server.state.workspaces:
         lines += [
             f"  workspace:  {server.workspace}",
             f"  chat key:   {server.chat_key}",
             f"  admin key:  {server.admin_key}",
-            f"  try: curl -N {server.url}/chats/{server.workspace}/chat/completions \\",
-            f"         -H 'Authorization: Bearer {server.chat_key}' \\",
-            "         -H 'Content-Type: application/json' \\",
-            '         -d \'{"model":"demo-model","stream":true,"messages":[{"role":"user",'
+            "",
+            "Connect meilichat to it (paste these lines; the key goes through a pipe, not the"
+            " command line):",
+            f"  meilichat profile add {SERVE_PROFILE} --url {server.url} -w {server.workspace}"
+            f" -m {DEMO_MODEL}",
+            f"  printf '%s\\n' '{server.chat_key}' | meilichat key set -p {SERVE_PROFILE}",
+            f'  meilichat ask -p {SERVE_PROFILE} "which space movies do you have?"',
+            "",
+            "Or any HTTP client:",
+            f"  curl -N {server.url}/chats/{server.workspace}/chat/completions \\",
+            f"    -H 'Authorization: Bearer {server.chat_key}' \\",
+            "    -H 'Content-Type: application/json' \\",
+            '    -d \'{"model":"demo-model","stream":true,"messages":[{"role":"user",'
             '"content":"space movies"}],"tools":[{"type":"function","function":'
             '{"name":"_meiliSearchSources"}}]}\'',
         ]
@@ -176,11 +326,37 @@ def _serve(server: object) -> None:
             f" -w {server.workspace} --fix",
         ]
     lines.append("Press Ctrl-C to stop.")
-    typer.echo("\n".join(lines))
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.close()
+    return lines
+
+
+def _port_error(port: int, error: OSError) -> Exception:
+    """A port that cannot be bound is a usage error (exit 2) naming a free one."""
+    import errno
+
+    from meilichat_cli.errors import UsageError
+
+    alternative = free_port_near(port)
+    if error.errno == errno.EADDRINUSE:
+        message = f"port {port} on 127.0.0.1 is already in use"
+    elif error.errno in (errno.EACCES, errno.EPERM):
+        message = f"port {port} on 127.0.0.1 needs privileges this user does not have"
+    else:
+        message = f"cannot listen on 127.0.0.1 port {port}: {error.strerror or error}"
+    return UsageError(
+        message, hint=f"port {alternative} is free: meilichat demo --serve --port {alternative}"
+    )
+
+
+def free_port_near(port: int) -> int:
+    """A port that can be bound on 127.0.0.1 now: one of the next few, else any."""
+    import socket
+
+    candidates = [p for p in range(port + 1, port + 21) if 1024 <= p <= 65535]
+    for candidate in [*candidates, 0]:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", candidate))
+            except OSError:
+                continue
+            return int(probe.getsockname()[1])
+    return 0

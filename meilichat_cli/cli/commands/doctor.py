@@ -134,7 +134,12 @@ def doctor(
         inputs = replace(inputs, provider_key=provider)
 
     connection = flags.resolve(ctx)
-    target = Target(connection, admin_key=admin_key, run_completion=not no_completion)
+    target = Target(
+        connection,
+        admin_key=admin_key,
+        run_completion=not no_completion,
+        key_storable=_key_storer(ctx, Target(connection)) is not None,
+    )
     report = _run(ctx, flags, target)
     if not fix:
         _show(ctx, target, report, json_mode, fixes=None)
@@ -148,7 +153,12 @@ def doctor(
         raise typer.Exit(report.exit_code)
     # A stored key changes what the profile resolves to: resolve again before re-checking.
     connection = flags.resolve(ctx)
-    target = Target(connection, admin_key=admin_key, run_completion=not no_completion)
+    target = Target(
+        connection,
+        admin_key=admin_key,
+        run_completion=not no_completion,
+        key_storable=target.key_storable,
+    )
     after = _run(ctx, flags, target)
     if not json_mode:
         ctx.stdout.write("\nAfter the fixes:\n")
@@ -171,8 +181,11 @@ def _run(ctx: RunContext, flags: ConnectionFlags, target: Target) -> Report:
 def _show(
     ctx: RunContext, target: Target, report: Report, json_mode: bool, fixes: list[str] | None
 ) -> None:
+    from meilichat_cli.cli.hints import pasteable
     from meilichat_cli.ui import admin_view
 
+    for check in report.checks:  # a fix pasted as shown talks to the server checked here
+        check.fix = pasteable(check.fix, ctx)
     if json_mode:
         connection = target.connection
         data: dict[str, Any] = {

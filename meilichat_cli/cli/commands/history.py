@@ -120,6 +120,7 @@ def show(
 ) -> None:
     """Show a conversation: each question, its answer and the numbered sources."""
     from meilichat_cli.history.export import to_json, to_markdown
+    from meilichat_cli.ui.sources import source_label
 
     ctx = run_context(typer_ctx)
     record = _record(ctx, conversation)
@@ -140,7 +141,33 @@ def show(
             ]
         ctx.stdout.write("\n".join(lines) + "\n")
         return
-    _write_markdown(ctx, to_markdown(record))
+    _write_markdown(ctx, to_markdown(record, label_of=source_label), page=True)
+
+
+@app.command(
+    "rename",
+    epilog=epilog('meilichat history rename 3f2a "SSO plans compared"', env=HISTORY_ENV),
+)
+def rename(
+    typer_ctx: typer.Context,
+    conversation: IdArgument,
+    title: Annotated[list[str], typer.Argument(help="The new title (words joined by spaces).")],
+) -> None:
+    """Give a conversation a title of your own (it starts as its first question)."""
+    from meilichat_cli.errors import UsageError
+    from meilichat_cli.text.sanitize import sanitize_line
+
+    ctx = run_context(typer_ctx)
+    text = " ".join(title).strip()
+    if not text:
+        raise UsageError("the title is empty", hint='meilichat history rename ID "new title"')
+    store = _open(ctx)
+    if store is None:
+        _not_found(conversation)
+    with store:
+        conversation_id = store.resolve(conversation)
+        new_title = store.rename(conversation_id, text)
+    ctx.note(f"Renamed {conversation_id[:ID_CHARS]}: {sanitize_line(new_title)}")
 
 
 @app.command(
@@ -271,6 +298,9 @@ def export(
         Optional[str],  # noqa: UP045
         typer.Option("--output", "-o", metavar="FILE", help="Write to FILE instead of stdout."),
     ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="With -o: overwrite FILE when it exists.")
+    ] = False,
 ) -> None:
     """Export a conversation as Markdown (numbered sources under each answer) or JSON."""
     from meilichat_cli.errors import UsageError
@@ -280,9 +310,13 @@ def export(
     kind = format_.strip().lower()
     if kind not in ("md", "markdown", "json"):
         raise UsageError(f"unknown export format {format_!r}", hint="use --format md or json")
+    from meilichat_cli.ui.sources import source_label
+
     ctx = run_context(typer_ctx)
     record = _record(ctx, conversation)
-    text = to_json(record) if kind == "json" else sanitize(to_markdown(record))
+    text = (
+        to_json(record) if kind == "json" else sanitize(to_markdown(record, label_of=source_label))
+    )
     if output is None or output == "-":
         ctx.stdout.write(text)
         return
@@ -291,8 +325,14 @@ def export(
     from meilichat_cli.local.files import open_private_text
 
     try:
-        with open_private_text(Path(output), overwrite=True) as file:
+        with open_private_text(Path(output), overwrite=force) as file:
             file.write(text)
+    except FileExistsError as error:
+        raise UsageError(
+            f"{output} exists; nothing was written",
+            hint=f"add --force to overwrite it (meilichat history export {conversation}"
+            f" -o {output} --force)",
+        ) from error
     except OSError as error:
         raise UsageError(f"cannot write {output}: {error.strerror or error}") from error
     ctx.note(f"Exported {record.id[:ID_CHARS]} to {output}")
@@ -403,8 +443,9 @@ def _write_table(ctx: RunContext, header: list[str], rows: list[list[str]]) -> N
         ctx.stdout.write("  ".join([*cells, row[-1]]).rstrip() + "\n")
 
 
-def _write_markdown(ctx: RunContext, text: str) -> None:
-    """Rendered on a terminal, the Markdown source itself in a pipe; sanitized either way."""
+def _write_markdown(ctx: RunContext, text: str, *, page: bool = False) -> None:
+    """Rendered on a terminal, the Markdown source itself in a pipe; sanitized either way.
+    With `page`, a terminal gets it through the pager (`show_paged`)."""
     from meilichat_cli.text.sanitize import sanitize
 
     clean = sanitize(text)
@@ -414,4 +455,50 @@ def _write_markdown(ctx: RunContext, text: str) -> None:
     from meilichat_cli.ui.markdown import render_once
     from meilichat_cli.ui.output import make_console
 
-    render_once(make_console(ctx), clean)
+    console = make_console(ctx)
+    if not page:
+        render_once(console, clean)
+        return
+    with console.capture() as captured:
+        render_once(console, clean)
+    show_paged(ctx, captured.get())
+
+
+def show_paged(ctx: RunContext, rendered: str) -> None:
+    """Through $PAGER (default `less -R`, with LESS=FRX unless set, like git: a text that
+    fits on one screen is just printed), on a terminal only; straight to stdout when PAGER
+    is empty or `cat`, or the pager cannot be started."""
+    import shlex
+    import subprocess
+
+    command = ctx.environ.get("PAGER")
+    if command is None:
+        command = "less -R"
+    try:
+        argv = shlex.split(command)
+    except ValueError:
+        argv = []
+    if not argv or argv[0] == "cat":
+        ctx.stdout.write(rendered)
+        return
+    environ = dict(ctx.environ)
+    environ.setdefault("LESS", "FRX")
+    ctx.stdout.flush()
+    try:
+        output = ctx.stdout.fileno()
+        pager = subprocess.Popen(
+            argv, stdin=subprocess.PIPE, stdout=output, env=environ, text=True, encoding="utf-8"
+        )
+    except (OSError, ValueError):
+        ctx.stdout.write(rendered)
+        return
+    assert pager.stdin is not None
+    try:
+        pager.stdin.write(rendered)
+        pager.stdin.close()
+    except (BrokenPipeError, OSError):
+        pass  # the reader quit the pager early
+    try:
+        pager.wait()
+    except KeyboardInterrupt:
+        pager.wait()

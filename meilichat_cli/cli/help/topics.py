@@ -225,9 +225,10 @@ ENVIRONMENT: tuple[EnvRow, ...] = (
         "editor, nano or vi",
     ),
     EnvRow(
-        ("PAGER",),
-        "Pager for `meilichat source` on a terminal (LESS defaults to FRX).",
-        "less",
+        ("PAGER", "LESS"),
+        "Pager for `history show` and `meilichat source` on a terminal (never in a pipe);"
+        " empty or `cat` turns it off. LESS is set to FRX for it unless already set.",
+        "less -R",
     ),
     EnvRow(
         ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME"),
