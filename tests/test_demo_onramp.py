@@ -141,3 +141,31 @@ def test_the_tour_pasted_from_demo_serve_reaches_it(clean_env: dict[str, str]) -
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=20)
     assert proc.returncode == 0
+
+
+def test_a_data_dir_keeps_chat_settings_and_an_index_a_settings_task_created(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "standin"
+    with StandInServer(master_key=MASTER_KEY, data_dir=data) as server:
+        master = {"Authorization": f"Bearer {MASTER_KEY}"}
+        for uid in ("movies", "notes"):
+            task = httpx.patch(
+                f"{server.url}/indexes/{uid}/settings/chat",
+                json={"description": f"the {uid}"},
+                headers=master,
+            )
+            assert task.status_code == 202, task.text
+            number = task.json()["taskUid"]
+            deadline = time.monotonic() + 10
+            while httpx.get(f"{server.url}/tasks/{number}", headers=master).json()[
+                "status"
+            ] not in ("succeeded", "failed"):
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+    with StandInServer(master_key=MASTER_KEY, data_dir=data) as again:
+        master = {"Authorization": f"Bearer {MASTER_KEY}"}
+        for uid in ("movies", "notes"):
+            settings = httpx.get(f"{again.url}/indexes/{uid}/settings/chat", headers=master)
+            assert settings.status_code == 200, settings.text
+            assert settings.json()["description"] == f"the {uid}"

@@ -76,10 +76,9 @@ def restore(state: ServerState, data: dict[str, Any]) -> None:
                 index = state.indexes.get(uid)
                 if index is None:  # created by a settings task, empty, as Meilisearch does
                     index = state._create_index(str(uid))
-                if index is not None:
-                    index.chat = dict(saved["chat"])
-                    index.created_at = str(saved["createdAt"])
-                    index.updated_at = str(saved["updatedAt"])
+                index.chat = dict(saved["chat"])
+                index.created_at = str(saved["createdAt"])
+                index.updated_at = str(saved["updatedAt"])
             if state.master_key is not None:
                 state.keys = {}
                 for saved in data["keys"]:
