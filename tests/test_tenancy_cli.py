@@ -371,3 +371,25 @@ def test_token_inspect_explains_expiry_rules_and_signature(tenant_env: dict[str,
     bad = run_inspect(token, tenant_env, key="another-key")
     assert bad.exit_code == 3 and json.loads(bad.stdout)["signatureMatches"] is False
     assert invoke(["token", "inspect", "not-a-token"], env=tenant_env).exit_code == 2
+
+
+def test_scope_check_on_a_stand_in_emulating_1_48_reports_the_facet_value_leak(
+    clean_env: dict[str, str],
+) -> None:
+    from meilichat_cli.standin import StandInServer
+
+    with StandInServer(master_key=MASTER_KEY, version="1.48") as old:
+        old.start()
+        assert old.chat_key is not None
+        env = {**clean_env, "MEILICHAT_API_KEY": old.chat_key, "MEILICHAT_MODEL": "gpt-4o-mini"}
+        added = invoke(["profile", "add", "old", "--url", old.url, "-w", old.workspace], env=env)
+        assert added.exit_code == 0, added.output
+        added = invoke(["persona", "add", "alice", "--index", ALICE], env=with_master(env))
+        assert added.exit_code == 0, added.output
+        result = invoke(["scope", "check", "--as", "alice", "--json"], env=with_master(env))
+    assert result.exit_code == 9, result.output
+    report = json.loads(result.stdout)
+    assert report["server_version"].startswith("1.48.")
+    alice = report["personas"][0]
+    assert [f["kind"] for f in alice["findings"]] == ["facet-values"]
+    assert alice["sources_checked"] > 0

@@ -148,10 +148,11 @@ class Verifier:
 
     def __init__(self, client: MeiliClient) -> None:
         self.client = client
-        self._primary_keys: dict[str, str] = {}
+        self._primary_keys: dict[str, str | None] = {}  # None: not readable with this key
         self._chat_settings: dict[str, bool | None] = {}
 
     def primary_key(self, index_uid: str, document: dict[str, Any]) -> str | None:
+        """The index's primary key (read once), else a guess from the document's fields."""
         if index_uid not in self._primary_keys:
             found: str | None = None
             try:
@@ -160,11 +161,8 @@ class Verifier:
                     found = body["primaryKey"]
             except MeilichatError:
                 found = None
-            if found is not None:
-                self._primary_keys[index_uid] = found
-            else:
-                return _guess_primary_key(document)
-        return self._primary_keys[index_uid]
+            self._primary_keys[index_uid] = found
+        return self._primary_keys[index_uid] or _guess_primary_key(document)
 
     def has_chat_settings(self, index_uid: str) -> bool | None:
         """Whether the index has a chat description; None when it cannot be read."""
