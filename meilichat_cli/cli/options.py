@@ -345,3 +345,20 @@ class AdminConnection:
             admin_key_stdin=self.admin_key_stdin,
             prompt_admin_key=self.prompt_admin_key,
         )
+
+
+# A saved turn, as `explain` and `source` name it.
+ConversationArgument = Annotated[
+    str | None,
+    typer.Argument(
+        help="Conversation id or a unique prefix (default: the latest).",
+        autocompletion=complete_conversation,
+        show_default=False,
+    ),
+]
+TurnOption = Annotated[
+    int | None,
+    typer.Option(
+        "--turn", "-t", min=1, help="Which turn (from 1; default: the last).", show_default=False
+    ),
+]

@@ -11,15 +11,16 @@ from typing import Annotated
 
 import typer
 
-from meilichat_cli.cli.completion.completers import complete_conversation
 from meilichat_cli.cli.context import errors_as_json, run_context
 from meilichat_cli.cli.options import (
     ApiKeyOption,
     CaBundleOption,
     ConnectionFlags,
+    ConversationArgument,
     InsecureOption,
     ProfileOption,
     TimeoutOption,
+    TurnOption,
     UrlOption,
 )
 
@@ -44,21 +45,6 @@ the answer, a filter that now fails, renderings cut by documentTemplateMaxBytes.
 [bold]Environment[/bold]: MEILICHAT_PROFILE, MEILICHAT_URL, MEILICHAT_API_KEY,
 MEILICHAT_DATA_DIR (the saved conversations), SSL_CERT_FILE, HTTPS_PROXY/NO_PROXY.
 """
-
-ConversationArgument = Annotated[
-    str | None,
-    typer.Argument(
-        help="Conversation id or a unique prefix (default: the latest).",
-        autocompletion=complete_conversation,
-        show_default=False,
-    ),
-]
-TurnOption = Annotated[
-    int | None,
-    typer.Option(
-        "--turn", "-t", min=1, help="Which turn (from 1; default: the last).", show_default=False
-    ),
-]
 
 
 def explain(

@@ -446,7 +446,7 @@ def _write_table(ctx: RunContext, header: list[str], rows: list[list[str]]) -> N
 
 def _write_markdown(ctx: RunContext, text: str, *, page: bool = False) -> None:
     """Rendered on a terminal, the Markdown source itself in a pipe; sanitized either way.
-    With `page`, a terminal gets it through the pager (`show_paged`)."""
+    With `page`, a terminal gets it through the pager (`ui/pager.py`)."""
     from meilichat_cli.text.sanitize import sanitize
 
     clean = sanitize(text)
@@ -462,44 +462,6 @@ def _write_markdown(ctx: RunContext, text: str, *, page: bool = False) -> None:
         return
     with console.capture() as captured:
         render_once(console, clean)
-    show_paged(ctx, captured.get())
+    from meilichat_cli.ui.pager import page as through_pager
 
-
-def show_paged(ctx: RunContext, rendered: str) -> None:
-    """Through $PAGER (default `less -R`, with LESS=FRX unless set, like git: a text that
-    fits on one screen is just printed), on a terminal only; straight to stdout when PAGER
-    is empty or `cat`, or the pager cannot be started."""
-    import shlex
-    import subprocess
-
-    command = ctx.environ.get("PAGER")
-    if command is None:
-        command = "less -R"
-    try:
-        argv = shlex.split(command)
-    except ValueError:
-        argv = []
-    if not argv or argv[0] == "cat":
-        ctx.stdout.write(rendered)
-        return
-    environ = dict(ctx.environ)
-    environ.setdefault("LESS", "FRX")
-    ctx.stdout.flush()
-    try:
-        output = ctx.stdout.fileno()
-        pager = subprocess.Popen(
-            argv, stdin=subprocess.PIPE, stdout=output, env=environ, text=True, encoding="utf-8"
-        )
-    except (OSError, ValueError):
-        ctx.stdout.write(rendered)
-        return
-    assert pager.stdin is not None
-    try:
-        pager.stdin.write(rendered)
-        pager.stdin.close()
-    except (BrokenPipeError, OSError):
-        pass  # the reader quit the pager early
-    try:
-        pager.wait()
-    except KeyboardInterrupt:
-        pager.wait()
+    through_pager(ctx, captured.get())

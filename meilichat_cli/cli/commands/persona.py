@@ -17,6 +17,12 @@ from meilichat_cli.cli.admin_options import AdminKeyStdinOption, JsonOption
 from meilichat_cli.cli.completion.completers import complete_persona, complete_profile
 from meilichat_cli.cli.context import run_context
 from meilichat_cli.cli.help.text import PROFILE_ENV, epilog
+from meilichat_cli.cli.tenancy_options import (
+    IndexOption,
+    ParentUidOption,
+    RulesOption,
+    rules_from_options,
+)
 
 if TYPE_CHECKING:
     from meilichat_cli.local.context import RunContext
@@ -48,25 +54,6 @@ ProfileOption = Annotated[
 NameArgument = Annotated[
     str, typer.Argument(help="The persona's name.", autocompletion=complete_persona)
 ]
-IndexOption = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--index",
-        help="An index (pattern) the persona may search, with an optional filter:"
-        " UID[:FILTER]; repeatable.",
-        metavar="UID[:FILTER]",
-        show_default=False,
-    ),
-]
-RulesOption = Annotated[
-    str | None,
-    typer.Option(
-        "--rules",
-        help="Meilisearch searchRules as JSON, or @FILE holding them (instead of --index).",
-        metavar="JSON|@FILE",
-        show_default=False,
-    ),
-]
 ExpiresOption = Annotated[
     str,
     typer.Option(
@@ -75,32 +62,6 @@ ExpiresOption = Annotated[
         metavar="DURATION",
     ),
 ]
-ParentUidOption = Annotated[
-    str | None,
-    typer.Option(
-        "--parent-uid",
-        help="uid of the profile's key (the tokens' apiKeyUid); looked up through /keys with"
-        " an admin key when not given.",
-        metavar="UID",
-        show_default=False,
-    ),
-]
-
-
-def rules_from_options(indexes: list[str] | None, rules: str | None) -> dict[str, object]:
-    from meilichat_cli.errors import UsageError
-    from meilichat_cli.tenancy import rules as search_rules
-
-    if indexes and rules:
-        raise UsageError("give the rules with --index or with --rules, not both")
-    if rules:
-        return search_rules.from_json_option(rules)
-    if indexes:
-        return search_rules.from_index_options(indexes)
-    raise UsageError(
-        "no search rules: give --index UID[:FILTER] (repeatable) or --rules JSON",
-        hint="e.g. --index 'tickets:customer_id = 42'",
-    )
 
 
 @app.command(

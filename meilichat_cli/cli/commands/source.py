@@ -11,15 +11,16 @@ from typing import Annotated
 
 import typer
 
-from meilichat_cli.cli.commands.explain import ConversationArgument, TurnOption
 from meilichat_cli.cli.context import errors_as_json, run_context
 from meilichat_cli.cli.options import (
     ApiKeyOption,
     CaBundleOption,
     ConnectionFlags,
+    ConversationArgument,
     InsecureOption,
     ProfileOption,
     TimeoutOption,
+    TurnOption,
     UrlOption,
 )
 

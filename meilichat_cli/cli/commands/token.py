@@ -14,15 +14,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from meilichat_cli.cli.admin_options import AdminKeyStdinOption, JsonOption
-from meilichat_cli.cli.commands.persona import (
+from meilichat_cli.cli.context import run_context
+from meilichat_cli.cli.help.text import epilog
+from meilichat_cli.cli.options import ProfileOption, UrlOption
+from meilichat_cli.cli.tenancy_options import (
     IndexOption,
     ParentUidOption,
     RulesOption,
     rules_from_options,
 )
-from meilichat_cli.cli.context import run_context
-from meilichat_cli.cli.help.text import epilog
-from meilichat_cli.cli.options import ProfileOption, UrlOption
 
 if TYPE_CHECKING:
     from meilichat_cli.local.context import RunContext
