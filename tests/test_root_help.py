@@ -38,3 +38,30 @@ def test_wrapped_examples_keep_their_indent(clean_env: dict[str, str]) -> None:
     narrow = run_meilichat(["--help"], {**clean_env, "COLUMNS": "50"})
     example_lines = narrow.stdout.split(" Examples")[1].split(" Environment")[0].splitlines()
     assert all(line == "" or line.startswith("   ") for line in example_lines), example_lines
+
+
+def test_colours_only_add_styles_to_the_same_page() -> None:
+    import io
+    import re
+
+    from meilichat_cli.cli.help.root import print_root_help
+
+    plain, coloured = io.StringIO(), io.StringIO()
+    print_root_help(plain, color=False, width=72)
+    print_root_help(coloured, color=True, width=72)
+    assert "\x1b[" in coloured.getvalue() and "\x1b" not in plain.getvalue()
+    assert re.sub(r"\x1b\[[0-9;]*m", "", coloured.getvalue()) == plain.getvalue()
+
+
+@pytest.mark.parametrize("width", [40, 60, 100, 160])
+def test_every_line_fits_the_width_and_the_panels_close(width: int) -> None:
+    import io
+
+    from meilichat_cli.cli.help.root import print_root_help
+
+    page = io.StringIO()
+    print_root_help(page, color=False, width=width)
+    lines = page.getvalue().splitlines()
+    assert max(len(line) for line in lines) <= width
+    boxed = [line for line in lines if line.startswith(("│", "╭", "╰"))]
+    assert boxed and all(len(line) == width for line in boxed)

@@ -126,10 +126,10 @@ def test_version_loads_nothing_heavy_not_even_typer() -> None:
 
 @pytest.mark.parametrize("args", [["--help"], ["-h"], []])
 def test_root_help_is_printed_from_the_command_table_alone(args: list[str]) -> None:
-    # No typer, no command module, no markdown: rich draws the page from the table.
+    # No typer, no command module, not even rich: the page is drawn from the table by hand.
     result = probe("run", args)
     assert "Commands" in str(result["stdout"]) and "ask" in str(result["stdout"])
-    assert loaded(result, (*HEAVY, "typer", "markdown_it", "pygments")) == []
+    assert loaded(result, (*HEAVY, *RENDERING, "typer")) == []
     modules = result["modules"]
     assert isinstance(modules, list)
     assert not [name for name in modules if name.startswith("meilichat_cli.cli.commands.")]
