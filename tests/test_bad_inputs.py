@@ -413,7 +413,6 @@ def test_a_flood_of_tiny_events_keeps_up_on_a_terminal(server_env: dict[str, str
     # Keeping up is structural, not timed (the benchmark times it): repaints are throttled,
     # so what reaches the terminal stays proportional to the answer, not to the events.
     text = flood_text(events)
-    print("bytes written:", len(flood.stdout), "answer:", len(text))
     assert len(flood.stdout) < 3 * len(text) + 256 * 1024, len(flood.stdout)
     terminal = Terminal(100, 40)
     terminal.feed(flood.stdout)
