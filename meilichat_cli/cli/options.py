@@ -347,6 +347,52 @@ class AdminConnection:
         )
 
 
+@option_group
+@dataclass(frozen=True)
+class ReplayConnection:
+    """Where `explain` and `source` read the documents of a saved turn: no workspace or
+    model, since nothing is asked."""
+
+    profile: ProfileOption = None
+    url: UrlOption = None
+    api_key: ApiKeyOption = None
+    timeout: TimeoutOption = 120.0
+    ca_bundle: CaBundleOption = None
+    insecure: InsecureOption = False
+
+    @property
+    def flags(self) -> ConnectionFlags:
+        return ConnectionFlags(**dataclasses.asdict(self))
+
+
+@option_group
+@dataclass(frozen=True)
+class TurnOptions:
+    """How one turn is asked and shown, shared by `ask` and `demo`: the system prompt, the
+    output mode, which conversation it continues and whether it is saved."""
+
+    system: SystemOption = None
+    json_mode: JsonOption = False
+    events_mode: EventsOption = False
+    plain: PlainOption = False
+    sources: SourcesOption = False
+    continue_: ContinueOption = False
+    conversation: ConversationOption = None
+    no_save: NoSaveOption = False
+
+    def check(self) -> None:
+        """Refuse conflicting output modes and conversations before anything is sent."""
+        from meilichat_cli.chat.ask import check_resume_flags
+        from meilichat_cli.ui.output import check_output_modes
+
+        check_output_modes(json_mode=self.json_mode, events_mode=self.events_mode, plain=self.plain)
+        check_resume_flags(self.continue_, self.conversation)
+
+    @property
+    def any_output_mode(self) -> bool:
+        return self.json_mode or self.events_mode or self.plain
+
+
 # A saved turn, as `explain` and `source` name it.
 ConversationArgument = Annotated[
     str | None,

@@ -16,14 +16,7 @@ import typer
 from meilichat_cli.cli.context import run_context
 from meilichat_cli.cli.options import (
     ChatConnection,
-    ContinueOption,
-    ConversationOption,
-    EventsOption,
-    JsonOption,
-    NoSaveOption,
-    PlainOption,
-    SourcesOption,
-    SystemOption,
+    TurnOptions,
     with_option_groups,
 )
 
@@ -49,14 +42,8 @@ def ask(
     prompt: Annotated[
         list[str] | None, typer.Argument(help="The question (joined with spaces).")
     ] = None,
-    system: SystemOption = None,
-    json_mode: JsonOption = False,
-    events_mode: EventsOption = False,
-    plain: PlainOption = False,
-    sources: SourcesOption = False,
-    continue_: ContinueOption = False,
-    conversation: ConversationOption = None,
-    no_save: NoSaveOption = False,
+    *,
+    turn: TurnOptions,
     input_format: Annotated[
         str | None,
         typer.Option(
@@ -67,21 +54,18 @@ def ask(
             show_default=False,
         ),
     ] = None,
-    *,
     server: ChatConnection,
 ) -> None:
-    from meilichat_cli.chat.ask import ask_once, check_resume_flags, read_json_input, read_prompt
+    from meilichat_cli.chat.ask import ask_once, read_json_input, read_prompt
     from meilichat_cli.errors import UsageError
     from meilichat_cli.local.context import reader_may_leave
-    from meilichat_cli.ui.output import check_output_modes
 
-    check_output_modes(json_mode=json_mode, events_mode=events_mode, plain=plain)
-    check_resume_flags(continue_, conversation)
+    turn.check()
     ctx = run_context(typer_ctx)
     question = None
     if input_format is not None:
         question = read_json_input(ctx, input_format, prompt or [])
-        if question.messages and (continue_ or conversation is not None):
+        if question.messages and (turn.continue_ or turn.conversation is not None):
             raise UsageError(
                 'a "messages" conversation in the input cannot be combined with -c or'
                 " --conversation",
@@ -103,17 +87,21 @@ def ask(
     from meilichat_cli.ui.output import choose_output
 
     output = choose_output(
-        ctx, json_mode=json_mode, events_mode=events_mode, plain=plain, show_sources=sources
+        ctx,
+        json_mode=turn.json_mode,
+        events_mode=turn.events_mode,
+        plain=turn.plain,
+        show_sources=turn.sources,
     )
     with reader_may_leave(ctx):
         ask_once(
             ctx,
             flags,
             text,
-            system=system,
+            system=turn.system,
             output=output,
-            resume=conversation,
-            resume_latest=continue_,
-            save=not no_save,
+            resume=turn.conversation,
+            resume_latest=turn.continue_,
+            save=not turn.no_save,
             question=question,
         )

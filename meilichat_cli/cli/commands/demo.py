@@ -21,16 +21,10 @@ from meilichat_cli.api.connect import ConnectionFlags
 from meilichat_cli.cli.completion.completers import choices
 from meilichat_cli.cli.context import run_context
 from meilichat_cli.cli.options import (
-    ContinueOption,
-    ConversationOption,
-    EventsOption,
-    JsonOption,
     ModelOption,
-    NoSaveOption,
-    PlainOption,
-    SourcesOption,
-    SystemOption,
+    TurnOptions,
     finite,
+    with_option_groups,
 )
 
 if TYPE_CHECKING:
@@ -80,6 +74,7 @@ class DemoFlags(ConnectionFlags):
         return self.fixed
 
 
+@with_option_groups
 def demo(
     typer_ctx: typer.Context,
     question: Annotated[
@@ -115,14 +110,8 @@ def demo(
             help="Serve a brand-new server: chat feature off, no workspace (to try `doctor`).",
         ),
     ] = False,
-    system: SystemOption = None,
-    json_mode: JsonOption = False,
-    events_mode: EventsOption = False,
-    plain: PlainOption = False,
-    sources: SourcesOption = False,
-    continue_: ContinueOption = False,
-    conversation: ConversationOption = None,
-    no_save: NoSaveOption = False,
+    *,
+    turn: TurnOptions,
     model: ModelOption = None,
     delay: Annotated[
         float,
@@ -178,15 +167,14 @@ def demo(
             "--data-dir keeps the state of `demo --serve`; use it with --serve",
             hint="meilichat demo --serve --master-key KEY --data-dir DIR",
         )
-    from meilichat_cli.chat.ask import ask_once, check_resume_flags, read_prompt
+    from meilichat_cli.chat.ask import ask_once, read_prompt
     from meilichat_cli.chat.recorder import DEMO_PROFILE
     from meilichat_cli.local.connection import Connection
     from meilichat_cli.local.context import reader_may_leave
     from meilichat_cli.standin import StandInServer
-    from meilichat_cli.ui.output import check_output_modes, choose_output
+    from meilichat_cli.ui.output import choose_output
 
-    check_output_modes(json_mode=json_mode, events_mode=events_mode, plain=plain)
-    check_resume_flags(continue_, conversation)
+    turn.check()
     ctx = run_context(typer_ctx)
     with StandInServer(master_key=key, token_delay=delay, version=meilisearch_version) as server:
         connection = Connection(
@@ -210,24 +198,24 @@ def demo(
             "NO_PROXY": "127.0.0.1,localhost,::1",
             "no_proxy": "127.0.0.1,localhost,::1",
         }
-        if not question and ctx.stdin_isatty and not (json_mode or events_mode or plain):
+        if not question and ctx.stdin_isatty and not turn.any_output_mode:
             from meilichat_cli.repl.session import start_repl
 
             start_repl(
                 ctx,
                 flags,
-                system=system,
-                resume=conversation,
-                resume_latest=continue_,
-                save=not no_save,
+                system=turn.system,
+                resume=turn.conversation,
+                resume_latest=turn.continue_,
+                save=not turn.no_save,
             )
             return
         text = read_prompt(ctx, question or [])
         output = choose_output(
             ctx,
-            json_mode=json_mode,
-            events_mode=events_mode,
-            plain=plain,
+            json_mode=turn.json_mode,
+            events_mode=turn.events_mode,
+            plain=turn.plain,
             show_sources=True,  # the demo shows where answers come from (--sources or not)
         )
         with reader_may_leave(ctx):
@@ -235,11 +223,11 @@ def demo(
                 ctx,
                 flags,
                 text,
-                system=system,
+                system=turn.system,
                 output=output,
-                resume=conversation,
-                resume_latest=continue_,
-                save=not no_save,
+                resume=turn.conversation,
+                resume_latest=turn.continue_,
+                save=not turn.no_save,
             )
 
 

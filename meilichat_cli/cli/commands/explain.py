@@ -13,15 +13,10 @@ import typer
 
 from meilichat_cli.cli.context import errors_as_json, run_context
 from meilichat_cli.cli.options import (
-    ApiKeyOption,
-    CaBundleOption,
-    ConnectionFlags,
     ConversationArgument,
-    InsecureOption,
-    ProfileOption,
-    TimeoutOption,
+    ReplayConnection,
     TurnOption,
-    UrlOption,
+    with_option_groups,
 )
 
 HELP = (
@@ -47,6 +42,7 @@ MEILICHAT_DATA_DIR (the saved conversations), SSL_CERT_FILE, HTTPS_PROXY/NO_PROX
 """
 
 
+@with_option_groups
 def explain(
     typer_ctx: typer.Context,
     conversation: ConversationArgument = None,
@@ -54,12 +50,8 @@ def explain(
     as_json: Annotated[
         bool, typer.Option("--json", callback=errors_as_json, help="Print the replay as JSON.")
     ] = False,
-    profile: ProfileOption = None,
-    url: UrlOption = None,
-    api_key: ApiKeyOption = None,
-    timeout: TimeoutOption = 120.0,
-    ca_bundle: CaBundleOption = None,
-    insecure: InsecureOption = False,
+    *,
+    server: ReplayConnection,
 ) -> None:
 
     from meilichat_cli.explain.replay import replay_turn
@@ -68,14 +60,7 @@ def explain(
 
     ctx = run_context(typer_ctx)
     record, chosen = load_turn(ctx.paths.history_db, conversation, turn)
-    flags = ConnectionFlags(
-        profile=profile,
-        url=url,
-        api_key=api_key,
-        timeout=timeout,
-        ca_bundle=ca_bundle,
-        insecure=insecure,
-    )
+    flags = server.flags
     connection = flags.resolve(ctx)
     if connection.url.rstrip("/") != record.server_url.rstrip("/"):
         ctx.warn(f"the conversation was held on {record.server_url}; replaying on {connection.url}")

@@ -13,15 +13,10 @@ import typer
 
 from meilichat_cli.cli.context import errors_as_json, run_context
 from meilichat_cli.cli.options import (
-    ApiKeyOption,
-    CaBundleOption,
-    ConnectionFlags,
     ConversationArgument,
-    InsecureOption,
-    ProfileOption,
-    TimeoutOption,
+    ReplayConnection,
     TurnOption,
-    UrlOption,
+    with_option_groups,
 )
 
 HELP = (
@@ -46,6 +41,7 @@ MEILICHAT_DATA_DIR (the saved conversations), PAGER, SSL_CERT_FILE, HTTPS_PROXY/
 """
 
 
+@with_option_groups
 def source(
     typer_ctx: typer.Context,
     number: Annotated[int, typer.Argument(min=1, help="The source's number (from 1).")],
@@ -58,12 +54,8 @@ def source(
     as_json: Annotated[
         bool, typer.Option("--json", callback=errors_as_json, help="Print it as JSON.")
     ] = False,
-    profile: ProfileOption = None,
-    url: UrlOption = None,
-    api_key: ApiKeyOption = None,
-    timeout: TimeoutOption = 120.0,
-    ca_bundle: CaBundleOption = None,
-    insecure: InsecureOption = False,
+    *,
+    server: ReplayConnection,
 ) -> None:
 
     from meilichat_cli.explain.documents import show_source
@@ -73,14 +65,7 @@ def source(
     ctx = run_context(typer_ctx)
     record, chosen = load_turn(ctx.paths.history_db, conversation, turn)
     search, received = source_at(chosen.searches, number)
-    flags = ConnectionFlags(
-        profile=profile,
-        url=url,
-        api_key=api_key,
-        timeout=timeout,
-        ca_bundle=ca_bundle,
-        insecure=insecure,
-    )
+    flags = server.flags
     connection = flags.resolve(ctx)
     with flags.open_client(ctx, connection) as client:
         shown = show_source(client, number, search, received, as_model=as_model)
