@@ -234,10 +234,16 @@ def test_connection_refused_is_a_network_error() -> None:
         collect(make_client(handler))
 
 
-def test_a_missing_ssl_cert_file_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SSL_CERT_FILE", "/missing.pem")
+def test_a_missing_ssl_cert_file_is_a_usage_error() -> None:
     with pytest.raises(UsageError, match="SSL_CERT_FILE points to a missing file"):
-        MeiliClient(connection())
+        MeiliClient(connection(), environ={"SSL_CERT_FILE": "/missing.pem"})
+
+
+def test_the_client_never_reads_the_process_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Proxy and CA variables come from the run's environment only: a process variable the
+    # caller did not hand down changes nothing.
+    monkeypatch.setenv("SSL_CERT_FILE", "/missing.pem")
+    MeiliClient(connection()).close()
 
 
 def test_a_stream_without_done_is_an_error() -> None:

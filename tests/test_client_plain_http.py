@@ -24,28 +24,29 @@ def connection(url: str) -> Connection:
 
 
 @pytest.fixture
-def garbage_bundle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def garbage_bundle(tmp_path: Path) -> Path:
     bundle = tmp_path / "garbage.pem"
     bundle.write_text("not a certificate\n")
-    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
     return bundle
 
 
 def test_http_does_not_load_the_bundle_and_trusts_nothing(garbage_bundle: Path) -> None:
-    verify = _tls_verify(connection("http://127.0.0.1:7700"), {}, warn=pytest.fail)
+    environ = {"SSL_CERT_FILE": str(garbage_bundle)}
+    verify = _tls_verify(connection("http://127.0.0.1:7700"), environ, warn=pytest.fail)
     assert isinstance(verify, ssl.SSLContext)
     # Were TLS ever attempted with it, verification would fail: nothing is trusted.
     assert verify.verify_mode == ssl.CERT_REQUIRED and verify.check_hostname
     assert verify.cert_store_stats()["x509_ca"] == 0
-    MeiliClient(connection("http://127.0.0.1:7700")).close()
+    MeiliClient(connection("http://127.0.0.1:7700"), environ=environ).close()
 
 
 def test_https_still_loads_and_checks_the_bundle(garbage_bundle: Path) -> None:
     with pytest.raises(UsageError, match="holds no usable CA certificates"):
-        MeiliClient(connection("https://meili.example.com"))
+        MeiliClient(
+            connection("https://meili.example.com"), environ={"SSL_CERT_FILE": str(garbage_bundle)}
+        )
 
 
-def test_http_still_reports_a_missing_bundle(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SSL_CERT_FILE", "/missing.pem")
+def test_http_still_reports_a_missing_bundle() -> None:
     with pytest.raises(UsageError, match="SSL_CERT_FILE points to a missing file"):
-        MeiliClient(connection("http://127.0.0.1:7700"))
+        MeiliClient(connection("http://127.0.0.1:7700"), environ={"SSL_CERT_FILE": "/missing.pem"})

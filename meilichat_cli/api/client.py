@@ -99,8 +99,8 @@ class MeiliClient:
         self._debug = debug
         self._sleep = sleep
         # The proxy and CA variables come from the run's environment, handed down by the
-        # caller; the process environment only when none is given.
-        environ = os.environ if environ is None else environ
+        # caller; none given means none set (the process environment is never read here).
+        environ = {} if environ is None else environ
         verify = _tls_verify(connection, environ, warn)
         # The route is decided by `proxy` (httpx ignores CIDR entries in NO_PROXY and cannot
         # say which proxy it used), so httpx's own reading of the environment is turned off.

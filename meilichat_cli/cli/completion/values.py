@@ -88,7 +88,7 @@ def workspace_candidates(
     """The server's workspaces when it answers in time, else the names known locally."""
     connection = lookup_connection(env, profile=profile, url=url, api_key=api_key)
     if connection is not None:
-        names = _server_uids(connection, "/chats", transport)
+        names = _server_uids(connection, env, "/chats", transport)
         if names is not None:
             return [
                 (name, "default workspace" if name == connection.workspace else "on the server")
@@ -122,7 +122,7 @@ def index_candidates(
     """The server's index uids when it answers in time, else indexes searched before."""
     connection = lookup_connection(env, profile=profile, url=url, api_key=api_key)
     if connection is not None:
-        names = _server_uids(connection, "/indexes", transport)
+        names = _server_uids(connection, env, "/indexes", transport)
         if names is not None:
             return [(name, "index on the server") for name in names]
     rows = _history_rows(
@@ -219,7 +219,9 @@ def lookup_connection(
     )
 
 
-def _server_uids(connection: Connection, path: str, transport: Any) -> list[str] | None:
+def _server_uids(
+    connection: Connection, env: Mapping[str, str], path: str, transport: Any
+) -> list[str] | None:
     """The `uid`s of one page of `path`, or None when the server did not answer in time."""
     from meilichat_cli.api.client import MeiliClient
     from meilichat_cli.errors import MeilichatError
@@ -230,6 +232,7 @@ def _server_uids(connection: Connection, path: str, transport: Any) -> list[str]
             read_timeout=LOOKUP_TIMEOUT,
             connect_timeout=LOOKUP_TIMEOUT,
             transport=transport,
+            environ=env,
             warn=_ignore,
         ) as client:
             body = client.request_json(
