@@ -501,6 +501,39 @@ def test_the_status_line_shows_under_the_text_and_leaves_no_trace() -> None:
     assert "\x1b[2J" not in written(console)
 
 
+def test_a_terminal_answer_clears_the_status_once_not_at_every_token(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from meilichat_cli.local.context import RunContext
+    from meilichat_cli.protocol.events import SearchProgress, TextDelta
+    from meilichat_cli.ui.output import TerminalOutput
+
+    statuses: list[str | None] = []
+    set_status = MarkdownStream.set_status
+
+    def counted(self: MarkdownStream, text: str | None, **kwargs: Any) -> None:
+        statuses.append(text)
+        set_status(self, text, **kwargs)
+
+    monkeypatch.setattr(MarkdownStream, "set_status", counted)
+    stdout = io.StringIO()
+    environ = {"TERM": "xterm-256color", "COLUMNS": str(WIDTH), "LINES": str(HEIGHT)}
+    ctx = RunContext(io.StringIO(), stdout, io.StringIO(), environ, False, True, False)
+    output = TerminalOutput(ctx, show_sources=False)
+    search = SearchProgress("call-1", "movies", "space", None, "{}")
+    output.on_event(search)
+    for _ in range(200):
+        output.on_event(TextDelta("word "))
+    output.on_event(search)
+    for _ in range(200):
+        output.on_event(TextDelta("more "))
+    output.stream.finish()
+    searching = 'searching movies for "space"'
+    assert statuses == [searching, None, searching, None]
+    screen = replay(stdout.getvalue(), WIDTH, HEIGHT)
+    assert not any("searching" in line for line in screen.lines())
+
+
 def test_a_status_alone_leaves_nothing_behind() -> None:
     console = terminal_console()
     with MarkdownStream(console) as stream:

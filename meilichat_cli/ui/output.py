@@ -308,6 +308,8 @@ class TerminalOutput:
         self._lock = threading.RLock()
         self._heard = False  # an event arrived: the wait is over
         self._done = False
+        # Whether a status may be up (waiting, searching): text clears it, once.
+        self._status_shown = True
 
     def before_request(self, model: str | None = None) -> None:
         # rich.markdown and markdown-it take tens of milliseconds to import; do it while
@@ -360,9 +362,15 @@ class TerminalOutput:
         if isinstance(event, TextDelta):
             text = sanitize(event.text)
             if text:
-                self.stream.set_status(None)
-                self.stream.feed(text)
+                # The hot path: one call per token. The property (a lock, a join check) only
+                # until the stream exists; the status is cleared once, by the first text.
+                stream = self._stream or self.stream
+                if self._status_shown:
+                    self._status_shown = False
+                    stream.set_status(None)
+                stream.feed(text)
         elif isinstance(event, SearchProgress):
+            self._status_shown = True
             self.stream.set_status(search_status(event))
         elif isinstance(event, Finished):
             pass
