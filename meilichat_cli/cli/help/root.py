@@ -45,7 +45,6 @@ OPTIONS = (
     ("--debug", "", "Show tracebacks and request details on errors (also MEILICHAT_DEBUG=1)."),
     ("--help", "-h", "Show this message and exit."),
 )
-ROOT_HELP_ARGS: tuple[list[str], ...] = ([], ["--help"], ["-h"])
 
 
 def print_root_help(stream: TextIO, *, color: bool, width: int | None = None) -> None:
