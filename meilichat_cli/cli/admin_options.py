@@ -95,7 +95,7 @@ def prompt_secret(ctx: RunContext, what: str, option: str) -> str:
 def explicit_admin_key(ctx: RunContext, *, from_stdin: bool, prompt: bool) -> str | None:
     """The admin key the user gave for this run (stdin, prompt or MEILI_MASTER_KEY), or None."""
     from meilichat_cli.errors import UsageError
-    from meilichat_cli.local.credentials import validate_api_key
+    from meilichat_cli.local.connection import validate_api_key
 
     if from_stdin and prompt:
         raise UsageError("use either --admin-key-stdin or --prompt-admin-key, not both")

@@ -26,7 +26,6 @@ Imports: standard library and meilichat_cli.{errors, local.files, local.toml_fil
 from __future__ import annotations
 
 import contextlib
-import difflib
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -242,6 +241,8 @@ class _Checker:
     def unknown(self, table: dict[str, Any], known: tuple[str, ...], prefix: str) -> dict[str, Any]:
         extra = {key: value for key, value in table.items() if key not in known}
         for key in extra:
+            import difflib  # only for a file with a key meilichat does not know
+
             close = difflib.get_close_matches(key, known, n=1)
             suggestion = f" (did you mean {close[0]!r}?)" if close else ""
             self.warn(

@@ -27,7 +27,6 @@ from urllib.parse import urlsplit
 
 from meilichat_cli.errors import ConfigError, UsageError
 from meilichat_cli.local.config import Config, Profile, load_config
-from meilichat_cli.local.credentials import read_profile_key, validate_api_key
 from meilichat_cli.local.paths import Paths, paths_from_env
 
 DEFAULT_MODEL = "gpt-4o-mini"
@@ -231,6 +230,10 @@ def _resolve_key(
             f" {_normalise(chosen.url)}; pass MEILICHAT_API_KEY for this server"
         )
         return None, "none"
+    # Only a profile's stored key needs the credentials module (key_command, keyring, file):
+    # a key from the environment or the command line does not load it.
+    from meilichat_cli.local.credentials import read_profile_key
+
     stored = read_profile_key(config, chosen, request.paths.credentials_file, warn=warn)
     if stored is None:
         return None, "none"
@@ -240,6 +243,22 @@ def _resolve_key(
         raise ConfigError(
             f"the key of profile {chosen.name!r} ({stored.source}): {exc.message}"
         ) from None
+
+
+def validate_api_key(key: str) -> str:
+    """Strip surrounding whitespace and refuse what an HTTP header cannot carry.
+
+    The key itself is never part of the message.
+    """
+    key = key.strip()
+    if not key:
+        raise UsageError("empty key refused")
+    if any(not 0x21 <= ord(char) <= 0x7E for char in key):
+        raise UsageError(
+            "the key contains spaces, control or non-ASCII characters; an HTTP header cannot"
+            " carry it (check what you pasted)"
+        )
+    return key
 
 
 def _checked_key(value: str, source: str) -> str:

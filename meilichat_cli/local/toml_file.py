@@ -19,7 +19,8 @@ written from its data with `dump_toml` instead, which is correct but loses the c
 tomlkit is imported only here and only when a file is written: reading stays on tomllib, so
 commands that write nothing never pay for it.
 
-Imports: standard library (tomli on Python < 3.11), tomlkit (lazily, when writing),
+Imports: standard library (tomllib, or tomli on Python < 3.11, lazily, when a file is read;
+tomlkit lazily, when writing),
 meilichat_cli.{errors, local.files}.
 """
 
@@ -34,11 +35,6 @@ from typing import Any
 
 from meilichat_cli.errors import ConfigError
 from meilichat_cli.local.files import read_bytes
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
 
 _TOMLLIB_POSITION = re.compile(r"^(?P<msg>.*?) \(at line (?P<line>\d+), column (?P<col>\d+)\)$")
 _UTF8_BOM = b"\xef\xbb\xbf"
@@ -69,7 +65,15 @@ def read_toml_text(path: Path) -> str | None:
 
 
 def parse_toml(text: str) -> dict[str, Any]:
-    """tomllib.loads, typed (tomllib raises tomllib.TOMLDecodeError, a ValueError)."""
+    """tomllib.loads, typed (tomllib raises tomllib.TOMLDecodeError, a ValueError).
+
+    Imported here, when there is a file to read: most runs of `ask` and `chat` have none
+    (the environment names the server), and the parser costs a few milliseconds to load."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on Python 3.10 only
+        import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
+
     document: dict[str, Any] = tomllib.loads(text)
     return document
 
