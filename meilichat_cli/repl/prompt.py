@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -206,17 +205,18 @@ class ReplPrompt:
         self.session.history.append_string(text)
 
 
-@dataclass
 class TerminalStreams:
     """Where the prompt reads keys and draws when stdin or stdout is not the terminal.
 
     Piped stdin (`cat notes | meilichat chat`) leaves the keyboard on /dev/tty; a redirected
-    stdout leaves the prompt (and OSC 52) on /dev/tty too. None means stdin / stdout."""
+    stdout leaves the prompt (and OSC 52) on /dev/tty too. None means stdin / stdout. (A plain
+    class: built before the prompt, where a dataclass would cost most of a millisecond.)"""
 
-    input: Input | None = None
-    output: Output | None = None
-    keyboard: TextIO | None = None  # /dev/tty opened for reading
-    screen: TextIO | None = None  # /dev/tty opened for writing
+    def __init__(self) -> None:
+        self.input: Input | None = None
+        self.output: Output | None = None
+        self.keyboard: TextIO | None = None  # /dev/tty opened for reading
+        self.screen: TextIO | None = None  # /dev/tty opened for writing
 
     @classmethod
     def open(cls, *, stdin_isatty: bool, stdout_isatty: bool) -> TerminalStreams:
