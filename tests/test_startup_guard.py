@@ -173,3 +173,14 @@ def test_ask_with_a_profile_reads_config_without_the_toml_writer(
     result = probe("run", ["ask", "--no-save", "which space movies?"], env=env)
     assert str(result["stdout"]).strip(), "ask printed no answer"
     assert loaded(result, ("tomlkit",)) == []
+
+
+def test_ask_without_saving_never_loads_the_history_store(
+    server_env: dict[str, str],
+) -> None:
+    # With history off, nothing is saved: sqlite3 and the store would be start-up cost alone.
+    result = probe("run", ["ask", "--no-save", "which space movies?"], env=server_env)
+    assert str(result["stdout"]).strip(), "ask printed no answer"
+    assert loaded(result, ("sqlite3",)) == []
+    saved = probe("run", ["ask", "which space movies?"], env=server_env)
+    assert loaded(saved, ("sqlite3",)) == ["sqlite3"]  # the probe does see the store when used
