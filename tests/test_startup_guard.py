@@ -181,6 +181,17 @@ def test_ask_with_a_profile_reads_config_without_the_toml_writer(
     assert loaded(result, ("tomlkit",)) == []
 
 
+def test_ask_without_saving_never_loads_the_history_store(
+    server_env: dict[str, str],
+) -> None:
+    # With history off, nothing is saved: sqlite3 and the store would be start-up cost alone.
+    result = probe("run", ["ask", "--no-save", "which space movies?"], env=server_env)
+    assert str(result["stdout"]).strip(), "ask printed no answer"
+    assert loaded(result, ("sqlite3",)) == []
+    saved = probe("run", ["ask", "which space movies?"], env=server_env)
+    assert loaded(saved, ("sqlite3",)) == ["sqlite3"]  # the probe does see the store when used
+
+
 # Runs the entry point with the arguments in argv[1] on a terminal; when the REPL asks
 # prompt_toolkit for its first line, records the loaded modules and answers Ctrl-D.
 CHAT_PROBE = r"""
