@@ -19,7 +19,6 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from meilichat_cli.cli.command_table import COMMANDS
 from meilichat_cli.errors import ExitCode, MeilichatError, ReportedFailure
 
 if TYPE_CHECKING:
@@ -28,7 +27,7 @@ if TYPE_CHECKING:
     from meilichat_cli.cli.quick import QuickChat
     from meilichat_cli.local.context import RunContext
 
-__all__ = ["COMMANDS", "build_app", "execute", "run"]
+__all__ = ["build_app", "execute", "run"]
 
 
 def build_app() -> typer.Typer:

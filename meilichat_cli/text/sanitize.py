@@ -29,8 +29,10 @@ BIDI_CONTROLS = "\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c"
 # C0 (but tab and newline), DEL, C1: removed, with the BiDi controls.
 _CONTROL_RANGES = "\x00-\x08\x0b-\x1f\x7f-\x9f" + BIDI_CONTROLS
 _UNSAFE = re.compile(f"[{_CONTROL_RANGES}\ud800-\udfff]")
-_CONTROLS = re.compile(f"[{_CONTROL_RANGES}]+")
-_SURROGATES = re.compile("[\ud800-\udfff]")
+# What removes and replaces them is compiled when unsafe text first comes (`re` caches it):
+# most runs show only clean text, and every run sanitizes something before its prompt.
+_CONTROLS = f"[{_CONTROL_RANGES}]+"
+_SURROGATES = "[\ud800-\udfff]"
 _REPLACEMENT = "\ufffd"
 
 # Line breaks and tabs that survive `sanitize`, plus the Unicode line/paragraph separators.
@@ -47,7 +49,7 @@ def sanitize(text: str) -> str:
     """
     if _UNSAFE.search(text) is None:
         return text
-    return _SURROGATES.sub(_REPLACEMENT, _CONTROLS.sub("", text))
+    return re.sub(_SURROGATES, _REPLACEMENT, re.sub(_CONTROLS, "", text))
 
 
 def sanitize_line(text: str) -> str:
