@@ -307,3 +307,26 @@ def test_a_chat_command_line_the_quick_parser_declines_goes_through_typer(
     # A mistake gets typer's words and exit 2, and no prompt.
     code, modules = chat_probe(["chat", "--modle", "a"], env)
     assert code == 2 and modules is None
+
+
+def test_ask_from_the_environment_loads_only_what_its_request_needs(
+    server_env: dict[str, str],
+) -> None:
+    # No config file, a key from the environment, nothing saved: no TOML parser, no secrets
+    # (random, hashlib, hmac), no credentials module, no other command and no option group
+    # of other commands.
+    result = probe("run", ["ask", "--no-save", "which space movies?"], env=server_env)
+    assert str(result["stdout"]).strip(), "ask printed no answer"
+    assert loaded(result, ("tomllib", "tomlkit", "secrets", "sqlite3")) == []
+    modules = result["modules"]
+    assert isinstance(modules, list)
+    ours = [name for name in modules if name.startswith("meilichat_cli.cli.")]
+    assert [name for name in ours if name.startswith("meilichat_cli.cli.commands.")] == [
+        "meilichat_cli.cli.commands.ask"
+    ]
+    assert not {
+        "meilichat_cli.cli.admin_options",
+        "meilichat_cli.cli.replay_options",
+        "meilichat_cli.cli.quick",
+        "meilichat_cli.local.credentials",
+    } & set(modules)
