@@ -51,6 +51,9 @@ _TRUE = frozenset({"1", "true", "yes", "on"})
 
 @dataclass(frozen=True)
 class Connection:
+    """Where a command connects, resolved: server, key (and where it came from), workspace,
+    model and TLS settings. Its repr never shows the key."""
+
     profile: str | None  # name of the profile used, None if none
     url: str  # validated, no trailing slash
     api_key: str | None
