@@ -236,6 +236,7 @@ NOT_BEFORE_THE_PROMPT = (
     "meilichat_cli.cli.help",
     "meilichat_cli.repl.slash_commands",
     "meilichat_cli.repl.transcript",
+    "meilichat_cli.chat.ask",
     "meilichat_cli.chat.recorder",
     "meilichat_cli.chat.turn",
     "meilichat_cli.history",

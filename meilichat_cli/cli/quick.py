@@ -166,10 +166,12 @@ def start_chat(
     no_save: bool,
 ) -> None:
     """The `chat` command, once its options are parsed (by typer or by `parse_chat`)."""
-    from meilichat_cli.chat.ask import check_resume_flags
     from meilichat_cli.repl.session import start_repl
 
-    check_resume_flags(continue_, conversation)
+    if continue_ or conversation is not None:  # nothing to check otherwise (nor to import)
+        from meilichat_cli.chat.ask import check_resume_flags
+
+        check_resume_flags(continue_, conversation)
     start_repl(
         ctx,
         flags,
