@@ -36,10 +36,11 @@ from typing import Any
 from meilichat_cli.errors import ConfigError
 from meilichat_cli.local.files import read_bytes
 
-_TOMLLIB_POSITION = re.compile(r"^(?P<msg>.*?) \(at line (?P<line>\d+), column (?P<col>\d+)\)$")
+# Patterns as text: `re` compiles (and caches) them on first use, which most runs never reach.
+_TOMLLIB_POSITION = r"^(?P<msg>.*?) \(at line (?P<line>\d+), column (?P<col>\d+)\)$"
 _UTF8_BOM = b"\xef\xbb\xbf"
 
-_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+_BARE_KEY = r"[A-Za-z0-9_-]+"
 _ESCAPES = {
     "\\": "\\\\",
     '"': '\\"',
@@ -108,7 +109,7 @@ def load_toml_file(path: Path) -> dict[str, Any]:
 
 def _decode_error_message(path: Path, exc: ValueError) -> str:
     first_line = str(exc).splitlines()[0] if str(exc) else "invalid TOML"
-    match = _TOMLLIB_POSITION.match(first_line)
+    match = re.match(_TOMLLIB_POSITION, first_line)
     if match:
         return f"{path} line {match['line']}, column {match['col']}: {match['msg']}"
     return f"{path}: {first_line}"
@@ -148,7 +149,7 @@ def _emit_table(lines: list[str], path: list[str], table: dict[str, Any]) -> Non
 
 
 def format_key(key: str) -> str:
-    return key if _BARE_KEY.fullmatch(key) else quote_string(key)
+    return key if re.fullmatch(_BARE_KEY, key) else quote_string(key)
 
 
 def quote_string(text: str) -> str:

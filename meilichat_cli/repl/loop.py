@@ -11,7 +11,7 @@ prompt_toolkit.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 
 class SlashCommand(NamedTuple):  # not a dataclass: created before the prompt, ten times cheaper
@@ -60,10 +60,12 @@ PROMPT = "> "
 CONTINUATION = ". "
 
 
-class LineHandler(Protocol):
-    """Carries out one submitted line; False when the session should end (/exit)."""
+if TYPE_CHECKING:  # a Protocol class costs a little to create, and is only a type here
 
-    def handle(self, line: str) -> bool: ...
+    class LineHandler(Protocol):
+        """Carries out one submitted line; False when the session should end (/exit)."""
+
+        def handle(self, line: str) -> bool: ...
 
 
 def run_loop(read_line: Callable[[], str], controller: LineHandler) -> None:
