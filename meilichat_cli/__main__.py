@@ -13,7 +13,9 @@ Both imports sit in `try: … except ImportError` in those libraries, which is w
 entry in `sys.modules` triggers. A process that already imported them keeps them.
 
 `meilichat --version` and the root help (`meilichat`, `-h`, `--help`) are answered here,
-before typer is imported: they need only the version string and the command table.
+before typer is imported: they need only the version string and the command table. A plain
+`meilichat chat …` line is parsed here too (`cli/quick.py`) and runs without typer; every
+other command line goes to the Typer app.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ import sys
 
 COMPLETION_VAR = "_MEILICHAT_COMPLETE"
 NOT_NEEDED = ("httpx._main", "trio")
+# What asks for the root help page (a bare `meilichat` is a mistake that gets it too). Here,
+# not in cli/help/root.py, so that no other command line loads the help module.
+ROOT_HELP_ARGS: tuple[list[str], ...] = ([], ["--help"], ["-h"])
 
 
 def main() -> None:
@@ -32,20 +37,24 @@ def main() -> None:
 
         sys.stdout.write(f"meilichat {__version__}\n")
         return
-    from meilichat_cli.cli.help.root import ROOT_HELP_ARGS
-
-    # With click's completion variable set, an empty command line is a TAB, not a request
-    # for help: that goes to the app.
-    if args in ROOT_HELP_ARGS and COMPLETION_VAR not in os.environ:
+    # With click's completion variable set, a command line is what is being completed:
+    # that goes to the app, and an empty one is a TAB, not a request for help.
+    completing = COMPLETION_VAR in os.environ
+    if args in ROOT_HELP_ARGS and not completing:
         _print_root_help()
         # A bare `meilichat` is a usage mistake that gets the help page (exit 2, as click).
         sys.exit(2 if not args else 0)
     for name in NOT_NEEDED:
         # None in sys.modules makes `import name` raise ImportError (documented behaviour).
         sys.modules.setdefault(name, None)  # type: ignore[arg-type]
+    quick = None
+    if not completing and "chat" in args:
+        from meilichat_cli.cli.quick import parse_chat
+
+        quick = parse_chat(args)
     from meilichat_cli.cli.app import run
 
-    run()
+    run(quick=quick)
 
 
 def _print_root_help() -> None:

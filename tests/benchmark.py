@@ -1,6 +1,6 @@
 """Benchmark meilichat against its floors, in one run, and print floor, meilichat and ratio.
 
-    python tests/benchmark.py [--quick] [--repeat N] [--only GROUP,...] [--venv DIR]
+    python tests/benchmark.py [--quick] [--repeat N] [--only GROUP,...] [--venv DIR] [--llm PATH]
 
 What it measures, and against what (every line in the same run, contenders interleaved,
 ≥ 7 runs each by default after one untimed warm-up; medians):
@@ -17,8 +17,11 @@ What it measures, and against what (every line in the same run, contenders inter
     repl     `meilichat chat` start → prompt against a bare prompt_toolkit prompt
     batch    `meilichat batch` of 24 questions at concurrency 1 / 4 / 16 against a server
              that waits 300 ms per answer: questions/s against a bare httpx thread pool
-    peers    `llm` (when installed), as an informative line: it needs an OpenAI stream with
-             no leading `retry:` frame, which the benchmark's server can serve
+    peers    `llm` (on PATH, or --llm PATH), as informative lines: `--version`, first token,
+             the 8,000-token answer (CPU, max RSS) and the paced answer. llm needs an OpenAI
+             stream with no leading `retry:` frame: these lines use a second server that
+             leaves it out, with meilichat and the floors measured again on it; llm gets a
+             private LLM_USER_PATH with one model per scenario
 
 Honest floors: everything runs from a clean virtual environment the benchmark creates with
 this same Python (default `.bench-venv/` in the checkout, re-used and refreshed): meilichat is
@@ -72,7 +75,7 @@ BATCH_MODEL = "scenario:first-delay?ms=300"
 BATCH_QUESTIONS = 24
 BATCH_CONCURRENCY = (1, 4, 16)
 RUN_TIMEOUT = 120.0
-GROUPS = ("startup", "ttft", "long", "paced", "repl", "batch")
+GROUPS = ("startup", "ttft", "long", "paced", "repl", "batch", "peers")
 
 # The stand-in server, in a process of its own, run by the clean environment's Python. It
 # prints its address, then one JSON line per request arrival and per stream handed over in
@@ -466,6 +469,7 @@ class Bench:
     workdir: Path
     repeat: int
     progress: Callable[[str], None]
+    llm: str | None = None  # the `llm` program, for the peers group
     bodies: dict[str, Path] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
 
@@ -573,9 +577,8 @@ def bench_startup(bench: Bench, results: Results) -> None:
         "meilichat --version": cold([*bench.meilichat, "--version"]),
         "meilichat --help": cold([*bench.meilichat, "--help"]),
     }
-    llm = shutil.which("llm")
-    if llm:
-        contenders["llm --version"] = cold([llm, "--version"])
+    if bench.llm:
+        contenders["llm --version"] = cold([bench.llm, "--version"])
     interleave(bench, contenders, results)
 
 
@@ -592,7 +595,11 @@ def bench_ttft(bench: Bench, results: Results) -> None:
             if len(arrivals) != seen + 1:
                 raise BenchError(f"expected one request, the server saw {len(arrivals) - seen}")
             # Where the time goes: start-up until the request reaches the server.
-            return {"ttft": run.first, "ttft:request": arrivals[seen] - run.started}
+            return {
+                "ttft": run.first,
+                "ttft:request": arrivals[seen] - run.started,
+                "ttft:rss": run.rss,
+            }
 
         return measure
 
@@ -729,6 +736,102 @@ def bench_batch(bench: Bench, results: Results) -> None:
                 measure[name.rsplit(" ", 1)[0]] = measure.pop(name)
 
 
+def llm_environment(bench: Bench, server: ServerProcess) -> dict[str, str]:
+    """`llm` configured, in a private directory, with one model per scenario on `server`."""
+    home = bench.workdir / "llm"
+    home.mkdir(exist_ok=True)
+    (home / "keys.json").write_text(json.dumps({"bench": server.chat_key}))
+    entries = [
+        f'- model_id: "bench-{kind}"\n'
+        f"  model_name: {json.dumps(model)}\n"
+        f'  api_base: "{server.url}/chats/{server.workspace}"\n'
+        f'  api_key_name: "bench"\n'
+        for kind, model in LLM_MODELS.items()
+    ]
+    (home / "extra-openai-models.yaml").write_text("".join(entries))
+    return client_environment(server, bench.workdir, bench.python) | {"LLM_USER_PATH": str(home)}
+
+
+def bench_peers(bench: Bench, results: Results) -> None:
+    """`llm`, when installed, against meilichat and the floors, all on a server without the
+    leading `retry:` frame (the OpenAI SDK under llm does not expect one)."""
+    if not bench.llm:
+        bench.progress("  llm is not installed (or --llm PATH): no peer lines")
+        return
+    llm = bench.llm
+    server = ServerProcess(bench.python, plain=True)
+    try:
+        peer = Bench(
+            server=server,
+            python=bench.python,
+            meilichat=bench.meilichat,
+            env=client_environment(server, bench.workdir, bench.python),
+            workdir=bench.workdir,
+            repeat=bench.repeat,
+            progress=bench.progress,
+        )
+        llm_env = llm_environment(peer, server)
+        marker = peer.first_answer_text(TTFT_MODEL)
+        big = max(LONG_SIZES)
+
+        def first(argv: list[str], env: dict[str, str]) -> Callable[[], dict[str, float]]:
+            return lambda: {"peers:ttft": _required(run_on_terminal(argv, env, marker).first)}
+
+        def long(argv: list[str], env: dict[str, str]) -> Callable[[], dict[str, float]]:
+            def measure() -> dict[str, float]:
+                run = run_on_terminal(argv, env)
+                return {"peers:long:cpu": run.cpu, "peers:long:rss": run.rss}
+
+            return measure
+
+        def paced(argv: list[str], env: dict[str, str]) -> Callable[[], dict[str, float]]:
+            def measure() -> dict[str, float]:
+                run = run_on_terminal(argv, env)
+                return {"peers:paced:cpu": run.cpu, "peers:paced:rss": run.rss}
+
+            return measure
+
+        long_model = f"scenario:long?tokens={big}"
+        llm_argv = {kind: [llm, "-n", "-m", f"bench-{kind}", QUESTION] for kind in LLM_MODELS}
+        interleave(
+            peer,
+            {
+                "meilichat": first(peer.ask(TTFT_MODEL), peer.env),
+                "llm": first(llm_argv["ttft"], llm_env),
+                "curl": first(peer.curl(TTFT_MODEL), peer.env),
+            },
+            results,
+        )
+        interleave(
+            peer,
+            {
+                "meilichat": long(peer.ask(long_model), peer.env),
+                "llm": long(llm_argv["long"], llm_env),
+                "bare httpx": long(peer.httpx_client(long_model), peer.env),
+            },
+            results,
+        )
+        # The paced stream takes 20 s a run: llm alone (meilichat's line is the paced group's).
+        interleave(peer, {"llm": paced(llm_argv["paced"], llm_env)}, results)
+        bench.failures.extend(peer.failures)
+    finally:
+        server.close()
+
+
+def _required(value: float | None) -> float:
+    if value is None:
+        raise BenchError("no first answer text")
+    return value
+
+
+# `llm -m bench-KIND` names the scenario the peers group asks for.
+LLM_MODELS = {
+    "ttft": TTFT_MODEL,
+    "long": f"scenario:long?tokens={max(LONG_SIZES)}",
+    "paced": PACED_MODEL,
+}
+
+
 BENCHES: dict[str, Callable[[Bench, Results], None]] = {
     "startup": bench_startup,
     "ttft": bench_ttft,
@@ -736,6 +839,7 @@ BENCHES: dict[str, Callable[[Bench, Results], None]] = {
     "paced": bench_paced,
     "repl": bench_repl,
     "batch": bench_batch,
+    "peers": bench_peers,
 }
 # ---------------------------------------------------------------------------------------------
 # The report: one line per budget, with its floor and the ratio.
@@ -968,8 +1072,11 @@ def budget_lines(results: Results) -> list[Line]:
                 _verdict(None if ratio is None else ratio <= 1.5),
             )
         )
+    lines.extend(peer_lines(results))
     peaks = (
         ("startup:rss", "meilichat --version", "--version"),
+        ("startup:rss", "meilichat --help", "--help"),
+        ("ttft:rss", "meilichat", "first token (a short answer)"),
         ("paced:rss", "meilichat", "paced answer"),
         ("repl:rss", "meilichat chat", "REPL"),
         (f"batch{max(BATCH_CONCURRENCY)}:rss", "meilichat", "batch"),
@@ -978,6 +1085,67 @@ def budget_lines(results: Results) -> list[Line]:
         value = _median(results, measure, contender)
         if value is not None:
             add(Line(f"max RSS, {label}", "", _mib(value), "", "", "info"))
+    return lines
+
+
+def peer_lines(results: Results) -> list[Line]:
+    """Informative lines for `llm`: meilichat's column is meilichat on the same server."""
+    lines: list[Line] = []
+    curl = _median(results, "peers:ttft", "curl")
+    mine = _median(results, "peers:ttft", "meilichat")
+    theirs = _median(results, "peers:ttft", "llm")
+    if theirs is not None:
+        over = "n/a" if curl is None else f"+{(theirs - curl) * 1000:.0f} ms"
+        lines.append(
+            Line(
+                "peer: first token, llm",
+                f"curl {_ms(curl)}",
+                _ms(mine),
+                f"llm {_ms(theirs)} ({over})",
+                "",
+                "info",
+            )
+        )
+    bare = _median(results, "peers:long:cpu", "bare httpx")
+    mine = _median(results, "peers:long:cpu", "meilichat")
+    theirs = _median(results, "peers:long:cpu", "llm")
+    if theirs is not None:
+        lines.append(
+            Line(
+                f"peer: {max(LONG_SIZES):,}-token answer CPU, llm",
+                f"bare httpx {_ms(bare)}",
+                _ms(mine),
+                f"llm {_ms(theirs)} ({_x(_ratio(theirs, bare))})",
+                "",
+                "info",
+            )
+        )
+    mine_rss = _median(results, "peers:long:rss", "meilichat")
+    theirs_rss = _median(results, "peers:long:rss", "llm")
+    if theirs_rss is not None:
+        lines.append(
+            Line(
+                f"peer: {max(LONG_SIZES):,}-token answer max RSS, llm",
+                f"bare httpx {_mib(_median(results, 'peers:long:rss', 'bare httpx'))}",
+                _mib(mine_rss),
+                f"llm {_mib(theirs_rss)}",
+                "",
+                "info",
+            )
+        )
+    theirs = _median(results, "peers:paced:cpu", "llm")
+    if theirs is not None:
+        bare = _median(results, "paced:cpu", "bare httpx")
+        lines.append(
+            Line(
+                "peer: paced answer CPU, llm",
+                f"bare httpx {_ms(bare)}",
+                _ms(_median(results, "paced:cpu", "meilichat")),
+                f"llm {_ms(theirs)} ({_x(_ratio(theirs, bare))})",
+                "",
+                "info",
+            )
+        )
     return lines
 
 
@@ -1026,6 +1194,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--only", default=",".join(GROUPS), help=f"comma-separated groups: {','.join(GROUPS)}"
     )
+    parser.add_argument(
+        "--llm", default=shutil.which("llm"), help="the llm program for peer lines (default: PATH)"
+    )
     args = parser.parse_args(argv)
     if args.repeat is None:
         args.repeat = 3 if args.quick else 7
@@ -1064,6 +1235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 workdir=workdir,
                 repeat=args.repeat,
                 progress=progress,
+                llm=args.llm,
             )
             progress(f"server {server.url} (own process); {args.repeat} runs each")
             results: Results = {}

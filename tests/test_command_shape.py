@@ -12,13 +12,9 @@ import pytest
 import typer
 
 import meilichat_cli
-from meilichat_cli.cli.options import (
-    AdminConnection,
-    ChatConnection,
-    DoctorConnection,
-    option_group,
-    with_option_groups,
-)
+from meilichat_cli.cli.admin_options import AdminConnection
+from meilichat_cli.cli.commands.doctor import DoctorConnection
+from meilichat_cli.cli.options import ChatConnection, option_group, with_option_groups
 from meilichat_cli.cli.typer_compat import click_command
 
 PACKAGE = Path(meilichat_cli.__file__).parent

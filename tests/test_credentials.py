@@ -14,6 +14,7 @@ import pytest
 from meilichat_cli.errors import ConfigError, UsageError
 from meilichat_cli.local import credentials
 from meilichat_cli.local.config import Config, Profile
+from meilichat_cli.local.connection import validate_api_key
 from meilichat_cli.local.credentials import (
     CredentialsFile,
     StoredKey,
@@ -22,7 +23,6 @@ from meilichat_cli.local.credentials import (
     read_profile_key,
     run_key_command,
     store_profile_key,
-    validate_api_key,
 )
 
 SECRET = "sk-SENTINEL-0123456789-abcdefghij"

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from meilichat_cli.cli.app import COMMANDS, build_app
+from meilichat_cli.cli.app import build_app
+from meilichat_cli.cli.command_table import COMMANDS
 from meilichat_cli.cli.help import render as reference_render
 from meilichat_cli.cli.help import topics as reference
 from meilichat_cli.errors import ExitCode, MeilichatError

@@ -31,6 +31,7 @@ from meilichat_cli.local.context import RunContext
 from meilichat_cli.protocol.conversation import Turn, complete_tool_pairs
 from meilichat_cli.protocol.events import ConversationMessage, TextDelta
 from meilichat_cli.repl.host import TerminalHost
+from meilichat_cli.repl.loop import run_loop
 from meilichat_cli.repl.prompt import ReplPrompt, SlashCompleter, prepare_history_file
 from meilichat_cli.repl.slash_commands import (
     ChatController,
@@ -39,7 +40,6 @@ from meilichat_cli.repl.slash_commands import (
     Question,
     UnknownCommand,
     parse_line,
-    run_loop,
 )
 from meilichat_cli.repl.state import ChatState
 from meilichat_cli.ui import clipboard

@@ -1,4 +1,5 @@
-"""Start-up guard: `--version`, `--help` and shell completion must not load the heavy libraries.
+"""Start-up guard: `--version`, `--help` and shell completion must not load the heavy libraries,
+and `meilichat chat` must reach its prompt, and `ask` its request, with only what they need.
 
 Each check runs in a fresh interpreter and reads `sys.modules` at the end: a module imported
 at the top level of anything these paths load (cli.py, commands/*, settings, config, paths…)
@@ -7,6 +8,11 @@ needed to print a version, a help page or completion candidates, nor is tomlkit 
 is only *written* with it; reading uses tomllib, so `ask` does not load it); rich and the markdown
 stack are needed only by typer's help formatter, so building the command tree, `--version`
 and completion must not load them either.
+
+`chat` is parsed without typer (`cli/quick.py`), and its prompt is shown before the slash
+commands, the history store, the protocol modules, httpx and rich are imported (the REPL
+imports those in the background once the prompt is on screen): the chat probe runs the real
+entry point on a pseudo-terminal and reads `sys.modules` when the prompt is asked for.
 """
 
 from __future__ import annotations
@@ -173,3 +179,155 @@ def test_ask_with_a_profile_reads_config_without_the_toml_writer(
     result = probe("run", ["ask", "--no-save", "which space movies?"], env=env)
     assert str(result["stdout"]).strip(), "ask printed no answer"
     assert loaded(result, ("tomlkit",)) == []
+
+
+def test_ask_without_saving_never_loads_the_history_store(
+    server_env: dict[str, str],
+) -> None:
+    # With history off, nothing is saved: sqlite3 and the store would be start-up cost alone.
+    result = probe("run", ["ask", "--no-save", "which space movies?"], env=server_env)
+    assert str(result["stdout"]).strip(), "ask printed no answer"
+    assert loaded(result, ("sqlite3",)) == []
+    saved = probe("run", ["ask", "which space movies?"], env=server_env)
+    assert loaded(saved, ("sqlite3",)) == ["sqlite3"]  # the probe does see the store when used
+
+
+# Runs the entry point with the arguments in argv[1] on a terminal; when the REPL asks
+# prompt_toolkit for its first line, records the loaded modules and answers Ctrl-D.
+CHAT_PROBE = r"""
+import importlib.abc, importlib.machinery, json, sys
+seen = {}
+
+class AtThePrompt(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name != "prompt_toolkit.shortcuts.prompt":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        run = spec.loader.exec_module
+
+        def exec_module(module):
+            run(module)
+
+            def prompt(self, *args, **kwargs):
+                seen["modules"] = sorted(n for n, m in sys.modules.items() if m is not None)
+                raise EOFError
+
+            module.PromptSession.prompt = prompt
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+sys.meta_path.insert(0, AtThePrompt())
+sys.argv = ["meilichat", *json.loads(sys.argv[1])]
+from meilichat_cli.__main__ import main
+try:
+    main()
+finally:
+    sys.__stdout__.write("\n@@PROBE@@" + json.dumps(seen) + "\n")
+    sys.__stdout__.flush()
+"""
+
+# What the REPL's first prompt must not wait for (and the quick parse must not need).
+NOT_BEFORE_THE_PROMPT = (
+    "meilichat_cli.cli.root",
+    "meilichat_cli.cli.commands",
+    "meilichat_cli.cli.options",
+    "meilichat_cli.cli.help",
+    "meilichat_cli.repl.slash_commands",
+    "meilichat_cli.repl.transcript",
+    "meilichat_cli.chat.ask",
+    "meilichat_cli.chat.recorder",
+    "meilichat_cli.chat.turn",
+    "meilichat_cli.history",
+    "meilichat_cli.protocol",
+    "meilichat_cli.api.client",
+    "meilichat_cli.ui.output",
+    "meilichat_cli.ui.stream",
+    "meilichat_cli.ui.editor",
+    "meilichat_cli.local.credentials",
+)
+
+
+def chat_probe(args: list[str], env: dict[str, str]) -> tuple[int, list[str] | None]:
+    """Exit status and the modules loaded when `meilichat ARGS` first asked for a line (None
+    when it never did)."""
+    import pexpect
+
+    child = pexpect.spawn(
+        sys.executable,
+        ["-c", CHAT_PROBE, json.dumps(args)],
+        env=env,
+        encoding="utf-8",
+        timeout=60,
+        dimensions=(40, 100),
+    )
+    child.expect(pexpect.EOF)
+    child.close()
+    output = str(child.before)
+    assert "@@PROBE@@" in output, output[-2000:]
+    seen = json.loads(output.rsplit("@@PROBE@@", 1)[1].strip())
+    return int(child.exitstatus or 0), seen.get("modules")
+
+
+def test_chat_shows_its_prompt_without_typer_history_or_the_network_stack(
+    clean_env: dict[str, str],
+) -> None:
+    env = {
+        **clean_env,
+        "MEILICHAT_URL": "http://127.0.0.1:9",
+        "MEILICHAT_API_KEY": "a-key-from-the-environment",
+        "MEILICHAT_WORKSPACE": "movies",
+        "TERM": "xterm-256color",
+    }
+    code, modules = chat_probe(["chat", "-m", "gpt-4o-mini"], env)
+    assert code == 0 and modules is not None
+    families = {name.split(".")[0] for name in modules}
+    heavy = ("httpx", "httpcore", "pydantic", "sqlite3", "tomlkit", "typer", "click")
+    assert sorted(families & {*heavy, *RENDERING}) == []
+    assert "tomllib" not in families  # no config file to read
+    early = [m for m in modules if m.startswith(NOT_BEFORE_THE_PROMPT)]
+    assert early == []
+    assert "prompt_toolkit" in families and "meilichat_cli.repl.loop" in modules
+
+
+def test_a_chat_command_line_the_quick_parser_declines_goes_through_typer(
+    clean_env: dict[str, str],
+) -> None:
+    env = {
+        **clean_env,
+        "MEILICHAT_URL": "http://127.0.0.1:9",
+        "MEILICHAT_WORKSPACE": "movies",
+        "TERM": "xterm-256color",
+    }
+    # A repeated option is left to typer (click keeps the last one): the same REPL opens.
+    code, modules = chat_probe(["chat", "-m", "a", "-m", "b"], env)
+    assert code == 0 and modules is not None
+    assert "typer" in {name.split(".")[0] for name in modules}
+    assert "meilichat_cli.repl.loop" in modules
+    # A mistake gets typer's words and exit 2, and no prompt.
+    code, modules = chat_probe(["chat", "--modle", "a"], env)
+    assert code == 2 and modules is None
+
+
+def test_ask_from_the_environment_loads_only_what_its_request_needs(
+    server_env: dict[str, str],
+) -> None:
+    # No config file, a key from the environment, nothing saved: no TOML parser, no secrets
+    # (random, hashlib, hmac), no credentials module, no other command and no option group
+    # of other commands.
+    result = probe("run", ["ask", "--no-save", "which space movies?"], env=server_env)
+    assert str(result["stdout"]).strip(), "ask printed no answer"
+    assert loaded(result, ("tomllib", "tomlkit", "secrets", "sqlite3")) == []
+    modules = result["modules"]
+    assert isinstance(modules, list)
+    ours = [name for name in modules if name.startswith("meilichat_cli.cli.")]
+    assert [name for name in ours if name.startswith("meilichat_cli.cli.commands.")] == [
+        "meilichat_cli.cli.commands.ask"
+    ]
+    assert not {
+        "meilichat_cli.cli.admin_options",
+        "meilichat_cli.cli.replay_options",
+        "meilichat_cli.cli.quick",
+        "meilichat_cli.local.credentials",
+    } & set(modules)

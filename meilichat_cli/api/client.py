@@ -494,6 +494,7 @@ class ChatStream:
                         hint="the partial answer is kept; is this Meilisearch?"
                         " (`meilichat doctor`)",
                     )
+                moved_on = False
                 for message in decoder.feed(chunk):
                     if message.event != "message":
                         continue
@@ -502,14 +503,18 @@ class ChatStream:
                         if isinstance(event, TextDelta):
                             if event.text:
                                 self.tokens += 1
-                                last_event = self._clock()
+                                moved_on = True
                         elif not isinstance(event, UsageReport):
-                            last_event = self._clock()
+                            moved_on = True
                         yield event
                         if isinstance(event, Done):
                             _drain(chunks)
                             return
-                if self._clock() - last_event > self.read_timeout:
+                # One clock read per network chunk, not per event.
+                now = self._clock()
+                if moved_on:
+                    last_event = now
+                elif now - last_event > self.read_timeout:
                     raise TimeoutError_(
                         f"No event for {self.read_timeout:g} s (data trickles in, but no answer)",
                         hint="the partial answer is kept; raise it with --timeout SECONDS",

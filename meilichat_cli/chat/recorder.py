@@ -112,13 +112,13 @@ class Recorder:
         self, outcome: TurnOutcome, *, question: str, connection: Connection, workspace: str
     ) -> None:
         """Append the turn to the context, and save it when history is on."""
-        from meilichat_cli.errors import NotFoundError
-        from meilichat_cli.history.store import HistoryUnavailable
-
         self.messages.extend(outcome.turn.history_messages())
         store = self._open()
         if store is None:
-            return
+            return  # history is off: sqlite3 and the store are never imported
+        from meilichat_cli.errors import NotFoundError
+        from meilichat_cli.history.store import HistoryUnavailable
+
         try:
             if self.conversation_id is None:
                 self.conversation_id = store.new_conversation(

@@ -146,7 +146,9 @@ def run_turn(
                     continue
                 if first_search is None:
                     first_search = clock()
-            turn.feed(event, at_ms=elapsed(clock()))
+            # Only searches are timed; a text delta (nearly every event) reads no clock.
+            searching = isinstance(event, (SearchProgress, SearchSources))
+            turn.feed(event, at_ms=elapsed(clock()) if searching else None)
             on_event(event)
     except (KeyboardInterrupt, BrokenPipeError) as stop:
         stream.close()

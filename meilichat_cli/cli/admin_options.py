@@ -7,21 +7,36 @@ Which key an admin command sends, first found wins:
   MEILICHAT_API_KEY / the profile's stored key.
 
 Secrets are read from stdin (refused when stdin is a terminal: it would echo) or from a
-hidden prompt; they are never printed. Only typer is imported at module level.
+hidden prompt; they are never printed. `AdminConnection` is the option group of the admin
+commands' connection (see cli/options.py for option groups). Only typer is imported at module
+level.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from meilichat_cli.cli.context import errors_as_json
-from meilichat_cli.cli.options import AdminKeyStdinOption, PromptAdminKeyOption
+from meilichat_cli.cli.options import (
+    AdminKeyStdinOption,
+    ApiKeyOption,
+    CaBundleOption,
+    ConnectionFlags,
+    InsecureOption,
+    ProfileOption,
+    PromptAdminKeyOption,
+    TimeoutOption,
+    UrlOption,
+    option_group,
+)
 
 __all__ = [
+    "AdminConnection",
     "AdminKeyStdinOption",
     "JsonOption",
     "PromptAdminKeyOption",
@@ -39,7 +54,6 @@ __all__ = [
 
 if TYPE_CHECKING:
     from meilichat_cli.api.client import MeiliClient
-    from meilichat_cli.cli.options import ConnectionFlags
     from meilichat_cli.local.connection import Connection
     from meilichat_cli.local.context import RunContext
 
@@ -95,7 +109,7 @@ def prompt_secret(ctx: RunContext, what: str, option: str) -> str:
 def explicit_admin_key(ctx: RunContext, *, from_stdin: bool, prompt: bool) -> str | None:
     """The admin key the user gave for this run (stdin, prompt or MEILI_MASTER_KEY), or None."""
     from meilichat_cli.errors import UsageError
-    from meilichat_cli.local.credentials import validate_api_key
+    from meilichat_cli.local.connection import validate_api_key
 
     if from_stdin and prompt:
         raise UsageError("use either --admin-key-stdin or --prompt-admin-key, not both")
@@ -191,3 +205,39 @@ def value_or_file(
     if path is not None:
         return read_text_file(ctx, path, what)
     return value
+
+
+@option_group
+@dataclass(frozen=True)
+class AdminConnection:
+    """The connection options of the admin commands (workspace, index): where, and with which
+    admin key (see the module docstring for which key is sent)."""
+
+    profile: ProfileOption = None
+    url: UrlOption = None
+    api_key: ApiKeyOption = None
+    admin_key_stdin: AdminKeyStdinOption = False
+    prompt_admin_key: PromptAdminKeyOption = False
+    timeout: TimeoutOption = 30.0
+    ca_bundle: CaBundleOption = None
+    insecure: InsecureOption = False
+
+    @property
+    def flags(self) -> ConnectionFlags:
+        return ConnectionFlags(
+            profile=self.profile,
+            url=self.url,
+            api_key=self.api_key,
+            timeout=self.timeout,
+            ca_bundle=self.ca_bundle,
+            insecure=self.insecure,
+        )
+
+    def client(self, ctx: RunContext) -> AbstractContextManager[tuple[Connection, MeiliClient]]:
+        """Resolve the connection and open a client carrying the admin key."""
+        return admin_client(
+            ctx,
+            self.flags,
+            admin_key_stdin=self.admin_key_stdin,
+            prompt_admin_key=self.prompt_admin_key,
+        )

@@ -27,9 +27,10 @@ _REPEATED = (
 )
 # Commands whose -p/--url/-w are settings being written, not where to connect.
 _SETTINGS_COMMANDS = frozenset({"profile"})
-# `meilichat …` inside backquotes, or a hint that is one command line.
-_QUOTED = re.compile(r"`(meilichat [^`]*)`")
-_WHOLE = re.compile(r"\A(?:[A-Z_]+=\S+ )*meilichat [^`]*\Z")
+# `meilichat …` inside backquotes, or a hint that is one command line. Compiled (and cached
+# by `re`) on the error path that uses them, not by every run that remembers its flags.
+_QUOTED = r"`(meilichat [^`]*)`"
+_WHOLE = r"\A(?:[A-Z_]+=\S+ )*meilichat [^`]*\Z"
 
 # (command path words) -> the option strings that command takes, or None when unknown.
 OptionLookup = Callable[[list[str]], "tuple[int, set[str]] | None"]
@@ -75,10 +76,10 @@ def with_flags(text: str, flags: Mapping[str, str], lookup: OptionLookup) -> str
         del path_length  # options go last, where a reader adds them too
         return " ".join([*words, *extra])
 
-    if _WHOLE.match(text.strip()):
+    if re.match(_WHOLE, text.strip()):
         prefix_end = text.index("meilichat ")
         return text[:prefix_end] + rewrite(text[prefix_end:].rstrip()) + text[len(text.rstrip()) :]
-    return _QUOTED.sub(lambda match: f"`{rewrite(match.group(1))}`", text)
+    return re.sub(_QUOTED, lambda match: f"`{rewrite(match.group(1))}`", text)
 
 
 def pasteable(text: str | None, ctx: RunContext) -> str | None:

@@ -9,9 +9,13 @@ spell them the same way, and so does the way a command receives them:
   only (after `*`); typer sees the group's options in its place, in field order (so `--help`
   lists them where the parameter stands), and the command receives the dataclass.
 
-`ChatConnection` (ask, chat, batch, doctor) and `AdminConnection` (workspace, index) are the
-connection options of the two kinds of command, declared here once. The mechanism relies on
-typer reading a command's parameters with `inspect.signature` (checked by
+`ServerConnection` and `ChatConnection` (ask, chat, batch) are the connection options of the
+commands that chat, and `TurnOptions` how `ask` and `demo` ask one turn, declared here once.
+The groups only some commands use live beside them, so that `ask` does not pay for creating
+them (a frozen dataclass costs most of a millisecond): `AdminConnection` in
+`cli/admin_options.py` (workspace, index), `ReplayConnection` in `cli/replay_options.py`
+(explain, source), `DoctorConnection` in the doctor command. The mechanism relies on typer
+reading a command's parameters with `inspect.signature` (checked by
 tests/test_typer_compat.py). Only typer is imported at module level.
 """
 
@@ -38,14 +42,9 @@ from meilichat_cli.cli.completion.completers import (
 from meilichat_cli.cli.context import errors_as_json
 
 if TYPE_CHECKING:
-    from contextlib import AbstractContextManager
-
-    from meilichat_cli.api.client import MeiliClient
-    from meilichat_cli.local.connection import Connection
-    from meilichat_cli.local.context import RunContext
+    pass
 
 __all__ = [
-    "AdminConnection",
     "AdminKeyStdinOption",
     "ApiKeyOption",
     "CaBundleOption",
@@ -53,7 +52,6 @@ __all__ = [
     "ConnectionFlags",
     "ContinueOption",
     "ConversationOption",
-    "DoctorConnection",
     "EventsOption",
     "InsecureOption",
     "JsonOption",
@@ -303,70 +301,6 @@ class ChatConnection(ServerConnection):
 
 @option_group
 @dataclass(frozen=True)
-class DoctorConnection(ServerConnection):
-    """As ServerConnection, with doctor's shorter wait."""
-
-    timeout: TimeoutOption = 60.0
-
-
-@option_group
-@dataclass(frozen=True)
-class AdminConnection:
-    """The connection options of the admin commands (workspace, index): where, and with which
-    admin key (see cli/admin_options.py for which key is sent)."""
-
-    profile: ProfileOption = None
-    url: UrlOption = None
-    api_key: ApiKeyOption = None
-    admin_key_stdin: AdminKeyStdinOption = False
-    prompt_admin_key: PromptAdminKeyOption = False
-    timeout: TimeoutOption = 30.0
-    ca_bundle: CaBundleOption = None
-    insecure: InsecureOption = False
-
-    @property
-    def flags(self) -> ConnectionFlags:
-        return ConnectionFlags(
-            profile=self.profile,
-            url=self.url,
-            api_key=self.api_key,
-            timeout=self.timeout,
-            ca_bundle=self.ca_bundle,
-            insecure=self.insecure,
-        )
-
-    def client(self, ctx: RunContext) -> AbstractContextManager[tuple[Connection, MeiliClient]]:
-        """Resolve the connection and open a client carrying the admin key."""
-        from meilichat_cli.cli.admin_options import admin_client
-
-        return admin_client(
-            ctx,
-            self.flags,
-            admin_key_stdin=self.admin_key_stdin,
-            prompt_admin_key=self.prompt_admin_key,
-        )
-
-
-@option_group
-@dataclass(frozen=True)
-class ReplayConnection:
-    """Where `explain` and `source` read the documents of a saved turn: no workspace or
-    model, since nothing is asked."""
-
-    profile: ProfileOption = None
-    url: UrlOption = None
-    api_key: ApiKeyOption = None
-    timeout: TimeoutOption = 120.0
-    ca_bundle: CaBundleOption = None
-    insecure: InsecureOption = False
-
-    @property
-    def flags(self) -> ConnectionFlags:
-        return ConnectionFlags(**dataclasses.asdict(self))
-
-
-@option_group
-@dataclass(frozen=True)
 class TurnOptions:
     """How one turn is asked and shown, shared by `ask` and `demo`: the system prompt, the
     output mode, which conversation it continues and whether it is saved."""
@@ -391,20 +325,3 @@ class TurnOptions:
     @property
     def any_output_mode(self) -> bool:
         return self.json_mode or self.events_mode or self.plain
-
-
-# A saved turn, as `explain` and `source` name it.
-ConversationArgument = Annotated[
-    str | None,
-    typer.Argument(
-        help="Conversation id or a unique prefix (default: the latest).",
-        autocompletion=complete_conversation,
-        show_default=False,
-    ),
-]
-TurnOption = Annotated[
-    int | None,
-    typer.Option(
-        "--turn", "-t", min=1, help="Which turn (from 1; default: the last).", show_default=False
-    ),
-]

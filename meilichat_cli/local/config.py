@@ -26,7 +26,6 @@ Imports: standard library and meilichat_cli.{errors, local.files, local.toml_fil
 from __future__ import annotations
 
 import contextlib
-import difflib
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -47,9 +46,11 @@ Warn = Callable[[str], None]
 KEY_STORES = ("file", "keyring")
 CONFIG_FILE_MODE = 0o600
 
-_PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
-_PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Patterns as text: `re` compiles (and caches) them on first use; a run whose settings come
+# from the environment reads no profile and never needs them.
+_PROFILE_NAME = r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}"
+_PLAIN_KEY = r"[A-Za-z0-9_-]{1,64}"
+_CONTROL_CHARS = r"[\x00-\x1f\x7f-\x9f]"
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,7 @@ def unknown_profile_error(name: str, known: list[str]) -> ConfigError:
 
 def validate_profile_name(name: str) -> str:
     """Profile names become TOML keys and keyring entries: keep them plain."""
-    if not _PROFILE_NAME.fullmatch(name):
+    if not re.fullmatch(_PROFILE_NAME, name):
         raise UsageError(
             f"invalid profile name {_show(name)}: profile names use letters, digits, '-' and '_'"
             " and start with a letter or digit (max 64)"
@@ -217,7 +218,7 @@ class _Checker:
             return None
         if not isinstance(value, str):
             raise self.fail(key_path, "must be a string")
-        if _CONTROL_CHARS.search(value):
+        if re.search(_CONTROL_CHARS, value):
             raise self.fail(key_path, "must not contain control characters")
         return value
 
@@ -242,6 +243,8 @@ class _Checker:
     def unknown(self, table: dict[str, Any], known: tuple[str, ...], prefix: str) -> dict[str, Any]:
         extra = {key: value for key, value in table.items() if key not in known}
         for key in extra:
+            import difflib  # only for a file with a key meilichat does not know
+
             close = difflib.get_close_matches(key, known, n=1)
             suggestion = f" (did you mean {close[0]!r}?)" if close else ""
             self.warn(
@@ -272,7 +275,7 @@ def _config_from_data(path: Path, data: dict[str, Any], warn: Warn) -> Config:
 
 
 def _profile_from_table(check: _Checker, name: str, table: Any) -> Profile:
-    if not _PROFILE_NAME.fullmatch(name):
+    if not re.fullmatch(_PROFILE_NAME, name):
         raise check.fail(
             f"profiles.{_show(name)}",
             "is not a valid profile name (letters, digits, '-' and '_', max 64)",
@@ -298,7 +301,7 @@ def _profile_from_table(check: _Checker, name: str, table: Any) -> Profile:
 
 
 def _key_name(key: str) -> str:
-    return key if _PLAIN_KEY.fullmatch(key) else _show(key)
+    return key if re.fullmatch(_PLAIN_KEY, key) else _show(key)
 
 
 def _show(text: str, limit: int = 40) -> str:

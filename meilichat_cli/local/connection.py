@@ -23,11 +23,11 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from meilichat_cli.errors import ConfigError, UsageError
 from meilichat_cli.local.config import Config, Profile, load_config
-from meilichat_cli.local.credentials import read_profile_key, validate_api_key
 from meilichat_cli.local.paths import Paths, paths_from_env
 
 DEFAULT_MODEL = "gpt-4o-mini"
@@ -51,6 +51,9 @@ _TRUE = frozenset({"1", "true", "yes", "on"})
 
 @dataclass(frozen=True)
 class Connection:
+    """Where a command connects, resolved: server, key (and where it came from), workspace,
+    model and TLS settings. Its repr never shows the key."""
+
     profile: str | None  # name of the profile used, None if none
     url: str  # validated, no trailing slash
     api_key: str | None
@@ -200,8 +203,7 @@ def _resolve_workspace(
         ) from None
 
 
-@dataclass(frozen=True)
-class _KeyRequest:
+class _KeyRequest(NamedTuple):  # a NamedTuple: cheaper to create than a dataclass
     flag: str | None
     flag_source: str
     env: Mapping[str, str]
@@ -231,6 +233,10 @@ def _resolve_key(
             f" {_normalise(chosen.url)}; pass MEILICHAT_API_KEY for this server"
         )
         return None, "none"
+    # Only a profile's stored key needs the credentials module (key_command, keyring, file):
+    # a key from the environment or the command line does not load it.
+    from meilichat_cli.local.credentials import read_profile_key
+
     stored = read_profile_key(config, chosen, request.paths.credentials_file, warn=warn)
     if stored is None:
         return None, "none"
@@ -240,6 +246,22 @@ def _resolve_key(
         raise ConfigError(
             f"the key of profile {chosen.name!r} ({stored.source}): {exc.message}"
         ) from None
+
+
+def validate_api_key(key: str) -> str:
+    """Strip surrounding whitespace and refuse what an HTTP header cannot carry.
+
+    The key itself is never part of the message.
+    """
+    key = key.strip()
+    if not key:
+        raise UsageError("empty key refused")
+    if any(not 0x21 <= ord(char) <= 0x7E for char in key):
+        raise UsageError(
+            "the key contains spaces, control or non-ASCII characters; an HTTP header cannot"
+            " carry it (check what you pasted)"
+        )
+    return key
 
 
 def _checked_key(value: str, source: str) -> str:

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 @dataclass
 class RunContext:
+    """One run's view of the outside world (see the module docstring)."""
+
     stdin: TextIO
     stdout: TextIO
     stderr: TextIO

@@ -13,8 +13,9 @@ A profile's key comes from, in order:
 
 No message raised or warned here ever contains a key, nor a key command's output.
 
-Imports: standard library and meilichat_cli.{errors, storage, config, tomlfile}. The
-keyring package is imported lazily inside the bounded thread.
+Imports: standard library and meilichat_cli.{errors, local.config, local.connection (the key
+check), local.files, local.toml_file}; `local.connection` imports this module only to read a
+profile's stored key. The keyring package is imported lazily inside the bounded thread.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from typing import Any, TypeVar
 
 from meilichat_cli.errors import ConfigError, KeyringUnavailable, UsageError
 from meilichat_cli.local.config import Config, Profile
+from meilichat_cli.local.connection import validate_api_key
 from meilichat_cli.local.files import PRIVATE_FILE_MODE, atomic_write, file_lock
 from meilichat_cli.local.toml_file import load_toml_file, read_toml_text, update_toml
 
@@ -68,22 +70,6 @@ def mask_key(key: str) -> str:
     if len(key) >= _MASK_MIN_LENGTH:
         return f"{key[:4]}…{key[-2:]}"
     return "****"
-
-
-def validate_api_key(key: str) -> str:
-    """Strip surrounding whitespace and refuse what an HTTP header cannot carry.
-
-    The key itself is never part of the message.
-    """
-    key = key.strip()
-    if not key:
-        raise UsageError("empty key refused")
-    if any(not 0x21 <= ord(char) <= 0x7E for char in key):
-        raise UsageError(
-            "the key contains spaces, control or non-ASCII characters; an HTTP header cannot"
-            " carry it (check what you pasted)"
-        )
-    return key
 
 
 # --- credentials.toml -----------------------------------------------------------------------------

@@ -27,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import secrets
 import stat
 import sys
 import time
@@ -195,11 +194,18 @@ def atomic_write(
     _fsync_directory(directory)
 
 
+def _token() -> str:
+    # secrets loads random, hashlib and hmac (~5 ms): only a run that writes a file pays.
+    import secrets
+
+    return secrets.token_hex(6)
+
+
 def _create_temp(path: Path, mode: int) -> tuple[Path, int]:
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     flags |= getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
     for _attempt in range(100):
-        temp_path = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+        temp_path = path.with_name(f".{path.name}.{_token()}.tmp")
         try:
             return temp_path, os.open(temp_path, flags, mode)
         except FileExistsError:

@@ -19,7 +19,8 @@ written from its data with `dump_toml` instead, which is correct but loses the c
 tomlkit is imported only here and only when a file is written: reading stays on tomllib, so
 commands that write nothing never pay for it.
 
-Imports: standard library (tomli on Python < 3.11), tomlkit (lazily, when writing),
+Imports: standard library (tomllib, or tomli on Python < 3.11, lazily, when a file is read;
+tomlkit lazily, when writing),
 meilichat_cli.{errors, local.files}.
 """
 
@@ -35,15 +36,11 @@ from typing import Any
 from meilichat_cli.errors import ConfigError
 from meilichat_cli.local.files import read_bytes
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
-
-_TOMLLIB_POSITION = re.compile(r"^(?P<msg>.*?) \(at line (?P<line>\d+), column (?P<col>\d+)\)$")
+# Patterns as text: `re` compiles (and caches) them on first use, which most runs never reach.
+_TOMLLIB_POSITION = r"^(?P<msg>.*?) \(at line (?P<line>\d+), column (?P<col>\d+)\)$"
 _UTF8_BOM = b"\xef\xbb\xbf"
 
-_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+_BARE_KEY = r"[A-Za-z0-9_-]+"
 _ESCAPES = {
     "\\": "\\\\",
     '"': '\\"',
@@ -69,7 +66,15 @@ def read_toml_text(path: Path) -> str | None:
 
 
 def parse_toml(text: str) -> dict[str, Any]:
-    """tomllib.loads, typed (tomllib raises tomllib.TOMLDecodeError, a ValueError)."""
+    """tomllib.loads, typed (tomllib raises tomllib.TOMLDecodeError, a ValueError).
+
+    Imported here, when there is a file to read: most runs of `ask` and `chat` have none
+    (the environment names the server), and the parser costs a few milliseconds to load."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on Python 3.10 only
+        import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
+
     document: dict[str, Any] = tomllib.loads(text)
     return document
 
@@ -104,7 +109,7 @@ def load_toml_file(path: Path) -> dict[str, Any]:
 
 def _decode_error_message(path: Path, exc: ValueError) -> str:
     first_line = str(exc).splitlines()[0] if str(exc) else "invalid TOML"
-    match = _TOMLLIB_POSITION.match(first_line)
+    match = re.match(_TOMLLIB_POSITION, first_line)
     if match:
         return f"{path} line {match['line']}, column {match['col']}: {match['msg']}"
     return f"{path}: {first_line}"
@@ -144,7 +149,7 @@ def _emit_table(lines: list[str], path: list[str], table: dict[str, Any]) -> Non
 
 
 def format_key(key: str) -> str:
-    return key if _BARE_KEY.fullmatch(key) else quote_string(key)
+    return key if re.fullmatch(_BARE_KEY, key) else quote_string(key)
 
 
 def quote_string(text: str) -> str:

@@ -108,7 +108,7 @@ class TerminalHost:
         self.ctx.stdout.flush()
 
     def echo_question(self, text: str) -> None:
-        from meilichat_cli.repl.slash_commands import CONTINUATION, PROMPT
+        from meilichat_cli.repl.loop import CONTINUATION, PROMPT
 
         lines = sanitize(text).split("\n")
         shown = [PROMPT + lines[0], *(CONTINUATION + line for line in lines[1:])]

@@ -5,21 +5,21 @@ buffer however many lines it has; Ctrl-X Ctrl-E opens $EDITOR on the current inp
 the result back (without sending it); grey suggestions come from the history file; Tab
 completes slash commands; Ctrl-C clears the line (the prompt raises KeyboardInterrupt) and
 Ctrl-D on an empty line leaves (EOFError). The keys here are the ones `/help` lists
-(`repl_commands.KEYS_HELP`).
+(`repl.loop.KEYS_HELP`).
 
 The history file is private (0600, its directory 0700), loads in a background thread, and a
 file that cannot be read or decoded never stops the REPL: bad bytes become U+FFFD, an
 unreadable file an empty history, an unwritable one a history kept in memory.
 
 prompt_toolkit is imported at module level: import this module only when the REPL starts.
-Must not import httpx, rich or typer.
+The editor helper (`ui.editor`: subprocess, tempfile) loads on Ctrl-X Ctrl-E. Must not import
+httpx, rich or typer.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -35,8 +35,7 @@ from prompt_toolkit.output import Output, create_output
 
 from meilichat_cli.errors import ConfigError
 from meilichat_cli.local.files import check_trusted_dir, make_missing_dirs
-from meilichat_cli.repl.slash_commands import ALIASES, COMMANDS, CONTINUATION, PROMPT
-from meilichat_cli.ui.editor import edit_text
+from meilichat_cli.repl.loop import ALIASES, COMMANDS, CONTINUATION, PROMPT
 
 __all__ = ["CONTINUATION", "PROMPT", "ReplPrompt", "TerminalStreams"]
 
@@ -143,6 +142,8 @@ def key_bindings(environ: Mapping[str, str] | None = None) -> KeyBindings:
         buffer = event.current_buffer
 
         async def run() -> None:
+            from meilichat_cli.ui.editor import edit_text  # subprocess and tempfile, on use
+
             edited = await run_in_terminal(
                 lambda: edit_text(buffer.text, environ or {}), in_executor=True
             )
@@ -204,17 +205,18 @@ class ReplPrompt:
         self.session.history.append_string(text)
 
 
-@dataclass
 class TerminalStreams:
     """Where the prompt reads keys and draws when stdin or stdout is not the terminal.
 
     Piped stdin (`cat notes | meilichat chat`) leaves the keyboard on /dev/tty; a redirected
-    stdout leaves the prompt (and OSC 52) on /dev/tty too. None means stdin / stdout."""
+    stdout leaves the prompt (and OSC 52) on /dev/tty too. None means stdin / stdout. (A plain
+    class: built before the prompt, where a dataclass would cost most of a millisecond.)"""
 
-    input: Input | None = None
-    output: Output | None = None
-    keyboard: TextIO | None = None  # /dev/tty opened for reading
-    screen: TextIO | None = None  # /dev/tty opened for writing
+    def __init__(self) -> None:
+        self.input: Input | None = None
+        self.output: Output | None = None
+        self.keyboard: TextIO | None = None  # /dev/tty opened for reading
+        self.screen: TextIO | None = None  # /dev/tty opened for writing
 
     @classmethod
     def open(cls, *, stdin_isatty: bool, stdout_isatty: bool) -> TerminalStreams:

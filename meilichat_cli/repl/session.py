@@ -1,9 +1,11 @@
 """A REPL session: from the resolved connection to Ctrl-D, for `chat` and `demo`.
 
-`start_repl(ctx, flags, ...)` checks there is a terminal to read from, shows the prompt as
-soon as prompt_toolkit is loaded, and imports httpx, rich and the history store in a
-background thread while the user types. One HTTP client serves the whole session, so the
-connection is reused across turns.
+`start_repl(ctx, flags, ...)` checks there is a terminal to read from and shows the prompt as
+soon as prompt_toolkit is loaded: before it, only the connection is resolved (the banner shows
+it) and the state, the terminal host and the prompt are built. The slash commands, the history
+store, httpx and rich are imported in a background thread once the prompt is on screen, while
+the user types; the controller is built for the first line (`_DeferredController`). One HTTP
+client serves the whole session, so the connection is reused across turns.
 
 Must not import typer or `cli`; heavy modules load inside the functions.
 """
@@ -15,6 +17,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from meilichat_cli.api.client import MeiliClient
     from meilichat_cli.api.connect import ConnectionFlags
     from meilichat_cli.chat.recorder import LazyHistory
@@ -47,7 +51,6 @@ def start_repl(
 
     from meilichat_cli.errors import UsageError
     from meilichat_cli.local.connection import validate_workspace
-    from meilichat_cli.repl.slash_commands import ChatController, Identity, run_loop
     from meilichat_cli.repl.state import ChatState
 
     # The profile's own connection; `--as` and `/as` sign a token from it for each persona.
@@ -70,6 +73,7 @@ def start_repl(
 
     # prompt_toolkit first: the prompt is what the user waits for.
     from meilichat_cli.repl.host import TerminalHost
+    from meilichat_cli.repl.loop import run_loop
     from meilichat_cli.repl.prompt import ReplPrompt, TerminalStreams
 
     try:
@@ -83,9 +87,7 @@ def start_repl(
         ) from error
     warmup = _Warmup()
     client = _SessionClient(ctx, flags, connection, warmup)
-    from meilichat_cli.chat.recorder import LazyHistory
-
-    store = LazyHistory(ctx.paths.history_db, ctx.warn)
+    controller: _DeferredController | None = None
     try:
         state = ChatState(
             workspace=workspace,
@@ -100,20 +102,25 @@ def start_repl(
             run_turn=client.run_turn,
             keyboard_fd=_fileno(streams.keyboard or ctx.stdin),
         )
-        store.warn = host.warn
-        controller = ChatController(
-            state,
-            host,
-            identity=Identity(profile=connection.profile, server_url=connection.url),
-            history=store,
-            save=_saving(ctx, save),
-            workspace_exists=client.workspace_exists,
-            workspace_hint=client.workspace_hint,
-            retrieval=client,
-            check_persona=check_persona if connection.profile else None,
-        )
+
+        def build(store: LazyHistory) -> ChatController:
+            from meilichat_cli.repl.slash_commands import ChatController, Identity
+
+            return ChatController(
+                state,
+                host,
+                identity=Identity(profile=connection.profile, server_url=connection.url),
+                history=store,
+                save=_saving(ctx, save),
+                workspace_exists=client.workspace_exists,
+                workspace_hint=client.workspace_hint,
+                retrieval=client,
+                check_persona=check_persona if connection.profile else None,
+            )
+
+        controller = _DeferredController(build, ctx.paths.history_db, host.warn)
         if resume or resume_latest:
-            _resume_at_start(controller, store, connection, reference=resume)
+            _resume_at_start(controller.get(), controller.store, connection, reference=resume)
         host.say(_banner(state, connection.url))
         if state.seed is not None:
             lines = state.seed.count("\n") + 1
@@ -145,13 +152,48 @@ def start_repl(
         run_loop(prompt.read, controller)
     finally:
         client.close()
-        store.close()
+        if controller is not None:
+            controller.close()
         streams.close()
+
+
+class _DeferredController:
+    """The session's `ChatController` and history store, built when first needed: for the
+    first line typed (the prompt is on screen by then, and the warm-up has usually imported
+    the slash commands, the history records and the protocol already), or before the prompt
+    when the start needs them (`-c`, `--conversation`, a first question)."""
+
+    def __init__(
+        self,
+        build: Callable[[LazyHistory], ChatController],
+        history_path: Path,
+        warn: Callable[[str], None],
+    ) -> None:
+        self._build = build
+        self._history_path = history_path
+        self._warn = warn
+        self._controller: ChatController | None = None
+        self.store: LazyHistory | None = None
+
+    def get(self) -> ChatController:
+        if self._controller is None:
+            from meilichat_cli.chat.recorder import LazyHistory
+
+            self.store = LazyHistory(self._history_path, self._warn)
+            self._controller = self._build(self.store)
+        return self._controller
+
+    def handle(self, line: str) -> bool:
+        return self.get().handle(line)
+
+    def close(self) -> None:
+        if self.store is not None:
+            self.store.close()
 
 
 def _resume_at_start(
     controller: ChatController,
-    store: LazyHistory,
+    store: LazyHistory | None,
     connection: Connection,
     *,
     reference: str | None,
@@ -161,7 +203,7 @@ def _resume_at_start(
     from meilichat_cli.chat.recorder import is_demo, latest_to_continue
     from meilichat_cli.errors import NotFoundError
 
-    opened = store()
+    opened = store() if store is not None else None
     if opened is None:
         raise NotFoundError("cannot read saved conversations", hint="see the warning above")
     if reference is None:
@@ -239,13 +281,24 @@ class _Warmup:
         self._thread.join()
 
 
+# In this order: what the first line typed needs (even /help), then what the first answer needs.
+_WARM_UP = (
+    "meilichat_cli.repl.slash_commands",
+    "meilichat_cli.chat.recorder",
+    "meilichat_cli.api.client",
+    "meilichat_cli.chat.turn",
+    "meilichat_cli.history.store",
+    "meilichat_cli.ui.output",
+    "meilichat_cli.ui.sources",
+    "meilichat_cli.ui.stream",
+)
+
+
 def _import_heavy() -> None:
-    import meilichat_cli.api.client
-    import meilichat_cli.chat.turn
-    import meilichat_cli.history.store
-    import meilichat_cli.ui.output
-    import meilichat_cli.ui.sources
-    import meilichat_cli.ui.stream  # noqa: F401
+    import importlib
+
+    for name in _WARM_UP:
+        importlib.import_module(name)
 
 
 class _SessionClient:

@@ -1,13 +1,15 @@
-"""What the REPL does with each line you submit: questions, slash commands, the loop.
+"""What the REPL does with each line you submit: questions and slash commands.
 
 `parse_line` turns a submitted line into a `Question`, a `Command`, an `UnknownCommand` or
 nothing (a blank line). `ChatController` owns the conversation (`ChatState`) and carries out
-questions and commands through a `ReplHost`, the terminal side, injected. `run_loop` reads
-lines until Ctrl-D or /exit. Together they are the whole REPL minus the terminal, so tests
-drive them without a terminal, a server or prompt_toolkit.
+questions and commands through a `ReplHost`, the terminal side, injected; `repl.loop.run_loop`
+hands it the lines. Together they are the whole REPL minus the terminal, so tests drive them
+without a terminal, a server or prompt_toolkit.
 
-Stdlib, `errors`, `protocol`, `chat_state` and `transcript` at module level (`settings` lazily);
-never prints or prompts, and never imports typer, rich, httpx or prompt_toolkit.
+The REPL imports this module once its prompt is on screen (it is not needed to show it).
+Stdlib, `errors`, `text.sanitize`, `repl.loop` and `repl.state` at module level; `protocol`,
+`history` (through `repl.transcript`) and `local.files` load inside the commands that use them.
+Never prints or prompts, and never imports typer, rich, httpx or prompt_toolkit.
 """
 
 from __future__ import annotations
@@ -21,68 +23,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from meilichat_cli.errors import MeilichatError, UsageError
-from meilichat_cli.local.files import open_private_text
-from meilichat_cli.protocol.conversation import INTERRUPTED, Message, Search, complete_tool_pairs
-from meilichat_cli.protocol.events import ErrorEvent
+from meilichat_cli.repl.loop import ALIASES, COMMAND_NAMES, COMMANDS, KEYS_HELP
 from meilichat_cli.repl.state import ChatState, ChatTurn
-from meilichat_cli.repl.transcript import conversation_markdown
 from meilichat_cli.text.sanitize import sanitize_line
 
 if TYPE_CHECKING:
     from meilichat_cli.chat.turn import TurnOutcome
     from meilichat_cli.history.records import ConversationRecord, ConversationSummary
-    from meilichat_cli.protocol.conversation import Turn
+    from meilichat_cli.protocol.conversation import Message, Search, Turn
+    from meilichat_cli.protocol.events import ErrorEvent
 
 
-# --------------------------------------------------------------------------- the commands
-
-
-@dataclass(frozen=True, slots=True)
-class SlashCommand:
-    name: str  # with its slash
-    usage: str
-    summary: str
-
-
-COMMANDS: tuple[SlashCommand, ...] = (
-    SlashCommand("/help", "/help", "list the commands and keys"),
-    SlashCommand("/new", "/new", "start a fresh conversation"),
-    SlashCommand(
-        "/sources", "/sources [N]", "documents behind the last answer, or number N in full"
-    ),
-    SlashCommand("/searches", "/searches", "what the last answer searched: index, query, filter"),
-    SlashCommand("/trace", "/trace", "the last answer's searches with timings, hits and cost"),
-    SlashCommand("/why", "/why", "replay the last answer's searches with ranking scores"),
-    SlashCommand("/open", "/open N", "source N fetched again from the server, in full"),
-    SlashCommand("/retry", "/retry", "ask the last question again"),
-    SlashCommand("/edit", "/edit", "edit the last question in $EDITOR and ask it again"),
-    SlashCommand("/copy", "/copy", "copy the last answer to the clipboard"),
-    SlashCommand("/workspace", "/workspace [NAME]", "show or switch the chat workspace"),
-    SlashCommand("/model", "/model [NAME]", "show or switch the model"),
-    SlashCommand("/as", "/as [PERSONA|-]", "chat as a persona (a tenant token), or - for your key"),
-    SlashCommand("/system", "/system [TEXT]", "add a system message of your own (or show them)"),
-    SlashCommand("/save", "/save [-f] FILE", "write the conversation as markdown, with sources"),
-    SlashCommand("/history", "/history", "list saved conversations"),
-    SlashCommand("/resume", "/resume ID", "continue a saved conversation (an id prefix will do)"),
-    SlashCommand("/exit", "/exit", "leave (Ctrl-D does too)"),
-)
-ALIASES = {"/quit": "/exit", "/q": "/exit", "/?": "/help", "/clear": "/new"}
-COMMAND_NAMES = frozenset(command.name for command in COMMANDS)
-
-# Must match the bindings in ui/repl.py.
-KEYS_HELP = (
-    ("Enter", "send"),
-    ("Alt+Enter, Esc Enter, Ctrl+J", "new line"),
-    ("Ctrl-X Ctrl-E", "edit the input in $EDITOR"),
-    ("→ or Ctrl-E", "accept the grey suggestion from history"),
-    ("Tab", "complete a /command"),
-    ("Ctrl-C", "stop the answer; at the prompt, clear the line"),
-    ("Ctrl-D", "leave"),
-)
 HISTORY_LIST_LIMIT = 20
-# The prompt and the continuation of its lines (the prompt shows them; echoed questions too).
-PROMPT = "> "
-CONTINUATION = ". "
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,6 +268,8 @@ class ChatController:
         entry.timings = dict(outcome.timings)
         entry.estimate = outcome.estimate
         self._save(entry, outcome)
+        from meilichat_cli.protocol.conversation import INTERRUPTED
+
         if outcome.turn.status == INTERRUPTED:
             self.host.say("(the partial answer stays in the conversation; /retry asks again)")
 
@@ -511,6 +465,9 @@ class ChatController:
             raise UsageError("/save needs a file name", hint="/save notes.md")
         if not self.state.turns:
             raise UsageError("nothing to save yet")
+        from meilichat_cli.local.files import open_private_text
+        from meilichat_cli.repl.transcript import conversation_markdown
+
         path = Path(name).expanduser()
         text = conversation_markdown(
             self.state.turns,
@@ -622,36 +579,6 @@ class ChatController:
             self.host.error(f"the old turn stays in history: {error.message}", error.hint)
 
 
-def run_loop(read_line: Callable[[], str], controller: ChatController) -> None:
-    """Read and carry out lines until Ctrl-D or /exit.
-
-    Ctrl-C at the prompt clears the line (the prompt raises KeyboardInterrupt); Ctrl-C while
-    an answer streams is handled by the turn runner; Ctrl-C anywhere else (an editor, a slow
-    history query) abandons that command. None of them ends the session; SIGTERM and SIGHUP
-    (raised as a KeyboardInterrupt too) do, once the partial answer is kept."""
-    from meilichat_cli.local import signals
-
-    while True:
-        try:
-            line = read_line()
-        except KeyboardInterrupt:
-            if signals.received() is not None:
-                raise
-            continue
-        except EOFError:
-            return
-        try:
-            if not controller.handle(line):
-                return
-        except KeyboardInterrupt:
-            if signals.received() is not None:
-                raise
-            continue
-        signum = signals.received()
-        if signum is not None:
-            raise signals.Terminated(signum)
-
-
 # --------------------------------------------------------------------------- formatting
 
 
@@ -707,6 +634,8 @@ def _user_text(prompt: list[Message]) -> str:
 
 def _chat_turn(saved: Any) -> ChatTurn:
     """A saved `TurnRecord` as the REPL remembers turns."""
+    from meilichat_cli.protocol.conversation import complete_tool_pairs
+
     added = complete_tool_pairs(list(saved.messages))
     prompt: list[Message] = []
     for message in added:

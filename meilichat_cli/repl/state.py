@@ -8,15 +8,17 @@ sources. It also holds what the slash commands need about each turn (question, a
 searches, status), the system messages of the user's own queued for the next request, and
 text piped into `chat` that is sent with the first question.
 
-Stdlib and `protocol` only; no I/O.
+Stdlib, and `protocol` inside `record` (the REPL builds its state before the prompt shows,
+the protocol module is needed once an answer comes); no I/O.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from meilichat_cli.protocol.conversation import Message, Search, Turn, complete_tool_pairs
+if TYPE_CHECKING:
+    from meilichat_cli.protocol.conversation import Message, Search, Turn
 
 
 @dataclass
@@ -75,6 +77,8 @@ class ChatState:
         received = [*turn.tool_messages]
         if turn.answer:
             received.append({"role": "assistant", "content": turn.answer})
+        from meilichat_cli.protocol.conversation import complete_tool_pairs
+
         received = complete_tool_pairs(received)
         if not received:
             return None

@@ -18,7 +18,7 @@ Stdlib only, no I/O; imports nothing from meilichat_cli.
 
 from __future__ import annotations
 
-import html
+import functools
 import re
 
 # Everything `sanitize` touches. Surrogates are matched one by one: Python text decoded from
@@ -29,19 +29,15 @@ BIDI_CONTROLS = "\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c"
 # C0 (but tab and newline), DEL, C1: removed, with the BiDi controls.
 _CONTROL_RANGES = "\x00-\x08\x0b-\x1f\x7f-\x9f" + BIDI_CONTROLS
 _UNSAFE = re.compile(f"[{_CONTROL_RANGES}\ud800-\udfff]")
-_CONTROLS = re.compile(f"[{_CONTROL_RANGES}]+")
-_SURROGATES = re.compile("[\ud800-\udfff]")
+# What removes and replaces them is compiled when unsafe text first comes (`re` caches it):
+# most runs show only clean text, and every run sanitizes something before its prompt.
+_CONTROLS = f"[{_CONTROL_RANGES}]+"
+_SURROGATES = "[\ud800-\udfff]"
 _REPLACEMENT = "\ufffd"
 
 # Line breaks and tabs that survive `sanitize`, plus the Unicode line/paragraph separators.
 _LINE_BREAKS = re.compile("[ \t\n\u2028\u2029]+")
 
-_SCRIPT_OR_STYLE = re.compile(
-    r"<(script|style)\b[^>]*>.*?(?:</\1\s*>|\Z)", re.IGNORECASE | re.DOTALL
-)
-_COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.DOTALL)
-# A `<` that starts no tag ("1 < 2") is text; a tag cut off by the end of the page is a tag.
-_TAG = re.compile(r"<[/!?A-Za-z][^>]*(?:>|\Z)")
 _ELLIPSIS = "…"
 
 
@@ -53,7 +49,7 @@ def sanitize(text: str) -> str:
     """
     if _UNSAFE.search(text) is None:
         return text
-    return _SURROGATES.sub(_REPLACEMENT, _CONTROLS.sub("", text))
+    return re.sub(_SURROGATES, _REPLACEMENT, re.sub(_CONTROLS, "", text))
 
 
 def sanitize_line(text: str) -> str:
@@ -67,23 +63,37 @@ def strip_tags_excerpt(page: str, limit: int = 200) -> str:
     Scripts, styles and comments go entirely; other tags go but their text stays; entities are
     decoded *before* sanitizing, so `&#27;` cannot smuggle an ESC through.
     """
-    text = _SCRIPT_OR_STYLE.sub(" ", page)
-    text = _COMMENT.sub(" ", text)
-    text = _TAG.sub(" ", text)
+    import html
+
+    script_or_style, comment, tag, esc_reference, terminal_sequence = _html_patterns()
+    text = script_or_style.sub(" ", page)
+    text = comment.sub(" ", text)
+    text = tag.sub(" ", text)
     # Whole terminal sequences go (a proxy page with colours): sanitizing alone would leave
     # their printable part, `[31m…[0m`.
-    text = _ESC_REFERENCE.sub("\x1b", text)  # html.unescape would drop just the ESC
-    text = _TERMINAL_SEQUENCE.sub("", html.unescape(text))
+    text = esc_reference.sub("\x1b", text)  # html.unescape would drop just the ESC
+    text = terminal_sequence.sub("", html.unescape(text))
     text = sanitize_line(text)
     return cut(text, limit)
 
 
-_ESC_REFERENCE = re.compile(r"&#(?:0*27|[xX]0*1[bB]);?")
-_TERMINAL_SEQUENCE = re.compile(
-    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"  # CSI: colours, cursor moves
-    r"|(?:\x1b\]|\x9d)[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"  # OSC: titles, links
-    r"|\x1b[@-Z\\-_]"  # other two-character escapes
-)
+@functools.cache
+def _html_patterns() -> tuple[re.Pattern[str], ...]:
+    """Compiled on the first HTML error page: every run sanitizes, few ever see such a page.
+    Scripts or styles, comments, tags, ESC character references, terminal sequences."""
+    return (
+        re.compile(r"<(script|style)\b[^>]*>.*?(?:</\1\s*>|\Z)", re.IGNORECASE | re.DOTALL),
+        re.compile(r"<!--.*?(?:-->|\Z)", re.DOTALL),
+        # A `<` that starts no tag ("1 < 2") is text; a tag cut off by the end of the page is
+        # a tag.
+        re.compile(r"<[/!?A-Za-z][^>]*(?:>|\Z)"),
+        re.compile(r"&#(?:0*27|[xX]0*1[bB]);?"),
+        re.compile(
+            r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"  # CSI: colours, cursor moves
+            r"|(?:\x1b\]|\x9d)[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"  # OSC: titles, links
+            r"|\x1b[@-Z\\-_]"  # other two-character escapes
+        ),
+    )
 
 
 def cut(text: str, limit: int) -> str:

@@ -1,8 +1,10 @@
 """`meilichat chat`: the REPL. A conversation that keeps its search context, streamed
 answers, slash commands, and a session that survives Ctrl-C.
 
-The command parses its options and calls `repl.session.start_repl`, the REPL itself (also
-what `meilichat demo` opens). Only typer is imported at module level.
+The command parses its options and calls `cli.quick.start_chat`, which opens the REPL
+(`repl.session.start_repl`, also what `meilichat demo` opens). The entry point usually parses
+a `chat` command line without typer (`cli/quick.py`); this module is what runs otherwise
+(help, unusual spellings, mistakes). Only typer is imported at module level.
 """
 
 from __future__ import annotations
@@ -71,18 +73,14 @@ def chat(
     *,
     server: ChatConnection,
 ) -> None:
-    from meilichat_cli.chat.ask import check_resume_flags
-    from meilichat_cli.repl.session import start_repl
+    from meilichat_cli.cli.quick import start_chat
 
-    check_resume_flags(continue_, conversation)
-    ctx = run_context(typer_ctx)
-    flags = server.flags
-    start_repl(
-        ctx,
-        flags,
-        question=" ".join(question or []).strip() or None,
+    start_chat(
+        run_context(typer_ctx),
+        server.flags,
+        question=question,
         system=system,
-        resume=conversation,
-        resume_latest=continue_,
-        save=not no_save,
+        continue_=continue_,
+        conversation=conversation,
+        no_save=no_save,
     )

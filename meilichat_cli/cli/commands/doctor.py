@@ -8,6 +8,7 @@ then checks again; nothing is changed without that. Only typer is imported at mo
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -19,11 +20,26 @@ from meilichat_cli.cli.admin_options import (
     YesOption,
 )
 from meilichat_cli.cli.context import run_context
-from meilichat_cli.cli.options import ConnectionFlags, DoctorConnection, with_option_groups
+from meilichat_cli.cli.options import (
+    ConnectionFlags,
+    ServerConnection,
+    TimeoutOption,
+    option_group,
+    with_option_groups,
+)
 
 if TYPE_CHECKING:
     from meilichat_cli.doctor.checks import FixInputs, Report, Target
     from meilichat_cli.local.context import RunContext
+
+
+@option_group
+@dataclass(frozen=True)
+class DoctorConnection(ServerConnection):
+    """As ServerConnection, with doctor's shorter wait."""
+
+    timeout: TimeoutOption = 60.0
+
 
 HELP = (
     "Check the server, version, chat feature, key, workspace and indexes, then try a"

@@ -12,12 +12,8 @@ from typing import Annotated
 import typer
 
 from meilichat_cli.cli.context import errors_as_json, run_context
-from meilichat_cli.cli.options import (
-    ConversationArgument,
-    ReplayConnection,
-    TurnOption,
-    with_option_groups,
-)
+from meilichat_cli.cli.options import with_option_groups
+from meilichat_cli.cli.replay_options import ConversationArgument, ReplayConnection, TurnOption
 
 HELP = (
     "Why this answer: replay the searches of a saved turn with ranking scores, mark the"

@@ -58,7 +58,8 @@ ProfileOption = Annotated[
 )
 def set_key(typer_ctx: typer.Context, profile: ProfileOption = None) -> None:
     """Store the key: hidden prompt on a terminal, one line from stdin when piped."""
-    from meilichat_cli.local.credentials import mask_key, validate_api_key
+    from meilichat_cli.local.connection import validate_api_key
+    from meilichat_cli.local.credentials import mask_key
     from meilichat_cli.local.profiles import read_config, select_profile, set_key
 
     ctx = run_context(typer_ctx)

@@ -86,7 +86,7 @@ def create(
     from meilichat_cli.cli.admin_options import explicit_admin_key, read_secret_stdin
     from meilichat_cli.cli.options import ConnectionFlags
     from meilichat_cli.errors import UsageError
-    from meilichat_cli.local.credentials import validate_api_key
+    from meilichat_cli.local.connection import validate_api_key
     from meilichat_cli.tenancy.personas import validate_uid
     from meilichat_cli.tenancy.token import ALGORITHMS, decode, looks_like_token, parse_expires
 

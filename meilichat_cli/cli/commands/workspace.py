@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from meilichat_cli.cli.admin_options import JsonOption, YesOption
+from meilichat_cli.cli.admin_options import AdminConnection, JsonOption, YesOption
 from meilichat_cli.cli.completion.completers import choices, complete_workspace
 from meilichat_cli.cli.context import run_context
 from meilichat_cli.cli.help.text import ADMIN_ENV, epilog
-from meilichat_cli.cli.options import AdminConnection, option_group, with_option_groups
+from meilichat_cli.cli.options import option_group, with_option_groups
 
 if TYPE_CHECKING:
     from meilichat_cli.local.connection import Connection

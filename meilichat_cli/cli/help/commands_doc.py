@@ -1,7 +1,7 @@
 """Every command and option as markdown, read from the click command tree `build_app()` makes.
 
 `commands_markdown()` walks the root group the way `meilichat --help` does (commands in the
-order of `meilichat_cli.cli.app.COMMANDS`, sub-commands in their group's order) and writes, for
+order of `cli.command_table.COMMANDS`, sub-commands in their group's order) and writes, for
 each command that is not hidden: its usage line, its help text, its arguments and options
 (as `--help` shows them: names, value type, help, default) and the examples of its epilog.
 `render.reference_document()` puts this in front of the reference tables, in

@@ -5,7 +5,7 @@ imports markdown-it, to print a page that only needs the table in `cli/command_t
 This module draws the same page (usage, description, the Options and Commands panels, the
 epilog) by hand, with the standard library only, so the entry point can answer `meilichat`,
 `meilichat -h` and `meilichat --help` before typer or rich is even imported; the root group
-of `cli/app.py` prints this same page.
+of `cli/root.py` prints this same page.
 
 Must not import typer, rich or any command module.
 """
@@ -45,7 +45,6 @@ OPTIONS = (
     ("--debug", "", "Show tracebacks and request details on errors (also MEILICHAT_DEBUG=1)."),
     ("--help", "-h", "Show this message and exit."),
 )
-ROOT_HELP_ARGS: tuple[list[str], ...] = ([], ["--help"], ["-h"])
 
 
 def print_root_help(stream: TextIO, *, color: bool, width: int | None = None) -> None:

@@ -8,7 +8,7 @@ name written here is documented there.
 
 `reflow(text)` joins the wrapped lines of prose paragraphs: typer's rich help keeps every
 newline, so a paragraph wrapped at 92 columns in the source came out ragged on an 80-column
-terminal. The command table applies it to every command's epilog (`meilichat_cli.cli.app`).
+terminal. The root group applies it to every command's epilog (`meilichat_cli.cli.root`).
 
 Standard library only (imported by command modules, so by --help and completion).
 """

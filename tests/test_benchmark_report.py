@@ -1,0 +1,89 @@
+"""The benchmark's report logic: budgets judged from medians, peer lines, llm's configuration.
+
+The benchmark itself is run by hand (`python tests/benchmark.py`); these checks keep its
+arithmetic and its set-up of the peer honest without timing anything.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests import benchmark
+from tests.benchmark import Line, Results, Series
+
+
+def results_of(values: dict[str, dict[str, list[float]]]) -> Results:
+    return {
+        measure: {name: Series(samples=list(samples)) for name, samples in by_name.items()}
+        for measure, by_name in values.items()
+    }
+
+
+def line(lines: list[Line], measure: str) -> Line:
+    return next(item for item in lines if item.measure == measure)
+
+
+def test_a_ratio_within_budget_passes_and_one_beyond_fails() -> None:
+    lines = benchmark.budget_lines(
+        results_of(
+            {
+                "paced:cpu": {"meilichat": [1.40, 1.45, 1.50], "bare httpx": [1.0, 1.0, 1.0]},
+                "repl:prompt": {"meilichat chat": [0.130], "bare prompt_toolkit": [0.100]},
+            }
+        )
+    )
+    assert line(lines, "paced 100 tokens/s × 2,000, CPU").verdict == "PASS"
+    assert line(lines, "paced 100 tokens/s × 2,000, CPU").ratio == "1.45×"
+    assert line(lines, "REPL start → prompt").verdict == "FAIL"
+    assert line(lines, "--version, cold").verdict == "n/a"  # not measured: not judged
+
+
+def test_a_failed_contender_has_no_median() -> None:
+    series = Series(samples=[1.0, 2.0], error="exited 1")
+    assert series.median is None
+    assert Series(samples=[3.0, 1.0, 2.0]).median == 2.0
+
+
+def test_the_marginal_cost_per_token_is_the_slope_of_a_least_squares_fit() -> None:
+    intercept, slope = benchmark.fit([(500.0, 0.3), (2000.0, 0.45), (8000.0, 1.05)])
+    assert abs(slope - 1e-4) < 1e-9 and abs(intercept - 0.25) < 1e-6
+
+
+def test_peer_lines_appear_only_when_llm_was_measured() -> None:
+    assert benchmark.peer_lines({}) == []
+    lines = benchmark.peer_lines(
+        results_of(
+            {
+                "peers:ttft": {"curl": [0.31], "meilichat": [0.45], "llm": [0.86]},
+                "peers:long:cpu": {"bare httpx": [0.27], "meilichat": [0.6], "llm": [1.89]},
+            }
+        )
+    )
+    assert line(lines, "peer: first token, llm").ratio == "llm 860 ms (+550 ms)"
+    assert line(lines, "peer: 8,000-token answer CPU, llm").ratio == "llm 1890 ms (7.00×)"
+
+
+def test_llm_gets_one_private_model_per_scenario(tmp_path: Path) -> None:
+    class Server:
+        url = "http://127.0.0.1:7700"
+        workspace = "movies"
+        chat_key = "key"
+
+    bench = benchmark.Bench(
+        server=Server(),  # type: ignore[arg-type]
+        python=Path("/usr/bin/python3"),
+        meilichat=["meilichat"],
+        env={},
+        workdir=tmp_path,
+        repeat=1,
+        progress=print,
+    )
+    env = benchmark.llm_environment(bench, Server())  # type: ignore[arg-type]
+    home = Path(env["LLM_USER_PATH"])
+    models = (home / "extra-openai-models.yaml").read_text()
+    for kind, scenario in benchmark.LLM_MODELS.items():
+        assert f'model_id: "bench-{kind}"' in models
+        assert f'model_name: "{scenario}"' in models
+    assert 'api_base: "http://127.0.0.1:7700/chats/movies"' in models
+    assert (home / "keys.json").read_text() == '{"bench": "key"}'
+    assert env["MEILICHAT_URL"] == Server.url
