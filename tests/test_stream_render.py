@@ -407,6 +407,91 @@ def test_a_long_live_block_shows_what_printing_it_so_far_would_show_at_the_botto
     stream.finish()
 
 
+def _visible_cells(line: Any) -> list[Any]:
+    """A styled screen line without its trailing blank cells (a space with no background)."""
+    cells = list(line)
+    while cells and cells[-1][0] == " " and cells[-1][2] == "default" and not any(cells[-1][5:]):
+        cells.pop()
+    return cells
+
+
+_WORDS = st.sampled_from(
+    [
+        "word",
+        "longer",
+        "x",
+        "`code`",
+        "**bold**",
+        "*em*",
+        "~~gone~~",
+        "[a link](https://x.io)",
+        "a_b",
+    ]
+)
+_ITEM = st.tuples(
+    st.lists(_WORDS, min_size=1, max_size=24).map(" ".join),
+    st.sampled_from(["", "\n  more words", "\n  - nested item", "\n\n  Second paragraph."]),
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    items=st.lists(_ITEM, min_size=2, max_size=6),
+    marker=st.sampled_from(["-", "*"]),
+    gap=st.sampled_from(["\n", "\n\n"]),
+    cuts=st.lists(st.floats(0.05, 0.95), min_size=1, max_size=6),
+)
+def test_a_live_bullet_list_looks_like_the_same_list_printed_whole(
+    items: list[tuple[str, str]], marker: str, gap: str, cuts: list[float]
+) -> None:
+    # The finished items of a live bullet list are drawn once and reused while the last one
+    # grows: at every repaint the live region must look like the text so far drawn whole.
+    text = gap.join(f"{marker} {words}{more}" for words, more in items) + "\n"
+    console = terminal_console()
+    clock = ManualClock()
+    stream = MarkdownStream(console, clock=clock, background_refresh=False)
+    fed = 0
+    for end in [*sorted(int(len(text) * cut) for cut in cuts), len(text)]:
+        if end <= fed:
+            continue
+        clock.now += 1.0
+        stream.feed(text[fed:end])
+        fed = end
+        screen = replay(written(console))
+        live = screen.visible_lines()
+        styled = screen.styled_lines()
+        while live and not live[-1]:
+            live.pop()
+        whole = one_shot(text[:fed])
+        shown = min(len(whole.lines()), HEIGHT - 3)
+        assert live[-shown:] == whole.lines()[-shown:]
+        # The live region is not trimmed: its padding may carry a colour, never a background.
+        assert [_visible_cells(line) for line in styled[: len(live)][-shown:]] == [
+            _visible_cells(line) for line in whole.styled_lines()[-shown:]
+        ]
+    stream.finish()
+    assert_same_screen(replay(written(console)), one_shot(text))
+
+
+def test_a_growing_bullet_list_draws_its_finished_items_once_per_item_not_per_repaint() -> None:
+    # Structural: each repaint draws the last item (and the piece of a next one); the
+    # finished items are drawn again only when one more item is finished.
+    items = [f"- item {i} with a few words of text\n" for i in range(24)]
+    console = terminal_console(height=60)
+    clock = ManualClock()
+    stream = MarkdownStream(console, clock=clock, background_refresh=False)
+    for item in items:
+        for piece in split_every(item, 4):
+            clock.now += 1.0  # every piece repaints
+            stream.feed(piece)
+    stats = stream.stats
+    stream.finish()
+    text = "".join(items)
+    # Drawing the whole list at every repaint would be 89,561 characters here.
+    assert stats.ticks >= 200
+    assert stats.rendered_chars < stats.ticks * 2 * len(items[0]) + len(items) * len(text)
+
+
 def test_a_long_live_table_keeps_its_header_on_screen() -> None:
     rows = "".join(f"| row-{i} | {i} |\n" for i in range(60))
     console = terminal_console()

@@ -35,6 +35,8 @@ grows big anyway (an 8,000-token fence, a long list or table):
 - only what can reach the screen is drawn: a fence's last lines, highlighted line by line
   with the lines already drawn reused (`live_code.py`), a table's header and last rows, a
   list from one of its last items, any other block's last lines;
+- the finished items of a live bullet list are drawn once and reused while its last item
+  grows (rich draws each bullet item on its own), so a repaint draws about one item;
 - the pause between repaints grows with what a repaint costs (measured, and estimated from
   the characters it handled), so repainting takes a bounded share of the CPU.
 
@@ -223,6 +225,8 @@ class MarkdownStream:
         # A fence there is always open: a closed one is final and gets committed.
         self._live_block: Block | None = None
         self._code_view: LiveCodeView | None = None
+        # The finished items of a live bullet list, as last drawn (`_settled_lines`).
+        self._settled_cache: tuple[tuple[str, bool, int], list[list[Segment]] | None] | None = None
         # Source lines taken for each screen line when drawing a big block from its end.
         self._source_lines_per_line = 1
         # Reference definitions found in committed text (markdown-it's env["references"]).
@@ -454,12 +458,18 @@ class MarkdownStream:
             source = self._visible_source((height + 2) * self._source_lines_per_line)
             if not source.strip():
                 return []
-            tokens = self._parse(source, references_env(self._references))
-            markdown = markdown_from_tokens(tokens, blank_line_due=self._blank_line_due)
-            markdown.trim_padding = False  # transient: never reaches scrollback
-            self.stats.renders += 1
-            self.stats.rendered_chars += len(source)
-            lines = self._console.render_lines(markdown, self._console.options, pad=False)
+            settled = self._settled_items(source, block)
+            settled_lines = self._settled_lines(settled) if settled else None
+            rest = []
+            if settled_lines is not None:
+                rest = self._render_live(source[len(settled) :], blank_line_due=False)
+            if settled_lines is not None and rest and not rest[0]:
+                # The last item drawn as a list of its own: rich opens a list with a blank
+                # line (after the blocks inside its last item), which inside the whole list
+                # is not there.
+                lines = settled_lines + rest[1:]
+            else:
+                lines = self._render_live(source, blank_line_due=self._blank_line_due)
             cut_short = len(source) < len(self._tail) and len(lines) < height
             if (
                 not cut_short
@@ -470,6 +480,53 @@ class MarkdownStream:
             # Source lines that join when rendered (list items, soft breaks) filled less
             # than a screen: take more of them, now and for the rest of the stream.
             self._source_lines_per_line *= 2
+
+    def _render_live(self, source: str, *, blank_line_due: bool) -> list[list[Segment]]:
+        """`source` rendered as it would be committed, unpadded lines (never scrollback)."""
+        tokens = self._parse(source, references_env(self._references))
+        markdown = markdown_from_tokens(tokens, blank_line_due=blank_line_due)
+        markdown.trim_padding = False  # transient: never reaches scrollback
+        self.stats.renders += 1
+        self.stats.rendered_chars += len(source)
+        return self._console.render_lines(markdown, self._console.options, pad=False)
+
+    def _settled_items(self, source: str, block: Block | None) -> str:
+        """The start of `source` that is finished items of a live bullet list, or "".
+
+        rich draws each item of a bullet list on its own (a bullet, then the item's blocks,
+        whatever the other items; a tight and a loose list look the same), so the items
+        before the last one can be drawn once and reused while the last one grows. Not for
+        ordered lists (the width of every number depends on the last one), a list cut down
+        to its last lines, or a list that may define link references (a definition in one
+        item is known to the others).
+        """
+        if (
+            block is None
+            or block.type != "bullet_list_open"
+            or block.start != 0
+            or len(block.items) < 2
+            or source is not self._tail
+            or "]:" in source
+        ):
+            return ""
+        return source[: line_offset(source, block.items[-1])]
+
+    def _settled_lines(self, settled: str) -> list[list[Segment]] | None:
+        """The drawn lines of finished list items, or None the first time they are seen.
+
+        Drawn apart only from the second repaint with the same finished items on: a list
+        whose items each take a repaint or two (short items) is cheaper drawn whole.
+        """
+        key = (settled, self._blank_line_due, self._console.width)
+        cached = self._settled_cache
+        if cached is None or cached[0] != key:
+            self._settled_cache = (key, None)
+            return None
+        lines = cached[1]
+        if lines is None:
+            lines = self._render_live(settled, blank_line_due=key[1])
+            self._settled_cache = (key, lines)
+        return list(lines)
 
     def _render_open_fence(self, keep: int) -> list[list[Segment]]:
         """The open fence the tail starts with: its last `keep` lines, highlighted by line."""
