@@ -473,23 +473,61 @@ def test_a_live_bullet_list_looks_like_the_same_list_printed_whole(
     assert_same_screen(replay(written(console)), one_shot(text))
 
 
-def test_a_growing_bullet_list_draws_its_finished_items_once_per_item_not_per_repaint() -> None:
-    # Structural: each repaint draws the last item (and the piece of a next one); the
-    # finished items are drawn again only when one more item is finished.
-    items = [f"- item {i} with a few words of text\n" for i in range(24)]
-    console = terminal_console(height=60)
+@pytest.mark.parametrize("items", [8, 90])
+def test_a_streamed_bullet_list_shows_at_every_repaint_the_bottom_of_the_list_drawn_whole(
+    items: int,
+) -> None:
+    # 90 items are more than three screens: the live region draws the list from one of its
+    # last items, and still reuses the finished ones.
+    rng = random.Random(items)
+    text = "".join(
+        f"- item {i}: "
+        + " ".join(rng.choice(["word", "`code`", "**bold**"]) for _ in range(n))
+        + ("\n  more about it" if i % 3 == 0 else "")
+        + "\n"
+        for i, n in enumerate(rng.choice([2, 5, 30]) for _ in range(items))
+    )
+    console = terminal_console()
     clock = ManualClock()
     stream = MarkdownStream(console, clock=clock, background_refresh=False)
-    for item in items:
-        for piece in split_every(item, 4):
+    fed = 0
+    for end in range(97, len(text), 97):
+        clock.now += 1.0
+        stream.feed(text[fed:end])
+        fed = end
+        screen = replay(written(console))
+        live = screen.visible_lines()
+        styled = screen.styled_lines()
+        while live and not live[-1]:
+            live.pop()
+        whole = one_shot(text[:fed])
+        shown = min(len(whole.lines()), HEIGHT - 5)
+        assert live[-shown:] == whole.lines()[-shown:]
+        assert [_visible_cells(line) for line in styled[: len(live)][-shown:]] == [
+            _visible_cells(line) for line in whole.styled_lines()[-shown:]
+        ]
+    stream.feed(text[fed:])
+    stream.finish()
+    assert_same_screen(replay(written(console)), one_shot(text))
+
+
+def drawn_for_bullet_list(items: int) -> int:
+    console = terminal_console()
+    clock = ManualClock()
+    stream = MarkdownStream(console, clock=clock, background_refresh=False)
+    for i in range(items):
+        for piece in split_every(f"- item {i} with a few words of text\n", 4):
             clock.now += 1.0  # every piece repaints
             stream.feed(piece)
-    stats = stream.stats
     stream.finish()
-    text = "".join(items)
-    # Drawing the whole list at every repaint would be 89,561 characters here.
-    assert stats.ticks >= 200
-    assert stats.rendered_chars < stats.ticks * 2 * len(items[0]) + len(items) * len(text)
+    return stream.stats.rendered_chars
+
+
+def test_a_growing_bullet_list_draws_each_finished_item_once_not_at_every_repaint() -> None:
+    # Structural: a repaint draws the last item (and the start of the next one); a finished
+    # item is drawn once. Drawing the list whole at every repaint (up to three screens of
+    # it) made twice the items cost about four times the characters.
+    assert drawn_for_bullet_list(96) < 2 * drawn_for_bullet_list(48)
 
 
 def test_a_long_live_table_keeps_its_header_on_screen() -> None:

@@ -50,6 +50,7 @@ prompt_toolkit.
 
 from __future__ import annotations
 
+import itertools
 import re
 import threading
 import time
@@ -73,7 +74,7 @@ from meilichat_cli.ui.blocks import (
     new_lines_may_end,
     top_level_blocks,
 )
-from meilichat_cli.ui.live_code import LiveCodeView
+from meilichat_cli.ui.live_code import Lines, LiveCodeView
 from meilichat_cli.ui.markdown import (
     TerminalMarkdown,
     markdown_from_tokens,
@@ -96,6 +97,8 @@ _PAUSE_PER_ESTIMATED_SECOND = 4.0
 _LONGEST_PAUSE = 0.25
 # A live block longer than this many screens is drawn from its last lines only.
 _BIG_BLOCK_SCREENS = 3
+# A live bullet list shorter than this is drawn whole: one call is cheaper than one per item.
+_LIST_BY_ITEMS_FROM = 400
 # Lines a table draws besides its body rows (blank line, edges, header, rule), plus margin.
 _TABLE_FRAME_LINES = 8
 # How far the source lines drawn for a screen line may grow (see `_render_tail`).
@@ -225,8 +228,9 @@ class MarkdownStream:
         # A fence there is always open: a closed one is final and gets committed.
         self._live_block: Block | None = None
         self._code_view: LiveCodeView | None = None
-        # The finished items of a live bullet list, as last drawn (`_settled_lines`).
-        self._settled_cache: tuple[tuple[str, bool, int], list[list[Segment]] | None] | None = None
+        # The drawn lines of a live bullet list's finished items (`_render_list_by_items`).
+        self._item_lines: dict[str, Lines] = {}
+        self._item_lines_width = 0
         # Source lines taken for each screen line when drawing a big block from its end.
         self._source_lines_per_line = 1
         # Reference definitions found in committed text (markdown-it's env["references"]).
@@ -458,17 +462,8 @@ class MarkdownStream:
             source = self._visible_source((height + 2) * self._source_lines_per_line)
             if not source.strip():
                 return []
-            settled = self._settled_items(source, block)
-            settled_lines = self._settled_lines(settled) if settled else None
-            rest = []
-            if settled_lines is not None:
-                rest = self._render_live(source[len(settled) :], blank_line_due=False)
-            if settled_lines is not None and rest and not rest[0]:
-                # The last item drawn as a list of its own: rich opens a list with a blank
-                # line (after the blocks inside its last item), which inside the whole list
-                # is not there.
-                lines = settled_lines + rest[1:]
-            else:
+            lines = self._render_list_by_items(source, block)
+            if lines is None:
                 lines = self._render_live(source, blank_line_due=self._blank_line_due)
             cut_short = len(source) < len(self._tail) and len(lines) < height
             if (
@@ -490,43 +485,62 @@ class MarkdownStream:
         self.stats.rendered_chars += len(source)
         return self._console.render_lines(markdown, self._console.options, pad=False)
 
-    def _settled_items(self, source: str, block: Block | None) -> str:
-        """The start of `source` that is finished items of a live bullet list, or "".
+    def _render_list_by_items(self, source: str, block: Block | None) -> Lines | None:
+        """A live bullet list drawn item by item, its finished items reused; None if not.
 
         rich draws each item of a bullet list on its own (a bullet, then the item's blocks,
-        whatever the other items; a tight and a loose list look the same), so the items
-        before the last one can be drawn once and reused while the last one grows. Not for
-        ordered lists (the width of every number depends on the last one), a list cut down
-        to its last lines, or a list that may define link references (a definition in one
-        item is known to the others).
+        whatever the other items; a tight and a loose list look the same), and opens a list
+        with one blank line, whatever came before. So the list is that blank line, then each
+        item drawn as a list of its own without its blank line: a finished item is drawn
+        once and reused while the last one grows. `source` is the whole list or its end from
+        one of its items on (`_visible_source`). Not for ordered lists (the width of every
+        number depends on the last one), a list cut anywhere but at an item, or a list that
+        may define link references (a definition in one item is known to the others).
         """
+        items = self._finished_items(source, block)
+        if not items:
+            return None
+        last = self._render_live(source[sum(map(len, items)) :], blank_line_due=False)
+        if not last or last[0]:
+            return None  # not the blank line this relies on: draw the list whole
+        if self._item_lines_width != self._console.width:
+            self._item_lines, self._item_lines_width = {}, self._console.width
+        drawn: dict[str, Lines] = {}
+        lines = [last[0]]
+        for item in items:
+            item_lines = drawn.get(item) or self._item_lines.get(item)
+            if item_lines is None:
+                rendered = self._render_live(item, blank_line_due=False)
+                if not rendered or rendered[0]:
+                    return None
+                item_lines = rendered[1:]
+            drawn[item] = item_lines
+            lines.extend(item_lines)
+        self._item_lines = drawn  # keep only what is on screen now
+        lines.extend(last[1:])
+        return lines
+
+    def _finished_items(self, source: str, block: Block | None) -> list[str]:
+        """The sources of the finished items `source` starts with (see above), or []."""
+        tail = self._tail
         if (
             block is None
+            or len(source) < _LIST_BY_ITEMS_FROM
             or block.type != "bullet_list_open"
             or block.start != 0
             or len(block.items) < 2
-            or source is not self._tail
             or "]:" in source
         ):
-            return ""
-        return source[: line_offset(source, block.items[-1])]
-
-    def _settled_lines(self, settled: str) -> list[list[Segment]] | None:
-        """The drawn lines of finished list items, or None the first time they are seen.
-
-        Drawn apart only from the second repaint with the same finished items on: a list
-        whose items each take a repaint or two (short items) is cheaper drawn whole.
-        """
-        key = (settled, self._blank_line_due, self._console.width)
-        cached = self._settled_cache
-        if cached is None or cached[0] != key:
-            self._settled_cache = (key, None)
-            return None
-        lines = cached[1]
-        if lines is None:
-            lines = self._render_live(settled, blank_line_due=key[1])
-            self._settled_cache = (key, lines)
-        return list(lines)
+            return []
+        cut = len(tail) - len(source)
+        if cut and (tail[cut - 1] != "\n" or not tail.endswith(source)):
+            return []
+        first = tail.count("\n", 0, cut)  # the line of the tail `source` starts at
+        if first not in block.items:
+            return []
+        starts = [line - first for line in block.items if line >= first]
+        offsets = [line_offset(source, line) for line in starts]
+        return [source[a:b] for a, b in itertools.pairwise(offsets)]
 
     def _render_open_fence(self, keep: int) -> list[list[Segment]]:
         """The open fence the tail starts with: its last `keep` lines, highlighted by line."""
