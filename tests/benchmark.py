@@ -920,10 +920,10 @@ def budget_lines(results: Results) -> list[Line]:
     if llm is not None:
         add(
             Line(
-                "peer: llm --version",
+                "peer: --version, llm",
                 f"python -c pass {_ms(floor)}",
-                _ms(llm),
-                _x(_ratio(llm, floor)),
+                _ms(version),
+                f"llm {_ms(llm)} ({_x(_ratio(llm, floor))})",
                 "",
                 "info",
             )
