@@ -226,6 +226,26 @@ def test_set_reads_a_prompt_file_dash_from_stdin(
     ]
 
 
+@pytest.mark.parametrize("source", ["file", "stdin"])
+def test_set_refuses_a_prompt_file_beyond_the_limit_and_sends_nothing(
+    env: dict[str, str], standin: StandInServer, tmp_path: Path, source: str
+) -> None:
+    from meilichat_cli.cli.admin_options import MAX_TEXT_FILE_BYTES
+
+    huge = "x" * (MAX_TEXT_FILE_BYTES + 1)
+    prompt = tmp_path / "huge.md"
+    prompt.write_text(huge, encoding="utf-8")
+    where = str(prompt) if source == "file" else "-"
+    result = run_cli(
+        ["workspace", "set", "demo", "--system-prompt-file", where],
+        env,
+        input=huge if source == "stdin" else "",
+    )
+    assert result.returncode == 2, result.stderr
+    assert "longer than 2 MiB" in result.stderr and "Traceback" not in result.stderr
+    assert bodies(standin, "PATCH", "/chats/demo/settings") == []
+
+
 def test_set_unset_resets_fields_to_null(env: dict[str, str], standin: StandInServer) -> None:
     result = run_cli(
         ["workspace", "set", "demo", "--unset", "org-id", "--unset", "system-prompt"], env

@@ -59,6 +59,9 @@ if TYPE_CHECKING:
 
 MASTER_KEY_ENV = "MEILI_MASTER_KEY"
 MAX_SECRET_BYTES = 64 * 1024
+# A prompt or template file (`--system-prompt-file`…): far beyond any prompt a model takes,
+# and what keeps `/dev/zero` or an endless pipe from filling memory.
+MAX_TEXT_FILE_BYTES = 2 * 1024 * 1024
 
 YesOption = Annotated[
     bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (needed in scripts).")
@@ -184,10 +187,20 @@ def read_text_file(ctx: RunContext, path: str, what: str) -> str:
 
     try:
         if path == "-":
-            text = ctx.stdin.read()
+            # Characters, not bytes, on stdin: still bounded, at most four bytes each.
+            text = ctx.stdin.read(MAX_TEXT_FILE_BYTES + 1)
+            too_long = len(text) > MAX_TEXT_FILE_BYTES
         else:
-            with open(path, encoding="utf-8") as handle:
-                text = handle.read()
+            with open(path, "rb") as handle:
+                data = handle.read(MAX_TEXT_FILE_BYTES + 1)
+            too_long = len(data) > MAX_TEXT_FILE_BYTES
+            # Decoded only when whole: the cut could split a character.
+            text = "" if too_long else data.decode("utf-8")
+        if too_long:
+            raise UsageError(
+                f"{what} from {path} is longer than {MAX_TEXT_FILE_BYTES // (1024 * 1024)} MiB",
+                hint="give a shorter file",
+            )
         return text.removesuffix("\n").removesuffix("\r")
     except OSError as error:
         raise UsageError(f"cannot read {what} from {path}: {error.strerror}") from None
