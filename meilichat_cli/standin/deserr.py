@@ -18,6 +18,29 @@ def compact(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
+def serde_unexpected(value: Any) -> str:
+    """serde's description of an unexpected value (`string "x"`, `integer `1``...), as in
+    `invalid type: …, expected …` from serde_json-parsed bodies."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"boolean `{'true' if value else 'false'}`"
+    if isinstance(value, int):
+        return f"integer `{value}`"
+    if isinstance(value, float):
+        return f"floating point `{value}`"
+    if isinstance(value, str):
+        return f"string {compact(value)}"  # Rust's Debug quoting, escapes included
+    if isinstance(value, list):
+        return "sequence"
+    return "map"
+
+
+def serde_invalid_type(value: Any, expected: str) -> str:
+    """serde's `invalid type` message for `value` where `expected` was wanted."""
+    return f"invalid type: {serde_unexpected(value)}, expected {expected}"
+
+
 def value_kind(value: Any) -> str:
     """How deserr names the kind of a JSON value ("a string", "a positive integer"...)."""
     if value is None:

@@ -18,6 +18,7 @@ from typing import Any
 
 from meilichat_cli.protocol.events import DECLARED_TOOLS
 from meilichat_cli.standin.apierror import MeiliError, bad_request
+from meilichat_cli.standin.deserr import serde_invalid_type
 
 ROLES = ("developer", "system", "user", "assistant", "tool", "function")
 SEARCH_TOOL = "_meiliSearchInIndex"
@@ -87,23 +88,6 @@ class Spans:
         return f"at line {line} column {column}"
 
 
-def serde_unexpected(value: Any) -> str:
-    """serde's description of an unexpected value (`string "x"`, `integer `1``...)."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return f"boolean `{'true' if value else 'false'}`"
-    if isinstance(value, int):
-        return f"integer `{value}`"
-    if isinstance(value, float):
-        return f"floating point `{value}`"
-    if isinstance(value, str):
-        return f'string "{value}"'
-    if isinstance(value, list):
-        return "sequence"
-    return "map"
-
-
 class _Checker:
     def __init__(self, raw: bytes) -> None:
         self.spans = Spans(raw)
@@ -112,7 +96,7 @@ class _Checker:
         return bad_request(f"Json deserialize error: {detail} {self.spans.where(path)}")
 
     def type_of(self, value: Any, expected: str, path: tuple[str | int, ...] = ()) -> MeiliError:
-        return self.fail(f"invalid type: {serde_unexpected(value)}, expected {expected}", path)
+        return self.fail(serde_invalid_type(value, expected), path)
 
 
 def check_request(body: Any, raw: bytes) -> None:

@@ -152,7 +152,7 @@ def _validate_serde(body: Any, version: Emulation) -> None:
         return bad_request(f"Json deserialize error: {detail}")
 
     if not isinstance(body, dict):
-        raise fail(f"invalid type: {_serde_kind(body)}, expected struct ChatWorkspaceSettings")
+        raise fail(deserr.serde_invalid_type(body, "struct ChatWorkspaceSettings"))
     for name, value in body.items():
         if name not in TOP_LEVEL_FIELDS:
             raise fail(
@@ -168,10 +168,10 @@ def _validate_serde(body: Any, version: Emulation) -> None:
                     + deserr.expected_list(version.sources)
                 )
         elif name in NULLABLE_STRINGS and not isinstance(value, str):
-            raise fail(f"invalid type: {_serde_kind(value)}, expected a string")
+            raise fail(deserr.serde_invalid_type(value, "a string"))
         elif name == "prompts":
             if not isinstance(value, dict):
-                raise fail(f"invalid type: {_serde_kind(value)}, expected struct ChatPrompts")
+                raise fail(deserr.serde_invalid_type(value, "struct ChatPrompts"))
             for key, text in value.items():
                 if key not in version.prompt_fields:
                     raise fail(
@@ -179,21 +179,7 @@ def _validate_serde(body: Any, version: Emulation) -> None:
                         + deserr.expected_list(version.prompt_fields)
                     )
                 if text is not None and not isinstance(text, str):
-                    raise fail(f"invalid type: {_serde_kind(text)}, expected a string")
-
-
-def _serde_kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return f"boolean `{'true' if value else 'false'}`"
-    if isinstance(value, int):
-        return f"integer `{value}`"
-    if isinstance(value, float):
-        return f"floating point `{value}`"
-    if isinstance(value, str):
-        return f"string {deserr.compact(value)}"
-    if isinstance(value, list):
-        return "sequence"
-    return "map"
+                    raise fail(deserr.serde_invalid_type(text, "a string"))
 
 
 def apply_patch(
