@@ -48,19 +48,14 @@ PROMPTS_1_15: dict[str, str] = {
         "for the user query."
     ),
 }
+# 1.16 appended filter advice to the system prompt, replaced the search description with
+# few-shot examples and added the filter parameter's description; the rest is unchanged.
+# Key order is Meilisearch's (it shows in GET /chats/{workspace}/settings).
 PROMPTS_1_16: dict[str, str] = {
     # DEFAULT_CHAT_SYSTEM_PROMPT
-    "system": (
-        "You are a highly capable research assistant with access to powerful search tools. "
-        "IMPORTANT INSTRUCTIONS:1. When answering questions, you MUST make multiple tool "
-        "calls (at least 2-3) to gather comprehensive information.2. Use different search "
-        "queries for each tool call - vary keywords, rephrase questions, and explore "
-        "different semantic angles to ensure broad coverage.3. Always explicitly announce "
-        "BEFORE making each tool call by saying: \"I'll search for [specific information] "
-        'now."4. Combine information from ALL tool calls to provide complete, nuanced '
-        "answers rather than relying on a single source.5. For complex topics, break down "
-        "your research into multiple targeted queries rather than using a single generic "
-        "search. Meilisearch doesn't use the colon (:) syntax to filter but rather the "
+    "system": PROMPTS_1_15["system"]
+    + (
+        " Meilisearch doesn't use the colon (:) syntax to filter but rather the "
         "equal (=) one. Separate filters from query and keep the q parameter empty if "
         "needed. Same for the filter parameter: keep it empty if need be. If you need to "
         "find documents that CONTAINS keywords simply put the keywords in the q parameter "
@@ -80,12 +75,7 @@ PROMPTS_1_16: dict[str, str] = {
         '{"q":"Superman","filter":"genres IN [Adventure, Fiction] AND year >= '
         '2018"}'
     ),
-    # DEFAULT_CHAT_SEARCH_Q_PARAM_PROMPT
-    "searchQParam": (
-        "The search query string used to find relevant documents in the index. This should "
-        "contain keywords or phrases that best represent what the user is looking for. "
-        "More specific queries will yield more precise results."
-    ),
+    "searchQParam": PROMPTS_1_15["searchQParam"],
     # DEFAULT_CHAT_SEARCH_FILTER_PARAM_PROMPT
     "searchFilterParam": (
         "The search filter string used to find relevant documents in the index. It "
@@ -95,12 +85,7 @@ PROMPTS_1_16: dict[str, str] = {
         "category = 'electronics'\". The following is a list of fields that can be "
         "filtered on: "
     ),
-    # DEFAULT_CHAT_SEARCH_INDEX_UID_PARAM_PROMPT
-    "searchIndexUidParam": (
-        "The name of the index to search within. An index is a collection of documents "
-        "organized for search. Selecting the right index ensures the most relevant results "
-        "for the user query."
-    ),
+    "searchIndexUidParam": PROMPTS_1_15["searchIndexUidParam"],
 }
 
 SOURCES_1_15 = ("openAi", "mistral", "gemini", "azureOpenAi", "vLlm")
