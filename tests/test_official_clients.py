@@ -129,15 +129,22 @@ def test_meilisearch_python_reports_meilisearch_errors(served: tuple[str, str]) 
     assert caught.value.code == "chat_not_found"
 
 
-def test_openai_streaming_client_reads_the_stream_with_the_retry_workaround() -> None:
+def openai_client(
+    server: StandInServer, *, workspace: str | None = None, workaround: bool = True
+) -> Any:
+    """The OpenAI SDK pointed at a workspace of `server`, with the retry-frame workaround."""
     openai = _require("openai")
+    return openai.OpenAI(
+        base_url=f"{server.url}/chats/{workspace or server.workspace}",
+        api_key=server.chat_key,
+        max_retries=0,
+        http_client=httpx.Client(transport=RetryFrameWorkaround()) if workaround else None,
+    )
+
+
+def test_openai_streaming_client_reads_the_stream_with_the_retry_workaround() -> None:
     with StandInServer(master_key=MASTER_KEY) as server:
-        client = openai.OpenAI(
-            base_url=f"{server.url}/chats/{server.workspace}",
-            api_key=server.chat_key,
-            max_retries=0,
-            http_client=httpx.Client(transport=RetryFrameWorkaround()),
-        )
+        client = openai_client(server)
         stream = client.chat.completions.create(
             model="gpt-4o-mini", messages=QUESTION, stream=True, tools=MEILI_TOOLS
         )
@@ -162,13 +169,8 @@ def test_openai_streaming_client_reads_the_stream_with_the_retry_workaround() ->
 
 def test_openai_without_the_workaround_fails_on_the_retry_frame() -> None:
     """What the workaround is for: true against real Meilisearch too."""
-    openai = _require("openai")
     with StandInServer(master_key=MASTER_KEY) as server:
-        client = openai.OpenAI(
-            base_url=f"{server.url}/chats/{server.workspace}",
-            api_key=server.chat_key,
-            max_retries=0,
-        )
+        client = openai_client(server, workaround=False)
         with pytest.raises(json.JSONDecodeError):
             for _chunk in client.chat.completions.create(
                 model="gpt-4o-mini", messages=QUESTION, stream=True
@@ -179,12 +181,7 @@ def test_openai_without_the_workaround_fails_on_the_retry_frame() -> None:
 def test_openai_sees_meilisearch_http_errors_with_their_body() -> None:
     openai = _require("openai")
     with StandInServer(master_key=MASTER_KEY) as server:
-        client = openai.OpenAI(
-            base_url=f"{server.url}/chats/nope",
-            api_key=server.chat_key,
-            max_retries=0,
-            http_client=httpx.Client(transport=RetryFrameWorkaround()),
-        )
+        client = openai_client(server, workspace="nope")
         with pytest.raises(openai.NotFoundError) as caught:
             client.chat.completions.create(model="gpt-4o-mini", messages=QUESTION, stream=True)
     assert "Chat `nope` not found" in str(caught.value)
