@@ -434,6 +434,23 @@ _ITEM = st.tuples(
 )
 
 
+def assert_live_bottom_is_drawn_whole(console: Any, text: str, most_lines: int) -> None:
+    """The bottom of the live region (up to `most_lines`) is the bottom of `text` printed
+    whole. The live region is not trimmed: its padding may carry a colour, never a
+    background, so cells are compared without trailing blanks."""
+    screen = replay(written(console))
+    live = screen.visible_lines()
+    styled = screen.styled_lines()
+    while live and not live[-1]:
+        live.pop()
+    whole = one_shot(text)
+    shown = min(len(whole.lines()), most_lines)
+    assert live[-shown:] == whole.lines()[-shown:]
+    assert [_visible_cells(line) for line in styled[: len(live)][-shown:]] == [
+        _visible_cells(line) for line in whole.styled_lines()[-shown:]
+    ]
+
+
 @settings(max_examples=40, deadline=None)
 @given(
     items=st.lists(_ITEM, min_size=2, max_size=6),
@@ -457,18 +474,7 @@ def test_a_live_bullet_list_looks_like_the_same_list_printed_whole(
         clock.now += 1.0
         stream.feed(text[fed:end])
         fed = end
-        screen = replay(written(console))
-        live = screen.visible_lines()
-        styled = screen.styled_lines()
-        while live and not live[-1]:
-            live.pop()
-        whole = one_shot(text[:fed])
-        shown = min(len(whole.lines()), HEIGHT - 3)
-        assert live[-shown:] == whole.lines()[-shown:]
-        # The live region is not trimmed: its padding may carry a colour, never a background.
-        assert [_visible_cells(line) for line in styled[: len(live)][-shown:]] == [
-            _visible_cells(line) for line in whole.styled_lines()[-shown:]
-        ]
+        assert_live_bottom_is_drawn_whole(console, text[:fed], HEIGHT - 3)
     stream.finish()
     assert_same_screen(replay(written(console)), one_shot(text))
 
@@ -495,17 +501,7 @@ def test_a_streamed_bullet_list_shows_at_every_repaint_the_bottom_of_the_list_dr
         clock.now += 1.0
         stream.feed(text[fed:end])
         fed = end
-        screen = replay(written(console))
-        live = screen.visible_lines()
-        styled = screen.styled_lines()
-        while live and not live[-1]:
-            live.pop()
-        whole = one_shot(text[:fed])
-        shown = min(len(whole.lines()), HEIGHT - 5)
-        assert live[-shown:] == whole.lines()[-shown:]
-        assert [_visible_cells(line) for line in styled[: len(live)][-shown:]] == [
-            _visible_cells(line) for line in whole.styled_lines()[-shown:]
-        ]
+        assert_live_bottom_is_drawn_whole(console, text[:fed], HEIGHT - 5)
     stream.feed(text[fed:])
     stream.finish()
     assert_same_screen(replay(written(console)), one_shot(text))
