@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.segment import Segment
 from rich.syntax import Syntax
 
-from meilichat_cli.ui.markdown import CODE_THEME, code_lexer
+from meilichat_cli.ui.markdown import CODE_THEME, code_lexer, code_theme
 
 Lines = list[list[Segment]]
 
@@ -59,11 +59,13 @@ class LiveCodeView:
 
     def _draw(self, line: str) -> Lines:
         self.drawn_chars += len(line)
-        syntax = Syntax(line, self._lexer, theme=CODE_THEME, word_wrap=True, padding=(0, 1))
+        syntax = Syntax(
+            line, self._lexer, theme=code_theme(CODE_THEME), word_wrap=True, padding=(0, 1)
+        )
         return self._console.render_lines(syntax, self._console.options, pad=False)
 
     def _padding_line(self) -> Lines:
         if self._padding is None:
-            syntax = Syntax("", self._lexer, theme=CODE_THEME, padding=(0, 1))
+            syntax = Syntax("", self._lexer, theme=code_theme(CODE_THEME), padding=(0, 1))
             self._padding = self._console.render_lines(syntax, self._console.options, pad=False)
         return self._padding

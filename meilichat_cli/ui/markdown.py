@@ -36,7 +36,7 @@ from pygments.lexers.special import TextLexer
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.markdown import CodeBlock, Heading, Markdown, MarkdownElement, UnknownElement
 from rich.segment import Segment
-from rich.syntax import Syntax
+from rich.syntax import Syntax, SyntaxTheme
 
 from meilichat_cli.text.sanitize import sanitize
 
@@ -85,12 +85,24 @@ def code_lexer(language: str) -> Lexer:
     return lexer_class(**_LEXER_OPTIONS)
 
 
+@functools.lru_cache(maxsize=8)
+def code_theme(name: str) -> SyntaxTheme:
+    """The syntax theme called `name`, built once.
+
+    rich builds a new theme for every `Syntax` given a theme's name, and with it an empty
+    cache of token styles, so each fence drawn would convert every pygments style again;
+    the styles of a theme never change, so one instance serves every fence.
+    """
+    return Syntax.get_theme(name)
+
+
 class FencedCode(CodeBlock):
-    """rich's code block, highlighted with `code_lexer`."""
+    """rich's code block, highlighted with `code_lexer` and a shared `code_theme`."""
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         code = str(self.text).rstrip()
-        yield Syntax(code, code_lexer(self.lexer_name), theme=self.theme, word_wrap=True, padding=1)
+        lexer = code_lexer(self.lexer_name)
+        yield Syntax(code, lexer, theme=code_theme(self.theme), word_wrap=True, padding=1)
 
 
 class TerminalMarkdown(Markdown):
