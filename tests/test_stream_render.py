@@ -689,6 +689,72 @@ def test_the_stream_refuses_text_after_finish() -> None:
         stream.feed("late")
 
 
+def test_a_repaint_that_prints_finished_blocks_leaves_the_short_tail_to_the_next_one() -> None:
+    # Structural: at 100 tokens a second most repaints print a finished block, and the few
+    # characters after it (the start of the next block) cost a render of their own. Drawn one
+    # repaint later, with what arrived meanwhile, they cost no render more than the repaints.
+    text = long_answer(2000)
+    console = terminal_console()
+    clock = ManualClock()
+    stream = MarkdownStream(console, clock=clock, background_refresh=False)
+    for token in split_every(text, 4):
+        clock.now += 0.01
+        stream.feed(token)
+    stream.finish()
+    stats = stream.stats
+    assert stats.commits > 30
+    assert stats.renders <= stats.ticks + 1  # + the rest, printed by finish()
+    assert_same_screen(replay(written(console)), one_shot(text))
+
+
+def test_a_short_tail_left_after_printed_blocks_is_drawn_by_the_next_repaint() -> None:
+    console = terminal_console()
+    clock = ManualClock()
+    stream = MarkdownStream(console, clock=clock, background_refresh=False)
+    stream.feed("First")  # painted at once
+    clock.now += 0.1
+    stream.feed(" paragraph.\n\nNext words")  # this repaint prints the paragraph
+    screen = replay(written(console))
+    assert "First paragraph." in screen.lines()
+    assert not any("Next words" in line for line in screen.visible_lines())
+    clock.now += 0.1
+    stream.feed("!")
+    assert any("Next words!" in line for line in replay(written(console)).visible_lines())
+    stream.finish()
+
+
+def test_a_short_tail_left_after_printed_blocks_is_drawn_when_no_more_text_comes() -> None:
+    console = terminal_console()
+    stream = MarkdownStream(console)
+    stream.feed("First")  # painted at once
+    time.sleep(0.15)  # past the throttle: the next text prints the paragraph
+    stream.feed(" paragraph.\n\nNext words")
+    deadline = time.monotonic() + 5
+    while not any("Next words" in line for line in replay(written(console)).visible_lines()):
+        assert time.monotonic() < deadline, "the tail after the printed block never painted"
+        time.sleep(0.01)
+    stream.finish()
+
+
+def test_a_block_committed_with_its_blank_line_is_parsed_once() -> None:
+    # Structural: the parse that finds a paragraph (or a closed fence) final with the blank
+    # line after it is the parse it is printed from; no block parse, no second parse.
+    text = "[ref]: https://example.com/r\n\nSome *emphasis* and a [link][ref].\n\nThen more."
+    console = terminal_console()
+    clock = ManualClock()
+    stream = MarkdownStream(console, clock=clock, background_refresh=False)
+    stream.feed(text[:40])  # painted at once
+    parses = stream.stats.parses
+    clock.now += 0.1
+    stream.feed(text[40:-10])  # the paragraph and its blank line
+    assert stream.stats.commits == 1
+    assert stream.stats.block_parses == 0
+    assert stream.stats.parses == parses + 1
+    stream.feed(text[-10:])
+    stream.finish()
+    assert_same_screen(replay(written(console)), one_shot(text))
+
+
 def test_ten_thousand_tiny_deltas_are_coalesced_into_few_repaints() -> None:
     console = terminal_console()
     started = time.monotonic()
@@ -807,6 +873,29 @@ def test_code_fences_paint_their_own_background() -> None:
     render_once(console, "```python\nx = 1\n```")
     # A truecolor background on the code lines: readable whatever the terminal's colours.
     assert "\x1b[48;2;" in written(console)
+
+
+def test_every_fence_is_highlighted_with_one_theme_built_once(monkeypatch: Any) -> None:
+    # Structural: rich builds a theme (and an empty cache of token styles) for every Syntax
+    # given a theme's name; one shared theme converts each pygments style once.
+    import rich.syntax
+
+    from meilichat_cli.ui.markdown import code_theme
+
+    built: list[object] = []
+    original = rich.syntax.PygmentsSyntaxTheme.__init__
+
+    def counting(self: Any, theme: Any) -> None:
+        built.append(theme)
+        original(self, theme)
+
+    monkeypatch.setattr(rich.syntax.PygmentsSyntaxTheme, "__init__", counting)
+    code_theme.cache_clear()
+    text = "".join(f"```python\nx_{i} = {i}\ny = 'a'\n```\n\n" for i in range(5))
+    _, stream = streamed(split_every(text, 4))
+    render_once(terminal_console(), text)
+    assert stream.stats.commits >= 5
+    assert len(built) == 1
 
 
 def test_fence_languages_come_from_pygments_own_lexers_only(monkeypatch: Any) -> None:

@@ -70,6 +70,7 @@ from meilichat_cli.ui.blocks import (
     Block,
     cannot_change,
     head_and_last_lines,
+    is_blank,
     line_offset,
     new_lines_may_end,
     top_level_blocks,
@@ -103,6 +104,10 @@ _LIST_BY_ITEMS_FROM = 400
 _TABLE_FRAME_LINES = 8
 # How far the source lines drawn for a screen line may grow (see `_render_tail`).
 _MOST_SOURCE_LINES_PER_LINE = 8
+# Complete lines up to this many characters may get one full parse rather than a block parse
+# then a full parse of what is committed (see `_commit_final_blocks`); a longer text is
+# rarely committed whole, and its inline pass would cost more than it saves.
+_PARSE_WHOLE_UP_TO = 1000
 _BLOCK_PARSE_SECONDS_PER_CHAR = 0.5e-6
 _RENDER_SECONDS_PER_CHAR = 5e-6
 
@@ -243,6 +248,9 @@ class MarkdownStream:
         self._live: Live | None = None
         self._status: str | None = None
         self._painted = False
+        # The live tail is not drawn yet: the last tick printed committed blocks and left
+        # the few characters after them for the next one (`_tick`).
+        self._tail_deferred = False
         self._next_tick = 0.0
         self._measured_cost = 0.0
         self._finished = False
@@ -301,8 +309,8 @@ class MarkdownStream:
         """Paint everything fed so far now, without waiting for the throttle."""
         with self._lock:
             self._check_usable()
-            if self._pending:
-                self._tick(self._clock())
+            if self._pending or self._tail_deferred:
+                self._tick(self._clock(), defer_tail=False)
 
     def finish(self) -> None:
         """Print the rest of the answer as normal blocks; remove the live region and status."""
@@ -369,8 +377,14 @@ class MarkdownStream:
             self._tail += "".join(self._pending)
             self._pending.clear()
 
-    def _tick(self, now: float) -> None:
-        """Commit the blocks that became final and repaint the live tail. Holds the lock."""
+    def _tick(self, now: float, *, defer_tail: bool = True) -> None:
+        """Commit the blocks that became final and repaint the live tail. Holds the lock.
+
+        A tick that prints committed blocks leaves a short tail (less than a screen line of
+        text, usually the first words of the next block) for the next tick: drawing it costs
+        a whole render however few its characters, and at most one pause later it is drawn
+        with what arrived meanwhile. `defer_tail=False` draws it now.
+        """
         self.stats.ticks += 1
         self._absorb_pending()
         block_chars_before = self.stats.block_parsed_chars
@@ -378,7 +392,10 @@ class MarkdownStream:
         live_chars_before = self.stats.rendered_chars
         started = self._clock()
         if self._ensure_live():
-            self._frame.lines = self._render_tail()
+            self._tail_deferred = (
+                defer_tail and committed is not None and len(self._tail) < self._console.width
+            )
+            self._frame.lines = [] if self._tail_deferred else self._render_tail()
         # The pace follows what a repaint of the live block costs, the work that recurs;
         # printing committed blocks happens once per block whatever the pace.
         measured = self._clock() - started
@@ -416,7 +433,17 @@ class MarkdownStream:
                 return None
 
         complete = tail[:complete_end]
-        blocks = self._parse_blocks(complete)
+        # Complete lines that end with a blank line are usually committed whole (a paragraph
+        # or a closed fence and the blank line after it): then one full parse answers where
+        # the blocks end and is the commit's own parse too.
+        env = references_env(self._references)
+        whole: list[Token] | None = None
+        last_line = complete[complete.rfind("\n", 0, complete_end - 1) + 1 : complete_end - 1]
+        if len(complete) <= _PARSE_WHOLE_UP_TO and is_blank(last_line):
+            whole = self._parse(complete, env)
+            blocks = top_level_blocks(whole)
+        else:
+            blocks = self._parse_blocks(complete)
         if not blocks:
             self._live_block = None
             return None
@@ -434,6 +461,9 @@ class MarkdownStream:
         self._tail = tail[offset:]
         self._complete_seen -= offset
         self.stats.commits += 1
+        if whole is not None and offset == complete_end:
+            # The same text parsed with the same references: exactly `_commit_text`'s parse.
+            return self._commit_tokens(complete, whole, env)
         return self._commit_text(tail[:offset])
 
     def _commit_text(self, text: str) -> TerminalMarkdown | None:
@@ -441,7 +471,14 @@ class MarkdownStream:
         if not text.strip():
             return None
         env = references_env(self._references)
-        tokens = self._parse(text, env)
+        return self._commit_tokens(text, self._parse(text, env), env)
+
+    def _commit_tokens(
+        self, text: str, tokens: list[Token], env: dict[str, Any]
+    ) -> TerminalMarkdown | None:
+        """The renderable of committed `text`, parsed into `tokens` with `env`."""
+        if not text.strip():
+            return None
         self._references = env["references"]
         top_level = [token for token in tokens if token.level == 0 and token.nesting >= 0]
         if not top_level:
@@ -638,7 +675,7 @@ class MarkdownStream:
                     if self._finished or self._failure is not None:
                         return
                     now = self._clock()
-                    if self._pending and now >= self._next_tick:
+                    if (self._pending or self._tail_deferred) and now >= self._next_tick:
                         self._tick(now)
                     elif self._status is not None:
                         self._repaint()
