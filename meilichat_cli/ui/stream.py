@@ -13,6 +13,18 @@ At most `refresh_per_second` times a second (and less often when the tail is big
 parsed with markdown-it to find its top-level blocks; every block but the last one is final.
 The first text is painted at once. `finish()` prints whatever is left as normal blocks.
 
+Cheap on a paced stream (a model sending 100 tokens a second): there every repaint runs after
+the process slept, with cold caches, so it costs about the same however little it shows, and
+the number of repaints is what counts:
+
+- a repaint that would add less than a screen line of text waits one pause more (`_due`):
+  about five repaints a second on such a stream, each adding a line, and at most twice the
+  pause before any text shows;
+- a repaint that prints finished blocks leaves a short tail (the first words of the next
+  block) to the next repaint rather than rendering it too; never twice in a row;
+- complete lines that end with a blank line get one full parse, which finds where the
+  blocks end and, when they are all final (the usual case), is what they are printed from.
+
 Equality with printing the whole answer once (`markdown.render_once`) is the contract:
 
 - a block is committed only when the lines that decide it are complete: every block before
@@ -40,9 +52,9 @@ grows big anyway (an 8,000-token fence, a long list or table):
 - the pause between repaints grows with what a repaint costs (measured, and estimated from
   the characters it handled), so repainting takes a bounded share of the CPU.
 
-Threads: a daemon thread started with the live region repaints text that waited for the
-throttle when no more text comes, and animates the status spinner. All work happens under one
-lock.
+Threads: a daemon thread started with the live region repaints text (or a tail) that waited
+for the throttle when no more text comes, and animates the status spinner. All work happens
+under one lock.
 
 Imports rich (import this module only to paint a terminal). Must not import httpx, typer or
 prompt_toolkit.
@@ -225,6 +237,10 @@ class MarkdownStream:
         self.stats = StreamStats()
 
         self._pending: list[str] = []
+        # Characters fed but not drawn yet: pending, or in a tail left for the next tick.
+        self._unshown_chars = 0
+        # The screen's width as of the last tick (asking the terminal at every token costs).
+        self._line_chars = console.width
         # Uncommitted text; it always starts at the beginning of a line.
         self._tail = ""
         # How much of the tail's complete lines the last block parse already covered.
@@ -269,8 +285,9 @@ class MarkdownStream:
         with self._lock:
             self._check_usable()
             self._pending.append(text)
+            self._unshown_chars += len(text)
             now = self._clock()
-            if not self._painted or now >= self._next_tick:
+            if not self._painted or self._due(now):
                 self._tick(now)
 
     def set_status(self, text: str | None, *, since: float | None = None) -> None:
@@ -377,13 +394,27 @@ class MarkdownStream:
             self._tail += "".join(self._pending)
             self._pending.clear()
 
+    def _due(self, now: float) -> bool:
+        """Whether a repaint is due: the pause is over, and it would show a screen line's
+        worth of new text or has waited one pause more.
+
+        A repaint costs about the same however little it adds (on a paced stream each one
+        runs after the process slept, with cold caches: most of its cost is waking the code
+        up), so one that would add a word or two waits for more, at most one more pause.
+        """
+        if now < self._next_tick:
+            return False
+        return (
+            self._unshown_chars >= self._line_chars or now >= self._next_tick + self._min_interval
+        )
+
     def _tick(self, now: float, *, defer_tail: bool = True) -> None:
         """Commit the blocks that became final and repaint the live tail. Holds the lock.
 
         A tick that prints committed blocks leaves a short tail (less than a screen line of
         text, usually the first words of the next block) for the next tick: drawing it costs
-        a whole render however few its characters, and at most one pause later it is drawn
-        with what arrived meanwhile. `defer_tail=False` draws it now.
+        a whole render however few its characters, and the next tick draws it with what
+        arrived meanwhile. `defer_tail=False` draws it now.
         """
         self.stats.ticks += 1
         self._absorb_pending()
@@ -391,11 +422,17 @@ class MarkdownStream:
         committed = self._commit_final_blocks()
         live_chars_before = self.stats.rendered_chars
         started = self._clock()
+        self._line_chars = self._console.width
         if self._ensure_live():
+            # Never twice in a row: when every tick prints a block, the tail still shows.
             self._tail_deferred = (
-                defer_tail and committed is not None and len(self._tail) < self._console.width
+                defer_tail
+                and committed is not None
+                and not self._tail_deferred
+                and len(self._tail) < self._line_chars
             )
             self._frame.lines = [] if self._tail_deferred else self._render_tail()
+        self._unshown_chars = len(self._tail) if self._tail_deferred else 0
         # The pace follows what a repaint of the live block costs, the work that recurs;
         # printing committed blocks happens once per block whatever the pace.
         measured = self._clock() - started
@@ -675,7 +712,7 @@ class MarkdownStream:
                     if self._finished or self._failure is not None:
                         return
                     now = self._clock()
-                    if (self._pending or self._tail_deferred) and now >= self._next_tick:
+                    if (self._pending or self._tail_deferred) and self._due(now):
                         self._tick(now)
                     elif self._status is not None:
                         self._repaint()
