@@ -14,8 +14,9 @@ entry in `sys.modules` triggers. A process that already imported them keeps them
 
 `meilichat --version` and the root help (`meilichat`, `-h`, `--help`) are answered here,
 before typer is imported: they need only the version string and the command table. A plain
-`meilichat chat …` line is parsed here too (`cli/quick.py`) and runs without typer; every
-other command line goes to the Typer app.
+`meilichat ask …` or `meilichat chat …` line is parsed here too (`cli/quick.py`) and runs
+without typer; every other command line, and any such line the quick parser declines (help,
+unusual spellings, mistakes), goes to the Typer app.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ NOT_NEEDED = ("httpx._main", "trio")
 # What asks for the root help page (a bare `meilichat` is a mistake that gets it too). Here,
 # not in cli/help/root.py, so that no other command line loads the help module.
 ROOT_HELP_ARGS: tuple[list[str], ...] = ([], ["--help"], ["-h"])
+# The commands cli/quick.py parses without typer (its QUICK_COMMANDS): a command line naming
+# neither does not even import the parser.
+QUICK_COMMANDS = frozenset({"ask", "chat"})
 
 
 def main() -> None:
@@ -48,10 +52,10 @@ def main() -> None:
         # None in sys.modules makes `import name` raise ImportError (documented behaviour).
         sys.modules.setdefault(name, None)  # type: ignore[arg-type]
     quick = None
-    if not completing and "chat" in args:
-        from meilichat_cli.cli.quick import parse_chat
+    if not completing and not QUICK_COMMANDS.isdisjoint(args):
+        from meilichat_cli.cli.quick import parse
 
-        quick = parse_chat(args)
+        quick = parse(args)
     from meilichat_cli.cli.app import run
 
     run(quick=quick)
