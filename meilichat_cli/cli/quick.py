@@ -28,22 +28,33 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from meilichat_cli.api.connect import ConnectionFlags
     from meilichat_cli.local.context import RunContext
 
 
-class Spec(NamedTuple):
+class Spec:
     """One option of a command: its parameter, its spellings, what its value is, and the
-    name of its click callback (what it does is done by `QuickCommand.run`)."""
+    name of its click callback (what it does is done by `QuickCommand.run`). A plain class:
+    creating a NamedTuple class costs a millisecond, on every `ask`."""
 
-    name: str
-    opts: tuple[str, ...]
-    kind: str  # "flag" (no value), "text", or "seconds" (a float, at least 0.1, finite)
-    default: Any
-    callback: str | None = None
+    __slots__ = ("callback", "default", "kind", "name", "opts")
+
+    def __init__(
+        self,
+        name: str,
+        opts: tuple[str, ...],
+        kind: str,  # "flag" (no value), "text", or "seconds" (a float, at least 0.1, finite)
+        default: Any,
+        callback: str | None = None,
+    ) -> None:
+        self.name = name
+        self.opts = opts
+        self.kind = kind
+        self.default = default
+        self.callback = callback
 
 
 ERRORS_AS_JSON = "errors_as_json"  # cli/context.py: errors of this run become JSON objects
