@@ -25,6 +25,7 @@ from meilichat_cli.cli.quick import (
     CHAT_OPTIONS,
     CONNECTION,
     QUICK_COMMANDS,
+    REPRODUCED_CALLBACKS,
     Spec,
     parse,
 )
@@ -77,6 +78,7 @@ def test_the_table_is_the_commands_options_in_order(command: str) -> None:
         # A callback the quick path does not repeat would be skipped: each is named.
         callback = getattr(param.callback, "__name__", None)
         assert callback == spec.callback, spec.name
+        assert callback is None or callback in REPRODUCED_CALLBACKS, spec.name
     # "seconds": click's range, which the quick parser checks as it converts.
     timeout = next(param for param in options if param.name == "timeout")
     assert (timeout.type.min, timeout.type.max, timeout.type.min_open) == (0.1, None, False)

@@ -58,6 +58,9 @@ class Spec:
 
 
 ERRORS_AS_JSON = "errors_as_json"  # cli/context.py: errors of this run become JSON objects
+FINITE = "finite"  # cli/options.py: nan and inf refused (here: left to typer, see _convert)
+# The click callbacks whose effect this module reproduces; a test refuses any other.
+REPRODUCED_CALLBACKS = frozenset({ERRORS_AS_JSON, FINITE})
 
 # The connection options (cli/options.py: ChatConnection), as click lists them.
 CONNECTION_OPTIONS: tuple[Spec, ...] = (
@@ -66,7 +69,7 @@ CONNECTION_OPTIONS: tuple[Spec, ...] = (
     Spec("workspace", ("--workspace", "-w"), "text", None),
     Spec("model", ("--model", "-m"), "text", None),
     Spec("api_key", ("--api-key",), "text", None),
-    Spec("timeout", ("--timeout",), "seconds", 120.0, "finite"),
+    Spec("timeout", ("--timeout",), "seconds", 120.0, FINITE),
     Spec("ca_bundle", ("--ca-bundle",), "text", None),
     Spec("insecure", ("--insecure",), "flag", False),
     Spec("as_persona", ("--as",), "text", None),
