@@ -320,7 +320,11 @@ def test_ask_from_the_environment_loads_only_what_its_request_needs(
     result = probe("run", ["ask", "--no-save", "which space movies?"], env=server_env)
     assert str(result["stdout"]).strip(), "ask printed no answer"
     assert loaded(result, ("tomllib", "tomlkit", "secrets", "sqlite3")) == []
+    # Nor the async side of httpx and httpcore (`NOT_NEEDED` in __main__.py), nor httpx's CLI.
+    assert loaded(result, ("anyio", "trio", "sniffio")) == []
     modules = result["modules"]
+    assert isinstance(modules, list)
+    assert "httpx._main" not in modules
     assert isinstance(modules, list)
     ours = [name for name in modules if name.startswith("meilichat_cli.cli.")]
     # Parsed without typer (cli/quick.py): no command module at all.
