@@ -584,3 +584,17 @@ def test_property_only_protocol_errors_escape(data: str) -> None:
     for event in events:
         if isinstance(event, TextDelta):
             assert event.text
+
+
+def test_events_are_values_equal_by_type_and_fields() -> None:
+    assert TextDelta("hi", "c1") == TextDelta("hi", "c1")
+    assert TextDelta("hi", "c1") != TextDelta("hi", "c2")
+    # Same fields, another type: not the same event.
+    assert ConversationMessage({"a": 1}) != UsageReport({"a": 1})
+    assert Done() == Done() and Done() != Finished("stop")
+    assert hash(Finished("stop")) == hash(Finished("stop"))
+    assert len({ErrorEvent("t", "c", "m"), ErrorEvent("t", "c", "m")}) == 1
+    assert UsageReport() == UsageReport({})
+    assert repr(Finished("stop")) == "Finished(reason='stop')"
+    with pytest.raises(AttributeError):  # slots: no stray attributes
+        TextDelta("hi").extra = 1  # type: ignore[attr-defined]

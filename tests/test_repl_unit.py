@@ -125,7 +125,9 @@ class Harness:
             self._store = HistoryStore.open(self.db_path)
         return self._store
 
-    def _run_turn(self, state: ChatState, prompt: list[dict[str, Any]], on_event: Any) -> Any:
+    def _run_turn(
+        self, state: ChatState, prompt: list[dict[str, Any]], on_event: Any, on_sent: Any
+    ) -> Any:
         return run_turn(
             self.client,
             workspace=state.workspace,
@@ -133,6 +135,7 @@ class Harness:
             history=state.messages,
             new_messages=prompt,
             on_event=on_event,
+            on_sent=on_sent,
         )
 
     def type(self, *lines: str) -> None:

@@ -9,10 +9,11 @@ is only *written* with it; reading uses tomllib, so `ask` does not load it); ric
 stack are needed only by typer's help formatter, so building the command tree, `--version`
 and completion must not load them either.
 
-`chat` is parsed without typer (`cli/quick.py`), and its prompt is shown before the slash
-commands, the history store, the protocol modules, httpx and rich are imported (the REPL
-imports those in the background once the prompt is on screen): the chat probe runs the real
-entry point on a pseudo-terminal and reads `sys.modules` when the prompt is asked for.
+`ask` and `chat` are parsed without typer (`cli/quick.py`): a plain `ask` loads neither typer
+nor click, nor any command module. `chat`'s prompt is shown before the slash commands, the
+history store, the protocol modules, httpx and rich are imported (the REPL imports those in
+the background once the prompt is on screen): the chat probe runs the real entry point on a
+pseudo-terminal and reads `sys.modules` when the prompt is asked for.
 """
 
 from __future__ import annotations
@@ -319,15 +320,56 @@ def test_ask_from_the_environment_loads_only_what_its_request_needs(
     result = probe("run", ["ask", "--no-save", "which space movies?"], env=server_env)
     assert str(result["stdout"]).strip(), "ask printed no answer"
     assert loaded(result, ("tomllib", "tomlkit", "secrets", "sqlite3")) == []
+    # Nor the async side of httpx and httpcore (`NOT_NEEDED` in __main__.py), nor httpx's CLI.
+    assert loaded(result, ("anyio", "trio", "sniffio")) == []
     modules = result["modules"]
     assert isinstance(modules, list)
+    assert "httpx._main" not in modules
+    assert isinstance(modules, list)
     ours = [name for name in modules if name.startswith("meilichat_cli.cli.")]
-    assert [name for name in ours if name.startswith("meilichat_cli.cli.commands.")] == [
-        "meilichat_cli.cli.commands.ask"
-    ]
+    # Parsed without typer (cli/quick.py): no command module at all.
+    assert [name for name in ours if name.startswith("meilichat_cli.cli.commands.")] == []
+    assert "meilichat_cli.cli.quick" in modules
     assert not {
         "meilichat_cli.cli.admin_options",
         "meilichat_cli.cli.replay_options",
-        "meilichat_cli.cli.quick",
         "meilichat_cli.local.credentials",
     } & set(modules)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["ask", "--no-save", "which space movies?"],
+        ["--debug", "ask", "--plain", "--no-save", "-m", "gpt-4o-mini", "which space movies?"],
+        ["ask", "--json", "--no-save", "--timeout", "30", "which", "space", "movies?"],
+    ],
+)
+def test_a_plain_ask_runs_without_typer(args: list[str], server_env: dict[str, str]) -> None:
+    # The entry point parses a plain `ask` line itself (cli/quick.py): typer and its
+    # click are never imported, nor the option groups, nor the history store without saving.
+    result = probe("run", args, env=server_env)
+    assert str(result["stdout"]).strip(), "ask printed no answer"
+    assert loaded(result, ("typer", "click", "shellingham", "sqlite3")) == []
+    modules = result["modules"]
+    assert isinstance(modules, list)
+    assert not [
+        m
+        for m in modules
+        if m.startswith(
+            ("meilichat_cli.cli.root", "meilichat_cli.cli.options", "meilichat_cli.cli.commands")
+        )
+    ]
+
+
+def test_an_ask_the_quick_parser_declines_still_runs_through_typer(
+    server_env: dict[str, str],
+) -> None:
+    # `--` before the prompt is left to typer: the same question, asked through the app.
+    result = probe("run", ["ask", "--no-save", "--", "which space movies?"], env=server_env)
+    assert str(result["stdout"]).strip(), "ask printed no answer"
+    assert loaded(result, ("typer",)) == ["typer"]
+    assert loaded(result, ("sqlite3",)) == []
+    modules = result["modules"]
+    assert isinstance(modules, list)
+    assert "meilichat_cli.cli.commands.ask" in modules

@@ -144,8 +144,15 @@ class MeiliClient:
 
     # -- the chat stream -------------------------------------------------------------------
 
-    def stream_chat(self, workspace: str, body: dict[str, Any]) -> ChatStream:
-        """POST the request and return the open stream of events.
+    def stream_chat(
+        self,
+        workspace: str,
+        body: dict[str, Any],
+        *,
+        on_sent: Callable[[], None] | None = None,
+    ) -> ChatStream:
+        """POST the request and return the open stream of events. `on_sent` is called once,
+        as soon as the request's last byte has gone out (see `_SentSignal`).
 
         HTTP-level failures (status, content type, connection) raise here, before any event,
         so callers can tell "the request failed" from "the answer broke off". Iterating the
@@ -154,15 +161,21 @@ class MeiliClient:
         """
         path = f"/chats/{workspace}/chat/completions"
         payload = _json_bytes(body)
-        return ChatStream(self._open_stream(path, payload), self.read_timeout)
+        sent = _SentSignal(on_sent)
+        return ChatStream(self._open_stream(path, payload, sent), self.read_timeout)
 
-    def _open_stream(self, path: str, payload: bytes) -> httpx.Response:
+    def _open_stream(
+        self, path: str, payload: bytes, sent: _SentSignal | None = None
+    ) -> httpx.Response:
         """Send the request, retrying what is safe to retry, and return the open response
         (status 200, an event-stream body)."""
         headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
+        extensions = {} if sent is None else {"trace": sent.trace}
         attempt = 0
         while True:
-            request = self._http.build_request("POST", path, content=payload, headers=headers)
+            request = self._http.build_request(
+                "POST", path, content=payload, headers=headers, extensions=extensions
+            )
             self._debug(f"POST {request.url} (attempt {attempt + 1})")
             try:
                 response = self._http.send(request, stream=True)
@@ -200,6 +213,8 @@ class MeiliClient:
                     " check the URL with `meilichat profile show`, or run `meilichat doctor`",
                     http_status=200,
                 )
+            if sent is not None:
+                sent.fire()  # a transport that reports no trace (a test's) sent it by now
             return response
 
     # -- plain JSON routes (admin commands) ------------------------------------------------
@@ -447,6 +462,31 @@ class MeiliClient:
         if status >= 500 and attempts > 1:
             message = f"{message} (asked {attempts} times)"
         return ApiError(f"{message} (HTTP {status}, {code or 'no code'})", **extra)
+
+
+class _SentSignal:
+    """Calls `callback` once, when the request has been sent.
+
+    httpcore reports each step of an exchange to the request's `trace` extension; the end of
+    the request body is the moment the server has the question, and the earliest moment the
+    caller may spend CPU on anything else without delaying it: before that, under the GIL,
+    any other work in the process (a thread importing the renderer) holds up the request.
+    `fire()` covers transports that report nothing."""
+
+    # What httpcore calls the end of the body over HTTP/1.1 and HTTP/2.
+    EVENTS = frozenset({"http11.send_request_body.complete", "http2.send_request_body.complete"})
+
+    def __init__(self, callback: Callable[[], None] | None) -> None:
+        self._callback = callback
+
+    def trace(self, event: str, info: Mapping[str, Any]) -> None:
+        if event in self.EVENTS:
+            self.fire()
+
+    def fire(self) -> None:
+        callback, self._callback = self._callback, None
+        if callback is not None:
+            callback()
 
 
 class ChatStream:

@@ -13,7 +13,6 @@ Standard library only; imports `errors` from meilichat_cli and nothing else.
 
 from __future__ import annotations
 
-import importlib.util
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -92,12 +91,19 @@ def _proxy_url(variable: str, value: str) -> str:
             f"{variable} is not a proxy URL meilichat can use: {without_credentials(url)}",
             hint="use http://HOST:PORT (or https://, socks5://)",
         )
-    if parts.scheme.lower().startswith("socks") and importlib.util.find_spec("socksio") is None:
+    if parts.scheme.lower().startswith("socks") and not _socks_installed():
         raise UsageError(
             f"{variable} names a SOCKS proxy, which needs the socksio package",
             hint="pip install 'httpx[socks]' next to meilichat, or use an HTTP proxy",
         )
     return url
+
+
+def _socks_installed() -> bool:
+    # Imported here: importlib.util costs ~2 ms, for the rare SOCKS proxy, not on every run.
+    import importlib.util
+
+    return importlib.util.find_spec("socksio") is not None
 
 
 def _bypass_entry(host: str, port: int, no_proxy: str) -> str | None:

@@ -29,6 +29,8 @@ class TurnOutput(Protocol):
 
     def before_request(self, model: str | None = None) -> None: ...
 
+    def request_sent(self) -> None: ...
+
     def on_event(self, event: Event) -> None: ...
 
     def cancel(self) -> None: ...
@@ -163,6 +165,7 @@ def ask_once(
                 history=recorder.messages,
                 new_messages=new_messages,
                 on_event=output.on_event,
+                on_sent=output.request_sent,
             )
         except BaseException as error:
             output.cancel()  # the waiting status goes before the error is shown

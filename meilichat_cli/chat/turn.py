@@ -93,9 +93,11 @@ def run_turn(
     history: list[Message],
     new_messages: list[Message],
     on_event: Callable[[Event], None],
+    on_sent: Callable[[], None] | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> TurnOutcome:
-    """Send `history + new_messages`; return the outcome.
+    """Send `history + new_messages`; return the outcome. `on_sent` is called once the
+    request has gone out (the time to get ready while the server works), `on_event` per event.
 
     Ctrl-C while streaming closes the HTTP stream and returns the partial turn with status
     `interrupted`; the caller decides what that means (exit 130, or back to the prompt). So
@@ -119,7 +121,7 @@ def run_turn(
 
     body = build_request(model, [*history, *new_messages])
     # Failures before the stream starts raise from here: there is no turn to keep.
-    stream = client.stream_chat(workspace, body)
+    stream = client.stream_chat(workspace, body, on_sent=on_sent)
     try:
         for event in stream:
             if isinstance(event, TextDelta) and event.text:

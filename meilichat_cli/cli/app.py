@@ -2,14 +2,15 @@
 
 `run()` is what the `meilichat` script calls. It runs the Typer app (`cli/root.py`: command
 modules are cheap to import, each imports only typer at top level and everything heavy inside
-its functions), or a command line the entry point already parsed without typer (`cli/quick.py`,
-`meilichat chat`), and turns every `MeilichatError` into one sanitized line on stderr (or the
-`{"error": …}` object in `--json` mode) and the documented exit code. Anything else is a bug:
-one line and a hint to rerun with `--debug`, which prints the traceback.
+its functions), or a command line the entry point already parsed without typer (`cli/quick.py`:
+a plain `meilichat ask` or `meilichat chat`), and turns every `MeilichatError` into one
+sanitized line on stderr (or the `{"error": …}` object in `--json` mode) and the documented
+exit code. Anything else is a bug: one line and a hint to rerun with `--debug`, which prints
+the traceback.
 
-Must not import typer, httpx, rich, prompt_toolkit or sqlite3 at module level: `meilichat chat`
-reaches its prompt through here without typer, and `--help` and shell completion go through
-here too.
+Must not import typer, httpx, rich, prompt_toolkit or sqlite3 at module level: `meilichat ask`
+reaches its request, and `meilichat chat` its prompt, through here without typer, and `--help`
+and shell completion go through here too.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from meilichat_cli.errors import ExitCode, MeilichatError, ReportedFailure
 if TYPE_CHECKING:
     import typer
 
-    from meilichat_cli.cli.quick import QuickChat
+    from meilichat_cli.cli.quick import QuickCommand
     from meilichat_cli.local.context import RunContext
 
 __all__ = ["build_app", "execute", "run"]
@@ -104,7 +105,7 @@ def _never_fail_on_encoding() -> None:
                 reconfigure(errors="replace")
 
 
-def execute(argv: list[str], context: RunContext, quick: QuickChat | None = None) -> int:
+def execute(argv: list[str], context: RunContext, quick: QuickCommand | None = None) -> int:
     """Run meilichat with `argv` in `context` and return the exit code: the one error
     boundary. Tests call this in-process with a context of their own (streams, environment,
     an httpx transport); `run()` calls it for the real process. `quick` is `argv` already
@@ -168,7 +169,7 @@ def _guarded(argv: list[str], context: RunContext, invoke: Callable[[], None]) -
     return 0
 
 
-def run(argv: list[str] | None = None, quick: QuickChat | None = None) -> NoReturn:
+def run(argv: list[str] | None = None, quick: QuickCommand | None = None) -> NoReturn:
     """Run meilichat with `argv` (default: the process arguments; `quick`: the same already
     parsed, see `execute`) and exit.
 

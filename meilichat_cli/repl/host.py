@@ -33,7 +33,11 @@ if TYPE_CHECKING:
 
 # Runs one request: (state, new messages, event callback) -> outcome; raises MeilichatError
 # when the request fails before any answer, KeyboardInterrupt on Ctrl-C while connecting.
-TurnRunner = Callable[["ChatState", "list[Message]", "Callable[[Event], None]"], "TurnOutcome"]
+# (state, prompt, on_event, on_sent): see chat.turn.run_turn.
+TurnRunner = Callable[
+    ["ChatState", "list[Message]", "Callable[[Event], None]", "Callable[[], None]"],
+    "TurnOutcome",
+]
 
 
 class TerminalHost:
@@ -63,7 +67,7 @@ class TerminalHost:
             with hold_typeahead(self._keyboard_fd):
                 output.before_request(state.model)
                 try:
-                    outcome = self._run_turn(state, prompt, output.on_event)
+                    outcome = self._run_turn(state, prompt, output.on_event, output.request_sent)
                 except BaseException:
                     output.cancel()
                     raise

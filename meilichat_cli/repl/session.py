@@ -328,7 +328,11 @@ class _SessionClient:
         return signed
 
     def run_turn(
-        self, state: ChatState, prompt: list[Message], on_event: Callable[[Event], None]
+        self,
+        state: ChatState,
+        prompt: list[Message],
+        on_event: Callable[[Event], None],
+        on_sent: Callable[[], None] | None = None,
     ) -> TurnOutcome:
         from meilichat_cli.chat.turn import run_turn
         from meilichat_cli.errors import NotFoundError
@@ -342,6 +346,7 @@ class _SessionClient:
                 history=state.messages,
                 new_messages=prompt,
                 on_event=on_event,
+                on_sent=on_sent,
             )
         except NotFoundError as error:
             if error.code == "chat_not_found":

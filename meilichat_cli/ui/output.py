@@ -41,8 +41,11 @@ if TYPE_CHECKING:
 
 class Output(Protocol):
     def before_request(self, model: str | None = None) -> None:
-        """The request is about to go out: get ready while the server searches and thinks,
-        and show that we are waiting for `model` (on a terminal)."""
+        """The request is about to go out: note when, and that we wait for `model`."""
+
+    def request_sent(self) -> None:
+        """The request has gone out: get ready while the server searches and the model
+        thinks (and, on a terminal, show that we are waiting)."""
 
     def on_event(self, event: Event) -> None: ...
 
@@ -159,6 +162,9 @@ class PlainOutput:
         if self._status is not None:
             self._status.show(waiting_status(model), since=time.monotonic())
 
+    def request_sent(self) -> None:
+        pass
+
     def cancel(self) -> None:
         self._clear_status()
 
@@ -217,6 +223,9 @@ class JsonOutput:
     def before_request(self, model: str | None = None) -> None:
         pass
 
+    def request_sent(self) -> None:
+        pass
+
     def cancel(self) -> None:
         pass
 
@@ -239,6 +248,9 @@ class EventsOutput:
 
     def before_request(self, model: str | None = None) -> None:
         self._start = time.monotonic()
+
+    def request_sent(self) -> None:
+        pass
 
     def cancel(self) -> None:
         pass
@@ -305,6 +317,7 @@ class TerminalOutput:
         self._stream: MarkdownStream | None = None
         self._console: Console | None = None
         self._warmup: threading.Thread | None = None
+        self._waiting: tuple[str, float] | None = None  # (status, since) from before_request
         self._lock = threading.RLock()
         self._heard = False  # an event arrived: the wait is over
         self._done = False
@@ -312,14 +325,16 @@ class TerminalOutput:
         self._status_shown = True
 
     def before_request(self, model: str | None = None) -> None:
+        self._waiting = (waiting_status(model), time.monotonic())
+
+    def request_sent(self) -> None:
         # rich.markdown and markdown-it take tens of milliseconds to import; do it while
         # Meilisearch searches and the model thinks, not when the first token arrives. Not
-        # earlier: under the GIL it would only slow down the imports that send the request.
-        # Once imported, the same thread puts up the waiting status.
-        if self._warmup is None:
-            since = time.monotonic()
+        # before the request is out: under the GIL the imports would hold it up. Once
+        # imported, the same thread puts up the waiting status.
+        if self._warmup is None and self._waiting is not None:
             self._warmup = threading.Thread(
-                target=self._show_waiting, args=(waiting_status(model), since), daemon=True
+                target=self._show_waiting, args=self._waiting, daemon=True
             )
             self._warmup.start()
 

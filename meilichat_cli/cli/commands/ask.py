@@ -4,7 +4,12 @@ Reads the prompt from the arguments and, when stdin is piped, from stdin (stdin 
 line, then the arguments); with `--input json`, one JSON question object from stdin
 (`question_input`: a prompt or a conversation to continue). Chooses one output mode
 (terminal, plain, --json, --events); the question itself is asked by `chat.ask.ask_once`,
-which raises the outcome as the documented error. Only typer is imported at module level.
+which raises the outcome as the documented error.
+
+The command parses its options and calls `cli.quick.ask_question`, which does all of that.
+The entry point usually parses an `ask` command line without typer (`cli/quick.py`) and calls
+the same function; this module is what runs otherwise (help, unusual spellings, mistakes).
+Only typer is imported at module level.
 """
 
 from __future__ import annotations
@@ -56,52 +61,19 @@ def ask(
     ] = None,
     server: ChatConnection,
 ) -> None:
-    from meilichat_cli.chat.ask import ask_once, read_json_input, read_prompt
-    from meilichat_cli.errors import UsageError
-    from meilichat_cli.local.context import reader_may_leave
+    from meilichat_cli.cli.quick import ask_question
 
-    turn.check()
-    ctx = run_context(typer_ctx)
-    question = None
-    if input_format is not None:
-        question = read_json_input(ctx, input_format, prompt or [])
-        if question.messages and (turn.continue_ or turn.conversation is not None):
-            raise UsageError(
-                'a "messages" conversation in the input cannot be combined with -c or'
-                " --conversation",
-                hint="send the whole conversation in the input, or continue a saved one",
-            )
-        text = question.text
-    else:
-        text = read_prompt(ctx, prompt or [])
-    flags = server.flags
-    if question is not None:
-        from dataclasses import replace
-
-        # The input's own fields are the most specific: they win over flags and environment.
-        flags = replace(
-            flags,
-            workspace=question.workspace or server.workspace,
-            model=question.model or server.model,
-        )
-    from meilichat_cli.ui.output import choose_output
-
-    output = choose_output(
-        ctx,
+    ask_question(
+        run_context(typer_ctx),
+        server.flags,
+        prompt,
+        system=turn.system,
         json_mode=turn.json_mode,
         events_mode=turn.events_mode,
         plain=turn.plain,
-        show_sources=turn.sources,
+        sources=turn.sources,
+        continue_=turn.continue_,
+        conversation=turn.conversation,
+        no_save=turn.no_save,
+        input_format=input_format,
     )
-    with reader_may_leave(ctx):
-        ask_once(
-            ctx,
-            flags,
-            text,
-            system=turn.system,
-            output=output,
-            resume=turn.conversation,
-            resume_latest=turn.continue_,
-            save=not turn.no_save,
-            question=question,
-        )
