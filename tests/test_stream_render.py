@@ -762,7 +762,7 @@ def test_a_short_tail_left_after_printed_blocks_is_drawn_when_no_more_text_comes
     console = terminal_console()
     stream = MarkdownStream(console)
     stream.feed("First")  # painted at once
-    time.sleep(0.15)  # past the throttle: the next text prints the paragraph
+    time.sleep(0.25)  # past the throttle: the next text prints the paragraph
     stream.feed(" paragraph.\n\nNext words")
     deadline = time.monotonic() + 5
     while not any("Next words" in line for line in replay(written(console)).visible_lines()):
