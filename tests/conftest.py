@@ -1,5 +1,5 @@
-"""Shared fixtures: an isolated environment, the real entry point as a subprocess, and the
-stand-in Meilisearch server on 127.0.0.1."""
+"""Shared fixtures: an isolated environment, the real entry point as a subprocess, the
+stand-in Meilisearch server on 127.0.0.1, and a resolved connection for client tests."""
 
 from __future__ import annotations
 
@@ -15,9 +15,24 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
+    from meilichat_cli.local.connection import Connection
     from meilichat_cli.standin import StandInServer
 
 MASTER_KEY = "test-master-key-0123456789abcdef"
+
+
+def local_connection(url: str) -> Connection:
+    """What profile `local` resolves to when it points at `url`: a key, workspace `movies`."""
+    from meilichat_cli.local.connection import Connection
+
+    return Connection(
+        profile="local",
+        url=url,
+        api_key="secret-key",
+        api_key_source="test",
+        workspace="movies",
+        model="gpt-4o-mini",
+    )
 
 
 @pytest.fixture

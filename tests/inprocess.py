@@ -4,7 +4,8 @@
 optionally an httpx transport), calls `meilichat_cli.cli.app.execute` and returns what a
 subprocess would show: exit code, stdout, stderr, plus the error object the run ended with.
 Most command tests use this (or `run_cli`, the same call spelled like conftest's
-`run_meilichat`); subprocess tests stay for what needs a process (the entry point, signals,
+`run_meilichat`; `string_context` is the same kind of context for a test that calls a layer
+below the command line); subprocess tests stay for what needs a process (the entry point, signals,
 pipes, pseudo-terminals, start-up, PYTHONPATH tricks, bytes on stdin, memory of the process).
 
 In process, nothing the command starts may read the process's environment or streams: child
@@ -89,3 +90,23 @@ def run_cli(
     """`conftest.run_meilichat`'s call, run in this process: stdin is a pipe holding `input`
     (empty when None), stdout and stderr are not terminals, exactly as in the subprocess."""
     return invoke(args, env=env, input=input)
+
+
+def string_context(
+    *,
+    environ: Mapping[str, str] | None = None,
+    stdout: io.StringIO | None = None,
+    stdin_isatty: bool = False,
+    stdout_isatty: bool = False,
+    stderr_isatty: bool = False,
+) -> RunContext:
+    """A run context on text streams (stdout given or new), for code called below `execute`."""
+    return RunContext(
+        stdin=io.StringIO(),
+        stdout=io.StringIO() if stdout is None else stdout,
+        stderr=io.StringIO(),
+        environ=dict(environ or {}),
+        stdin_isatty=stdin_isatty,
+        stdout_isatty=stdout_isatty,
+        stderr_isatty=stderr_isatty,
+    )

@@ -9,18 +9,7 @@ import pytest
 
 from meilichat_cli.api.client import MeiliClient, _tls_verify
 from meilichat_cli.errors import UsageError
-from meilichat_cli.local.connection import Connection
-
-
-def connection(url: str) -> Connection:
-    return Connection(
-        profile="local",
-        url=url,
-        api_key="secret-key",
-        api_key_source="test",
-        workspace="movies",
-        model="gpt-4o-mini",
-    )
+from tests.conftest import local_connection
 
 
 @pytest.fixture
@@ -32,21 +21,24 @@ def garbage_bundle(tmp_path: Path) -> Path:
 
 def test_http_does_not_load_the_bundle_and_trusts_nothing(garbage_bundle: Path) -> None:
     environ = {"SSL_CERT_FILE": str(garbage_bundle)}
-    verify = _tls_verify(connection("http://127.0.0.1:7700"), environ, warn=pytest.fail)
+    verify = _tls_verify(local_connection("http://127.0.0.1:7700"), environ, warn=pytest.fail)
     assert isinstance(verify, ssl.SSLContext)
     # Were TLS ever attempted with it, verification would fail: nothing is trusted.
     assert verify.verify_mode == ssl.CERT_REQUIRED and verify.check_hostname
     assert verify.cert_store_stats()["x509_ca"] == 0
-    MeiliClient(connection("http://127.0.0.1:7700"), environ=environ).close()
+    MeiliClient(local_connection("http://127.0.0.1:7700"), environ=environ).close()
 
 
 def test_https_still_loads_and_checks_the_bundle(garbage_bundle: Path) -> None:
     with pytest.raises(UsageError, match="holds no usable CA certificates"):
         MeiliClient(
-            connection("https://meili.example.com"), environ={"SSL_CERT_FILE": str(garbage_bundle)}
+            local_connection("https://meili.example.com"),
+            environ={"SSL_CERT_FILE": str(garbage_bundle)},
         )
 
 
 def test_http_still_reports_a_missing_bundle() -> None:
     with pytest.raises(UsageError, match="SSL_CERT_FILE points to a missing file"):
-        MeiliClient(connection("http://127.0.0.1:7700"), environ={"SSL_CERT_FILE": "/missing.pem"})
+        MeiliClient(
+            local_connection("http://127.0.0.1:7700"), environ={"SSL_CERT_FILE": "/missing.pem"}
+        )

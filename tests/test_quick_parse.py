@@ -10,7 +10,6 @@ either way.
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 import pytest
@@ -30,7 +29,7 @@ from meilichat_cli.cli.quick import (
     parse,
 )
 from meilichat_cli.cli.typer_compat import ClickUsageError
-from meilichat_cli.local.context import RunContext
+from tests.inprocess import string_context
 
 # Each command's table and the name of its words (click's argument).
 TABLES: dict[str, tuple[tuple[Spec, ...], str]] = {
@@ -43,7 +42,7 @@ KINDS = {"flag": "boolean", "text": "str", "seconds": "float range"}
 def click_params(command: str, args: list[str]) -> dict[str, Any]:
     """The parameters click parses from `meilichat COMMAND ARGS` (callbacks run, nothing more;
     the `--json` callback needs the run's context, so it is given one)."""
-    with _command(command).make_context(command, list(args), obj=a_context()) as ctx:
+    with _command(command).make_context(command, list(args), obj=string_context()) as ctx:
         return dict(ctx.params)
 
 
@@ -141,25 +140,13 @@ def test_debug_before_the_command_is_the_roots_option() -> None:
         assert plain is not None and not plain.debug
 
 
-def a_context() -> RunContext:
-    return RunContext(
-        stdin=io.StringIO(),
-        stdout=io.StringIO(),
-        stderr=io.StringIO(),
-        environ={},
-        stdin_isatty=False,
-        stdout_isatty=False,
-        stderr_isatty=False,
-    )
-
-
 @pytest.mark.parametrize(
     ("flag", "as_json"), [("--json", True), ("--events", True), ("--plain", False)]
 )
 def test_json_and_events_make_errors_json_as_their_callback_does(
     flag: str, as_json: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    context = a_context()
+    context = string_context()
     with _command("ask").make_context("ask", [flag, "q"], obj=context):
         assert context.errors_as_json is as_json
     # The quick path sets it before the body runs, as click's callback does while parsing.
@@ -170,7 +157,7 @@ def test_json_and_events_make_errors_json_as_their_callback_does(
     )
     quick = parse(["ask", flag, "q"])
     assert quick is not None
-    quick.run(a_context())
+    quick.run(string_context())
     assert seen == [as_json]
 
 

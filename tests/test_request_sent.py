@@ -3,7 +3,6 @@ terminal renderer is imported while the server works, and never while the reques
 
 from __future__ import annotations
 
-import io
 import threading
 from collections.abc import Iterator
 
@@ -11,9 +10,10 @@ import httpx
 import pytest
 
 from meilichat_cli.api.client import MeiliClient
-from meilichat_cli.local.connection import Connection
 from meilichat_cli.protocol.conversation import build_request
 from meilichat_cli.protocol.events import TextDelta
+from tests.conftest import local_connection
+from tests.inprocess import string_context
 from tests.network_doubles import ScriptedServer, http_response
 
 BODY = build_request("gpt-4o-mini", [{"role": "user", "content": "hi"}])
@@ -23,17 +23,6 @@ ANSWER = (
     b'"choices":[{"index":0,"delta":{"content":"hello"},"finish_reason":null}]}\n\n'
     b"data: [DONE]\n\n"
 )
-
-
-def connection(url: str) -> Connection:
-    return Connection(
-        profile="local",
-        url=url,
-        api_key="secret-key",
-        api_key_source="test",
-        workspace="movies",
-        model="gpt-4o-mini",
-    )
 
 
 def test_on_sent_fires_once_the_request_is_out_and_before_the_server_answers() -> None:
@@ -51,7 +40,7 @@ def test_on_sent_fires_once_the_request_is_out_and_before_the_server_answers() -
         calls.append("sent")
         sent.set()
 
-    with ScriptedServer(response) as server, MeiliClient(connection(server.url)) as client:
+    with ScriptedServer(response) as server, MeiliClient(local_connection(server.url)) as client:
         events = list(client.stream_chat("movies", BODY, on_sent=on_sent))
     assert told_before_answer == [True]
     assert calls == ["sent"]
@@ -64,7 +53,7 @@ def test_on_sent_fires_once_even_when_the_transport_reports_no_steps() -> None:
 
     calls: list[str] = []
     client = MeiliClient(
-        connection("http://127.0.0.1:7700"), transport=httpx.MockTransport(handler)
+        local_connection("http://127.0.0.1:7700"), transport=httpx.MockTransport(handler)
     )
     with client:
         stream = client.stream_chat("movies", BODY, on_sent=lambda: calls.append("sent"))
@@ -82,7 +71,7 @@ def test_on_sent_fires_once_across_retries() -> None:
     )
     calls: list[str] = []
     client = MeiliClient(
-        connection("http://127.0.0.1:7700"),
+        local_connection("http://127.0.0.1:7700"),
         transport=httpx.MockTransport(lambda request: next(answers)),
         sleep=lambda _seconds: None,
     )
@@ -94,20 +83,12 @@ def test_on_sent_fires_once_across_retries() -> None:
 def test_the_terminal_renderer_is_imported_only_once_the_request_is_sent(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from meilichat_cli.local.context import RunContext
     from meilichat_cli.ui import output as output_module
 
     imported = threading.Event()
     monkeypatch.setattr(output_module, "_import_renderer", imported.set)
-    terminal = io.StringIO()
-    context = RunContext(
-        stdin=io.StringIO(),
-        stdout=terminal,
-        stderr=io.StringIO(),
-        environ={"TERM": "xterm-256color"},
-        stdin_isatty=False,
-        stdout_isatty=True,
-        stderr_isatty=True,
+    context = string_context(
+        environ={"TERM": "xterm-256color"}, stdout_isatty=True, stderr_isatty=True
     )
     output = output_module.TerminalOutput(context)
     output.before_request("gpt-4o-mini")

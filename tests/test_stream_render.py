@@ -580,6 +580,16 @@ def test_a_screen_line_of_new_text_is_painted_after_one_pause() -> None:
     stream.finish()
 
 
+def stream_paced(text: str, console: Console, clock: ManualClock) -> MarkdownStream:
+    """`text` streamed to the end as a paced model sends it: 4 characters, 100 times a second."""
+    stream = MarkdownStream(console, clock=clock, background_refresh=False)
+    for token in split_every(text, 4):
+        clock.now += 0.01
+        stream.feed(token)
+    stream.finish()
+    return stream
+
+
 def test_a_paced_stream_repaints_at_most_six_times_a_second() -> None:
     # Structural: at 100 tokens a second a repaint every tenth of a second would add a few
     # words each time; a repaint costs about the same however little it adds, so one that
@@ -587,11 +597,7 @@ def test_a_paced_stream_repaints_at_most_six_times_a_second() -> None:
     text = long_answer(2000)
     console = terminal_console()
     clock = ManualClock()
-    stream = MarkdownStream(console, clock=clock, background_refresh=False)
-    for token in split_every(text, 4):
-        clock.now += 0.01
-        stream.feed(token)
-    stream.finish()
+    stream = stream_paced(text, console, clock)
     assert stream.stats.ticks <= 6 * clock.now
     assert_same_screen(replay(written(console)), one_shot(text))
 
@@ -728,11 +734,7 @@ def test_a_repaint_that_prints_finished_blocks_leaves_the_short_tail_to_the_next
     text = long_answer(2000)
     console = terminal_console()
     clock = ManualClock()
-    stream = MarkdownStream(console, clock=clock, background_refresh=False)
-    for token in split_every(text, 4):
-        clock.now += 0.01
-        stream.feed(token)
-    stream.finish()
+    stream = stream_paced(text, console, clock)
     stats = stream.stats
     assert stats.commits > 30
     # One render per commit; every other render draws the live tail. At least every other

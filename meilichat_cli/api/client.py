@@ -164,13 +164,11 @@ class MeiliClient:
         sent = _SentSignal(on_sent)
         return ChatStream(self._open_stream(path, payload, sent), self.read_timeout)
 
-    def _open_stream(
-        self, path: str, payload: bytes, sent: _SentSignal | None = None
-    ) -> httpx.Response:
+    def _open_stream(self, path: str, payload: bytes, sent: _SentSignal) -> httpx.Response:
         """Send the request, retrying what is safe to retry, and return the open response
         (status 200, an event-stream body)."""
         headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
-        extensions = {} if sent is None else {"trace": sent.trace}
+        extensions = {"trace": sent.trace}
         attempt = 0
         while True:
             request = self._http.build_request(
@@ -213,8 +211,7 @@ class MeiliClient:
                     " check the URL with `meilichat profile show`, or run `meilichat doctor`",
                     http_status=200,
                 )
-            if sent is not None:
-                sent.fire()  # a transport that reports no trace (a test's) sent it by now
+            sent.fire()  # a transport that reports no trace (a test's) sent it by now
             return response
 
     # -- plain JSON routes (admin commands) ------------------------------------------------

@@ -316,11 +316,15 @@ class TurnOptions:
 
     def check(self) -> None:
         """Refuse conflicting output modes and conversations before anything is sent."""
-        from meilichat_cli.chat.ask import check_resume_flags
-        from meilichat_cli.ui.output import check_output_modes
+        from meilichat_cli.cli.quick import check_turn_flags
 
-        check_output_modes(json_mode=self.json_mode, events_mode=self.events_mode, plain=self.plain)
-        check_resume_flags(self.continue_, self.conversation)
+        check_turn_flags(
+            json_mode=self.json_mode,
+            events_mode=self.events_mode,
+            plain=self.plain,
+            continue_=self.continue_,
+            conversation=self.conversation,
+        )
 
     @property
     def any_output_mode(self) -> bool:

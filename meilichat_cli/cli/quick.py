@@ -220,6 +220,18 @@ def start_chat(
     )
 
 
+def check_turn_flags(
+    *, json_mode: bool, events_mode: bool, plain: bool, continue_: bool, conversation: str | None
+) -> None:
+    """Refuse conflicting output modes and conversations before anything is sent: for `ask`
+    here, and for `demo` through its option group (`TurnOptions.check`)."""
+    from meilichat_cli.chat.ask import check_resume_flags
+    from meilichat_cli.ui.output import check_output_modes
+
+    check_output_modes(json_mode=json_mode, events_mode=events_mode, plain=plain)
+    check_resume_flags(continue_, conversation)
+
+
 def ask_question(
     ctx: RunContext,
     flags: ConnectionFlags,
@@ -238,14 +250,18 @@ def ask_question(
     """The `ask` command, once its options are parsed (by typer or by `parse`): the prompt
     from the words and piped stdin, or one JSON question object with `--input json`; one
     output mode; the question asked by `chat.ask.ask_once`."""
-    from meilichat_cli.chat.ask import ask_once, check_resume_flags, read_json_input, read_prompt
+    from meilichat_cli.chat.ask import ask_once, read_json_input, read_prompt
     from meilichat_cli.errors import UsageError
     from meilichat_cli.local.context import reader_may_leave
-    from meilichat_cli.ui.output import check_output_modes, choose_output
+    from meilichat_cli.ui.output import choose_output
 
-    # What TurnOptions.check does for the typer command's option group.
-    check_output_modes(json_mode=json_mode, events_mode=events_mode, plain=plain)
-    check_resume_flags(continue_, conversation)
+    check_turn_flags(
+        json_mode=json_mode,
+        events_mode=events_mode,
+        plain=plain,
+        continue_=continue_,
+        conversation=conversation,
+    )
     question = None
     if input_format is not None:
         question = read_json_input(ctx, input_format, prompt or [])

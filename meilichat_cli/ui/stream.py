@@ -513,9 +513,7 @@ class MarkdownStream:
     def _commit_tokens(
         self, text: str, tokens: list[Token], env: dict[str, Any]
     ) -> TerminalMarkdown | None:
-        """The renderable of committed `text`, parsed into `tokens` with `env`."""
-        if not text.strip():
-            return None
+        """The renderable of committed `text` (not blank), parsed into `tokens` with `env`."""
         self._references = env["references"]
         top_level = [token for token in tokens if token.level == 0 and token.nesting >= 0]
         if not top_level:
