@@ -598,3 +598,132 @@ def test_events_are_values_equal_by_type_and_fields() -> None:
     assert repr(Finished("stop")) == "Finished(reason='stop')"
     with pytest.raises(AttributeError):  # slots: no stray attributes
         TextDelta("hi").extra = 1  # type: ignore[attr-defined]
+
+
+# -- the fast paths for the common text chunk ------------------------------------------------
+#
+# `decode_event` recognises the usual text chunk before the general decoder: these check that
+# what the fast paths accept decodes exactly as the general decoder does it, and that the
+# chunks of a real stream do take the fast path (the point of having one).
+
+
+def decoded_or_error(decode: Any, data: str) -> list[Event] | str:
+    try:
+        return list(decode(data, 7))
+    except ProtocolError as error:
+        return error.message
+
+
+def same_as_general(data: str) -> None:
+    from meilichat_cli.protocol.events import _decode_general
+
+    fast = decoded_or_error(decode_event, data)
+    general = decoded_or_error(_decode_general, data)
+    assert fast == general
+    for event in fast if isinstance(fast, list) else []:
+        if isinstance(event, TextDelta):
+            assert type(event.completion_id) in (str, type(None))
+
+
+# Text a provider may send: escapes JSON must write (quotes, backslashes, controls), lone
+# and paired surrogates, non-ASCII, terminal escapes.
+TEXT = st.text(
+    alphabet=st.one_of(
+        st.characters(codec="utf-8"),
+        st.sampled_from(['"', "\\", "\n", "\x1b", "\x00", "\x7f", "\u2028", "\ud800", "\U0001f600"]),
+    ),
+    max_size=40,
+)
+
+
+@st.composite
+def meili_text_chunk(draw: st.DrawFn) -> str:
+    """Meilisearch's text chunk, every field in its order, with values drawn."""
+    role = draw(st.sampled_from([None, "assistant"]))
+    text = chunk({"content": draw(TEXT), "role": role}, chunk_id=draw(TEXT))
+    payload = json.loads(text)
+    payload["created"] = draw(st.integers(min_value=0, max_value=2**40))
+    payload["model"] = draw(TEXT)
+    payload["service_tier"] = draw(st.one_of(st.none(), TEXT))
+    payload["system_fingerprint"] = draw(st.one_of(st.none(), TEXT))
+    ascii_only = draw(st.booleans())
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=ascii_only)
+
+
+@given(meili_text_chunk())
+def test_property_a_meilisearch_text_chunk_decodes_as_the_general_decoder_does(data: str) -> None:
+    same_as_general(data)
+
+
+@given(meili_text_chunk(), st.integers(min_value=0, max_value=400), st.text(max_size=3))
+def test_property_a_damaged_text_chunk_decodes_as_the_general_decoder_does(
+    data: str, position: int, junk: str
+) -> None:
+    position = min(position, len(data))
+    same_as_general(data[:position] + junk + data[position + len(junk) :])
+    same_as_general(data[:position] + junk + data[position:])
+    same_as_general(data[:position] + data[position + 1 :])
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        chunk({"content": "hi"}, finish="stop"),
+        chunk({"content": "hi"}, usage={"total_tokens": 3}),
+        chunk({"content": "hi", "tool_calls": [tool_call("_meiliSearchProgress", "{}")]}),
+        chunk({"content": "hi", "tool_calls": []}),
+        chunk({"content": 5}),
+        chunk({"content": None}),
+        chunk({"content": ""}),
+        chunk({"content": "x"}).replace('"created":1750000000', '"created":01750000000'),
+        chunk({"content": "x"}).replace('"created":1750000000', '"created":1.5'),
+        chunk({"content": "x"}).replace('"id":"chatcmpl-X"', '"id":7'),
+        chunk({"content": "x"}).replace('"index":0,', '"index":0,"index":1,'),
+        chunk({"content": "x"})[:-1] + ',"type":"error"}',
+        chunk({"content": "x"})[:-1] + ',"content":"y"}',
+        chunk({"content": "x"}) + " ",
+        " " + chunk({"content": "x"}),
+        chunk({"content": "x"}).replace('"content":"x"', '"content":"\\ud800x"'),
+        chunk({"content": "x"}).replace('"content":"x"', '"content":"\\u00e9\\n"'),
+        chunk({"content": "x"}).replace('"content":"x"', '"content":"\\x"'),
+        chunk({"content": "x"}).replace('"content":"x"', '"content":"a\tb"'),
+        compact({"id": "c", "choices": [{"delta": {"content": "x"}}, {"delta": {}}]}),
+        compact({"id": "c", "choices": [{"delta": {"content": "x"}, "finish_reason": None}]}),
+        compact({"choices": [{"delta": {"content": "x"}}], "usage": None}),
+        compact({"choices": [{"delta": {"content": "x"}}], "type": "error", "error": {}}),
+        compact({"choices": ["x"]}),
+        compact({"choices": [{"delta": "x"}]}),
+        '{"choices":[{"delta":{"content":"x"}}]}{}',
+        '{"choices":[{"delta":{"content":"x"}}]',
+        "[DONE]",
+    ],
+)
+def test_chunks_near_the_common_shape_decode_as_the_general_decoder_does(data: str) -> None:
+    same_as_general(data)
+
+
+def test_the_chunks_of_a_meilisearch_stream_take_the_fastest_path() -> None:
+    from meilichat_cli.protocol.events import _text_chunk
+
+    texts = [chunk({"content": "", "role": "assistant"}), chunk({"content": "Hel\\lo \u201c"})]
+    texts += [chunk({"content": "x"}).replace('"service_tier":"default"', '"service_tier":null')]
+    for data in texts:
+        assert _text_chunk()(data) is not None
+    assert decode_event(texts[1], 1) == [TextDelta("Hel\\lo \u201c", "chatcmpl-X")]
+
+
+def test_a_long_chunk_that_is_not_the_common_shape_is_rejected_in_one_pass() -> None:
+    """The fast pattern is possessive (it never gives back what it read), so a chunk that
+    fails it late, a megabyte of escapes in an unfinished string here, costs one pass; the
+    general decoder then reports it as usual."""
+    import sys
+
+    from meilichat_cli.protocol.events import _text_chunk
+
+    if sys.version_info < (3, 11):
+        pytest.skip("the pattern is used from Python 3.11")
+    pattern = _text_chunk().__self__  # type: ignore[attr-defined]
+    assert "++" in pattern.pattern and "*+" in pattern.pattern
+    data = '{"id":"' + "a\\n" * 400_000
+    with pytest.raises(ProtocolError):
+        decode_event(data, 1)

@@ -15,8 +15,11 @@ Stdlib only, no I/O; imports nothing from meilichat_cli but `errors` and `protoc
 
 from __future__ import annotations
 
+import functools
 import json
 import re
+import sys
+from collections.abc import Callable
 from typing import Any, TypeAlias
 
 from meilichat_cli.errors import ProtocolError
@@ -161,6 +164,30 @@ Event: TypeAlias = (
 )
 
 _DONE = "[DONE]"
+# A JSON string: no raw control character, only the escapes JSON allows. Possessive (`++`,
+# `*+`: never given back), so a chunk that is not the pattern fails in one pass, however long.
+_JSON_STRING = r'"(?:[^"\\\x00-\x1f]++|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*+"'
+# Meilisearch's text chunk, byte for byte as it serializes one (field order, nulls and all),
+# the id and the content captured. It matches valid JSON only, and only chunks that
+# `_decode_general` turns into at most one `TextDelta` (no tool calls, finish or usage).
+_TEXT_CHUNK = (
+    r'\{"id":('
+    + _JSON_STRING
+    + r'),"choices":\[\{"index":0,"delta":\{"content":('
+    + _JSON_STRING
+    + r'),"function_call":null,"tool_calls":null,"role":(?:null|"assistant"),"refusal":null\},'
+    r'"finish_reason":null,"logprobs":null\}\],"created":(?:0|[1-9][0-9]*+),"model":'
+    + _JSON_STRING
+    + r',"service_tier":(?:null|'
+    + _JSON_STRING
+    + r'),"system_fingerprint":(?:null|'
+    + _JSON_STRING
+    + r'),"object":"chat\.completion\.chunk","usage":null\}'
+)
+# The C scanner behind `json.loads`, called directly: `json.loads` adds two Python calls and
+# two regular-expression matches (for surrounding whitespace) to every event.
+# (An attribute every decoder has, which typeshed does not list.)
+_scan_once: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 # Only used on the rare payloads that contain a `\\uD8xx`-style escape.
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -170,6 +197,50 @@ def decode_event(data: str, number: int) -> list[Event]:
 
     Within one chunk the order is: text deltas, tool events, `Finished`, `UsageReport`.
     """
+    match = _text_chunk()(data)
+    if match is not None:
+        # Meilisearch's own text chunk, recognised by a pattern that accepts only valid JSON
+        # of that one shape (see `_TEXT_CHUNK`): half the cost of parsing it.
+        content = _json_string(match[2])
+        if not content:
+            return []
+        return [TextDelta(content, _json_string(match[1]))]
+    if data[:1] == "{":
+        # Any other common chunk (another server's field order, say): one choice whose delta
+        # carries text, no tool calls, no finish reason, no usage. Each of those is checked
+        # on the parsed object, so anything else takes the general path below, which gives
+        # the same events for this chunk (and the errors for any other).
+        try:
+            payload, end = _scan_once(data, 0)
+        except (StopIteration, ValueError, RecursionError):
+            end = -1
+        if end == len(data) and type(payload) is dict:
+            if "\\u" in data and ("\\ud" in data or "\\uD" in data):
+                payload = _without_surrogates(payload)
+            choices = payload.get("choices")
+            if type(choices) is list and len(choices) == 1 and payload.get("type") != "error":
+                choice = choices[0]
+                delta = choice.get("delta") if type(choice) is dict else None
+                if (
+                    type(delta) is dict
+                    and type(delta.get("content")) is str
+                    and delta.get("tool_calls") is None
+                    and choice.get("finish_reason") is None
+                    and type(payload.get("usage")) is not dict
+                ):
+                    content = delta["content"]
+                    if not content:
+                        return []
+                    completion_id = payload.get("id")
+                    if type(completion_id) is not str:
+                        completion_id = None
+                    return [TextDelta(content, completion_id)]
+    return _decode_general(data, number)
+
+
+def _decode_general(data: str, number: int) -> list[Event]:
+    """`decode_event` for any chunk, the common one included (the fast paths give the same
+    events for what they accept)."""
     if data.strip() == _DONE:
         return [Done()]
     try:
@@ -326,6 +397,30 @@ def _loads(text: str) -> Any:
     if "\\ud" in text or "\\uD" in text:
         value = _without_surrogates(value)
     return value
+
+
+@functools.cache
+def _text_chunk() -> Callable[[str], re.Match[str] | None]:
+    """`_TEXT_CHUNK`'s `fullmatch`, compiled by the first event (after the request is out,
+    not while the command starts). Possessive quantifiers need Python 3.11: without them the
+    pattern could backtrack, so on 3.10 nothing matches and chunks take the next path."""
+    if sys.version_info >= (3, 11):
+        return re.compile(_TEXT_CHUNK).fullmatch
+    return _no_match  # pragma: no cover - Python 3.10 only
+
+
+def _no_match(data: str) -> None:
+    return None
+
+
+def _json_string(literal: str) -> str:
+    """The text of a JSON string literal that `_JSON_STRING` matched."""
+    if "\\" not in literal:
+        return literal[1:-1]
+    text: str = json.loads(literal)
+    if "\\ud" in literal or "\\uD" in literal:
+        text = _SURROGATE.sub("\ufffd", text)
+    return text
 
 
 def _without_surrogates(value: Any) -> Any:
