@@ -453,3 +453,48 @@ def test_property_cap_outcome_does_not_depend_on_the_split(
 @given(st.binary(max_size=2000), st.lists(st.integers(min_value=0, max_value=3000), max_size=30))
 def test_property_arbitrary_bytes_only_raise_protocol_error(body: bytes, cuts: list[int]) -> None:
     run_split(body, cuts, 64)  # anything but ProtocolError escaping fails the test
+
+
+# A server writes each event in its own piece (`data: …\n\n`): `feed` takes such a piece
+# whole, without splitting lines. These pieces, between other bytes, must parse the same.
+WHOLE_DATA_EVENT = st.builds(
+    lambda space, value: b"data:" + space + value + b"\n\n",
+    st.sampled_from([b"", b" ", b"  "]),
+    st.one_of(st.binary(max_size=30), SSE_LIKE.map(lambda b: b.replace(b"\n", b""))),
+)
+PIECES = st.lists(st.one_of(WHOLE_DATA_EVENT, WHOLE_DATA_EVENT, SSE_LIKE), max_size=12)
+
+
+@given(PIECES, st.sampled_from([8, 16, 40, MAX_EVENT_BYTES]))
+def test_property_whole_event_pieces_match_the_reference_parser(
+    pieces: list[bytes], cap: int
+) -> None:
+    body = b"".join(pieces)
+    decoder = SSEDecoder(max_event_bytes=cap)
+    messages: list[SSEMessage] = []
+    try:
+        for piece in pieces:
+            messages.extend(decoder.feed(piece))
+        decoder.close()
+        failed = False
+    except ProtocolError:
+        failed = True
+    assert (messages, failed, decoder.retry) == run_split(body, [], cap)
+    if cap == MAX_EVENT_BYTES:
+        assert (messages, decoder.retry) == reference_parse(body)
+
+
+def test_whole_event_pieces_keep_the_event_type_and_id_of_earlier_pieces() -> None:
+    pieces = [b"id: 7\n", b"event: update\n", b"data: a\n\n", b"data:b\n\n", b"data:  c\n\n"]
+    assert decode_pieces(pieces) == [
+        SSEMessage("a", "update", "7"),
+        SSEMessage("b", "message", "7"),
+        SSEMessage(" c", "message", "7"),
+    ]
+
+
+def test_a_whole_event_piece_over_the_cap_fails() -> None:
+    decoder = SSEDecoder(max_event_bytes=10)
+    assert decoder.feed(b"data: 1234\n\n") == [SSEMessage("1234")]
+    with pytest.raises(ProtocolError, match="event exceeds 10 bytes limit"):
+        decoder.feed(b"data: 12345\n\n")
