@@ -517,38 +517,42 @@ class ChatStream:
         # message, an error, the finish, [DONE]; empty deltas and usage reports do not.
         from meilichat_cli.protocol.events import Done, UsageReport, decode_event
 
+        # Once per event, so what the loop needs is in local names.
         decoder = SSEDecoder()
+        feed = decoder.feed
+        clock = self._clock
+        max_bytes = self._max_bytes
         number = 0
         chunks = _decoded(self.response)
-        last_event = self._clock()
+        last_event = clock()
         try:
             for chunk in chunks:
                 self.bytes_read += len(chunk)
-                if self.bytes_read > self._max_bytes:
+                if self.bytes_read > max_bytes:
                     raise StreamError(
-                        f"The stream exceeds {self._max_bytes // (1024 * 1024)} MiB; stopped"
-                        " reading",
+                        f"The stream exceeds {max_bytes // (1024 * 1024)} MiB; stopped reading",
                         hint="the partial answer is kept; is this Meilisearch?"
                         " (`meilichat doctor`)",
                     )
                 moved_on = False
-                for message in decoder.feed(chunk):
+                for message in feed(chunk):
                     if message.event != "message":
                         continue
                     number += 1
                     for event in decode_event(message.data, number):
-                        if isinstance(event, TextDelta):
+                        if type(event) is TextDelta:
                             if event.text:
                                 self.tokens += 1
                                 moved_on = True
-                        elif not isinstance(event, UsageReport):
-                            moved_on = True
-                        yield event
-                        if isinstance(event, Done):
+                        elif type(event) is Done:
+                            yield event
                             _drain(chunks)
                             return
+                        elif type(event) is not UsageReport:
+                            moved_on = True
+                        yield event
                 # One clock read per network chunk, not per event.
-                now = self._clock()
+                now = clock()
                 if moved_on:
                     last_event = now
                 elif now - last_event > self.read_timeout:

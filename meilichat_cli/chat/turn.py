@@ -120,20 +120,31 @@ def run_turn(
         return None if moment is None else round((moment - start) * 1000, 1)
 
     body = build_request(model, [*history, *new_messages])
+    answer_parts = turn.answer_parts
     # Failures before the stream starts raise from here: there is no turn to keep.
     stream = client.stream_chat(workspace, body, on_sent=on_sent)
     try:
         for event in stream:
-            if isinstance(event, TextDelta) and event.text:
-                answer_bytes += len(event.text.encode("utf-8", "surrogatepass"))
-                if answer_bytes > MAX_ANSWER_BYTES:
-                    raise StreamError(
-                        f"answer exceeds {MAX_ANSWER_BYTES // (1024 * 1024)} MiB limit",
-                        hint="the partial answer is kept",
+            if type(event) is TextDelta:
+                # Nearly every event: folded in here, as `turn.feed` would, without its
+                # dispatch on the event's type.
+                text = event.text
+                if text:
+                    # One byte per character when ASCII (known without encoding it).
+                    answer_bytes += (
+                        len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
                     )
-                if first_token is None:
-                    first_token = clock()
-            elif isinstance(event, (SearchSources, ConversationMessage)):
+                    if answer_bytes > MAX_ANSWER_BYTES:
+                        raise StreamError(
+                            f"answer exceeds {MAX_ANSWER_BYTES // (1024 * 1024)} MiB limit",
+                            hint="the partial answer is kept",
+                        )
+                    if first_token is None:
+                        first_token = clock()
+                    answer_parts.append(text)
+                on_event(event)
+                continue
+            if isinstance(event, (SearchSources, ConversationMessage)):
                 context_bytes += _payload_bytes(event)
                 if context_bytes > MAX_CONTEXT_BYTES:
                     drop(

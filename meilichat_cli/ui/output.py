@@ -16,6 +16,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from json.encoder import encode_basestring_ascii
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from meilichat_cli.protocol.events import (
@@ -174,12 +175,14 @@ class PlainOutput:
             self._status = None
 
     def on_event(self, event: Event) -> None:
-        if isinstance(event, TextDelta):
+        if type(event) is TextDelta:
             text = sanitize(event.text)
             if text:
-                self._clear_status()
-                self.ctx.stdout.write(text)
-                self.ctx.stdout.flush()
+                if self._status is not None:
+                    self._clear_status()
+                stdout = self.ctx.stdout
+                stdout.write(text)
+                stdout.flush()
                 self._last_char = text[-1]
         elif isinstance(event, SearchProgress) and self._status is not None:
             self._status.show(f"{search_status(event)}…")
@@ -238,6 +241,10 @@ class JsonOutput:
         write_json(self.stdout, summary(outcome, **identity), line=True)
 
 
+# `json_text({"event": "delta", "text": TEXT}, line=True)`, TEXT given as a JSON string.
+_DELTA_LINE = '{"event": "delta", "text": %s}\n'
+
+
 class EventsOutput:
     """NDJSON: one line per event, flushed per line. `search` and `sources` events carry
     `at_ms`, the time since the request was sent (the trace); `sources` also `hits`, `ids`."""
@@ -264,9 +271,12 @@ class EventsOutput:
         write_json(self.stdout, {"event": kind, **fields}, line=True)
 
     def on_event(self, event: Event) -> None:
-        if isinstance(event, TextDelta):
+        if type(event) is TextDelta:
             if event.text:
-                self._emit("delta", text=event.text)
+                # Nearly every line: written as `_emit` would write it (`json_text` of
+                # {"event": "delta", "text": …}), without `json.dumps` around the one string.
+                self.stdout.write(_DELTA_LINE % encode_basestring_ascii(event.text))
+                self.stdout.flush()
         elif isinstance(event, SearchProgress):
             self._emit(
                 "search",
@@ -374,16 +384,17 @@ class TerminalOutput:
         if not self._heard:
             with self._lock:
                 self._heard = True
-        if isinstance(event, TextDelta):
-            text = sanitize(event.text)
-            if text:
-                # The hot path: one call per token. The property (a lock, a join check) only
-                # until the stream exists; the status is cleared once, by the first text.
-                stream = self._stream or self.stream
-                if self._status_shown:
-                    self._status_shown = False
-                    stream.set_status(None)
-                stream.feed(text)
+        if type(event) is TextDelta:
+            # The hot path: one call per token. The property (a lock, a join check) only
+            # until the stream exists; `feed` sanitizes the text. The status is cleared
+            # once, by the first text that shows something (so sanitized here, that once).
+            stream = self._stream or self.stream
+            if self._status_shown:
+                if not sanitize(event.text):
+                    return
+                self._status_shown = False
+                stream.set_status(None)
+            stream.feed(event.text)
         elif isinstance(event, SearchProgress):
             self._status_shown = True
             self.stream.set_status(search_status(event))

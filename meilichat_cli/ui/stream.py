@@ -277,17 +277,18 @@ class MarkdownStream:
     # -- public API -------------------------------------------------------------------------
 
     def feed(self, text: str) -> None:
-        """Append answer text (sanitized by the caller; again here, which costs ~nothing on
-        clean text); repaint if the throttle allows."""
+        """Append answer text (sanitized here; callers need not); repaint if the throttle
+        allows. Called once per token: the checks that rarely fire are inlined."""
         text = sanitize(text)
         if not text:
             return
         with self._lock:
-            self._check_usable()
+            if self._finished or self._failure is not None:
+                self._check_usable()
             self._pending.append(text)
             self._unshown_chars += len(text)
             now = self._clock()
-            if not self._painted or self._due(now):
+            if not self._painted or (now >= self._next_tick and self._due(now)):
                 self._tick(now)
 
     def set_status(self, text: str | None, *, since: float | None = None) -> None:
