@@ -517,7 +517,7 @@ class ChatStream:
         # message, an error, the finish, [DONE]; empty deltas and usage reports do not.
         from meilichat_cli.protocol.events import Done, UsageReport, decode_event
 
-        # Once per event, so what the loop needs is in local names.
+        # The loop below runs for every network chunk and event: what it needs is local.
         decoder = SSEDecoder()
         feed = decoder.feed
         clock = self._clock
