@@ -728,3 +728,26 @@ def test_a_long_chunk_that_is_not_the_common_shape_is_rejected_in_one_pass() -> 
     data = '{"id":"' + "a\\n" * 400_000
     with pytest.raises(ProtocolError):
         decode_event(data, 1)
+
+
+def test_text_chunks_never_reach_the_general_decoder(monkeypatch: pytest.MonkeyPatch) -> None:
+    import meilichat_cli.protocol.events as events_module
+
+    general: list[str] = []
+    decode_general = events_module._decode_general
+
+    def counted(data: str, number: int) -> list[Event]:
+        general.append(data)
+        return decode_general(data, number)
+
+    monkeypatch.setattr(events_module, "_decode_general", counted)
+    other_server = compact({"id": "c", "choices": [{"delta": {"content": "b"}, "index": 0}]})
+    texts = [chunk({"content": "a"}), chunk({"content": "", "role": "assistant"}), other_server]
+    assert [e for data in texts for e in decode_event(data, 1)] == [
+        TextDelta("a", "chatcmpl-X"),
+        TextDelta("b", "c"),
+    ]
+    assert general == []
+    decode_event(chunk({"content": "a"}, finish="stop"), 2)
+    decode_event("[DONE]", 3)
+    assert len(general) == 2

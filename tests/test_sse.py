@@ -498,3 +498,24 @@ def test_a_whole_event_piece_over_the_cap_fails() -> None:
     assert decoder.feed(b"data: 1234\n\n") == [SSEMessage("1234")]
     with pytest.raises(ProtocolError, match="event exceeds 10 bytes limit"):
         decoder.feed(b"data: 12345\n\n")
+
+
+def test_a_piece_holding_one_whole_event_is_not_split_into_lines(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    lines: list[bytes] = []
+    process_line = SSEDecoder._process_line
+
+    def counted(self: SSEDecoder, line: bytes, out: list[SSEMessage]) -> None:
+        lines.append(line)
+        process_line(self, line, out)
+
+    monkeypatch.setattr(SSEDecoder, "_process_line", counted)
+    decoder = SSEDecoder()
+    messages = [m for n in range(100) for m in decoder.feed(b"data: %d\n\n" % n)]
+    assert [m.data for m in messages] == [str(n) for n in range(100)]
+    assert lines == []
+    # Anything else goes line by line: two events in one piece, an event split in two.
+    assert decoder.feed(b"data: a\n\ndata: b\n\n") == [SSEMessage("a"), SSEMessage("b")]
+    assert decoder.feed(b"data: c\n") == [] and decoder.feed(b"\n") == [SSEMessage("c")]
+    assert lines == [b"data: a", b"", b"data: b", b"", b"data: c", b""]

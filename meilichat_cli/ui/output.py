@@ -7,7 +7,8 @@
 - `EventsOutput`: NDJSON, one line per event as it happens, ending with `done`.
 
 Every sink gets the same events (`on_event`) and then `finish(outcome, identity)`. Text meant
-for people is sanitized here; JSON escapes instead. rich is imported only by the terminal
+for people is sanitized here (the terminal's answer text by the renderer's `feed`, which
+sanitizes whatever it is given); JSON escapes instead. rich is imported only by the terminal
 sink, and only when the first thing needs painting. Must not import httpx or typer.
 """
 
