@@ -226,6 +226,7 @@ def test_commands_subcommands_and_options(clean_env: dict[str, str]) -> None:
         "show",
         "use",
         "set",
+        "rename",
         "remove",
         "path",
     ]

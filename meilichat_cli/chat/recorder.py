@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from meilichat_cli.local.config import DEMO_PROFILE
 from meilichat_cli.protocol.conversation import Message
 
 if TYPE_CHECKING:
@@ -149,9 +150,9 @@ class Recorder:
             self._history.close()
 
 
-# Conversations with `meilichat demo` are saved under this profile name: the demo server
-# lives only as long as the command, on a new port each time, so they continue only there.
-DEMO_PROFILE = "demo"
+# Conversations with `meilichat demo` are saved under the profile name DEMO_PROFILE (reserved:
+# no new profile may take it): the demo server lives only as long as the command, on a new
+# port each time, so they continue only there.
 
 
 def is_demo(connection: Connection) -> bool:
