@@ -66,6 +66,12 @@ class Recorder:
     messages: list[Message] = field(default_factory=list)
     _history: LazyHistory | None = None
 
+    def check_before_sending(self) -> None:
+        """When this recorder will save: refuse an untrusted history location before the
+        request is sent (see `check_before_saving`)."""
+        if self.enabled:
+            check_before_saving(self.db_path)
+
     def _open(self) -> HistoryStore | None:
         if not self.enabled:
             return None
@@ -209,6 +215,23 @@ def refuse_demo_latest(db_path: Path) -> None:
         store.close()
     if latest == DEMO_PROFILE:
         raise _demo_latest_error()
+
+
+def check_before_saving(
+    db_path: Path, *, alternative: str = "or ask without saving: --no-save"
+) -> None:
+    """For a command that will save its answer, before it sends the request: refuse a history
+    database that cannot be trusted (ConfigError, exit 2) now, not after the model call; the
+    hint ends with `alternative`, how to go on without saving."""
+    from meilichat_cli.errors import ConfigError
+    from meilichat_cli.history.location import check_history_location
+
+    try:
+        check_history_location(db_path)
+    except ConfigError as error:
+        if error.hint and "--no-save" not in error.hint:
+            error.hint += f"; {alternative}"
+        raise
 
 
 def history_enabled(config_file: Path, *, no_save: bool) -> bool:
