@@ -120,7 +120,7 @@ EXIT_CODES: tuple[ExitCodeRow, ...] = (
     ExitCodeRow(
         ExitCode.TIMEOUT,
         "timeout: connecting, or no data (or no event: a trickle, keep-alive comments only)"
-        " for --timeout seconds",
+        " for --timeout seconds, or an answer longer than --max-time seconds in all",
         ("timeout",),
     ),
     ExitCodeRow(
