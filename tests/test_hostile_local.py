@@ -288,9 +288,13 @@ def test_sigterm_during_a_repl_answer_saves_it_and_ends_the_session(
     try:
         session.wait_for_prompt()
         session.send("/model scenario:drip?interval=0.2\r")
+        # What the terminal shows, not a quiet moment: the old prompt is still on the screen
+        # until the command has been handled.
+        session.wait_for_text("Model: scenario:drip?interval=0.2")
         session.wait_for_prompt()
         session.send("Stanley Kubrick movies\r")
-        session.wait_for_text("search")
+        # The first words of the answer are on the screen: there is a partial answer to keep.
+        session.wait_for_text("I'll search for")
         session.child.kill(signal.SIGTERM)
         code = session.wait_exit()
     finally:
