@@ -62,7 +62,9 @@ def test_a_command_through_typer_exits_0_quietly_when_its_reader_left(
     assert (result.returncode, result.stderr) == (0, "")
 
 
-@pytest.mark.parametrize("args", [["--help"], ["ask", "--no-save", "x"]], ids=" ".join)
+@pytest.mark.parametrize(
+    "args", [["--version"], ["--help"], ["ask", "--no-save", "x"]], ids=" ".join
+)
 def test_the_paths_without_typer_exit_the_same_way(
     args: list[str], server_env: dict[str, str]
 ) -> None:
