@@ -142,7 +142,7 @@ FITTING = {
     "styled header": "| **bold** head | `code` head |\n|:-:|--:|\n| x | y |\n",
     "links": (
         "| site | link |\n|---|:-:|\n| [docs](https://e.com/d) | <https://a.b> |\n"
-        "| [x](https://x.e \"title\") | plain |\n"
+        '| [x](https://x.e "title") | plain |\n'
     ),
     "escaped pipe and html": "| a \\| b | <kbd>Ctrl</kbd> |\n|---|---|\n| 1 | <b>x</b> |\n",
     "trailing spaces in code": "| `a  ` | `  b` |\n|--:|:-:|\n| `x ` | y |\n",
@@ -233,10 +233,9 @@ def test_the_benchmark_answer_draws_every_table_on_the_fast_path(spy: FastPathSp
 
 # Generated tables: cells from characters that exercise inline markup, escapes, spaces and
 # characters of every width, at any width from 20 to 200.
-CELL_CHARS = st.sampled_from(
-    list("abcXYZ019 .,:-_") + ["**", "*", "`", "~~", "\\|", "[x](http://e.x)", "<kbd>"]
-    + ["é", "—", "→", "中", "🙂", "\u200b", "\u0301", "\u00a0", "\t"]
-)
+ASCII_PIECES = [*"abcXYZ019 .,:-_", "**", "*", "`", "~~", "\\|", "<kbd>", "&#32;"]
+OTHER_PIECES = ["é", "—", "→", "中", "🙂", "\u200b", "\u0301", "\u00a0", "\t", "&nbsp;"]
+CELL_CHARS = st.sampled_from([*ASCII_PIECES, "[x](http://e.x)", *OTHER_PIECES])
 CELL = st.lists(CELL_CHARS, max_size=12).map("".join)
 ALIGN = st.sampled_from(["---", ":--", "--:", ":-:"])
 
@@ -276,7 +275,7 @@ def test_any_characters_in_cells_print_as_rich_prints_them(cells: list[str]) -> 
 
 # Cells of printable ASCII only, short enough that four columns always fit in 200.
 ASCII_CELL = st.lists(
-    st.sampled_from(list("abcXYZ019 .,:-_") + ["**", "*", "`", "~~", "\\|", "<kbd>"]),
+    st.sampled_from(ASCII_PIECES),
     max_size=8,
 ).map("".join)
 

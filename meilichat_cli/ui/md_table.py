@@ -36,6 +36,7 @@ _BOX = box.SIMPLE
 _NULL = Style.null()
 # What a cell's `---:` / `:---:` / `:---` marker (or none) gives its text.
 _JUSTIFY = frozenset({"default", "left", "right", "center"})
+_STRIPPED = frozenset({"right", "center"})  # rich strips trailing spaces before it pads these
 
 
 @functools.lru_cache(maxsize=4096)
@@ -133,31 +134,51 @@ class FastTable(TableElement):
 def _cell_line(
     console: Console, cell: TableDataElement, width: int, *, header: bool
 ) -> list[Segment]:
-    """One cell's text justified in `width` cells, as rich's `Text` renders it there."""
+    """One cell's text justified in `width` cells, as rich's `Text` renders it there.
+
+    rich renders a header cell with `markdown.table.header` over its text and a body cell
+    without a style of its own; only a cell with inline markup (spans) needs rich's `Text`.
+    """
     content = cell.content
     if not width:
         # An empty column before the last: rich renders nothing at width 0 and fills the
         # cell with its one space of padding.
         return []
     justify = content.justify
-    if not content.spans and not header:
-        plain = content.plain
-        if justify == "left":
-            return [Segment(plain + " " * (width - len(plain)))]
-        if justify == "right":
-            plain = plain.rstrip()
-            return [Segment(" " * (width - len(plain)) + plain)]
-        if justify == "center":
-            plain = plain.rstrip()
-            before = (width - len(plain)) // 2
-            return [Segment(" " * before + plain + " " * (width - len(plain) - before))]
-        line = [Segment(plain)] if plain else []
-        if width > len(plain):
-            line.append(Segment(" " * (width - len(plain)), _NULL))
+    if content.spans:
+        return _rich_cell_line(console, content, width, header=header)
+    plain = content.plain
+    if justify in _STRIPPED:
+        plain = plain.rstrip()
+    size = len(plain)
+    before = (
+        width - size if justify == "right" else (width - size) // 2 if justify == "center" else 0
+    )
+    after = width - size - before
+    if header and plain:
+        # Text.render: the spaces around the text in the text's own (null) style.
+        text_style = _NULL + console.get_style("markdown.table.header")
+        line = [Segment(" " * before, _NULL)] if before else []
+        line.append(Segment(plain, text_style))
+        if after:
+            line.append(Segment(" " * after, _NULL))
         return line
+    if justify == "default":
+        # The text as it is, then the padding rich adds to make the line `width` wide.
+        line = [Segment(plain)] if plain else []
+        if after:
+            line.append(Segment(" " * after, _NULL))
+        return line
+    # Justified text pads itself: one segment.
+    return [Segment(" " * before + plain + " " * after)]
+
+
+def _rich_cell_line(console: Console, content: Text, width: int, *, header: bool) -> list[Segment]:
+    """A cell with inline markup, justified with rich's own `Text` operations and rendered."""
     text = content.copy()
     if header:
         text.stylize("markdown.table.header")
+    justify = content.justify
     if justify == "left":
         text.truncate(width, overflow="ellipsis", pad=True)
     elif justify == "right":
