@@ -19,14 +19,15 @@ import hypothesis_profiles  # noqa: F401 - loads the shared hypothesis profile
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from rich.console import Console, ConsoleOptions
+from rich import box
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.markdown import Markdown, MarkdownElement, TableElement
 from rich.segment import Segment
 
 from meilichat_cli.standin.scenarios import long_answer_deltas
 from meilichat_cli.text.sanitize import sanitize
 from meilichat_cli.ui.markdown import CODE_THEME, TerminalMarkdown, make_markdown, render_once
-from meilichat_cli.ui.md_table import FastTable
+from meilichat_cli.ui.md_table import FastTable, rich_draws_tables_alike
 
 
 class RichMarkdown(Markdown):
@@ -229,6 +230,34 @@ def test_the_benchmark_answer_draws_every_table_on_the_fast_path(spy: FastPathSp
         render_once(target, answer)
     assert spy.drawn == 3 * tables
     assert spy.fallbacks == 0
+
+
+def test_the_installed_rich_draws_the_probe_table_as_the_fast_path_does() -> None:
+    assert rich_draws_tables_alike()
+
+
+def test_a_rich_that_draws_tables_otherwise_draws_every_table_itself(
+    monkeypatch: pytest.MonkeyPatch, spy: FastPathSpy
+) -> None:
+    # rich before 15 drew markdown tables with another box and other styles: the probe must
+    # notice, whatever the difference, and leave every table to rich.
+    original = TableElement.__rich_console__
+
+    def heavier(self: TableElement, console: Console, options: ConsoleOptions) -> RenderResult:
+        for table in original(self, console, options):
+            table.box = box.SIMPLE_HEAVY  # type: ignore[union-attr]
+            yield table
+
+    monkeypatch.setattr(TableElement, "__rich_console__", heavier)
+    rich_draws_tables_alike.cache_clear()
+    try:
+        assert not rich_draws_tables_alike()
+        assert_same_as_rich(FITTING["benchmark"], 80, "truecolor")
+        assert "━" in printed(make_markdown(FITTING["benchmark"]), 80, None)
+    finally:
+        rich_draws_tables_alike.cache_clear()
+    assert spy.drawn > 0
+    assert spy.fallbacks == spy.drawn
 
 
 # Generated tables: cells from characters that exercise inline markup, escapes, spaces and

@@ -16,17 +16,30 @@ zero-width character), rows with another number of cells than the header, a term
 to ASCII or a legacy Windows console (rich swaps the box for another). `tests/test_md_table.py`
 compares the output of both, byte for byte, over written cases and generated tables.
 
-Imports rich. Must not import httpx, typer, prompt_toolkit or markdown-it.
+That is rich's table as rich 15 draws it; older versions (meilichat allows rich 13.7 and up)
+draw it with another box and other styles. So before the first table of a process is drawn,
+`rich_draws_tables_alike` draws a small table both ways (about a millisecond, once) and the
+fast path is only taken when the two agree segment for segment.
+
+Imports rich (and so markdown-it, through rich.markdown). Must not import httpx, typer or
+prompt_toolkit.
 """
 
 from __future__ import annotations
 
 import functools
+import io
 
 from rich import box
 from rich.cells import get_character_cell_size
-from rich.console import Console, ConsoleOptions, RenderResult
-from rich.markdown import TableDataElement, TableElement
+from rich.console import Console, ConsoleOptions, JustifyMethod, RenderResult
+from rich.markdown import (
+    TableBodyElement,
+    TableDataElement,
+    TableElement,
+    TableHeaderElement,
+    TableRowElement,
+)
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
@@ -67,6 +80,11 @@ class FastTable(TableElement):
 
     def fast_segments(self, console: Console, options: ConsoleOptions) -> list[Segment] | None:
         """The segments rich would draw for this table, or None where rich must draw it."""
+        if not rich_draws_tables_alike():
+            return None
+        return self._draw(console, options)
+
+    def _draw(self, console: Console, options: ConsoleOptions) -> list[Segment] | None:
         if options.ascii_only or options.legacy_windows:
             return None  # rich would substitute another box
         header = self.header.row if self.header is not None else None
@@ -164,8 +182,9 @@ def _cell_line(
             line.append(Segment(" " * after, _NULL))
         return line
     if justify == "default":
-        # The text as it is, then the padding rich adds to make the line `width` wide.
-        line = [Segment(plain)] if plain else []
+        # The text as it is (an empty one too: rich keeps its empty segment), then the
+        # padding rich adds to make the line `width` wide.
+        line = [Segment(plain)]
         if after:
             line.append(Segment(" " * after, _NULL))
         return line
@@ -188,7 +207,73 @@ def _rich_cell_line(console: Console, content: Text, width: int, *, header: bool
         text.rstrip()
         text.pad_left((width - len(text.plain)) // 2)
         text.pad_right(width - len(text.plain))
-    line = [segment for segment in text.render(console) if segment.text]
+    line = list(text.render(console))
     if width > len(text.plain):
         line.append(Segment(" " * (width - len(text.plain)), _NULL))
     return line
+
+
+def _probe() -> FastTable:
+    """A small table with every alignment, inline styles, an empty cell and an empty column."""
+
+    def row(*cells: tuple[str, JustifyMethod, str | None]) -> TableRowElement:
+        made = TableRowElement()
+        for text, justify, style in cells:
+            cell = TableDataElement(justify)
+            cell.content.append(text)
+            if style:
+                cell.content.append(" x", style)
+            made.cells.append(cell)
+        return made
+
+    table = FastTable()
+    table.header = TableHeaderElement()
+    table.header.row = row(
+        ("key", "default", None),
+        ("", "left", None),
+        ("mid", "center", "markdown.code"),
+        ("value", "right", None),
+    )
+    table.body = TableBodyElement()
+    table.body.rows = [
+        row(
+            ("a b", "default", "markdown.strong"),
+            ("", "left", None),
+            ("c", "center", None),
+            ("1", "right", None),
+        ),
+        row(
+            ("", "default", None),
+            ("", "left", None),
+            ("long cell", "center", None),
+            ("22", "right", "markdown.em"),
+        ),
+        row(
+            ("end", "default", None), ("", "left", None), ("", "center", None), ("", "right", None)
+        ),
+    ]
+    return table
+
+
+@functools.cache
+def rich_draws_tables_alike() -> bool:
+    """Whether the installed rich draws the probe table exactly as `FastTable` does."""
+    console = Console(
+        file=io.StringIO(),
+        width=80,
+        force_terminal=True,
+        color_system="truecolor",
+        legacy_windows=False,
+    )
+    options = console.options
+    try:
+        probe = _probe()
+        reference = TableElement()  # rich's own element, with the same rows
+        reference.header, reference.body = probe.header, probe.body
+        expected = list(console.render(reference, options))
+        drawn = probe._draw(console, options)
+    # Any failure means a rich unlike the one this module copies (an older one lacks the
+    # table styles it uses, for instance): rich then draws every table itself.
+    except Exception:
+        return False
+    return bool(drawn == expected)
