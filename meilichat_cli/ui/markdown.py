@@ -39,6 +39,7 @@ from rich.segment import Segment
 from rich.syntax import Syntax, SyntaxTheme
 
 from meilichat_cli.text.sanitize import sanitize
+from meilichat_cli.ui.md_table import FastTable
 
 # A pygments theme with its own background: readable on dark and light terminals alike,
 # unlike the ANSI themes, whose yellow strings vanish on a white background.
@@ -113,6 +114,7 @@ class TerminalMarkdown(Markdown):
         "heading_open": LeftHeading,
         "fence": FencedCode,
         "code_block": FencedCode,
+        "table_open": FastTable,
     }
 
     def __init__(self, markup: str, **options: Any) -> None:
