@@ -35,6 +35,7 @@ from rich.segment import Segment
 from meilichat_cli.text.sanitize import sanitize
 from meilichat_cli.ui.md_code import CODE_THEME, FencedCode
 from meilichat_cli.ui.md_list import ListItemLine
+from meilichat_cli.ui.md_table import FastTable
 
 # A token type rich does not know. rich renders unknown tokens as nothing but remembers that
 # a blank line is due before the next block; the streaming renderer uses it to carry that
@@ -60,6 +61,7 @@ class TerminalMarkdown(Markdown):
         "fence": FencedCode,
         "code_block": FencedCode,
         "list_item_open": ListItemLine,
+        "table_open": FastTable,
     }
 
     def __init__(self, markup: str, **options: Any) -> None:
