@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import hypothesis_profiles  # noqa: F401 - loads the shared hypothesis profile
 import pytest
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 from rich.console import Console
 from rich.segment import Segment
 from rich.syntax import Syntax
+from rich.text import Text
 
 from meilichat_cli.standin.scenarios import long_answer_deltas
 from meilichat_cli.ui import md_code
@@ -149,3 +151,30 @@ def test_a_live_fence_line_is_drawn_as_syntax_draws_it(
     syntax = Syntax(line, code_lexer(language), theme=THEME, word_wrap=True, padding=(0, 1))
     expected = console.render_lines(syntax, console.options, pad=False)
     assert drawn[1:-1] == expected
+
+
+def test_the_installed_rich_draws_the_probe_fence_as_the_direct_drawing_does() -> None:
+    assert md_code.rich_draws_fences_alike()
+
+
+def test_a_rich_that_draws_fences_otherwise_draws_every_fence_itself(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class WiderPadding(Syntax):  # what another version of rich might draw
+        def __init__(self, *args: Any, **options: Any) -> None:
+            super().__init__(*args, **{**options, "padding": (1, 2)})
+
+    monkeypatch.setattr(md_code, "Syntax", WiderPadding)
+    md_code.rich_draws_fences_alike.cache_clear()
+    try:
+        assert not md_code.rich_draws_fences_alike()
+        console = Console(file=io.StringIO(), force_terminal=True, width=40)
+        element = md_code.FencedCode("python", CODE_THEME)
+        element.text = Text("x = 1")
+        expected = WiderPadding(
+            "x = 1", code_lexer("python"), theme=THEME, word_wrap=True, padding=1
+        )
+        drawn = list(console.render(element, console.options))
+        assert drawn == list(console.render(expected, console.options))
+    finally:
+        md_code.rich_draws_fences_alike.cache_clear()

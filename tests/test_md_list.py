@@ -8,7 +8,9 @@ import hypothesis_profiles  # noqa: F401 - loads the shared hypothesis profile
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from rich.console import Console
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.markdown import ListItem
+from rich.segment import Segment
 
 from meilichat_cli.standin.scenarios import long_answer_deltas
 from meilichat_cli.ui import md_list
@@ -135,3 +137,27 @@ def test_items_that_are_not_one_short_paragraph_are_left_to_rich(
     monkeypatch.setattr(md_list.ListItemLine, "one_line", counting)
     printed("- an item\n\n  with a second paragraph\n- " + "word " * 30 + "\n", 40, None)
     assert drawn == [False, False]
+
+
+def test_the_installed_rich_draws_the_probe_list_as_the_direct_drawing_does() -> None:
+    assert md_list.rich_draws_list_items_alike()
+
+
+def test_a_rich_that_draws_list_items_otherwise_draws_every_item_itself(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    original = ListItem.render_bullet
+
+    def with_wider_bullets(
+        self: ListItem, console: Console, options: ConsoleOptions
+    ) -> RenderResult:
+        for segment in original(self, console, options):  # what another rich might draw
+            yield Segment(" ‣ ", segment.style) if segment.text == " • " else segment
+
+    monkeypatch.setattr(ListItem, "render_bullet", with_wider_bullets)
+    md_list.rich_draws_list_items_alike.cache_clear()
+    try:
+        assert not md_list.rich_draws_list_items_alike()
+        assert "‣" in printed("- one\n- two\n", 40, None)
+    finally:
+        md_list.rich_draws_list_items_alike.cache_clear()

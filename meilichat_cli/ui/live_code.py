@@ -64,9 +64,7 @@ class LiveCodeView:
         if direct is not None:
             # A one-line fence: its line without the blank lines around it and its line end.
             return [direct[1:-2]]
-        syntax = Syntax(
-            line, self._lexer, theme=theme, word_wrap=True, padding=(0, 1)
-        )
+        syntax = Syntax(line, self._lexer, theme=theme, word_wrap=True, padding=(0, 1))
         return self._console.render_lines(syntax, self._console.options, pad=False)
 
     def _padding_line(self) -> Lines:

@@ -10,10 +10,11 @@ padding 1 and word wrap, on the theme's own background), with two differences of
   the segments are built here directly from pygments' tokens (`fence_segments`), not through
   `Syntax`, `Padding`, `Text.wrap` and three `render_lines` passes: about a tenth of the
   work, and the same segments, style for style (tests compare the two over generated code).
-  Anything else (a line to wrap, a wide or zero-width character) is drawn by `Syntax` itself.
+  Anything else (a line to wrap, a wide or zero-width character) is drawn by `Syntax` itself,
+  and so is every fence when the installed rich draws a probe fence otherwise (`md_probe`).
 
-Imports rich and pygments (import it only to paint a terminal). Must not import httpx, typer,
-prompt_toolkit or markdown-it.
+Imports rich and pygments (and markdown-it, through rich.markdown): import it only to paint a
+terminal. Must not import httpx, typer or prompt_toolkit.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from rich.markdown import CodeBlock
 from rich.segment import Segment
 from rich.style import Style
 from rich.syntax import Syntax, SyntaxTheme
+
+from meilichat_cli.ui.md_probe import draws_alike
 
 # A pygments theme with its own background: readable on dark and light terminals alike,
 # unlike the ANSI themes, whose yellow strings vanish on a white background.
@@ -81,7 +84,11 @@ class FencedCode(CodeBlock):
         code = str(self.text).rstrip()
         lexer = code_lexer(self.lexer_name)
         theme = code_theme(self.theme)
-        segments = fence_segments(code, lexer, theme, options.max_width)
+        segments = (
+            fence_segments(code, lexer, theme, options.max_width)
+            if rich_draws_fences_alike()
+            else None
+        )
         if segments is not None:
             yield from segments
             return
@@ -168,3 +175,22 @@ def fence_segments(code: str, lexer: Lexer, theme: SyntaxTheme, width: int) -> l
         segments.append(new_line)
     segments.append(blank)
     return segments
+
+
+@functools.cache
+def rich_draws_fences_alike() -> bool:
+    """Whether the installed rich's `Syntax` draws a probe fence exactly as `fence_segments`.
+
+    The probe is JSON (a lexer without a regex table to compile) with several token types,
+    a blank line, a short and an indented line.
+    """
+
+    def draw_both(console: Console) -> tuple[list[Segment], list[Segment] | None]:
+        code = '{"key": [1, true, null],\n\n\t"other": "value"}'
+        lexer, theme = code_lexer("json"), code_theme(CODE_THEME)
+        syntax = Syntax(code, lexer, theme=theme, word_wrap=True, padding=1)
+        return list(console.render(syntax, console.options)), fence_segments(
+            code, lexer, theme, console.options.max_width
+        )
+
+    return draws_alike(draw_both)

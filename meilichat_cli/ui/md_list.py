@@ -8,20 +8,23 @@ the paragraph's own segments (`Text.render`, the one step that decides the style
 what the other layers would have added: the padding to the width and the item's style. The
 result is the same segments, style for style (tests compare the two over generated lists);
 any other item (two paragraphs, a nested list, a line to wrap, a wide character) is drawn by
-rich.
+rich, and so is every item when the installed rich draws a probe list otherwise (`md_probe`).
 
-Imports rich (import it only to paint a terminal). Must not import httpx, typer,
-prompt_toolkit or markdown-it.
+Imports rich (and markdown-it, through rich.markdown): import it only to paint a terminal.
+Must not import httpx, typer or prompt_toolkit.
 """
 
 from __future__ import annotations
 
-from typing import Any, cast
+import functools
+from typing import Any, ClassVar, cast
 
 from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, RenderResult
-from rich.markdown import ListItem, Paragraph
+from rich.markdown import ListItem, Markdown, MarkdownElement, Paragraph
 from rich.segment import Segment
+
+from meilichat_cli.ui.md_probe import draws_alike
 
 
 class ListItemLine(ListItem):
@@ -53,7 +56,14 @@ class ListItemLine(ListItem):
 
     def one_line(self, console: Console, width: int) -> list[Segment] | None:
         """The item's only line as `render_lines` would give it, or None when the item is
-        anything but one paragraph of one-cell characters that fits in `width`."""
+        anything but one paragraph of one-cell characters that fits in `width`, or when the
+        installed rich draws list items otherwise."""
+        if not rich_draws_list_items_alike():
+            return None
+        return self.direct_line(console, width)
+
+    def direct_line(self, console: Console, width: int) -> list[Segment] | None:
+        """`one_line` without the check of rich's version."""
         # rich annotates Renderables.__iter__ as returning an Iterable, which mypy rejects.
         elements = list(cast(Any, self.elements))
         if len(elements) != 1 or type(elements[0]) is not Paragraph or width < 1:
@@ -79,3 +89,27 @@ class ListItemLine(ListItem):
         if not style:  # render_lines applies no style then
             return segments
         return [Segment(piece, style + piece_style) for piece, piece_style, _ in segments]
+
+
+class _ProbeItem(ListItemLine):
+    one_line = ListItemLine.direct_line
+
+
+class _ProbeMarkdown(Markdown):
+    elements: ClassVar[dict[str, type[MarkdownElement]]] = {
+        **Markdown.elements,
+        "list_item_open": _ProbeItem,
+    }
+
+
+@functools.cache
+def rich_draws_list_items_alike() -> bool:
+    """Whether the installed rich draws a probe list exactly as with `ListItemLine`."""
+
+    def draw_both(console: Console) -> tuple[list[Segment], list[Segment] | None]:
+        probe = "- plain\n- **bold**, `code` and *more*\n\n7. seven\n8. eight\n"
+        return list(console.render(Markdown(probe), console.options)), list(
+            console.render(_ProbeMarkdown(probe), console.options)
+        )
+
+    return draws_alike(draw_both)
