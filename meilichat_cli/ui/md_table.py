@@ -18,8 +18,8 @@ compares the output of both, byte for byte, over written cases and generated tab
 
 That is rich's table as rich 15 draws it; older versions (meilichat allows rich 13.7 and up)
 draw it with another box and other styles. So before the first table of a process is drawn,
-`rich_draws_tables_alike` draws a small table both ways (about a millisecond, once) and the
-fast path is only taken when the two agree segment for segment.
+`rich_draws_tables_alike` draws a small table both ways (`md_probe.py`, once) and the fast
+path is only taken when the two agree segment for segment.
 
 Imports rich (and so markdown-it, through rich.markdown). Must not import httpx, typer or
 prompt_toolkit.
@@ -28,7 +28,6 @@ prompt_toolkit.
 from __future__ import annotations
 
 import functools
-import io
 
 from rich import box
 from rich.cells import get_character_cell_size
@@ -43,6 +42,8 @@ from rich.markdown import (
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
+
+from meilichat_cli.ui.md_probe import draws_alike
 
 # What rich's markdown table uses (rich/markdown.py `TableElement`).
 _BOX = box.SIMPLE
@@ -258,22 +259,13 @@ def _probe() -> FastTable:
 @functools.cache
 def rich_draws_tables_alike() -> bool:
     """Whether the installed rich draws the probe table exactly as `FastTable` does."""
-    console = Console(
-        file=io.StringIO(),
-        width=80,
-        force_terminal=True,
-        color_system="truecolor",
-        legacy_windows=False,
-    )
-    options = console.options
-    try:
+
+    def draw_both(console: Console) -> tuple[list[Segment], list[Segment] | None]:
         probe = _probe()
         reference = TableElement()  # rich's own element, with the same rows
         reference.header, reference.body = probe.header, probe.body
-        expected = list(console.render(reference, options))
-        drawn = probe._draw(console, options)
-    # Any failure means a rich unlike the one this module copies (an older one lacks the
-    # table styles it uses, for instance): rich then draws every table itself.
-    except Exception:
-        return False
-    return bool(drawn == expected)
+        return list(console.render(reference, console.options)), probe._draw(
+            console, console.options
+        )
+
+    return draws_alike(draw_both)
