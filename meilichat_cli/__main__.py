@@ -41,7 +41,15 @@ def main() -> None:
     if args == ["--version"]:
         from meilichat_cli import __version__
 
-        sys.stdout.write(f"meilichat {__version__}\n")
+        try:
+            sys.stdout.write(f"meilichat {__version__}\n")
+            sys.stdout.flush()
+        except BrokenPipeError:
+            # The reader went away: end as every command does then (exit 0, nothing said).
+            from meilichat_cli.local.context import RunContext, reader_may_leave
+
+            with reader_may_leave(RunContext.from_process()):
+                raise
         return
     # With click's completion variable set, a command line is what is being completed:
     # that goes to the app, and an empty one is a TAB, not a request for help.

@@ -289,6 +289,34 @@ def test_a_stall_longer_than_the_timeout_exits_8(server_env: dict[str, str]) -> 
     assert result.stdout.strip(), "the partial answer is kept"
 
 
+def test_an_answer_that_outlasts_max_time_stops_with_exit_8_and_is_kept(
+    server_env: dict[str, str],
+) -> None:
+    # Every delta comes well within the read timeout; only the whole answer is too long.
+    args = ["ask", "--max-time", "0.5", "-m", "scenario:drip?interval=0.3", QUESTION]
+    result = run_cli(args, server_env)
+    assert result.returncode == 8, result.stderr
+    assert result.stdout.strip(), "the partial answer is shown"
+    assert result.stderr.splitlines()[0] == (
+        "meilichat: error: The answer took longer than 0.5 s (--max-time); stopped"
+    )
+    listed = run_cli(["history", "list", "--json"], server_env)
+    (conversation,) = json.loads(listed.stdout)
+    shown = run_cli(["history", "show", conversation["id"], "--json"], server_env)
+    (turn,) = json.loads(shown.stdout)["turns"]
+    assert turn["status"] == "truncated"
+    assert turn["answer"] and turn["answer"] in result.stdout
+
+
+def test_max_time_in_json_mode_reports_a_timeout(server_env: dict[str, str]) -> None:
+    args = ["ask", "--json", "--max-time", "0.5", "-m", "scenario:drip?interval=0.3", QUESTION]
+    result = run_cli(args, server_env)
+    assert result.returncode == 8, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["complete"] is False and summary["answer"]
+    assert summary["errors"][-1]["type"] == "timeout"
+
+
 def test_a_length_finish_warns_that_the_answer_was_cut(server_env: dict[str, str]) -> None:
     result = run_cli(["ask", "-m", "scenario:length", QUESTION], server_env)
     assert result.returncode == 0, result.stderr

@@ -20,6 +20,7 @@ from meilichat_cli.errors import (
     NetworkError,
     NotFoundError,
     StreamError,
+    TimeoutError_,
     UsageError,
 )
 from meilichat_cli.local.connection import Connection
@@ -278,3 +279,28 @@ def test_the_key_never_appears_in_error_messages() -> None:
             collect(client)
         assert sentinel not in str(info.value)
         assert sentinel not in repr(client.connection)
+
+
+def test_an_answer_that_keeps_coming_stops_at_its_overall_deadline() -> None:
+    from meilichat_cli.api.client import ChatStream
+
+    def delta(text: str) -> bytes:
+        chunk = {"choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}]}
+        return b"data: " + json.dumps(chunk).encode() + b"\n\n"
+
+    # A token every 100 s: each within the 120 s read timeout, forever.
+    now = [0.0]
+
+    def clock() -> float:
+        now[0] += 100.0
+        return now[0]
+
+    response = httpx.Response(200, content=iter([delta(f"t{n} ") for n in range(100)]))
+    stream = ChatStream(response, 120.0, clock=clock, answer_timeout=250.0)
+    texts: list[str] = []
+    with pytest.raises(TimeoutError_) as raised:
+        for event in stream:
+            assert isinstance(event, TextDelta)
+            texts.append(event.text)
+    assert raised.value.message == "The answer took longer than 250 s (--max-time); stopped"
+    assert texts == ["t0 ", "t1 ", "t2 "]  # what arrived before the deadline is given out

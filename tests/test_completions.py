@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -226,6 +226,7 @@ def test_commands_subcommands_and_options(clean_env: dict[str, str]) -> None:
         "show",
         "use",
         "set",
+        "rename",
         "remove",
         "path",
     ]
@@ -505,16 +506,26 @@ def test_the_guard_sees_the_client_when_a_server_is_asked(
 
 
 class Terminal:
-    """An interactive shell on a pseudo-terminal, with the completion script loaded."""
+    """An interactive shell on a pseudo-terminal, with the completion script loaded.
+
+    What the shell writes is replayed on an emulated screen (`tests/terminal_screen.py`), and
+    every step waits for what the screen shows (the completed line, the listing, a marker
+    printed by `echo`) rather than for a time: a loaded machine only makes the wait longer.
+    """
+
+    PROMPT = "$ "
+    WIDTH = 200
 
     def __init__(self, shell: str, env: dict[str, str], bin_dir: Path) -> None:
         import pexpect
+
+        from tests.terminal_screen import Terminal as Screen
 
         base = {
             **env,
             "PATH": f"{bin_dir}{os.pathsep}{env.get('PATH', '/usr/bin:/bin')}",
             "TERM": "xterm",
-            "PS1": "$ ",
+            "PS1": self.PROMPT,
         }
         completions = REPO / "completions"
         if shell == "bash":
@@ -535,33 +546,98 @@ class Terminal:
                 "function fish_prompt; echo -n '$ '; end",
                 f"source {completions / 'meilichat.fish'}",
             ]
+        self.screen = Screen(self.WIDTH, 40)
+        self.raw = ""
         self.child = pexpect.spawn(
-            argv[0], argv[1:], env=base, encoding="utf-8", timeout=20, dimensions=(40, 200)
+            argv[0], argv[1:], env=base, encoding="utf-8", dimensions=(40, self.WIDTH)
         )
         for line in setup:
             self.child.sendline(line)
+        self._ready()
+
+    # ---- what the screen shows
+
+    def pump(self, wait: float = 0.05) -> None:
+        import pexpect
+
+        try:
+            data = self.child.read_nonblocking(65536, timeout=wait)
+        except pexpect.TIMEOUT:
+            return
+        except pexpect.EOF:
+            raise AssertionError(f"the shell exited; it showed:\n{self.shown()}") from None
+        self.raw += data
+        self.screen.feed(data)
+
+    def wait_for(self, what: str, ready: Callable[[], bool], timeout: float = 60) -> None:
+        """Read the shell's output until `ready()`; `timeout` only bounds a failure."""
+        deadline = time.monotonic() + timeout
+        while not ready():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the shell never showed {what}; it showed:\n{self.shown()}")
+            self.pump()
+
+    def shown(self) -> str:
+        return "\n".join(self.screen.lines())
+
+    def edited_line(self) -> str:
+        """The command line being edited: the cursor's line, without the prompt."""
+        screen = self.screen.screen
+        line = str(screen.display[screen.cursor.y]).rstrip()
+        return line.removeprefix(self.PROMPT.rstrip()).strip()
+
+    def prompt_shown(self) -> bool:
+        """The shell waits for a command: the cursor's line is the bare prompt."""
+        screen = self.screen.screen
+        return str(screen.display[screen.cursor.y]).rstrip() == self.PROMPT.rstrip()
+
+    def _count(self, line: str) -> int:
+        return sum(1 for shown in self.screen.lines() if shown.startswith(line))
+
+    def _ready(self) -> None:
+        """Have the shell print READY, and wait until it has: every key sent before is
+        handled by then, and the line being edited is empty."""
+        before = self._count("READY")
         self.child.sendline('echo RE""ADY')
-        self.child.expect("READY")
+        self.wait_for("READY", lambda: self._count("READY") > before)
+        self.wait_for("an empty prompt", self.prompt_shown)
 
-    def tab(self, typed: str) -> str:
-        """Type `typed`, press TAB, and return the line as the shell completed it.
+    # ---- typing
 
-        The line is read back by turning it into `echo RESULT: <line>` (Ctrl-A, then type);
-        the shell handles keys in order, so the echo comes after the completion is done.
+    def tab(self, typed: str, completed: str) -> str:
+        """Type `typed`, press TAB, wait until the line shows `completed`, and return the
+        line the shell holds then.
+
+        The line is read back by turning it into `echo RESULT: <line>` (Ctrl-A, then type):
+        what the shell prints is exactly its buffer, not a display that could also show a
+        suggestion beyond the cursor.
         """
+        before = self._count("RESULT: ")
         self.child.send(typed + "\t")
+        self.wait_for(f"{completed!r} on the command line", lambda: self.edited_line() == completed)
         self.child.send('\x01echo RES""ULT: \r')
-        self.child.expect(r"RESULT: (.*?)\r\n")
-        return str(self.child.match.group(1)).strip()
+        self.wait_for("the RESULT line", lambda: self._count("RESULT: ") > before)
+        results = [line for line in self.screen.lines() if line.startswith("RESULT: ")]
+        self.wait_for("the next prompt", self.prompt_shown)
+        return results[before].removeprefix("RESULT: ").strip()
 
     def listing(self, typed: str, presses: int, *expected: str) -> None:
-        """Type `typed`, press TAB `presses` times, and wait for each expected text."""
+        """Type `typed`, press TAB `presses` times, and wait for the expected texts in order."""
+        mark = len(self.raw)
+
+        def listed() -> bool:
+            position = mark
+            for text in expected:
+                position = self.raw.find(text, position)
+                if position < 0:
+                    return False
+                position += len(text)
+            return True
+
         self.child.send(typed + "\t" * presses)
-        for text in expected:
-            self.child.expect_exact(text)
+        self.wait_for(f"the listing {expected!r}", listed)
         self.child.send("\x03")  # Ctrl-C: drop the line
-        self.child.sendline('echo RE""ADY')
-        self.child.expect("READY")
+        self._ready()
 
     def close(self) -> None:
         self.child.sendline("exit")
@@ -601,20 +677,20 @@ def test_tab_in_a_real_shell(
     }
     terminal = Terminal(shell, env, bin_dir)
     try:
-        assert terminal.tab("meilichat pro") == "meilichat profile"
-        assert terminal.tab("meilichat profile use l") == "meilichat profile use localdev"
-        assert terminal.tab("meilichat ask --prof") == "meilichat ask --profile"
-        assert terminal.tab("meilichat ask --profile=lo") == "meilichat ask --profile=localdev"
-        assert terminal.tab("meilichat ask -w d") == "meilichat ask -w demo"
-        assert terminal.tab("meilichat index chat-settings bo") == (
-            "meilichat index chat-settings books"
-        )
-        assert terminal.tab(f"meilichat history show {conversation[:5]}") == (
-            f"meilichat history show {conversation}"
-        )
-        assert terminal.tab("meilichat ask --ca-bundle /etc/passw") == (
-            "meilichat ask --ca-bundle /etc/passwd"
-        )
+        for typed, completed in (
+            ("meilichat pro", "meilichat profile"),
+            ("meilichat profile use l", "meilichat profile use localdev"),
+            ("meilichat ask --prof", "meilichat ask --profile"),
+            ("meilichat ask --profile=lo", "meilichat ask --profile=localdev"),
+            ("meilichat ask -w d", "meilichat ask -w demo"),
+            ("meilichat index chat-settings bo", "meilichat index chat-settings books"),
+            (
+                f"meilichat history show {conversation[:5]}",
+                f"meilichat history show {conversation}",
+            ),
+            ("meilichat ask --ca-bundle /etc/passw", "meilichat ask --ca-bundle /etc/passwd"),
+        ):
+            assert terminal.tab(typed, completed) == completed
         # Two profiles: the shell lists both (zsh and fish with their descriptions).
         if shell == "bash":
             terminal.listing("meilichat profile use ", 2, "localdev", "prod")

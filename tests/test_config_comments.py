@@ -146,13 +146,13 @@ def test_key_commands_keep_both_files_commented(
 
     # `key create --save` adds a profile for a new server, or moves an existing profile's
     # default workspace: both go through config.toml.
-    run(["key", "create", "--save", "-p", "demo", "--url", standin.url, "-w", "movies"], env)
+    run(["key", "create", "--save", "-p", "standin", "--url", standin.url, "-w", "movies"], env)
     run(["profile", "set", "local", "--url", standin.url], env)
     run(["key", "create", "--save", "-p", "local", "-w", standin.workspace], env)
     text = config_file.read_text()
     assert_layout_kept(text.replace(standin.url, "http://127.0.0.1:7700"))
     data = parse_toml(text)
-    assert data["profiles"]["demo"] == {"url": standin.url, "workspace": "movies"}
+    assert data["profiles"]["standin"] == {"url": standin.url, "workspace": "movies"}
     assert data["profiles"]["local"]["workspace"] == standin.workspace
     assert data["profiles"]["local"]["url"] == standin.url
 

@@ -115,6 +115,49 @@ def test_a_history_database_that_is_a_symlink_is_refused(
     assert listed.exit_code == 2, listed.output
 
 
+def completions_sent(server: StandInServer) -> int:
+    return sum(1 for r in server.recorded if r.path.endswith("/chat/completions"))
+
+
+@pytest.mark.parametrize("how", ["others can write it", "a symlinked database"])
+def test_an_untrusted_history_location_is_refused_before_the_request_is_sent(
+    server_env: dict[str, str], standin: StandInServer, tmp_path: Path, how: str
+) -> None:
+    data = Path(server_env["MEILICHAT_DATA_DIR"])
+    data.mkdir(mode=0o700)
+    if how == "others can write it":
+        data.chmod(0o777)
+    else:
+        (tmp_path / "theirs.sqlite3").write_bytes(b"")
+        (data / "history.sqlite3").symlink_to(tmp_path / "theirs.sqlite3")
+    for args in (["ask", "hello"], ["ask", "-c", "hello"], ["demo", "hello"]):
+        result = invoke(args, env=server_env)
+        assert result.exit_code == 2, result.output
+        assert result.stdout == ""
+        assert "--no-save" in result.stderr
+    assert completions_sent(standin) == 0
+    # Nothing to save, nothing to refuse: --no-save still answers.
+    answered = invoke(["ask", "--no-save", "hello"], env=server_env)
+    assert answered.exit_code == 0, answered.output
+    assert answered.stdout.strip()
+    assert completions_sent(standin) == 1
+
+
+def test_batch_save_refuses_an_untrusted_history_location_before_asking(
+    server_env: dict[str, str], standin: StandInServer, tmp_path: Path
+) -> None:
+    data = Path(server_env["MEILICHAT_DATA_DIR"])
+    data.mkdir(mode=0o700)
+    data.chmod(0o777)
+    questions = tmp_path / "questions.jsonl"
+    questions.write_text('{"prompt": "space movies"}\n', encoding="utf-8")
+    result = invoke(["batch", str(questions), "--save"], env=server_env)
+    assert result.exit_code == 2, result.output
+    assert "can be written by other users" in result.stderr
+    assert "or run without --save" in result.stderr
+    assert completions_sent(standin) == 0
+
+
 def test_every_directory_created_on_a_fresh_account_is_private(
     server_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -245,9 +288,13 @@ def test_sigterm_during_a_repl_answer_saves_it_and_ends_the_session(
     try:
         session.wait_for_prompt()
         session.send("/model scenario:drip?interval=0.2\r")
+        # What the terminal shows, not a quiet moment: the old prompt is still on the screen
+        # until the command has been handled.
+        session.wait_for_text("Model: scenario:drip?interval=0.2")
         session.wait_for_prompt()
         session.send("Stanley Kubrick movies\r")
-        session.wait_for_text("search")
+        # The first words of the answer are on the screen: there is a partial answer to keep.
+        session.wait_for_text("I'll search for")
         session.child.kill(signal.SIGTERM)
         code = session.wait_exit()
     finally:

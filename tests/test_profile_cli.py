@@ -444,3 +444,91 @@ def test_the_api_key_flag_works_and_warns(
     assert result.returncode == 0, result.stderr
     assert "visible to other users in the process list" in result.stderr
     assert standin.chat_key not in result.stdout + result.stderr
+
+
+# --- the name `demo` ---------------------------------------------------------------------------
+
+
+def write_demo_profile(env: dict[str, str], server: StandInServer) -> str:
+    """config.toml and credentials.toml with a profile named `demo`, as an older meilichat
+    could create it; returns the config text."""
+    text = (
+        '# my server\ndefault_profile = "demo"\n\n[profiles.demo]\n'
+        f'url = "{server.url}"\nworkspace = "{server.workspace}"\nmodel = "gpt-4o-mini"\n'
+    )
+    config_file(env).parent.mkdir(parents=True, exist_ok=True)
+    config_file(env).write_text(text, encoding="utf-8")
+    assert server.chat_key is not None
+    CredentialsFile(credentials_file(env), warn=pytest.fail).set("demo", server.chat_key)
+    return text
+
+
+def test_a_new_profile_cannot_be_named_demo(clean_env: dict[str, str]) -> None:
+    result = profile(clean_env, "add", "demo", "--url", "http://127.0.0.1:7700")
+    error = failure(result)
+    assert isinstance(error, UsageError) and result.exit_code == 2
+    assert error.message == (
+        "the profile name 'demo' is reserved: `meilichat demo` saves its conversations under it"
+    )
+    assert error.hint == "choose another name, e.g. demo-server"
+    assert not config_file(clean_env).exists()
+
+
+def test_key_create_cannot_save_into_a_new_profile_named_demo(clean_env: dict[str, str]) -> None:
+    result = invoke(
+        ["key", "create", "--save", "-p", "demo", "--url", "http://127.0.0.1:9"], env=clean_env
+    )
+    error = failure(result)
+    assert isinstance(error, UsageError)
+    assert "reserved" in error.message
+    assert not config_file(clean_env).exists()
+
+
+def test_an_existing_profile_named_demo_keeps_working_with_a_warning(
+    clean_env: dict[str, str], standin: StandInServer
+) -> None:
+    assert standin.chat_key is not None
+    text = write_demo_profile(clean_env, standin)
+    answered = run_cli(["ask", "--no-save", "which space movies?"], clean_env)
+    assert answered.returncode == 0, answered.stderr
+    assert answered.stdout.strip()
+    assert (
+        "profile 'demo' has the name `meilichat demo` saves its conversations under, so history"
+        " mixes the two; rename it: meilichat profile rename demo NEW-NAME"
+    ) in " ".join(answered.stderr.split())
+    # Nothing was rewritten or lost.
+    assert config_file(clean_env).read_text(encoding="utf-8") == text
+    listed = profile(clean_env, "list", "--json")
+    assert [entry["name"] for entry in json.loads(listed.stdout)] == ["demo"]
+
+
+def test_rename_moves_the_profile_its_key_and_the_default(
+    clean_env: dict[str, str], standin: StandInServer
+) -> None:
+    assert standin.chat_key is not None
+    write_demo_profile(clean_env, standin)
+    renamed = profile(clean_env, "rename", "demo", "my-server")
+    assert renamed.exit_code == 0, renamed.output
+    assert renamed.stdout == "Renamed profile 'demo' to 'my-server'.\n"
+    config = load_config(config_file(clean_env), warn=pytest.fail)
+    assert list(config.profiles) == ["my-server"] and config.default_profile == "my-server"
+    assert config.profiles["my-server"].url == standin.url
+    assert "# my server" in config_file(clean_env).read_text(encoding="utf-8")
+    keys = CredentialsFile(credentials_file(clean_env), warn=pytest.fail)
+    assert (keys.get("demo"), keys.get("my-server")) == (None, standin.chat_key)
+    answered = run_cli(["ask", "--no-save", "which space movies?"], clean_env)
+    assert answered.returncode == 0, answered.stderr
+    assert "rename" not in answered.stderr
+
+
+def test_rename_refuses_a_taken_or_reserved_name(clean_env: dict[str, str]) -> None:
+    profile(clean_env, "add", "a", "--url", "http://127.0.0.1:7700")
+    profile(clean_env, "add", "b", "--url", "http://127.0.0.1:7701")
+    before = config_file(clean_env).read_text(encoding="utf-8")
+    taken = failure(profile(clean_env, "rename", "a", "b"))
+    assert isinstance(taken, UsageError) and taken.message == "profile 'b' already exists"
+    reserved = failure(profile(clean_env, "rename", "a", "demo"))
+    assert isinstance(reserved, UsageError) and "reserved" in reserved.message
+    unknown = failure(profile(clean_env, "rename", "nope", "c"))
+    assert isinstance(unknown, ConfigError)
+    assert config_file(clean_env).read_text(encoding="utf-8") == before

@@ -85,7 +85,14 @@ class FakeServer:
 class Harness:
     """A controller wired to the real host and client, with text streams instead of a tty."""
 
-    def __init__(self, tmp_path: Path, server: FakeServer, *, save: bool = True) -> None:
+    def __init__(
+        self,
+        tmp_path: Path,
+        server: FakeServer,
+        *,
+        save: bool = True,
+        check_saving: Callable[[], None] | None = None,
+    ) -> None:
         self.server = server
         self.stdout = io.StringIO()
         self.stderr = io.StringIO()
@@ -118,6 +125,7 @@ class Harness:
             identity=Identity(profile=None, server_url=SERVER_URL),
             history=self.store,
             save=save,
+            check_saving=check_saving,
         )
 
     def store(self) -> HistoryStore:
@@ -516,6 +524,48 @@ def test_no_save_keeps_history_empty(tmp_path: Path) -> None:
         harness.type("space movies")
         assert harness.state.conversation_id is None
         assert harness.store().list() == []
+    finally:
+        harness.close()
+
+
+def test_an_untrusted_history_location_is_told_before_a_question_is_sent(
+    tmp_path: Path,
+) -> None:
+    from meilichat_cli.chat.recorder import check_before_saving
+
+    data = tmp_path / "data"
+    data.mkdir(mode=0o700)
+    harness = Harness(
+        data,
+        FakeServer(),
+        check_saving=lambda: check_before_saving(
+            data / "history.sqlite3", alternative="or chat without saving"
+        ),
+    )
+    try:
+        data.chmod(0o777)
+        harness.type("space movies")
+        assert harness.server.requests == []
+        assert "can be written by other users" in harness.err
+        assert "nothing was sent" in harness.err
+        assert "chmod 700" in harness.err and "or chat without saving" in harness.err
+        data.chmod(0o700)  # fixed in another terminal: the next question goes through
+        harness.type("space movies")
+        assert len(harness.server.requests) == 1
+        assert harness.state.conversation_id is not None
+    finally:
+        data.chmod(0o700)
+        harness.close()
+
+
+def test_without_saving_the_history_location_is_not_checked(tmp_path: Path) -> None:
+    def refuse() -> None:
+        raise AssertionError("checked although nothing is saved")
+
+    harness = Harness(tmp_path, FakeServer(), save=False, check_saving=refuse)
+    try:
+        harness.type("space movies")
+        assert len(harness.server.requests) == 1
     finally:
         harness.close()
 

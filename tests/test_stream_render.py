@@ -917,7 +917,7 @@ def test_every_fence_is_highlighted_with_one_theme_built_once(monkeypatch: Any) 
     # given a theme's name; one shared theme converts each pygments style once.
     import rich.syntax
 
-    from meilichat_cli.ui.markdown import code_theme
+    from meilichat_cli.ui.md_code import code_theme
 
     built: list[object] = []
     original = rich.syntax.PygmentsSyntaxTheme.__init__

@@ -29,7 +29,7 @@ def tenant_env(server_env: dict[str, str], standin: StandInServer) -> dict[str, 
     personas alice (customer 42) and bob (customer 7)."""
     env = {**server_env}
     added = invoke(
-        ["profile", "add", "demo", "--url", standin.url, "-w", standin.workspace], env=env
+        ["profile", "add", "shop", "--url", standin.url, "-w", standin.workspace], env=env
     )
     assert added.exit_code == 0, added.output
     admin = {**env, "MEILI_MASTER_KEY": MASTER_KEY}

@@ -59,6 +59,43 @@ def test_index_chat_settings_change_uses_the_releases_verb_and_waits_for_the_tas
     assert len(requests(server, "GET", "/version")) == 1
 
 
+def test_a_dry_run_names_the_request_this_release_would_get(
+    env: dict[str, str], versioned_standin: StandInServer
+) -> None:
+    server = versioned_standin
+    verb = "PATCH" if version_of(server) >= (1, 17, 0) else "PUT"
+    args = ["index", "chat-settings", "movies", "--description", "Films", "--dry-run"]
+    shown = run(args, env)
+    assert shown.exit_code == 0, shown.stderr
+    assert (
+        f'Dry run: would {verb} /indexes/movies/settings/chat with {{"description": "Films"}}\n'
+    ) in shown.stderr
+    as_json = run([*args, "--json"], env)
+    assert as_json.exit_code == 0, as_json.stderr
+    result = json.loads(as_json.stdout)
+    assert result["wouldSend"] == {"description": "Films"}
+    assert result["wouldRequest"] == {
+        "method": verb,
+        "path": "/indexes/movies/settings/chat",
+        "fallbackMethod": None,
+    }
+    for method in ("PATCH", "PUT", "DELETE"):
+        assert requests(server, method, "/indexes/movies/settings/chat") == []
+    assert server.state.indexes["movies"].chat["description"] != "Films"
+
+
+def test_a_dry_run_of_a_reset_says_it_would_delete(
+    env: dict[str, str], versioned_standin: StandInServer
+) -> None:
+    result = run(["index", "chat-settings", "movies", "--reset", "--dry-run"], env)
+    assert result.exit_code == 0, result.stderr
+    assert (
+        "Dry run: would DELETE /indexes/movies/settings/chat (reset every chat setting to its"
+        " default)\n"
+    ) in result.stderr
+    assert requests(versioned_standin, "DELETE", "/indexes/movies/settings/chat") == []
+
+
 def test_a_bad_template_fails_the_task_from_1_42_and_is_stored_before(
     env: dict[str, str], versioned_standin: StandInServer
 ) -> None:
@@ -308,6 +345,26 @@ def test_patch_refused_with_405_falls_back_to_put_when_the_version_is_unknown() 
         task = admin.update_index_chat_settings(client, "movies", {"description": "x"})
     assert task["taskUid"] == 7
     assert seen[-2:] == ["PATCH /indexes/movies/settings/chat", "PUT /indexes/movies/settings/chat"]
+
+
+def test_a_dry_run_with_an_unknown_version_names_both_verbs() -> None:
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(f"{request.method} {request.url.path}")
+        if request.url.path == "/version":
+            return httpx.Response(403, json={"message": "no", "code": "invalid_api_key"})
+        return httpx.Response(500)
+
+    update = admin.IndexChatUpdate({"description": "x"}, dry_run=True)
+    with _client(handler) as client:
+        result = admin.apply_index_chat_update(client, "movies", {}, update)
+    assert result["wouldRequest"] == {
+        "method": "PATCH",
+        "path": "/indexes/movies/settings/chat",
+        "fallbackMethod": "PUT",
+    }
+    assert seen == ["GET /version"]
 
 
 def test_a_405_on_put_is_not_retried() -> None:

@@ -616,24 +616,50 @@ def index_chat_settings_method(client: MeiliClient) -> str:
     return "PUT" if found is not None and found < PATCH_INDEX_CHAT_SINCE else "PATCH"
 
 
+@dataclass(frozen=True)
+class SettingsRequest:
+    """The request that changes an index's chat settings on this server: `method` on `path`
+    with `body` (None: no body), and `fallback`, the method tried once when the server
+    refuses `method` with 405 (None: no second try)."""
+
+    method: str
+    path: str
+    body: dict[str, Any] | None
+    fallback: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"method": self.method, "path": self.path, "fallbackMethod": self.fallback}
+
+
+def index_chat_settings_request(
+    client: MeiliClient, index: str, changes: Mapping[str, Any] | None
+) -> SettingsRequest:
+    """What `update_index_chat_settings` sends to this server, and `--dry-run` reports:
+    DELETE to reset everything (`changes` None); else PATCH from 1.17 on, PUT on 1.15.1–1.16.x,
+    and PATCH then PUT (on a 405) when the version could not be read."""
+    path = f"/indexes/{_segment(index)}/settings/chat"
+    if changes is None:
+        return SettingsRequest("DELETE", path, None)
+    known = server_version(client) is not None
+    method = index_chat_settings_method(client)
+    fallback = "PUT" if method == "PATCH" and not known else None
+    return SettingsRequest(method, path, dict(changes), fallback)
+
+
 def update_index_chat_settings(
     client: MeiliClient, index: str, changes: Mapping[str, Any] | None
 ) -> dict[str, Any]:
     """PATCH, or PUT before 1.17 (None resets everything); returns the enqueued task summary.
 
     When the version could not be read and PATCH is refused with 405, PUT is tried once."""
-    path = f"/indexes/{_segment(index)}/settings/chat"
+    request = index_chat_settings_request(client, index, changes)
     with needs_action("settings.update", f"changing the settings of index {index!r}"):
-        if changes is None:
-            body = client.request_json("DELETE", path)
-        else:
-            method = index_chat_settings_method(client)
-            try:
-                body = client.request_json(method, path, json_body=dict(changes))
-            except ApiError as error:
-                if error.http_status != 405 or method != "PATCH":
-                    raise
-                body = client.request_json("PUT", path, json_body=dict(changes))
+        try:
+            body = client.request_json(request.method, request.path, json_body=request.body)
+        except ApiError as error:
+            if error.http_status != 405 or request.fallback is None:
+                raise
+            body = client.request_json(request.fallback, request.path, json_body=request.body)
     task = _object(body, "index chat settings update")
     if not isinstance(task.get("taskUid"), int):
         raise ProtocolError("the server accepted the settings but sent no task uid")
@@ -859,12 +885,14 @@ def apply_index_chat_update(
     client: MeiliClient, index: str, current: Mapping[str, Any], update: IndexChatUpdate
 ) -> dict[str, Any]:
     """`index chat-settings` with changes: the result object of its `--json` (previews aside):
-    `uid`; `dryRun` and `wouldSend`, or `taskUid` and `status`; then `chat`, the settings as
+    `uid`; `dryRun`, `wouldSend` and `wouldRequest` (method, path, fallbackMethod), or
+    `taskUid` and `status`; then `chat`, the settings as
     they are after the task (or will be, without waiting or sending)."""
     result: dict[str, Any] = {"uid": index}
     if update.dry_run:
         result["dryRun"] = True
         result["wouldSend"] = update.body
+        result["wouldRequest"] = index_chat_settings_request(client, index, update.body).to_json()
         result["chat"] = merge_index_chat_settings(current, update.body)
         return result
     task = update_index_chat_settings(client, index, update.body)

@@ -16,6 +16,9 @@ stream, admin routes, shell completion):
   behaves: the request runs in a worker thread that is abandoned when time is up);
 - the chat stream: at most STREAM_BYTES_LIMIT bytes, and an event that moves the answer on at
   least every read timeout: a trickling, comment-only or empty-delta stream ends with exit 8;
+  and the whole answer within `answer_timeout` (`--max-time`, DEFAULT_ANSWER_TIMEOUT), checked
+  as each piece arrives: a server that sends a token just under the read timeout forever is
+  stopped at most one read timeout after it, with exit 8;
 - bodies are decompressed here (gzip, deflate) in pieces of at most DECODE_PIECE bytes, so a
   compression bomb is never inflated in one go, and a broken body is a stream error (exit 5).
 
@@ -58,6 +61,7 @@ from meilichat_cli.text.sanitize import sanitize_line, strip_tags_excerpt
 
 CONNECT_TIMEOUT = 10.0
 DEFAULT_READ_TIMEOUT = 120.0
+DEFAULT_ANSWER_TIMEOUT = 600.0  # seconds for one streamed answer, first byte to [DONE]
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 MAX_RETRIES = 2
 RETRY_AFTER_CAP = 4.0  # seconds; Meilisearch asks for 10, which is too long for a person
@@ -83,6 +87,7 @@ class MeiliClient:
         *,
         read_timeout: float = DEFAULT_READ_TIMEOUT,
         connect_timeout: float = CONNECT_TIMEOUT,
+        answer_timeout: float = DEFAULT_ANSWER_TIMEOUT,
         transport: httpx.BaseTransport | None = None,
         environ: Mapping[str, str] | None = None,
         warn: Callable[[str], None] = lambda _message: None,
@@ -93,6 +98,7 @@ class MeiliClient:
         read_timeout = _clamp_timeout(read_timeout)
         connect_timeout = _clamp_timeout(connect_timeout)
         self.read_timeout = read_timeout
+        self.answer_timeout = _clamp_timeout(answer_timeout)
         # Facts about the server read once per connection (e.g. its version, by `admin`).
         self.cache: dict[str, Any] = {}
         self._warn = warn
@@ -162,7 +168,11 @@ class MeiliClient:
         path = f"/chats/{workspace}/chat/completions"
         payload = _json_bytes(body)
         sent = _SentSignal(on_sent)
-        return ChatStream(self._open_stream(path, payload, sent), self.read_timeout)
+        return ChatStream(
+            self._open_stream(path, payload, sent),
+            self.read_timeout,
+            answer_timeout=self.answer_timeout,
+        )
 
     def _open_stream(self, path: str, payload: bytes, sent: _SentSignal) -> httpx.Response:
         """Send the request, retrying what is safe to retry, and return the open response
@@ -492,7 +502,9 @@ class ChatStream:
     Bounded: at most STREAM_BYTES_LIMIT bytes are read, and when nothing has moved the answer
     on for `read_timeout` seconds (a text delta, a search, sources, a message, an error, the
     finish or [DONE] do; comments, events of other types, empty deltas and a line still being
-    written do not) the stream ends with TimeoutError_, however steadily bytes trickle in."""
+    written do not) the stream ends with TimeoutError_, however steadily bytes trickle in.
+    So it does when the answer as a whole takes longer than `answer_timeout` seconds, checked
+    each time a piece of it arrives."""
 
     def __init__(
         self,
@@ -501,9 +513,11 @@ class ChatStream:
         *,
         clock: Callable[[], float] = time.monotonic,
         max_bytes: int = STREAM_BYTES_LIMIT,
+        answer_timeout: float = DEFAULT_ANSWER_TIMEOUT,
     ) -> None:
         self.response = response
         self.read_timeout = read_timeout
+        self.answer_timeout = answer_timeout
         self.tokens = 0
         self.bytes_read = 0
         self._clock = clock
@@ -524,7 +538,7 @@ class ChatStream:
         max_bytes = self._max_bytes
         number = 0
         chunks = _decoded(self.response)
-        last_event = clock()
+        last_event = started = clock()
         try:
             for chunk in chunks:
                 self.bytes_read += len(chunk)
@@ -553,6 +567,12 @@ class ChatStream:
                         yield event
                 # One clock read per network chunk, not per event.
                 now = clock()
+                if now - started > self.answer_timeout:
+                    raise TimeoutError_(
+                        f"The answer took longer than {self.answer_timeout:g} s (--max-time);"
+                        " stopped",
+                        hint="the partial answer is kept; raise it with --max-time SECONDS",
+                    )
                 if moved_on:
                     last_event = now
                 elif now - last_event > self.read_timeout:

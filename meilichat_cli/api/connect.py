@@ -1,7 +1,7 @@
 """Where a command connects, as the user said it, and opening the client for it.
 
 `ConnectionFlags` holds what the command line said (profile, URL, workspace, model, key,
-timeout, TLS); `resolve` completes it from the environment and the profile
+timeouts, TLS); `resolve` completes it from the environment and the profile
 (`local/connection.py`), `open_client` opens a `MeiliClient` on the run's transport. The
 use cases (ask once, the REPL, batch, doctor) take it, so a command only parses options.
 
@@ -33,6 +33,7 @@ class ConnectionFlags:
     ca_bundle: str | None = None
     insecure: bool = False
     as_persona: str | None = None  # `--as NAME`: send a tenant token signed for the persona
+    max_time: float = 600.0  # seconds for one streamed answer (api.client's answer_timeout)
 
     def resolve(self, ctx: RunContext, *, admin_key: str | None = None) -> Connection:
         """The connection these flags name; with `admin_key`, one that sends it (for admin
@@ -67,6 +68,7 @@ class ConnectionFlags:
         return MeiliClient(
             connection,
             read_timeout=self.timeout,
+            answer_timeout=self.max_time,
             transport=ctx.transport,
             environ=ctx.environ,
             warn=ctx.warn,

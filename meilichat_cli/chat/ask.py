@@ -145,6 +145,7 @@ def ask_once(
         enabled=history_enabled(paths.config_file, no_save=not save),
         warn=ctx.warn,
     )
+    recorder.check_before_sending()
     if resume or resume_latest:
         recorder.resume(resume, latest=resume_latest, connection=connection)
     identity: dict[str, Any] = {

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from meilichat_cli.local.config import DEMO_PROFILE
 from meilichat_cli.protocol.conversation import Message
 
 if TYPE_CHECKING:
@@ -64,6 +65,12 @@ class Recorder:
     conversation_id: str | None = None
     messages: list[Message] = field(default_factory=list)
     _history: LazyHistory | None = None
+
+    def check_before_sending(self) -> None:
+        """When this recorder will save: refuse an untrusted history location before the
+        request is sent (see `check_before_saving`)."""
+        if self.enabled:
+            check_before_saving(self.db_path)
 
     def _open(self) -> HistoryStore | None:
         if not self.enabled:
@@ -149,9 +156,9 @@ class Recorder:
             self._history.close()
 
 
-# Conversations with `meilichat demo` are saved under this profile name: the demo server
-# lives only as long as the command, on a new port each time, so they continue only there.
-DEMO_PROFILE = "demo"
+# Conversations with `meilichat demo` are saved under the profile name DEMO_PROFILE (reserved:
+# no new profile may take it): the demo server lives only as long as the command, on a new
+# port each time, so they continue only there.
 
 
 def is_demo(connection: Connection) -> bool:
@@ -208,6 +215,23 @@ def refuse_demo_latest(db_path: Path) -> None:
         store.close()
     if latest == DEMO_PROFILE:
         raise _demo_latest_error()
+
+
+def check_before_saving(
+    db_path: Path, *, alternative: str = "or ask without saving: --no-save"
+) -> None:
+    """For a command that will save its answer, before it sends the request: refuse a history
+    database that cannot be trusted (ConfigError, exit 2) now, not after the model call; the
+    hint ends with `alternative`, how to go on without saving."""
+    from meilichat_cli.errors import ConfigError
+    from meilichat_cli.history.location import check_history_location
+
+    try:
+        check_history_location(db_path)
+    except ConfigError as error:
+        if error.hint and "--no-save" not in error.hint:
+            error.hint += f"; {alternative}"
+        raise
 
 
 def history_enabled(config_file: Path, *, no_save: bool) -> bool:

@@ -16,6 +16,7 @@ and shell completion go through here too.
 from __future__ import annotations
 
 import contextlib
+import errno
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -112,7 +113,16 @@ def execute(argv: list[str], context: RunContext, quick: QuickCommand | None = N
     parsed without typer (`cli/quick.py`): it then runs without building the Typer app."""
 
     def with_typer() -> None:
-        build_app()(args=argv, prog_name="meilichat", obj=context, standalone_mode=True)
+        try:
+            build_app()(args=argv, prog_name="meilichat", obj=context, standalone_mode=True)
+        except SystemExit as exit_:
+            # click and typer answer a write into a closed pipe (EPIPE) with exit 1, the
+            # code reserved for bugs: give the error back to `reader_may_leave`, which ends
+            # the run as the quick path does (exit 0, nothing said).
+            cause = exit_.__context__
+            if exit_.code == 1 and isinstance(cause, OSError) and cause.errno == errno.EPIPE:
+                raise BrokenPipeError(errno.EPIPE, "reader of stdout went away") from None
+            raise
 
     return _guarded(argv, context, with_typer if quick is None else lambda: quick.run(context))
 

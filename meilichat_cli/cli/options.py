@@ -55,6 +55,7 @@ __all__ = [
     "EventsOption",
     "InsecureOption",
     "JsonOption",
+    "MaxTimeOption",
     "ModelOption",
     "NoSaveOption",
     "PlainOption",
@@ -141,6 +142,17 @@ TimeoutOption = Annotated[
     typer.Option(
         "--timeout",
         help="Seconds to wait for data from the server (at least 0.1).",
+        min=0.1,
+        callback=finite,
+        metavar="SECONDS",
+    ),
+]
+MaxTimeOption = Annotated[
+    float,
+    typer.Option(
+        "--max-time",
+        help="Seconds one streamed answer may take in all, however steadily it arrives"
+        " (at least 0.1).",
         min=0.1,
         callback=finite,
         metavar="SECONDS",
@@ -294,9 +306,11 @@ class ServerConnection:
 @option_group
 @dataclass(frozen=True)
 class ChatConnection(ServerConnection):
-    """The connection options of the commands that chat (ask, chat, batch): also `--as`."""
+    """The connection options of the commands that chat (ask, chat, batch): also `--as`,
+    and `--max-time` for each streamed answer."""
 
     as_persona: AsOption = None
+    max_time: MaxTimeOption = 600.0
 
 
 @option_group

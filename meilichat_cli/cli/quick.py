@@ -73,6 +73,7 @@ CONNECTION_OPTIONS: tuple[Spec, ...] = (
     Spec("ca_bundle", ("--ca-bundle",), "text", None),
     Spec("insecure", ("--insecure",), "flag", False),
     Spec("as_persona", ("--as",), "text", None),
+    Spec("max_time", ("--max-time",), "seconds", 600.0, FINITE),
 )
 # The connection options, in ConnectionFlags' terms.
 CONNECTION = tuple(spec.name for spec in CONNECTION_OPTIONS)

@@ -9,7 +9,7 @@
   `-shm`) and a fresh one started; the caller gets the warning text to show.
 - Every failure becomes `HistoryUnavailable`, whose message says what to do.
 
-Stdlib, `errors` and `storage` only. Never prints.
+Stdlib, `errors`, `local.files` and `history.location` only. Never prints.
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from meilichat_cli.errors import ConfigError, HistoryUnavailable
-from meilichat_cli.local.files import check_owner, check_trusted_dir, make_missing_dirs
+from meilichat_cli.errors import HistoryUnavailable
+from meilichat_cli.history.location import check_history_location
+from meilichat_cli.local.files import check_owner, make_missing_dirs
 
 # SQLite result codes (sqlite3 exceptions carry them from Python 3.11 on).
 _SQLITE_CORRUPT = 11
@@ -200,12 +201,7 @@ def _create_private_file(path: Path) -> int:
     file of theirs and read every conversation): refused with exit 2."""
     try:
         make_missing_dirs(path.parent)
-        check_trusted_dir(path.parent)
-        if os.path.islink(path):
-            raise ConfigError(
-                f"the history database {path} is a symbolic link; meilichat does not follow it",
-                hint=f"move the link away (`mv {path} {path}.link`), or use --no-save",
-            )
+        check_history_location(path)
         fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
         try:
             info = os.fstat(fd)

@@ -118,6 +118,37 @@ def validate_profile_name(name: str) -> str:
     return name
 
 
+# `meilichat demo` saves its conversations under this profile name (chat/recorder.py): a
+# saved profile of the same name would share their history, and `-c` could not tell them
+# apart. New profiles may not take it; one already in config.toml keeps working, with a
+# warning (`reserved_name_warning`) until it is renamed.
+DEMO_PROFILE = "demo"
+
+
+def validate_new_profile_name(name: str) -> str:
+    """A name for a profile about to be created: a valid name, and not a reserved one."""
+    validate_profile_name(name)
+    if name == DEMO_PROFILE:
+        raise UsageError(
+            f"the profile name {DEMO_PROFILE!r} is reserved: `meilichat demo` saves its"
+            " conversations under it",
+            hint="choose another name, e.g. demo-server",
+        )
+    return name
+
+
+def reserved_name_warning(name: str) -> str | None:
+    """What to tell the user of an existing profile with a reserved name (None if it has
+    none). Such a profile, created before the name was reserved, keeps working."""
+    if name != DEMO_PROFILE:
+        return None
+    return (
+        f"profile {DEMO_PROFILE!r} has the name `meilichat demo` saves its conversations"
+        " under, so history mixes the two; rename it:"
+        f" meilichat profile rename {DEMO_PROFILE} NEW-NAME"
+    )
+
+
 def load_config(path: Path, *, warn: Warn) -> Config:
     """Load config.toml; a missing or empty file is a config with no profiles."""
     data = load_toml_file(path)
@@ -311,13 +342,16 @@ def _show(text: str, limit: int = 40) -> str:
 
 
 __all__ = [
+    "DEMO_PROFILE",
     "KEY_STORES",
     "Config",
     "Profile",
     "edit_config",
     "load_config",
     "render_config",
+    "reserved_name_warning",
     "save_config",
     "unknown_profile_error",
+    "validate_new_profile_name",
     "validate_profile_name",
 ]

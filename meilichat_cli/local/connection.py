@@ -27,7 +27,7 @@ from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from meilichat_cli.errors import ConfigError, UsageError
-from meilichat_cli.local.config import Config, Profile, load_config
+from meilichat_cli.local.config import Config, Profile, load_config, reserved_name_warning
 from meilichat_cli.local.paths import Paths, paths_from_env
 
 DEFAULT_MODEL = "gpt-4o-mini"
@@ -94,6 +94,10 @@ def resolve_connection(
     paths = paths_from_env(env)
     config = load_config(paths.config_file, warn=warn)
     chosen = choose_profile(config, profile, env)
+    if chosen is not None:
+        reserved = reserved_name_warning(chosen.name)
+        if reserved is not None:
+            warn(reserved)
 
     final_url = _resolve_url(url, env, chosen, config)
     final_workspace = _resolve_workspace(workspace, env, chosen, config)

@@ -26,7 +26,7 @@ from meilichat_cli.local.config import (
     Profile,
     edit_config,
     load_config,
-    validate_profile_name,
+    validate_new_profile_name,
 )
 from meilichat_cli.local.connection import (
     choose_profile,
@@ -38,6 +38,7 @@ from meilichat_cli.local.credentials import (
     StoredKey,
     delete_profile_key,
     keyring_installed,
+    read_profile_key,
     store_profile_key,
 )
 from meilichat_cli.local.files import file_lock
@@ -97,7 +98,7 @@ def add_profile(
     paths: Paths, name: str, fields: ProfileFields, *, make_default: bool, warn: Warn
 ) -> bool:
     """Add a new profile; returns True when it became the default (made so, or there was none)."""
-    validate_profile_name(name)
+    validate_new_profile_name(name)
     if fields.url is None:
         raise UsageError("--url is required")
     profile = _apply(Profile(name=name, url=fields.url), fields, warn)
@@ -146,6 +147,36 @@ def remove_profile(paths: Paths, name: str, *, warn: Warn) -> Removal:
             config.default_profile = remaining[0] if len(remaining) == 1 else None
         new_default = config.default_profile
     return Removal(profile, removed_from, new_default, was_default)
+
+
+def rename_profile(paths: Paths, name: str, new_name: str, *, warn: Warn) -> Profile:
+    """Give a profile a new name, taking its stored key and its place as the default along.
+    Conversations saved in history keep the name they were saved under."""
+    validate_new_profile_name(new_name)
+    with edit_config(paths.config_file, warn=warn) as config:
+        profile = config.get_profile(name)
+        if new_name in config.profiles:
+            raise UsageError(
+                f"profile {new_name!r} already exists",
+                hint="choose another name, or remove that profile first:"
+                f" meilichat profile remove {new_name}",
+            )
+        renamed = replace(profile, name=new_name)
+        key = None
+        if not profile.key_command:  # a key command moves with the profile: nothing stored
+            key = read_profile_key(config, profile, paths.credentials_file, warn=warn)
+        if key is not None:
+            # Stored under the new name before config.toml changes: a failure here leaves
+            # the profile as it was, with its key.
+            store_profile_key(config, renamed, key.value, paths.credentials_file, warn=warn)
+        del config.profiles[name]
+        config.with_profile(renamed)
+        if config.default_profile == name:
+            config.default_profile = new_name
+    if key is not None:
+        # Only once the new name is saved: the old copy would otherwise be the only one.
+        delete_profile_key(config, profile, paths.credentials_file, warn=warn)
+    return renamed
 
 
 def set_key(

@@ -104,6 +104,7 @@ def start_repl(
         )
 
         def build(store: LazyHistory) -> ChatController:
+            from meilichat_cli.chat.recorder import check_before_saving
             from meilichat_cli.repl.slash_commands import ChatController, Identity
 
             return ChatController(
@@ -112,6 +113,10 @@ def start_repl(
                 identity=Identity(profile=connection.profile, server_url=connection.url),
                 history=store,
                 save=_saving(ctx, save),
+                check_saving=lambda: check_before_saving(
+                    ctx.paths.history_db,
+                    alternative="or chat without saving: meilichat chat --no-save",
+                ),
                 workspace_exists=client.workspace_exists,
                 workspace_hint=client.workspace_hint,
                 retrieval=client,

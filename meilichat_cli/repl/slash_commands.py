@@ -206,6 +206,7 @@ class ChatController:
         workspace_hint: Callable[[], str] | None = None,
         retrieval: RetrievalPort | None = None,
         check_persona: Callable[[str], str] | None = None,
+        check_saving: Callable[[], None] | None = None,
     ) -> None:
         self.state = state
         self.host = host
@@ -217,6 +218,9 @@ class ChatController:
         self._workspace_exists = workspace_exists
         self._workspace_hint = workspace_hint
         self._check_persona = check_persona
+        # Raises when the history location cannot be trusted: checked before each request
+        # while saving, so the user learns it before spending a model call.
+        self._check_saving = check_saving
         self._last: _Attempt | None = None
         self.retrieval = retrieval
 
@@ -252,6 +256,12 @@ class ChatController:
         self._send(question, self.state.prompt_for(question), seed)
 
     def _send(self, question: str, prompt: list[Message], seed: str | None) -> None:
+        if self.save and self._check_saving is not None:
+            try:
+                self._check_saving()
+            except MeilichatError as error:
+                self.host.error(f"{error.message}; nothing was sent", error.hint)
+                return
         attempt = _Attempt(question, prompt, seed, kept=False)
         self._last = attempt
         try:

@@ -3,7 +3,7 @@
 Highlighting a screenful of code with rich's `Syntax` takes ~10 ms, too much to redo at every
 repaint while a long fence streams in. `LiveCodeView` highlights each code line on its own
 and reuses the lines it already drew, so a repaint costs about one line. It draws what
-`markdown.make_markdown` draws for a fence (same theme, padding and wrapping); only
+`md_code.FencedCode` draws for a fence (same theme, padding and wrapping); only
 highlighting that depends on earlier lines (a string spanning lines) may differ, and only
 until the fence closes and is committed by the real renderer.
 
@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.segment import Segment
 from rich.syntax import Syntax
 
-from meilichat_cli.ui.markdown import CODE_THEME, code_lexer, code_theme
+from meilichat_cli.ui.md_code import CODE_THEME, code_lexer, code_theme, fence_segments
 
 Lines = list[list[Segment]]
 
@@ -59,9 +59,12 @@ class LiveCodeView:
 
     def _draw(self, line: str) -> Lines:
         self.drawn_chars += len(line)
-        syntax = Syntax(
-            line, self._lexer, theme=code_theme(CODE_THEME), word_wrap=True, padding=(0, 1)
-        )
+        theme = code_theme(CODE_THEME)
+        direct = fence_segments(line, self._lexer, theme, self._console.options.max_width)
+        if direct is not None:
+            # A one-line fence: its line without the blank lines around it and its line end.
+            return [direct[1:-2]]
+        syntax = Syntax(line, self._lexer, theme=theme, word_wrap=True, padding=(0, 1))
         return self._console.render_lines(syntax, self._console.options, pad=False)
 
     def _padding_line(self) -> Lines:

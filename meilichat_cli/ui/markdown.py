@@ -4,11 +4,9 @@
 headings are left-aligned (rich centres `#` headings), links print their URL after the text
 (`hyperlinks=False`, so a link can never hide where it points) unless the text already is the
 URL (`<https://…>`, `[https://x](https://x)`), and code fences use a theme that
-paints its own background, so their contrast does not depend on a dark or light terminal.
-A fence's language is looked up among pygments' own lexers only (`code_lexer`): never in the
-plugins of other installed packages, which pygments loads through entry points when a name is
-unknown (a model writing ```` ```ipy ```` would otherwise import IPython, ~0.3 s). Model
-text only ever reaches rich as markdown source; it is never parsed as rich markup.
+paints its own background, so their contrast does not depend on a dark or light terminal
+(`md_code.py`: how a fence finds its lexer and how it is drawn). Model text only ever reaches
+rich as markdown source; it is never parsed as rich markup.
 
 `render_once(console, text)` prints a whole answer in one go: non-streaming display, history,
 and the reference the streaming renderer (`stream.py`) must reproduce exactly.
@@ -30,19 +28,14 @@ from typing import Any, ClassVar
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
-from pygments.lexer import Lexer
-from pygments.lexers import find_lexer_class, get_all_lexers
-from pygments.lexers.special import TextLexer
 from rich.console import Console, ConsoleOptions, RenderResult
-from rich.markdown import CodeBlock, Heading, Markdown, MarkdownElement, UnknownElement
+from rich.markdown import Heading, Markdown, MarkdownElement, UnknownElement
 from rich.segment import Segment
-from rich.syntax import Syntax, SyntaxTheme
 
 from meilichat_cli.text.sanitize import sanitize
-
-# A pygments theme with its own background: readable on dark and light terminals alike,
-# unlike the ANSI themes, whose yellow strings vanish on a white background.
-CODE_THEME = "monokai"
+from meilichat_cli.ui.md_code import CODE_THEME, FencedCode
+from meilichat_cli.ui.md_list import ListItemLine
+from meilichat_cli.ui.md_table import FastTable
 
 # A token type rich does not know. rich renders unknown tokens as nothing but remembers that
 # a blank line is due before the next block; the streaming renderer uses it to carry that
@@ -59,52 +52,6 @@ class LeftHeading(Heading):
         yield text
 
 
-# What rich's Syntax gives the lexers it looks up by name (its default tab size is 4).
-_LEXER_OPTIONS: dict[str, Any] = {"stripnl": False, "ensurenl": True, "tabsize": 4}
-
-
-@functools.cache
-def _builtin_lexer_names() -> dict[str, str]:
-    """pygments' own lexers: alias → lexer name (no plugin lookup)."""
-    return {
-        alias: name
-        for name, aliases, _patterns, _mimetypes in get_all_lexers(plugins=False)
-        for alias in aliases
-    }
-
-
-@functools.lru_cache(maxsize=64)
-def code_lexer(language: str) -> Lexer:
-    """The lexer rich would use for a fence's first info word, from pygments' own lexers.
-
-    Unknown names get the plain-text lexer, as in rich. Cached: the fence of a streamed
-    answer is drawn many times, and rich looks its lexer up again at every draw.
-    """
-    name = _builtin_lexer_names().get(language.lower())
-    lexer_class = (find_lexer_class(name) if name else None) or TextLexer
-    return lexer_class(**_LEXER_OPTIONS)
-
-
-@functools.lru_cache(maxsize=8)
-def code_theme(name: str) -> SyntaxTheme:
-    """The syntax theme called `name`, built once.
-
-    rich builds a new theme for every `Syntax` given a theme's name, and with it an empty
-    cache of token styles, so each fence drawn would convert every pygments style again;
-    the styles of a theme never change, so one instance serves every fence.
-    """
-    return Syntax.get_theme(name)
-
-
-class FencedCode(CodeBlock):
-    """rich's code block, highlighted with `code_lexer` and a shared `code_theme`."""
-
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        code = str(self.text).rstrip()
-        lexer = code_lexer(self.lexer_name)
-        yield Syntax(code, lexer, theme=code_theme(self.theme), word_wrap=True, padding=1)
-
-
 class TerminalMarkdown(Markdown):
     """rich's Markdown with meilichat's heading and code elements and links shown once."""
 
@@ -113,6 +60,8 @@ class TerminalMarkdown(Markdown):
         "heading_open": LeftHeading,
         "fence": FencedCode,
         "code_block": FencedCode,
+        "list_item_open": ListItemLine,
+        "table_open": FastTable,
     }
 
     def __init__(self, markup: str, **options: Any) -> None:

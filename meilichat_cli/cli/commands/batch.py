@@ -619,11 +619,13 @@ def _persona_connections(
 
 
 def _history_on(ctx: RunContext) -> bool:
-    from meilichat_cli.chat.recorder import history_enabled
+    from meilichat_cli.chat.recorder import check_before_saving, history_enabled
 
     enabled = history_enabled(ctx.paths.config_file, no_save=False)
     if not enabled:
         ctx.warn("--save ignored: save_history = false in config.toml")
+    else:  # refused before the first question is sent, not at the first answer
+        check_before_saving(ctx.paths.history_db, alternative="or run without --save")
     return enabled
 
 

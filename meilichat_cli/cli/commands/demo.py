@@ -168,7 +168,7 @@ def demo(
             hint="meilichat demo --serve --master-key KEY --data-dir DIR",
         )
     from meilichat_cli.chat.ask import ask_once, read_prompt
-    from meilichat_cli.chat.recorder import DEMO_PROFILE
+    from meilichat_cli.local.config import DEMO_PROFILE
     from meilichat_cli.local.connection import Connection
     from meilichat_cli.local.context import reader_may_leave
     from meilichat_cli.standin import StandInServer

@@ -451,8 +451,19 @@ def _report_change(
         return
     what = "reset to the defaults" if body is None else "changed: " + ", ".join(body)
     if result.get("dryRun"):
-        shown = json.dumps(body, ensure_ascii=False)
-        ctx.note(f"Dry run: would PATCH the chat settings of '{uid}' with {shown}")
+        # The request this server's version would get (see admin.index_chat_settings_request).
+        request = result["wouldRequest"]
+        line = f"Dry run: would {request['method']} {request['path']}"
+        if body is None:
+            line += " (reset every chat setting to its default)"
+        else:
+            line += " with " + json.dumps(body, ensure_ascii=False)
+        if request.get("fallbackMethod"):
+            line += (
+                f" ({request['fallbackMethod']} instead if the server refuses"
+                f" {request['method']}: its version could not be read)"
+            )
+        ctx.note(line)
     elif result.get("status") == "succeeded":
         ctx.note(f"Chat settings of '{uid}' {what} (task {result['taskUid']} succeeded).")
     else:

@@ -248,7 +248,7 @@ def _save_target(
     ctx: RunContext, profile: str | None, url: str | None, workspace: str | None
 ) -> _SaveTarget:
     from meilichat_cli.errors import ConfigError, UsageError
-    from meilichat_cli.local.config import validate_profile_name
+    from meilichat_cli.local.config import validate_new_profile_name
     from meilichat_cli.local.connection import (
         ENV_URL,
         profile_serves,
@@ -263,7 +263,7 @@ def _save_target(
 
     config = read_config(paths_from_env(ctx.environ), warn=ctx.warn)
     if profile is not None and profile not in config.profiles:
-        validate_profile_name(profile)
+        validate_new_profile_name(profile)
         if not (url or ctx.environ.get(ENV_URL, "").strip()):
             raise ConfigError(
                 f"profile {profile!r} does not exist",

@@ -1,6 +1,6 @@
 """`meilichat profile`: named connections (URL, default workspace, model, key source).
 
-add, list, show, use, set, remove, and `path` (where every file lives). Listing never shows
+add, list, show, use, set, rename, remove, and `path` (where every file lives). Listing never shows
 keys; `show` shows the key masked with where it comes from. Human output is sanitized; `--json`
 prints one JSON document on stdout.
 
@@ -302,6 +302,22 @@ def set_fields(
     update_profile(ctx.paths, name, fields, warn=ctx.warn)
     changed = ", ".join(_changed_names(fields))
     write_line(ctx, f"Updated profile {name!r}: {changed}.")
+
+
+@app.command("rename", epilog=epilog("meilichat profile rename demo demo-server", env=CONFIG_ENV))
+def rename(
+    typer_ctx: typer.Context,
+    name: NameArgument,
+    new_name: Annotated[
+        str, typer.Argument(help="Its new name (letters, digits, '-', '_').", metavar="NEW_NAME")
+    ],
+) -> None:
+    """Rename a profile, with its stored key (saved conversations keep the old name)."""
+    from meilichat_cli.local.profiles import rename_profile
+
+    ctx = run_context(typer_ctx)
+    rename_profile(ctx.paths, name, new_name, warn=ctx.warn)
+    write_line(ctx, f"Renamed profile {name!r} to {new_name!r}.")
 
 
 @app.command("remove", epilog=epilog("meilichat profile remove old", env=CONFIG_ENV))

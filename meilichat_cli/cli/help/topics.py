@@ -79,7 +79,9 @@ EXIT_CODES_INTRO = (
 EXIT_CODES: tuple[ExitCodeRow, ...] = (
     ExitCodeRow(
         ExitCode.OK,
-        "success, also when a search failed but the answer completed (the failure is in `errors`)",
+        "success, also when a search failed but the answer completed (the failure is in"
+        " `errors`), and when the reader of stdout went away (`meilichat … | head -1`): every"
+        " command then stops quietly, an answer so far kept as interrupted",
         (),
     ),
     ExitCodeRow(
@@ -118,7 +120,7 @@ EXIT_CODES: tuple[ExitCodeRow, ...] = (
     ExitCodeRow(
         ExitCode.TIMEOUT,
         "timeout: connecting, or no data (or no event: a trickle, keep-alive comments only)"
-        " for --timeout seconds",
+        " for --timeout seconds, or an answer longer than --max-time seconds in all",
         ("timeout",),
     ),
     ExitCodeRow(
