@@ -210,3 +210,18 @@ def test_plain_output_writes_each_sanitized_delta_and_flushes_it() -> None:
     for text in ["Du", "ne\x1b[2J", "\x07", " (1965)"]:
         output.on_event(TextDelta(text))
     assert flushed == ["Du", "Dune[2J", "Dune[2J (1965)"]
+
+
+def has_stream(output: TerminalOutput) -> bool:
+    return output._stream is not None
+
+
+def test_a_first_delta_that_sanitizes_to_nothing_starts_no_live_region() -> None:
+    output, stdout = terminal_output()
+    output.on_event(TextDelta("\x1b\x07\x9b"))
+    assert not has_stream(output)
+    assert stdout.getvalue() == ""
+    output.on_event(TextDelta("Dune"))
+    assert has_stream(output)
+    output.stream.finish()
+    assert "Dune" in stdout.getvalue()

@@ -386,16 +386,16 @@ class TerminalOutput:
             with self._lock:
                 self._heard = True
         if type(event) is TextDelta:
-            # The hot path: one call per token. The property (a lock, a join check) only
-            # until the stream exists; `feed` sanitizes the text. The status is cleared
-            # once, by the first text that shows something (so sanitized here, that once).
-            stream = self._stream or self.stream
+            # The hot path: one call per token; `feed` sanitizes the text. The status is
+            # cleared once, by the first text that shows something (so sanitized here, that
+            # once), which also creates the stream: the property (a lock, a join check) is
+            # used only until then.
             if self._status_shown:
                 if not sanitize(event.text):
                     return
                 self._status_shown = False
-                stream.set_status(None)
-            stream.feed(event.text)
+                self.stream.set_status(None)
+            (self._stream or self.stream).feed(event.text)
         elif isinstance(event, SearchProgress):
             self._status_shown = True
             self.stream.set_status(search_status(event))
