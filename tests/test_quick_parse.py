@@ -88,15 +88,16 @@ def test_the_table_is_the_commands_options_in_order(command: str) -> None:
 
 
 def test_the_connection_options_are_the_connection_flags() -> None:
-    from dataclasses import fields
+    import inspect
 
     from meilichat_cli.api.connect import ConnectionFlags
 
-    assert list(CONNECTION) == [field.name for field in fields(ConnectionFlags)]
+    parameters = list(inspect.signature(ConnectionFlags).parameters.values())
+    assert list(CONNECTION) == [parameter.name for parameter in parameters]
     for table, _ in TABLES.values():
         defaults = {spec.name: spec.default for spec in table}
         assert {name: defaults[name] for name in CONNECTION} == {
-            field.name: field.default for field in fields(ConnectionFlags)
+            parameter.name: parameter.default for parameter in parameters
         }
 
 

@@ -193,11 +193,41 @@ def test_ask_without_saving_never_loads_the_history_store(
     assert loaded(saved, ("sqlite3",)) == ["sqlite3"]  # the probe does see the store when used
 
 
+# Records every dataclass *class* created from here on in `created` (module.qualname). Creating
+# one costs most of a millisecond (docs/performance.md): `ask` before its request and `chat`
+# before its prompt must create none of meilichat's. The canary proves the recording works.
+RECORD_DATACLASSES = r"""
+import dataclasses
+created = []
+_process_class = dataclasses._process_class
+
+def _recording(cls, *args, **kwargs):
+    created.append(cls.__module__ + "." + cls.__qualname__)
+    return _process_class(cls, *args, **kwargs)
+
+dataclasses._process_class = _recording
+
+@dataclasses.dataclass
+class Canary:
+    pass
+
+assert created == [__name__ + ".Canary"], created
+created.clear()
+"""
+
+
+def ours(created: object) -> list[str]:
+    """The dataclasses of meilichat among those a probe saw created."""
+    assert isinstance(created, list)
+    return [name for name in created if name.startswith("meilichat_cli.")]
+
+
 # Runs the entry point with the arguments in argv[1] on a terminal; when the REPL asks
 # prompt_toolkit for its first line, records the loaded modules and answers Ctrl-D.
 CHAT_PROBE = r"""
 import importlib.abc, importlib.machinery, json, sys
 seen = {}
+@@RECORD_DATACLASSES@@
 
 class AtThePrompt(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path, target=None):
@@ -212,6 +242,7 @@ class AtThePrompt(importlib.abc.MetaPathFinder):
 
             def prompt(self, *args, **kwargs):
                 seen["modules"] = sorted(n for n, m in sys.modules.items() if m is not None)
+                seen["dataclasses"] = list(created)
                 raise EOFError
 
             module.PromptSession.prompt = prompt
@@ -227,7 +258,7 @@ try:
 finally:
     sys.__stdout__.write("\n@@PROBE@@" + json.dumps(seen) + "\n")
     sys.__stdout__.flush()
-"""
+""".replace("@@RECORD_DATACLASSES@@", RECORD_DATACLASSES)
 
 # What the REPL's first prompt must not wait for (and the quick parse must not need).
 NOT_BEFORE_THE_PROMPT = (
@@ -253,6 +284,13 @@ NOT_BEFORE_THE_PROMPT = (
 def chat_probe(args: list[str], env: dict[str, str]) -> tuple[int, list[str] | None]:
     """Exit status and the modules loaded when `meilichat ARGS` first asked for a line (None
     when it never did)."""
+    code, seen = chat_probe_seen(args, env)
+    return code, seen.get("modules")
+
+
+def chat_probe_seen(args: list[str], env: dict[str, str]) -> tuple[int, dict[str, list[str]]]:
+    """Exit status and what the probe saw when `meilichat ARGS` first asked for a line:
+    `modules` loaded and `dataclasses` created (empty when it never asked)."""
     import pexpect
 
     child = pexpect.spawn(
@@ -267,8 +305,8 @@ def chat_probe(args: list[str], env: dict[str, str]) -> tuple[int, list[str] | N
     child.close()
     output = str(child.before)
     assert "@@PROBE@@" in output, output[-2000:]
-    seen = json.loads(output.rsplit("@@PROBE@@", 1)[1].strip())
-    return int(child.exitstatus or 0), seen.get("modules")
+    seen: dict[str, list[str]] = json.loads(output.rsplit("@@PROBE@@", 1)[1].strip())
+    return int(child.exitstatus or 0), seen
 
 
 def test_chat_shows_its_prompt_without_typer_history_or_the_network_stack(
@@ -290,6 +328,21 @@ def test_chat_shows_its_prompt_without_typer_history_or_the_network_stack(
     early = [m for m in modules if m.startswith(NOT_BEFORE_THE_PROMPT)]
     assert early == []
     assert "prompt_toolkit" in families and "meilichat_cli.repl.loop" in modules
+
+
+def test_chat_creates_no_dataclass_of_ours_before_its_prompt(
+    clean_env: dict[str, str],
+) -> None:
+    env = {
+        **clean_env,
+        "MEILICHAT_URL": "http://127.0.0.1:9",
+        "MEILICHAT_API_KEY": "a-key-from-the-environment",
+        "MEILICHAT_WORKSPACE": "movies",
+        "TERM": "xterm-256color",
+    }
+    code, seen = chat_probe_seen(["chat", "-m", "gpt-4o-mini", "-s", "be brief"], env)
+    assert code == 0 and "modules" in seen
+    assert ours(seen["dataclasses"]) == []
 
 
 def test_a_chat_command_line_the_quick_parser_declines_goes_through_typer(
@@ -335,6 +388,57 @@ def test_ask_from_the_environment_loads_only_what_its_request_needs(
         "meilichat_cli.cli.replay_options",
         "meilichat_cli.local.credentials",
     } & set(modules)
+
+
+# Runs the entry point with the arguments in argv[1] and prints the dataclasses created
+# before the first connection was opened (the request), or null when none was.
+ASK_PROBE = (
+    r"""
+import contextlib, io, json, sys
+"""
+    + RECORD_DATACLASSES
+    + r"""
+seen = {"dataclasses": None}
+
+def at_the_request(event, args):
+    if event == "socket.connect" and seen["dataclasses"] is None:
+        seen["dataclasses"] = list(created)
+
+sys.addaudithook(at_the_request)
+sys.argv = ["meilichat", *json.loads(sys.argv[1])]
+from meilichat_cli.__main__ import main
+out = io.StringIO()
+with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):
+    main()
+seen["stdout"] = out.getvalue()
+sys.__stdout__.write("\n@@PROBE@@" + json.dumps(seen))
+"""
+)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["ask", "--no-save", "which space movies?"],
+        ["ask", "--json", "-m", "gpt-4o-mini", "which space movies?"],
+    ],
+)
+def test_ask_creates_no_dataclass_of_ours_before_its_request(
+    args: list[str], server_env: dict[str, str]
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", ASK_PROBE, json.dumps(args)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=server_env,
+        check=False,
+    )
+    assert "@@PROBE@@" in done.stdout, done.stderr[-2000:]
+    seen = json.loads(done.stdout.rsplit("@@PROBE@@", 1)[1])
+    assert str(seen["stdout"]).strip(), "ask printed no answer"
+    assert seen["dataclasses"] is not None, "ask never connected"
+    assert ours(seen["dataclasses"]) == []
 
 
 @pytest.mark.parametrize(

@@ -11,8 +11,9 @@ rich, prompt_toolkit or any package above `api`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from meilichat_cli.values import FrozenValue
 
 if TYPE_CHECKING:
     from meilichat_cli.api.client import MeiliClient
@@ -20,26 +21,64 @@ if TYPE_CHECKING:
     from meilichat_cli.local.context import RunContext
 
 
-@dataclass(frozen=True)
-class ConnectionFlags:
-    """What the user said on the command line about where to connect."""
+class ConnectionFlags(FrozenValue):
+    """What the user said on the command line about where to connect.
 
-    profile: str | None = None
-    url: str | None = None
-    workspace: str | None = None
-    model: str | None = None
-    api_key: str | None = None
-    timeout: float = 120.0
-    ca_bundle: str | None = None
-    insecure: bool = False
-    as_persona: str | None = None  # `--as NAME`: send a tenant token signed for the persona
-    max_time: float = 600.0  # seconds for one streamed answer (api.client's answer_timeout)
+    A plain frozen class, not a dataclass: created before every request and every prompt,
+    where creating a dataclass costs most of a millisecond (docs/performance.md)."""
+
+    __slots__ = (
+        "api_key",
+        "as_persona",
+        "ca_bundle",
+        "insecure",
+        "max_time",
+        "model",
+        "profile",
+        "timeout",
+        "url",
+        "workspace",
+    )
+    profile: str | None
+    url: str | None
+    workspace: str | None
+    model: str | None
+    api_key: str | None
+    timeout: float
+    ca_bundle: str | None
+    insecure: bool
+    as_persona: str | None  # `--as NAME`: send a tenant token signed for the persona
+    max_time: float  # seconds for one streamed answer (api.client's answer_timeout)
+
+    def __init__(
+        self,
+        profile: str | None = None,
+        url: str | None = None,
+        workspace: str | None = None,
+        model: str | None = None,
+        api_key: str | None = None,
+        timeout: float = 120.0,
+        ca_bundle: str | None = None,
+        insecure: bool = False,
+        as_persona: str | None = None,
+        max_time: float = 600.0,
+    ) -> None:
+        self._set(
+            profile=profile,
+            url=url,
+            workspace=workspace,
+            model=model,
+            api_key=api_key,
+            timeout=timeout,
+            ca_bundle=ca_bundle,
+            insecure=insecure,
+            as_persona=as_persona,
+            max_time=max_time,
+        )
 
     def resolve(self, ctx: RunContext, *, admin_key: str | None = None) -> Connection:
         """The connection these flags name; with `admin_key`, one that sends it (for admin
         commands: the profile's own key is then not looked at, nor warned about)."""
-        from dataclasses import replace
-
         from meilichat_cli.local.connection import resolve_connection
 
         connection = resolve_connection(
@@ -53,9 +92,9 @@ class ConnectionFlags:
             api_key_source="admin key" if admin_key else "--api-key",
         )
         if self.ca_bundle:
-            connection = replace(connection, ca_bundle=self.ca_bundle)
+            connection = connection.replace(ca_bundle=self.ca_bundle)
         if self.insecure:
-            connection = replace(connection, insecure=True)
+            connection = connection.replace(insecure=True)
         if self.as_persona and not admin_key:
             from meilichat_cli.tenancy.personas import persona_connection
 

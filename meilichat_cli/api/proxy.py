@@ -8,29 +8,41 @@ networks (`10.0.0.0/8`). httpx reads these variables too but ignores CIDR entrie
 say which proxy it picked, so the client turns httpx's own reading off and passes the route
 decided here; `--debug` prints `ProxyRoute.describe()`, which never shows proxy credentials.
 
-Standard library only; imports `errors` from meilichat_cli and nothing else.
+Standard library only; imports `errors` and `values` from meilichat_cli and nothing else.
 """
 
 from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from meilichat_cli.errors import UsageError
+from meilichat_cli.values import FrozenValue
 
 PROXY_SCHEMES = frozenset({"http", "https", "socks5", "socks5h"})
 
 
-@dataclass(frozen=True)
-class ProxyRoute:
-    """The decision for one server URL: a proxy URL (credentials included, for httpx) or None."""
+class ProxyRoute(FrozenValue):
+    """The decision for one server URL: a proxy URL (credentials included, for httpx) or None.
 
+    A plain frozen class, not a dataclass: created before every request, where creating a
+    dataclass costs most of a millisecond (docs/performance.md)."""
+
+    __slots__ = ("bypass_entry", "proxy_url", "target", "variable")
     target: str
-    proxy_url: str | None = None
-    variable: str | None = None  # the environment variable the proxy came from
-    bypass_entry: str | None = None  # the NO_PROXY entry that sent the request direct
+    proxy_url: str | None
+    variable: str | None  # the environment variable the proxy came from
+    bypass_entry: str | None  # the NO_PROXY entry that sent the request direct
+
+    def __init__(
+        self,
+        target: str,
+        proxy_url: str | None = None,
+        variable: str | None = None,
+        bypass_entry: str | None = None,
+    ) -> None:
+        self._set(target=target, proxy_url=proxy_url, variable=variable, bypass_entry=bypass_entry)
 
     @property
     def shown_proxy(self) -> str:

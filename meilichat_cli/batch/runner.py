@@ -29,7 +29,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -232,7 +232,7 @@ class QuestionAnswerer:
             recorder.record(
                 outcome,
                 question=question,
-                connection=replace(connection, model=model),
+                connection=connection.replace(model=model),
                 workspace=workspace,
             )
             return recorder.conversation_id

@@ -12,12 +12,12 @@ Imports the history store, config and protocol types; not httpx, rich, typer.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from meilichat_cli.local.config import DEMO_PROFILE
 from meilichat_cli.protocol.conversation import Message
+from meilichat_cli.values import Value
 
 if TYPE_CHECKING:
     from meilichat_cli.chat.turn import TurnOutcome
@@ -55,16 +55,29 @@ class LazyHistory:
             self._store = None
 
 
-@dataclass
-class Recorder:
-    """One conversation's link to the history store."""
+class Recorder(Value):
+    """One conversation's link to the history store.
 
-    db_path: Path
-    enabled: bool
-    warn: Callable[[str], None]
-    conversation_id: str | None = None
-    messages: list[Message] = field(default_factory=list)
-    _history: LazyHistory | None = None
+    A plain class, not a dataclass: created before every request, where creating a dataclass
+    costs most of a millisecond (docs/performance.md)."""
+
+    __slots__ = ("_history", "conversation_id", "db_path", "enabled", "messages", "warn")
+
+    def __init__(
+        self,
+        db_path: Path,
+        enabled: bool,
+        warn: Callable[[str], None],
+        conversation_id: str | None = None,
+        messages: list[Message] | None = None,
+        _history: LazyHistory | None = None,
+    ) -> None:
+        self.db_path = db_path
+        self.enabled = enabled
+        self.warn = warn
+        self.conversation_id = conversation_id
+        self.messages: list[Message] = [] if messages is None else messages
+        self._history = _history
 
     def check_before_sending(self) -> None:
         """When this recorder will save: refuse an untrusted history location before the

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from meilichat_cli.chat.cost import estimate_turn
@@ -32,6 +31,7 @@ from meilichat_cli.protocol.events import (
     SearchSources,
     TextDelta,
 )
+from meilichat_cli.values import Value
 
 if TYPE_CHECKING:
     from meilichat_cli.api.client import MeiliClient
@@ -47,20 +47,35 @@ MAX_CONTEXT_BYTES = 16 * 1024 * 1024
 MAX_SEARCHES = 1000
 
 
-@dataclass
-class TurnOutcome:
-    """A finished (or abandoned) turn with its timings and the error that ended it, if any."""
+class TurnOutcome(Value):
+    """A finished (or abandoned) turn with its timings and the error that ended it, if any.
 
-    turn: Turn
-    timings: dict[str, float | None] = field(default_factory=dict)
-    error: MeilichatError | None = None  # transport/stream failure or provider error event
-    # Whoever read the output went away mid-answer (`meilichat ask … | head -1`): the turn is
-    # kept as interrupted, and the caller leaves quietly once it is saved.
-    reader_left: bool = False
-    # Why events were dropped (a per-turn cap was hit): reported as errors of the turn.
-    dropped: list[str] = field(default_factory=list)
-    # The token estimate of the turn (`chat.cost.estimate_turn`), set once the stream is over.
-    estimate: dict[str, Any] | None = None
+    A plain class, not a dataclass: created before every request, where creating a dataclass
+    costs most of a millisecond (docs/performance.md)."""
+
+    __slots__ = ("dropped", "error", "estimate", "reader_left", "timings", "turn")
+
+    def __init__(
+        self,
+        turn: Turn,
+        timings: dict[str, float | None] | None = None,
+        error: MeilichatError | None = None,
+        reader_left: bool = False,
+        dropped: list[str] | None = None,
+        estimate: dict[str, Any] | None = None,
+    ) -> None:
+        self.turn = turn
+        self.timings: dict[str, float | None] = {} if timings is None else timings
+        # A transport/stream failure or a provider error event.
+        self.error = error
+        # Whoever read the output went away mid-answer (`meilichat ask … | head -1`): the
+        # turn is kept as interrupted, and the caller leaves quietly once it is saved.
+        self.reader_left = reader_left
+        # Why events were dropped (a per-turn cap was hit): reported as errors of the turn.
+        self.dropped: list[str] = [] if dropped is None else dropped
+        # The token estimate of the turn (`chat.cost.estimate_turn`), set once the stream is
+        # over.
+        self.estimate = estimate
 
     @property
     def status(self) -> str:

@@ -134,12 +134,11 @@ def with_admin_key(ctx: RunContext, connection: Connection, admin_key: str) -> C
     """`connection` sending `admin_key` instead of the profile's key, for commands that need
     both (doctor, `key list --server`); the others resolve with the admin key directly
     (`ConnectionFlags.resolve(admin_key=…)`). Same clear-text rule as any key."""
-    from dataclasses import replace
 
     from meilichat_cli.local.connection import check_clear_text
 
     check_clear_text(connection.url, ctx.environ, ctx.warn)
-    return replace(connection, api_key=admin_key, api_key_source="admin key")
+    return connection.replace(api_key=admin_key, api_key_source="admin key")
 
 
 @contextmanager

@@ -276,11 +276,8 @@ def ask_question(
     else:
         text = read_prompt(ctx, prompt or [])
     if question is not None:
-        from dataclasses import replace
-
         # The input's own fields are the most specific: they win over flags and environment.
-        flags = replace(
-            flags,
+        flags = flags.replace(
             workspace=question.workspace or flags.workspace,
             model=question.model or flags.model,
         )

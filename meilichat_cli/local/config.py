@@ -28,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +39,7 @@ from meilichat_cli.local.toml_file import (
     read_toml_text,
     update_toml,
 )
+from meilichat_cli.values import FrozenValue, Value
 
 Warn = Callable[[str], None]
 
@@ -53,34 +53,100 @@ _PLAIN_KEY = r"[A-Za-z0-9_-]{1,64}"
 _CONTROL_CHARS = r"[\x00-\x1f\x7f-\x9f]"
 
 
-@dataclass(frozen=True)
-class Profile:
-    """One named connection. Only `url` is required."""
+class Profile(FrozenValue):
+    """One named connection. Only `url` is required.
 
+    A plain frozen class, not a dataclass: created before every request and every prompt,
+    where creating a dataclass costs most of a millisecond (docs/performance.md). Equality
+    and the hash leave out `personas` and `extra`."""
+
+    __slots__ = (
+        "ca_bundle",
+        "extra",
+        "insecure",
+        "key_command",
+        "key_store",
+        "model",
+        "name",
+        "personas",
+        "url",
+        "workspace",
+    )
     name: str
     url: str
-    workspace: str | None = None
-    model: str | None = None
-    key_command: str | None = None
-    key_store: str | None = None
-    ca_bundle: str | None = None
-    insecure: bool = False
+    workspace: str | None
+    model: str | None
+    key_command: str | None
+    key_store: str | None
+    ca_bundle: str | None
+    insecure: bool
     # Named scopes to chat as (`persona add`): name -> table, checked by meilichat_cli.tenancy.
-    personas: dict[str, Any] = field(default_factory=dict, compare=False)
+    personas: dict[str, Any]
     # Keys this version does not know, kept verbatim so a newer meilichat's settings survive.
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    extra: dict[str, Any]
+
+    def __init__(
+        self,
+        name: str,
+        url: str,
+        workspace: str | None = None,
+        model: str | None = None,
+        key_command: str | None = None,
+        key_store: str | None = None,
+        ca_bundle: str | None = None,
+        insecure: bool = False,
+        personas: dict[str, Any] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        self._set(
+            name=name,
+            url=url,
+            workspace=workspace,
+            model=model,
+            key_command=key_command,
+            key_store=key_store,
+            ca_bundle=ca_bundle,
+            insecure=insecure,
+            personas={} if personas is None else personas,
+            extra={} if extra is None else extra,
+        )
+
+    def _fields(self) -> tuple[Any, ...]:
+        return (
+            self.name,
+            self.url,
+            self.workspace,
+            self.model,
+            self.key_command,
+            self.key_store,
+            self.ca_bundle,
+            self.insecure,
+        )
 
 
-@dataclass
-class Config:
-    """The whole config file, as loaded; mutate it inside `edit_config`."""
+class Config(Value):
+    """The whole config file, as loaded; mutate it inside `edit_config`.
 
-    path: Path
-    profiles: dict[str, Profile] = field(default_factory=dict)
-    default_profile: str | None = None
-    save_history: bool = True
-    key_store: str = "file"
-    extra: dict[str, Any] = field(default_factory=dict)
+    A plain class, not a dataclass: created before every request and every prompt, where
+    creating a dataclass costs most of a millisecond (docs/performance.md)."""
+
+    __slots__ = ("default_profile", "extra", "key_store", "path", "profiles", "save_history")
+
+    def __init__(
+        self,
+        path: Path,
+        profiles: dict[str, Profile] | None = None,
+        default_profile: str | None = None,
+        save_history: bool = True,
+        key_store: str = "file",
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        self.path = path
+        self.profiles: dict[str, Profile] = {} if profiles is None else profiles
+        self.default_profile = default_profile
+        self.save_history = save_history
+        self.key_store = key_store
+        self.extra: dict[str, Any] = {} if extra is None else extra
 
     def profile_names(self) -> list[str]:
         return sorted(self.profiles)

@@ -22,13 +22,13 @@ import ipaddress
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from meilichat_cli.errors import ConfigError, UsageError
 from meilichat_cli.local.config import Config, Profile, load_config, reserved_name_warning
 from meilichat_cli.local.paths import Paths, paths_from_env
+from meilichat_cli.values import FrozenValue
 
 DEFAULT_MODEL = "gpt-4o-mini"
 
@@ -49,20 +49,57 @@ _UNSAFE_URL_CHARS = re.compile(r"[\x00-\x20\x7f-\x9f]")
 _TRUE = frozenset({"1", "true", "yes", "on"})
 
 
-@dataclass(frozen=True)
-class Connection:
+class Connection(FrozenValue):
     """Where a command connects, resolved: server, key (and where it came from), workspace,
-    model and TLS settings. Its repr never shows the key."""
+    model and TLS settings. Its repr never shows the key.
 
+    A plain frozen class, not a dataclass: created before every request and every prompt,
+    where creating a dataclass costs most of a millisecond (docs/performance.md)."""
+
+    __slots__ = (
+        "api_key",
+        "api_key_source",
+        "ca_bundle",
+        "insecure",
+        "model",
+        "persona",
+        "profile",
+        "url",
+        "workspace",
+    )
     profile: str | None  # name of the profile used, None if none
     url: str  # validated, no trailing slash
     api_key: str | None
     api_key_source: str  # "--api-key", "MEILICHAT_API_KEY", "credentials file", "keyring", ...
     workspace: str | None  # validated with validate_workspace when set
     model: str  # built-in default "gpt-4o-mini"
-    ca_bundle: str | None = None
-    insecure: bool = False
-    persona: str | None = None  # `--as NAME`: api_key is then a tenant token signed for it
+    ca_bundle: str | None
+    insecure: bool
+    persona: str | None  # `--as NAME`: api_key is then a tenant token signed for it
+
+    def __init__(
+        self,
+        profile: str | None,
+        url: str,
+        api_key: str | None,
+        api_key_source: str,
+        workspace: str | None,
+        model: str,
+        ca_bundle: str | None = None,
+        insecure: bool = False,
+        persona: str | None = None,
+    ) -> None:
+        self._set(
+            profile=profile,
+            url=url,
+            api_key=api_key,
+            api_key_source=api_key_source,
+            workspace=workspace,
+            model=model,
+            ca_bundle=ca_bundle,
+            insecure=insecure,
+            persona=persona,
+        )
 
     def __repr__(self) -> str:  # tracebacks and --debug dumps must never show the key
         key = "None" if self.api_key is None else "'<hidden>'"

@@ -13,35 +13,72 @@ import os
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
+
+from meilichat_cli.values import Value
 
 if TYPE_CHECKING:
     from meilichat_cli.local.paths import Paths
 
 
-@dataclass
-class RunContext:
-    """One run's view of the outside world (see the module docstring)."""
+class RunContext(Value):
+    """One run's view of the outside world (see the module docstring).
 
-    stdin: TextIO
-    stdout: TextIO
-    stderr: TextIO
-    environ: Mapping[str, str]
-    stdin_isatty: bool
-    stdout_isatty: bool
-    stderr_isatty: bool
-    debug: bool = False
-    transport: Any = None  # an httpx.BaseTransport in tests; None means the network
-    # Set while options are parsed (--json, --events): errors are then written as JSON.
-    errors_as_json: bool = False
-    # The real process streams: leaving on a closed pipe may then end the process at once.
-    owns_process: bool = False
-    # The error the run ended with, once the boundary has reported it.
-    failed_with: Exception | None = None
-    # The -p, --url and -w the command ran with: hints repeat them (`cli/hints.py`).
-    command_flags: dict[str, str] = field(default_factory=dict)
-    _warned: set[str] = field(default_factory=set)
+    A plain class, not a dataclass: it is created before every request and every prompt, and
+    creating a dataclass costs most of a millisecond (docs/performance.md)."""
+
+    __slots__ = (
+        "_warned",
+        "command_flags",
+        "debug",
+        "environ",
+        "errors_as_json",
+        "failed_with",
+        "owns_process",
+        "stderr",
+        "stderr_isatty",
+        "stdin",
+        "stdin_isatty",
+        "stdout",
+        "stdout_isatty",
+        "transport",
+    )
+
+    def __init__(
+        self,
+        stdin: TextIO,
+        stdout: TextIO,
+        stderr: TextIO,
+        environ: Mapping[str, str],
+        stdin_isatty: bool,
+        stdout_isatty: bool,
+        stderr_isatty: bool,
+        debug: bool = False,
+        transport: Any = None,
+        errors_as_json: bool = False,
+        owns_process: bool = False,
+        failed_with: Exception | None = None,
+        command_flags: dict[str, str] | None = None,
+        _warned: set[str] | None = None,
+    ) -> None:
+        self.stdin = stdin
+        self.stdout = stdout
+        self.stderr = stderr
+        self.environ = environ
+        self.stdin_isatty = stdin_isatty
+        self.stdout_isatty = stdout_isatty
+        self.stderr_isatty = stderr_isatty
+        self.debug = debug
+        self.transport: Any = transport  # an httpx.BaseTransport in tests; None: the network
+        # Set while options are parsed (--json, --events): errors are then written as JSON.
+        self.errors_as_json = errors_as_json
+        # The real process streams: leaving on a closed pipe may then end the process at once.
+        self.owns_process = owns_process
+        # The error the run ended with, once the boundary has reported it.
+        self.failed_with = failed_with
+        # The -p, --url and -w the command ran with: hints repeat them (`cli/hints.py`).
+        self.command_flags: dict[str, str] = {} if command_flags is None else command_flags
+        self._warned: set[str] = set() if _warned is None else _warned
 
     @classmethod
     def from_process(cls) -> RunContext:

@@ -13,7 +13,7 @@ Everything is computed from an explicit environment mapping when asked, never at
 so tests and subprocesses see exactly the environment they were given. Nothing is created here.
 
 Imports: standard library only at module level (platformdirs is imported lazily on macOS and
-Windows); nothing from meilichat_cli.
+Windows); nothing from meilichat_cli but `values`.
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
+
+from meilichat_cli.values import FrozenValue
 
 APP_NAME = "meilichat"
 
@@ -31,13 +32,19 @@ DATA_DIR_VAR = "MEILICHAT_DATA_DIR"
 STATE_DIR_VAR = "MEILICHAT_STATE_DIR"
 
 
-@dataclass(frozen=True)
-class Paths:
-    """The directories meilichat uses and the files inside them."""
+class Paths(FrozenValue):
+    """The directories meilichat uses and the files inside them.
 
+    A plain frozen class, not a dataclass: created before every request and every prompt,
+    where creating a dataclass costs most of a millisecond (docs/performance.md)."""
+
+    __slots__ = ("config_dir", "data_dir", "state_dir")
     config_dir: Path
     data_dir: Path
     state_dir: Path
+
+    def __init__(self, config_dir: Path, data_dir: Path, state_dir: Path) -> None:
+        self._set(config_dir=config_dir, data_dir=data_dir, state_dir=state_dir)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Paths:

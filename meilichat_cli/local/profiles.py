@@ -17,7 +17,7 @@ import os
 import re
 import shlex
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from meilichat_cli.errors import ConfigError, UsageError
 from meilichat_cli.local.config import (
@@ -161,7 +161,7 @@ def rename_profile(paths: Paths, name: str, new_name: str, *, warn: Warn) -> Pro
                 hint="choose another name, or remove that profile first:"
                 f" meilichat profile remove {new_name}",
             )
-        renamed = replace(profile, name=new_name)
+        renamed = profile.replace(name=new_name)
         key = None
         if not profile.key_command:  # a key command moves with the profile: nothing stored
             key = read_profile_key(config, profile, paths.credentials_file, warn=warn)
@@ -227,7 +227,7 @@ def _apply(profile: Profile, fields: ProfileFields, warn: Warn) -> Profile:
         changes["insecure"] = fields.insecure
         if fields.insecure:
             warn("TLS certificates will not be verified for this profile (--insecure)")
-    return replace(profile, **changes)  # type: ignore[arg-type]
+    return profile.replace(**changes)
 
 
 def _warn_if_clear_text(url: object, warn: Warn) -> None:

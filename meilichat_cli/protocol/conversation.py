@@ -6,12 +6,12 @@ verbatim, then the assistant's text. Progress and sources are kept for display a
 sent back, and the workspace's own system prompt is never re-sent.
 
 `Turn` folds the event stream of one request into that record plus everything `--json`,
-`--events`, the renderer's source list and the history store report. Stdlib only, no I/O.
+`--events`, the renderer's source list and the history store report. Stdlib only, no I/O;
+imports nothing from meilichat_cli but `protocol.events` and `values`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from meilichat_cli.protocol.events import (
@@ -26,6 +26,7 @@ from meilichat_cli.protocol.events import (
     TextDelta,
     UsageReport,
 )
+from meilichat_cli.values import Value
 
 Message = dict[str, Any]
 
@@ -46,19 +47,33 @@ def build_request(model: str, messages: list[Message]) -> dict[str, Any]:
     }
 
 
-@dataclass(slots=True)
-class Search:
-    """One search Meilisearch ran during a turn, with the documents it returned."""
+class Search(Value):
+    """One search Meilisearch ran during a turn, with the documents it returned.
 
-    call_id: str
-    index_uid: str | None
-    q: str | None
-    filter: str | None
-    sources: list[dict[str, Any]] = field(default_factory=list)
-    # The trace: ms from sending the request to the progress event (the search started) and
-    # to the sources event (it ended); None when that event never came.
-    started_ms: float | None = None
-    ended_ms: float | None = None
+    A plain class, not a dataclass: created before every request, where creating a dataclass
+    costs most of a millisecond (docs/performance.md)."""
+
+    __slots__ = ("call_id", "ended_ms", "filter", "index_uid", "q", "sources", "started_ms")
+
+    def __init__(
+        self,
+        call_id: str,
+        index_uid: str | None,
+        q: str | None,
+        filter: str | None,
+        sources: list[dict[str, Any]] | None = None,
+        started_ms: float | None = None,
+        ended_ms: float | None = None,
+    ) -> None:
+        self.call_id = call_id
+        self.index_uid = index_uid
+        self.q = q
+        self.filter = filter
+        self.sources: list[dict[str, Any]] = [] if sources is None else sources
+        # The trace: ms from sending the request to the progress event (the search started)
+        # and to the sources event (it ended); None when that event never came.
+        self.started_ms = started_ms
+        self.ended_ms = ended_ms
 
     @property
     def elapsed_ms(self) -> float | None:
@@ -104,19 +119,45 @@ def document_id(document: dict[str, Any]) -> str | int | None:
     return None
 
 
-@dataclass(slots=True)
-class Turn:
-    """Everything one request/response produced, built by feeding it the stream's events."""
+class Turn(Value):
+    """Everything one request/response produced, built by feeding it the stream's events.
 
-    prompt_messages: list[Message]
-    answer_parts: list[str] = field(default_factory=list)
-    searches: list[Search] = field(default_factory=list)
-    errors: list[ErrorEvent] = field(default_factory=list)
-    tool_messages: list[Message] = field(default_factory=list)
-    finish_reason: str | None = None
-    usage: dict[str, Any] | None = None
-    done: bool = False
-    status: str | None = None  # set by `close()`
+    A plain class, not a dataclass: created before every request, where creating a dataclass
+    costs most of a millisecond (docs/performance.md)."""
+
+    __slots__ = (
+        "answer_parts",
+        "done",
+        "errors",
+        "finish_reason",
+        "prompt_messages",
+        "searches",
+        "status",
+        "tool_messages",
+        "usage",
+    )
+
+    def __init__(
+        self,
+        prompt_messages: list[Message],
+        answer_parts: list[str] | None = None,
+        searches: list[Search] | None = None,
+        errors: list[ErrorEvent] | None = None,
+        tool_messages: list[Message] | None = None,
+        finish_reason: str | None = None,
+        usage: dict[str, Any] | None = None,
+        done: bool = False,
+        status: str | None = None,
+    ) -> None:
+        self.prompt_messages = prompt_messages
+        self.answer_parts: list[str] = [] if answer_parts is None else answer_parts
+        self.searches: list[Search] = [] if searches is None else searches
+        self.errors: list[ErrorEvent] = [] if errors is None else errors
+        self.tool_messages: list[Message] = [] if tool_messages is None else tool_messages
+        self.finish_reason = finish_reason
+        self.usage = usage
+        self.done = done
+        self.status = status  # set by `close()`
 
     def feed(self, event: Event, at_ms: float | None = None) -> None:
         """Fold one event in; `at_ms` (ms since the request was sent) times the searches."""

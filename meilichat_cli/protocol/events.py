@@ -10,7 +10,8 @@ field of the wrong type): those raise `ProtocolError` naming the event number an
 Text is not sanitized here (consumers sanitize for display and escape for JSON), but lone
 surrogates, which no UTF-8 output or SQLite column can hold, are replaced with U+FFFD.
 
-Stdlib only, no I/O; imports nothing from meilichat_cli but `errors` and `protocol.sanitize`.
+Stdlib only, no I/O; imports nothing from meilichat_cli but `errors`, `text.sanitize` and
+`values`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any, TypeAlias
 
 from meilichat_cli.errors import ProtocolError
 from meilichat_cli.text.sanitize import cut, sanitize_line
+from meilichat_cli.values import Value
 
 # The tool names Meilisearch uses to report its own work inside the stream
 # (docs/protocol.md#the-_meili-tools).
@@ -39,9 +41,10 @@ SOURCES_ARGUMENT_NAMES = ("sources", "documents")
 EXCERPT_CHARS = 80
 
 
-class _Event:
+class _Event(Value):
     """What every event type shares: equal to an event of the same type with equal fields,
-    shown with its fields. Events are values: nothing changes one once it is decoded.
+    shown with its fields (from `values.Value`), and hashable. Events are values: nothing
+    changes one once it is decoded.
 
     Plain classes with `__slots__` and a hand-written `__init__`, not frozen dataclasses: the
     eight types are created on every run before the request goes out, and a frozen dataclass
@@ -49,21 +52,8 @@ class _Event:
 
     __slots__: tuple[str, ...] = ()
 
-    def _fields(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in self.__slots__)
-
-    def __eq__(self, other: object) -> bool:
-        if type(other) is not type(self):
-            return NotImplemented
-        assert isinstance(other, _Event)
-        return self._fields() == other._fields()
-
-    def __hash__(self) -> int:
+    def __hash__(self) -> int:  # type: ignore[override]
         return hash((type(self), self._fields()))
-
-    def __repr__(self) -> str:
-        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
-        return f"{type(self).__name__}({shown})"
 
 
 class TextDelta(_Event):

@@ -47,14 +47,13 @@ def start_repl(
     """Run the REPL until Ctrl-D or /exit. Raises UsageError (exit 2) when there is no
     terminal to read questions from or the connection settings are incomplete, and
     NotFoundError (exit 4) when the conversation to continue does not exist."""
-    from dataclasses import replace
 
     from meilichat_cli.errors import UsageError
     from meilichat_cli.local.connection import validate_workspace
     from meilichat_cli.repl.state import ChatState
 
     # The profile's own connection; `--as` and `/as` sign a token from it for each persona.
-    connection = replace(flags, as_persona=None).resolve(ctx)
+    connection = flags.replace(as_persona=None).resolve(ctx)
     if not connection.workspace:
         raise UsageError(
             "No workspace given",

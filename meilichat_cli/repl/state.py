@@ -8,52 +8,99 @@ sources. It also holds what the slash commands need about each turn (question, a
 searches, status), the system messages of the user's own queued for the next request, and
 text piped into `chat` that is sent with the first question.
 
-Stdlib, and `protocol` inside `record` (the REPL builds its state before the prompt shows,
-the protocol module is needed once an answer comes); no I/O.
+Stdlib, `values`, and `protocol` inside `record` (the REPL builds its state before the prompt
+shows, the protocol module is needed once an answer comes); no I/O. Plain classes, not
+dataclasses: both are created before the first prompt, where creating a dataclass costs most
+of a millisecond (docs/performance.md).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from meilichat_cli.values import Value
 
 if TYPE_CHECKING:
     from meilichat_cli.protocol.conversation import Message, Search, Turn
 
 
-@dataclass
-class ChatTurn:
+class ChatTurn(Value):
     """One answered question as the REPL remembers it."""
 
-    question: str  # what the user typed (without piped text), for titles and /edit
-    prompt: list[Message]  # the new messages the request carried (system…, user)
-    answer: str
-    searches: list[Search]
-    status: str
-    added: list[Message]  # what this turn added to the conversation
-    turn_id: str | None = None  # the saved history turn, when saved
-    # The trace of the turn (/trace): time to first token and total, and the token estimate.
-    timings: dict[str, float | None] = field(default_factory=dict)
-    estimate: dict[str, Any] | None = None
+    __slots__ = (
+        "added",
+        "answer",
+        "estimate",
+        "prompt",
+        "question",
+        "searches",
+        "status",
+        "timings",
+        "turn_id",
+    )
+
+    def __init__(
+        self,
+        question: str,
+        prompt: list[Message],
+        answer: str,
+        searches: list[Search],
+        status: str,
+        added: list[Message],
+        turn_id: str | None = None,
+        timings: dict[str, float | None] | None = None,
+        estimate: dict[str, Any] | None = None,
+    ) -> None:
+        self.question = question  # what the user typed (without piped text), for titles, /edit
+        self.prompt = prompt  # the new messages the request carried (system…, user)
+        self.answer = answer
+        self.searches = searches
+        self.status = status
+        self.added = added  # what this turn added to the conversation
+        self.turn_id = turn_id  # the saved history turn, when saved
+        # The trace of the turn (/trace): time to first token and total, the token estimate.
+        self.timings: dict[str, float | None] = {} if timings is None else timings
+        self.estimate = estimate
 
 
-@dataclass
-class ChatState:
+class ChatState(Value):
     """Everything the next request needs, plus what the slash commands show."""
 
-    workspace: str
-    model: str
-    persona: str | None = None  # `/as NAME`: questions go with a tenant token signed for it
-    base_system: list[str] = field(default_factory=list)  # `--system`: every conversation
-    seed: str | None = None  # piped text, sent with the first question
-    conversation_id: str | None = None
-    messages: list[Message] = field(default_factory=list)
-    turns: list[ChatTurn] = field(default_factory=list)
-    system: list[str] = field(default_factory=list)  # queued for the next request
+    __slots__ = (
+        "base_system",
+        "conversation_id",
+        "messages",
+        "model",
+        "persona",
+        "seed",
+        "system",
+        "turns",
+        "workspace",
+    )
 
-    def __post_init__(self) -> None:
-        if not self.system:
-            self.system = list(self.base_system)
+    def __init__(
+        self,
+        workspace: str,
+        model: str,
+        persona: str | None = None,
+        base_system: list[str] | None = None,
+        seed: str | None = None,
+        conversation_id: str | None = None,
+        messages: list[Message] | None = None,
+        turns: list[ChatTurn] | None = None,
+        system: list[str] | None = None,
+    ) -> None:
+        self.workspace = workspace
+        self.model = model
+        self.persona = persona  # `/as NAME`: questions go with a tenant token signed for it
+        # `--system`: every conversation.
+        self.base_system: list[str] = [] if base_system is None else base_system
+        self.seed = seed  # piped text, sent with the first question
+        self.conversation_id = conversation_id
+        self.messages: list[Message] = [] if messages is None else messages
+        self.turns: list[ChatTurn] = [] if turns is None else turns
+        # Queued for the next request; at first, the --system messages.
+        self.system: list[str] = system if system else list(self.base_system)
 
     @property
     def last_turn(self) -> ChatTurn | None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from meilichat_cli.errors import ConfigError, UsageError
@@ -142,7 +142,7 @@ def save_persona(config_path: Any, persona: Persona, *, warn: Warn, replace_exis
                 hint="pass --replace to overwrite it, or `meilichat persona rm` it first",
             )
         personas = {**profile.personas, persona.name: persona.table()}
-        config.with_profile(replace(profile, personas=personas))
+        config.with_profile(profile.replace(personas=personas))
     return existed
 
 
@@ -151,7 +151,7 @@ def remove_persona(config_path: Any, profile_name: str, name: str, *, warn: Warn
         profile = config.get_profile(profile_name)
         find_persona(config, profile, name)
         personas = {k: v for k, v in profile.personas.items() if k != name}
-        config.with_profile(replace(profile, personas=personas))
+        config.with_profile(profile.replace(personas=personas))
 
 
 def persona_connection(
@@ -197,8 +197,7 @@ def connection_as(
             hint="use an API key holding `search` and `chatCompletions` as the profile's key",
         )
     token = sign(persona.claims(now=now), parent_key)
-    return replace(
-        connection,
+    return connection.replace(
         api_key=token,
         api_key_source=f"tenant token of persona {persona.name}",
         persona=persona.name,

@@ -8,7 +8,7 @@ patterns), `apiKeyUid` (the parent key's uid) and an optional `exp` (Unix second
 Also: `--expires` values (`1h`, `30m`, `2d`, or an ISO 8601 time) and the "is this a token"
 test the HTTP layer uses to explain a refused request.
 
-Stdlib and `errors` only.
+Stdlib, `errors` and `values` only.
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ import json
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 from meilichat_cli.errors import UsageError
+from meilichat_cli.values import FrozenValue
 
 ALGORITHMS: dict[str, Callable[..., Any]] = {
     "HS256": hashlib.sha256,
@@ -74,14 +74,22 @@ def sign(claims: dict[str, Any], key: str | bytes, *, algorithm: str = DEFAULT_A
     return f"{signing_input}.{b64url(signature)}"
 
 
-@dataclass(frozen=True)
-class DecodedToken:
-    """A token taken apart (nothing verified yet: see `signature_matches`)."""
+class DecodedToken(FrozenValue):
+    """A token taken apart (nothing verified yet: see `signature_matches`).
 
+    A plain frozen class, not a dataclass: created before every request, where creating a
+    dataclass costs most of a millisecond (docs/performance.md)."""
+
+    __slots__ = ("claims", "header", "raw", "signature")
     raw: str
     header: dict[str, Any]
     claims: dict[str, Any]
     signature: bytes
+
+    def __init__(
+        self, raw: str, header: dict[str, Any], claims: dict[str, Any], signature: bytes
+    ) -> None:
+        self._set(raw=raw, header=header, claims=claims, signature=signature)
 
     @property
     def algorithm(self) -> str:

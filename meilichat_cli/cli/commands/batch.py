@@ -199,15 +199,13 @@ def batch(
     server: ChatConnection,
 ) -> None:
 
-    from dataclasses import replace
-
     ctx = run_context(typer_ctx)
     if print_example:
         ctx.stdout.write(example_questions_text())
         ctx.stdout.flush()
         return
     # `--as A,B` names personas for the batch, not one connection: see run_batch_command.
-    flags = replace(server.flags, as_persona=None)
+    flags = server.flags.replace(as_persona=None)
     options = BatchOptions(
         file=file,
         concurrency=concurrency,
@@ -255,7 +253,6 @@ class BatchOptions:
 
 def _run_on_demo_server(ctx: RunContext, flags: ConnectionFlags, options: BatchOptions) -> None:
     import secrets
-    from dataclasses import replace
 
     from meilichat_cli.standin import StandInServer
 
@@ -273,7 +270,7 @@ def _run_on_demo_server(ctx: RunContext, flags: ConnectionFlags, options: BatchO
         }
         if options.file is None:
             options.bundled_example = True
-        run_batch_command(ctx, replace(flags, model=None), options)
+        run_batch_command(ctx, flags.replace(model=None), options)
 
 
 def example_questions_text() -> str:
@@ -345,9 +342,7 @@ def run_batch_command(ctx: RunContext, flags: ConnectionFlags, options: BatchOpt
     primary_keys = PrimaryKeys.parse(options.primary_keys)
     personas = _persona_connections(ctx, flags, options)
     if len(options.personas) == 1:
-        from dataclasses import replace
-
-        flags = replace(flags, as_persona=options.personas[0])
+        flags = flags.replace(as_persona=options.personas[0])
     connection = flags.resolve(ctx)
     if connection.workspace is None:
         homeless = [item for item in items if item.question.workspace is None]
@@ -595,7 +590,6 @@ def _persona_connections(
 ) -> dict[str, Connection]:
     """`--as A,B`: one connection per persona, each with a token signed for this run. One
     persona needs none of this: the flags resolve to its token (`as_persona`)."""
-    from dataclasses import replace
 
     from meilichat_cli.errors import UsageError
 
@@ -611,7 +605,7 @@ def _persona_connections(
         )
     from meilichat_cli.tenancy.personas import connection_as, load_persona
 
-    base = replace(flags, as_persona=None).resolve(ctx)
+    base = flags.replace(as_persona=None).resolve(ctx)
     return {
         name: connection_as(base, load_persona(ctx.environ, base, name, warn=ctx.warn))
         for name in names

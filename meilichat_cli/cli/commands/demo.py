@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -62,12 +61,16 @@ MEILISEARCH_VERSIONS = ("1.15.1", "1.16", "1.17", "1.42", "1.48", "1.50")
 SERVE_PROFILE = "local"
 
 
-@dataclass(frozen=True)
 class DemoFlags(ConnectionFlags):
     """Connection flags that always resolve to the in-process demo server: the user's
     profiles, config and MEILICHAT_* variables play no part."""
 
-    fixed: Connection | None = None
+    __slots__ = ("fixed",)
+    fixed: Connection | None
+
+    def __init__(self, *, fixed: Connection | None = None, **flags: Any) -> None:
+        super().__init__(**flags)
+        self._set(fixed=fixed)
 
     def resolve(self, ctx: RunContext, *, admin_key: str | None = None) -> Connection:
         assert self.fixed is not None

@@ -120,10 +120,8 @@ def check(
     for name in names:
         persona = load_persona(ctx.environ, connection, name, warn=ctx.warn)
         if name in given:
-            from dataclasses import replace
-
-            subject_connection = replace(
-                connection, api_key=given[name], api_key_source="--tokens", persona=name
+            subject_connection = connection.replace(
+                api_key=given[name], api_key_source="--tokens", persona=name
             )
             subjects.append(Subject(persona, subject_connection, f"from {tokens}"))
         else:
