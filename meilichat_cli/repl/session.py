@@ -47,7 +47,6 @@ def start_repl(
     """Run the REPL until Ctrl-D or /exit. Raises UsageError (exit 2) when there is no
     terminal to read questions from or the connection settings are incomplete, and
     NotFoundError (exit 4) when the conversation to continue does not exist."""
-
     from meilichat_cli.errors import UsageError
     from meilichat_cli.local.connection import validate_workspace
     from meilichat_cli.repl.state import ChatState
