@@ -41,6 +41,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from meilichat_cli.api.connect import DEFAULT_ANSWER_TIMEOUT, DEFAULT_READ_TIMEOUT
 from meilichat_cli.api.proxy import proxy_route
 from meilichat_cli.errors import (
     ApiError,
@@ -60,8 +61,6 @@ from meilichat_cli.tenancy.token import expiry_of, iso_time, looks_like_token
 from meilichat_cli.text.sanitize import sanitize_line, strip_tags_excerpt
 
 CONNECT_TIMEOUT = 10.0
-DEFAULT_READ_TIMEOUT = 120.0
-DEFAULT_ANSWER_TIMEOUT = 600.0  # seconds for one streamed answer, first byte to [DONE]
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 MAX_RETRIES = 2
 RETRY_AFTER_CAP = 4.0  # seconds; Meilisearch asks for 10, which is too long for a person

@@ -15,6 +15,11 @@ from typing import TYPE_CHECKING
 
 from meilichat_cli.values import FrozenValue
 
+# Seconds without progress on a stream (`--timeout`), and for one whole streamed answer
+# (`--max-time`): here, not in api/client.py, because the option tables need them without httpx.
+DEFAULT_READ_TIMEOUT = 120.0
+DEFAULT_ANSWER_TIMEOUT = 600.0
+
 if TYPE_CHECKING:
     from meilichat_cli.api.client import MeiliClient
     from meilichat_cli.local.connection import Connection
@@ -57,11 +62,11 @@ class ConnectionFlags(FrozenValue):
         workspace: str | None = None,
         model: str | None = None,
         api_key: str | None = None,
-        timeout: float = 120.0,
+        timeout: float = DEFAULT_READ_TIMEOUT,
         ca_bundle: str | None = None,
         insecure: bool = False,
         as_persona: str | None = None,
-        max_time: float = 600.0,
+        max_time: float = DEFAULT_ANSWER_TIMEOUT,
     ) -> None:
         self._set(
             profile=profile,

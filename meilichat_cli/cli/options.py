@@ -31,7 +31,11 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from meilichat_cli.api.connect import ConnectionFlags
+from meilichat_cli.api.connect import (
+    DEFAULT_ANSWER_TIMEOUT,
+    DEFAULT_READ_TIMEOUT,
+    ConnectionFlags,
+)
 from meilichat_cli.cli.completion.completers import (
     complete_conversation,
     complete_model,
@@ -294,7 +298,7 @@ class ServerConnection:
     workspace: WorkspaceOption = None
     model: ModelOption = None
     api_key: ApiKeyOption = None
-    timeout: TimeoutOption = 120.0
+    timeout: TimeoutOption = DEFAULT_READ_TIMEOUT
     ca_bundle: CaBundleOption = None
     insecure: InsecureOption = False
 
@@ -310,7 +314,7 @@ class ChatConnection(ServerConnection):
     and `--max-time` for each streamed answer."""
 
     as_persona: AsOption = None
-    max_time: MaxTimeOption = 600.0
+    max_time: MaxTimeOption = DEFAULT_ANSWER_TIMEOUT
 
 
 @option_group

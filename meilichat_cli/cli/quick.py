@@ -30,6 +30,8 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from meilichat_cli.api.connect import DEFAULT_ANSWER_TIMEOUT, DEFAULT_READ_TIMEOUT
+
 if TYPE_CHECKING:
     from meilichat_cli.api.connect import ConnectionFlags
     from meilichat_cli.local.context import RunContext
@@ -69,11 +71,11 @@ CONNECTION_OPTIONS: tuple[Spec, ...] = (
     Spec("workspace", ("--workspace", "-w"), "text", None),
     Spec("model", ("--model", "-m"), "text", None),
     Spec("api_key", ("--api-key",), "text", None),
-    Spec("timeout", ("--timeout",), "seconds", 120.0, FINITE),
+    Spec("timeout", ("--timeout",), "seconds", DEFAULT_READ_TIMEOUT, FINITE),
     Spec("ca_bundle", ("--ca-bundle",), "text", None),
     Spec("insecure", ("--insecure",), "flag", False),
     Spec("as_persona", ("--as",), "text", None),
-    Spec("max_time", ("--max-time",), "seconds", 600.0, FINITE),
+    Spec("max_time", ("--max-time",), "seconds", DEFAULT_ANSWER_TIMEOUT, FINITE),
 )
 # The connection options, in ConnectionFlags' terms.
 CONNECTION = tuple(spec.name for spec in CONNECTION_OPTIONS)

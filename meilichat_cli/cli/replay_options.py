@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from meilichat_cli.api.connect import DEFAULT_READ_TIMEOUT
 from meilichat_cli.cli.completion.completers import complete_conversation
 from meilichat_cli.cli.options import (
     ApiKeyOption,
@@ -37,7 +38,7 @@ class ReplayConnection:
     profile: ProfileOption = None
     url: UrlOption = None
     api_key: ApiKeyOption = None
-    timeout: TimeoutOption = 120.0
+    timeout: TimeoutOption = DEFAULT_READ_TIMEOUT
     ca_bundle: CaBundleOption = None
     insecure: InsecureOption = False
 

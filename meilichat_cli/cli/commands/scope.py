@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from meilichat_cli.api.connect import DEFAULT_READ_TIMEOUT
 from meilichat_cli.cli.admin_options import AdminKeyStdinOption, JsonOption
 from meilichat_cli.cli.context import run_context
 from meilichat_cli.cli.help.text import epilog
@@ -89,7 +90,7 @@ def check(
     url: UrlOption = None,
     workspace: WorkspaceOption = None,
     model: ModelOption = None,
-    timeout: TimeoutOption = 120.0,
+    timeout: TimeoutOption = DEFAULT_READ_TIMEOUT,
 ) -> None:
     """Ask as each persona and verify every source against its rules."""
     from pathlib import Path
