@@ -27,10 +27,7 @@ if TYPE_CHECKING:
 
 
 class ConnectionFlags(FrozenValue):
-    """What the user said on the command line about where to connect.
-
-    A plain frozen class, not a dataclass: created before every request and every prompt,
-    where creating a dataclass costs most of a millisecond (docs/performance.md)."""
+    """What the user said on the command line about where to connect."""
 
     __slots__ = (
         "api_key",

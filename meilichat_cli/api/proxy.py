@@ -24,10 +24,7 @@ PROXY_SCHEMES = frozenset({"http", "https", "socks5", "socks5h"})
 
 
 class ProxyRoute(FrozenValue):
-    """The decision for one server URL: a proxy URL (credentials included, for httpx) or None.
-
-    A plain frozen class, not a dataclass: created before every request, where creating a
-    dataclass costs most of a millisecond (docs/performance.md)."""
+    """The decision for one server URL: a proxy URL (credentials included, for httpx) or None."""
 
     __slots__ = ("bypass_entry", "proxy_url", "target", "variable")
     target: str

@@ -56,10 +56,7 @@ class LazyHistory:
 
 
 class Recorder(Value):
-    """One conversation's link to the history store.
-
-    A plain class, not a dataclass: created before every request, where creating a dataclass
-    costs most of a millisecond (docs/performance.md)."""
+    """One conversation's link to the history store."""
 
     __slots__ = ("_history", "conversation_id", "db_path", "enabled", "messages", "warn")
 

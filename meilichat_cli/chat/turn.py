@@ -48,10 +48,7 @@ MAX_SEARCHES = 1000
 
 
 class TurnOutcome(Value):
-    """A finished (or abandoned) turn with its timings and the error that ended it, if any.
-
-    A plain class, not a dataclass: created before every request, where creating a dataclass
-    costs most of a millisecond (docs/performance.md)."""
+    """A finished (or abandoned) turn with its timings and the error that ended it, if any."""
 
     __slots__ = ("dropped", "error", "estimate", "reader_left", "timings", "turn")
 

@@ -53,12 +53,13 @@ _PLAIN_KEY = r"[A-Za-z0-9_-]{1,64}"
 _CONTROL_CHARS = r"[\x00-\x1f\x7f-\x9f]"
 
 
-class Profile(FrozenValue):
-    """One named connection. Only `url` is required.
+# What two profiles may differ in and still be the same connection.
+_UNCOMPARED = frozenset({"personas", "extra"})
 
-    A plain frozen class, not a dataclass: created before every request and every prompt,
-    where creating a dataclass costs most of a millisecond (docs/performance.md). Equality
-    and the hash leave out `personas` and `extra`."""
+
+class Profile(FrozenValue):
+    """One named connection. Only `url` is required. Equality and the hash leave out
+    `personas` and `extra`."""
 
     __slots__ = (
         "ca_bundle",
@@ -112,23 +113,11 @@ class Profile(FrozenValue):
         )
 
     def _fields(self) -> tuple[Any, ...]:
-        return (
-            self.name,
-            self.url,
-            self.workspace,
-            self.model,
-            self.key_command,
-            self.key_store,
-            self.ca_bundle,
-            self.insecure,
-        )
+        return tuple(getattr(self, name) for name in self._field_names if name not in _UNCOMPARED)
 
 
 class Config(Value):
-    """The whole config file, as loaded; mutate it inside `edit_config`.
-
-    A plain class, not a dataclass: created before every request and every prompt, where
-    creating a dataclass costs most of a millisecond (docs/performance.md)."""
+    """The whole config file, as loaded; mutate it inside `edit_config`."""
 
     __slots__ = ("default_profile", "extra", "key_store", "path", "profiles", "save_history")
 

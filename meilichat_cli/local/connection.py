@@ -51,10 +51,7 @@ _TRUE = frozenset({"1", "true", "yes", "on"})
 
 class Connection(FrozenValue):
     """Where a command connects, resolved: server, key (and where it came from), workspace,
-    model and TLS settings. Its repr never shows the key.
-
-    A plain frozen class, not a dataclass: created before every request and every prompt,
-    where creating a dataclass costs most of a millisecond (docs/performance.md)."""
+    model and TLS settings. Its repr never shows the key."""
 
     __slots__ = (
         "api_key",

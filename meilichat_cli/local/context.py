@@ -22,10 +22,7 @@ if TYPE_CHECKING:
 
 
 class RunContext(Value):
-    """One run's view of the outside world (see the module docstring).
-
-    A plain class, not a dataclass: it is created before every request and every prompt, and
-    creating a dataclass costs most of a millisecond (docs/performance.md)."""
+    """One run's view of the outside world (see the module docstring)."""
 
     __slots__ = (
         "_warned",

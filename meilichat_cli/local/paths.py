@@ -33,10 +33,7 @@ STATE_DIR_VAR = "MEILICHAT_STATE_DIR"
 
 
 class Paths(FrozenValue):
-    """The directories meilichat uses and the files inside them.
-
-    A plain frozen class, not a dataclass: created before every request and every prompt,
-    where creating a dataclass costs most of a millisecond (docs/performance.md)."""
+    """The directories meilichat uses and the files inside them."""
 
     __slots__ = ("config_dir", "data_dir", "state_dir")
     config_dir: Path

@@ -48,10 +48,7 @@ def build_request(model: str, messages: list[Message]) -> dict[str, Any]:
 
 
 class Search(Value):
-    """One search Meilisearch ran during a turn, with the documents it returned.
-
-    A plain class, not a dataclass: created before every request, where creating a dataclass
-    costs most of a millisecond (docs/performance.md)."""
+    """One search Meilisearch ran during a turn, with the documents it returned."""
 
     __slots__ = ("call_id", "ended_ms", "filter", "index_uid", "q", "sources", "started_ms")
 
@@ -120,10 +117,7 @@ def document_id(document: dict[str, Any]) -> str | int | None:
 
 
 class Turn(Value):
-    """Everything one request/response produced, built by feeding it the stream's events.
-
-    A plain class, not a dataclass: created before every request, where creating a dataclass
-    costs most of a millisecond (docs/performance.md)."""
+    """Everything one request/response produced, built by feeding it the stream's events."""
 
     __slots__ = (
         "answer_parts",

@@ -75,10 +75,7 @@ def sign(claims: dict[str, Any], key: str | bytes, *, algorithm: str = DEFAULT_A
 
 
 class DecodedToken(FrozenValue):
-    """A token taken apart (nothing verified yet: see `signature_matches`).
-
-    A plain frozen class, not a dataclass: created before every request, where creating a
-    dataclass costs most of a millisecond (docs/performance.md)."""
+    """A token taken apart (nothing verified yet: see `signature_matches`)."""
 
     __slots__ = ("claims", "header", "raw", "signature")
     raw: str
