@@ -132,14 +132,13 @@ def run_turn(
         return None if moment is None else round((moment - start) * 1000, 1)
 
     body = build_request(model, [*history, *new_messages])
-    answer_parts = turn.answer_parts
     # Failures before the stream starts raise from here: there is no turn to keep.
     stream = client.stream_chat(workspace, body, on_sent=on_sent)
     try:
         for event in stream:
             if type(event) is TextDelta:
-                # Nearly every event: folded in here, as `turn.feed` would, without its
-                # dispatch on the event's type.
+                # Nearly every event: only the answer's size and the first token's time to
+                # keep here, and no clock read (the turn folds it in as any other event).
                 text = event.text
                 if text:
                     # One byte per character when ASCII (known without encoding it).
@@ -153,7 +152,7 @@ def run_turn(
                         )
                     if first_token is None:
                         first_token = clock()
-                    answer_parts.append(text)
+                turn.feed(event)
                 on_event(event)
                 continue
             if isinstance(event, (SearchSources, ConversationMessage)):
