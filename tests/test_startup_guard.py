@@ -38,9 +38,39 @@ HEAVY = ("httpx", "httpcore", "prompt_toolkit", "pydantic", "sqlite3", "tomlkit"
 # Needed by typer's rich help pages (typer.rich_utils imports rich.markdown), nothing else.
 RENDERING = ("rich", "markdown_it", "pygments")
 
+# Records every dataclass *class* created from here on in `created` (module.qualname). Creating
+# one costs most of a millisecond (docs/performance.md): `ask` before its request and `chat`
+# before its prompt must create none of meilichat's. The canary proves the recording works.
+RECORD_DATACLASSES = r"""
+import dataclasses
+created = []
+_process_class = dataclasses._process_class
+
+def _recording(cls, *args, **kwargs):
+    created.append(cls.__module__ + "." + cls.__qualname__)
+    return _process_class(cls, *args, **kwargs)
+
+dataclasses._process_class = _recording
+
+@dataclasses.dataclass
+class Canary:
+    pass
+
+assert created == [__name__ + ".Canary"], created
+created.clear()
+"""
+
+
+def ours(created: object) -> list[str]:
+    """The dataclasses of meilichat among those a probe saw created."""
+    assert isinstance(created, list)
+    return [name for name in created if name.startswith("meilichat_cli.")]
+
+
 # Prints the loaded modules (as JSON) after running the snippet in MODE.
 PROBE = r"""
 import json, sys
+@@RECORD_DATACLASSES@@
 mode = sys.argv[1]
 result = {}
 if mode == "tree":
@@ -80,6 +110,15 @@ else:  # run the real entry point with these arguments
     import contextlib, io
     from meilichat_cli.__main__ import main
 
+    # The dataclasses created before the first connection is opened (the request).
+    result["dataclasses_at_request"] = None
+
+    def at_the_request(event, args):
+        if event == "socket.connect" and result["dataclasses_at_request"] is None:
+            result["dataclasses_at_request"] = list(created)
+
+    sys.addaudithook(at_the_request)
+
     sys.argv = ["meilichat", *json.loads(sys.argv[2])]
     out = io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):
@@ -87,7 +126,7 @@ else:  # run the real entry point with these arguments
     result["stdout"] = out.getvalue()
 result["modules"] = sorted(name for name, module in sys.modules.items() if module is not None)
 sys.__stdout__.write("\n@@PROBE@@" + json.dumps(result))
-"""
+""".replace("@@RECORD_DATACLASSES@@", RECORD_DATACLASSES)
 
 
 def probe(
@@ -193,35 +232,6 @@ def test_ask_without_saving_never_loads_the_history_store(
     assert loaded(saved, ("sqlite3",)) == ["sqlite3"]  # the probe does see the store when used
 
 
-# Records every dataclass *class* created from here on in `created` (module.qualname). Creating
-# one costs most of a millisecond (docs/performance.md): `ask` before its request and `chat`
-# before its prompt must create none of meilichat's. The canary proves the recording works.
-RECORD_DATACLASSES = r"""
-import dataclasses
-created = []
-_process_class = dataclasses._process_class
-
-def _recording(cls, *args, **kwargs):
-    created.append(cls.__module__ + "." + cls.__qualname__)
-    return _process_class(cls, *args, **kwargs)
-
-dataclasses._process_class = _recording
-
-@dataclasses.dataclass
-class Canary:
-    pass
-
-assert created == [__name__ + ".Canary"], created
-created.clear()
-"""
-
-
-def ours(created: object) -> list[str]:
-    """The dataclasses of meilichat among those a probe saw created."""
-    assert isinstance(created, list)
-    return [name for name in created if name.startswith("meilichat_cli.")]
-
-
 # Runs the entry point with the arguments in argv[1] on a terminal; when the REPL asks
 # prompt_toolkit for its first line, records the loaded modules and answers Ctrl-D.
 CHAT_PROBE = r"""
@@ -309,16 +319,21 @@ def chat_probe_seen(args: list[str], env: dict[str, str]) -> tuple[int, dict[str
     return int(child.exitstatus or 0), seen
 
 
+def repl_env(clean_env: dict[str, str], **more: str) -> dict[str, str]:
+    """A terminal and a server that need never answer: the probes stop at the first prompt."""
+    return {
+        **clean_env,
+        "MEILICHAT_URL": "http://127.0.0.1:9",
+        "MEILICHAT_WORKSPACE": "movies",
+        "TERM": "xterm-256color",
+        **more,
+    }
+
+
 def test_chat_shows_its_prompt_without_typer_history_or_the_network_stack(
     clean_env: dict[str, str],
 ) -> None:
-    env = {
-        **clean_env,
-        "MEILICHAT_URL": "http://127.0.0.1:9",
-        "MEILICHAT_API_KEY": "a-key-from-the-environment",
-        "MEILICHAT_WORKSPACE": "movies",
-        "TERM": "xterm-256color",
-    }
+    env = repl_env(clean_env, MEILICHAT_API_KEY="a-key-from-the-environment")
     code, modules = chat_probe(["chat", "-m", "gpt-4o-mini"], env)
     assert code == 0 and modules is not None
     families = {name.split(".")[0] for name in modules}
@@ -333,13 +348,7 @@ def test_chat_shows_its_prompt_without_typer_history_or_the_network_stack(
 def test_chat_creates_no_dataclass_of_ours_before_its_prompt(
     clean_env: dict[str, str],
 ) -> None:
-    env = {
-        **clean_env,
-        "MEILICHAT_URL": "http://127.0.0.1:9",
-        "MEILICHAT_API_KEY": "a-key-from-the-environment",
-        "MEILICHAT_WORKSPACE": "movies",
-        "TERM": "xterm-256color",
-    }
+    env = repl_env(clean_env, MEILICHAT_API_KEY="a-key-from-the-environment")
     code, seen = chat_probe_seen(["chat", "-m", "gpt-4o-mini", "-s", "be brief"], env)
     assert code == 0 and "modules" in seen
     assert ours(seen["dataclasses"]) == []
@@ -348,12 +357,7 @@ def test_chat_creates_no_dataclass_of_ours_before_its_prompt(
 def test_a_chat_command_line_the_quick_parser_declines_goes_through_typer(
     clean_env: dict[str, str],
 ) -> None:
-    env = {
-        **clean_env,
-        "MEILICHAT_URL": "http://127.0.0.1:9",
-        "MEILICHAT_WORKSPACE": "movies",
-        "TERM": "xterm-256color",
-    }
+    env = repl_env(clean_env)
     # A repeated option is left to typer (click keeps the last one): the same REPL opens.
     code, modules = chat_probe(["chat", "-m", "a", "-m", "b"], env)
     assert code == 0 and modules is not None
@@ -378,42 +382,15 @@ def test_ask_from_the_environment_loads_only_what_its_request_needs(
     modules = result["modules"]
     assert isinstance(modules, list)
     assert "httpx._main" not in modules
-    assert isinstance(modules, list)
-    ours = [name for name in modules if name.startswith("meilichat_cli.cli.")]
+    cli_modules = [name for name in modules if name.startswith("meilichat_cli.cli.")]
     # Parsed without typer (cli/quick.py): no command module at all.
-    assert [name for name in ours if name.startswith("meilichat_cli.cli.commands.")] == []
+    assert [name for name in cli_modules if name.startswith("meilichat_cli.cli.commands.")] == []
     assert "meilichat_cli.cli.quick" in modules
     assert not {
         "meilichat_cli.cli.admin_options",
         "meilichat_cli.cli.replay_options",
         "meilichat_cli.local.credentials",
     } & set(modules)
-
-
-# Runs the entry point with the arguments in argv[1] and prints the dataclasses created
-# before the first connection was opened (the request), or null when none was.
-ASK_PROBE = (
-    r"""
-import contextlib, io, json, sys
-"""
-    + RECORD_DATACLASSES
-    + r"""
-seen = {"dataclasses": None}
-
-def at_the_request(event, args):
-    if event == "socket.connect" and seen["dataclasses"] is None:
-        seen["dataclasses"] = list(created)
-
-sys.addaudithook(at_the_request)
-sys.argv = ["meilichat", *json.loads(sys.argv[1])]
-from meilichat_cli.__main__ import main
-out = io.StringIO()
-with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):
-    main()
-seen["stdout"] = out.getvalue()
-sys.__stdout__.write("\n@@PROBE@@" + json.dumps(seen))
-"""
-)
 
 
 @pytest.mark.parametrize(
@@ -426,19 +403,10 @@ sys.__stdout__.write("\n@@PROBE@@" + json.dumps(seen))
 def test_ask_creates_no_dataclass_of_ours_before_its_request(
     args: list[str], server_env: dict[str, str]
 ) -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", ASK_PROBE, json.dumps(args)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=server_env,
-        check=False,
-    )
-    assert "@@PROBE@@" in done.stdout, done.stderr[-2000:]
-    seen = json.loads(done.stdout.rsplit("@@PROBE@@", 1)[1])
+    seen = probe("run", args, env=server_env)
     assert str(seen["stdout"]).strip(), "ask printed no answer"
-    assert seen["dataclasses"] is not None, "ask never connected"
-    assert ours(seen["dataclasses"]) == []
+    assert seen["dataclasses_at_request"] is not None, "ask never connected"
+    assert ours(seen["dataclasses_at_request"]) == []
 
 
 @pytest.mark.parametrize(
