@@ -107,34 +107,27 @@ def test_written_lists_print_the_bytes_rich_prints(
     )
 
 
-def test_the_long_benchmark_answer_draws_its_list_items_directly(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    drawn: list[bool] = []
+@pytest.fixture
+def drawn(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """For each list item printed, whether it was drawn directly (not left to rich)."""
+    seen: list[bool] = []
     real = md_list.ListItemLine.one_line
 
     def counting(self: md_list.ListItemLine, console: Console, width: int) -> object:
         line = real(self, console, width)
-        drawn.append(line is not None)
+        seen.append(line is not None)
         return line
 
     monkeypatch.setattr(md_list.ListItemLine, "one_line", counting)
+    return seen
+
+
+def test_the_long_benchmark_answer_draws_its_list_items_directly(drawn: list[bool]) -> None:
     printed("".join(long_answer_deltas(400)), 100, "truecolor")
     assert drawn and all(drawn)
 
 
-def test_items_that_are_not_one_short_paragraph_are_left_to_rich(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    drawn: list[bool] = []
-    real = md_list.ListItemLine.one_line
-
-    def counting(self: md_list.ListItemLine, console: Console, width: int) -> object:
-        line = real(self, console, width)
-        drawn.append(line is not None)
-        return line
-
-    monkeypatch.setattr(md_list.ListItemLine, "one_line", counting)
+def test_items_that_are_not_one_short_paragraph_are_left_to_rich(drawn: list[bool]) -> None:
     printed("- an item\n\n  with a second paragraph\n- " + "word " * 30 + "\n", 40, None)
     assert drawn == [False, False]
 

@@ -270,10 +270,13 @@ ALIGN = st.sampled_from(["---", ":--", "--:", ":-:"])
 
 
 @st.composite
-def tables(draw: st.DrawFn) -> str:
-    columns = draw(st.integers(1, 6))
-    rows = draw(st.lists(st.lists(CELL, min_size=columns, max_size=columns), max_size=5))
-    header = draw(st.lists(CELL, min_size=columns, max_size=columns))
+def tables(
+    draw: st.DrawFn, cell: st.SearchStrategy[str] = CELL, max_columns: int = 6, max_rows: int = 5
+) -> str:
+    columns = draw(st.integers(1, max_columns))
+    row = st.lists(cell, min_size=columns, max_size=columns)
+    rows = draw(st.lists(row, max_size=max_rows))
+    header = draw(row)
     aligns = draw(st.lists(ALIGN, min_size=columns, max_size=columns))
     lines = ["| " + " | ".join(cells) + " |" for cells in [header, aligns, *rows]]
     return "\n".join(lines) + "\n"
@@ -309,17 +312,7 @@ ASCII_CELL = st.lists(
 ).map("".join)
 
 
-@st.composite
-def fitting_tables(draw: st.DrawFn) -> str:
-    columns = draw(st.integers(1, 4))
-    rows = draw(st.lists(st.lists(ASCII_CELL, min_size=columns, max_size=columns), max_size=4))
-    header = draw(st.lists(ASCII_CELL, min_size=columns, max_size=columns))
-    aligns = draw(st.lists(ALIGN, min_size=columns, max_size=columns))
-    lines = ["| " + " | ".join(cells) + " |" for cells in [header, aligns, *rows]]
-    return "\n".join(lines) + "\n"
-
-
-@given(fitting_tables(), st.sampled_from(COLOR_SYSTEMS))
+@given(tables(ASCII_CELL, max_columns=4, max_rows=4), st.sampled_from(COLOR_SYSTEMS))
 def test_any_table_of_short_ascii_cells_is_drawn_by_the_fast_path(
     source: str, color_system: str | None
 ) -> None:
