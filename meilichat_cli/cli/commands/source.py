@@ -30,7 +30,9 @@ The document comes from GET /indexes/{uid}/documents/{id} when the key may, else
 filtered on the primary key (chat keys may search), else the copy the chat received; the
 output says which. --as-model renders it with the index's chat document template: on the
 server (POST /indexes/{uid}/render, v1.48+ with the renderRoute feature) when it answers, else
-locally. A conversation held with `meilichat demo` reads the bundled demo server, started for
+locally.
+
+A conversation held with `meilichat demo` is read from the bundled demo server, started for
 the command, unless --profile, --url or --api-key name another server.
 
 [bold]Environment[/bold]: MEILICHAT_PROFILE, MEILICHAT_URL, MEILICHAT_API_KEY,
