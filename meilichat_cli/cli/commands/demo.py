@@ -5,7 +5,8 @@ answers it exactly as `ask` would (it takes `ask`'s question and output options)
 question it opens the REPL on it; with `--serve` it runs the server in the foreground for
 other clients (meilichat profiles, curl, SDKs) and prints the lines that connect meilichat
 to it. Its conversations are saved under the profile `demo`, and continue only here
-(`meilichat demo -c "…"`). Only typer is imported at module level.
+(`meilichat demo -c "…"`); `explain` and `source` replay them on a demo server of their own
+(`cli/demo_server.py` starts it for both). Only typer is imported at module level.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ EPILOG = """[bold]Examples[/bold]
 
 The demo answers from a small bundled dataset with a scripted model that searches, cites
 its sources and follows up on earlier turns. It binds 127.0.0.1 only. Its conversations are
-saved under the profile name `demo`; continue them with `meilichat demo -c`.
+saved under the profile name `demo`; continue them with `meilichat demo -c`, take them apart
+with `meilichat explain` (it replays them on the demo server).
 
 `--serve` prints the `meilichat profile add` and `meilichat key set` lines that connect
 meilichat to it. The same --master-key gives the same keys on every start; --data-dir keeps
