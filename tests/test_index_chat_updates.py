@@ -263,7 +263,10 @@ def test_a_dry_run_shows_the_limit_sent_along_on_1_15(
     body = {"searchParameters": {"sort": ["year:desc"], **({"limit": 5} if pads else {})}}
     assert f"Dry run: would {verb} {PATH} with {json.dumps(body)}\n" in shown.stderr
     as_json = invoke([*args, "--json"], env=env)
-    assert json.loads(as_json.stdout)["wouldSend"] == body
+    result = json.loads(as_json.stdout)
+    assert result["wouldSend"] == body
+    # The settings as they would be: the stored limit kept on every release.
+    assert result["chat"]["searchParameters"] == {"limit": 5, "sort": ["year:desc"]}
     assert _sent(versioned_standin) == []
 
 
