@@ -262,3 +262,33 @@ def test_a_usage_mistake_still_gets_typers_message_and_exit_2(
     assert json.loads(done.stderr)["error"]["kind"] == "usage"
     assert "--timeout" in done.stderr
     assert standin.completion_bodies() == []
+
+
+@pytest.mark.parametrize("debug", [[], ["--debug"]])
+def test_an_eof_error_escaping_ask_is_the_same_bug_report_both_ways(
+    debug: list[str],
+    server_env: dict[str, str],
+    standin: StandInServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Nothing in `ask` reads a line that could end at EOF: an EOFError out of its body is a
+    # bug, reported by the boundary (exit 1), not typer's "Aborted!" on one path only.
+    from meilichat_cli.chat import ask as chat_ask
+
+    def read_past_the_end(*_args: object, **_kwargs: object) -> str:
+        raise EOFError("EOF when reading a line")
+
+    monkeypatch.setattr(chat_ask, "read_prompt", read_past_the_end)
+    typer_run, quick_run = both_ways([*debug, "ask", QUESTION], server_env, standin)
+    assert quick_run == typer_run
+    code, stdout, stderr, error, sent = typer_run
+    assert (code, stdout, error, sent) == (1, "", "EOFError", [])
+    assert stderr.splitlines()[-1] == (
+        "meilichat: internal error (EOFError); rerun with --debug for details"
+    )
+    assert "Aborted" not in stderr
+    if debug:
+        assert stderr.startswith("Traceback (most recent call last):\n")
+        assert "EOFError: EOF when reading a line\n" in stderr
+    else:
+        assert stderr.count("\n") == 1
