@@ -420,6 +420,33 @@ def test_a_synopsis_with_a_wrong_option_is_found() -> None:
     assert synopsis("""meilichat token create --rules '{"a": 1}'""") is None
 
 
+def test_what_a_block_holds_is_read_by_its_kind() -> None:
+    """`sh` blocks are commands; output blocks give their `$ ` prompts, usage lines and the
+    indented command lines a program printed; a `# fails:` line is expected to fail."""
+    sh = [
+        (1, "meilichat ask --nope q   # fails: an unknown option is refused (exit 2)"),
+        (2, "meilichat token create --rules '{}' \\"),
+        (3, "    --expires 1h"),
+    ]
+    found = list(block_examples("x.md", "sh", sh))
+    assert [(e.where, e.words, e.fails) for e in found] == [
+        ("x.md:1", ("ask", "--nope", "q"), True),
+        ("x.md:2", ("token", "create", "--rules", "{}", "--expires", "1h"), False),
+    ]
+    output = [
+        (1, "$ meilichat history show --trace 3f2a"),
+        (2, "meilichat demo server on http://127.0.0.1:7700 (emulating Meilisearch 1.50.0)"),
+        (3, "  meilichat ask -p local 'which?'"),
+        (4, "meilichat explain [CONVERSATION] [--turn N]"),
+    ]
+    found = list(block_examples("x.md", "", output))
+    assert [(e.where, e.synopsis) for e in found] == [
+        ("x.md:1", False),
+        ("x.md:3", False),
+        ("x.md:4", True),
+    ]
+
+
 @pytest.mark.parametrize("document", documents(), ids=lambda path: path.name)
 def test_every_meilichat_command_line_in_the_document_parses(document: Path) -> None:
     wrong = []
