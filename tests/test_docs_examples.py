@@ -447,6 +447,53 @@ def test_what_a_block_holds_is_read_by_its_kind() -> None:
     ]
 
 
+# Long options the documents name that belong to another program, each with the file that
+# defines it (a test keeps it there, so this list cannot go stale).
+OTHER_PROGRAMS = {
+    "--write": "meilichat_cli/cli/help/render.py",  # python -m meilichat_cli.cli.help.topics
+    "--check": "meilichat_cli/cli/help/render.py",
+    "--quick": "tests/benchmark.py",  # python tests/benchmark.py
+    "--only": "tests/benchmark.py",
+    "--llm": "tests/benchmark.py",
+    "--venv": "tests/benchmark.py",
+    "--wait": "docs/reference.md",  # VISUAL='code --wait': an editor's option
+}
+
+
+def every_long_option() -> set[str]:
+    """Every long option of every meilichat command, and of meilichat itself."""
+    from meilichat_cli.cli.typer_compat import Context
+
+    found: set[str] = set()
+
+    def walk(command: Any, context: Any) -> None:
+        found.update(_option_names(command, context))
+        for name in getattr(command, "list_commands", lambda _: [])(context):
+            sub = command.get_command(context, name)
+            walk(sub, Context(sub, info_name=name, parent=context))
+
+    root = root_command()
+    walk(root, Context(root, info_name="meilichat"))
+    return {name for name in found if name.startswith("--")}
+
+
+def test_every_long_option_the_documents_name_exists() -> None:
+    """Prose names options too (`--api-key-stdin`, `--min-recall R`): each must be an option
+    of some meilichat command, or of the other program it belongs to."""
+    known = every_long_option()
+    unknown = []
+    for path in documents():
+        text = path.read_text(encoding="utf-8")
+        for match in re.finditer(r"(?:^|[\s`\[(|/])(--[a-z][\w-]*)", text):
+            option = match.group(1)
+            if option not in known and option not in OTHER_PROGRAMS:
+                line = text.count("\n", 0, match.start()) + 1
+                unknown.append(f"{path.name}:{line}: {option}")
+    assert unknown == []
+    for option, where in OTHER_PROGRAMS.items():
+        assert option in (REPO / where).read_text(encoding="utf-8"), (option, where)
+
+
 @pytest.mark.parametrize("document", documents(), ids=lambda path: path.name)
 def test_every_meilichat_command_line_in_the_document_parses(document: Path) -> None:
     wrong = []
