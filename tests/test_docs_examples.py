@@ -494,6 +494,21 @@ def test_every_long_option_the_documents_name_exists() -> None:
         assert option in (REPO / where).read_text(encoding="utf-8"), (option, where)
 
 
+def test_every_help_topic_the_documents_show_exists(clean_env: dict[str, str]) -> None:
+    """`meilichat help WORDS` takes any words and resolves them when it runs: run each."""
+    from tests.inprocess import invoke
+
+    shown = {
+        e.words
+        for e in all_examples()
+        if e.words[:1] == ("help",) and not e.synopsis and not any(map(is_placeholder, e.words))
+    }
+    assert ("help", "exit-codes") in shown
+    for words in sorted(shown):
+        result = invoke(list(words), env=clean_env)
+        assert result.exit_code == 0, (words, result.stderr)
+
+
 @pytest.mark.parametrize("document", documents(), ids=lambda path: path.name)
 def test_every_meilichat_command_line_in_the_document_parses(document: Path) -> None:
     wrong = []
