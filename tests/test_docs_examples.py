@@ -21,6 +21,7 @@ against the stand-in server in tests/test_docs_usage.py.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -507,6 +508,21 @@ def test_every_help_topic_the_documents_show_exists(clean_env: dict[str, str]) -
     for words in sorted(shown):
         result = invoke(list(words), env=clean_env)
         assert result.exit_code == 0, (words, result.stderr)
+
+
+def test_no_example_expires_in_the_past() -> None:
+    """`--expires 2025-12-31T00:00:00Z` parses, and is refused once the day has passed (exit
+    2): a dated example must be moved on before it stops working as shown."""
+    import datetime
+
+    today = datetime.date.today().isoformat()
+    past = []
+    for example in all_examples():
+        for option, value in itertools.pairwise(example.words):
+            dated = option == "--expires" and re.match(r"\d{4}-\d\d-\d\d", value)
+            if dated and value[:10] <= today:
+                past.append(str(example))
+    assert past == []
 
 
 @pytest.mark.parametrize("document", documents(), ids=lambda path: path.name)
