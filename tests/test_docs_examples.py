@@ -1,4 +1,4 @@
-"""Every `meilichat …` command line shown in docs/ is one meilichat accepts.
+"""Every `meilichat …` command line shown in README.md and docs/ is one meilichat accepts.
 
 The examples are read from the documents themselves: every fenced code block (the commands of
 `sh` blocks, `$ ` prompts and the indented command lines a program prints in output blocks) and
@@ -61,6 +61,7 @@ def simple_commands(line: str) -> list[list[str]]:
     """The simple commands of one shell line, each as its words with quotes removed,
     redirections dropped and a trailing `# comment` cut off."""
     commands: list[list[str]] = [[]]
+    nested: list[list[str]] = []  # the commands of "$( … )" inside double quotes
     word: list[str] = []
     in_word = False
     drop_next = False  # the next word is a redirection's target
@@ -96,6 +97,12 @@ def simple_commands(line: str) -> list[list[str]]:
         elif char == '"':
             j = i + 1
             while j < len(line) and line[j] != '"':
+                if line.startswith("$(", j):  # "$(meilichat key show --reveal)"
+                    end = _closing_parenthesis(line, j + 1)
+                    nested.extend(simple_commands(line[j + 2 : end]))
+                    word.append(line[j : end + 1])
+                    j = end + 1
+                    continue
                 if line[j] == "\\" and j + 1 < len(line):
                     j += 1
                 word.append(line[j])
@@ -126,7 +133,17 @@ def simple_commands(line: str) -> list[list[str]]:
                 commands.append([])
                 i += len(separator)
     end_word()
-    return [command for command in commands if command]
+    return [command for command in commands + nested if command]
+
+
+def _closing_parenthesis(line: str, start: int) -> int:
+    """Where the parenthesis opened at `start` closes (the end of the line if it does not)."""
+    depth = 0
+    for index in range(start, len(line)):
+        depth += {"(": 1, ")": -1}.get(line[index], 0)
+        if depth == 0:
+            return index
+    return len(line)
 
 
 def meilichat_words(line: str, labels: bool = False) -> Iterator[tuple[str, ...]]:
@@ -382,6 +399,7 @@ def test_the_documents_have_examples_to_check() -> None:
         ('echo "meilichat key set"', []),
         ("meilichat ask --events q | while IFS= read -r l; do", [("ask", "--events", "q")]),
         ('jq -r .x <<<"$line" >&2', []),
+        ('curl -H "Bearer $(meilichat key show --reveal)" u', [("key", "show", "--reveal")]),
     ],
 )
 def test_the_lexer_finds_the_meilichat_part_of_a_shell_line(
