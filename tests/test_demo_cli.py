@@ -41,6 +41,58 @@ def test_demo_refuses_two_output_modes_like_ask(clean_env: dict[str, str]) -> No
     assert result.stdout == ""
 
 
+def test_a_demo_answer_that_stalls_past_timeout_exits_8_and_is_kept(
+    clean_env: dict[str, str],
+) -> None:
+    # The stream's hint names --timeout: demo has it, as ask does.
+    args = ["demo", "--delay", "0", "--timeout", "0.3", "-m", "scenario:stall?after=3&seconds=30"]
+    result = run_cli([*args, "space movies"], clean_env)
+    assert result.returncode == 8, result.stderr
+    assert result.stdout.strip(), "the partial answer is kept"
+    assert "meilichat: error: No data for 0.3 s (read timeout)" in result.stderr.splitlines()
+    assert "hint: raise it with --timeout SECONDS" in result.stderr.splitlines()
+    (turn,) = _saved_demo_turns(clean_env)
+    assert turn["status"] == "truncated"
+    assert turn["answer"] and turn["answer"] in result.stdout
+
+
+def test_a_demo_answer_that_outlasts_max_time_exits_8_and_is_kept(
+    clean_env: dict[str, str],
+) -> None:
+    # Every delta comes well within the read timeout; only the whole answer is too long.
+    args = ["demo", "--delay", "0", "--max-time", "0.5", "-m", "scenario:drip?interval=0.3"]
+    result = run_cli([*args, "space movies"], clean_env)
+    assert result.returncode == 8, result.stderr
+    assert result.stdout.strip(), "the partial answer is kept"
+    assert result.stderr.splitlines()[-2:] == [
+        "meilichat: error: The answer took longer than 0.5 s (--max-time); stopped",
+        "hint: the partial answer is kept; raise it with --max-time SECONDS",
+    ]
+    (turn,) = _saved_demo_turns(clean_env)
+    assert turn["status"] == "truncated"
+    assert turn["answer"] and turn["answer"] in result.stdout
+
+
+def test_demo_refuses_the_timeouts_ask_refuses_in_asks_words(clean_env: dict[str, str]) -> None:
+    for option in ("--timeout", "--max-time"):
+        for value in ("0", "nan"):
+            demo = run_cli(["demo", option, value, "space movies"], clean_env)
+            ask = run_cli(["ask", option, value, "space movies"], clean_env)
+            assert demo.returncode == ask.returncode == 2, (option, value, demo.stderr)
+            assert f"Invalid value for '{option}'" in demo.stderr
+            assert demo.stderr == ask.stderr.replace("meilichat ask", "meilichat demo")
+            assert demo.stdout == ""
+
+
+def _saved_demo_turns(env: dict[str, str]) -> list[dict[str, object]]:
+    listed = run_cli(["history", "list", "--json"], env)
+    (conversation,) = json.loads(listed.stdout)
+    assert conversation["profile"] == "demo"
+    shown = run_cli(["history", "show", conversation["id"], "--json"], env)
+    turns: list[dict[str, object]] = json.loads(shown.stdout)["turns"]
+    return turns
+
+
 def test_demo_survives_a_reader_that_leaves(clean_env: dict[str, str]) -> None:
     result = run_meilichat_into(["demo", "--delay", "0", "space movies"], "head -1", clean_env)
     assert result.returncode == 0, result.stderr

@@ -3,9 +3,9 @@
 
 In process, each command line runs both ways through the error boundary (`execute` with and
 without the quick parse) against the stand-in server. Through the real entry point, a plain
-command line (parsed without typer) is compared with the same line spelled with `--` before
-the prompt, which the quick parser leaves to typer. tests/test_quick_parse.py checks the parse
-itself.
+command line (parsed without typer) is compared with the same line with each option given
+twice, which the quick parser leaves to typer (click keeps the last, the same value).
+tests/test_quick_parse.py checks the parse itself.
 """
 
 from __future__ import annotations
@@ -115,6 +115,9 @@ CASES: list[tuple[list[str], str | None]] = [
     (["ask", "-p", "nobody", QUESTION], None),
     (["ask", "--timeout", "0.5", "-m", "scenario:stall?ms=3000", QUESTION], None),
     (["ask", "--as", "nobody", QUESTION], None),
+    (["ask", "--no-save", "--", "-v is my question"], None),  # a question starting with a dash
+    (["ask", "--json", "--", "--", "--json"], None),  # the words `--` and `--json`
+    (["ask", "--", "--events", "--plain"], None),  # words, not two output modes
 ]
 
 
@@ -207,9 +210,11 @@ def entry_point(
 def quick_and_typer(
     options: list[str], words: list[str], env: dict[str, str], tmp_path: Path, stdin: str = ""
 ) -> tuple[subprocess.CompletedProcess[str], subprocess.CompletedProcess[str]]:
-    """`meilichat ask OPTIONS WORDS` (the quick parser's) and `… OPTIONS -- WORDS` (typer's)."""
+    """`meilichat ask OPTIONS WORDS` (the quick parser's) and `… OPTIONS OPTIONS WORDS`
+    (typer's: a repeated option is left to it)."""
+    assert options, "only a repeated option sends the line to typer"
     quick, quick_parsed = entry_point(["ask", *options, *words], env, tmp_path, stdin)
-    typer, typer_parsed = entry_point(["ask", *options, "--", *words], env, tmp_path, stdin)
+    typer, typer_parsed = entry_point(["ask", *options, *options, *words], env, tmp_path, stdin)
     assert (quick_parsed, typer_parsed) == ("quick", "typer")
     return quick, typer
 
@@ -257,3 +262,33 @@ def test_a_usage_mistake_still_gets_typers_message_and_exit_2(
     assert json.loads(done.stderr)["error"]["kind"] == "usage"
     assert "--timeout" in done.stderr
     assert standin.completion_bodies() == []
+
+
+@pytest.mark.parametrize("debug", [[], ["--debug"]])
+def test_an_eof_error_escaping_ask_is_the_same_bug_report_both_ways(
+    debug: list[str],
+    server_env: dict[str, str],
+    standin: StandInServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Nothing in `ask` reads a line that could end at EOF: an EOFError out of its body is a
+    # bug, reported by the boundary (exit 1), not typer's "Aborted!" on one path only.
+    from meilichat_cli.chat import ask as chat_ask
+
+    def read_past_the_end(*_args: object, **_kwargs: object) -> str:
+        raise EOFError("EOF when reading a line")
+
+    monkeypatch.setattr(chat_ask, "read_prompt", read_past_the_end)
+    typer_run, quick_run = both_ways([*debug, "ask", QUESTION], server_env, standin)
+    assert quick_run == typer_run
+    code, stdout, stderr, error, sent = typer_run
+    assert (code, stdout, error, sent) == (1, "", "EOFError", [])
+    assert stderr.splitlines()[-1] == (
+        "meilichat: internal error (EOFError); rerun with --debug for details"
+    )
+    assert "Aborted" not in stderr
+    if debug:
+        assert stderr.startswith("Traceback (most recent call last):\n")
+        assert "EOFError: EOF when reading a line\n" in stderr
+    else:
+        assert stderr.count("\n") == 1

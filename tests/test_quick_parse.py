@@ -125,12 +125,53 @@ ASK_ACCEPTED = [
 ]
 
 
+# `--` ends the options (click's parser): every word after it is a word, whatever it looks like.
+SEPARATED = [
+    ["--", "-v is my question"],
+    ["--"],
+    ["--", "--"],  # `--` as the question itself
+    ["--", "--", "--"],
+    ["--", "--", "x"],
+    ["--", "-m", "x"],  # an option's spelling after `--` is a word
+    ["--", "-"],
+    ["--", ""],
+    ["--", "--help"],
+    ["--", "-h"],
+    ["--", "--debug"],  # the root's option, after the command: a word here
+    ["--", "--timeout", "0"],  # nothing after `--` is checked as an option's value
+    ["--", "-cm", "x", "--model=y"],
+    ["--", "--no-save=yes", "-5"],
+    ["--", "-m", "a", "-m", "b"],  # not a repeated option
+    ["-m", "x", "--", "-m", "y"],
+    ["--model=x", "--", "--model=y"],
+    ["q", "--", "-s", "more"],  # words before and after it, in order
+    ["-c", "q", "--", "-w", "--", "r"],
+    ["--no-save", "--"],  # `--` last: nothing after it
+    ["--timeout=0.5", "--", "--timeout", "nan"],
+]
+ASK_SEPARATED = [
+    ["--json", "--", "--json"],  # once as the option, once as a word: not a repeat
+    ["--", "--json", "--events"],
+    ["--input", "json", "--", "--input"],
+]
+
+
 @pytest.mark.parametrize(
     ("command", "args"),
-    [("chat", args) for args in CHAT_ACCEPTED] + [("ask", args) for args in ASK_ACCEPTED],
+    [("chat", args) for args in [*CHAT_ACCEPTED, *SEPARATED]]
+    + [("ask", args) for args in [*ASK_ACCEPTED, *SEPARATED, *ASK_SEPARATED]],
 )
 def test_a_plain_command_line_is_parsed_as_click_parses_it(command: str, args: list[str]) -> None:
-    assert quick_params(command, args) == click_params(command, args)
+    quick = quick_params(command, args)
+    assert quick is not None, f"the quick parser declined {command} {args}"
+    assert quick == click_params(command, args)
+
+
+def test_the_words_after_a_double_dash_are_the_question_as_given() -> None:
+    parsed = parse(["ask", "-m", "x", "--", "-v is my question", "--", "-m", "y"])
+    assert parsed is not None
+    assert parsed.words == ("-v is my question", "--", "-m", "y")
+    assert parsed.params["model"] == "x"
 
 
 def test_debug_before_the_command_is_the_roots_option() -> None:
@@ -165,13 +206,17 @@ def test_json_and_events_make_errors_json_as_their_callback_does(
 DECLINED = [
     ["--help"],
     ["-h"],
-    ["--", "-m"],
     ["-cm", "x"],  # bundled short options
     ["-mgpt"],  # a value glued to a short option
     ["-m", "a", "-m", "b"],  # repeated: click keeps the last, typer may say more
     ["--modle", "x"],  # a mistake: typer suggests --model
     ["-m"],  # a missing value
     ["-m", "-w"],  # a value that looks like an option
+    ["-m", "--", "x"],  # click takes `--` as the value here: left to typer like "-w"
+    ["--timeout", "--", "1"],
+    ["-", "--", "x"],  # a lone dash before `--`
+    ["-m", "a", "-m", "b", "--", "x"],  # what is unusual before `--` still is
+    ["--help", "--", "x"],
     ["--timeout", "0"],  # below the minimum
     ["--timeout", "nan"],
     ["--timeout", "inf"],
@@ -256,6 +301,32 @@ def test_whatever_the_quick_parser_accepts_click_parses_the_same(
 ) -> None:
     command, args = command_and_args
     quick = quick_params(command, args)
+    if quick is None:
+        return
+    try:
+        expected = click_params(command, args)
+    except ClickUsageError as error:  # pragma: no cover - the assertion says what differs
+        raise AssertionError(f"click refuses {command} {args}; the quick parser took it") from error
+    assert quick == expected
+
+
+@given(
+    st.sampled_from(sorted(TABLES)).flatmap(
+        lambda c: st.tuples(
+            st.just(c),
+            st.lists(words(TABLES[c][0]), max_size=5),
+            st.lists(words(TABLES[c][0]), max_size=5),
+        )
+    )
+)
+def test_after_a_double_dash_click_and_the_quick_parser_read_the_same_words(
+    command_before_after: tuple[str, list[str], list[str]],
+) -> None:
+    command, before, after = command_before_after
+    args = [*before, "--", *after]
+    quick = quick_params(command, args)
+    # What follows `--` never makes the quick parser decline: only what comes before it.
+    assert (quick is None) == (quick_params(command, before) is None)
     if quick is None:
         return
     try:

@@ -398,6 +398,7 @@ def test_ask_from_the_environment_loads_only_what_its_request_needs(
     [
         ["ask", "--no-save", "which space movies?"],
         ["ask", "--json", "-m", "gpt-4o-mini", "which space movies?"],
+        ["ask", "--no-save", "--", "-v which space movies?"],
     ],
 )
 def test_ask_creates_no_dataclass_of_ours_before_its_request(
@@ -415,6 +416,7 @@ def test_ask_creates_no_dataclass_of_ours_before_its_request(
         ["ask", "--no-save", "which space movies?"],
         ["--debug", "ask", "--plain", "--no-save", "-m", "gpt-4o-mini", "which space movies?"],
         ["ask", "--json", "--no-save", "--timeout", "30", "which", "space", "movies?"],
+        ["ask", "--no-save", "--", "-v is a flag? which space movies?"],
     ],
 )
 def test_a_plain_ask_runs_without_typer(args: list[str], server_env: dict[str, str]) -> None:
@@ -437,8 +439,9 @@ def test_a_plain_ask_runs_without_typer(args: list[str], server_env: dict[str, s
 def test_an_ask_the_quick_parser_declines_still_runs_through_typer(
     server_env: dict[str, str],
 ) -> None:
-    # `--` before the prompt is left to typer: the same question, asked through the app.
-    result = probe("run", ["ask", "--no-save", "--", "which space movies?"], env=server_env)
+    # A repeated option is left to typer: the same question, asked through the app.
+    args = ["ask", "--no-save", "--no-save", "which space movies?"]
+    result = probe("run", args, env=server_env)
     assert str(result["stdout"]).strip(), "ask printed no answer"
     assert loaded(result, ("typer",)) == ["typer"]
     assert loaded(result, ("sqlite3",)) == []

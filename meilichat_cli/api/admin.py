@@ -56,6 +56,18 @@ MASKED_KEY = re.compile(r"(?:XXX|.{2}XXXX|.{3}XXXXX|.{5}XXXXXX)\.\.\.", re.DOTAL
 MIN_CHAT_VERSION = (1, 15, 1)
 # Version facts the client acts on (the full table is in docs/versions.md).
 PATCH_INDEX_CHAT_SINCE = (1, 17, 0)  # PUT /indexes/{uid}/settings/chat before
+# Before, a `searchParameters` object without `limit` set the limit to 20.
+CHAT_LIMIT_KEPT_SINCE = (1, 16, 0)
+# The subfields of an index's `chat.searchParameters`, in the order Meilisearch shows them.
+CHAT_SEARCH_PARAMETERS = (
+    "hybrid",
+    "limit",
+    "sort",
+    "distinct",
+    "matchingStrategy",
+    "attributesToSearchOn",
+    "rankingScoreThreshold",
+)
 FILTER_ARGUMENT_SINCE = (1, 16, 0)  # `filter` tool argument, `prompts.searchFilterParam`
 RENDER_ROUTE_SINCE = (1, 48, 0)  # POST /render-template (experimental `renderRoute`)
 PAGE_SIZE = 100
@@ -511,7 +523,7 @@ def parse_expiry(text: str, now: datetime | None = None) -> str:
         if parsed is None:
             raise UsageError(
                 f"cannot read the expiry {value!r}",
-                hint="use a date (2026-12-31), an RFC 3339 time, or a duration like 30d or 12h",
+                hint="use a date (2030-12-31), an RFC 3339 time, or a duration like 30d or 12h",
             )
         moment = parsed
     if moment <= now:
@@ -631,28 +643,55 @@ class SettingsRequest:
         return {"method": self.method, "path": self.path, "fallbackMethod": self.fallback}
 
 
+def index_chat_settings_body(
+    client: MeiliClient, changes: Mapping[str, Any], current: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The body that makes exactly `changes` on this server. Meilisearch keeps every field a
+    body leaves out, with PUT (1.15.1–1.16.x) as with PATCH (1.17+), so `changes` go as they
+    are, except on 1.15.x (or an unknown version): there a `searchParameters` object without
+    `limit` sets the limit to 20, so the stored limit (`current`; `null` when none is set) is
+    sent along with it, which changes nothing on the servers that keep it."""
+    body = copy.deepcopy(dict(changes))
+    params = body.get("searchParameters")
+    if not isinstance(params, dict) or "limit" in params:
+        return body
+    found = server_version(client)
+    if found is not None and found >= CHAT_LIMIT_KEPT_SINCE:
+        return body
+    stored = current.get("searchParameters")
+    params["limit"] = stored.get("limit") if isinstance(stored, dict) else None
+    return body
+
+
 def index_chat_settings_request(
-    client: MeiliClient, index: str, changes: Mapping[str, Any] | None
+    client: MeiliClient,
+    index: str,
+    changes: Mapping[str, Any] | None,
+    current: Mapping[str, Any] | None = None,
 ) -> SettingsRequest:
-    """What `update_index_chat_settings` sends to this server, and `--dry-run` reports:
+    """What `send_index_chat_settings` sends to this server, and `--dry-run` reports:
     DELETE to reset everything (`changes` None); else PATCH from 1.17 on, PUT on 1.15.1–1.16.x,
-    and PATCH then PUT (on a 405) when the version could not be read."""
+    and PATCH then PUT (on a 405) when the version could not be read. The body is
+    `index_chat_settings_body` of `current`, the settings as stored (read when not given and
+    the body needs them)."""
     path = f"/indexes/{_segment(index)}/settings/chat"
     if changes is None:
         return SettingsRequest("DELETE", path, None)
     known = server_version(client) is not None
     method = index_chat_settings_method(client)
     fallback = "PUT" if method == "PATCH" and not known else None
-    return SettingsRequest(method, path, dict(changes), fallback)
+    if current is None and isinstance(changes.get("searchParameters"), dict):
+        current = index_chat_settings(client, index)
+    body = index_chat_settings_body(client, changes, current or {})
+    return SettingsRequest(method, path, body, fallback)
 
 
-def update_index_chat_settings(
-    client: MeiliClient, index: str, changes: Mapping[str, Any] | None
+def send_index_chat_settings(
+    client: MeiliClient, index: str, request: SettingsRequest
 ) -> dict[str, Any]:
-    """PATCH, or PUT before 1.17 (None resets everything); returns the enqueued task summary.
+    """Send `request` (from `index_chat_settings_request`); returns the enqueued task summary.
 
     When the version could not be read and PATCH is refused with 405, PUT is tried once."""
-    request = index_chat_settings_request(client, index, changes)
     with needs_action("settings.update", f"changing the settings of index {index!r}"):
         try:
             body = client.request_json(request.method, request.path, json_body=request.body)
@@ -664,6 +703,17 @@ def update_index_chat_settings(
     if not isinstance(task.get("taskUid"), int):
         raise ProtocolError("the server accepted the settings but sent no task uid")
     return task
+
+
+def update_index_chat_settings(
+    client: MeiliClient,
+    index: str,
+    changes: Mapping[str, Any] | None,
+    current: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """PATCH, or PUT before 1.17 (None resets everything); returns the enqueued task summary."""
+    request = index_chat_settings_request(client, index, changes, current)
+    return send_index_chat_settings(client, index, request)
 
 
 def default_index_chat_settings() -> dict[str, Any]:
@@ -680,19 +730,27 @@ def default_index_chat_settings() -> dict[str, Any]:
 def merge_index_chat_settings(
     current: Mapping[str, Any], changes: Mapping[str, Any] | None
 ) -> dict[str, Any]:
-    """What the settings will be once the task succeeds (for previews without waiting)."""
+    """What the settings will be once the task succeeds (for previews without waiting), merged
+    as Meilisearch merges them: a field left out is kept, `null` resets it to its default,
+    `searchParameters` merges subfield by subfield (shown in Meilisearch's order, a `hybrid`
+    with its default `semanticRatio`)."""
     if changes is None:
         return default_index_chat_settings()
     defaults = default_index_chat_settings()
     merged = copy.deepcopy(dict(current))
     for name, value in changes.items():
         if name == "searchParameters" and isinstance(value, dict):
-            params = merged.setdefault("searchParameters", {})
+            stored = merged.get("searchParameters")
+            params = dict(stored) if isinstance(stored, dict) else {}
             for key, sub in value.items():
                 if sub is None:
                     params.pop(key, None)
+                elif key == "hybrid" and isinstance(sub, dict):
+                    params[key] = {"semanticRatio": sub.get("semanticRatio", 0.5), **sub}
                 else:
                     params[key] = sub
+            order = {key: rank for rank, key in enumerate(CHAT_SEARCH_PARAMETERS)}
+            merged[name] = dict(sorted(params.items(), key=lambda kv: order.get(kv[0], len(order))))
         elif value is None:
             merged[name] = defaults.get(name)
         else:
@@ -889,17 +947,18 @@ def apply_index_chat_update(
     `taskUid` and `status`; then `chat`, the settings as
     they are after the task (or will be, without waiting or sending)."""
     result: dict[str, Any] = {"uid": index}
+    request = index_chat_settings_request(client, index, update.body, current)
     if update.dry_run:
         result["dryRun"] = True
-        result["wouldSend"] = update.body
-        result["wouldRequest"] = index_chat_settings_request(client, index, update.body).to_json()
-        result["chat"] = merge_index_chat_settings(current, update.body)
+        result["wouldSend"] = request.body
+        result["wouldRequest"] = request.to_json()
+        result["chat"] = merge_index_chat_settings(current, request.body)
         return result
-    task = update_index_chat_settings(client, index, update.body)
+    task = send_index_chat_settings(client, index, request)
     result["taskUid"] = task["taskUid"]
     if not update.wait:
         result["status"] = task.get("status", "enqueued")
-        result["chat"] = merge_index_chat_settings(current, update.body)
+        result["chat"] = merge_index_chat_settings(current, request.body)
         return result
     done = wait_for_task(client, int(task["taskUid"]), timeout=update.wait_timeout)
     result["status"] = done.get("status")

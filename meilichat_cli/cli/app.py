@@ -113,6 +113,9 @@ def execute(argv: list[str], context: RunContext, quick: QuickCommand | None = N
     parsed without typer (`cli/quick.py`): it then runs without building the Typer app."""
 
     def with_typer() -> None:
+        from meilichat_cli.cli.root import CarriedPastTyper
+
+        escaped: EOFError | None = None
         try:
             build_app()(args=argv, prog_name="meilichat", obj=context, standalone_mode=True)
         except SystemExit as exit_:
@@ -123,6 +126,12 @@ def execute(argv: list[str], context: RunContext, quick: QuickCommand | None = N
             if exit_.code == 1 and isinstance(cause, OSError) and cause.errno == errno.EPIPE:
                 raise BrokenPipeError(errno.EPIPE, "reader of stdout went away") from None
             raise
+        except CarriedPastTyper as carried:
+            escaped = carried.error
+        if escaped is not None:
+            # Raised again here, outside the handler, so that it is reported (and its
+            # traceback shown) as it is when the quick path raises it: a bug.
+            raise escaped
 
     return _guarded(argv, context, with_typer if quick is None else lambda: quick.run(context))
 

@@ -6,9 +6,12 @@ again in every `ask` of a script. Nothing about a plain `meilichat ask -w movies
 it. The entry point asks `parse(args)` first. A command line made only of `--debug`, a
 command of `QUICK_COMMANDS`, that command's own options in their plain spellings
 (`-m NAME`, `--model NAME`, `--model=NAME`, a flag) and words gets back the parameters exactly
-as click would have parsed them; anything else (`--help`, `--`, bundled short flags, a
+as click would have parsed them; so does one with `--`, which ends the options as it does for
+click: every word after it is a word of the question, even `--` or one that starts with a
+dash (`meilichat ask -- "-v is my question"`). Anything else (`--help`, bundled short flags, a
 repeated option, an unknown one, a value click must check or refuse, a value starting with
-`-`) gets None, and typer parses the line as always, with its help and its error messages.
+`-`, `-` itself before `--`) gets None, and typer parses the line as always, with its help and
+its error messages.
 
 Each command has one table of its options (`CHAT_OPTIONS`, `ASK_OPTIONS`: the connection
 options of `cli/options.py` and the command's own, as click lists them) and one body that
@@ -160,6 +163,10 @@ def parse(args: list[str]) -> QuickCommand | None:
     words: list[str] = []
     rest = iter(args[position + 1 :])
     for word in rest:
+        if word == "--":
+            # The end of the options, as click's parser reads it: the rest are words.
+            words.extend(rest)
+            break
         if not word.startswith("-"):
             words.append(word)
             continue

@@ -85,11 +85,27 @@ class LazyCommands(TyperGroup):
             raise
 
 
+class CarriedPastTyper(Exception):
+    """An EOFError that escaped a command, carried past typer to the error boundary, which
+    raises `error` again (`cli/app.py`).
+
+    typer's `main` turns an EOFError into "Aborted." and exit 1 itself. Ctrl-D at a prompt
+    never gets that far (`cli/prompts.py` makes it Interrupted, and click's prompts raise
+    Abort, below), so one that does is a bug, and is reported as every other bug is, as it is
+    on the quick path (`cli/quick.py`), where no typer stands in between: one line, exit 1,
+    the traceback with --debug."""
+
+    def __init__(self, error: EOFError) -> None:
+        super().__init__(repr(error))
+        self.error = error
+
+
 @contextlib.contextmanager
 def _click_errors_as_ours() -> Any:
     """click's usage errors become UsageError, and Ctrl-C or Ctrl-D at one of its prompts
     (Abort, which typer would report as "Aborted." with exit 1, the code of a bug) becomes
-    Interrupted: exit 130, nothing changed."""
+    Interrupted: exit 130, nothing changed. An EOFError goes past typer to the boundary
+    (`CarriedPastTyper`)."""
     from meilichat_cli.cli.typer_compat import Abort, ClickUsageError, NoArgsIsHelpError
     from meilichat_cli.errors import Interrupted, UsageError
 
@@ -97,6 +113,8 @@ def _click_errors_as_ours() -> Any:
         yield
     except Abort:
         raise Interrupted("cancelled; nothing was changed") from None
+    except EOFError as error:
+        raise CarriedPastTyper(error) from error
     except NoArgsIsHelpError:
         raise  # the help page, printed by typer, is the answer to a bare group
     except ClickUsageError as error:

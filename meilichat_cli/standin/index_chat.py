@@ -1,11 +1,15 @@
 """Index-level `chat` settings (docs/protocol.md#index-chat-settings): defaults, body validation,
 merging, task checks.
 
-A PATCH is validated synchronously (400 `invalid_settings_index_chat` for unknown keys and
-wrong types), merged field by field (`searchParameters` per subfield, `null` = reset), and the
-deeper checks run later, when the settings task is processed: a Liquid syntax error fails the
-task with `invalid_chat_setting_document_template`, `documentTemplateMaxBytes: 0` with
-`invalid_settings_embedders`.
+An update (PUT until 1.16.x, PATCH from 1.17: one handler, only the verb changed) is
+validated synchronously (400 `invalid_settings_index_chat` for unknown keys and wrong types),
+read as Meilisearch's deserializer reads it (`parsed`: fields in declared order, the defaults
+it fills in), merged field by field into the stored settings (absent = kept, `null` = reset,
+`searchParameters` per subfield; a `null` body resets everything), and the deeper checks run
+later, when the settings task is processed: a Liquid syntax error fails the task with
+`invalid_chat_setting_document_template`, `documentTemplateMaxBytes: 0` with
+`invalid_settings_embedders`. docs/versions.md#index-chat-settings-updates says where in
+Meilisearch each rule comes from.
 
 Stdlib only; imports `server.apierror`, `server.deserr` and `protocol.template`.
 """
@@ -135,8 +139,32 @@ def _validate_hybrid(value: Any) -> None:
         )
 
 
+def parsed(body: dict[str, Any] | None, *, limit_default: int | None) -> dict[str, Any] | None:
+    """A validated body as Meilisearch holds it once deserialized (what the task's `details`
+    show and what `merge` applies): the fields in declared order, a `hybrid` with its
+    `semanticRatio` (0.5 when absent) before its `embedder`, and, when `limit_default` is
+    given (1.15.x), a `searchParameters` object without `limit` gets that limit."""
+    if body is None:
+        return None
+    result = {name: body[name] for name in FIELDS if name in body}
+    params = result.get("searchParameters")
+    if isinstance(params, dict):
+        params = dict(params)
+        if limit_default is not None and "limit" not in params:
+            params["limit"] = limit_default
+        hybrid = params.get("hybrid")
+        if isinstance(hybrid, dict):
+            params["hybrid"] = {
+                "semanticRatio": hybrid.get("semanticRatio", 0.5),
+                "embedder": hybrid["embedder"],
+            }
+        result["searchParameters"] = {k: params[k] for k in SEARCH_PARAMETERS if k in params}
+    return result
+
+
 def merge(current: dict[str, Any], body: dict[str, Any] | None) -> dict[str, Any]:
-    """`current` with `body` applied (None resets everything)."""
+    """`current` with `body` applied (None resets everything): a field the body lacks keeps
+    its stored value, a `null` one goes back to its default."""
     if body is None:
         return default_chat_settings()
     merged = copy.deepcopy(current)
@@ -153,8 +181,8 @@ def merge(current: dict[str, Any], body: dict[str, Any] | None) -> dict[str, Any
                     params.pop(key, None)
                 elif key == "hybrid":
                     params[key] = {
-                        "embedder": sub["embedder"],
                         "semanticRatio": sub.get("semanticRatio", 0.5),
+                        "embedder": sub["embedder"],
                     }
                 else:
                     params[key] = sub

@@ -445,10 +445,13 @@ class Api:
         return self._enqueue_chat(params["index"], None)
 
     def _update_chat(self, uid: str, body: Any) -> Response:
+        """PUT (until 1.16.x) or PATCH (from 1.17) of an index's chat settings: the same
+        handler in Meilisearch, only the verb changed. A `null` body is a reset."""
         index_chat.validate_body(body)
         if body is not None and not self.state.features["chatCompletions"]:
             raise feature_not_enabled("setting `chat` in the index settings")
-        return self._enqueue_chat(uid, body)
+        limit = self.state.version.chat_search_limit_default
+        return self._enqueue_chat(uid, index_chat.parsed(body, limit_default=limit))
 
     def _enqueue_chat(self, uid: str, body: dict[str, Any] | None) -> Response:
         """Enqueue a chat-settings task (`None` resets to the defaults). An unknown index is

@@ -2,10 +2,10 @@
 
 `EMULATIONS` maps a version name (`1.15.1`, `1.16`, `1.17`, `1.42`, `1.48`, `1.50`) to an
 `Emulation`: the facts of that release that a chat client can observe (the `/version` answer,
-the verb of the index chat-settings route, the internal search tool's arguments, the workspace
-sources and default prompts, how bodies are validated, which keys and actions exist, which
-routes and experimental features are there). Routes read these fields instead of comparing
-version numbers, so every behaviour switch is a row here.
+the verb of the index chat-settings route and its 1.15.x `limit` default, the internal search
+tool's arguments, the workspace sources and default prompts, how bodies are validated, which
+keys and actions exist, which routes and experimental features are there). Routes read these
+fields instead of comparing version numbers, so every behaviour switch is a row here.
 
 The default prompts are Meilisearch's own `DEFAULT_CHAT_*` constants
 (`crates/meilisearch-types/src/features.rs`), copied verbatim: clients show and diff them.
@@ -219,6 +219,9 @@ class Emulation:
     commit_date: str
     # PUT until 1.16.x, PATCH from 1.17.0 (meilisearch PR #5807).
     index_chat_method: str
+    # A `searchParameters` object sent without `limit` sets the limit to this (1.15.x: 20);
+    # None from 1.16.0 (meilisearch PR #5770), where an absent limit is kept.
+    chat_search_limit_default: int | None
     # `filter` argument of `_meiliSearchInIndex` and `prompts.searchFilterParam` (1.16.0).
     filter_argument: bool
     sources: tuple[str, ...]
@@ -260,6 +263,7 @@ def _emulation(
         commit_sha=sha,
         commit_date=date,
         index_chat_method="PATCH" if version >= (1, 17, 0) else "PUT",
+        chat_search_limit_default=None if version >= (1, 16, 0) else 20,
         filter_argument=version >= (1, 16, 0),
         sources=SOURCES_1_16 if version >= (1, 16, 0) else SOURCES_1_15,
         prompts=PROMPTS_1_16 if version >= (1, 16, 0) else PROMPTS_1_15,

@@ -1,7 +1,8 @@
 """`meilichat demo`: the bundled stand-in Meilisearch, so everything runs without a server.
 
 With a question it starts the stand-in server in-process on an ephemeral loopback port and
-answers it exactly as `ask` would (it takes `ask`'s question and output options); with no
+answers it exactly as `ask` would (it takes `ask`'s question and output options, and its
+`--timeout` and `--max-time`, which bound the answers here and in the REPL); with no
 question it opens the REPL on it; with `--serve` it runs the server in the foreground for
 other clients (meilichat profiles, curl, SDKs) and prints the lines that connect meilichat
 to it. Its conversations are saved under the profile `demo`, and continue only here
@@ -16,11 +17,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from meilichat_cli.api.connect import ConnectionFlags
+from meilichat_cli.api.connect import (
+    DEFAULT_ANSWER_TIMEOUT,
+    DEFAULT_READ_TIMEOUT,
+    ConnectionFlags,
+)
 from meilichat_cli.cli.completion.completers import choices
 from meilichat_cli.cli.context import run_context
 from meilichat_cli.cli.options import (
+    MaxTimeOption,
     ModelOption,
+    TimeoutOption,
     TurnOptions,
     finite,
     with_option_groups,
@@ -116,6 +123,8 @@ def demo(
     *,
     turn: TurnOptions,
     model: ModelOption = None,
+    timeout: TimeoutOption = DEFAULT_READ_TIMEOUT,
+    max_time: MaxTimeOption = DEFAULT_ANSWER_TIMEOUT,
     delay: Annotated[
         float,
         typer.Option(
@@ -190,7 +199,7 @@ def demo(
             ca_bundle=None,
             insecure=False,
         )
-        flags = DemoFlags(fixed=connection)
+        flags = DemoFlags(fixed=connection, timeout=timeout, max_time=max_time)
         # Nothing of the user's connection settings (proxies included) applies to the
         # demo on loopback.
         ctx.environ = {

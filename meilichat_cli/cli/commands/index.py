@@ -1,11 +1,12 @@
 """`meilichat index list` and `meilichat index chat-settings INDEX`: what the model is told
 about each index and how each document is shown to it.
 
-Without change options, `chat-settings` shows the settings. With them it PATCHes only the
-fields given, waits for the settings task (`--no-wait` skips) and exits 7 when the task
-fails. `--preview` renders a few documents through the template exactly as the model will
-see them (template, then the byte limit); with `--dry-run` nothing is sent, so a template can
-be tried before it is saved. Only typer is imported at module level.
+Without change options, `chat-settings` shows the settings. With them it sends only the
+fields given (PATCH, or PUT before Meilisearch 1.17: both keep the fields left out), waits
+for the settings task (`--no-wait` skips) and exits 7 when the task fails. `--preview`
+renders a few documents through the template exactly as the model will see them (template,
+then the byte limit); with `--dry-run` nothing is sent, so a template can be tried before it
+is saved. Only typer is imported at module level.
 """
 
 from __future__ import annotations
@@ -457,7 +458,8 @@ def _report_change(
         if body is None:
             line += " (reset every chat setting to its default)"
         else:
-            line += " with " + json.dumps(body, ensure_ascii=False)
+            # The body this version gets (on 1.15.x it may carry the stored limit along).
+            line += " with " + json.dumps(result.get("wouldSend", body), ensure_ascii=False)
         if request.get("fallbackMethod"):
             line += (
                 f" ({request['fallbackMethod']} instead if the server refuses"
