@@ -5,12 +5,26 @@ attributes, the chat settings a well-run index would have, and its documents; `o
 marks an index the scripted model searches only when a question names it (the multi-tenant
 `tickets`). At start the documents go into one FTS5 table per index (a few milliseconds).
 
-Ranking mimics Meilisearch closely enough for a demo: every query word must match (the last
-one as a prefix), and with the default `last` matching strategy words are dropped from the end
-until something matches; hits are ordered by BM25 with earlier searchable attributes weighing
-more. An empty query returns every document in stored order. Filters come from `filters.py`.
+Matching: every query word must match (itself, its crude stem as a prefix, a term within
+the typo budget; the last one also as a prefix), and with the default `last` matching strategy
+words are dropped from the end until something matches (Meilisearch would go on to return
+documents matching fewer words after those; the stand-in stops at the first count that
+matches). An empty query returns every document in stored order. Filters come from `filters.py`.
 
-Stdlib only (sqlite3, json); imports `server.filters`.
+Ranking works as Meilisearch's bucket sort: each rule judges a hit with a rank from 1 (worst)
+to a max rank (best), and hits are ordered by the rules one after the other — words (query
+words kept), typo (typos used out of the words' budget), proximity (distance between
+consecutive words in one attribute, 0 to 7 each), attribute (which searchable attribute each
+word is first in, then how near its start, positions bucketed as Meilisearch stores them),
+the request's `sort` rules, then exactness (an attribute that is the query or starts with it,
+then how many words match exactly). FTS5's BM25 only breaks ties left by every rule.
+`_rankingScore` is Meilisearch's composition of the ranks (sort rules excluded): each rule's
+rank is a digit of a mixed-radix number, the first rule the most significant, divided by the
+largest such number. A hit that wins on an earlier rule therefore always scores higher, and
+without `sort` the scores never rise down the list. Positions count words only (Meilisearch
+also adds 8 after a sentence-ending separator); the typo budget and stems are approximations.
+
+Stdlib only (sqlite3, json); imports `standin.filters` and nothing else of meilichat.
 """
 
 from __future__ import annotations
