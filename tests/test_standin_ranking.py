@@ -142,6 +142,26 @@ def test_a_word_in_the_second_attribute_at_position_two() -> None:
     assert ranking.score == pytest.approx(182 / 264)
 
 
+def test_positions_jump_across_a_clause_ending_separator_and_into_the_next_array_value() -> None:
+    data = tiny_index(
+        [
+            {"id": 1, "title": "Odyssey: space", "overview": ""},
+            {"id": 2, "title": "Odyssey space", "overview": ""},
+            {"id": 3, "title": ["Odyssey", "space"], "overview": ""},
+        ]
+    )
+    after_colon, plain, array = (rank_document(data, doc, "space") for doc in data.documents)
+    # Position 8 (one word, then ": ") costs 4 of 10; position 1 costs 1.
+    assert after_colon.details["attribute"]["queryWordDistanceScore"] == pytest.approx(7 / 11)
+    assert plain.details["attribute"]["queryWordDistanceScore"] == pytest.approx(10 / 11)
+    assert array.details["attribute"]["queryWordDistanceScore"] == pytest.approx(7 / 11)
+    # Two words across a hard separator are 8 apart: the worst proximity.
+    across = rank_document(data, data.documents[0], "odyssey space")
+    beside = rank_document(data, data.documents[1], "odyssey space")
+    assert across.details["proximity"]["score"] == pytest.approx(1 / 8)
+    assert beside.details["proximity"]["score"] == 1.0
+
+
 def test_a_typo_costs_a_rank_and_a_partial_match_a_word() -> None:
     data = tiny_index([{"id": 1, "title": "Dune", "overview": "a desert planet of spice"}])
     typo = rank_document(data, data.documents[0], "space")

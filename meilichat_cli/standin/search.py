@@ -21,8 +21,9 @@ then how many words match exactly). FTS5's BM25 only breaks ties left by every r
 `_rankingScore` is Meilisearch's composition of the ranks (sort rules excluded): each rule's
 rank is a digit of a mixed-radix number, the first rule the most significant, divided by the
 largest such number. A hit that wins on an earlier rule therefore always scores higher, and
-without `sort` the scores never rise down the list. Positions count words only (Meilisearch
-also adds 8 after a sentence-ending separator); the typo budget and stems are approximations.
+without `sort` the scores never rise down the list. Word positions are counted as Meilisearch
+counts them (8 across a clause-ending separator or into the next value of an array); the typo
+budget and stems are approximations.
 
 Stdlib only (sqlite3, json); imports `standin.filters` and nothing else of meilichat.
 """
@@ -35,6 +36,7 @@ import re
 import sqlite3
 import threading
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -262,14 +264,22 @@ def rank_document(
     """Judge one document against the query with each ranking rule, as Meilisearch's rules
     would (see the module docstring for what each rule measures here)."""
     words = [_fold(w) for w in query_words(q)]
-    fields = [_tokens(doc.get(attr)) for attr in data.searchable]
+    placed = [_placed_words(doc.get(attr)) for attr in data.searchable]
+    fields = [[term for term, _ in words_placed] for words_placed in placed]
     ranks: list[Rank] = []
     details: dict[str, Any] = {}
     order = 0
     kept: list[str] = []
     if words:
-        kept = words[: _words_matched(words, fields)]
-        costs = [_word_cost(w, fields, prefix=n == len(kept) - 1) for n, w in enumerate(kept)]
+        known: dict[tuple[str, bool], _WordCost] = {}
+
+        def cost_of(word: str, prefix: bool) -> _WordCost:
+            if (word, prefix) not in known:
+                known[word, prefix] = _word_cost(word, placed, prefix=prefix)
+            return known[word, prefix]
+
+        kept = words[: _words_matched(words, cost_of)]
+        costs = [cost_of(w, n == len(kept) - 1) for n, w in enumerate(kept)]
         words_rank = (len(kept), len(words))
         typo_rank = _typo_rank(kept, costs)
         proximity_rank = _proximity_rank(kept, costs, len(fields))
@@ -338,14 +348,11 @@ def ranking_details(
 _WordCost = tuple[int, int, int, list[list[int]]] | None
 
 
-def _words_matched(words: list[str], fields: list[list[str]]) -> int:
+def _words_matched(words: list[str], cost_of: Callable[[str, bool], _WordCost]) -> int:
     """The `words` rule with the `last` strategy: how many query words, from the first,
     the document matches (the last one kept as a prefix, as the engine searched them)."""
     for kept in range(len(words), 0, -1):
-        if all(
-            _word_cost(word, fields, prefix=n == kept - 1) is not None
-            for n, word in enumerate(words[:kept])
-        ):
+        if all(cost_of(word, n == kept - 1) is not None for n, word in enumerate(words[:kept])):
             return kept
     return 0
 
@@ -354,7 +361,7 @@ def _typo_budget(word: str) -> int:
     return 0 if len(word) < _ONE_TYPO else 1 if len(word) < _TWO_TYPOS else 2
 
 
-def _word_cost(word: str, fields: list[list[str]], *, prefix: bool) -> _WordCost:
+def _word_cost(word: str, fields: list[list[tuple[str, int]]], *, prefix: bool) -> _WordCost:
     """Where and how well `word` occurs in the document's attributes, with the same
     derivations the engine searched: itself (a prefix when last), its stem as a prefix,
     and terms within the typo budget."""
@@ -364,7 +371,7 @@ def _word_cost(word: str, fields: list[list[str]], *, prefix: bool) -> _WordCost
     positions: list[list[int]] = []
     for terms in fields:
         found: list[int] = []
-        for position, term in enumerate(terms):
+        for term, position in terms:
             exact = term == word or (prefix and term.startswith(word))
             if exact or (stem != word and term.startswith(stem)):
                 typos = 0
@@ -445,9 +452,36 @@ def _exact_attribute(kept: list[str], fields: list[list[str]]) -> tuple[str, Ran
     return "noExactMatch", (1, 3)
 
 
-def _tokens(value: Any) -> list[str]:
-    """An attribute's words as the engine stores them (lower-case, no diacritics)."""
-    return _WORD_RE.findall(_fold(_flatten(value)))
+# Separators that end a clause (charabia's Latin "context" separators): the next word stands
+# 8 positions further instead of 1. A lone "." or "," (as in "2.5") is not one.
+_HARD_SEPARATORS = (". ", ", ", "!", "?", ":", ";", "¡", "¿", "§", "¶")
+
+
+def _placed_words(value: Any) -> list[tuple[str, int]]:
+    """An attribute's words (lower-case, no diacritics) with their positions, counted as
+    Meilisearch counts them: 1 between words, 8 across a clause-ending separator, and each
+    further value of an array starting 8 after the last word of the one before."""
+    placed: list[tuple[str, int]] = []
+    for leaf in _leaves(value):
+        text = _fold(leaf)
+        position = placed[-1][1] + _MAX_PROXIMITY if placed else 0
+        previous_end: int | None = None
+        for match in _WORD_RE.finditer(text):
+            if previous_end is not None:
+                gap = text[previous_end : match.start()]
+                hard = any(separator in gap for separator in _HARD_SEPARATORS)
+                position += _MAX_PROXIMITY if hard else 1
+            placed.append((match.group(), position))
+            previous_end = match.end()
+    return placed
+
+
+def _leaves(value: Any) -> list[str]:
+    if isinstance(value, list):
+        return [leaf for item in value for leaf in _leaves(item)]
+    if isinstance(value, dict):
+        return [leaf for item in value.values() for leaf in _leaves(item)]
+    return [] if value is None else [str(value)]
 
 
 _SUFFIXES = (
