@@ -454,7 +454,7 @@ def _exact_attribute(kept: list[str], fields: list[list[str]]) -> tuple[str, Ran
 
 # Separators that end a clause (charabia's Latin "context" separators): the next word stands
 # 8 positions further instead of 1. A lone "." or "," (as in "2.5") is not one.
-_HARD_SEPARATORS = (". ", ", ", "!", "?", ":", ";", "¡", "¿", "§", "¶")
+_HARD_SEPARATORS = (". ", ", ", "!", "?", ":", ";", "¡", "¿", "\u00a7", "\u00b6")
 
 
 def _placed_words(value: Any) -> list[tuple[str, int]]:
