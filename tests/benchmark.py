@@ -3,7 +3,8 @@
     python tests/benchmark.py [--quick] [--repeat N] [--only GROUP,...] [--venv DIR] [--llm PATH]
 
 What it measures, and against what (every line in the same run, contenders interleaved,
-≥ 7 runs each by default after one untimed warm-up; medians):
+≥ 7 runs each by default after one untimed warm-up, three times as many for the groups
+whose round is short; medians):
 
     startup  `meilichat --version` and `--help` against `python -c pass`
     ttft     time to first answer text on a pseudo-terminal (the server waits 300 ms)
@@ -59,7 +60,7 @@ import termios
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +77,11 @@ BATCH_QUESTIONS = 24
 BATCH_CONCURRENCY = (1, 4, 16)
 RUN_TIMEOUT = 120.0
 GROUPS = ("startup", "ttft", "long", "paced", "repl", "batch", "peers")
+# Groups whose round takes a second or two run three times as many rounds: their lines move by
+# tens of milliseconds from one run to the next on a shared machine (a neighbour's burst adds
+# 100 ms of CPU to a 250 ms answer), and the per-token slopes are differences of such medians.
+SHORT_GROUPS = frozenset({"startup", "ttft", "long", "repl"})
+SHORT_GROUP_ROUNDS = 3
 
 # The stand-in server, in a process of its own, run by the clean environment's Python. It
 # prints its address, then one JSON line per request arrival and per stream handed over in
@@ -1185,10 +1191,23 @@ def machine(python: Path) -> dict[str, Any]:
     }
 
 
+def rounds(group: str, repeat: int) -> int:
+    return repeat * SHORT_GROUP_ROUNDS if group in SHORT_GROUPS else repeat
+
+
+def runs_each(repeat: int) -> str:
+    short = ", ".join(g for g in GROUPS if g in SHORT_GROUPS)
+    return f"{repeat} runs each ({repeat * SHORT_GROUP_ROUNDS} for {short})"
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="3 runs each instead of 7")
-    parser.add_argument("--repeat", type=int, help="runs per contender (default 7; quick 3)")
+    parser.add_argument(
+        "--quick", action="store_true", help="3 runs each instead of 7 (9 for the short groups)"
+    )
+    parser.add_argument(
+        "--repeat", type=int, help="runs per contender (default 7; quick 3); short groups 3×"
+    )
     parser.add_argument("--json", default="bench-results.json", help="where to write samples")
     parser.add_argument("--venv", default=str(REPO / ".bench-venv"), help="clean environment")
     parser.add_argument(
@@ -1237,11 +1256,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 progress=progress,
                 llm=args.llm,
             )
-            progress(f"server {server.url} (own process); {args.repeat} runs each")
+            progress(f"server {server.url} (own process); {runs_each(args.repeat)}")
             results: Results = {}
             for group in args.groups:
                 progress(f"{group}…")
-                BENCHES[group](bench, results)
+                BENCHES[group](replace(bench, repeat=rounds(group, args.repeat)), results)
     finally:
         server.close()
     lines = budget_lines(results)
@@ -1250,7 +1269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"meilichat benchmark, {info['date']}: {info['nproc']} CPUs {info['arch']}, Python "
         f"{info['python']} (clean venv), load {load_before:.2f} → {os.getloadavg()[0]:.2f}, "
-        f"{args.repeat} runs each, medians"
+        f"{runs_each(args.repeat)}, medians"
     )
     print(render_table(lines))
     for failure in bench.failures:

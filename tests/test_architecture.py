@@ -7,6 +7,7 @@ The layers and the forbidden imports are declared once, in pyproject.toml
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -24,11 +25,16 @@ def test_imports_respect_the_declared_layers() -> None:
 @pytest.mark.parametrize(
     "module", sorted(PACKAGE.rglob("*.py")), ids=lambda p: str(p.relative_to(PACKAGE))
 )
-def test_every_module_says_what_it_does(module: Path) -> None:
+def test_every_module_says_what_it_does_and_what_it_imports(module: Path) -> None:
     tree = ast.parse(module.read_text(encoding="utf-8"))
     if not tree.body and module.name == "__init__.py":
         return
-    assert ast.get_docstring(tree), f"{module} has no module docstring"
+    docstring = ast.get_docstring(tree)
+    assert docstring, f"{module} has no module docstring"
+    # The second half of a module's contract: what it may or must not import.
+    assert re.search(r"import|stdlib|standard library", docstring, re.IGNORECASE), (
+        f"{module}'s docstring does not say what it imports"
+    )
 
 
 def test_no_catch_all_helper_modules() -> None:

@@ -87,3 +87,11 @@ def test_llm_gets_one_private_model_per_scenario(tmp_path: Path) -> None:
     assert 'api_base: "http://127.0.0.1:7700/chats/movies"' in models
     assert (home / "keys.json").read_text() == '{"bench": "key"}'
     assert env["MEILICHAT_URL"] == Server.url
+
+
+def test_short_groups_run_three_times_the_rounds_of_the_slow_ones() -> None:
+    assert benchmark.rounds("long", 7) == 21
+    assert benchmark.rounds("ttft", 3) == 9
+    assert benchmark.rounds("paced", 7) == 7
+    assert benchmark.rounds("batch", 7) == 7
+    assert benchmark.runs_each(7) == "7 runs each (21 for startup, ttft, long, repl)"

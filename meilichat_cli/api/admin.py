@@ -523,7 +523,7 @@ def parse_expiry(text: str, now: datetime | None = None) -> str:
         if parsed is None:
             raise UsageError(
                 f"cannot read the expiry {value!r}",
-                hint="use a date (2026-12-31), an RFC 3339 time, or a duration like 30d or 12h",
+                hint="use a date (2030-12-31), an RFC 3339 time, or a duration like 30d or 12h",
             )
         moment = parsed
     if moment <= now:

@@ -187,7 +187,7 @@ def parse_expires(text: str, *, now: float | None = None) -> int:
     except ValueError:
         raise UsageError(
             f"--expires {value!r} is neither a duration nor an ISO time",
-            hint="e.g. --expires 1h, --expires 30m, --expires 2025-12-31T00:00:00Z",
+            hint="e.g. --expires 1h, --expires 30m, --expires 2030-12-31T00:00:00Z",
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)

@@ -132,7 +132,7 @@ def create(
         typer.Option(
             "--expires",
             metavar="WHEN",
-            help="Expiry: a date (2026-12-31), an RFC 3339 time, or 30d / 12h.",
+            help="Expiry: a date (2030-12-31), an RFC 3339 time, or 30d / 12h.",
         ),
     ] = None,
     name: Annotated[

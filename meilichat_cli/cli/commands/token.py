@@ -64,7 +64,7 @@ def create(
         typer.Option(
             "--expires",
             help="When the token expires: a duration (1h, 30m, 2d) or an ISO time"
-            " (2025-12-31T00:00:00Z). Without it the token lives as long as its parent key.",
+            " (2030-12-31T00:00:00Z). Without it the token lives as long as its parent key.",
             metavar="WHEN",
             show_default=False,
         ),
