@@ -178,7 +178,7 @@ _TEXT_CHUNK = (
 # two regular-expression matches (for surrounding whitespace) to every event.
 # (An attribute every decoder has, which typeshed does not list.)
 _scan_once: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
-# Only used on the rare payloads that contain a `\\uD8xx`-style escape.
+# Only used on the rare payloads that contain a `\\uD8xx`-style escape (see `_parse`).
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -195,54 +195,51 @@ def decode_event(data: str, number: int) -> list[Event]:
         if not content:
             return []
         return [TextDelta(content, _json_string(match[1]))]
-    if data[:1] == "{":
-        # Any other common chunk (another server's field order, say): one choice whose delta
-        # carries text, no tool calls, no finish reason, no usage. Each of those is checked
-        # on the parsed object, so anything else takes the general path below, which gives
-        # the same events for this chunk (and the errors for any other).
-        try:
-            payload, end = _scan_once(data, 0)
-        except (StopIteration, ValueError, RecursionError):
-            end = -1
-        if end == len(data) and type(payload) is dict:
-            if "\\u" in data and ("\\ud" in data or "\\uD" in data):
-                payload = _without_surrogates(payload)
-            choices = payload.get("choices")
-            if type(choices) is list and len(choices) == 1 and payload.get("type") != "error":
-                choice = choices[0]
-                delta = choice.get("delta") if type(choice) is dict else None
-                if (
-                    type(delta) is dict
-                    and type(delta.get("content")) is str
-                    and delta.get("tool_calls") is None
-                    and choice.get("finish_reason") is None
-                    and type(payload.get("usage")) is not dict
-                ):
-                    content = delta["content"]
-                    if not content:
-                        return []
-                    completion_id = payload.get("id")
-                    if type(completion_id) is not str:
-                        completion_id = None
-                    return [TextDelta(content, completion_id)]
     return _decode_general(data, number)
 
 
 def _decode_general(data: str, number: int) -> list[Event]:
-    """`decode_event` for any chunk, the common one included (the fast paths give the same
-    events for what they accept)."""
-    if data.strip() == _DONE:
-        return [Done()]
+    """`decode_event` for any chunk, the common one included (the pattern gives the same
+    events for what it accepts): the chunk is parsed once, then a single-choice text delta
+    (another server's field order, say) leaves after a few checks and anything else is walked
+    by `_payload_events`, which gives the same events for it."""
     try:
-        payload = _loads(data)
+        payload = _parse(data)
     except (ValueError, RecursionError):
+        # `[DONE]` is not JSON: looked for only when the parse fails, not on every chunk.
+        if data.strip() == _DONE:
+            return [Done()]
         raise ProtocolError(f"Malformed event #{number} from server: {_excerpt(data)}") from None
     if not isinstance(payload, dict):
         raise ProtocolError(
             f"Malformed event #{number} from server: expected a JSON object, got "
             f"{_json_type(payload)}: {_excerpt(data)}"
         )
+    choices = payload.get("choices")
+    if type(choices) is list and len(choices) == 1 and payload.get("type") != "error":
+        # One choice whose delta carries text, no tool calls, no finish reason, no usage (and,
+        # with a list of choices, not an error event): its one `TextDelta`, or none for "".
+        choice = choices[0]
+        delta = choice.get("delta") if type(choice) is dict else None
+        if (
+            type(delta) is dict
+            and type(content := delta.get("content")) is str
+            and delta.get("tool_calls") is None
+            and choice.get("finish_reason") is None
+            and type(payload.get("usage")) is not dict
+        ):
+            if not content:
+                return []
+            completion_id = payload.get("id")
+            if type(completion_id) is not str:
+                completion_id = None
+            return [TextDelta(content, completion_id)]
+    return _payload_events(payload, number)
 
+
+def _payload_events(payload: dict[str, Any], number: int) -> list[Event]:
+    """The events of a parsed chunk, every field looked at: errors name the field (their
+    where-strings are built only when one is raised)."""
     choices = payload.get("choices")
     # Error events have no `choices` (docs/protocol.md#in-band-errors): look at them before touching
     # choices.
@@ -262,31 +259,33 @@ def _decode_general(data: str, number: int) -> list[Event]:
     tools: list[Event] = []
     finishes: list[Event] = []
     for position, choice in enumerate(choices):
-        where = f"choices[{position}]"
         if not isinstance(choice, dict):
-            raise _wrong_type(number, where, "an object", choice)
+            raise _wrong_type(number, _field(position), "an object", choice)
         delta = choice.get("delta")
         if delta is not None:
             if not isinstance(delta, dict):
-                raise _wrong_type(number, f"{where}.delta", "an object", delta)
+                raise _wrong_type(number, _field(position, ".delta"), "an object", delta)
             content = delta.get("content")
             if content is not None:
                 if not isinstance(content, str):
-                    raise _wrong_type(number, f"{where}.delta.content", "a string", content)
+                    where = _field(position, ".delta.content")
+                    raise _wrong_type(number, where, "a string", content)
                 if content:
                     texts.append(TextDelta(content, completion_id))
             calls = delta.get("tool_calls")
             if calls is not None:
                 if not isinstance(calls, list):
-                    raise _wrong_type(number, f"{where}.delta.tool_calls", "an array", calls)
+                    where = _field(position, ".delta.tool_calls")
+                    raise _wrong_type(number, where, "an array", calls)
                 for call_position, call in enumerate(calls):
-                    event = _tool_event(call, number, f"{where}.delta.tool_calls[{call_position}]")
+                    event = _tool_event(call, number, position, call_position)
                     if event is not None:
                         tools.append(event)
         reason = choice.get("finish_reason")
         if reason is not None:
             if not isinstance(reason, str):
-                raise _wrong_type(number, f"{where}.finish_reason", "a string", reason)
+                where = _field(position, ".finish_reason")
+                raise _wrong_type(number, where, "a string", reason)
             finishes.append(Finished(reason))
 
     events = texts + tools + finishes
@@ -296,10 +295,11 @@ def _decode_general(data: str, number: int) -> list[Event]:
     return events
 
 
-def _tool_event(call: Any, number: int, where: str) -> Event | None:
-    """One `_meili*` tool call, parsed on its own: these are never split or merged by index."""
+def _tool_event(call: Any, number: int, position: int, call_position: int) -> Event | None:
+    """One `_meili*` tool call (the `call_position`-th of the `position`-th choice), parsed on
+    its own: these are never split or merged by index."""
     if not isinstance(call, dict):
-        raise _wrong_type(number, where, "an object", call)
+        raise _wrong_type(number, _call_where(position, call_position), "an object", call)
     function = call.get("function")
     if not isinstance(function, dict):
         return None
@@ -308,9 +308,10 @@ def _tool_event(call: Any, number: int, where: str) -> Event | None:
         return None  # the provider's own tools never reach the client; ignore anything else
     raw = function.get("arguments")
     if not isinstance(raw, str):
-        raise _wrong_type(number, f"{where}.function.arguments", "a string", raw)
+        where = f"{_call_where(position, call_position)}.function.arguments"
+        raise _wrong_type(number, where, "a string", raw)
     try:
-        arguments = _loads(raw)
+        arguments = _parse(raw)
     except (ValueError, RecursionError):
         arguments = None
     if not isinstance(arguments, dict):
@@ -330,6 +331,10 @@ def _tool_event(call: Any, number: int, where: str) -> Event | None:
     return _search_progress(call_id, _first_present(arguments, PROGRESS_ARGUMENT_NAMES))
 
 
+def _call_where(position: int, call_position: int) -> str:
+    return _field(position, f".delta.tool_calls[{call_position}]")
+
+
 def _first_present(arguments: dict[str, Any], names: tuple[str, ...]) -> Any:
     """The value under the first of `names` present (servers use the first name, Meilisearch's
     public docs the second: a proxy or a future server following the docs still works)."""
@@ -345,7 +350,7 @@ def _search_progress(call_id: str, function_arguments: Any) -> SearchProgress:
     if isinstance(function_arguments, str):
         raw = function_arguments
         try:
-            parsed = _loads(raw)
+            parsed = _parse(raw)
         except (ValueError, RecursionError):
             parsed = None
     elif isinstance(function_arguments, dict):
@@ -381,10 +386,21 @@ def _error_event(payload: dict[str, Any]) -> ErrorEvent:
     )
 
 
-def _loads(text: str) -> Any:
-    """`json.loads`, with lone surrogates (only a `\\uD8xx`-style escape makes them) replaced."""
-    value = json.loads(text)
-    if "\\ud" in text or "\\uD" in text:
+def _parse(text: str) -> Any:
+    """`json.loads(text)`, with lone surrogates (only a `\\uD8xx`-style escape makes them)
+    replaced: the one parse of a chunk, of a tool's arguments, of an escaped string.
+
+    The scanner reads the value from the first character; only when it does not read the
+    whole text (whitespace around the value, extra data, no value at all) does `json.loads`
+    read it again, for its answer or its error. An error the scanner raises is the one
+    `json.loads` would raise: the value starts at the first character for both."""
+    try:
+        value, end = _scan_once(text, 0)
+    except StopIteration:
+        end = -1
+    if end != len(text):
+        value = json.loads(text)
+    if "\\u" in text and ("\\ud" in text or "\\uD" in text):
         value = _without_surrogates(value)
     return value
 
@@ -393,7 +409,7 @@ def _loads(text: str) -> Any:
 def _text_chunk() -> Callable[[str], re.Match[str] | None]:
     """`_TEXT_CHUNK`'s `fullmatch`, compiled by the first event (after the request is out,
     not while the command starts). Possessive quantifiers need Python 3.11: without them the
-    pattern could backtrack, so on 3.10 nothing matches and chunks take the next path."""
+    pattern could backtrack, so on 3.10 nothing matches and chunks go to `_decode_general`."""
     if sys.version_info >= (3, 11):
         return re.compile(_TEXT_CHUNK).fullmatch
     return _no_match  # pragma: no cover - Python 3.10 only
@@ -407,9 +423,7 @@ def _json_string(literal: str) -> str:
     """The text of a JSON string literal that `_JSON_STRING` matched."""
     if "\\" not in literal:
         return literal[1:-1]
-    text: str = json.loads(literal)
-    if "\\ud" in literal or "\\uD" in literal:
-        text = _SURROGATE.sub("\ufffd", text)
+    text: str = _parse(literal)
     return text
 
 
@@ -443,6 +457,12 @@ def _json_type(value: Any) -> str:
     if isinstance(value, list):
         return "an array"
     return "an object"
+
+
+def _field(position: int, path: str = "") -> str:
+    """Where in a chunk a wrong value is, for its error: `path` inside the `position`-th choice
+    (built when an error is raised, not for every choice)."""
+    return f"choices[{position}]{path}"
 
 
 def _wrong_type(number: int, where: str, expected: str, value: Any) -> ProtocolError:
