@@ -4,6 +4,7 @@ stand-in Meilisearch server on 127.0.0.1, and a resolved connection for client t
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import termios
@@ -19,6 +20,12 @@ if TYPE_CHECKING:
     from meilichat_cli.standin import StandInServer
 
 MASTER_KEY = "test-master-key-0123456789abcdef"
+
+# A shell starts a background job (`pytest … &`) with SIGINT ignored, every child inherits
+# that, and a Python started so never turns Ctrl-C into KeyboardInterrupt: the tests that
+# interrupt a child would wait out their timeouts. Give the children the usual Ctrl-C.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def local_connection(url: str) -> Connection:

@@ -308,6 +308,21 @@ def test_an_answer_that_outlasts_max_time_stops_with_exit_8_and_is_kept(
     assert turn["answer"] and turn["answer"] in result.stdout
 
 
+def test_a_server_that_falls_silent_is_stopped_at_max_time_not_at_the_read_timeout(
+    server_env: dict[str, str],
+) -> None:
+    # Three deltas, then silence for 30 s (then the server hangs up). The read timeout is 60 s:
+    # only --max-time can end this answer early, and it must, though no data arrives to check it.
+    args = ["ask", "--max-time", "1", "--timeout", "60"]
+    args += ["-m", "scenario:stall?after=3&seconds=30", QUESTION]
+    result = run_cli(args, server_env)
+    assert result.returncode == 8, result.stderr
+    assert result.stdout.strip(), "the partial answer is shown"
+    assert result.stderr.splitlines()[0] == (
+        "meilichat: error: The answer took longer than 1 s (--max-time); stopped"
+    )
+
+
 def test_max_time_in_json_mode_reports_a_timeout(server_env: dict[str, str]) -> None:
     args = ["ask", "--json", "--max-time", "0.5", "-m", "scenario:drip?interval=0.3", QUESTION]
     result = run_cli(args, server_env)

@@ -556,6 +556,19 @@ def test_an_untrusted_certificate_names_the_host_and_the_fix(
     assert tls_front.handshakes_failed == 1, "a refused certificate is not retried"
 
 
+def test_max_time_ends_a_silent_answer_over_tls_too(
+    tls_env: dict[str, str], test_ca: PrivateCA
+) -> None:
+    # The deadline wakes a read blocked inside TLS the same way as a plain one.
+    env = {**tls_env, "SSL_CERT_FILE": str(test_ca.ca_cert)}
+    result = ask(
+        env, "--max-time", "1", "--timeout", "60", "-m", "scenario:stall?after=3&seconds=30"
+    )
+    assert result.returncode == 8, result.stderr
+    assert "The answer took longer than 1 s (--max-time)" in result.stderr
+    assert result.stdout.strip(), "the partial answer is kept"
+
+
 def test_ssl_cert_dir_is_trusted_alongside_ssl_cert_file(
     tls_env: dict[str, str], test_ca: PrivateCA, tmp_path: Path
 ) -> None:

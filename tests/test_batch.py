@@ -297,7 +297,7 @@ def test_retrieval_figures_on_known_answers(tmp_path: Path, server_env: dict[str
         [
             # The stand-in returns The Shining (75), Dr. Strangelove (76), 2001 (1).
             {"id": "rank3", "prompt": "Stanley Kubrick movies", "expect": ["movies:1"]},
-            # books:1 Dune, then movies 8 (Part Two) and 7 (Dune).
+            # books:1 Dune, then movies 7 (Dune, the exact title) and 8 (Part Two).
             {"id": "partial", "prompt": "Dune", "expect": ["books:1", "movies:7", "movies:99"]},
             {"id": "plain", "prompt": "Dune", "expect": [8]},
             # Only books are searched for novels: no movie can be among the sources.
@@ -316,7 +316,7 @@ def test_retrieval_figures_on_known_answers(tmp_path: Path, server_env: dict[str
     assert figures == {
         "rank3": (True, 1.0, 3, []),
         "partial": (True, 0.6667, 1, ["movies:99"]),
-        "plain": (True, 1.0, 2, []),
+        "plain": (True, 1.0, 3, []),
         "miss": (False, 0.0, None, ["movies:1"]),
     }
     assert "hit" not in by_id["none"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -213,6 +214,91 @@ def test_explain_without_history_is_not_found(server_env: dict[str, str]) -> Non
     result = invoke(["explain"], env=server_env)
     assert result.exit_code == 4
     assert "no saved conversation" in result.stderr
+
+
+# --------------------------------------------------------------------------- a demo conversation
+
+
+def demo_json(env: dict[str, str], question: str = QUESTION) -> dict[str, Any]:
+    result = invoke(["demo", "--delay", "0", "--json", question], env=env)
+    assert result.exit_code == 0, result.stderr
+    data: dict[str, Any] = json.loads(result.stdout)
+    assert data["profile"] == "demo"
+    return data
+
+
+def test_explain_on_a_demo_conversation_replays_it_on_the_bundled_demo_server(
+    clean_env: dict[str, str],
+) -> None:
+    nothing = invoke(["explain"], env=clean_env)
+    assert nothing.exit_code == 4 and "no saved conversation yet" in nothing.stderr
+
+    data = demo_json(clean_env)
+    result = invoke(["explain"], env=clean_env)  # no server configured: the demo's is used
+    assert result.exit_code == 0, result.stderr
+    assert "Replayed on the bundled demo server" in result.stderr
+    assert "warning" not in result.stderr  # a new port each time is not a different server
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"Turn 1 of {data['conversation_id'][:8]} · {QUESTION}"
+    assert any(line.startswith('search 1 · movies · "space" · limit 5 · ') for line in lines)
+    marked = [line for line in lines if line.startswith("  ✓  ")]
+    assert len(marked) == len(data["searches"][0]["ids"])
+    assert all(re.match(r"  ✓ +\d+  [01]\.\d{4}  \w+ +\S", line) for line in marked)
+    assert "2001: A Space Odyssey (id 1)" in marked[0]
+    assert any("Gravity (id 16)" in line for line in marked)
+    assert "  differences: none" in lines  # the bundled dataset is the same on every start
+
+
+def test_explain_json_on_a_demo_conversation_has_the_usual_shape(
+    server_env: dict[str, str], standin: StandInServer
+) -> None:
+    ask_json(server_env)
+    admin = {**server_env, "MEILICHAT_API_KEY": standin.admin_key or ""}
+    usual = json.loads(invoke(["explain", "--json"], env=admin).stdout)
+    data = demo_json(server_env)
+    result = invoke(["explain", "--json", data["conversation_id"]], env=server_env)
+    assert result.exit_code == 0, result.stderr
+    assert "Replayed on the bundled demo server" in result.stderr
+    replay = json.loads(result.stdout)
+    assert set(replay) == set(usual)
+    assert (replay["conversation_id"], replay["turn"], replay["question"]) == (
+        data["conversation_id"],
+        1,
+        QUESTION,
+    )
+    search = replay["searches"][0]
+    assert set(search) == set(usual["searches"][0])
+    assert set(search["hits"][0]) == set(usual["searches"][0]["hits"][0])
+    assert search["parameters"]["limit"] == 5  # the index's chat settings, as the chat used
+    assert [hit["id"] for hit in search["hits"] if hit["received"]] == data["searches"][0]["ids"]
+    assert all(0 <= hit["score"] <= 1 for hit in search["hits"])
+    assert search["differences"] == [] and replay["notes"] == []
+    # MEILICHAT_URL points at another server: defaults do not take a demo conversation there.
+    assert len([r for r in standin.recorded if r.path == "/indexes/movies/search"]) == 1
+
+
+def test_explain_on_a_demo_conversation_goes_where_the_options_say(
+    server_env: dict[str, str], standin: StandInServer
+) -> None:
+    demo_json(server_env)
+    result = invoke(["explain", "--json", "--url", standin.url], env=server_env)
+    assert result.exit_code == 0, result.stderr
+    assert f"held with the bundled demo server; replaying on {standin.url}" in result.stderr
+    assert "Replayed on the bundled demo server" not in result.stderr
+    assert [r.path for r in standin.recorded].count("/indexes/movies/search") == 1
+    assert json.loads(result.stdout)["searches"][0]["hits"]
+
+
+def test_source_of_a_demo_conversation_is_fetched_from_the_bundled_demo_server(
+    clean_env: dict[str, str],
+) -> None:
+    data = demo_json(clean_env)
+    result = invoke(["source", "2", "--json"], env=clean_env)
+    assert result.exit_code == 0, result.stderr
+    assert "Fetched from the bundled demo server" in result.stderr
+    shown = json.loads(result.stdout)
+    assert shown["document"] == data["searches"][0]["sources"][1]
+    assert shown["from"] == f"GET /indexes/movies/documents/{shown['id']}"
 
 
 # --------------------------------------------------------------------------- the documents

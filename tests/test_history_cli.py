@@ -233,6 +233,31 @@ def test_rm_older_than_deletes_only_old_conversations(
     assert history(["rm"], clean_env).returncode == 2
 
 
+def test_show_and_export_default_to_the_latest_conversation_but_rm_needs_ids(
+    clean_env: dict[str, str],
+) -> None:
+    nothing = history(["show"], clean_env)
+    assert nothing.returncode == 4 and "no saved conversation yet" in nothing.stderr
+    assert history(["export"], clean_env).returncode == 4
+    assert not db_path(clean_env).exists()
+
+    older = seed(clean_env, "older question", "older answer")
+    latest = seed(clean_env, "latest question", "latest answer")
+    shown = history(["show"], clean_env)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout == history(["show", latest[:8]], clean_env).stdout
+    assert "latest answer" in shown.stdout and "older answer" not in shown.stdout
+    assert json.loads(history(["show", "--json"], clean_env).stdout)["id"] == latest
+    assert "latest question" in history(["show", "--trace"], clean_env).stdout
+    exported = history(["export", "-f", "json"], clean_env)
+    assert exported.returncode == 0 and json.loads(exported.stdout)["id"] == latest
+
+    refused = history(["rm", "--yes"], clean_env)
+    assert refused.returncode == 2 and "give conversation ids" in refused.stderr
+    with HistoryStore.open(db_path(clean_env)) as store:
+        assert {c.id for c in store.list()} == {older, latest}
+
+
 def test_export_markdown_and_json_to_stdout_and_to_a_file(
     clean_env: dict[str, str], tmp_path: Path
 ) -> None:

@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import socket
 import ssl
 import threading
 import time
@@ -502,8 +503,8 @@ class ChatStream:
     on for `read_timeout` seconds (a text delta, a search, sources, a message, an error, the
     finish or [DONE] do; comments, events of other types, empty deltas and a line still being
     written do not) the stream ends with TimeoutError_, however steadily bytes trickle in.
-    So it does when the answer as a whole takes longer than `answer_timeout` seconds, checked
-    each time a piece of it arrives."""
+    So it does when the answer as a whole takes longer than `answer_timeout` seconds: checked
+    as each piece arrives, and by a `_Deadline` that wakes a read blocked on a silent server."""
 
     def __init__(
         self,
@@ -538,6 +539,7 @@ class ChatStream:
         number = 0
         chunks = _decoded(self.response)
         last_event = started = clock()
+        deadline = _Deadline(self.response, self.answer_timeout)
         try:
             for chunk in chunks:
                 self.bytes_read += len(chunk)
@@ -566,12 +568,8 @@ class ChatStream:
                         yield event
                 # One clock read per network chunk, not per event.
                 now = clock()
-                if now - started > self.answer_timeout:
-                    raise TimeoutError_(
-                        f"The answer took longer than {self.answer_timeout:g} s (--max-time);"
-                        " stopped",
-                        hint="the partial answer is kept; raise it with --max-time SECONDS",
-                    )
+                if now - started > self.answer_timeout or deadline.passed:
+                    raise self._too_long()
                 if moved_on:
                     last_event = now
                 elif now - last_event > self.read_timeout:
@@ -579,23 +577,67 @@ class ChatStream:
                         f"No event for {self.read_timeout:g} s (data trickles in, but no answer)",
                         hint="the partial answer is kept; raise it with --timeout SECONDS",
                     )
+            if deadline.passed:  # the deadline ended the read: what looks like the end is not
+                raise self._too_long()
             decoder.close()
         except httpx.TimeoutException as error:
+            if deadline.passed:
+                raise self._too_long() from error
             raise TimeoutError_(
                 f"No data for {self.read_timeout:g} s (read timeout)",
-                hint="raise it with --timeout SECONDS",
+                hint="the partial answer is kept; raise it with --timeout SECONDS",
             ) from error
         except httpx.HTTPError as error:
+            if deadline.passed:
+                raise self._too_long() from error
             raise StreamError(
                 f"Connection lost after {self.tokens} tokens ({_reason(error)})",
                 hint="the partial answer is kept; ask again to retry",
             ) from error
         finally:
+            deadline.cancel()
             self.response.close()
         raise StreamError(
             "Stream ended before completion (no [DONE] from the server)",
             hint="the partial answer is kept; ask again to retry",
         )
+
+    def _too_long(self) -> TimeoutError_:
+        return TimeoutError_(
+            f"The answer took longer than {self.answer_timeout:g} s (--max-time); stopped",
+            hint="the partial answer is kept; raise it with --max-time SECONDS",
+        )
+
+
+class _Deadline:
+    """Ends a response's reads `seconds` from now, even while one is blocked on a silent server.
+
+    The read timeout bounds each read, not the answer: a server that falls silent just before
+    the answer's time is up would otherwise hold it for up to `--timeout` more. When the time
+    is up, a timer thread shuts the connection's socket down, which wakes the blocked read with
+    an end of stream; `passed` tells the reader why its stream ended. A response with no
+    socket (a test double's) has no read that can block, and is only checked as pieces arrive.
+    """
+
+    def __init__(self, response: httpx.Response, seconds: float) -> None:
+        self.passed = False
+        self._response = response
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+    def _expire(self) -> None:
+        self.passed = True
+        stream = self._response.extensions.get("network_stream")
+        sock = stream.get_extra_info("socket") if stream is not None else None
+        if isinstance(sock, socket.socket):
+            # socket.socket's own shutdown, also on a TLS socket: it leaves the TLS state to
+            # the reading thread, which sees the end of the stream and stops.
+            with contextlib.suppress(OSError):  # already closed by the reader: nothing to wake
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
 def _decoded(response: httpx.Response) -> Iterator[bytes]:

@@ -31,7 +31,6 @@ from meilichat_cli.standin.auth import Principal
 from meilichat_cli.standin.filters import FilterAttributeError, FilterSyntaxError
 from meilichat_cli.standin.httpmsg import Request, Response
 from meilichat_cli.standin.keys import now_text
-from meilichat_cli.standin.search import ranking_details, ranking_score
 from meilichat_cli.standin.state import IndexState, ServerState
 from meilichat_cli.standin.versions import Emulation
 
@@ -341,15 +340,13 @@ class Api:
             raise MeiliError(400, "invalid_search_filter", str(exc)) from exc
         hits = result.hits
         if shown["showRankingScore"] or shown["showRankingScoreDetails"]:
-            data = self.state.engine.indexes[uid]
             hits = []
-            for hit in result.hits:
-                details = ranking_details(data, hit, q, sort)
+            for hit, ranking in zip(result.hits, result.rankings, strict=True):
                 scored = dict(hit)
                 if shown["showRankingScore"]:
-                    scored["_rankingScore"] = ranking_score(details)
+                    scored["_rankingScore"] = ranking.score
                 if shown["showRankingScoreDetails"]:
-                    scored["_rankingScoreDetails"] = details
+                    scored["_rankingScoreDetails"] = ranking.details
                 hits.append(scored)
         took = round((time.perf_counter() - started) * 1000)
         answer: dict[str, Any] = {

@@ -5,12 +5,26 @@ attributes, the chat settings a well-run index would have, and its documents; `o
 marks an index the scripted model searches only when a question names it (the multi-tenant
 `tickets`). At start the documents go into one FTS5 table per index (a few milliseconds).
 
-Ranking mimics Meilisearch closely enough for a demo: every query word must match (the last
-one as a prefix), and with the default `last` matching strategy words are dropped from the end
-until something matches; hits are ordered by BM25 with earlier searchable attributes weighing
-more. An empty query returns every document in stored order. Filters come from `filters.py`.
+Matching: every query word must match (itself, its crude stem as a prefix, a term within
+the typo budget; the last one also as a prefix), and with the default `last` matching strategy
+words are dropped from the end until something matches (Meilisearch would go on to return
+documents matching fewer words after those; the stand-in stops at the first count that
+matches). An empty query returns every document in stored order. Filters come from `filters.py`.
 
-Stdlib only (sqlite3, json); imports `server.filters`.
+Ranking works as Meilisearch's bucket sort: each rule judges a hit with a rank from 1 (worst)
+to a max rank (best), and hits are ordered by the rules one after the other — words (query
+words kept), typo (typos used out of the words' budget), proximity (distance between
+consecutive words in one attribute, 0 to 7 each), attribute (which searchable attribute each
+word is first in, then how near its start, positions bucketed as Meilisearch stores them),
+the request's `sort` rules, then exactness (an attribute that is the query or starts with it,
+then how many words match exactly). FTS5's BM25 only breaks ties left by every rule.
+`_rankingScore` is Meilisearch's composition of the ranks (sort rules excluded): each rule's
+rank is a digit of a mixed-radix number, the first rule the most significant, divided by the
+largest such number. A hit that wins on an earlier rule therefore always scores higher, and
+without `sort` the scores never rise down the list. Positions count words only (Meilisearch
+also adds 8 after a sentence-ending separator); the typo budget and stems are approximations.
+
+Stdlib only (sqlite3, json); imports `standin.filters` and nothing else of meilichat.
 """
 
 from __future__ import annotations
@@ -21,7 +35,6 @@ import re
 import sqlite3
 import threading
 import unicodedata
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +42,8 @@ from typing import Any
 from meilichat_cli.standin.filters import compile_filter
 
 DATA_DIR = Path(__file__).with_name("data")
-_WORD_RE = re.compile(r"\w+", re.UNICODE)
+# Letters and digits, as the FTS5 unicode61 tokenizer splits words (underscore separates).
+_WORD_RE = re.compile(r"[^\W_]+", re.UNICODE)
 
 
 @dataclass
@@ -53,6 +67,8 @@ class SearchResult:
     hits: list[dict[str, Any]]
     estimated_total: int
     query: str
+    # How the ranking rules judged each hit, in the same order as `hits`.
+    rankings: list[Ranking] = field(default_factory=list)
 
 
 def load_datasets(directory: Path = DATA_DIR) -> dict[str, IndexData]:
@@ -176,71 +192,109 @@ class SearchEngine:
         else:
             docs = list(data.documents)
         docs = [doc for doc in docs if all(p(doc) for p in predicates)]
+        ranked = [(doc, rank_document(data, doc, q, sort)) for doc in docs]
+        # The bucket sort, as stable sorts from the least significant key up: the BM25 order
+        # the rows came in, then the rules after `sort` (exactness), the sort rules, and the
+        # rules before `sort` (words, typo, proximity, attribute).
+        ranked.sort(key=lambda pair: pair[1].after_sort, reverse=True)
         for rule in reversed(sort or []):
             attribute, _, direction = rule.partition(":")
-            docs.sort(key=_sort_key(attribute), reverse=direction == "desc")
-        return SearchResult(hits=docs[offset : offset + limit], estimated_total=len(docs), query=q)
+            ranked = _sort_rule(ranked, attribute, descending=direction == "desc")
+        ranked.sort(key=lambda pair: pair[1].before_sort, reverse=True)
+        page = ranked[offset : offset + limit]
+        return SearchResult(
+            hits=[doc for doc, _ in page],
+            estimated_total=len(ranked),
+            query=q,
+            rankings=[ranking for _, ranking in page],
+        )
 
 
 # Meilisearch's default ranking rules, in order (`sort` takes effect only with a `sort` param).
 RANKING_RULES = ("words", "typo", "proximity", "attribute", "sort", "exactness")
 
+# One rule's verdict on a document: (rank, max_rank), max_rank the best and 1 the worst a
+# returned document can get (0 would mean "does not match").
+Rank = tuple[int, int]
 
-def ranking_details(
+# Proximity of two words farther apart than this (or in different attributes) is the worst.
+_MAX_PROXIMITY = 8
+# Typo budget per word: 1 typo from 5 letters, 2 from 9 (Meilisearch's minWordSizeForTypos).
+_ONE_TYPO, _TWO_TYPOS = 5, 9
+
+
+@dataclass
+class Ranking:
+    """How the ranking rules judged one hit: the ranks before a `sort` (words, typo,
+    proximity, attribute's two halves), after it (exactness's two halves), the details
+    shaped like Meilisearch's `_rankingScoreDetails`, and the global score."""
+
+    before_sort: tuple[int, ...]
+    after_sort: tuple[int, ...]
+    details: dict[str, Any]
+    score: float
+
+
+def merge_ranks(outer: Rank, inner: Rank) -> Rank:
+    """Nest `inner` inside `outer`'s last step: a mixed-radix number whose digits are the
+    rules' ranks, most significant first (Meilisearch's `Rank::merge`)."""
+    rank, max_rank = outer
+    return ((max(rank - 1, 0)) * inner[1] + inner[0], max_rank * inner[1])
+
+
+def global_score(ranks: list[Rank]) -> float:
+    """`_rankingScore` from the ranks of the rules in order (sort rules take no part): one
+    rank per rule composed by `merge_ranks`, so a document that wins on an earlier rule
+    always scores higher. No rule at all (a placeholder search) scores 1."""
+    composed: Rank = (1, 1)
+    for rank in ranks:
+        composed = merge_ranks(composed, rank)
+    return composed[0] / composed[1]
+
+
+def _local(rank: Rank) -> float:
+    return rank[0] / rank[1]
+
+
+def rank_document(
     data: IndexData, doc: dict[str, Any], q: str, sort: list[str] | None = None
-) -> dict[str, Any]:
-    """`_rankingScoreDetails` for one hit, shaped like Meilisearch's (score_details.rs):
-    `words`, `typo`, `proximity`, `attribute`, the sort rules, `exactness`, each with its
-    `order`. The numbers are the stand-in's own approximation of each rule."""
-    words = query_words(q)
-    fields = [_fold(_flatten(doc.get(attr))) for attr in data.searchable]
-    terms = [_WORD_RE.findall(text) for text in fields]
-    flat = [term for field_terms in terms for term in field_terms]
+) -> Ranking:
+    """Judge one document against the query with each ranking rule, as Meilisearch's rules
+    would (see the module docstring for what each rule measures here)."""
+    words = [_fold(w) for w in query_words(q)]
+    fields = [_tokens(doc.get(attr)) for attr in data.searchable]
+    ranks: list[Rank] = []
     details: dict[str, Any] = {}
     order = 0
+    kept: list[str] = []
     if words:
-        folded = [_fold(w) for w in words]
-
-        def matches(word: str, last: bool) -> bool:
-            return any(t == word or (last and t.startswith(word)) for t in flat)
-
-        matching = sum(matches(w, n == len(folded) - 1) for n, w in enumerate(folded))
+        kept = words[: _words_matched(words, fields)]
+        costs = [_word_cost(w, fields, prefix=n == len(kept) - 1) for n, w in enumerate(kept)]
+        words_rank = (len(kept), len(words))
+        typo_rank = _typo_rank(kept, costs)
+        proximity_rank = _proximity_rank(kept, costs, len(fields))
+        fid_rank, position_rank = _attribute_ranks(costs, len(fields))
+        ranks += [words_rank, typo_rank, proximity_rank, fid_rank, position_rank]
         details["words"] = {
             "order": order,
-            "matchingWords": matching,
-            "maxMatchingWords": len(folded),
-            "score": round(matching / len(folded), 6),
+            "matchingWords": words_rank[0],
+            "maxMatchingWords": words_rank[1],
+            "score": _local(words_rank),
         }
-        order += 1
-        max_typos = min(len(folded), 2)
-        exact = sum(any(t == w or t.startswith(w) for t in flat) for w in folded)
-        typo_count = min(max(matching - exact, 0), max_typos)
         details["typo"] = {
-            "order": order,
-            "typoCount": typo_count,
-            "maxTypoCount": max_typos,
-            "score": round(1 - typo_count / (max_typos + 1), 6),
+            "order": order + 1,
+            "typoCount": typo_rank[1] - typo_rank[0],
+            "maxTypoCount": typo_rank[1] - 1,
+            "score": _local(typo_rank),
         }
-        order += 1
-        details["proximity"] = {"order": order, "score": _proximity(terms, folded)}
-        order += 1
-        first_field = next(
-            (n for n, field_terms in enumerate(terms) if any(w in field_terms for w in folded)),
-            len(terms),
-        )
-        field_score = 1 - first_field / (len(terms) + 1)
-        position = min(
-            (field_terms.index(w) for field_terms in terms for w in folded if w in field_terms),
-            default=10,
-        )
-        position_score = round(1 / (1 + position / 4), 6)
+        details["proximity"] = {"order": order + 2, "score": _local(proximity_rank)}
         details["attribute"] = {
-            "order": order,
-            "attributeRankingOrderScore": round(field_score, 6),
-            "queryWordDistanceScore": position_score,
-            "score": round((field_score * 3 + position_score) / 4, 6),
+            "order": order + 3,
+            "attributeRankingOrderScore": _local(fid_rank),
+            "queryWordDistanceScore": _local(position_rank),
+            "score": global_score([fid_rank, position_rank]),
         }
-        order += 1
+        order += 4
     for rule in sort or []:
         attribute, _, direction = rule.partition(":")
         details[f"{attribute}:{direction or 'asc'}"] = {
@@ -248,48 +302,152 @@ def ranking_details(
             "value": doc.get(attribute),
         }
         order += 1
+    after: list[Rank] = []
     if words:
-        phrase = " ".join(_fold(w) for w in words)
-        if any(text.strip() == phrase for text in fields):
-            details["exactness"] = {"order": order, "matchType": "exactMatch", "score": 1.0}
-        elif any(text.strip().startswith(phrase) for text in fields):
-            details["exactness"] = {"order": order, "matchType": "matchesStart", "score": 0.5}
+        match_type, attribute_rank = _exact_attribute(kept, fields)
+        exact_words = sum(any(w in terms for terms in fields) for w in kept)
+        words_exact_rank = (exact_words + 1, len(kept) + 1)
+        after = [attribute_rank, words_exact_rank]
+        exactness: dict[str, Any] = {"order": order, "matchType": match_type}
+        if match_type == "noExactMatch":
+            exactness["matchingWords"] = exact_words
+            exactness["maxMatchingWords"] = len(kept)
+            exactness["score"] = global_score(after)
         else:
-            exact_words = sum(any(t == _fold(w) for t in flat) for w in words)
-            details["exactness"] = {
-                "order": order,
-                "matchType": "noExactMatch",
-                "matchingWords": exact_words,
-                "maxMatchingWords": len(words),
-                "score": round(exact_words / len(words) / 3, 6),
-            }
-    return details
-
-
-def ranking_score(details: dict[str, Any]) -> float:
-    """`_rankingScore`: the rule scores combined, earlier rules weighing more (sort rules and
-    an empty query count for nothing, as in Meilisearch, where a placeholder search scores 1)."""
-    scored = sorted(
-        (entry for entry in details.values() if "score" in entry), key=lambda e: e["order"]
+            exactness["score"] = _local(attribute_rank)
+        details["exactness"] = exactness
+    return Ranking(
+        before_sort=tuple(rank for rank, _ in ranks),
+        after_sort=tuple(rank for rank, _ in after),
+        details=details,
+        score=global_score(ranks + after),
     )
-    if not scored:
-        return 1.0
-    weights = [0.5**n for n in range(len(scored))]
-    total = sum(w * e["score"] for w, e in zip(weights, scored, strict=False))
-    return float(round(total / sum(weights), 6))
 
 
-def _proximity(terms: list[list[str]], words: list[str]) -> float:
-    if len(words) < 2:
-        return 1.0
-    best = 8
-    for field_terms in terms:
-        positions = [[i for i, term in enumerate(field_terms) if term.startswith(w)] for w in words]
-        for left, right in itertools.pairwise(positions):
-            for a in left:
-                for b in right:
-                    best = min(best, abs(b - a))
-    return round(1 - (max(best, 1) - 1) / 8, 6)
+def ranking_details(
+    data: IndexData, doc: dict[str, Any], q: str, sort: list[str] | None = None
+) -> dict[str, Any]:
+    """`_rankingScoreDetails` for one hit, shaped like Meilisearch's (score_details.rs):
+    `words`, `typo`, `proximity`, `attribute`, the sort rules, `exactness`, each with its
+    `order`."""
+    return rank_document(data, doc, q, sort).details
+
+
+# A word's cost in one document: None when absent, else (typos, best attribute index,
+# best position cost, positions per attribute).
+_WordCost = tuple[int, int, int, list[list[int]]] | None
+
+
+def _words_matched(words: list[str], fields: list[list[str]]) -> int:
+    """The `words` rule with the `last` strategy: how many query words, from the first,
+    the document matches (the last one kept as a prefix, as the engine searched them)."""
+    for kept in range(len(words), 0, -1):
+        if all(
+            _word_cost(word, fields, prefix=n == kept - 1) is not None
+            for n, word in enumerate(words[:kept])
+        ):
+            return kept
+    return 0
+
+
+def _typo_budget(word: str) -> int:
+    return 0 if len(word) < _ONE_TYPO else 1 if len(word) < _TWO_TYPOS else 2
+
+
+def _word_cost(word: str, fields: list[list[str]], *, prefix: bool) -> _WordCost:
+    """Where and how well `word` occurs in the document's attributes, with the same
+    derivations the engine searched: itself (a prefix when last), its stem as a prefix,
+    and terms within the typo budget."""
+    stem = _stem(word)
+    budget = _typo_budget(word)
+    best_typos: int | None = None
+    positions: list[list[int]] = []
+    for terms in fields:
+        found: list[int] = []
+        for position, term in enumerate(terms):
+            exact = term == word or (prefix and term.startswith(word))
+            if exact or (stem != word and term.startswith(stem)):
+                typos = 0
+            elif not budget or (typos := _distance(word, term, budget)) > budget:
+                continue
+            found.append(position)
+            best_typos = typos if best_typos is None else min(best_typos, typos)
+        positions.append(found)
+    if best_typos is None:
+        return None
+    first_field = next(n for n, found in enumerate(positions) if found)
+    position_cost = min(_position_cost(p) for found in positions for p in found)
+    return (best_typos, first_field, position_cost, positions)
+
+
+def _typo_rank(kept: list[str], costs: list[_WordCost]) -> Rank:
+    """`typo`: the typos the document needed, out of every kept word's budget."""
+    max_typos = sum(_typo_budget(word) for word in kept)
+    typos = sum(
+        cost[0] if cost else _typo_budget(word) for word, cost in zip(kept, costs, strict=True)
+    )
+    return (max_typos + 1 - min(typos, max_typos), max_typos + 1)
+
+
+def _proximity_rank(kept: list[str], costs: list[_WordCost], field_count: int) -> Rank:
+    """`proximity`: for each pair of consecutive kept words, how far apart they stand in the
+    same attribute (next to each other costs 0, the wrong way round one more, 8 words or
+    more apart or never in one attribute 7)."""
+    worst = _MAX_PROXIMITY - 1
+    max_cost = worst * max(len(kept) - 1, 0)
+    total = 0
+    for left, right in itertools.pairwise(costs):
+        best = worst
+        if left and right:
+            for field in range(field_count):
+                for a in left[3][field]:
+                    for b in right[3][field]:
+                        distance = b - a if b > a else a - b + 1
+                        best = min(best, min(distance, _MAX_PROXIMITY) - 1)
+        total += best
+    return (max_cost + 1 - total, max_cost + 1)
+
+
+def _attribute_ranks(costs: list[_WordCost], field_count: int) -> tuple[Rank, Rank]:
+    """`attribute`, in its two halves: the attribute each word is first found in (the
+    first searchable attribute costs 0, each later one 1 more), then how close to the start
+    of an attribute it stands (positions bucketed as Meilisearch does, 0 to 10)."""
+    worst_field = field_count - 1
+    fid_max = 1 + worst_field * len(costs)
+    fid_cost = sum(cost[1] if cost else worst_field for cost in costs)
+    position_max = 1 + _POSITION_WORST * len(costs)
+    position_cost = sum(cost[2] if cost else _POSITION_WORST for cost in costs)
+    return (fid_max - fid_cost, fid_max), (position_max - position_cost, position_max)
+
+
+# Word positions to cost, as Meilisearch buckets them: (last position of a bucket, cost).
+_POSITION_BUCKETS = ((0, 0), (1, 1), (4, 2), (7, 3), (11, 4), (16, 5), (24, 6), (64, 7), (256, 8))
+_POSITION_WORST = 10
+
+
+def _position_cost(position: int) -> int:
+    """Positions from 16 on are first rounded up (to 24, then to a power of two), as
+    Meilisearch stores them, then mapped to a cost."""
+    if position >= 16:
+        position = 24 if position < 24 else 1 << (position - 1).bit_length()
+    for bound, cost in _POSITION_BUCKETS:
+        if position <= bound:
+            return cost
+    return 9 if position <= 1024 else _POSITION_WORST
+
+
+def _exact_attribute(kept: list[str], fields: list[list[str]]) -> tuple[str, Rank]:
+    """`exactness`, first half: an attribute that is exactly the query, or starts with it."""
+    if any(terms == kept for terms in fields):
+        return "exactMatch", (3, 3)
+    if any(terms[: len(kept)] == kept for terms in fields):
+        return "matchesStart", (2, 3)
+    return "noExactMatch", (1, 3)
+
+
+def _tokens(value: Any) -> list[str]:
+    """An attribute's words as the engine stores them (lower-case, no diacritics)."""
+    return _WORD_RE.findall(_fold(_flatten(value)))
 
 
 _SUFFIXES = (
@@ -359,13 +517,23 @@ def _term_group(word: str, vocabulary: frozenset[str], *, prefix: bool, typos: b
     return "(" + " OR ".join(options) + ")"
 
 
-def _sort_key(attribute: str) -> Callable[[dict[str, Any]], tuple[bool, str, float]]:
-    """Documents without the attribute go last; numbers before text."""
+def _sort_rule(
+    ranked: list[tuple[dict[str, Any], Ranking]], attribute: str, *, descending: bool
+) -> list[tuple[dict[str, Any], Ranking]]:
+    """A stable sort on one attribute, as Meilisearch's sort rule orders facet values:
+    numbers, then strings, each ascending or descending; documents without it last."""
 
-    def key(doc: dict[str, Any]) -> tuple[bool, str, float]:
-        value = doc.get(attribute)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return (False, "", float(value))
-        return (value is None, "" if value is None else str(value), 0.0)
+    def value(pair: tuple[dict[str, Any], Ranking]) -> Any:
+        return pair[0].get(attribute)
 
-    return key
+    def is_number(item: Any) -> bool:
+        return isinstance(item, (int, float)) and not isinstance(item, bool)
+
+    numbers = [pair for pair in ranked if is_number(value(pair))]
+    strings = [pair for pair in ranked if isinstance(value(pair), str)]
+    rest = [
+        pair for pair in ranked if not is_number(value(pair)) and not isinstance(value(pair), str)
+    ]
+    numbers.sort(key=lambda pair: float(value(pair)), reverse=descending)
+    strings.sort(key=lambda pair: str(value(pair)), reverse=descending)
+    return numbers + strings + rest

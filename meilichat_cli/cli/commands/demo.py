@@ -6,22 +6,19 @@ answers it exactly as `ask` would (it takes `ask`'s question and output options,
 question it opens the REPL on it; with `--serve` it runs the server in the foreground for
 other clients (meilichat profiles, curl, SDKs) and prints the lines that connect meilichat
 to it. Its conversations are saved under the profile `demo`, and continue only here
-(`meilichat demo -c "…"`). Only typer is imported at module level.
+(`meilichat demo -c "…"`); `explain` and `source` replay them on a demo server of their own
+(`cli/demo_server.py` starts it for both). Only typer is imported at module level.
 """
 
 from __future__ import annotations
 
 import secrets
 import time
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from meilichat_cli.api.connect import (
-    DEFAULT_ANSWER_TIMEOUT,
-    DEFAULT_READ_TIMEOUT,
-    ConnectionFlags,
-)
+from meilichat_cli.api.connect import DEFAULT_ANSWER_TIMEOUT, DEFAULT_READ_TIMEOUT
 from meilichat_cli.cli.completion.completers import choices
 from meilichat_cli.cli.context import run_context
 from meilichat_cli.cli.options import (
@@ -34,7 +31,6 @@ from meilichat_cli.cli.options import (
 )
 
 if TYPE_CHECKING:
-    from meilichat_cli.local.connection import Connection
     from meilichat_cli.local.context import RunContext
     from meilichat_cli.standin.app import StandInServer
 
@@ -51,7 +47,8 @@ EPILOG = """[bold]Examples[/bold]
 
 The demo answers from a small bundled dataset with a scripted model that searches, cites
 its sources and follows up on earlier turns. It binds 127.0.0.1 only. Its conversations are
-saved under the profile name `demo`; continue them with `meilichat demo -c`.
+saved under the profile name `demo`; continue them with `meilichat demo -c`, take them apart
+with `meilichat explain` (it replays them on the demo server).
 
 `--serve` prints the `meilichat profile add` and `meilichat key set` lines that connect
 meilichat to it. The same --master-key gives the same keys on every start; --data-dir keeps
@@ -61,27 +58,10 @@ workspaces, settings and keys across restarts.
 MEILICHAT_CONFIG_DIR, NO_COLOR; the connection variables (MEILICHAT_URL…) are ignored.
 """
 
-DEMO_MODEL = "demo-model"
 # The releases the stand-in emulates (meilichat_cli/standin/versions.py; a test keeps them equal).
 MEILISEARCH_VERSIONS = ("1.15.1", "1.16", "1.17", "1.42", "1.48", "1.50")
 # The profile name `--serve` suggests for the server it runs.
 SERVE_PROFILE = "local"
-
-
-class DemoFlags(ConnectionFlags):
-    """Connection flags that always resolve to the in-process demo server: the user's
-    profiles, config and MEILICHAT_* variables play no part."""
-
-    __slots__ = ("fixed",)
-    fixed: Connection | None
-
-    def __init__(self, *, fixed: Connection | None = None, **flags: Any) -> None:
-        super().__init__(**flags)
-        self._set(fixed=fixed)
-
-    def resolve(self, ctx: RunContext, *, admin_key: str | None = None) -> Connection:
-        assert self.fixed is not None
-        return self.fixed
 
 
 @with_option_groups
@@ -180,36 +160,21 @@ def demo(
             hint="meilichat demo --serve --master-key KEY --data-dir DIR",
         )
     from meilichat_cli.chat.ask import ask_once, read_prompt
-    from meilichat_cli.local.config import DEMO_PROFILE
-    from meilichat_cli.local.connection import Connection
+    from meilichat_cli.cli.demo_server import demo_server
     from meilichat_cli.local.context import reader_may_leave
-    from meilichat_cli.standin import StandInServer
     from meilichat_cli.ui.output import choose_output
 
     turn.check()
     ctx = run_context(typer_ctx)
-    with StandInServer(master_key=key, token_delay=delay, version=meilisearch_version) as server:
-        connection = Connection(
-            profile=DEMO_PROFILE,
-            url=server.url,
-            api_key=server.chat_key,
-            api_key_source=DEMO_PROFILE,
-            workspace=server.workspace,
-            model=model or DEMO_MODEL,
-            ca_bundle=None,
-            insecure=False,
-        )
-        flags = DemoFlags(fixed=connection, timeout=timeout, max_time=max_time)
-        # Nothing of the user's connection settings (proxies included) applies to the
-        # demo on loopback.
-        ctx.environ = {
-            **{k: v for k, v in ctx.environ.items() if not k.startswith("MEILICHAT_")},
-            "MEILICHAT_CONFIG_DIR": ctx.paths.config_dir.as_posix(),
-            "MEILICHAT_DATA_DIR": ctx.paths.data_dir.as_posix(),
-            "MEILICHAT_STATE_DIR": ctx.paths.state_dir.as_posix(),
-            "NO_PROXY": "127.0.0.1,localhost,::1",
-            "no_proxy": "127.0.0.1,localhost,::1",
-        }
+    with demo_server(
+        ctx,
+        master_key=key,
+        token_delay=delay,
+        version=meilisearch_version,
+        model=model,
+        timeout=timeout,
+        max_time=max_time,
+    ) as flags:
         if not question and ctx.stdin_isatty and not turn.any_output_mode:
             from meilichat_cli.repl.session import start_repl
 
@@ -287,6 +252,8 @@ def _serve(
 
 def serve_lines(server: StandInServer, *, master_key_given: bool = True) -> list[str]:
     """What `demo --serve` prints: the server, its keys, and lines to paste."""
+    from meilichat_cli.cli.demo_server import DEMO_MODEL
+
     lines = [
         f"meilichat demo server on {server.url}"
         f" (emulating Meilisearch {server.state.version.pkg_version})"

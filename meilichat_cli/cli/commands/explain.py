@@ -33,9 +33,19 @@ may search). ✓ marks the documents the chat received; "decided by" is the firs
 on which a document differs from the next one. Differences: documents changed or gone since
 the answer, a filter that now fails, renderings cut by documentTemplateMaxBytes.
 
+A conversation held with `meilichat demo` is replayed on the bundled demo server, started for
+the command, unless --profile, --url or --api-key name another server.
+
 [bold]Environment[/bold]: MEILICHAT_PROFILE, MEILICHAT_URL, MEILICHAT_API_KEY,
 MEILICHAT_DATA_DIR (the saved conversations), SSL_CERT_FILE, HTTPS_PROXY/NO_PROXY.
 """
+
+
+# Said on stderr when a demo conversation is replayed on a demo server started for the command.
+DEMO_NOTE = (
+    "Replayed on the bundled demo server (started for this command; its dataset is the one"
+    " the conversation searched)."
+)
 
 
 @with_option_groups
@@ -52,16 +62,25 @@ def explain(
 
     from meilichat_cli.explain.replay import replay_turn
     from meilichat_cli.explain.view import explain_lines, load_turn
+    from meilichat_cli.local.config import DEMO_PROFILE
     from meilichat_cli.text.sanitize import cut, sanitize_line
 
     ctx = run_context(typer_ctx)
     record, chosen = load_turn(ctx.paths.history_db, conversation, turn)
-    flags = server.flags
-    connection = flags.resolve(ctx)
-    if connection.url.rstrip("/") != record.server_url.rstrip("/"):
-        ctx.warn(f"the conversation was held on {record.server_url}; replaying on {connection.url}")
-    with flags.open_client(ctx, connection) as client:
-        result = replay_turn(client, chosen.searches)
+    with server.connect(ctx, record) as (flags, connection, on_demo):
+        if on_demo:
+            ctx.note(DEMO_NOTE)
+        elif record.profile == DEMO_PROFILE:
+            ctx.warn(
+                "the conversation was held with the bundled demo server;"
+                f" replaying on {connection.url}"
+            )
+        elif connection.url.rstrip("/") != record.server_url.rstrip("/"):
+            ctx.warn(
+                f"the conversation was held on {record.server_url}; replaying on {connection.url}"
+            )
+        with flags.open_client(ctx, connection) as client:
+            result = replay_turn(client, chosen.searches)
     result = {
         "conversation_id": record.id,
         "turn": chosen.seq,

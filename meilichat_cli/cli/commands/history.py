@@ -1,8 +1,11 @@
 """`meilichat history`: list, show, search, remove and export saved conversations.
 
-Conversation ids are 32 hex characters; any unique prefix works, as with git. Everything shown
-to people is sanitized (the store keeps exact text); `--json` escapes instead. When there is
-no history file yet, nothing is created: listing shows nothing and ids are not found.
+Conversation ids are 32 hex characters; any unique prefix works, as with git. The commands that
+only read a conversation (`show`, `export`) take the latest one when no id is given, as
+`explain` and `ask -c` do; those that change or delete one (`rename`, `rm`) need its id.
+Everything shown to people is sanitized (the store keeps exact text); `--json` escapes instead.
+When there is no history file yet, nothing is created: listing shows nothing and ids are not
+found.
 
 Only typer is imported at module level; the store, rich and the renderers load inside the
 commands.
@@ -48,6 +51,15 @@ IdArgument = Annotated[
     str,
     typer.Argument(
         help="Conversation id or a unique prefix of it.", autocompletion=complete_conversation
+    ),
+]
+# For the commands that only read a conversation: without an id, the latest one.
+LatestIdArgument = Annotated[
+    Optional[str],  # noqa: UP045 - typer reads this annotation at runtime on 3.10
+    typer.Argument(
+        help="Conversation id or a unique prefix of it (default: the latest).",
+        autocompletion=complete_conversation,
+        show_default=False,
     ),
 ]
 
@@ -103,12 +115,14 @@ def list_conversations(
 @app.command(
     "show",
     epilog=epilog(
-        "meilichat history show 3f2a", "meilichat history show 3f2a --json", env=HISTORY_ENV
+        "meilichat history show                # the latest conversation",
+        "meilichat history show 3f2a --json",
+        env=HISTORY_ENV,
     ),
 )
 def show(
     typer_ctx: typer.Context,
-    conversation: IdArgument,
+    conversation: LatestIdArgument = None,
     as_json: JsonOption = False,
     trace: Annotated[
         bool,
@@ -277,14 +291,14 @@ def remove(
 @app.command(
     "export",
     epilog=epilog(
-        "meilichat history export 3f2a > conversation.md",
+        "meilichat history export > conversation.md    # the latest conversation",
         "meilichat history export 3f2a -f json -o conversation.json",
         env=HISTORY_ENV,
     ),
 )
 def export(
     typer_ctx: typer.Context,
-    conversation: IdArgument,
+    conversation: LatestIdArgument = None,
     format_: Annotated[
         str,
         typer.Option(
@@ -331,7 +345,7 @@ def export(
     except FileExistsError as error:
         raise UsageError(
             f"{output} exists; nothing was written",
-            hint=f"add --force to overwrite it (meilichat history export {conversation}"
+            hint=f"add --force to overwrite it (meilichat history export {record.id[:ID_CHARS]}"
             f" -o {output} --force)",
         ) from error
     except OSError as error:
@@ -391,21 +405,30 @@ def _open(ctx: RunContext) -> HistoryStore | None:
     return store
 
 
-def _not_found(prefix: str) -> NoReturn:
+def _not_found(prefix: str | None) -> NoReturn:
     from meilichat_cli.errors import NotFoundError
 
+    if prefix is None:
+        raise NotFoundError(
+            "no saved conversation yet",
+            hint="ask a question first (answers are saved unless --no-save)",
+        )
     raise NotFoundError(
         f"no saved conversation with id {prefix}",
         hint="`meilichat history list` shows the saved conversations",
     )
 
 
-def _record(ctx: RunContext, prefix: str) -> ConversationRecord:
+def _record(ctx: RunContext, prefix: str | None) -> ConversationRecord:
+    """The conversation `prefix` names, or the latest one when it is None."""
     store = _open(ctx)
     if store is None:
         _not_found(prefix)
     with store:
-        return store.get(store.resolve(prefix))
+        found = store.resolve(prefix) if prefix is not None else store.latest_id()
+        if found is None:
+            _not_found(prefix)
+        return store.get(found)
 
 
 def _confirmed(ctx: RunContext, store: HistoryStore, ids: list[str]) -> bool:

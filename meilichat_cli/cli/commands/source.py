@@ -32,9 +32,17 @@ output says which. --as-model renders it with the index's chat document template
 server (POST /indexes/{uid}/render, v1.48+ with the renderRoute feature) when it answers, else
 locally.
 
+A conversation held with `meilichat demo` is read from the bundled demo server, started for
+the command, unless --profile, --url or --api-key name another server.
+
 [bold]Environment[/bold]: MEILICHAT_PROFILE, MEILICHAT_URL, MEILICHAT_API_KEY,
 MEILICHAT_DATA_DIR (the saved conversations), PAGER, SSL_CERT_FILE, HTTPS_PROXY/NO_PROXY.
 """
+
+
+# Said on stderr when the source of a demo conversation is fetched from a demo server started
+# for the command.
+DEMO_NOTE = "Fetched from the bundled demo server (started for this command; the same dataset)."
 
 
 @with_option_groups
@@ -61,10 +69,11 @@ def source(
     ctx = run_context(typer_ctx)
     record, chosen = load_turn(ctx.paths.history_db, conversation, turn)
     search, received = source_at(chosen.searches, number)
-    flags = server.flags
-    connection = flags.resolve(ctx)
-    with flags.open_client(ctx, connection) as client:
-        shown = show_source(client, number, search, received, as_model=as_model)
+    with server.connect(ctx, record) as (flags, connection, on_demo):
+        if on_demo:
+            ctx.note(DEMO_NOTE)
+        with flags.open_client(ctx, connection) as client:
+            shown = show_source(client, number, search, received, as_model=as_model)
     if as_json:
         from meilichat_cli.ui.json_output import write_json
 
