@@ -228,7 +228,10 @@ class HostileServer:
         return False
 
     def _mode_broken_gzip(self, connection: socket.socket, method: str, path: str) -> bool:
-        good = zlib.compress(RETRY_PREAMBLE + _answer_frames("partial "), wbits=31)
+        # wbits=31 is the gzip container. zlib.compress() takes wbits only from Python 3.11;
+        # a compressobj takes it on every supported version.
+        packer = zlib.compressobj(wbits=31)
+        good = packer.compress(RETRY_PREAMBLE + _answer_frames("partial ")) + packer.flush()
         body = good[:40] + b"\x00garbage, not deflate\xff" * 20
         self.send(
             connection,
