@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -404,6 +405,18 @@ def test_demo_runs_the_bundled_question_set(clean_env: dict[str, str]) -> None:
     assert [r["id"] for r in lines if not r["hit"]] == ["known-miss-villeneuve-novels"]
     assert "hit rate 13/14 (93%), mean recall 0.87" in result.stderr
     assert "Traceback" not in result.stderr, "the in-process server keeps quiet"
+
+
+def test_demo_questions_do_not_go_through_the_users_proxy(clean_env: dict[str, str]) -> None:
+    # A proxy that refuses every connection: the loopback demo server must be reached directly,
+    # as `meilichat demo` reaches it.
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        dead_proxy = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    env = {**clean_env, "HTTP_PROXY": dead_proxy, "http_proxy": dead_proxy, "ALL_PROXY": dead_proxy}
+    result = run_cli(["batch", "--demo", "-j", "8"], env)
+    assert result.returncode == 0, result.stderr
+    assert all(r["complete"] for r in result_lines(result.stdout))
 
 
 def test_example_questions_ship_inside_the_package(clean_env: dict[str, str]) -> None:

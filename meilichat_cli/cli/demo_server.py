@@ -77,17 +77,22 @@ def demo_server(
             insecure=False,
         )
         saved = ctx.environ
-        # Nothing of the user's connection settings (proxies included) applies to the demo
-        # on loopback; the directories stay where they were.
-        ctx.environ = {
-            **{k: v for k, v in saved.items() if not k.startswith("MEILICHAT_")},
-            "MEILICHAT_CONFIG_DIR": ctx.paths.config_dir.as_posix(),
-            "MEILICHAT_DATA_DIR": ctx.paths.data_dir.as_posix(),
-            "MEILICHAT_STATE_DIR": ctx.paths.state_dir.as_posix(),
-            "NO_PROXY": LOOPBACK,
-            "no_proxy": LOOPBACK,
-        }
+        ctx.environ = demo_environment(ctx)
         try:
             yield DemoFlags(fixed=connection, **flags)
         finally:
             ctx.environ = saved
+
+
+def demo_environment(ctx: RunContext) -> dict[str, str]:
+    """The run's environment as the demo sees it: nothing of the user's connection settings
+    (MEILICHAT_*, proxies) applies to a server on loopback; the directories stay where they
+    were."""
+    return {
+        **{k: v for k, v in ctx.environ.items() if not k.startswith("MEILICHAT_")},
+        "MEILICHAT_CONFIG_DIR": ctx.paths.config_dir.as_posix(),
+        "MEILICHAT_DATA_DIR": ctx.paths.data_dir.as_posix(),
+        "MEILICHAT_STATE_DIR": ctx.paths.state_dir.as_posix(),
+        "NO_PROXY": LOOPBACK,
+        "no_proxy": LOOPBACK,
+    }

@@ -72,7 +72,6 @@ HTTPS_PROXY/NO_PROXY, MEILICHAT_CONFIG_DIR, MEILICHAT_DATA_DIR (with --save).
 """
 
 EXAMPLE_QUESTIONS = "questions.jsonl"
-DEMO_MODEL = "demo-model"
 DEMO_TOKEN_DELAY = 0.004  # slow enough to watch the bar move, fast enough to finish in seconds
 
 
@@ -254,15 +253,16 @@ class BatchOptions:
 def _run_on_demo_server(ctx: RunContext, flags: ConnectionFlags, options: BatchOptions) -> None:
     import secrets
 
+    from meilichat_cli.cli.demo_server import DEMO_MODEL, demo_environment
     from meilichat_cli.standin import StandInServer
 
     with StandInServer(master_key=secrets.token_hex(16), token_delay=DEMO_TOKEN_DELAY) as server:
         server.start()
-        # As `meilichat demo` does: the random key travels in the environment view, not a flag.
+        # The demo's environment (no proxy for loopback: an HTTP_PROXY would otherwise take
+        # every question), with the server named in it rather than in flags, so that
+        # personas (`--as`) resolve against it as they do against any server.
         ctx.environ = {
-            **{k: v for k, v in ctx.environ.items() if not k.startswith("MEILICHAT_")},
-            "MEILICHAT_CONFIG_DIR": ctx.paths.config_dir.as_posix(),
-            "MEILICHAT_DATA_DIR": ctx.paths.data_dir.as_posix(),
+            **demo_environment(ctx),
             "MEILICHAT_URL": server.url,
             "MEILICHAT_API_KEY": server.chat_key or "",
             "MEILICHAT_WORKSPACE": server.workspace,
