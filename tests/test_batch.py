@@ -419,6 +419,21 @@ def test_demo_questions_do_not_go_through_the_users_proxy(clean_env: dict[str, s
     assert all(r["complete"] for r in result_lines(result.stdout))
 
 
+def test_demo_batch_conversations_are_the_demos_and_explain_replays_them(
+    clean_env: dict[str, str], tmp_path: Path
+) -> None:
+    questions = tmp_path / "q.jsonl"
+    questions.write_text('{"prompt": "which space movies do you have?"}\n', encoding="utf-8")
+    result = run_cli(["batch", str(questions), "--demo", "--save"], clean_env)
+    assert result.returncode == 0, result.stderr
+    (line,) = result_lines(result.stdout)
+    assert line["profile"] == "demo"
+    explained = run_cli(["explain", line["conversation_id"]], clean_env)
+    assert explained.returncode == 0, explained.stderr
+    assert "Replayed on the bundled demo server" in explained.stderr
+    assert "differences: none" in explained.stdout
+
+
 def test_example_questions_ship_inside_the_package(clean_env: dict[str, str]) -> None:
     from importlib.resources import files
 

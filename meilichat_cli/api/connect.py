@@ -80,7 +80,17 @@ class ConnectionFlags(FrozenValue):
 
     def resolve(self, ctx: RunContext, *, admin_key: str | None = None) -> Connection:
         """The connection these flags name; with `admin_key`, one that sends it (for admin
-        commands: the profile's own key is then not looked at, nor warned about)."""
+        commands: the profile's own key is then not looked at, nor warned about). With
+        `as_persona` (and no `admin_key`), it sends the persona's tenant token."""
+        connection = self.server_connection(ctx, admin_key=admin_key)
+        if self.as_persona and not admin_key:
+            from meilichat_cli.tenancy.personas import persona_connection
+
+            connection = persona_connection(ctx.environ, connection, self.as_persona, warn=ctx.warn)
+        return connection
+
+    def server_connection(self, ctx: RunContext, *, admin_key: str | None = None) -> Connection:
+        """The server, key, workspace and model these flags name, before any persona."""
         from meilichat_cli.local.connection import resolve_connection
 
         connection = resolve_connection(
@@ -97,10 +107,6 @@ class ConnectionFlags(FrozenValue):
             connection = connection.replace(ca_bundle=self.ca_bundle)
         if self.insecure:
             connection = connection.replace(insecure=True)
-        if self.as_persona and not admin_key:
-            from meilichat_cli.tenancy.personas import persona_connection
-
-            connection = persona_connection(ctx.environ, connection, self.as_persona, warn=ctx.warn)
         return connection
 
     def open_client(self, ctx: RunContext, connection: Connection) -> MeiliClient:

@@ -29,7 +29,7 @@ LOOPBACK = "127.0.0.1,localhost,::1"
 
 class DemoFlags(ConnectionFlags):
     """Connection flags that always resolve to the in-process demo server: the user's
-    profiles, config and MEILICHAT_* variables play no part."""
+    profiles, config and MEILICHAT_* variables play no part (`--as` personas still apply)."""
 
     __slots__ = ("fixed",)
     fixed: Connection | None
@@ -38,7 +38,7 @@ class DemoFlags(ConnectionFlags):
         super().__init__(**flags)
         self._set(fixed=fixed)
 
-    def resolve(self, ctx: RunContext, *, admin_key: str | None = None) -> Connection:
+    def server_connection(self, ctx: RunContext, *, admin_key: str | None = None) -> Connection:
         assert self.fixed is not None
         return self.fixed
 

@@ -251,26 +251,20 @@ class BatchOptions:
 
 
 def _run_on_demo_server(ctx: RunContext, flags: ConnectionFlags, options: BatchOptions) -> None:
-    import secrets
+    """The batch on the bundled demo server, started for it as `meilichat demo` starts one
+    (so its saved conversations are the demo's, and `explain` replays them there)."""
+    from meilichat_cli.cli.demo_server import demo_server
 
-    from meilichat_cli.cli.demo_server import DEMO_MODEL, demo_environment
-    from meilichat_cli.standin import StandInServer
-
-    with StandInServer(master_key=secrets.token_hex(16), token_delay=DEMO_TOKEN_DELAY) as server:
-        server.start()
-        # The demo's environment (no proxy for loopback: an HTTP_PROXY would otherwise take
-        # every question), with the server named in it rather than in flags, so that
-        # personas (`--as`) resolve against it as they do against any server.
-        ctx.environ = {
-            **demo_environment(ctx),
-            "MEILICHAT_URL": server.url,
-            "MEILICHAT_API_KEY": server.chat_key or "",
-            "MEILICHAT_WORKSPACE": server.workspace,
-            "MEILICHAT_MODEL": flags.model or DEMO_MODEL,
-        }
+    with demo_server(
+        ctx,
+        token_delay=DEMO_TOKEN_DELAY,
+        model=flags.model,
+        timeout=flags.timeout,
+        max_time=flags.max_time,
+    ) as demo_flags:
         if options.file is None:
             options.bundled_example = True
-        run_batch_command(ctx, flags.replace(model=None), options)
+        run_batch_command(ctx, demo_flags, options)
 
 
 def example_questions_text() -> str:
