@@ -33,6 +33,7 @@ from meilichat_cli.errors import (
     TimeoutError_,
     UsageError,
 )
+from meilichat_cli.protocol.index_chat import CHAT_SEARCH_PARAMETERS
 
 if TYPE_CHECKING:
     from meilichat_cli.api.client import MeiliClient
@@ -58,16 +59,6 @@ MIN_CHAT_VERSION = (1, 15, 1)
 PATCH_INDEX_CHAT_SINCE = (1, 17, 0)  # PUT /indexes/{uid}/settings/chat before
 # Before, a `searchParameters` object without `limit` set the limit to 20.
 CHAT_LIMIT_KEPT_SINCE = (1, 16, 0)
-# The subfields of an index's `chat.searchParameters`, in the order Meilisearch shows them.
-CHAT_SEARCH_PARAMETERS = (
-    "hybrid",
-    "limit",
-    "sort",
-    "distinct",
-    "matchingStrategy",
-    "attributesToSearchOn",
-    "rankingScoreThreshold",
-)
 FILTER_ARGUMENT_SINCE = (1, 16, 0)  # `filter` tool argument, `prompts.searchFilterParam`
 RENDER_ROUTE_SINCE = (1, 48, 0)  # POST /render-template (experimental `renderRoute`)
 PAGE_SIZE = 100

@@ -28,20 +28,11 @@ from typing import TYPE_CHECKING, Any
 
 from meilichat_cli.errors import ApiError, AuthError, MeilichatError, NotFoundError
 from meilichat_cli.protocol.conversation import Search, document_id
+from meilichat_cli.protocol.index_chat import CHAT_SEARCH_PARAMETERS
 
 if TYPE_CHECKING:
     from meilichat_cli.api.client import MeiliClient
 
-# The search parameters of an index's chat settings that a replay carries over.
-CARRIED_PARAMETERS = (
-    "limit",
-    "sort",
-    "distinct",
-    "matchingStrategy",
-    "attributesToSearchOn",
-    "rankingScoreThreshold",
-    "hybrid",
-)
 DEFAULT_LIMIT = 20
 PERFORMANCE_DETAILS_SINCE = (1, 35, 0)
 # Scores are shown to this many decimals; rules whose scores agree this far count as tied.
@@ -88,7 +79,9 @@ class IndexInfo:
         params = (self.chat or {}).get("searchParameters")
         if not isinstance(params, dict):
             return {}
-        return {name: params[name] for name in CARRIED_PARAMETERS if params.get(name) is not None}
+        return {
+            name: params[name] for name in CHAT_SEARCH_PARAMETERS if params.get(name) is not None
+        }
 
 
 def server_version(client: MeiliClient) -> tuple[int, int, int] | None:

@@ -11,7 +11,8 @@ later, when the settings task is processed: a Liquid syntax error fails the task
 `invalid_settings_embedders`. docs/versions.md#index-chat-settings-updates says where in
 Meilisearch each rule comes from.
 
-Stdlib only; imports `server.apierror`, `server.deserr` and `protocol.template`.
+Stdlib only; imports `errors`, `protocol.index_chat`, `text.template` and the stand-in's
+`apierror` and `deserr`.
 """
 
 from __future__ import annotations
@@ -21,20 +22,11 @@ from collections.abc import Callable
 from typing import Any
 
 from meilichat_cli.errors import TemplateError
+from meilichat_cli.protocol.index_chat import CHAT_SEARCH_PARAMETERS, CHAT_SETTINGS_FIELDS
 from meilichat_cli.standin import deserr
 from meilichat_cli.standin.apierror import MeiliError
 from meilichat_cli.text.template import DEFAULT_DOCUMENT_TEMPLATE, DEFAULT_MAX_BYTES, parse
 
-FIELDS = ("description", "documentTemplate", "documentTemplateMaxBytes", "searchParameters")
-SEARCH_PARAMETERS = (
-    "hybrid",
-    "limit",
-    "sort",
-    "distinct",
-    "matchingStrategy",
-    "attributesToSearchOn",
-    "rankingScoreThreshold",
-)
 MATCHING_STRATEGIES = ("last", "all", "frequency")
 CODE = "invalid_settings_index_chat"
 
@@ -72,8 +64,8 @@ def validate_body(body: Any) -> None:
     if not isinstance(body, dict):
         raise _fail(deserr.invalid_type("", "an object", body))
     for name in body:
-        if name not in FIELDS:
-            raise _fail(deserr.unknown_field(name, FIELDS))
+        if name not in CHAT_SETTINGS_FIELDS:
+            raise _fail(deserr.unknown_field(name, CHAT_SETTINGS_FIELDS))
     checks: dict[str, tuple[Callable[[Any], bool], str]] = {
         "description": (lambda v: isinstance(v, str), "a string"),
         "documentTemplate": (lambda v: isinstance(v, str), "a string"),
@@ -94,8 +86,10 @@ def _validate_search_parameters(params: Any) -> None:
     if not isinstance(params, dict):
         raise _fail(deserr.invalid_type(".searchParameters", "an object", params))
     for name in params:
-        if name not in SEARCH_PARAMETERS:
-            raise _fail(deserr.unknown_field(name, SEARCH_PARAMETERS, inside=".searchParameters"))
+        if name not in CHAT_SEARCH_PARAMETERS:
+            raise _fail(
+                deserr.unknown_field(name, CHAT_SEARCH_PARAMETERS, inside=".searchParameters")
+            )
     for name, value in params.items():
         path = f".searchParameters.{name}"
         if value is None:
@@ -146,7 +140,7 @@ def parsed(body: dict[str, Any] | None, *, limit_default: int | None) -> dict[st
     given (1.15.x), a `searchParameters` object without `limit` gets that limit."""
     if body is None:
         return None
-    result = {name: body[name] for name in FIELDS if name in body}
+    result = {name: body[name] for name in CHAT_SETTINGS_FIELDS if name in body}
     params = result.get("searchParameters")
     if isinstance(params, dict):
         params = dict(params)
@@ -158,7 +152,7 @@ def parsed(body: dict[str, Any] | None, *, limit_default: int | None) -> dict[st
                 "semanticRatio": hybrid.get("semanticRatio", 0.5),
                 "embedder": hybrid["embedder"],
             }
-        result["searchParameters"] = {k: params[k] for k in SEARCH_PARAMETERS if k in params}
+        result["searchParameters"] = {k: params[k] for k in CHAT_SEARCH_PARAMETERS if k in params}
     return result
 
 
@@ -187,7 +181,9 @@ def merge(current: dict[str, Any], body: dict[str, Any] | None) -> dict[str, Any
                 else:
                     params[key] = sub
             # Serialized in the declared order, only the subfields that are set.
-            merged["searchParameters"] = {k: params[k] for k in SEARCH_PARAMETERS if k in params}
+            merged["searchParameters"] = {
+                k: params[k] for k in CHAT_SEARCH_PARAMETERS if k in params
+            }
     return merged
 
 
