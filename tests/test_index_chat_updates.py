@@ -18,12 +18,11 @@ import pytest
 
 from meilichat_cli.api import admin
 from meilichat_cli.api.client import MeiliClient
-from meilichat_cli.local.connection import Connection
 from meilichat_cli.standin import StandInServer
 from meilichat_cli.standin.versions import EMULATIONS
 from meilichat_cli.text.template import DEFAULT_DOCUMENT_TEMPLATE
 from tests.admin_support import admin_env, bodies
-from tests.conftest import MASTER_KEY
+from tests.conftest import MASTER_KEY, local_connection
 from tests.inprocess import invoke
 from tests.standin_http import Client, Reply
 
@@ -294,14 +293,7 @@ def _client(pkg_version: str | None, seen: list[tuple[str, Any]]) -> MeiliClient
         seen.append((request.method, json.loads(request.content)))
         return httpx.Response(202, json={"taskUid": 1, "status": "enqueued"})
 
-    connection = Connection(
-        profile=None,
-        url="http://meili.test",
-        api_key="k",
-        api_key_source="test",
-        workspace="demo",
-        model="m",
-    )
+    connection = local_connection("http://meili.test")
     return MeiliClient(connection, transport=httpx.MockTransport(handler))
 
 
