@@ -397,3 +397,27 @@ def test_loading_the_command_module_loads_no_store_and_no_rich() -> None:
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["ask", "-c", "and the next one?"],
+        ["ask", "--conversation", "3f2a", "and the next one?"],
+        ["explain"],
+        ["source", "1"],
+    ],
+    ids=["ask -c", "ask --conversation", "explain", "source"],
+)
+def test_every_reader_of_a_corrupt_history_file_says_it_was_moved_aside(
+    server_env: dict[str, str], args: list[str]
+) -> None:
+    # The file is moved aside whoever opens it first; a command that then finds nothing to
+    # continue or explain must still say where the user's conversations went.
+    path = db_path(server_env)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"definitely not SQLite " * 100)
+    result = invoke(args, env=server_env)
+    assert result.exit_code == 4, result.stderr
+    assert "moved it to history.sqlite3.corrupt-" in result.stderr
+    assert len(list(path.parent.glob("history.sqlite3.corrupt-*"))) == 1

@@ -124,7 +124,7 @@ def ask_once(
         connection = flags.resolve(ctx)
     except MeilichatError:
         if resume_latest:  # `ask -c` right after `meilichat demo "…"`: say where it goes on
-            refuse_demo_latest(ctx.paths.history_db)
+            refuse_demo_latest(ctx.paths.history_db, ctx.warn)
         raise
     if not connection.workspace:
         raise UsageError(
