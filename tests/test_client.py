@@ -180,6 +180,36 @@ def test_a_503_is_retried_twice_then_reported() -> None:
     assert calls == 3
 
 
+@pytest.mark.parametrize(
+    "response",
+    [
+        httpx.Response(429, headers={"Retry-After": "30"}, text="slow down"),
+        httpx.Response(429, json={"message": "Too many requests.", "code": "rate_limited"}),
+    ],
+    ids=["proxy text", "json"],
+)
+def test_a_429_that_persists_says_it_is_rate_limited_and_was_retried(
+    response: httpx.Response,
+) -> None:
+    # A rate limiter in front of Meilisearch answers 429 in plain text: that is not a wrong
+    # URL, and the user should know meilichat already tried again.
+    calls = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        return response
+
+    with pytest.raises(ApiError) as info:
+        collect(make_client(handler))
+    assert calls == 3
+    error = info.value
+    shown = f"{error.message} {error.hint or ''}"
+    assert "asked 3 times" in shown
+    assert "rate" in shown
+    assert "not Meilisearch's answer" not in shown
+
+
 def test_a_503_then_ok_succeeds() -> None:
     responses = iter(
         [

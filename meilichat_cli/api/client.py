@@ -410,14 +410,25 @@ class MeiliClient:
                     http_status=status,
                 )
             asked = f" (asked {attempts} times)" if attempts > 1 else ""
+            if status >= 500:
+                hint = (
+                    f"the server, or a proxy in front of it, is failing{asked}; try again"
+                    " later or read its logs"
+                )
+            elif status == 429:  # a rate limiter in front of Meilisearch
+                hint = (
+                    "the server, or a proxy in front of it, is limiting the rate of"
+                    f" requests{asked}; wait a while and try again"
+                )
+            else:
+                hint = (
+                    "this is not Meilisearch's answer: check the URL with `meilichat"
+                    " profile show`, or run `meilichat doctor`"
+                )
             return ApiError(
                 f"HTTP {status} from server ({what}):"
                 f" {excerpt or sanitize_line(response.reason_phrase)[:80]}",
-                hint=f"the server, or a proxy in front of it, is failing{asked}; try"
-                " again later or read its logs"
-                if status >= 500
-                else "this is not Meilisearch's answer: check the URL with `meilichat profile"
-                " show`, or run `meilichat doctor`",
+                hint=hint,
                 http_status=status,
             )
         message = sanitize_line(str(body.get("message") or f"HTTP {status}"))[:1000]
@@ -466,7 +477,7 @@ class MeiliClient:
                 "or start a new conversation",
                 **extra,
             )
-        if status >= 500 and attempts > 1:
+        if attempts > 1:  # only 429 and the retryable 5xx are asked again
             message = f"{message} (asked {attempts} times)"
         return ApiError(f"{message} (HTTP {status}, {code or 'no code'})", **extra)
 
