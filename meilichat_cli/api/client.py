@@ -47,6 +47,7 @@ from meilichat_cli.api.proxy import proxy_route
 from meilichat_cli.errors import (
     ApiError,
     AuthError,
+    CertificateError,
     MeilichatError,
     NetworkError,
     NotFoundError,
@@ -369,7 +370,7 @@ class MeiliClient:
             )
         if _tls_refused(error):
             host = httpx.URL(url).host
-            return NetworkError(
+            return CertificateError(
                 f"TLS certificate verification failed for {host}: {reason}",
                 hint="trust your CA with --ca-bundle FILE or SSL_CERT_FILE",
             )

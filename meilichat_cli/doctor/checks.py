@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from meilichat_cli.api import admin
 from meilichat_cli.errors import (
     AuthError,
+    CertificateError,
     ExitCode,
     MeilichatError,
     NetworkError,
@@ -175,6 +176,8 @@ def _check_server(run: _Run) -> list[Check]:
     url = run.target.connection.url
     try:
         body = admin.health(run.chat)
+    except CertificateError as error:  # the server is there; its certificate is not trusted
+        return [_failure("server", error)]
     except (NetworkError, TimeoutError_) as error:
         return [
             _failure(
