@@ -421,3 +421,19 @@ def test_every_reader_of_a_corrupt_history_file_says_it_was_moved_aside(
     assert result.exit_code == 4, result.stderr
     assert "moved it to history.sqlite3.corrupt-" in result.stderr
     assert len(list(path.parent.glob("history.sqlite3.corrupt-*"))) == 1
+
+
+@pytest.mark.parametrize(
+    "args", [["history", "list"], ["history", "show"], ["explain"]], ids=lambda a: " ".join(a)
+)
+def test_history_readers_name_a_file_that_stands_where_the_data_directory_should_be(
+    clean_env: dict[str, str], tmp_path: Path, args: list[str]
+) -> None:
+    # "No saved conversations" would hide that every answer is going unsaved.
+    in_the_way = tmp_path / "not-a-dir"
+    in_the_way.write_text("x")
+    env = {**clean_env, "MEILICHAT_DATA_DIR": str(in_the_way)}
+    result = invoke(args, env=env)
+    assert result.exit_code == 2, result.stderr
+    assert f"{in_the_way} is a file, not a directory" in result.stderr
+    assert "No saved conversations" not in result.stdout + result.stderr

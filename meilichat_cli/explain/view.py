@@ -135,9 +135,10 @@ def load_turn(
     the last). Raises NotFoundError when there is none. What opening the store has to say (a
     corrupt file moved aside) goes to `warn`, before any "not found"."""
     from meilichat_cli.errors import NotFoundError
+    from meilichat_cli.history.location import history_saved
     from meilichat_cli.history.store import HistoryStore
 
-    if not history_db.exists():
+    if not history_saved(history_db):
         raise NotFoundError(
             "no saved conversation yet",
             hint="ask a question first (answers are saved unless --no-save)",
