@@ -187,6 +187,10 @@ def _check_server(run: _Run) -> list[Check]:
             )
         ]
     except MeilichatError as error:
+        http_status = error.http_status or 0
+        if http_status == 429 or http_status >= 500:  # the right server (or its proxy) in trouble
+            fix = error.hint or "the server is failing; try again later or read its logs"
+            return [_failure("server", error, fix)]
         return [_failure("server", error, "check that the URL points at Meilisearch")]
     run.findings.reachable = True
     status = body.get("status")
