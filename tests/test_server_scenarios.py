@@ -432,3 +432,18 @@ def test_disconnects_are_counted_and_close_is_prompt() -> None:
 def test_answer_text_helper_sees_the_stream(server: StandInServer) -> None:
     c = Client(server.url, server.chat_key)
     assert "Here " in answer_text(c.call("POST", PATH, ask_body()).events())
+
+
+def test_a_flood_is_not_paced_by_the_servers_token_delay(monkeypatch: pytest.MonkeyPatch) -> None:
+    # `demo --serve` streams with a token delay (0.015 s); a flood paced by it would take
+    # minutes instead of arriving as fast as the socket allows. Pauses are recorded, not slept.
+    from meilichat_cli.standin import completions
+
+    pauses: list[float] = []
+    monkeypatch.setattr(
+        completions.CompletionStream, "pause", lambda self, seconds: pauses.append(seconds)
+    )
+    with StandInServer(master_key=MASTER, token_delay=0.5) as paced:
+        deltas = content_deltas(payloads(run(paced, "flood?events=200").body))
+    assert len(deltas) == 200
+    assert sum(1 for seconds in pauses if seconds > 0) < 10, pauses
