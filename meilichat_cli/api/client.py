@@ -451,9 +451,13 @@ class MeiliClient:
                 self.connection, response.request.method, response.request.url.path, extra
             )
         if status == 403:
+            source = self.connection.api_key_source
+            given = source in ("--api-key", "MEILICHAT_API_KEY")  # not the profile's stored key
             return AuthError(
                 "Key rejected (invalid or expired)",
-                hint="check the key with `meilichat key show`, or run `meilichat doctor`",
+                hint=f"check the key given with {source}, or run `meilichat doctor`"
+                if given
+                else "check the key with `meilichat key show`, or run `meilichat doctor`",
                 **extra,
             )
         if status == 404:
