@@ -222,6 +222,25 @@ def test_source_rules_apply_after_merging(admin: Client) -> None:
     )
 
 
+def test_source_rules_count_an_empty_string_as_set(admin: Client) -> None:
+    # `ChatCompletionSettings::validate` (crates/meilisearch-types/src/features.rs) tests
+    # `is_none()`: an empty string is a value, so Meilisearch stores these settings.
+    azure = admin.call(
+        "PATCH",
+        "/chats/az-empty/settings",
+        {"source": "azureOpenAi", "baseUrl": "", "deploymentId": "", "apiVersion": ""},
+    )
+    assert azure.status == 200, azure.raw
+    assert (azure.json["baseUrl"], azure.json["deploymentId"], azure.json["apiVersion"]) == (
+        "",
+        "",
+        "",
+    )
+    vllm = admin.call("PATCH", "/chats/vl-empty/settings", {"source": "vLlm", "baseUrl": ""})
+    assert vllm.status == 200, vllm.raw
+    assert vllm.json["baseUrl"] == ""
+
+
 def test_feature_flag_comes_after_body_parsing(admin: Client) -> None:
     admin.call("PATCH", "/experimental-features", {"chatCompletions": False})
     _, code, _ = error_of(admin.call("PATCH", "/chats/demo/settings", raw=b"{oops"))

@@ -134,14 +134,16 @@ def _validate_prompts(prompts: Any, version: Emulation) -> None:
 
 
 def check_source_requirements(settings: dict[str, Any]) -> None:
-    """The checks Meilisearch runs on the merged settings before storing them."""
-    if settings["source"] == "azureOpenAi" and not all(
-        settings[name] for name in ("baseUrl", "deploymentId", "apiVersion")
+    """The checks Meilisearch runs on the merged settings before storing them. Only a
+    missing value (null) fails them: an empty string counts as set, as in Meilisearch's
+    `ChatCompletionSettings::validate`, which tests `is_none()`."""
+    if settings["source"] == "azureOpenAi" and any(
+        settings[name] is None for name in ("baseUrl", "deploymentId", "apiVersion")
     ):
         raise bad_request(
             "azureOpenAi requires setting a valid `baseUrl`, `deploymentId`, and `apiVersion`"
         )
-    if settings["source"] == "vLlm" and not settings["baseUrl"]:
+    if settings["source"] == "vLlm" and settings["baseUrl"] is None:
         raise bad_request("vLlm requires setting a valid `baseUrl`")
 
 
