@@ -29,7 +29,7 @@ from meilichat_cli.standin.apierror import (
 )
 from meilichat_cli.standin.auth import Principal
 from meilichat_cli.standin.filters import FilterAttributeError, FilterSyntaxError
-from meilichat_cli.standin.httpmsg import Request, Response
+from meilichat_cli.standin.httpmsg import DropConnection, Request, Response
 from meilichat_cli.standin.keys import now_text
 from meilichat_cli.standin.state import IndexState, ServerState
 from meilichat_cli.standin.versions import Emulation
@@ -219,7 +219,7 @@ class Api:
             settings = self.state.workspaces.get(uid)
             if settings is None:
                 raise chat_not_found_settings(uid)
-            return Response.json(200, workspaces.public_view(settings))
+            return Response.json(200, _masked(settings))
 
     def patch_chat_settings(
         self, request: Request, params: dict[str, str], who: Principal
@@ -233,7 +233,9 @@ class Api:
         with self.state.lock:
             merged = workspaces.apply_patch(self.state.workspaces.get(uid), body, version)
             self.state.workspaces[uid] = merged
-            return Response.json(200, workspaces.public_view(merged))
+        # Stored first, masked for the answer afterwards: a key Meilisearch cannot mask is
+        # kept even though the worker panics before answering.
+        return Response.json(200, _masked(merged))
 
     def reset_chat_settings(
         self, request: Request, params: dict[str, str], who: Principal
@@ -493,6 +495,15 @@ class Api:
                 "next": None,
             },
         )
+
+
+def _masked(settings: dict[str, Any]) -> dict[str, Any]:
+    """The settings as answered; a key whose masking panics in Meilisearch (a cut inside a
+    multi-byte character) closes the connection without an answer, as the panic does."""
+    try:
+        return workspaces.public_view(settings)
+    except workspaces.MaskPanic as exc:
+        raise DropConnection() from exc
 
 
 def _release(version: Emulation) -> tuple[int, ...]:

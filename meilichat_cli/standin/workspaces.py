@@ -68,11 +68,18 @@ def default_settings(version: Emulation = NEWEST) -> dict[str, Any]:
     }
 
 
+class MaskPanic(Exception):
+    """The key cannot be masked: Meilisearch's `hide_secret` panics on it."""
+
+
 def mask_secret(secret: str | None) -> str | None:
-    """Meilisearch's `hide_secret`: keep a prefix whose length depends on the byte length."""
+    """Meilisearch's `hide_secret`: keep a prefix of 0, 2, 3 or 5 **bytes**, chosen by the
+    key's length in bytes. It cuts with `String::replace_range`, which panics when the cut
+    falls inside a multi-byte character: `MaskPanic` then."""
     if secret is None:
         return None
-    size = len(secret.encode())
+    raw = secret.encode()
+    size = len(raw)
     if size < 10:
         return "XXX..."
     if size < 20:
@@ -81,11 +88,15 @@ def mask_secret(secret: str | None) -> str | None:
         keep, mask = 3, "XXXXX..."
     else:
         keep, mask = 5, "XXXXXX..."
-    return secret[:keep] + mask
+    try:
+        return raw[:keep].decode() + mask
+    except UnicodeDecodeError as exc:
+        raise MaskPanic(f"byte index {keep} is not a char boundary") from exc
 
 
 def public_view(settings: dict[str, Any]) -> dict[str, Any]:
-    """What GET/PATCH/DELETE return: everything, with the provider key masked."""
+    """What GET/PATCH return: everything, with the provider key masked (`MaskPanic` when
+    Meilisearch would panic masking it)."""
     view = copy.deepcopy(settings)
     view["apiKey"] = mask_secret(settings.get("apiKey"))
     return view
