@@ -487,6 +487,45 @@ def test_list_chats_pagination_and_errors(admin: Client) -> None:
         assert admin.call("DELETE", f"/chats/{uid}").status == 204
 
 
+@pytest.mark.parametrize(
+    ("query", "offset", "limit"),
+    [
+        ("offset=%2B1", 1, 20),  # Rust's usize::from_str takes a leading `+`
+        ("limit=%2B0", 0, 0),
+        ("limit=18446744073709551615", 0, 18446744073709551615),  # usize::MAX
+    ],
+)
+def test_list_chats_reads_numbers_as_rust_parses_a_usize(
+    admin: Client, query: str, offset: int, limit: int
+) -> None:
+    page = admin.call("GET", f"/chats?{query}")
+    assert page.status == 200, page.raw
+    assert (page.json["offset"], page.json["limit"]) == (offset, limit)
+
+
+@pytest.mark.parametrize(
+    ("query", "code", "raw"),
+    [
+        ("offset=18446744073709551616", "invalid_index_offset", "18446744073709551616"),
+        ("offset=%C2%B2", "invalid_index_offset", "\u00b2"),  # a digit, but not an ASCII one
+        ("limit=%D9%A3", "invalid_index_limit", "\u0663"),
+        ("limit=%2B", "invalid_index_limit", "+"),
+        ("limit=-0", "invalid_index_limit", "-0"),
+        ("limit=", "invalid_index_limit", ""),
+    ],
+)
+def test_list_chats_refuses_what_a_usize_cannot_hold(
+    admin: Client, query: str, code: str, raw: str
+) -> None:
+    name = query.partition("=")[0]
+    assert_error(
+        admin.call("GET", f"/chats?{query}"),
+        400,
+        code,
+        f"Invalid value in parameter `{name}`: could not parse `{raw}` as a positive integer",
+    )
+
+
 def test_get_and_delete_chat(admin: Client) -> None:
     assert admin.call("GET", "/chats/demo").json == {"uid": "demo"}
     assert_error(admin.call("GET", "/chats/nope"), 404, "chat_not_found", "chat nope not found")
@@ -529,6 +568,10 @@ def test_task_errors(admin: Client) -> None:
         admin.call("GET", "/tasks/99999"), 404, "task_not_found", "Task `99999` not found."
     )
     assert_error(admin.call("GET", "/tasks/abc"), 400, "invalid_task_uids")
+    # The uid is parsed as Rust parses a u32: a `+` is fine, other digits and overflow are not.
+    assert admin.call("GET", "/tasks/%2B0").json["uid"] == 0
+    assert_error(admin.call("GET", "/tasks/%C2%B2"), 400, "invalid_task_uids")
+    assert_error(admin.call("GET", "/tasks/4294967296"), 400, "invalid_task_uids")
 
 
 # -- no master key -----------------------------------------------------------------------------

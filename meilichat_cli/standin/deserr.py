@@ -96,3 +96,13 @@ def unknown_parameter(name: str, expected: Iterable[str]) -> str:
 
 def unparsable_parameter(name: str, raw: str) -> str:
     return f"Invalid value in parameter `{name}`: could not parse `{raw}` as a positive integer"
+
+
+def parse_unsigned(raw: str, bits: int = 64) -> int | None:
+    """`raw` read as Rust's `usize`/`u32::from_str` reads it (an optional `+`, ASCII digits
+    only, no overflow), or None where Rust fails. Python's `isdigit` takes other digits."""
+    digits = raw[1:] if raw.startswith("+") else raw
+    if not digits or not digits.isascii() or not digits.isdigit():
+        return None
+    value = int(digits)
+    return value if value < 1 << bits else None
