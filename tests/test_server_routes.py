@@ -594,6 +594,58 @@ def test_without_master_key_everything_is_open_but_keys() -> None:
         assert reply.status == 200 and reply.frames()[-1] == "[DONE]"
 
 
+def test_without_master_key_a_malformed_authorization_header_is_still_refused() -> None:
+    # `extract_token_from_request` (crates/meilisearch/src/extractors/authentication/mod.rs)
+    # runs before the master-key question: a header that is not `Bearer <token>` is refused
+    # even by a server without a master key.
+    missing = "The Authorization header is missing. It must use the bearer authorization method."
+    with StandInServer() as srv:
+        c = Client(srv.url)
+        for header in ("Basic abc", "bearer x", "Token", "Bearer\tx"):
+            assert_error(
+                c.call("GET", "/chats", key=NO_KEY, headers={"Authorization": header}),
+                401,
+                "missing_authorization_header",
+                missing,
+                "auth",
+            )
+        assert_error(
+            c.call("GET", "/chats", key=NO_KEY, headers={"Authorization": "Bearer"}),
+            403,
+            "invalid_api_key",
+            "The provided API key is invalid.",
+            "auth",
+        )
+        assert_error(
+            c.call(
+                "POST",
+                "/chats/demo/chat/completions",
+                ask_body(),
+                key=NO_KEY,
+                headers={"Authorization": "Basic abc"},
+            ),
+            401,
+            "missing_authorization_header",
+            missing,
+            "auth",
+        )
+        # `Bearer ` with an empty token is a token: open, like any other.
+        assert (
+            c.call("GET", "/chats", key=NO_KEY, headers={"Authorization": "Bearer "}).status == 200
+        )
+
+
+def test_a_header_that_is_not_visible_ascii_counts_as_missing(server: StandInServer) -> None:
+    # actix's HeaderValue::to_str fails on such bytes and Meilisearch reads "" instead.
+    c = Client(server.url)
+    assert_error(
+        c.call("GET", "/chats", key=NO_KEY, headers={"Authorization": "Bearer cl\u00e9"}),
+        401,
+        "missing_authorization_header",
+        kind="auth",
+    )
+
+
 def test_without_master_key_a_completion_without_authorization_gets_no_response() -> None:
     import http.client
 

@@ -167,14 +167,26 @@ def authenticate(
     find_by_uid: KeyLookup,
     allow_tenant_token: bool = False,
 ) -> Principal:
-    """Check the Authorization header for `action`; raise the 401/403 Meilisearch would."""
-    scheme, _, token = (header or "").partition(" ")
+    """Check the Authorization header for `action`; raise the 401/403 Meilisearch would.
+
+    The header's form is checked first, with or without a master key, as Meilisearch's
+    `extract_token_from_request` does: a value that is not visible ASCII reads as empty,
+    it is split once on a space, the first word must be exactly `Bearer` (else 401) and a
+    second part must follow (`Bearer` alone: 403; `Bearer ` gives an empty token)."""
+    token = ""
+    if header is not None:
+        if not _visible_ascii(header):
+            header = ""
+        scheme, space, token = header.partition(" ")
+        if scheme != "Bearer":
+            raise missing_authorization()
+        if not space:
+            raise invalid_api_key()
     if master_key is None:
         if action in KEY_ACTIONS:
             raise missing_master_key()
-        return Principal(token=token if scheme == "Bearer" else None)
-    # Like Meilisearch: split once on a space; the first word must be exactly `Bearer`.
-    if header is None or scheme != "Bearer":
+        return Principal(token=token if header is not None else None)
+    if header is None:
         raise missing_authorization()
     if not token:
         raise invalid_api_key()
@@ -190,6 +202,11 @@ def authenticate(
     if not principal.may(action, index_uid):
         raise invalid_api_key()
     return principal
+
+
+def _visible_ascii(value: str) -> bool:
+    """What actix's `HeaderValue::to_str` accepts: tab and the printable ASCII range."""
+    return all(char == "\t" or " " <= char <= "~" for char in value)
 
 
 def _b64decode(part: str) -> bytes:
