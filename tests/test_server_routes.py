@@ -657,6 +657,21 @@ def test_without_master_key_a_completion_without_authorization_gets_no_response(
         c2 = Client(srv.url)
         reply = c2.call("POST", "/chats/demo/chat/completions", ask_body(stream=False), key=NO_KEY)
         assert reply.status == 501
+        assert (
+            Client(srv.url)
+            .call("POST", "/chats/nope/chat/completions", ask_body(), key=NO_KEY)
+            .status
+            == 404
+        )
+        # The tools are checked after the token is unwrapped (`streamed_chat`): an unknown
+        # tool does not get its 501 first.
+        with pytest.raises((http.client.RemoteDisconnected, ConnectionError)):
+            Client(srv.url).call(
+                "POST",
+                "/chats/demo/chat/completions",
+                ask_body(tools=("get_weather",)),
+                key=NO_KEY,
+            )
 
 
 def test_serve_forever_in_the_foreground_stops_on_close() -> None:
