@@ -417,19 +417,24 @@ def test_key_without_search_action_gets_in_band_search_errors(
     assert reply.frames()[-1] == "[DONE]"
 
 
-def _tenant_token(parent: dict, rules: object, exp: int | None = None) -> str:  # type: ignore[type-arg]
-    def b64(data: bytes) -> str:
-        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
-    header = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+
+def _jwt(claims: object, secret: str, alg: str = "HS256") -> str:
+    """A JWT whose payload is `claims` as compact JSON (a str is sent as is)."""
+    header = _b64(json.dumps({"typ": "JWT", "alg": alg}).encode())
+    text = claims if isinstance(claims, str) else json.dumps(claims, separators=(",", ":"))
+    payload = _b64(text.encode())
+    signature = hmac.new(secret.encode(), f"{header}.{payload}".encode(), hashlib.sha256).digest()
+    return f"{header}.{payload}.{_b64(signature)}"
+
+
+def _tenant_token(parent: dict, rules: object, exp: int | None = None) -> str:  # type: ignore[type-arg]
     claims = {"searchRules": rules, "apiKeyUid": parent["uid"]}
     if exp is not None:
         claims["exp"] = exp
-    payload = b64(json.dumps(claims).encode())
-    signature = hmac.new(
-        parent["key"].encode(), f"{header}.{payload}".encode(), hashlib.sha256
-    ).digest()
-    return f"{header}.{payload}.{b64(signature)}"
+    return _jwt(claims, parent["key"])
 
 
 def test_tenant_tokens_on_completions_only(admin: Client, server: StandInServer) -> None:
@@ -451,6 +456,71 @@ def test_tenant_tokens_on_completions_only(admin: Client, server: StandInServer)
     reply = Client(server.url, expired).call("POST", "/chats/demo/chat/completions", ask_body())
     assert_error(reply, 403, "invalid_api_key", kind="auth")
     assert reply.json["message"].startswith("Tenant token expired. Was valid up to `")
+
+
+def _completion_403(server: StandInServer, token: str) -> str:
+    reply = Client(server.url, token).call("POST", "/chats/demo/chat/completions", ask_body())
+    assert_error(reply, 403, "invalid_api_key", kind="auth")
+    return str(reply.json["message"])
+
+
+def test_tenant_token_errors_carry_the_decoders_words(admin: Client, server: StandInServer) -> None:
+    # Meilisearch's own expectations (crates/meilisearch/tests/auth/errors.rs,
+    # `invalid_tenant_token`): what the JWT decoder says is passed on after
+    # "Could not decode tenant token, ".
+    parent = make_key(admin, ["chatCompletions", "search"])
+    undecodable = "Could not decode tenant token, "
+    assert _completion_403(server, _jwt({"tamo": "kefir"}, "tamo")) == (
+        undecodable + "JSON error: missing field `searchRules` at line 1 column 16."
+    )
+    assert _completion_403(server, _jwt({"searchRules": "kefir"}, "tamo")) == (
+        undecodable + "JSON error: data did not match any variant of untagged enum "
+        "SearchRules at line 1 column 23."
+    )
+    # A field that follows: the position is where serde stopped, before the comma.
+    claims = '{"searchRules":"kefir","apiKeyUid":"' + parent["uid"] + '"}'
+    assert _completion_403(server, _jwt(claims, parent["key"])) == (
+        undecodable + "JSON error: data did not match any variant of untagged enum "
+        "SearchRules at line 1 column 22."
+    )
+    assert _completion_403(server, _jwt({"searchRules": ["*"]}, "tamo")) == (
+        undecodable + "JSON error: missing field `apiKeyUid` at line 1 column 21."
+    )
+    claims = {"searchRules": ["*"], "exp": "soon", "apiKeyUid": parent["uid"]}
+    assert _completion_403(server, _jwt(claims, parent["key"])) == (
+        undecodable + 'JSON error: invalid type: string "soon", expected i64 at line 1 column 33.'
+    )
+    # Signed with something else than the parent key's value, or for a uid no key has.
+    wrong = {"searchRules": ["*"], "apiKeyUid": parent["uid"]}
+    assert _completion_403(server, _jwt(wrong, "tamo")) == undecodable + "InvalidSignature."
+    nobody = {"searchRules": ["kefir"], "apiKeyUid": str(uuid.UUID(int=0))}
+    assert _completion_403(server, _jwt(nobody, "tamo")) == undecodable + "InvalidSignature."
+    # A known algorithm the tenant-token validation does not allow.
+    rs256 = _jwt({"searchRules": ["*"], "apiKeyUid": parent["uid"]}, parent["key"], "RS256")
+    assert _completion_403(server, rs256) == undecodable + "InvalidAlgorithm."
+    # Well signed for a key that is gone: the key is what is refused.
+    gone = make_key(admin, ["chatCompletions", "search"])
+    token = _tenant_token(gone, ["*"])
+    assert admin.call("DELETE", f"/keys/{gone['uid']}").status == 204
+    assert _completion_403(server, token) == "The provided API key is invalid."
+
+
+def test_a_tenant_token_expires_after_its_exp_second(
+    admin: Client, server: StandInServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `now > exp` refuses it (crates/meilisearch/src/extractors/authentication/mod.rs):
+    # during the second `exp` itself the token still works.
+    from meilichat_cli.standin import auth
+
+    parent = make_key(admin, ["chatCompletions", "search"])
+    monkeypatch.setattr(auth.time, "time", lambda: 2_000_000_000.5)
+    token = _tenant_token(parent, ["*"], exp=2_000_000_000)
+    reply = Client(server.url, token).call("POST", "/chats/demo/chat/completions", ask_body())
+    assert reply.status == 200, reply.raw
+    late = _tenant_token(parent, ["*"], exp=1_999_999_999)
+    assert _completion_403(server, late) == (
+        "Tenant token expired. Was valid up to `1999999999` and we're now `2000000000`."
+    )
 
 
 # -- /chats ------------------------------------------------------------------------------------
