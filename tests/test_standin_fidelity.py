@@ -302,6 +302,22 @@ def test_version_answers_the_emulated_release(version: str) -> None:
     assert list(body) == ["commitSha", "commitDate", "pkgVersion"]
 
 
+@pytest.mark.parametrize(
+    ("version", "sha", "date"),
+    [
+        ("1.15.1", "9275ce15032b7543a030762fec7058b2f68f1b72", "2025-06-11T14:54:01"),
+        ("1.50", "2ecfd54ca7f3dd1c76d304efce86c9b8af9f82aa", "2026-07-16T14:59:12"),
+    ],
+)
+def test_version_names_the_release_tags_commit(version: str, sha: str, date: str) -> None:
+    # A release binary reports the commit its tag points at (`git rev-parse vX.Y.Z^{commit}`)
+    # and that commit's time, with nanoseconds.
+    with _server(version) as server:
+        body = Client(server.url, MASTER_KEY).call("GET", "/version").json
+    assert body["commitSha"] == sha
+    assert body["commitDate"] == date + ".000000000Z"
+
+
 @pytest.mark.parametrize(("version", "allowed"), [("1.16", "PUT"), ("1.17", "PATCH")])
 def test_index_chat_settings_verb_changed_in_1_17(version: str, allowed: str) -> None:
     refused = "PATCH" if allowed == "PUT" else "PUT"
