@@ -4,11 +4,13 @@ from its HTTP conventions to the completions request, and its keys and actions).
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import hmac
 import json
 import time
 import uuid
+import zlib
 from collections.abc import Iterator
 
 import pytest
@@ -767,3 +769,55 @@ def test_recorded_requests(server: StandInServer) -> None:
 
 
 PATH_COMPLETIONS = "/chats/demo/chat/completions"
+
+
+# -- response compression ------------------------------------------------------------------------
+# Meilisearch wraps every route in actix's `Compress` middleware (crates/meilisearch/src/lib.rs,
+# built with the compress-brotli and compress-gzip features): answers are compressed when the
+# client asks for it, except the event stream, which says `content-encoding: identity`.
+
+
+def test_json_answers_are_gzipped_when_the_client_accepts_gzip(server: StandInServer) -> None:
+    c = Client(server.url, MASTER)
+    plain = c.call("GET", "/chats")
+    assert "content-encoding" not in plain.headers and "content-length" in plain.headers
+    reply = c.call("GET", "/chats", headers={"Accept-Encoding": "gzip, deflate"})
+    assert reply.status == 200
+    assert reply.headers["content-encoding"] == "gzip"
+    assert reply.headers["vary"] == "accept-encoding"
+    assert reply.headers["transfer-encoding"] == "chunked" and "content-length" not in reply.headers
+    assert json.loads(gzip.decompress(reply.raw)) == plain.json
+    # Errors too: the middleware wraps every answer.
+    error = c.call("GET", "/chats/nope", headers={"Accept-Encoding": "gzip"})
+    assert error.status == 404 and error.headers["content-encoding"] == "gzip"
+    assert json.loads(gzip.decompress(error.raw))["code"] == "chat_not_found"
+
+
+def test_deflate_is_zlib_and_quality_values_decide(server: StandInServer) -> None:
+    c = Client(server.url, MASTER)
+    reply = c.call("GET", "/version", headers={"Accept-Encoding": "gzip;q=0.5, deflate"})
+    assert reply.headers["content-encoding"] == "deflate"
+    assert json.loads(zlib.decompress(reply.raw))["pkgVersion"]
+    ranked = c.call("GET", "/version", headers={"Accept-Encoding": "deflate, gzip"})
+    assert ranked.headers["content-encoding"] == "gzip", "equal quality: the server's ranking"
+    unknown = c.call("GET", "/version", headers={"Accept-Encoding": "compress"})
+    assert "content-encoding" not in unknown.headers, "nothing it knows: identity"
+
+
+def test_no_acceptable_encoding_is_a_406_before_anything_else(server: StandInServer) -> None:
+    c = Client(server.url)
+    reply = c.call("GET", "/chats", key=NO_KEY, headers={"Accept-Encoding": "identity;q=0"})
+    assert reply.status == 406
+    assert reply.raw == b"br, gzip, deflate"
+    assert reply.headers["vary"] == "Accept-Encoding"
+
+
+def test_the_stream_and_empty_answers_are_never_compressed(server: StandInServer) -> None:
+    c = Client(server.url, MASTER)
+    gz = {"Accept-Encoding": "gzip"}
+    stream = c.call("POST", "/chats/demo/chat/completions", ask_body(), headers=gz)
+    assert stream.headers["content-encoding"] == "identity" and "vary" not in stream.headers
+    assert stream.frames()[-1] == "[DONE]"
+    assert c.call("PATCH", "/chats/gone/settings", {}).status == 200
+    deleted = c.call("DELETE", "/chats/gone", headers=gz)
+    assert deleted.status == 204 and "content-encoding" not in deleted.headers

@@ -26,7 +26,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from meilichat_cli.standin import completions, persist, scenarios, versions
+from meilichat_cli.standin import completions, compress, persist, scenarios, versions
 from meilichat_cli.standin.apierror import MeiliError
 from meilichat_cli.standin.auth import authenticate
 from meilichat_cli.standin.chunked import ChunkedWriter, ClientGone
@@ -93,6 +93,8 @@ class _Handler(BaseHTTPRequestHandler):
     # Many small writes per stream: without TCP_NODELAY, Nagle + delayed ACK add ~40 ms stalls.
     disable_nagle_algorithm = True
     server: _HttpServer
+    # The response coding negotiated for the current request (None: nothing acceptable).
+    coding: str | None = "identity"
 
     def log_message(self, format: str, *args: Any) -> None:
         # Quiet: tests and the demo print what they need themselves.
@@ -147,6 +149,10 @@ class _Handler(BaseHTTPRequestHandler):
         path, _, query = self.path.partition("?")
         headers = {name.lower(): value for name, value in self.headers.items()}
         try:
+            self.coding = compress.negotiate(headers.get("accept-encoding"))
+        except compress.NotAcceptable:
+            self.coding = None
+        try:
             raw = self.read_body(standin.payload_limit)
         except MeiliError as error:
             # Too large: recorded without its body, answered, and the connection closed.
@@ -166,6 +172,12 @@ class _Handler(BaseHTTPRequestHandler):
                 raw=raw,
             )
         )
+        if self.coding is None:
+            # The Compress middleware answers before any route: nothing acceptable.
+            self.respond(
+                Response(406, compress.SUPPORTED_LIST.encode(), {"Vary": "Accept-Encoding"})
+            )
+            return
         request = Request(
             method=self.command,
             path=normalize_path(path),
@@ -189,6 +201,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.stream(result)
 
     def respond(self, response: Response) -> None:
+        coding = self.coding or "identity"
+        compressed = self.command != "HEAD" and compress.applies(
+            coding, response.status, response.headers, response.body
+        )
         self.send_response_only(response.status)
         self.send_header("date", self.date_time_string())
         for name, value in response.headers.items():
@@ -196,13 +212,22 @@ class _Handler(BaseHTTPRequestHandler):
         if "origin" in {k.lower() for k in self.headers}:
             self.send_header("access-control-allow-origin", "*")
             self.send_header("access-control-expose-headers", "*")
-        if response.status != 204:
-            self.send_header("content-length", str(len(response.body)))
+        body = response.body
+        if compressed:
+            # As actix's encoder: the coding named, `vary` added, the body streamed (chunked).
+            body = compress.encode(coding, body)
+            self.send_header("content-encoding", coding)
+            self.send_header("vary", "accept-encoding")
+            self.send_header("transfer-encoding", "chunked")
+        elif response.status != 204:
+            self.send_header("content-length", str(len(body)))
         if self.close_connection:
             self.send_header("connection", "close")
         self.end_headers()
-        if self.command != "HEAD" and response.status != 204:
-            self.wfile.write(response.body)
+        if compressed:
+            self.wfile.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body))
+        elif self.command != "HEAD" and response.status != 204:
+            self.wfile.write(body)
         self.wfile.flush()
 
     def stream(self, stream: completions.CompletionStream) -> None:
