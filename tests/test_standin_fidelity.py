@@ -338,14 +338,69 @@ def test_gemini_source_was_removed_in_1_16(version: str, accepted: bool) -> None
     assert (reply.status == 200) == accepted
 
 
-def test_before_1_47_workspace_bodies_get_serdes_messages() -> None:
+SOURCES_1_15 = "`openAi`, `mistral`, `gemini`, `azureOpenAi`, `vLlm`"
+FIELDS = (
+    "`source`, `orgId`, `projectId`, `apiVersion`, `deploymentId`, `baseUrl`, `apiKey`, `prompts`"
+)
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        # A scalar of the wrong type: right after it.
+        (b'{"orgId":1}', "invalid type: integer `1`, expected a string at line 1 column 10"),
+        (
+            b'{"apiKey": true, "x": 1}',
+            "invalid type: boolean `true`, expected a string at line 1 column 15",
+        ),
+        # A list or an object where a string belongs: where it starts (serde does not read it).
+        (b'{"baseUrl":["a"]}', "invalid type: sequence, expected a string at line 1 column 11"),
+        # An unknown field: after its name and the blanks that follow, however deep.
+        (b'{"foo":1}', f"unknown field `foo`, expected one of {FIELDS} at line 1 column 6"),
+        (
+            b'{"prompts": {"system": "s", "x" : 1}}',
+            "unknown field `x`, expected one of `system`, `searchDescription`, `searchQParam`,"
+            " `searchIndexUidParam` at line 1 column 32",
+        ),
+        (
+            b'{"source":"nope"}',
+            f"unknown variant `nope`, expected one of {SOURCES_1_15} at line 1 column 16",
+        ),
+        (
+            b'{"prompts":1}',
+            "invalid type: integer `1`, expected struct ChatPrompts at line 1 column 12",
+        ),
+        (
+            b'{"prompts":{"searchQParam":2.5}}',
+            "invalid type: floating point `2.5`, expected a string at line 1 column 30",
+        ),
+        (
+            b'"x"',
+            'invalid type: string "x", expected struct ChatWorkspaceSettings at line 1 column 3',
+        ),
+        (b"null", "invalid type: null, expected struct ChatWorkspaceSettings at line 1 column 4"),
+    ],
+)
+def test_before_1_47_workspace_bodies_get_serdes_messages(raw: bytes, message: str) -> None:
+    # actix's `web::Json` (the extractor of 1.15.1 to 1.46) words serde_json's error, which
+    # ends with where the parser stood when it gave up.
+    with _server("1.15.1") as server:
+        reply = Client(server.url, MASTER_KEY).call("PATCH", "/chats/demo/settings", raw=raw)
+    error(reply, 400, "bad_request", f"Json deserialize error: {message}")
+
+
+def test_before_1_47_a_source_that_is_no_string_is_malformed_json() -> None:
+    # serde_json's `deserialize_enum` only takes a string (or an object) and says
+    # "expected value" where the other token starts: a syntax error, so `malformed_payload`.
     with _server("1.42") as server:
-        reply = Client(server.url, MASTER_KEY).call("PATCH", "/chats/demo/settings", {"orgId": 1})
+        reply = Client(server.url, MASTER_KEY).call(
+            "PATCH", "/chats/demo/settings", raw=b'{"source": 1}'
+        )
     error(
         reply,
         400,
-        "bad_request",
-        "Json deserialize error: invalid type: integer `1`, expected a string",
+        "malformed_payload",
+        "The json payload provided is malformed. `expected value at line 1 column 12`.",
     )
 
 

@@ -228,7 +228,7 @@ class Api:
         body = request.json_body()
         # deserr validates while extracting the body, before the handler checks the flag.
         version = self.state.version
-        workspaces.validate_body(body, version)
+        workspaces.validate_body(body, version, request.raw)
         self.require_chat_feature("using the /chats/settings route")
         uid = params["workspace"]
         with self.state.lock:

@@ -6,7 +6,8 @@ the provider key for every response. `apply_patch` validates a PATCH body with d
 and messages, merges it field by field (omitted = keep, null = reset, `prompts` key by key),
 then runs the source checks Meilisearch runs after merging.
 
-Stdlib only; imports `standin.apierror`, `standin.deserr` and `standin.versions`.
+Stdlib only; imports `standin.apierror`, `standin.deserr`, `standin.requestcheck` (serde's
+positions) and `standin.versions`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from meilichat_cli.standin import deserr
 from meilichat_cli.standin.apierror import MeiliError, bad_request
+from meilichat_cli.standin.requestcheck import Spans
 from meilichat_cli.standin.versions import Emulation, emulation
 
 NEWEST = emulation(None)
@@ -102,12 +104,12 @@ def public_view(settings: dict[str, Any]) -> dict[str, Any]:
     return view
 
 
-def validate_body(body: Any, version: Emulation = NEWEST) -> None:
+def validate_body(body: Any, version: Emulation = NEWEST, raw: bytes | None = None) -> None:
     """Reject what deserr rejects, with its codes and messages
     (docs/protocol.md#updating-settings). Releases before 1.47 parsed the body with serde:
-    every problem is a `bad_request` worded by serde."""
+    every problem is a `bad_request` worded by serde, placed in `raw` (the body as sent)."""
     if not version.deserr_workspace_body:
-        _validate_serde(body, version)
+        _validate_serde(body, version, raw)
         return
     if not isinstance(body, dict):
         raise bad_request(deserr.invalid_type("", "an object", body))
@@ -158,41 +160,69 @@ def check_source_requirements(settings: dict[str, Any]) -> None:
         raise bad_request("vLlm requires setting a valid `baseUrl`")
 
 
-def _validate_serde(body: Any, version: Emulation) -> None:
-    """serde's `Json deserialize error: …` wording of 1.15–1.46 (no field-specific codes)."""
+def _validate_serde(body: Any, version: Emulation, raw: bytes | None) -> None:
+    """serde's wording of 1.15–1.46, where actix's `web::Json` parsed the body: every problem
+    is a 400 `bad_request` saying `Json deserialize error: …` and where serde_json stood when
+    it gave up (`at line L column C`): after a scalar of the wrong type, at the start of a
+    list or object where a string belongs, after the name of an unknown field (and the
+    blanks after it). A `source` that is no string is a JSON syntax error to serde_json's
+    `deserialize_enum`: 400 `malformed_payload`, `expected value` at that token.
+    (A list where the settings or `prompts` object belongs, which serde reads field by
+    field, is only refused here, without a position.)"""
+    spans = Spans(raw if raw is not None else deserr.compact(body).encode())
 
-    def fail(detail: str) -> MeiliError:
-        return bad_request(f"Json deserialize error: {detail}")
+    def fail(detail: str, where: str) -> MeiliError:
+        return bad_request(f"Json deserialize error: {detail} {where}".rstrip())
 
+    def wrong_type(value: Any, expected: str, path: tuple[str, ...]) -> MeiliError:
+        if isinstance(value, (list, dict)):  # not read: serde stops where it starts
+            where = spans.at(spans.starts.get(path, 0))
+        else:
+            where = spans.where(path)
+        return fail(deserr.serde_invalid_type(value, expected), where)
+
+    def unknown_field(name: str, expected: tuple[str, ...], path: tuple[str, ...]) -> MeiliError:
+        where = spans.at(spans.blanks_after(spans.key_ends.get(path, 0)))
+        return fail(
+            f"unknown field `{name}`, expected one of {deserr.expected_list(expected)}", where
+        )
+
+    if isinstance(body, list):
+        raise fail(deserr.serde_invalid_type(body, "struct ChatWorkspaceSettings"), "")
     if not isinstance(body, dict):
-        raise fail(deserr.serde_invalid_type(body, "struct ChatWorkspaceSettings"))
+        raise wrong_type(body, "struct ChatWorkspaceSettings", ())
     for name, value in body.items():
         if name not in TOP_LEVEL_FIELDS:
-            raise fail(
-                f"unknown field `{name}`, expected one of {deserr.expected_list(TOP_LEVEL_FIELDS)}"
-            )
+            raise unknown_field(name, TOP_LEVEL_FIELDS, (name,))
         if value is None:
             continue
         if name == "source":
-            if not isinstance(value, str) or value not in version.sources:
-                shown = value if isinstance(value, str) else deserr.compact(value)
+            if not isinstance(value, str):
+                start = spans.starts.get((name,), 0)
+                raise MeiliError(
+                    400,
+                    "malformed_payload",
+                    f"The json payload provided is malformed. `expected value "
+                    f"{spans.at(start + 1)}`.",
+                )
+            if value not in version.sources:
                 raise fail(
-                    f"unknown variant `{shown}`, expected one of "
-                    + deserr.expected_list(version.sources)
+                    f"unknown variant `{value}`, expected one of "
+                    + deserr.expected_list(version.sources),
+                    spans.where((name,)),
                 )
         elif name in NULLABLE_STRINGS and not isinstance(value, str):
-            raise fail(deserr.serde_invalid_type(value, "a string"))
+            raise wrong_type(value, "a string", (name,))
         elif name == "prompts":
+            if isinstance(value, list):
+                raise fail(deserr.serde_invalid_type(value, "struct ChatPrompts"), "")
             if not isinstance(value, dict):
-                raise fail(deserr.serde_invalid_type(value, "struct ChatPrompts"))
+                raise wrong_type(value, "struct ChatPrompts", (name,))
             for key, text in value.items():
                 if key not in version.prompt_fields:
-                    raise fail(
-                        f"unknown field `{key}`, expected one of "
-                        + deserr.expected_list(version.prompt_fields)
-                    )
+                    raise unknown_field(key, version.prompt_fields, (name, key))
                 if text is not None and not isinstance(text, str):
-                    raise fail(deserr.serde_invalid_type(text, "a string"))
+                    raise wrong_type(text, "a string", (name, key))
 
 
 def apply_patch(
