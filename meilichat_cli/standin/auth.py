@@ -2,10 +2,9 @@
 (docs/protocol.md#keys-and-actions).
 
 * Key values are `hex(HMAC-SHA256(master_key, uid))`, so they are returned on every read.
-* `*` grants every action except the `keys.*` family (only the master key manages keys unless
-  a key holds those actions explicitly); `X.*` grants `X.<anything>`; `*.get` grants every
-  `.get` action except `keys.get`. `chatCompletions` and `search` come only from themselves
-  or `*`.
+* `*` grants every action, the `keys.*` ones included; `X.*` grants `X.<anything>`; `*.get`
+  grants the read actions (every `.get` but `keys.get`, and `search`, `version`, `export`,
+  `fields.post`). `chatCompletions` comes only from itself or `*`.
 * Tenant tokens (JWT HS256/384/512 signed with a parent key's value) are accepted on the
   search and completions routes only; their `searchRules` narrow the indexes searched.
 
@@ -61,18 +60,41 @@ def derive_key(master_key: str, uid: str) -> str:
     return hmac.new(master_key.encode(), uid.encode(), hashlib.sha256).hexdigest()
 
 
+# What `*.get` grants: the actions Meilisearch's `Action::is_read` calls reads
+# (crates/meilisearch-types/src/keys.rs). Not `keys.get` ("to prevent privilege
+# escalation") nor `chatCompletions`; but `search`, `version`, `export` and `fields.post` are.
+READ_ACTIONS = frozenset(
+    {
+        "search",
+        "documents.get",
+        "export",
+        "indexes.get",
+        "tasks.get",
+        "settings.get",
+        "stats.get",
+        "metrics.get",
+        "version",
+        "experimental.get",
+        "network.get",
+        "chats.get",
+        "chatsSettings.get",
+        "webhooks.get",
+        "fields.post",
+        "dynamicSearchRules.get",
+    }
+)
+
+
 def action_granted(held: list[str], wanted: str) -> bool:
-    """Whether a key holding `held` may perform `wanted` (wildcards as described above)."""
-    if wanted in held:
-        return True
-    if wanted in KEY_ACTIONS:
-        return False
-    if "*" in held:
+    """Whether a key holding `held` may perform `wanted`: `*` expands to every action (the
+    keys ones included), `X.*` to the `X.` family, `*.get` to `READ_ACTIONS`
+    (`HeedAuthStore::put_api_key`, crates/meilisearch-auth/src/store.rs)."""
+    if wanted in held or "*" in held:
         return True
     family, _, verb = wanted.partition(".")
     if verb and f"{family}.*" in held:
         return True
-    return verb == "get" and "*.get" in held
+    return "*.get" in held and wanted in READ_ACTIONS
 
 
 def index_allowed(patterns: list[str], uid: str) -> bool:
