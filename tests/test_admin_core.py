@@ -188,6 +188,16 @@ def test_actions_are_read_with_wildcards() -> None:
     assert "keys" in (admin.admin_powers(["*.get", "keys.get"]) or "")
 
 
+def test_star_get_is_every_read_meilisearch_counts() -> None:
+    # `Action::is_read` (crates/meilisearch-types/src/keys.rs) counts searching and /version
+    # as reads, not keys.get nor chatCompletions.
+    assert admin.grants(["*.get"], "search") and admin.grants(["*.get"], "version")
+    assert admin.can_chat(["chatCompletions", "*.get"])
+    assert not admin.grants(["*.get"], "keys.get")
+    assert not admin.grants(["*.get"], "chatCompletions")
+    assert admin.admin_powers(["*.get"]) is None
+
+
 def test_index_patterns() -> None:
     assert admin.index_allowed(["*"], "movies")
     assert admin.index_allowed(["mov*"], "movies")

@@ -71,6 +71,28 @@ MAX_PAGES = 1000
 # -- keys (docs/protocol.md#keys-and-actions) -------------------------------------------------
 
 CHAT_ACTIONS = ("chatCompletions", "search")
+# What `*.get` grants: the actions Meilisearch counts as reads (`Action::is_read`): every
+# `….get` but `keys.get`, and `search`, `version`, `export`, `fields.post`.
+READ_ACTIONS = frozenset(
+    {
+        "search",
+        "documents.get",
+        "export",
+        "indexes.get",
+        "tasks.get",
+        "settings.get",
+        "stats.get",
+        "metrics.get",
+        "version",
+        "experimental.get",
+        "network.get",
+        "chats.get",
+        "chatsSettings.get",
+        "webhooks.get",
+        "fields.post",
+        "dynamicSearchRules.get",
+    }
+)
 KEY_MANAGEMENT_ACTIONS = ("keys.create", "keys.update", "keys.delete", "keys.get")
 # Index-scoped keys may not hold these (v1.48.3+).
 GLOBAL_ACTIONS = (
@@ -446,14 +468,15 @@ def delete_workspace(client: MeiliClient, workspace: str) -> None:
 
 
 def grants(actions: Sequence[str], wanted: str) -> bool:
-    """Whether a key holding `actions` may perform `wanted`, read generously: `*` counts as
-    every action (so an all-powerful key is always recognised as one)."""
+    """Whether a key holding `actions` may perform `wanted`, as Meilisearch expands the
+    wildcards: `*` is every action (the keys ones included), `X.*` the `X.` family, `*.get`
+    every read (`READ_ACTIONS`)."""
     if wanted in actions or "*" in actions:
         return True
     family, _, verb = wanted.partition(".")
     if verb and f"{family}.*" in actions:
         return True
-    return verb == "get" and "*.get" in actions and family != "keys"
+    return "*.get" in actions and wanted in READ_ACTIONS
 
 
 def can_chat(actions: Sequence[str]) -> bool:
