@@ -134,12 +134,23 @@ class _Handler(BaseHTTPRequestHandler):
                     return b"".join(parts)
                 total += size
                 if total > limit:
-                    raise MeiliError(413, "payload_too_large", _too_large(limit))
+                    # actix's `JsonPayloadError::Overflow`: Meilisearch's 413.
+                    raise MeiliError(
+                        413,
+                        "payload_too_large",
+                        f"JSON payload has exceeded limit ({limit} bytes).",
+                    )
                 parts.append(self.rfile.read(size))
                 self.rfile.readline(1024)
         length = int(self.headers.get("content-length") or 0)
         if length > limit:
-            raise MeiliError(413, "payload_too_large", _too_large(limit))
+            # actix's `JsonPayloadError::OverflowKnownLength`, which Meilisearch's
+            # `PayloadError::error_code` does not list: its catch-all, `internal` (a 500).
+            raise MeiliError(
+                500,
+                "internal",
+                f"JSON payload ({length} bytes) is larger than allowed (limit: {limit} bytes).",
+            )
         return self.rfile.read(length) if length else b""
 
     # -- serving ------------------------------------------------------------------------------
@@ -271,24 +282,6 @@ def _parsed(raw: bytes) -> Any:
         return json.loads(raw.decode("utf-8"))
     except (ValueError, UnicodeDecodeError):
         return None
-
-
-def _too_large(limit: int) -> str:
-    return (
-        "The provided payload reached the size limit. The maximum accepted payload size is "
-        f"{_human_bytes(limit)}."
-    )
-
-
-def _human_bytes(size: int) -> str:
-    if size < 1024:
-        return f"{size} B"
-    amount = float(size)
-    for unit in ("KiB", "MiB", "GiB"):
-        amount /= 1024
-        if amount < 1024 or unit == "GiB":
-            break
-    return f"{amount:.2f} {unit}"
 
 
 class StandInServer:
