@@ -285,6 +285,46 @@ def test_auth_comes_before_body_parsing_and_the_feature_flag(server: StandInServ
     assert_error(reply, 403, "invalid_api_key", kind="auth")
 
 
+def test_a_content_type_error_beats_a_key_that_needs_looking_up(server: StandInServer) -> None:
+    # actix polls a handler's extractors together: a malformed Authorization header fails at
+    # once, but a key is checked on the blocking pool (`GuardedData::authenticate` uses
+    # `spawn_blocking`), and meanwhile the JSON extractor refuses a wrong Content-Type
+    # without waiting for the body.
+    c = Client(server.url)
+    for path, method in (
+        ("/chats/demo/chat/completions", "POST"),
+        ("/chats/demo/settings", "PATCH"),
+        ("/keys", "POST"),
+    ):
+        reply = c.call(method, path, raw=b"{}", key="wrong", content_type="text/plain")
+        assert_error(reply, 415, "invalid_content_type")
+        reply = c.call(method, path, raw=b"{}", key="wrong", content_type=None)
+        assert_error(reply, 415, "missing_content_type")
+    # A missing header is checked on the blocking pool too; a malformed one is not.
+    reply = c.call(
+        "POST", "/chats/demo/chat/completions", raw=b"{}", key=NO_KEY, content_type="text/plain"
+    )
+    assert_error(reply, 415, "invalid_content_type")
+    reply = c.call(
+        "POST",
+        "/chats/demo/chat/completions",
+        raw=b"{}",
+        key=NO_KEY,
+        headers={"Authorization": "Basic x"},
+        content_type="text/plain",
+    )
+    assert_error(reply, 401, "missing_authorization_header", kind="auth")
+    reply = c.call(
+        "POST",
+        "/chats/demo/chat/completions",
+        raw=b"{}",
+        key=NO_KEY,
+        headers={"Authorization": "Bearer"},
+        content_type="text/plain",
+    )
+    assert_error(reply, 403, "invalid_api_key", kind="auth")
+
+
 # -- /keys -------------------------------------------------------------------------------------
 
 

@@ -28,7 +28,7 @@ from urllib.parse import parse_qsl, unquote
 
 from meilichat_cli.standin import completions, compress, persist, scenarios, versions
 from meilichat_cli.standin.apierror import MeiliError
-from meilichat_cli.standin.auth import authenticate
+from meilichat_cli.standin.auth import authenticate, bearer_token
 from meilichat_cli.standin.chunked import ChunkedWriter, ClientGone
 from meilichat_cli.standin.httpmsg import DropConnection, Request, Response
 from meilichat_cli.standin.observe import RecordedRequest, StreamStats
@@ -275,6 +275,16 @@ class _Handler(BaseHTTPRequestHandler):
             standin.stats.stream_closed(client_went_away=went_away)
 
 
+def _extractors_fail_fast(request: Request) -> None:
+    """The errors Meilisearch's extractors raise before any of them waits: a malformed
+    Authorization header, then (for a route with a JSON body) a missing or wrong
+    Content-Type. Checking the key itself waits for the blocking pool, so these come first
+    (actix polls a handler's extractors together; docs/protocol.md#order-of-checks)."""
+    bearer_token(request.header("authorization"))
+    if request.method in ("POST", "PATCH", "PUT"):
+        request.check_content_type()
+
+
 def _parsed(raw: bytes) -> Any:
     if not raw:
         return None
@@ -470,6 +480,7 @@ class StandInServer:
             fault = completions.proxy_fault(request, state, self.scenario)
             if fault is not None:
                 return fault
+            _extractors_fail_fast(request)
             who = authenticate(
                 master_key=state.master_key,
                 header=request.header("authorization"),
@@ -510,6 +521,7 @@ class StandInServer:
                     find_by_uid=state.key_by_uid,
                 )
             else:
+                _extractors_fail_fast(request)
                 who = authenticate(
                     master_key=state.master_key,
                     header=request.header("authorization"),

@@ -199,15 +199,7 @@ def authenticate(
     `extract_token_from_request` does: a value that is not visible ASCII reads as empty,
     it is split once on a space, the first word must be exactly `Bearer` (else 401) and a
     second part must follow (`Bearer` alone: 403; `Bearer ` gives an empty token)."""
-    token = ""
-    if header is not None:
-        if not _visible_ascii(header):
-            header = ""
-        scheme, space, token = header.partition(" ")
-        if scheme != "Bearer":
-            raise missing_authorization()
-        if not space:
-            raise invalid_api_key()
+    token = bearer_token(header)
     if master_key is None:
         if action in KEY_ACTIONS:
             raise missing_master_key()
@@ -228,6 +220,23 @@ def authenticate(
     if not principal.may(action, index_uid):
         raise invalid_api_key()
     return principal
+
+
+def bearer_token(header: str | None) -> str:
+    """The token of a well-formed header ("" when there is no header); raise the errors
+    `extract_token_from_request` raises at once for a malformed one. Everything else about
+    the caller is checked later, on Meilisearch's blocking pool, so another extractor's
+    immediate error (a wrong Content-Type) is answered first."""
+    if header is None:
+        return ""
+    if not _visible_ascii(header):
+        header = ""
+    scheme, space, token = header.partition(" ")
+    if scheme != "Bearer":
+        raise missing_authorization()
+    if not space:
+        raise invalid_api_key()
+    return token
 
 
 def _visible_ascii(value: str) -> bool:
