@@ -403,7 +403,9 @@ def test_create_key_returns_201_keyview(admin: Client) -> None:
         (
             {"actions": ["chats.settings.get"], "indexes": ["*"], "expiresAt": None},
             "invalid_api_key_actions",
-            "Unknown value `chats.settings.get` at `.actions[0]`: expected one of `*`, `search`",
+            # The spelling of the public docs; deserr points at the real one.
+            "Unknown value `chats.settings.get` at `.actions[0]`: did you mean"
+            " `chatsSettings.get`? expected one of `*`, `search`",
         ),
         (
             {"actions": ["chatsCompletions"], "indexes": ["*"], "expiresAt": None},

@@ -455,3 +455,65 @@ def test_stream_header_x_accel_buffering_arrived_in_1_39() -> None:
             headers[version] = reply.headers
     assert "x-accel-buffering" not in headers["1.17"]
     assert headers["1.42"]["x-accel-buffering"] == "no"
+
+
+# -- deserr's "did you mean" ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "message"),
+    [
+        # Meilisearch's own expectation (crates/meilisearch/tests/auth/errors.rs).
+        (
+            "POST",
+            "/keys",
+            {"expires_at": "doggo"},
+            "Unknown field `expires_at`: did you mean `expiresAt`? expected one of `description`,"
+            " `name`, `uid`, `actions`, `indexes`, `expiresAt`",
+        ),
+        (
+            "PATCH",
+            "/chats/demo/settings",
+            {"apikey": "x"},
+            "Unknown field `apikey`: did you mean `apiKey`? expected one of `source`, `orgId`,"
+            " `projectId`, `apiVersion`, `deploymentId`, `baseUrl`, `apiKey`, `prompts`",
+        ),
+        (
+            "PATCH",
+            "/chats/demo/settings",
+            {"source": "mistrall"},
+            "Unknown value `mistrall` at `.source`: did you mean `mistral`? expected one of"
+            " `openAi`, `mistral`, `azureOpenAi`, `vLlm`",
+        ),
+        (
+            "PATCH",
+            "/experimental-features",
+            {"chatCompletion": True},
+            "Unknown field `chatCompletion`: did you mean `chatCompletions`? expected one of "
+            + ", ".join(f"`{flag}`" for flag in EMULATIONS["1.50"].feature_flags),
+        ),
+        # Three letters or fewer: no suggestion at all.
+        (
+            "PATCH",
+            "/chats/demo/settings",
+            {"api": "x"},
+            "Unknown field `api`: expected one of `source`, `orgId`, `projectId`, `apiVersion`,"
+            " `deploymentId`, `baseUrl`, `apiKey`, `prompts`",
+        ),
+    ],
+)
+def test_deserr_suggests_the_closest_name(
+    master: Client, method: str, path: str, body: Any, message: str
+) -> None:
+    # deserr's `did_you_mean` (src/errors/helpers.rs): the accepted name at the smallest
+    # Damerau-Levenshtein distance, within 1 edit for 4-7 bytes, 2 for 8-12, 3 for 13-17…
+    reply = master.call(method, path, body)
+    assert reply.status == 400, reply.raw
+    assert reply.json["message"] == message
+
+
+def test_query_parameters_get_suggestions_too(master: Client) -> None:
+    reply = master.call("GET", "/chats?ofset=1")
+    assert reply.json["message"] == (
+        "Unknown parameter `ofset`: did you mean `offset`? expected one of `offset`, `limit`"
+    )
