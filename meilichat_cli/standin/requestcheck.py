@@ -130,8 +130,11 @@ def check_request(body: Any, raw: bytes) -> None:
     if stream is not None and not isinstance(stream, bool):
         raise check.type_of(stream, "a boolean", ("stream",))
     n = body.get("n")
-    if n is not None and (not isinstance(n, int) or isinstance(n, bool) or not 0 <= n <= 255):
+    if n is not None and (not isinstance(n, int) or isinstance(n, bool)):
         raise check.type_of(n, "u8", ("n",))
+    if n is not None and not 0 <= n <= 255:
+        # serde's integer visitors: out of range is `invalid value`, not `invalid type`.
+        raise check.fail(f"invalid value: integer `{n}`, expected u8", ("n",))
     tools = body.get("tools")
     if tools is not None:
         if not isinstance(tools, list):
