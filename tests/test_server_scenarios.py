@@ -460,3 +460,28 @@ def test_disconnects_are_counted_and_close_is_prompt() -> None:
 def test_answer_text_helper_sees_the_stream(server: StandInServer) -> None:
     c = Client(server.url, server.chat_key)
     assert "Here " in answer_text(c.call("POST", PATH, ask_body()).events())
+
+
+def test_the_default_body_limit_is_100_mb_in_decimal_units() -> None:
+    # `--http-payload-size-limit` defaults to "100 MB", which byte_unit reads as 10^8 bytes
+    # (crates/meilisearch/src/option.rs). The body is refused from its Content-Length alone.
+    import socket
+
+    with StandInServer(master_key=MASTER) as srv:
+        host, port = srv.url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall(
+                f"POST {PATH} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {srv.chat_key}\r\n"
+                "Content-Type: application/json\r\nContent-Length: 100000001\r\n\r\n".encode()
+            )
+            answer = b""
+            while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+                piece = sock.recv(65536)
+                if not piece:
+                    break
+                answer += piece
+        assert answer.startswith(b"HTTP/1.1 500 ")
+        assert (
+            b"JSON payload (100000001 bytes) is larger than allowed (limit: 100000000 bytes)."
+            in (answer)
+        )

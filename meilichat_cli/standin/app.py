@@ -36,7 +36,7 @@ from meilichat_cli.standin.routes import ROUTES, Api
 from meilichat_cli.standin.state import DEMO_WORKSPACE, ServerState
 
 COMPLETIONS_RE = re.compile(r"/chats/(?P<workspace>[^/]+)/chat/completions\Z")
-DEFAULT_PAYLOAD_LIMIT = 100 * 1024 * 1024
+DEFAULT_PAYLOAD_LIMIT = 100_000_000  # Meilisearch's "100 MB": byte_unit counts MB in powers of ten
 STREAM_HEADERS = (
     ("content-type", "text/event-stream"),
     ("content-encoding", "identity"),
