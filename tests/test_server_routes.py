@@ -567,6 +567,42 @@ def test_tenant_token_errors_carry_the_decoders_words(admin: Client, server: Sta
     assert _completion_403(server, token) == "The provided API key is invalid."
 
 
+def test_index_scope_refusals_name_the_index(admin: Client, server: StandInServer) -> None:
+    # Meilisearch's own expectations (crates/meilisearch/tests/auth/errors.rs): on a route
+    # about one index, the index is checked before the action, and the refusal says which
+    # indexes the token or the key may use (a tenant token's parent key's list stays secret).
+    key = make_key(admin, ["search"], ["dog"])
+    reply = Client(server.url, key["key"]).call("POST", "/indexes/doggo/search", {"q": ""})
+    assert_error(
+        reply,
+        403,
+        "invalid_api_key",
+        'The API key cannot acces the index `doggo`, authorized indexes are ["dog"].',
+        "auth",
+    )
+    token = _tenant_token(key, ["doggo", "catto"])
+    reply = Client(server.url, token).call("POST", "/indexes/dog/search", {"q": ""})
+    assert_error(
+        reply,
+        403,
+        "invalid_api_key",
+        'The provided tenant token cannot acces the index `dog`, allowed indexes are ["catto",'
+        ' "doggo"].',
+        "auth",
+    )
+    reply = Client(server.url, token).call("POST", "/indexes/doggo/search", {"q": ""})
+    assert_error(
+        reply,
+        403,
+        "invalid_api_key",
+        "The API key used to generate this tenant token cannot acces the index `doggo`.",
+        "auth",
+    )
+    # The right index but not the action: the generic refusal.
+    reply = Client(server.url, key["key"]).call("GET", "/indexes/dog/settings")
+    assert_error(reply, 403, "invalid_api_key", "The provided API key is invalid.", "auth")
+
+
 def test_a_tenant_token_expires_after_its_exp_second(
     admin: Client, server: StandInServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -217,9 +217,45 @@ def authenticate(
         principal = decode_tenant_token(token, find_by_uid, master_key)
     else:
         raise invalid_api_key()
+    if index_uid is not None:
+        _check_index_scope(principal, index_uid)
     if not principal.may(action, index_uid):
         raise invalid_api_key()
     return principal
+
+
+def _rust_list(names: list[str]) -> str:
+    """A sorted `Vec<String>` as Rust's `{:?}` prints it: `["a", "b"]`."""
+    return "[" + ", ".join(json.dumps(name) for name in sorted(names)) + "]"
+
+
+def _check_index_scope(principal: Principal, index_uid: str) -> None:
+    """On a route about one index, Meilisearch checks the index before the action
+    (`ActionPolicy::authenticate`): the tenant token's rules first, then the key's indexes,
+    each refusal naming the index (and the list, except a tenant token's parent's)."""
+    key = principal.key
+    if key is None:
+        return
+    rules = principal.search_rules
+    if rules is not None and not index_allowed(list(rules), index_uid):
+        raise MeiliError(
+            403,
+            "invalid_api_key",
+            f"The provided tenant token cannot acces the index `{index_uid}`, allowed indexes"
+            f" are {_rust_list(list(rules))}.",
+        )
+    if not index_allowed(key.indexes, index_uid):
+        if rules is not None:
+            message = (
+                "The API key used to generate this tenant token cannot acces the index "
+                f"`{index_uid}`."
+            )
+        else:
+            message = (
+                f"The API key cannot acces the index `{index_uid}`, authorized indexes are "
+                f"{_rust_list(key.indexes)}."
+            )
+        raise MeiliError(403, "invalid_api_key", message)
 
 
 def bearer_token(header: str | None) -> str:
