@@ -15,7 +15,7 @@ Only typer is imported at module level.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any, TextIO
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -26,7 +26,6 @@ from meilichat_cli.cli.options import ChatConnection, ConnectionFlags, with_opti
 if TYPE_CHECKING:
     import threading
     from collections.abc import Callable
-    from pathlib import Path
 
     from meilichat_cli.batch.input import BatchItem
     from meilichat_cli.batch.summary import Tally
@@ -309,6 +308,7 @@ def run_batch_command(ctx: RunContext, flags: ConnectionFlags, options: BatchOpt
 
     from meilichat_cli.batch.evaluation import PrimaryKeys
     from meilichat_cli.batch.input import read_answered
+    from meilichat_cli.batch.output import OutputFile, finish_compaction
     from meilichat_cli.batch.progress import make_progress
     from meilichat_cli.batch.runner import (
         BatchSettings,
@@ -372,14 +372,8 @@ def run_batch_command(ctx: RunContext, flags: ConnectionFlags, options: BatchOpt
         skipped = total - len(items)
     if not items:
         ctx.note(f"batch: nothing to do, all {total} questions of {source} are already answered")
-        if (
-            resume_path is not None
-            and options.output not in (None, "-")
-            and _same_file(Path(options.output or ""), resume_path)
-        ):
-            # A run killed between appending and compacting left a retried question's old
-            # line behind: finish that job now.
-            _keep_latest_results(ctx, resume_path)
+        if resume_path is not None:
+            finish_compaction(ctx, options.output, resume_path)
         return
 
     stop = threading.Event()
@@ -420,7 +414,7 @@ def run_batch_command(ctx: RunContext, flags: ConnectionFlags, options: BatchOpt
     crashed = 0
     failure_codes: list[ExitCode] = []
 
-    with _OutputFile(ctx, options, resume_path) as sink, _StopOnCtrlC(stop):
+    with OutputFile(ctx, options.output, resume_path) as sink, _StopOnCtrlC(stop):
         progress = make_progress(
             ctx,
             len(items),
@@ -679,80 +673,6 @@ def _resume_hint(options: BatchOptions) -> str:
             f"--resume {options.output}"
         )
     return "interrupted; finish later with --resume OUT (the file the results went to)"
-
-
-class _OutputFile:
-    """stdout, or the --output file (appended to when it is also the --resume file)."""
-
-    def __init__(self, ctx: RunContext, options: BatchOptions, resume_path: Path | None) -> None:
-        self.ctx = ctx
-        self.options = options
-        self.resume_path = resume_path
-        self._file: TextIO | None = None
-        self._appending = False
-
-    def __enter__(self) -> TextIO:
-        from pathlib import Path
-
-        from meilichat_cli.errors import UsageError
-
-        if self.options.output is None or self.options.output == "-":
-            return self.ctx.stdout
-        path = Path(self.options.output)
-        appending = self.resume_path is not None and _same_file(path, self.resume_path)
-        self._appending = appending
-        try:
-            self._file = path.open("a" if appending else "w", encoding="utf-8")
-        except OSError as error:
-            raise UsageError(f"cannot write {path}: {error.strerror}") from error
-        if appending and path.stat().st_size and not _ends_with_newline(path):
-            # A run killed mid-line left half a line: end it so ours start on their own line.
-            self._file.write("\n")
-        return self._file
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self._file is None:
-            return
-        self._file.close()
-        if self._appending:
-            from pathlib import Path
-
-            _keep_latest_results(self.ctx, Path(self.options.output or ""))
-
-
-def _keep_latest_results(ctx: RunContext, path: Path) -> None:
-    """Leave the resumed file with one line per question (see batch_input.latest_results)."""
-    import stat
-
-    from meilichat_cli.batch.input import latest_results
-    from meilichat_cli.errors import MeilichatError
-    from meilichat_cli.local.files import atomic_write
-
-    try:
-        current = path.read_text(encoding="utf-8")
-        compact, dropped = latest_results(current)
-        if compact == current:
-            return
-        mode = stat.S_IMODE(path.stat().st_mode)
-        atomic_write(path, compact.encode("utf-8"), mode=mode, own_directory=False)
-    except (OSError, UnicodeDecodeError, MeilichatError) as error:
-        ctx.warn(f"{path}: left with the earlier lines of retried questions ({error})")
-        return
-    if dropped:
-        ctx.warn(f"{path}: dropped {dropped} line(s) that were not results")
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return a.resolve() == b.resolve()
-    except OSError:
-        return False
-
-
-def _ends_with_newline(path: Path) -> bool:
-    with path.open("rb") as handle:
-        handle.seek(-1, 2)
-        return handle.read(1) == b"\n"
 
 
 class _StopOnCtrlC:
