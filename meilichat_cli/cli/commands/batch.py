@@ -25,7 +25,6 @@ from meilichat_cli.cli.options import ChatConnection, ConnectionFlags, with_opti
 
 if TYPE_CHECKING:
     import threading
-    from collections.abc import Callable
 
     from meilichat_cli.batch.input import BatchItem
     from meilichat_cli.batch.summary import Tally
@@ -306,6 +305,7 @@ def run_batch_command(ctx: RunContext, flags: ConnectionFlags, options: BatchOpt
     import threading
     from pathlib import Path
 
+    from meilichat_cli.batch.budget import TokenBudget
     from meilichat_cli.batch.evaluation import PrimaryKeys
     from meilichat_cli.batch.input import read_answered
     from meilichat_cli.batch.output import OutputFile, finish_compaction
@@ -406,7 +406,7 @@ def run_batch_command(ctx: RunContext, flags: ConnectionFlags, options: BatchOpt
     )
     counter_scope = connection.workspace if one_workspace else None
     counters_before = chat_token_counters(clients.get(), counter_scope)
-    budget = _Budget(options.max_tokens, stop)
+    budget = TokenBudget(options.max_tokens, stop)
     sides: tuple[str, ...] = ("a", "b") if options.compare else tuple(personas)
     tallies: dict[str, Tally] = {side: Tally() for side in sides} or {"": Tally()}
     rows: list[Any] = []
@@ -520,57 +520,6 @@ def _gate_failures(options: BatchOptions, tally: Tally) -> list[str]:
     if options.min_recall is not None and recall is not None and recall < options.min_recall:
         short.append(f"mean recall {recall:.2f} is below --min-recall {options.min_recall:g}")
     return short
-
-
-class _Budget:
-    """--max-tokens: no new question starts once the tokens spent so far, plus the average
-    cost of a question, would exceed the budget (questions already running are stopped)."""
-
-    def __init__(self, limit: int | None, stop: threading.Event) -> None:
-        import threading
-
-        self.limit = limit
-        self.stop = stop
-        self.spent = 0
-        self.counted = 0
-        self.reached = False
-        self._lock = threading.Lock()
-
-    def spend(self, result: dict[str, Any]) -> None:
-        if isinstance(result.get("as"), dict):  # --as A,B: one result per persona
-            parts = [part for part in result["as"].values() if isinstance(part, dict)]
-        elif "a" in result and "b" in result:  # --compare
-            parts = [result["a"], result["b"]]
-        else:
-            parts = [result]
-        with self._lock:
-            for part in parts:
-                estimate = part.get("estimate")
-                if isinstance(estimate, dict):
-                    self.spent += int(estimate.get("total") or 0)
-            self.counted += 1
-
-    def guard(
-        self, answer: Callable[[BatchItem], dict[str, Any]]
-    ) -> Callable[[BatchItem], dict[str, Any]]:
-        if self.limit is None:
-            return answer
-        limit = self.limit
-
-        def guarded(item: BatchItem) -> dict[str, Any]:
-            from meilichat_cli.batch.runner import Stopped
-
-            with self._lock:
-                average = self.spent / self.counted if self.counted else 0
-                if self.counted and self.spent + average > limit:
-                    self.reached = True
-                    self.stop.set()
-                    raise Stopped
-            result = answer(item)
-            self.spend(result)
-            return result
-
-        return guarded
 
 
 def _persona_connections(
