@@ -24,8 +24,6 @@ from meilichat_cli.cli.context import run_context
 from meilichat_cli.cli.options import ChatConnection, ConnectionFlags, with_option_groups
 
 if TYPE_CHECKING:
-    import threading
-
     from meilichat_cli.batch.input import BatchItem
     from meilichat_cli.batch.summary import Tally
     from meilichat_cli.local.connection import Connection
@@ -306,6 +304,7 @@ def run_batch_command(ctx: RunContext, flags: ConnectionFlags, options: BatchOpt
     from pathlib import Path
 
     from meilichat_cli.batch.budget import TokenBudget
+    from meilichat_cli.batch.ctrl_c import StopOnCtrlC
     from meilichat_cli.batch.evaluation import PrimaryKeys
     from meilichat_cli.batch.input import read_answered
     from meilichat_cli.batch.output import OutputFile, finish_compaction
@@ -414,7 +413,7 @@ def run_batch_command(ctx: RunContext, flags: ConnectionFlags, options: BatchOpt
     crashed = 0
     failure_codes: list[ExitCode] = []
 
-    with OutputFile(ctx, options.output, resume_path) as sink, _StopOnCtrlC(stop):
+    with OutputFile(ctx, options.output, resume_path) as sink, StopOnCtrlC(stop):
         progress = make_progress(
             ctx,
             len(items),
@@ -622,34 +621,3 @@ def _resume_hint(options: BatchOptions) -> str:
             f"--resume {options.output}"
         )
     return "interrupted; finish later with --resume OUT (the file the results went to)"
-
-
-class _StopOnCtrlC:
-    """First Ctrl-C: set `stop` (the batch winds down and keeps what it finished). A second
-    one: the usual KeyboardInterrupt. Only in the main thread (signals can't be set elsewhere)."""
-
-    def __init__(self, stop: threading.Event) -> None:
-        self.stop = stop
-        self._previous: Any = None
-        self._installed = False
-
-    def __enter__(self) -> None:
-        import signal
-        import threading
-
-        if threading.current_thread() is not threading.main_thread():
-            return
-
-        def handler(signum: int, frame: object) -> None:
-            if self.stop.is_set():
-                raise KeyboardInterrupt
-            self.stop.set()
-
-        self._previous = signal.signal(signal.SIGINT, handler)
-        self._installed = True
-
-    def __exit__(self, *exc_info: object) -> None:
-        import signal
-
-        if self._installed:
-            signal.signal(signal.SIGINT, self._previous)
