@@ -26,7 +26,6 @@ from meilichat_cli.cli.options import ChatConnection, ConnectionFlags, with_opti
 if TYPE_CHECKING:
     from meilichat_cli.batch.input import BatchItem
     from meilichat_cli.batch.summary import Tally
-    from meilichat_cli.local.connection import Connection
     from meilichat_cli.local.context import RunContext
 
 HELP = "Answer a file of questions (JSON Lines), one JSON result line each, and score retrieval."
@@ -308,6 +307,7 @@ def run_batch_command(ctx: RunContext, flags: ConnectionFlags, options: BatchOpt
     from meilichat_cli.batch.evaluation import PrimaryKeys
     from meilichat_cli.batch.input import read_answered
     from meilichat_cli.batch.output import OutputFile, finish_compaction
+    from meilichat_cli.batch.personas import persona_connections
     from meilichat_cli.batch.progress import make_progress
     from meilichat_cli.batch.runner import (
         BatchSettings,
@@ -333,7 +333,7 @@ def run_batch_command(ctx: RunContext, flags: ConnectionFlags, options: BatchOpt
 
     items, source = _read_questions(ctx, options)
     primary_keys = PrimaryKeys.parse(options.primary_keys)
-    personas = _persona_connections(ctx, flags, options)
+    personas = persona_connections(ctx, flags, options.personas, compare=options.compare)
     if len(options.personas) == 1:
         flags = flags.replace(as_persona=options.personas[0])
     connection = flags.resolve(ctx)
@@ -519,33 +519,6 @@ def _gate_failures(options: BatchOptions, tally: Tally) -> list[str]:
     if options.min_recall is not None and recall is not None and recall < options.min_recall:
         short.append(f"mean recall {recall:.2f} is below --min-recall {options.min_recall:g}")
     return short
-
-
-def _persona_connections(
-    ctx: RunContext, flags: ConnectionFlags, options: BatchOptions
-) -> dict[str, Connection]:
-    """`--as A,B`: one connection per persona, each with a token signed for this run. One
-    persona needs none of this: the flags resolve to its token (`as_persona`)."""
-
-    from meilichat_cli.errors import UsageError
-
-    names = options.personas
-    if len(set(names)) != len(names):
-        raise UsageError("--as names a persona twice")
-    if len(names) < 2:
-        return {}
-    if options.compare is not None:
-        raise UsageError(
-            "--as with several personas already compares them side by side; drop --compare"
-            " WORKSPACE (or ask one persona on both workspaces: --as NAME --compare WS)"
-        )
-    from meilichat_cli.tenancy.personas import connection_as, load_persona
-
-    base = flags.replace(as_persona=None).resolve(ctx)
-    return {
-        name: connection_as(base, load_persona(ctx.environ, base, name, warn=ctx.warn))
-        for name in names
-    }
 
 
 def _history_on(ctx: RunContext) -> bool:
