@@ -305,6 +305,7 @@ def run_batch_command(ctx: RunContext, flags: ConnectionFlags, options: BatchOpt
     from meilichat_cli.batch.budget import TokenBudget
     from meilichat_cli.batch.ctrl_c import StopOnCtrlC
     from meilichat_cli.batch.evaluation import PrimaryKeys
+    from meilichat_cli.batch.gates import gate_failures, require_expectations
     from meilichat_cli.batch.input import read_answered
     from meilichat_cli.batch.output import OutputFile, finish_compaction
     from meilichat_cli.batch.personas import persona_connections
@@ -347,19 +348,7 @@ def run_batch_command(ctx: RunContext, flags: ConnectionFlags, options: BatchOpt
             )
     if options.compare is not None:
         validate_workspace(options.compare)
-    gates = [
-        name
-        for name, value in (
-            ("--min-hit-rate", options.min_hit_rate),
-            ("--min-recall", options.min_recall),
-        )
-        if value is not None
-    ]
-    if gates and not any(item.question.expect for item in items):
-        raise UsageError(
-            f"{' and '.join(gates)} need questions with `expect`, and none has one",
-            hint='add "expect": [ids] to the questions the run should be judged on',
-        )
+    require_expectations(items, min_hit_rate=options.min_hit_rate, min_recall=options.min_recall)
     total = len(items)
     skipped = 0
     resume_path = Path(options.resume) if options.resume else None
@@ -495,30 +484,16 @@ def run_batch_command(ctx: RunContext, flags: ConnectionFlags, options: BatchOpt
             worst_exit_code(failure_codes),
             f"{failed} of {len(items)} questions failed (complete: false)",
         )
-    short = _gate_failures(options, next(iter(tallies.values())))
+    short = gate_failures(
+        next(iter(tallies.values())),
+        min_hit_rate=options.min_hit_rate,
+        min_recall=options.min_recall,
+    )
     if short:
         raise ApiError(
             "; ".join(short),
             hint="the run fell short of its thresholds (see the summary above)",
         )
-
-
-def _gate_failures(options: BatchOptions, tally: Tally) -> list[str]:
-    """Why the run misses --min-hit-rate / --min-recall (none when it meets them)."""
-    short: list[str] = []
-    hit_rate, recall = tally.hit_rate, tally.mean_recall
-    if (
-        options.min_hit_rate is not None
-        and hit_rate is not None
-        and hit_rate < options.min_hit_rate
-    ):
-        short.append(
-            f"hit rate {tally.hits}/{tally.evaluated} ({hit_rate:.0%}) is below"
-            f" --min-hit-rate {options.min_hit_rate:g}"
-        )
-    if options.min_recall is not None and recall is not None and recall < options.min_recall:
-        short.append(f"mean recall {recall:.2f} is below --min-recall {options.min_recall:g}")
-    return short
 
 
 def _history_on(ctx: RunContext) -> bool:
