@@ -66,7 +66,6 @@ MEILICHAT_WORKSPACE, MEILICHAT_MODEL, MEILICHAT_REQUIRE_HTTPS, SSL_CERT_FILE,
 HTTPS_PROXY/NO_PROXY, MEILICHAT_CONFIG_DIR, MEILICHAT_DATA_DIR (with --save).
 """
 
-EXAMPLE_QUESTIONS = "questions.jsonl"
 DEMO_TOKEN_DELAY = 0.004  # slow enough to watch the bar move, fast enough to finish in seconds
 
 
@@ -195,6 +194,8 @@ def batch(
 
     ctx = run_context(typer_ctx)
     if print_example:
+        from meilichat_cli.batch.source import example_questions_text
+
         ctx.stdout.write(example_questions_text())
         ctx.stdout.flush()
         return
@@ -262,41 +263,6 @@ def _run_on_demo_server(ctx: RunContext, flags: ConnectionFlags, options: BatchO
         run_batch_command(ctx, demo_flags, options)
 
 
-def example_questions_text() -> str:
-    """The bundled example question set (shipped inside the package)."""
-    from importlib.resources import files
-
-    return (files("meilichat_cli") / "examples" / EXAMPLE_QUESTIONS).read_text("utf-8")
-
-
-def _read_questions(ctx: RunContext, options: BatchOptions) -> tuple[list[BatchItem], str]:
-    from pathlib import Path
-
-    from meilichat_cli.batch.input import read_items
-    from meilichat_cli.errors import UsageError
-
-    if options.bundled_example:
-        source = f"example {EXAMPLE_QUESTIONS}"
-        return read_items(example_questions_text().splitlines(), source=source), source
-    if options.file in (None, "-"):
-        if ctx.stdin_isatty:
-            raise UsageError(
-                "batch reads questions from FILE or stdin, and stdin is a terminal",
-                hint="meilichat batch questions.jsonl (or try: meilichat batch --demo)",
-            )
-        return read_items(ctx.stdin, source="stdin"), "stdin"
-    path = Path(options.file)
-    try:
-        with path.open(encoding="utf-8-sig", errors="strict") as handle:
-            return read_items(handle, source=str(path)), path.name
-    except FileNotFoundError as error:
-        raise UsageError(f"no such question file: {path}") from error
-    except UnicodeDecodeError as error:
-        raise UsageError(f"{path} is not UTF-8 text (byte {error.start})") from error
-    except OSError as error:
-        raise UsageError(f"cannot read {path}: {error.strerror}") from error
-
-
 def run_batch_command(ctx: RunContext, flags: ConnectionFlags, options: BatchOptions) -> None:
     """Everything after option parsing: shared by `batch` and `batch --demo`."""
     import threading
@@ -318,6 +284,7 @@ def run_batch_command(ctx: RunContext, flags: ConnectionFlags, options: BatchOpt
         has_internal_error,
         run_batch,
     )
+    from meilichat_cli.batch.source import read_questions
     from meilichat_cli.batch.summary import Tally
     from meilichat_cli.errors import (
         ApiError,
@@ -332,7 +299,7 @@ def run_batch_command(ctx: RunContext, flags: ConnectionFlags, options: BatchOpt
     from meilichat_cli.local.context import reader_may_leave
     from meilichat_cli.ui.json_output import write_json
 
-    items, source = _read_questions(ctx, options)
+    items, source = read_questions(ctx, options.file, bundled_example=options.bundled_example)
     primary_keys = PrimaryKeys.parse(options.primary_keys)
     personas = persona_connections(ctx, flags, options.personas, compare=options.compare)
     if len(options.personas) == 1:
