@@ -25,7 +25,6 @@ from meilichat_cli.cli.options import ChatConnection, ConnectionFlags, with_opti
 
 if TYPE_CHECKING:
     from meilichat_cli.batch.input import BatchItem
-    from meilichat_cli.batch.summary import Tally
     from meilichat_cli.local.context import RunContext
 
 HELP = "Answer a file of questions (JSON Lines), one JSON result line each, and score retrieval."
@@ -285,7 +284,7 @@ def run_batch_command(ctx: RunContext, flags: ConnectionFlags, options: BatchOpt
         run_batch,
     )
     from meilichat_cli.batch.source import read_questions
-    from meilichat_cli.batch.summary import Tally
+    from meilichat_cli.batch.summary import RunTallies
     from meilichat_cli.errors import (
         ApiError,
         ExitCode,
@@ -362,9 +361,7 @@ def run_batch_command(ctx: RunContext, flags: ConnectionFlags, options: BatchOpt
     counter_scope = connection.workspace if one_workspace else None
     counters_before = chat_token_counters(clients.get(), counter_scope)
     budget = TokenBudget(options.max_tokens, stop)
-    sides: tuple[str, ...] = ("a", "b") if options.compare else tuple(personas)
-    tallies: dict[str, Tally] = {side: Tally() for side in sides} or {"": Tally()}
-    rows: list[Any] = []
+    tallies = RunTallies(("a", "b") if options.compare else tuple(personas))
     failed = 0
     crashed = 0
     failure_codes: list[ExitCode] = []
@@ -382,7 +379,7 @@ def run_batch_command(ctx: RunContext, flags: ConnectionFlags, options: BatchOpt
 
             # One write per line, then flush: a reader (or Ctrl-C) never sees half a line.
             write_json(sink, result, line=True)
-            _count(result, tallies, rows, item)
+            tallies.add(item.name, result)
             ok = result.get("complete") is True
             failed += not ok
             if not ok:
@@ -417,13 +414,14 @@ def run_batch_command(ctx: RunContext, flags: ConnectionFlags, options: BatchOpt
 
     _print_summary(
         ctx,
-        options,
-        tallies,
-        rows,
-        default_workspace=connection.workspace,
-        total=total,
-        skipped=skipped,
-        interrupted=interrupted and not budget.reached,
+        tallies.lines(
+            workspaces=(
+                None if options.compare is None else (connection.workspace or "a", options.compare)
+            ),
+            total=total,
+            skipped=skipped,
+            interrupted=interrupted and not budget.reached,
+        ),
     )
     if counters_before is not None and counters_after is not None:
         from meilichat_cli.api.metrics import change_text, counter_change
@@ -431,10 +429,9 @@ def run_batch_command(ctx: RunContext, flags: ConnectionFlags, options: BatchOpt
         change = counter_change(counters_before, counters_after)
         ctx.stderr.write(f"  server:    {change_text(change)} (Meilisearch's chat counters)\n")
     if budget.reached:
-        asked = sum(tally.answered for tally in tallies.values())
         raise ApiError(
             f"token budget reached: ~{budget.spent:,} tokens spent of --max-tokens"
-            f" {options.max_tokens:,}; stopped after {asked} of {len(items)} questions",
+            f" {options.max_tokens:,}; stopped after {tallies.asked} of {len(items)} questions",
             hint=_resume_hint(options).replace("interrupted; ", ""),
         )
     if interrupted:
@@ -452,7 +449,7 @@ def run_batch_command(ctx: RunContext, flags: ConnectionFlags, options: BatchOpt
             f"{failed} of {len(items)} questions failed (complete: false)",
         )
     short = gate_failures(
-        next(iter(tallies.values())),
+        tallies.first,
         min_hit_rate=options.min_hit_rate,
         min_recall=options.min_recall,
     )
@@ -474,53 +471,7 @@ def _history_on(ctx: RunContext) -> bool:
     return enabled
 
 
-def _count(
-    result: dict[str, Any], tallies: dict[str, Tally], rows: list[Any], item: BatchItem
-) -> None:
-    from meilichat_cli.batch.summary import CompareRow
-
-    if "" in tallies:
-        tallies[""].add(result)
-        return
-    if isinstance(result.get("as"), dict):
-        from meilichat_cli.batch.summary import PersonaRow
-
-        for name, side in result["as"].items():
-            tallies[name].add(side)
-        rows.append(PersonaRow(item.name, result["as"]))
-        return
-    tallies["a"].add(result["a"])
-    tallies["b"].add(result["b"])
-    rows.append(CompareRow(item.name, result["a"], result["b"]))
-
-
-def _print_summary(
-    ctx: RunContext,
-    options: BatchOptions,
-    tallies: dict[str, Tally],
-    rows: list[Any],
-    *,
-    default_workspace: str | None,
-    total: int,
-    skipped: int,
-    interrupted: bool,
-) -> None:
-    from meilichat_cli.batch.summary import compare_lines, persona_lines, run_lines
-
-    if "" in tallies:
-        lines = run_lines(tallies[""], total=total, skipped=skipped, interrupted=interrupted)
-    elif options.compare is None:
-        lines = persona_lines(rows, tallies, total=total, skipped=skipped, interrupted=interrupted)
-    else:
-        assert options.compare is not None
-        lines = compare_lines(
-            rows,
-            (tallies["a"], tallies["b"]),
-            (default_workspace or "a", options.compare),
-            total=total,
-            skipped=skipped,
-            interrupted=interrupted,
-        )
+def _print_summary(ctx: RunContext, lines: list[str]) -> None:
     from meilichat_cli.text.sanitize import sanitize
 
     # Not ctx.note: that folds runs of spaces, and the compare table is aligned with them.
