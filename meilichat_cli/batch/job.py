@@ -96,14 +96,10 @@ def run_job(ctx: RunContext, flags: ConnectionFlags, options: BatchOptions) -> N
     connection = flags.resolve(ctx)
     _check_before_sending(items, connection, options)
     total = len(items)
-    skipped = 0
     resume_path = Path(options.resume) if options.resume else None
     if resume_path is not None:
-        state = read_answered(resume_path)
-        if state.unreadable_lines:
-            ctx.warn(f"{resume_path}: {state.unreadable_lines} unreadable line(s) ignored")
-        items = [item for item in items if item.key not in state.answered]
-        skipped = total - len(items)
+        items = _skip_answered(ctx, items, resume_path)
+    skipped = total - len(items)
     if not items:
         ctx.note(f"batch: nothing to do, all {total} questions of {source} are already answered")
         if resume_path is not None:
@@ -184,10 +180,33 @@ def run_job(ctx: RunContext, flags: ConnectionFlags, options: BatchOptions) -> N
     if counters_before is not None and counters_after is not None:
         change = counter_change(counters_before, counters_after)
         ctx.stderr.write(f"  server:    {change_text(change)} (Meilisearch's chat counters)\n")
+    _raise_outcome(ctx, options, results, budget, interrupted=interrupted, asked=len(items))
+
+
+def _skip_answered(ctx: RunContext, items: list[BatchItem], resume_path: Path) -> list[BatchItem]:
+    """--resume: the questions not yet answered completely in the earlier output."""
+    state = read_answered(resume_path)
+    if state.unreadable_lines:
+        ctx.warn(f"{resume_path}: {state.unreadable_lines} unreadable line(s) ignored")
+    return [item for item in items if item.key not in state.answered]
+
+
+def _raise_outcome(
+    ctx: RunContext,
+    options: BatchOptions,
+    results: _ResultLines,
+    budget: TokenBudget,
+    *,
+    interrupted: bool,
+    asked: int,
+) -> None:
+    """The run's end as the documented error (`asked`: the questions this run set out to
+    answer); nothing when every question was answered and the thresholds are met."""
     if budget.reached:
         raise ApiError(
             f"token budget reached: ~{budget.spent:,} tokens spent of --max-tokens"
-            f" {options.max_tokens:,}; stopped after {tallies.asked} of {len(items)} questions",
+            f" {options.max_tokens:,}; stopped after {results.tallies.asked} of {asked}"
+            " questions",
             hint=_resume_hint(options.output).replace("interrupted; ", ""),
         )
     if interrupted:
@@ -202,10 +221,10 @@ def run_job(ctx: RunContext, flags: ConnectionFlags, options: BatchOptions) -> N
         # The code of the worst failure class: a rejected key is 3, the network 6, …
         raise error_for_exit_code(
             worst_exit_code(results.failure_codes),
-            f"{results.failed} of {len(items)} questions failed (complete: false)",
+            f"{results.failed} of {asked} questions failed (complete: false)",
         )
     short = gate_failures(
-        tallies.first, min_hit_rate=options.min_hit_rate, min_recall=options.min_recall
+        results.tallies.first, min_hit_rate=options.min_hit_rate, min_recall=options.min_recall
     )
     if short:
         raise ApiError(
