@@ -961,6 +961,19 @@ def budget_lines(results: Results) -> list[Line]:
             _verdict(None if over is None else over <= 0.100),
         )
     )
+    # What any client built on httpx pays: the bare script's own first token against curl's.
+    bare_ttft = _median(results, "ttft", "bare httpx")
+    bare_over = None if bare_ttft is None or curl is None else bare_ttft - curl
+    add(
+        Line(
+            "  a bare httpx client, same request",
+            f"curl {_ms(curl)}",
+            _ms(bare_ttft),
+            "n/a" if bare_over is None else f"+{bare_over * 1000:.0f} ms",
+            "",
+            "info",
+        )
+    )
     reached = _median(results, "ttft:request", "meilichat")
     bare_reached = _median(results, "ttft:request", "bare httpx")
     add(

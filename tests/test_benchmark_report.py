@@ -39,6 +39,16 @@ def test_a_ratio_within_budget_passes_and_one_beyond_fails() -> None:
     assert line(lines, "--version, cold").verdict == "n/a"  # not measured: not judged
 
 
+def test_the_first_token_line_shows_what_a_bare_httpx_client_takes_over_curl() -> None:
+    lines = benchmark.budget_lines(
+        results_of({"ttft": {"curl": [0.31], "meilichat": [0.43], "bare httpx": [0.45]}})
+    )
+    assert line(lines, "first token, server waits 300 ms").ratio == "+120 ms"
+    assert line(lines, "first token, server waits 300 ms").verdict == "FAIL"
+    bare = line(lines, "  a bare httpx client, same request")
+    assert (bare.meilichat, bare.ratio, bare.verdict) == ("450 ms", "+140 ms", "info")
+
+
 def test_a_failed_contender_has_no_median() -> None:
     series = Series(samples=[1.0, 2.0], error="exited 1")
     assert series.median is None
