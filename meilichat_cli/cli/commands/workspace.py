@@ -344,7 +344,7 @@ class WorkspaceChange:
         """The settings to PATCH: files and stdin read, the provider key asked for, --unset
         applied; a UsageError when nothing would change or stdin is wanted twice."""
         from meilichat_cli.api import admin
-        from meilichat_cli.cli.admin_options import value_or_file
+        from meilichat_cli.cli.admin_options import apply_unset, value_or_file
         from meilichat_cli.errors import UsageError
 
         files = (
@@ -427,7 +427,7 @@ class WorkspaceChange:
         given_prompts = {k: v for k, v in prompts.items() if v is not None}
         if given_prompts:
             changes["prompts"] = given_prompts
-        _apply_unset(changes, self.unset or [])
+        apply_unset(changes, self.unset or [], UNSETTABLE, setting=_unset_key)
         if not changes:
             raise UsageError(
                 "Nothing to change",
@@ -498,33 +498,13 @@ def _provider_key(ctx: RunContext, value: str | None, from_stdin: bool, prompt: 
     return value
 
 
-def _apply_unset(changes: dict[str, Any], names: list[str]) -> None:
-    from meilichat_cli.errors import UsageError
-
-    for raw in names:
-        key = _unset_key(raw)
-        if key is None:
-            raise UsageError(
-                f"--unset: unknown setting {raw!r}", hint=f"one of: {', '.join(UNSETTABLE)}"
-            )
-        path = UNSETTABLE[key]
-        if len(path) == 1:
-            if path[0] in changes:
-                raise UsageError(f"--unset {key} conflicts with the value given for it")
-            changes[path[0]] = None
-            continue
-        prompts = changes.setdefault("prompts", {})
-        if prompts is None:
-            continue  # every prompt is already being reset
-        if prompts.get(path[1]) is not None:
-            raise UsageError(f"--unset {key} conflicts with the value given for it")
-        prompts[path[1]] = None
-
-
 def _unset_key(raw: str) -> str | None:
+    """The `--unset` NAME, also as the API spells it (`baseUrl`, `apiKey`, `prompts.system`)."""
     import re
 
-    wanted = raw.strip().lstrip("-").lower().replace("_", "-")
+    from meilichat_cli.cli.admin_options import option_name
+
+    wanted = option_name(raw)
     if wanted in UNSETTABLE:
         return wanted
     # camelCase names as the API spells them (baseUrl, apiKey, prompts.system…)
