@@ -279,6 +279,16 @@ def test_missing_workspace_then_tools(client: Client) -> None:
             {"model": "m", "stream": True, "messages": [], "tools": [{"function": {"name": "x"}}]},
             "missing field `type`",
         ),
+        # An integer that a u8 cannot hold is a wrong value, not a wrong type.
+        (
+            {"model": "m", "stream": True, "messages": [], "n": 256},
+            "invalid value: integer `256`, expected u8 at line 1 column 55",
+        ),
+        (
+            {"model": "m", "stream": True, "messages": [], "n": -1},
+            "invalid value: integer `-1`, expected u8",
+        ),
+        ({"model": "m", "stream": True, "messages": [], "n": 1.5}, "invalid type: floating point"),
         ([], "invalid type: sequence"),
     ],
 )

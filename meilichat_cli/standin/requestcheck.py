@@ -30,8 +30,11 @@ class Spans:
     def __init__(self, raw: bytes) -> None:
         self.raw = raw
         self.ends: dict[tuple[str | int, ...], int] = {}
+        self.starts: dict[tuple[str | int, ...], int] = {}
+        self.key_ends: dict[tuple[str | int, ...], int] = {}  # just past a member's name
+        self.starts[()] = self._skip(0)
         try:
-            end = self._value(self._skip(0), ())
+            end = self._value(self.starts[()], ())
         except (IndexError, ValueError):
             end = len(raw.rstrip())
         self.ends[()] = end
@@ -50,6 +53,8 @@ class Spans:
                 key = json.loads(self.raw[at:key_end])
                 at = self._skip(self._skip(key_end) + 1)  # the colon
                 child: tuple[str | int, ...] = (*path, key)
+                self.key_ends[child] = key_end
+                self.starts[child] = at
                 end = self._value(at, child)
                 self.ends[child] = end
                 at = self._skip(end)
@@ -61,6 +66,7 @@ class Spans:
             position = 0
             while self.raw[at : at + 1] != b"]":
                 item: tuple[str | int, ...] = (*path, position)
+                self.starts[item] = at
                 end = self._value(at, item)
                 self.ends[item] = end
                 position += 1
@@ -82,10 +88,17 @@ class Spans:
 
     def where(self, path: tuple[str | int, ...]) -> str:
         """serde's `at line L column C` for the end of the value at `path`."""
-        end = self.ends.get(path, self.ends[()])
-        line = self.raw.count(b"\n", 0, end) + 1
-        column = end - (self.raw.rfind(b"\n", 0, end) + 1)
+        return self.at(self.ends.get(path, self.ends[()]))
+
+    def at(self, offset: int) -> str:
+        """serde's `at line L column C` for a parser standing before byte `offset`."""
+        line = self.raw.count(b"\n", 0, offset) + 1
+        column = offset - (self.raw.rfind(b"\n", 0, offset) + 1)
         return f"at line {line} column {column}"
+
+    def blanks_after(self, offset: int) -> int:
+        """`offset` moved past JSON whitespace."""
+        return self._skip(offset)
 
 
 class _Checker:
@@ -117,8 +130,11 @@ def check_request(body: Any, raw: bytes) -> None:
     if stream is not None and not isinstance(stream, bool):
         raise check.type_of(stream, "a boolean", ("stream",))
     n = body.get("n")
-    if n is not None and (not isinstance(n, int) or isinstance(n, bool) or not 0 <= n <= 255):
+    if n is not None and (not isinstance(n, int) or isinstance(n, bool)):
         raise check.type_of(n, "u8", ("n",))
+    if n is not None and not 0 <= n <= 255:
+        # serde's integer visitors: out of range is `invalid value`, not `invalid type`.
+        raise check.fail(f"invalid value: integer `{n}`, expected u8", ("n",))
     tools = body.get("tools")
     if tools is not None:
         if not isinstance(tools, list):

@@ -341,8 +341,8 @@ EMULATIONS: dict[str, Emulation] = {
         _emulation(
             "1.50",
             "1.50.0",
-            "5cb2f2e94befc717bbea60fec4a31ee64d2f60fd",
-            "2026-07-23T14:39:41.000000000Z",
+            "2ecfd54ca7f3dd1c76d304efce86c9b8af9f82aa",
+            "2026-07-16T14:59:12.000000000Z",
             minor=50,
         ),
     )
