@@ -6,6 +6,7 @@ arithmetic and its set-up of the peer honest without timing anything.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from tests import benchmark
@@ -38,6 +39,16 @@ def test_a_ratio_within_budget_passes_and_one_beyond_fails() -> None:
     assert line(lines, "--version, cold").verdict == "n/a"  # not measured: not judged
 
 
+def test_the_first_token_line_shows_what_a_bare_httpx_client_takes_over_curl() -> None:
+    lines = benchmark.budget_lines(
+        results_of({"ttft": {"curl": [0.31], "meilichat": [0.43], "bare httpx": [0.45]}})
+    )
+    assert line(lines, "first token, server waits 300 ms").ratio == "+120 ms"
+    assert line(lines, "first token, server waits 300 ms").verdict == "FAIL"
+    bare = line(lines, "  a bare httpx client, same request")
+    assert (bare.meilichat, bare.ratio, bare.verdict) == ("450 ms", "+140 ms", "info")
+
+
 def test_a_failed_contender_has_no_median() -> None:
     series = Series(samples=[1.0, 2.0], error="exited 1")
     assert series.median is None
@@ -47,6 +58,34 @@ def test_a_failed_contender_has_no_median() -> None:
 def test_the_marginal_cost_per_token_is_the_slope_of_a_least_squares_fit() -> None:
     intercept, slope = benchmark.fit([(500.0, 0.3), (2000.0, 0.45), (8000.0, 1.05)])
     assert abs(slope - 1e-4) < 1e-9 and abs(intercept - 0.25) < 1e-6
+
+
+def long_cpu(cost: Callable[[int], float]) -> dict[str, dict[str, list[float]]]:
+    """CPU seconds of meilichat's long answers, three runs of each size, from cost(tokens)."""
+    return {f"long{n}:cpu": {"meilichat": [cost(n)] * 3} for n in benchmark.LONG_SIZES}
+
+
+def test_rendering_is_flat_when_the_second_half_costs_no_more_per_token_than_the_first() -> None:
+    linear = benchmark.budget_lines(results_of(long_cpu(lambda n: 0.3 + 35e-6 * n)))
+    assert line(linear, "marginal CPU per token (fit 500→8,000)").verdict == "PASS"
+    assert line(linear, "marginal CPU per token (fit 500→8,000)").meilichat == "35 µs/token"
+    assert line(linear, "  early 500→4,000 / late 4,000→8,000").meilichat == "35 / 35 µs/token"
+
+
+def test_rendering_that_redoes_work_per_token_is_not_flat() -> None:
+    # A quadratic term that doubles the per-token work by 8,000 tokens: the late half costs
+    # 1.6 times the early one per token.
+    quadratic = benchmark.budget_lines(
+        results_of(long_cpu(lambda n: 0.3 + 35e-6 * n + 35e-6 * n * n / 8000))
+    )
+    assert line(quadratic, "marginal CPU per token (fit 500→8,000)").verdict == "FAIL"
+
+
+def test_a_slope_that_falls_in_the_second_half_is_flat_enough() -> None:
+    # Noise in the 4,000-token median makes the late half look cheaper: not a rendering fault.
+    points = {500: 0.30, 2000: 0.36, 4000: 0.45, 8000: 0.52}
+    lines = benchmark.budget_lines(results_of(long_cpu(points.__getitem__)))
+    assert line(lines, "marginal CPU per token (fit 500→8,000)").verdict == "PASS"
 
 
 def test_peer_lines_appear_only_when_llm_was_measured() -> None:

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from meilichat_cli.standin import StandInServer
 
 from conftest import MASTER_KEY as MASTER
+from conftest import local_connection
 
 QUESTION = "which space movies do you have?"
 FILTERED = "space movies before 1990"
@@ -354,36 +355,48 @@ def test_source_number_out_of_range_is_a_usage_error(server_env: dict[str, str])
 # --------------------------------------------------------------------------- the REPL
 
 
-@pytest.fixture
-def repl(server_env: dict[str, str], tmp_path: Any) -> Any:
-    """A REPL controller on the stand-in, wired like `meilichat chat` (session client)."""
-    from meilichat_cli.cli.options import ConnectionFlags
-    from meilichat_cli.local.connection import resolve_connection
-    from meilichat_cli.local.context import RunContext
+def repl_on(ctx: Any, flags: Any, connection: Any) -> Any:
+    """A REPL controller wired like `meilichat chat` (session client), and its client."""
     from meilichat_cli.repl.host import TerminalHost
     from meilichat_cli.repl.session import _SessionClient, _Warmup
     from meilichat_cli.repl.slash_commands import ChatController, Identity
     from meilichat_cli.repl.state import ChatState
 
-    ctx = RunContext(
-        stdin=io.StringIO(),
-        stdout=io.StringIO(),
-        stderr=io.StringIO(),
-        environ={**server_env, "PATH": os.environ.get("PATH", "")},
-        stdin_isatty=False,
-        stdout_isatty=False,
-        stderr_isatty=False,
-    )
-    connection = resolve_connection(ctx.environ, warn=ctx.warn)
-    client = _SessionClient(ctx, ConnectionFlags(), connection, _Warmup())
+    client = _SessionClient(ctx, flags, connection, _Warmup())
     host = TerminalHost(ctx, terminal=io.StringIO(), run_turn=client.run_turn)
     controller = ChatController(
         ChatState(workspace=connection.workspace or "", model=connection.model),
         host,
-        identity=Identity(profile=None, server_url=connection.url),
+        identity=Identity(profile=connection.profile, server_url=connection.url),
         save=False,
         retrieval=client,
     )
+    return controller, client
+
+
+def quiet_context(environ: dict[str, str]) -> Any:
+    from meilichat_cli.local.context import RunContext
+
+    return RunContext(
+        stdin=io.StringIO(),
+        stdout=io.StringIO(),
+        stderr=io.StringIO(),
+        environ={**environ, "PATH": os.environ.get("PATH", "")},
+        stdin_isatty=False,
+        stdout_isatty=False,
+        stderr_isatty=False,
+    )
+
+
+@pytest.fixture
+def repl(server_env: dict[str, str], tmp_path: Any) -> Any:
+    """A REPL controller on the stand-in, wired like `meilichat chat` (session client)."""
+    from meilichat_cli.cli.options import ConnectionFlags
+    from meilichat_cli.local.connection import resolve_connection
+
+    ctx = quiet_context(server_env)
+    connection = resolve_connection(ctx.environ, warn=ctx.warn)
+    controller, client = repl_on(ctx, ConnectionFlags(), connection)
     yield controller, ctx
     client.close()
 
@@ -408,6 +421,41 @@ def test_repl_trace_why_and_open_after_a_question(repl: Any) -> None:
     assert "director: Stanley Kubrick" in opened
     controller.handle("/open 42")
     assert "no source 42" in ctx.stderr.getvalue()
+
+
+def test_demo_repl_replays_searches_with_the_demo_servers_admin_key(
+    clean_env: dict[str, str],
+) -> None:
+    # The demo chats with its chat key, which may not read an index's chat settings nor the
+    # version; /why and /open replay with the admin key of the server the demo runs, as
+    # `explain` on a demo conversation does, so no "may not read" note is shown.
+    from meilichat_cli.cli.demo_server import demo_server
+
+    ctx = quiet_context(clean_env)
+    with demo_server(ctx) as flags:
+        connection = flags.resolve(ctx)
+        controller, client = repl_on(ctx, flags, connection)
+        try:
+            controller.handle(QUESTION)
+            start = len(ctx.stdout.getvalue())
+            controller.handle("/why")
+            controller.handle("/open 1")
+            shown = ctx.stdout.getvalue()[start:] + ctx.stderr.getvalue()
+        finally:
+            client.close()
+    assert 'search 1 · movies · "space"' in shown
+    assert "[1] 2001: A Space Odyssey (id 1)  (movies)" in shown
+    assert "may not read" not in shown
+
+
+def test_demo_replays_keep_a_personas_token() -> None:
+    from meilichat_cli.cli.demo_server import DemoFlags
+
+    chat = local_connection("http://127.0.0.1:7700").replace(api_key="chat-key")
+    flags = DemoFlags(fixed=chat, replay=chat.replace(api_key="admin-key"))
+    assert flags.replay_connection(chat).api_key == "admin-key"
+    persona = chat.replace(api_key="tenant-token", persona="reader")
+    assert flags.replay_connection(persona) is persona
 
 
 # --------------------------------------------------------------------------- batch

@@ -4,11 +4,13 @@ from its HTTP conventions to the completions request, and its keys and actions).
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import hmac
 import json
 import time
 import uuid
+import zlib
 from collections.abc import Iterator
 
 import pytest
@@ -207,7 +209,7 @@ def test_key_values_are_derived_from_the_master_key(server: StandInServer, admin
     assert server.search_key and server.admin_key
 
 
-def test_chat_key_cannot_manage_workspaces_and_admin_key_cannot_manage_keys(
+def test_chat_key_cannot_manage_workspaces_and_admin_key_can_do_everything(
     server: StandInServer,
 ) -> None:
     chat = Client(server.url, server.chat_key)
@@ -215,7 +217,13 @@ def test_chat_key_cannot_manage_workspaces_and_admin_key_cannot_manage_keys(
     admin_key = Client(server.url, server.admin_key)
     assert admin_key.call("GET", "/chats").status == 200
     assert admin_key.call("POST", "/chats/demo/chat/completions", ask_body()).status == 200
-    assert_error(admin_key.call("GET", "/keys"), 403, "invalid_api_key", kind="auth")
+    # `*` expands to every action, the keys ones included (`HeedAuthStore::put_api_key`;
+    # Meilisearch's `access_authorized_no_index_restriction` test lets `["*"]` use /keys).
+    assert admin_key.call("GET", "/keys").status == 200
+    made = admin_key.call(
+        "POST", "/keys", {"actions": ["search"], "indexes": ["*"], "expiresAt": None}
+    )
+    assert made.status == 201, made.raw
 
 
 @pytest.mark.parametrize(
@@ -233,6 +241,14 @@ def test_chat_key_cannot_manage_workspaces_and_admin_key_cannot_manage_keys(
         (["chats.*", "*.get"], ("POST", "/chats/demo/chat/completions"), False),
         (["chatCompletions"], ("POST", "/chats/demo/chat/completions"), True),
         (["*"], ("POST", "/chats/demo/chat/completions"), True),
+        # `*.get` is every action `Action::is_read` calls a read, not only the `….get` ones:
+        # searching and /version too, but never keys.get nor chatCompletions.
+        (["*.get"], ("GET", "/version"), True),
+        (["*.get"], ("POST", "/indexes/movies/search"), True),
+        (["*.get"], ("GET", "/experimental-features"), True),
+        (["*.get"], ("GET", "/keys"), False),
+        (["*.get"], ("PATCH", "/experimental-features"), False),
+        (["keys.get"], ("GET", "/keys"), True),
     ],
 )
 def test_action_wildcards(
@@ -241,7 +257,11 @@ def test_action_wildcards(
     key = make_key(admin, actions)
     c = Client(server.url, key["key"])
     method, path = route
-    body = ask_body() if path.endswith("completions") else ({} if method == "PATCH" else None)
+    body = (
+        ask_body()
+        if path.endswith("completions")
+        else ({} if method in ("PATCH", "POST") else None)
+    )
     reply = c.call(method, path, body)
     if allowed:
         assert reply.status != 403, reply.raw
@@ -263,6 +283,43 @@ def test_auth_comes_before_body_parsing_and_the_feature_flag(server: StandInServ
     assert_error(reply, 401, "missing_authorization_header", kind="auth")
     reply = c.call("POST", "/chats/demo/chat/completions", raw=b"{not json", key="wrong")
     assert_error(reply, 403, "invalid_api_key", kind="auth")
+
+
+@pytest.mark.parametrize(("version", "concurrent"), [("1.17", True), ("1.42", False)])
+def test_which_of_a_bad_key_and_a_bad_content_type_is_reported(
+    version: str, concurrent: bool
+) -> None:
+    # Until 1.37 the completions handler was registered as is, so actix polled its
+    # extractors together: a malformed Authorization header fails at once, but a key (or a
+    # missing header) is checked on the blocking pool (`GuardedData` uses `spawn_blocking`),
+    # and meanwhile the JSON extractor refuses a wrong Content-Type. Every other body route,
+    # and completions from 1.38, go through `SeqHandler`
+    # (crates/meilisearch/src/extractors/sequential_extractor.rs), which reports the
+    # extractors' errors in their order: authentication first.
+    with StandInServer(master_key=MASTER, version=version) as srv:
+        c = Client(srv.url)
+        completions = "/chats/demo/chat/completions"
+        for key in ("wrong", NO_KEY):
+            reply = c.call("POST", completions, raw=b"{}", key=key, content_type="text/plain")
+            if concurrent:
+                assert_error(reply, 415, "invalid_content_type")
+            else:
+                assert reply.status in (401, 403), reply.raw
+        reply = c.call("POST", completions, raw=b"{}", key="wrong", content_type=None)
+        assert reply.status == (415 if concurrent else 403)
+        for method, path in (("PATCH", "/chats/demo/settings"), ("POST", "/keys")):
+            reply = c.call(method, path, raw=b"{}", key="wrong", content_type="text/plain")
+            assert_error(reply, 403, "invalid_api_key", kind="auth")
+        # A malformed header fails at once, whatever the handler.
+        reply = c.call(
+            "POST",
+            completions,
+            raw=b"{}",
+            key=NO_KEY,
+            headers={"Authorization": "Basic x"},
+            content_type="text/plain",
+        )
+        assert_error(reply, 401, "missing_authorization_header", kind="auth")
 
 
 # -- /keys -------------------------------------------------------------------------------------
@@ -343,7 +400,9 @@ def test_create_key_returns_201_keyview(admin: Client) -> None:
         (
             {"actions": ["chats.settings.get"], "indexes": ["*"], "expiresAt": None},
             "invalid_api_key_actions",
-            "Unknown value `chats.settings.get` at `.actions[0]`: expected one of `*`, `search`",
+            # The spelling of the public docs; deserr points at the real one.
+            "Unknown value `chats.settings.get` at `.actions[0]`: did you mean"
+            " `chatsSettings.get`? expected one of `*`, `search`",
         ),
         (
             {"actions": ["chatsCompletions"], "indexes": ["*"], "expiresAt": None},
@@ -417,19 +476,24 @@ def test_key_without_search_action_gets_in_band_search_errors(
     assert reply.frames()[-1] == "[DONE]"
 
 
-def _tenant_token(parent: dict, rules: object, exp: int | None = None) -> str:  # type: ignore[type-arg]
-    def b64(data: bytes) -> str:
-        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
-    header = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+
+def _jwt(claims: object, secret: str, alg: str = "HS256") -> str:
+    """A JWT whose payload is `claims` as compact JSON (a str is sent as is)."""
+    header = _b64(json.dumps({"typ": "JWT", "alg": alg}).encode())
+    text = claims if isinstance(claims, str) else json.dumps(claims, separators=(",", ":"))
+    payload = _b64(text.encode())
+    signature = hmac.new(secret.encode(), f"{header}.{payload}".encode(), hashlib.sha256).digest()
+    return f"{header}.{payload}.{_b64(signature)}"
+
+
+def _tenant_token(parent: dict, rules: object, exp: int | None = None) -> str:  # type: ignore[type-arg]
     claims = {"searchRules": rules, "apiKeyUid": parent["uid"]}
     if exp is not None:
         claims["exp"] = exp
-    payload = b64(json.dumps(claims).encode())
-    signature = hmac.new(
-        parent["key"].encode(), f"{header}.{payload}".encode(), hashlib.sha256
-    ).digest()
-    return f"{header}.{payload}.{b64(signature)}"
+    return _jwt(claims, parent["key"])
 
 
 def test_tenant_tokens_on_completions_only(admin: Client, server: StandInServer) -> None:
@@ -451,6 +515,107 @@ def test_tenant_tokens_on_completions_only(admin: Client, server: StandInServer)
     reply = Client(server.url, expired).call("POST", "/chats/demo/chat/completions", ask_body())
     assert_error(reply, 403, "invalid_api_key", kind="auth")
     assert reply.json["message"].startswith("Tenant token expired. Was valid up to `")
+
+
+def _completion_403(server: StandInServer, token: str) -> str:
+    reply = Client(server.url, token).call("POST", "/chats/demo/chat/completions", ask_body())
+    assert_error(reply, 403, "invalid_api_key", kind="auth")
+    return str(reply.json["message"])
+
+
+def test_tenant_token_errors_carry_the_decoders_words(admin: Client, server: StandInServer) -> None:
+    # Meilisearch's own expectations (crates/meilisearch/tests/auth/errors.rs,
+    # `invalid_tenant_token`): what the JWT decoder says is passed on after
+    # "Could not decode tenant token, ".
+    parent = make_key(admin, ["chatCompletions", "search"])
+    undecodable = "Could not decode tenant token, "
+    assert _completion_403(server, _jwt({"tamo": "kefir"}, "tamo")) == (
+        undecodable + "JSON error: missing field `searchRules` at line 1 column 16."
+    )
+    assert _completion_403(server, _jwt({"searchRules": "kefir"}, "tamo")) == (
+        undecodable + "JSON error: data did not match any variant of untagged enum "
+        "SearchRules at line 1 column 23."
+    )
+    # A field that follows: the position is where serde stopped, before the comma.
+    claims = '{"searchRules":"kefir","apiKeyUid":"' + parent["uid"] + '"}'
+    assert _completion_403(server, _jwt(claims, parent["key"])) == (
+        undecodable + "JSON error: data did not match any variant of untagged enum "
+        "SearchRules at line 1 column 22."
+    )
+    assert _completion_403(server, _jwt({"searchRules": ["*"]}, "tamo")) == (
+        undecodable + "JSON error: missing field `apiKeyUid` at line 1 column 21."
+    )
+    claims = {"searchRules": ["*"], "exp": "soon", "apiKeyUid": parent["uid"]}
+    assert _completion_403(server, _jwt(claims, parent["key"])) == (
+        undecodable + 'JSON error: invalid type: string "soon", expected i64 at line 1 column 33.'
+    )
+    # Signed with something else than the parent key's value, or for a uid no key has.
+    wrong = {"searchRules": ["*"], "apiKeyUid": parent["uid"]}
+    assert _completion_403(server, _jwt(wrong, "tamo")) == undecodable + "InvalidSignature."
+    nobody = {"searchRules": ["kefir"], "apiKeyUid": str(uuid.UUID(int=0))}
+    assert _completion_403(server, _jwt(nobody, "tamo")) == undecodable + "InvalidSignature."
+    # A known algorithm the tenant-token validation does not allow.
+    rs256 = _jwt({"searchRules": ["*"], "apiKeyUid": parent["uid"]}, parent["key"], "RS256")
+    assert _completion_403(server, rs256) == undecodable + "InvalidAlgorithm."
+    # Well signed for a key that is gone: the key is what is refused.
+    gone = make_key(admin, ["chatCompletions", "search"])
+    token = _tenant_token(gone, ["*"])
+    assert admin.call("DELETE", f"/keys/{gone['uid']}").status == 204
+    assert _completion_403(server, token) == "The provided API key is invalid."
+
+
+def test_index_scope_refusals_name_the_index(admin: Client, server: StandInServer) -> None:
+    # Meilisearch's own expectations (crates/meilisearch/tests/auth/errors.rs): on a route
+    # about one index, the index is checked before the action, and the refusal says which
+    # indexes the token or the key may use (a tenant token's parent key's list stays secret).
+    key = make_key(admin, ["search"], ["dog"])
+    reply = Client(server.url, key["key"]).call("POST", "/indexes/doggo/search", {"q": ""})
+    assert_error(
+        reply,
+        403,
+        "invalid_api_key",
+        'The API key cannot acces the index `doggo`, authorized indexes are ["dog"].',
+        "auth",
+    )
+    token = _tenant_token(key, ["doggo", "catto"])
+    reply = Client(server.url, token).call("POST", "/indexes/dog/search", {"q": ""})
+    assert_error(
+        reply,
+        403,
+        "invalid_api_key",
+        'The provided tenant token cannot acces the index `dog`, allowed indexes are ["catto",'
+        ' "doggo"].',
+        "auth",
+    )
+    reply = Client(server.url, token).call("POST", "/indexes/doggo/search", {"q": ""})
+    assert_error(
+        reply,
+        403,
+        "invalid_api_key",
+        "The API key used to generate this tenant token cannot acces the index `doggo`.",
+        "auth",
+    )
+    # The right index but not the action: the generic refusal.
+    reply = Client(server.url, key["key"]).call("GET", "/indexes/dog/settings")
+    assert_error(reply, 403, "invalid_api_key", "The provided API key is invalid.", "auth")
+
+
+def test_a_tenant_token_expires_after_its_exp_second(
+    admin: Client, server: StandInServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `now > exp` refuses it (crates/meilisearch/src/extractors/authentication/mod.rs):
+    # during the second `exp` itself the token still works.
+    from meilichat_cli.standin import auth
+
+    parent = make_key(admin, ["chatCompletions", "search"])
+    monkeypatch.setattr(auth.time, "time", lambda: 2_000_000_000.5)
+    token = _tenant_token(parent, ["*"], exp=2_000_000_000)
+    reply = Client(server.url, token).call("POST", "/chats/demo/chat/completions", ask_body())
+    assert reply.status == 200, reply.raw
+    late = _tenant_token(parent, ["*"], exp=1_999_999_999)
+    assert _completion_403(server, late) == (
+        "Tenant token expired. Was valid up to `1999999999` and we're now `2000000000`."
+    )
 
 
 # -- /chats ------------------------------------------------------------------------------------
@@ -485,6 +650,45 @@ def test_list_chats_pagination_and_errors(admin: Client) -> None:
     )
     for uid in ("zeta", "Alpha", "beta"):
         assert admin.call("DELETE", f"/chats/{uid}").status == 204
+
+
+@pytest.mark.parametrize(
+    ("query", "offset", "limit"),
+    [
+        ("offset=%2B1", 1, 20),  # Rust's usize::from_str takes a leading `+`
+        ("limit=%2B0", 0, 0),
+        ("limit=18446744073709551615", 0, 18446744073709551615),  # usize::MAX
+    ],
+)
+def test_list_chats_reads_numbers_as_rust_parses_a_usize(
+    admin: Client, query: str, offset: int, limit: int
+) -> None:
+    page = admin.call("GET", f"/chats?{query}")
+    assert page.status == 200, page.raw
+    assert (page.json["offset"], page.json["limit"]) == (offset, limit)
+
+
+@pytest.mark.parametrize(
+    ("query", "code", "raw"),
+    [
+        ("offset=18446744073709551616", "invalid_index_offset", "18446744073709551616"),
+        ("offset=%C2%B2", "invalid_index_offset", "\u00b2"),  # a digit, but not an ASCII one
+        ("limit=%D9%A3", "invalid_index_limit", "\u0663"),
+        ("limit=%2B", "invalid_index_limit", "+"),
+        ("limit=-0", "invalid_index_limit", "-0"),
+        ("limit=", "invalid_index_limit", ""),
+    ],
+)
+def test_list_chats_refuses_what_a_usize_cannot_hold(
+    admin: Client, query: str, code: str, raw: str
+) -> None:
+    name = query.partition("=")[0]
+    assert_error(
+        admin.call("GET", f"/chats?{query}"),
+        400,
+        code,
+        f"Invalid value in parameter `{name}`: could not parse `{raw}` as a positive integer",
+    )
 
 
 def test_get_and_delete_chat(admin: Client) -> None:
@@ -529,6 +733,10 @@ def test_task_errors(admin: Client) -> None:
         admin.call("GET", "/tasks/99999"), 404, "task_not_found", "Task `99999` not found."
     )
     assert_error(admin.call("GET", "/tasks/abc"), 400, "invalid_task_uids")
+    # The uid is parsed as Rust parses a u32: a `+` is fine, other digits and overflow are not.
+    assert admin.call("GET", "/tasks/%2B0").json["uid"] == 0
+    assert_error(admin.call("GET", "/tasks/%C2%B2"), 400, "invalid_task_uids")
+    assert_error(admin.call("GET", "/tasks/4294967296"), 400, "invalid_task_uids")
 
 
 # -- no master key -----------------------------------------------------------------------------
@@ -551,6 +759,58 @@ def test_without_master_key_everything_is_open_but_keys() -> None:
         assert reply.status == 200 and reply.frames()[-1] == "[DONE]"
 
 
+def test_without_master_key_a_malformed_authorization_header_is_still_refused() -> None:
+    # `extract_token_from_request` (crates/meilisearch/src/extractors/authentication/mod.rs)
+    # runs before the master-key question: a header that is not `Bearer <token>` is refused
+    # even by a server without a master key.
+    missing = "The Authorization header is missing. It must use the bearer authorization method."
+    with StandInServer() as srv:
+        c = Client(srv.url)
+        for header in ("Basic abc", "bearer x", "Token", "Bearer\tx"):
+            assert_error(
+                c.call("GET", "/chats", key=NO_KEY, headers={"Authorization": header}),
+                401,
+                "missing_authorization_header",
+                missing,
+                "auth",
+            )
+        assert_error(
+            c.call("GET", "/chats", key=NO_KEY, headers={"Authorization": "Bearer"}),
+            403,
+            "invalid_api_key",
+            "The provided API key is invalid.",
+            "auth",
+        )
+        assert_error(
+            c.call(
+                "POST",
+                "/chats/demo/chat/completions",
+                ask_body(),
+                key=NO_KEY,
+                headers={"Authorization": "Basic abc"},
+            ),
+            401,
+            "missing_authorization_header",
+            missing,
+            "auth",
+        )
+        # `Bearer ` with an empty token is a token: open, like any other.
+        assert (
+            c.call("GET", "/chats", key=NO_KEY, headers={"Authorization": "Bearer "}).status == 200
+        )
+
+
+def test_a_header_that_is_not_visible_ascii_counts_as_missing(server: StandInServer) -> None:
+    # actix's HeaderValue::to_str fails on such bytes and Meilisearch reads "" instead.
+    c = Client(server.url)
+    assert_error(
+        c.call("GET", "/chats", key=NO_KEY, headers={"Authorization": "Bearer cl\u00e9"}),
+        401,
+        "missing_authorization_header",
+        kind="auth",
+    )
+
+
 def test_without_master_key_a_completion_without_authorization_gets_no_response() -> None:
     import http.client
 
@@ -562,6 +822,21 @@ def test_without_master_key_a_completion_without_authorization_gets_no_response(
         c2 = Client(srv.url)
         reply = c2.call("POST", "/chats/demo/chat/completions", ask_body(stream=False), key=NO_KEY)
         assert reply.status == 501
+        assert (
+            Client(srv.url)
+            .call("POST", "/chats/nope/chat/completions", ask_body(), key=NO_KEY)
+            .status
+            == 404
+        )
+        # The tools are checked after the token is unwrapped (`streamed_chat`): an unknown
+        # tool does not get its 501 first.
+        with pytest.raises((http.client.RemoteDisconnected, ConnectionError)):
+            Client(srv.url).call(
+                "POST",
+                "/chats/demo/chat/completions",
+                ask_body(tools=("get_weather",)),
+                key=NO_KEY,
+            )
 
 
 def test_serve_forever_in_the_foreground_stops_on_close() -> None:
@@ -587,3 +862,55 @@ def test_recorded_requests(server: StandInServer) -> None:
 
 
 PATH_COMPLETIONS = "/chats/demo/chat/completions"
+
+
+# -- response compression ------------------------------------------------------------------------
+# Meilisearch wraps every route in actix's `Compress` middleware (crates/meilisearch/src/lib.rs,
+# built with the compress-brotli and compress-gzip features): answers are compressed when the
+# client asks for it, except the event stream, which says `content-encoding: identity`.
+
+
+def test_json_answers_are_gzipped_when_the_client_accepts_gzip(server: StandInServer) -> None:
+    c = Client(server.url, MASTER)
+    plain = c.call("GET", "/chats")
+    assert "content-encoding" not in plain.headers and "content-length" in plain.headers
+    reply = c.call("GET", "/chats", headers={"Accept-Encoding": "gzip, deflate"})
+    assert reply.status == 200
+    assert reply.headers["content-encoding"] == "gzip"
+    assert reply.headers["vary"] == "accept-encoding"
+    assert reply.headers["transfer-encoding"] == "chunked" and "content-length" not in reply.headers
+    assert json.loads(gzip.decompress(reply.raw)) == plain.json
+    # Errors too: the middleware wraps every answer.
+    error = c.call("GET", "/chats/nope", headers={"Accept-Encoding": "gzip"})
+    assert error.status == 404 and error.headers["content-encoding"] == "gzip"
+    assert json.loads(gzip.decompress(error.raw))["code"] == "chat_not_found"
+
+
+def test_deflate_is_zlib_and_quality_values_decide(server: StandInServer) -> None:
+    c = Client(server.url, MASTER)
+    reply = c.call("GET", "/version", headers={"Accept-Encoding": "gzip;q=0.5, deflate"})
+    assert reply.headers["content-encoding"] == "deflate"
+    assert json.loads(zlib.decompress(reply.raw))["pkgVersion"]
+    ranked = c.call("GET", "/version", headers={"Accept-Encoding": "deflate, gzip"})
+    assert ranked.headers["content-encoding"] == "gzip", "equal quality: the server's ranking"
+    unknown = c.call("GET", "/version", headers={"Accept-Encoding": "compress"})
+    assert "content-encoding" not in unknown.headers, "nothing it knows: identity"
+
+
+def test_no_acceptable_encoding_is_a_406_before_anything_else(server: StandInServer) -> None:
+    c = Client(server.url)
+    reply = c.call("GET", "/chats", key=NO_KEY, headers={"Accept-Encoding": "identity;q=0"})
+    assert reply.status == 406
+    assert reply.raw == b"br, gzip, deflate"
+    assert reply.headers["vary"] == "Accept-Encoding"
+
+
+def test_the_stream_and_empty_answers_are_never_compressed(server: StandInServer) -> None:
+    c = Client(server.url, MASTER)
+    gz = {"Accept-Encoding": "gzip"}
+    stream = c.call("POST", "/chats/demo/chat/completions", ask_body(), headers=gz)
+    assert stream.headers["content-encoding"] == "identity" and "vary" not in stream.headers
+    assert stream.frames()[-1] == "[DONE]"
+    assert c.call("PATCH", "/chats/gone/settings", {}).status == 200
+    deleted = c.call("DELETE", "/chats/gone", headers=gz)
+    assert deleted.status == 204 and "content-encoding" not in deleted.headers

@@ -103,12 +103,40 @@ def test_stall_headers_then_close(server: StandInServer) -> None:
     assert reply.status == 0 and isinstance(reply.error, ConnectionError)
 
 
-def test_payload_limit_is_a_413() -> None:
+def test_payload_limit_is_actix_json_limit() -> None:
+    # Meilisearch's JSON bodies go through actix's `JsonConfig::limit`: a Content-Length
+    # above it is `OverflowKnownLength`, which Meilisearch's `PayloadError` leaves to its
+    # catch-all `internal` code (a 500); a chunked body that grows past it is `Overflow`,
+    # its 413 `payload_too_large` (crates/meilisearch/src/error.rs).
+    import http.client
+
     with StandInServer(master_key=MASTER, scenario="payload-limit?bytes=1000") as srv:
-        reply = Client(srv.url, srv.chat_key).call("POST", PATH, ask_body("x" * 2000))
-        assert reply.status == 413 and reply.json["code"] == "payload_too_large"
-        assert reply.json["message"].endswith("The maximum accepted payload size is 1000 B.")
+        body = json.dumps(ask_body("x" * 2000)).encode()
+        reply = Client(srv.url, srv.chat_key).call("POST", PATH, raw=body)
+        assert reply.status == 500
+        assert reply.json == {
+            "message": f"JSON payload ({len(body)} bytes) is larger than allowed (limit: 1000 "
+            "bytes).",
+            "code": "internal",
+            "type": "internal",
+            "link": "https://docs.meilisearch.com/errors#internal",
+        }
         assert srv.recorded[-1].path == PATH and srv.recorded[-1].raw == b""
+        host, port = srv.url.removeprefix("http://").split(":")
+        conn = http.client.HTTPConnection(host, int(port), timeout=10)
+        conn.request(
+            "POST",
+            PATH,
+            body=iter([body[:600], body[600:]]),
+            headers={"Authorization": f"Bearer {srv.chat_key}", "Content-Type": "application/json"},
+            encode_chunked=True,
+        )
+        chunked = conn.getresponse()
+        assert chunked.status == 413
+        assert (
+            json.loads(chunked.read())["message"] == "JSON payload has exceeded limit (1000 bytes)."
+        )
+        conn.close()
         assert Client(srv.url, srv.chat_key).call("POST", PATH, ask_body()).status == 200
 
 
@@ -447,3 +475,28 @@ def test_a_flood_is_not_paced_by_the_servers_token_delay(monkeypatch: pytest.Mon
         deltas = content_deltas(payloads(run(paced, "flood?events=200").body))
     assert len(deltas) == 200
     assert sum(1 for seconds in pauses if seconds > 0) < 10, pauses
+
+
+def test_the_default_body_limit_is_100_mb_in_decimal_units() -> None:
+    # `--http-payload-size-limit` defaults to "100 MB", which byte_unit reads as 10^8 bytes
+    # (crates/meilisearch/src/option.rs). The body is refused from its Content-Length alone.
+    import socket
+
+    with StandInServer(master_key=MASTER) as srv:
+        host, port = srv.url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall(
+                f"POST {PATH} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {srv.chat_key}\r\n"
+                "Content-Type: application/json\r\nContent-Length: 100000001\r\n\r\n".encode()
+            )
+            answer = b""
+            while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+                piece = sock.recv(65536)
+                if not piece:
+                    break
+                answer += piece
+        assert answer.startswith(b"HTTP/1.1 500 ")
+        assert (
+            b"JSON payload (100000001 bytes) is larger than allowed (limit: 100000000 bytes)."
+            in (answer)
+        )

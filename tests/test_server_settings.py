@@ -11,7 +11,7 @@ import pytest
 from standin_http import Client, Reply, ask_body
 
 from meilichat_cli.standin import StandInServer
-from meilichat_cli.standin.workspaces import DEFAULT_PROMPTS, mask_secret
+from meilichat_cli.standin.workspaces import DEFAULT_PROMPTS, MaskPanic, mask_secret
 
 MASTER = "settings-master-key-0123456789"
 SETTINGS_KEYS = [
@@ -62,12 +62,38 @@ def error_of(reply: Reply) -> tuple[int, str, str]:
         ("x" * 19, "xxXXXX..."),
         ("y" * 20, "yyyXXXXX..."),
         ("sk-proj-abcdefghijklmnopqrstuvwxyz012345", "sk-prXXXXXX..."),
-        ("é" * 5, "ééXXXX..."),  # 10 bytes: the length is counted in bytes
+        # Length and kept prefix are both counted in bytes (`String::replace_range`).
+        ("é" * 5, "éXXXX..."),
+        ("aé" + "b" * 18, "aéXXXXX..."),
     ],
 )
 def test_masking_table(secret: str, shown: str) -> None:
     assert mask_secret(secret) == shown
     assert mask_secret(None) is None
+
+
+@pytest.mark.parametrize("secret", ["aé" + "b" * 8, "abcdé" + "b" * 25])
+def test_masking_inside_a_character_is_meilisearchs_panic(secret: str) -> None:
+    # `hide_secret` cuts at a byte offset; inside a multi-byte character Rust panics.
+    with pytest.raises(MaskPanic):
+        mask_secret(secret)
+
+
+def test_a_key_masked_inside_a_character_is_stored_but_never_answered(
+    server: StandInServer, admin: Client
+) -> None:
+    # PATCH stores the settings, then hides the key for its answer and panics: the connection
+    # closes without an answer, and so does every later GET; DELETE answers (nothing to hide).
+    import http.client
+
+    body = {"apiKey": "aé" + "b" * 8}
+    with pytest.raises((http.client.RemoteDisconnected, ConnectionError)):
+        Client(server.url, MASTER).call("PATCH", "/chats/panicky/settings", body)
+    with pytest.raises((http.client.RemoteDisconnected, ConnectionError)):
+        Client(server.url, MASTER).call("GET", "/chats/panicky/settings")
+    assert admin.call("GET", "/chats/panicky").status == 200
+    reset = admin.call("DELETE", "/chats/panicky/settings")
+    assert reset.status == 200 and reset.json["apiKey"] is None
 
 
 def test_demo_workspace_shows_a_masked_key(admin: Client) -> None:
@@ -220,6 +246,25 @@ def test_source_rules_apply_after_merging(admin: Client) -> None:
         ).status
         == 200
     )
+
+
+def test_source_rules_count_an_empty_string_as_set(admin: Client) -> None:
+    # `ChatCompletionSettings::validate` (crates/meilisearch-types/src/features.rs) tests
+    # `is_none()`: an empty string is a value, so Meilisearch stores these settings.
+    azure = admin.call(
+        "PATCH",
+        "/chats/az-empty/settings",
+        {"source": "azureOpenAi", "baseUrl": "", "deploymentId": "", "apiVersion": ""},
+    )
+    assert azure.status == 200, azure.raw
+    assert (azure.json["baseUrl"], azure.json["deploymentId"], azure.json["apiVersion"]) == (
+        "",
+        "",
+        "",
+    )
+    vllm = admin.call("PATCH", "/chats/vl-empty/settings", {"source": "vLlm", "baseUrl": ""})
+    assert vllm.status == 200, vllm.raw
+    assert vllm.json["baseUrl"] == ""
 
 
 def test_feature_flag_comes_after_body_parsing(admin: Client) -> None:
@@ -396,3 +441,26 @@ def test_fresh_server_looks_like_a_new_meilisearch() -> None:
         assert admin.call("GET", "/chats").json["total"] == 0
         assert admin.call("GET", "/indexes").json["total"] == 3
         assert srv.chat_key is not None
+
+
+def test_chat_settings_errors_inside_the_whole_settings_say_where(admin: Client) -> None:
+    # deserr places an error from the root of the body: inside `PATCH /indexes/{uid}/settings`
+    # the chat settings sit under `.chat`.
+    fields = "`description`, `documentTemplate`, `documentTemplateMaxBytes`, `searchParameters`"
+    status, code, message = error_of(
+        admin.call("PATCH", "/indexes/movies/settings", {"chat": {"foo": 1}})
+    )
+    assert (status, code) == (400, "invalid_settings_index_chat")
+    assert message == f"Unknown field `foo` inside `.chat`: expected one of {fields}"
+    _, _, message = error_of(
+        admin.call(
+            "PATCH", "/indexes/movies/settings", {"chat": {"searchParameters": {"limit": "x"}}}
+        )
+    )
+    assert message == (
+        "Invalid value type at `.chat.searchParameters.limit`: expected a positive integer,"
+        ' but found a string: `"x"`'
+    )
+    # The chat route itself reads the chat settings at the root.
+    _, _, message = error_of(admin.call("PATCH", "/indexes/movies/settings/chat", {"foo": 1}))
+    assert message == f"Unknown field `foo`: expected one of {fields}"

@@ -302,6 +302,22 @@ def test_version_answers_the_emulated_release(version: str) -> None:
     assert list(body) == ["commitSha", "commitDate", "pkgVersion"]
 
 
+@pytest.mark.parametrize(
+    ("version", "sha", "date"),
+    [
+        ("1.15.1", "9275ce15032b7543a030762fec7058b2f68f1b72", "2025-06-11T14:54:01"),
+        ("1.50", "2ecfd54ca7f3dd1c76d304efce86c9b8af9f82aa", "2026-07-16T14:59:12"),
+    ],
+)
+def test_version_names_the_release_tags_commit(version: str, sha: str, date: str) -> None:
+    # A release binary reports the commit its tag points at (`git rev-parse vX.Y.Z^{commit}`)
+    # and that commit's time, with nanoseconds.
+    with _server(version) as server:
+        body = Client(server.url, MASTER_KEY).call("GET", "/version").json
+    assert body["commitSha"] == sha
+    assert body["commitDate"] == date + ".000000000Z"
+
+
 @pytest.mark.parametrize(("version", "allowed"), [("1.16", "PUT"), ("1.17", "PATCH")])
 def test_index_chat_settings_verb_changed_in_1_17(version: str, allowed: str) -> None:
     refused = "PATCH" if allowed == "PUT" else "PUT"
@@ -322,14 +338,69 @@ def test_gemini_source_was_removed_in_1_16(version: str, accepted: bool) -> None
     assert (reply.status == 200) == accepted
 
 
-def test_before_1_47_workspace_bodies_get_serdes_messages() -> None:
+SOURCES_1_15 = "`openAi`, `mistral`, `gemini`, `azureOpenAi`, `vLlm`"
+FIELDS = (
+    "`source`, `orgId`, `projectId`, `apiVersion`, `deploymentId`, `baseUrl`, `apiKey`, `prompts`"
+)
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        # A scalar of the wrong type: right after it.
+        (b'{"orgId":1}', "invalid type: integer `1`, expected a string at line 1 column 10"),
+        (
+            b'{"apiKey": true, "x": 1}',
+            "invalid type: boolean `true`, expected a string at line 1 column 15",
+        ),
+        # A list or an object where a string belongs: where it starts (serde does not read it).
+        (b'{"baseUrl":["a"]}', "invalid type: sequence, expected a string at line 1 column 11"),
+        # An unknown field: after its name and the blanks that follow, however deep.
+        (b'{"foo":1}', f"unknown field `foo`, expected one of {FIELDS} at line 1 column 6"),
+        (
+            b'{"prompts": {"system": "s", "x" : 1}}',
+            "unknown field `x`, expected one of `system`, `searchDescription`, `searchQParam`,"
+            " `searchIndexUidParam` at line 1 column 32",
+        ),
+        (
+            b'{"source":"nope"}',
+            f"unknown variant `nope`, expected one of {SOURCES_1_15} at line 1 column 16",
+        ),
+        (
+            b'{"prompts":1}',
+            "invalid type: integer `1`, expected struct ChatPrompts at line 1 column 12",
+        ),
+        (
+            b'{"prompts":{"searchQParam":2.5}}',
+            "invalid type: floating point `2.5`, expected a string at line 1 column 30",
+        ),
+        (
+            b'"x"',
+            'invalid type: string "x", expected struct ChatWorkspaceSettings at line 1 column 3',
+        ),
+        (b"null", "invalid type: null, expected struct ChatWorkspaceSettings at line 1 column 4"),
+    ],
+)
+def test_before_1_47_workspace_bodies_get_serdes_messages(raw: bytes, message: str) -> None:
+    # actix's `web::Json` (the extractor of 1.15.1 to 1.46) words serde_json's error, which
+    # ends with where the parser stood when it gave up.
+    with _server("1.15.1") as server:
+        reply = Client(server.url, MASTER_KEY).call("PATCH", "/chats/demo/settings", raw=raw)
+    error(reply, 400, "bad_request", f"Json deserialize error: {message}")
+
+
+def test_before_1_47_a_source_that_is_no_string_is_malformed_json() -> None:
+    # serde_json's `deserialize_enum` only takes a string (or an object) and says
+    # "expected value" where the other token starts: a syntax error, so `malformed_payload`.
     with _server("1.42") as server:
-        reply = Client(server.url, MASTER_KEY).call("PATCH", "/chats/demo/settings", {"orgId": 1})
+        reply = Client(server.url, MASTER_KEY).call(
+            "PATCH", "/chats/demo/settings", raw=b'{"source": 1}'
+        )
     error(
         reply,
         400,
-        "bad_request",
-        "Json deserialize error: invalid type: integer `1`, expected a string",
+        "malformed_payload",
+        "The json payload provided is malformed. `expected value at line 1 column 12`.",
     )
 
 
@@ -384,3 +455,65 @@ def test_stream_header_x_accel_buffering_arrived_in_1_39() -> None:
             headers[version] = reply.headers
     assert "x-accel-buffering" not in headers["1.17"]
     assert headers["1.42"]["x-accel-buffering"] == "no"
+
+
+# -- deserr's "did you mean" ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "message"),
+    [
+        # Meilisearch's own expectation (crates/meilisearch/tests/auth/errors.rs).
+        (
+            "POST",
+            "/keys",
+            {"expires_at": "doggo"},
+            "Unknown field `expires_at`: did you mean `expiresAt`? expected one of `description`,"
+            " `name`, `uid`, `actions`, `indexes`, `expiresAt`",
+        ),
+        (
+            "PATCH",
+            "/chats/demo/settings",
+            {"apikey": "x"},
+            "Unknown field `apikey`: did you mean `apiKey`? expected one of `source`, `orgId`,"
+            " `projectId`, `apiVersion`, `deploymentId`, `baseUrl`, `apiKey`, `prompts`",
+        ),
+        (
+            "PATCH",
+            "/chats/demo/settings",
+            {"source": "mistrall"},
+            "Unknown value `mistrall` at `.source`: did you mean `mistral`? expected one of"
+            " `openAi`, `mistral`, `azureOpenAi`, `vLlm`",
+        ),
+        (
+            "PATCH",
+            "/experimental-features",
+            {"chatCompletion": True},
+            "Unknown field `chatCompletion`: did you mean `chatCompletions`? expected one of "
+            + ", ".join(f"`{flag}`" for flag in EMULATIONS["1.50"].feature_flags),
+        ),
+        # Three letters or fewer: no suggestion at all.
+        (
+            "PATCH",
+            "/chats/demo/settings",
+            {"api": "x"},
+            "Unknown field `api`: expected one of `source`, `orgId`, `projectId`, `apiVersion`,"
+            " `deploymentId`, `baseUrl`, `apiKey`, `prompts`",
+        ),
+    ],
+)
+def test_deserr_suggests_the_closest_name(
+    master: Client, method: str, path: str, body: Any, message: str
+) -> None:
+    # deserr's `did_you_mean` (src/errors/helpers.rs): the accepted name at the smallest
+    # Damerau-Levenshtein distance, within 1 edit for 4-7 bytes, 2 for 8-12, 3 for 13-17…
+    reply = master.call(method, path, body)
+    assert reply.status == 400, reply.raw
+    assert reply.json["message"] == message
+
+
+def test_query_parameters_get_suggestions_too(master: Client) -> None:
+    reply = master.call("GET", "/chats?ofset=1")
+    assert reply.json["message"] == (
+        "Unknown parameter `ofset`: did you mean `offset`? expected one of `offset`, `limit`"
+    )

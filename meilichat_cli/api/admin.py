@@ -52,7 +52,10 @@ PROMPT_FIELDS = (
 WORKSPACE_FIELDS = ("source", *STRING_FIELDS, "prompts")
 
 # Meilisearch's `hide_secret`: the whole value, or a 2/3/5-character prefix, then X's and "...".
-MASKED_KEY = re.compile(r"(?:XXX|.{2}XXXX|.{3}XXXXX|.{5}XXXXXX)\.\.\.", re.DOTALL)
+# What Meilisearch shows instead of a provider key: the key's first 0, 2, 3 or 5 bytes,
+# then this suffix (docs/protocol.md#api-key-masking). A prefix of that many characters is
+# taken for a mask too: refusing a real key that looks masked costs less than storing a mask.
+MASK_SUFFIXES = ((0, "XXX..."), (2, "XXXX..."), (3, "XXXXX..."), (5, "XXXXXX..."))
 
 MIN_CHAT_VERSION = (1, 15, 1)
 # Version facts the client acts on (the full table is in docs/versions.md).
@@ -68,6 +71,28 @@ MAX_PAGES = 1000
 # -- keys (docs/protocol.md#keys-and-actions) -------------------------------------------------
 
 CHAT_ACTIONS = ("chatCompletions", "search")
+# What `*.get` grants: the actions Meilisearch counts as reads (`Action::is_read`): every
+# `….get` but `keys.get`, and `search`, `version`, `export`, `fields.post`.
+READ_ACTIONS = frozenset(
+    {
+        "search",
+        "documents.get",
+        "export",
+        "indexes.get",
+        "tasks.get",
+        "settings.get",
+        "stats.get",
+        "metrics.get",
+        "version",
+        "experimental.get",
+        "network.get",
+        "chats.get",
+        "chatsSettings.get",
+        "webhooks.get",
+        "fields.post",
+        "dynamicSearchRules.get",
+    }
+)
 KEY_MANAGEMENT_ACTIONS = ("keys.create", "keys.update", "keys.delete", "keys.get")
 # Index-scoped keys may not hold these (v1.48.3+).
 GLOBAL_ACTIONS = (
@@ -88,7 +113,16 @@ _MAX_POLL = 1.0
 
 def is_masked_key(value: object) -> bool:
     """Whether `value` is what Meilisearch returns instead of a provider key."""
-    return isinstance(value, str) and MASKED_KEY.fullmatch(value) is not None
+    if not isinstance(value, str):
+        return False
+    for kept, suffix in MASK_SUFFIXES:
+        prefix = value[: len(value) - len(suffix)]
+        if value.endswith(suffix) and kept in (
+            len(prefix),
+            len(prefix.encode("utf-8", "surrogatepass")),
+        ):
+            return True
+    return False
 
 
 def refuse_masked_key(value: object) -> None:
@@ -434,14 +468,15 @@ def delete_workspace(client: MeiliClient, workspace: str) -> None:
 
 
 def grants(actions: Sequence[str], wanted: str) -> bool:
-    """Whether a key holding `actions` may perform `wanted`, read generously: `*` counts as
-    every action (so an all-powerful key is always recognised as one)."""
+    """Whether a key holding `actions` may perform `wanted`, as Meilisearch expands the
+    wildcards: `*` is every action (the keys ones included), `X.*` the `X.` family, `*.get`
+    every read (`READ_ACTIONS`)."""
     if wanted in actions or "*" in actions:
         return True
     family, _, verb = wanted.partition(".")
     if verb and f"{family}.*" in actions:
         return True
-    return verb == "get" and "*.get" in actions and family != "keys"
+    return "*.get" in actions and wanted in READ_ACTIONS
 
 
 def can_chat(actions: Sequence[str]) -> bool:

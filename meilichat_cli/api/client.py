@@ -476,10 +476,14 @@ class MeiliClient:
                 hint="enable it with `meilichat doctor --fix`",
                 **extra,
             )
-        if status == 413:
+        if status == 413 or (
+            # What Meilisearch answers to a JSON body whose Content-Length is above its limit:
+            # actix's overflow error under the `internal` code (docs/protocol.md).
+            code == "internal" and "is larger than allowed (limit:" in message
+        ):
             return ApiError(
-                "The request is larger than the server accepts (HTTP 413); shorten the prompt "
-                "or start a new conversation",
+                f"The request is larger than the server accepts (HTTP {status}); shorten the"
+                " prompt or start a new conversation",
                 **extra,
             )
         if attempts > 1:  # only 429 and the retryable 5xx are asked again

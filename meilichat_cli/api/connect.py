@@ -109,6 +109,11 @@ class ConnectionFlags(FrozenValue):
             connection = connection.replace(insecure=True)
         return connection
 
+    def replay_connection(self, connection: Connection) -> Connection:
+        """The connection that replays a chat's searches on `connection` (the REPL's /why and
+        /open): the chat's own, so the replay sees what the chat saw."""
+        return connection
+
     def open_client(self, ctx: RunContext, connection: Connection) -> MeiliClient:
         from meilichat_cli.api.client import MeiliClient
 

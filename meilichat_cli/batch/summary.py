@@ -3,9 +3,10 @@
 `Tally` is fed the result objects of one workspace as they come in (a `--compare` run keeps one
 per side) and describes itself as short lines of text. Percentiles use the nearest-rank method
 (p50 of 1, 2, 3, 4 is 2), over the questions answered in this run that got that far: a question
-that failed before its first token has no first-token time.
+that failed before its first token has no first-token time. `RunTallies` counts a whole run's
+result lines (plain, `--compare` or `--as A,B`) and gives the summary that fits it.
 
-Pure: stdlib only, no I/O; imports `protocol.sanitize` for text quoted from the input.
+Pure: stdlib only, no I/O; imports `text.sanitize` for text quoted from the input.
 """
 
 from __future__ import annotations
@@ -276,3 +277,62 @@ def persona_lines(
             f"    latency:   {tally.latency_text()}",
         ]
     return [*lines, head, *tail]
+
+
+class RunTallies:
+    """The figures of a whole run as its results come in: one `Tally` for a plain run; with
+    `--compare`, one per workspace (`a`, `b`) and a `CompareRow` per question; with `--as A,B`,
+    one per persona and a `PersonaRow` per question."""
+
+    def __init__(self, sides: Sequence[str]) -> None:
+        self.tallies: dict[str, Tally] = {side: Tally() for side in sides} or {"": Tally()}
+        self.rows: list[Any] = []
+
+    @property
+    def asked(self) -> int:
+        return sum(tally.answered for tally in self.tallies.values())
+
+    @property
+    def first(self) -> Tally:
+        """The tally the thresholds are judged on (the first workspace's, in a comparison)."""
+        return next(iter(self.tallies.values()))
+
+    def add(self, name: str, result: dict[str, Any]) -> None:
+        """Count one result line (`name`: the question's, for the side-by-side rows)."""
+        if "" in self.tallies:
+            self.tallies[""].add(result)
+            return
+        if isinstance(result.get("as"), dict):
+            for persona, side in result["as"].items():
+                self.tallies[persona].add(side)
+            self.rows.append(PersonaRow(name, result["as"]))
+            return
+        self.tallies["a"].add(result["a"])
+        self.tallies["b"].add(result["b"])
+        self.rows.append(CompareRow(name, result["a"], result["b"]))
+
+    def lines(
+        self,
+        *,
+        workspaces: tuple[str, str] | None,
+        total: int,
+        skipped: int,
+        interrupted: bool,
+    ) -> list[str]:
+        """The summary: `workspaces` names the two sides of a `--compare` run (else None)."""
+        if "" in self.tallies:
+            return run_lines(
+                self.tallies[""], total=total, skipped=skipped, interrupted=interrupted
+            )
+        if workspaces is None:
+            return persona_lines(
+                self.rows, self.tallies, total=total, skipped=skipped, interrupted=interrupted
+            )
+        return compare_lines(
+            self.rows,
+            (self.tallies["a"], self.tallies["b"]),
+            workspaces,
+            total=total,
+            skipped=skipped,
+            interrupted=interrupted,
+        )

@@ -7,17 +7,18 @@ Which key an admin command sends, first found wins:
   MEILICHAT_API_KEY / the profile's stored key.
 
 Secrets are read from stdin (refused when stdin is a terminal: it would echo) or from a
-hidden prompt; they are never printed. `AdminConnection` is the option group of the admin
-commands' connection (see cli/options.py for option groups). Only typer is imported at module
-level.
+hidden prompt; they are never printed. `apply_unset` is `--unset NAME` of `workspace set`
+and `index chat-settings`: the settings it names, set to null in the body. `AdminConnection`
+is the option group of the admin commands' connection (see cli/options.py for option groups).
+Only typer is imported at module level.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -42,9 +43,11 @@ __all__ = [
     "PromptAdminKeyOption",
     "YesOption",
     "admin_client",
+    "apply_unset",
     "confirm",
     "declined",
     "explicit_admin_key",
+    "option_name",
     "prompt_secret",
     "read_secret_stdin",
     "read_text_file",
@@ -217,6 +220,46 @@ def value_or_file(
     if path is not None:
         return read_text_file(ctx, path, what)
     return value
+
+
+def option_name(raw: str) -> str:
+    """`--unset`'s spelling of a setting: `--Max_Bytes` is `max-bytes`."""
+    return raw.strip().lstrip("-").lower().replace("_", "-")
+
+
+def apply_unset(
+    changes: dict[str, Any],
+    names: Sequence[str],
+    unsettable: Mapping[str, tuple[str, ...]],
+    *,
+    setting: Callable[[str], str | None] = option_name,
+) -> None:
+    """Set to null, in the body about to be sent, each setting `--unset NAME` names.
+
+    `unsettable` maps each NAME to the field it resets: a top-level field, or one field
+    inside an object (`("prompts", "system")`); `setting` reads NAME as the user spelled it.
+    Unsetting a field the same command also sets is a usage error, as is an unknown NAME; a
+    field inside an object that is already reset as a whole is left to that."""
+    from meilichat_cli.errors import UsageError
+
+    for raw in names:
+        key = setting(raw)
+        if key is None or key not in unsettable:
+            raise UsageError(
+                f"--unset: unknown setting {raw!r}", hint=f"one of: {', '.join(unsettable)}"
+            )
+        path = unsettable[key]
+        if len(path) == 1:
+            if path[0] in changes:
+                raise UsageError(f"--unset {key} conflicts with the value given for it")
+            changes[path[0]] = None
+            continue
+        inner = changes.setdefault(path[0], {})
+        if inner is None:
+            continue  # the whole object is already being reset
+        if inner.get(path[1]) is not None:
+            raise UsageError(f"--unset {key} conflicts with the value given for it")
+        inner[path[1]] = None
 
 
 @option_group

@@ -29,18 +29,31 @@ LOOPBACK = "127.0.0.1,localhost,::1"
 
 class DemoFlags(ConnectionFlags):
     """Connection flags that always resolve to the in-process demo server: the user's
-    profiles, config and MEILICHAT_* variables play no part (`--as` personas still apply)."""
+    profiles, config and MEILICHAT_* variables play no part (`--as` personas still apply).
 
-    __slots__ = ("fixed",)
+    A replay of the chat's searches (/why, /open) sends the server's admin key, when the chat
+    sends the demo's own key (not a persona's token): the server lives only inside this
+    command, and with that key the replay reads the index's chat settings and the version, as
+    `explain` on a demo conversation does."""
+
+    __slots__ = ("fixed", "replay")
     fixed: Connection | None
+    replay: Connection | None  # `fixed` with the admin key (a Connection never shows its key)
 
-    def __init__(self, *, fixed: Connection | None = None, **flags: Any) -> None:
+    def __init__(
+        self, *, fixed: Connection | None = None, replay: Connection | None = None, **flags: Any
+    ) -> None:
         super().__init__(**flags)
-        self._set(fixed=fixed)
+        self._set(fixed=fixed, replay=replay)
 
     def server_connection(self, ctx: RunContext, *, admin_key: str | None = None) -> Connection:
         assert self.fixed is not None
         return self.fixed
+
+    def replay_connection(self, connection: Connection) -> Connection:
+        if self.replay is None or connection != self.fixed:
+            return connection  # a persona's token: the replay must see only what it sees
+        return self.replay
 
 
 @contextmanager
@@ -79,7 +92,8 @@ def demo_server(
         saved = ctx.environ
         ctx.environ = demo_environment(ctx)
         try:
-            yield DemoFlags(fixed=connection, **flags)
+            replay = connection.replace(api_key=server.admin_key)
+            yield DemoFlags(fixed=connection, replay=replay, **flags)
         finally:
             ctx.environ = saved
 

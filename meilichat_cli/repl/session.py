@@ -317,6 +317,7 @@ class _SessionClient:
         self.warmup = warmup
         self._client: MeiliClient | None = None
         self._persona: str | None = None  # whose token the open client sends
+        self._replay_client: MeiliClient | None = None  # see _replaying
         self._token_expires: float | None = None
 
     def _connection_for(self, persona: str | None) -> Connection:
@@ -394,17 +395,33 @@ class _SessionClient:
         from meilichat_cli.explain.replay import replay_turn
         from meilichat_cli.explain.view import explain_lines
 
-        return explain_lines(replay_turn(self._open(self._persona), searches))
+        return explain_lines(replay_turn(self._replaying(), searches))
 
     def open_source(self, number: int, search: Search, document: dict[str, Any]) -> str:
         """/open N: the document fetched again (`meilichat source N`)."""
         from meilichat_cli.explain.documents import show_source
 
-        shown = show_source(self._open(self._persona), number, search, document)
+        shown = show_source(self._replaying(), number, search, document)
         notes = [f"note: {note}" for note in shown["notes"]]
         return "\n".join([shown["text"], *notes])
 
+    def _replaying(self) -> MeiliClient:
+        """The client that replays the chat's searches (/why, /open): the chat's own, unless
+        the flags replay on another connection (the demo's admin key, see DemoFlags)."""
+        chat = self._open(self._persona)
+        replay = self.flags.replay_connection(chat.connection)
+        if replay is chat.connection:
+            return chat
+        if self._replay_client is None or self._replay_client.connection != replay:
+            if self._replay_client is not None:
+                self._replay_client.close()
+            self._replay_client = self.flags.open_client(self.ctx, replay)
+        return self._replay_client
+
     def close(self) -> None:
+        if self._replay_client is not None:
+            self._replay_client.close()
+            self._replay_client = None
         if self._client is not None:
             self._client.close()
             self._client = None

@@ -13,7 +13,8 @@ an older release: `versions.py`, docs/versions.md), answers completions with a s
 over a bundled dataset searched with SQLite FTS5, and injects faults on request
 (`scenarios.py`).
 
-Modules: `app` (HTTP, dispatch, StandInServer), `routes` (every route but completions),
+Modules: `app` (HTTP, dispatch, StandInServer), `compress` (actix's response compression),
+`routes` (every route but completions),
 `completions` (the checks of docs/protocol.md#order-of-checks and the streamed rounds),
 `requestcheck` (request shape and tools), `stream` (chunks and SSE frames), `chunked` (the
 chunked body and abrupt endings), `auth` (keys, actions, tenant tokens), `keys` (/keys

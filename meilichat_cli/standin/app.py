@@ -26,9 +26,9 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from meilichat_cli.standin import completions, persist, scenarios, versions
+from meilichat_cli.standin import completions, compress, persist, scenarios, versions
 from meilichat_cli.standin.apierror import MeiliError
-from meilichat_cli.standin.auth import authenticate
+from meilichat_cli.standin.auth import authenticate, bearer_token
 from meilichat_cli.standin.chunked import ChunkedWriter, ClientGone
 from meilichat_cli.standin.httpmsg import DropConnection, Request, Response
 from meilichat_cli.standin.observe import RecordedRequest, StreamStats
@@ -36,7 +36,7 @@ from meilichat_cli.standin.routes import ROUTES, Api
 from meilichat_cli.standin.state import DEMO_WORKSPACE, ServerState
 
 COMPLETIONS_RE = re.compile(r"/chats/(?P<workspace>[^/]+)/chat/completions\Z")
-DEFAULT_PAYLOAD_LIMIT = 100 * 1024 * 1024
+DEFAULT_PAYLOAD_LIMIT = 100_000_000  # Meilisearch's "100 MB": byte_unit counts MB in powers of ten
 STREAM_HEADERS = (
     ("content-type", "text/event-stream"),
     ("content-encoding", "identity"),
@@ -93,6 +93,8 @@ class _Handler(BaseHTTPRequestHandler):
     # Many small writes per stream: without TCP_NODELAY, Nagle + delayed ACK add ~40 ms stalls.
     disable_nagle_algorithm = True
     server: _HttpServer
+    # The response coding negotiated for the current request (None: nothing acceptable).
+    coding: str | None = "identity"
 
     def log_message(self, format: str, *args: Any) -> None:
         # Quiet: tests and the demo print what they need themselves.
@@ -132,12 +134,23 @@ class _Handler(BaseHTTPRequestHandler):
                     return b"".join(parts)
                 total += size
                 if total > limit:
-                    raise MeiliError(413, "payload_too_large", _too_large(limit))
+                    # actix's `JsonPayloadError::Overflow`: Meilisearch's 413.
+                    raise MeiliError(
+                        413,
+                        "payload_too_large",
+                        f"JSON payload has exceeded limit ({limit} bytes).",
+                    )
                 parts.append(self.rfile.read(size))
                 self.rfile.readline(1024)
         length = int(self.headers.get("content-length") or 0)
         if length > limit:
-            raise MeiliError(413, "payload_too_large", _too_large(limit))
+            # actix's `JsonPayloadError::OverflowKnownLength`, which Meilisearch's
+            # `PayloadError::error_code` does not list: its catch-all, `internal` (a 500).
+            raise MeiliError(
+                500,
+                "internal",
+                f"JSON payload ({length} bytes) is larger than allowed (limit: {limit} bytes).",
+            )
         return self.rfile.read(length) if length else b""
 
     # -- serving ------------------------------------------------------------------------------
@@ -146,6 +159,10 @@ class _Handler(BaseHTTPRequestHandler):
         standin = self.server.standin
         path, _, query = self.path.partition("?")
         headers = {name.lower(): value for name, value in self.headers.items()}
+        try:
+            self.coding = compress.negotiate(headers.get("accept-encoding"))
+        except compress.NotAcceptable:
+            self.coding = None
         try:
             raw = self.read_body(standin.payload_limit)
         except MeiliError as error:
@@ -166,6 +183,12 @@ class _Handler(BaseHTTPRequestHandler):
                 raw=raw,
             )
         )
+        if self.coding is None:
+            # The Compress middleware answers before any route: nothing acceptable.
+            self.respond(
+                Response(406, compress.SUPPORTED_LIST.encode(), {"Vary": "Accept-Encoding"})
+            )
+            return
         request = Request(
             method=self.command,
             path=normalize_path(path),
@@ -189,6 +212,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.stream(result)
 
     def respond(self, response: Response) -> None:
+        coding = self.coding or "identity"
+        compressed = self.command != "HEAD" and compress.applies(
+            coding, response.status, response.headers, response.body
+        )
         self.send_response_only(response.status)
         self.send_header("date", self.date_time_string())
         for name, value in response.headers.items():
@@ -196,13 +223,22 @@ class _Handler(BaseHTTPRequestHandler):
         if "origin" in {k.lower() for k in self.headers}:
             self.send_header("access-control-allow-origin", "*")
             self.send_header("access-control-expose-headers", "*")
-        if response.status != 204:
-            self.send_header("content-length", str(len(response.body)))
+        body = response.body
+        if compressed:
+            # As actix's encoder: the coding named, `vary` added, the body streamed (chunked).
+            body = compress.encode(coding, body)
+            self.send_header("content-encoding", coding)
+            self.send_header("vary", "accept-encoding")
+            self.send_header("transfer-encoding", "chunked")
+        elif response.status != 204:
+            self.send_header("content-length", str(len(body)))
         if self.close_connection:
             self.send_header("connection", "close")
         self.end_headers()
-        if self.command != "HEAD" and response.status != 204:
-            self.wfile.write(response.body)
+        if compressed:
+            self.wfile.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body))
+        elif self.command != "HEAD" and response.status != 204:
+            self.wfile.write(body)
         self.wfile.flush()
 
     def stream(self, stream: completions.CompletionStream) -> None:
@@ -239,6 +275,16 @@ class _Handler(BaseHTTPRequestHandler):
             standin.stats.stream_closed(client_went_away=went_away)
 
 
+def _extractors_fail_fast(request: Request) -> None:
+    """The errors a completion's extractors raise before any of them waits, on releases
+    where actix polls them together (before 1.38): a malformed Authorization header, then a
+    missing or wrong Content-Type. Checking the key itself waits for the blocking pool, so
+    these come first (docs/protocol.md#order-of-checks). Every other route, and completions
+    from 1.38, report authentication first (`SeqHandler`)."""
+    bearer_token(request.header("authorization"))
+    request.check_content_type()
+
+
 def _parsed(raw: bytes) -> Any:
     if not raw:
         return None
@@ -246,24 +292,6 @@ def _parsed(raw: bytes) -> Any:
         return json.loads(raw.decode("utf-8"))
     except (ValueError, UnicodeDecodeError):
         return None
-
-
-def _too_large(limit: int) -> str:
-    return (
-        "The provided payload reached the size limit. The maximum accepted payload size is "
-        f"{_human_bytes(limit)}."
-    )
-
-
-def _human_bytes(size: int) -> str:
-    if size < 1024:
-        return f"{size} B"
-    amount = float(size)
-    for unit in ("KiB", "MiB", "GiB"):
-        amount /= 1024
-        if amount < 1024 or unit == "GiB":
-            break
-    return f"{amount:.2f} {unit}"
 
 
 class StandInServer:
@@ -452,6 +480,8 @@ class StandInServer:
             fault = completions.proxy_fault(request, state, self.scenario)
             if fault is not None:
                 return fault
+            if not state.version.sequential_completion_extractors:
+                _extractors_fail_fast(request)
             who = authenticate(
                 master_key=state.master_key,
                 header=request.header("authorization"),

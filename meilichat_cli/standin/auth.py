@@ -2,14 +2,14 @@
 (docs/protocol.md#keys-and-actions).
 
 * Key values are `hex(HMAC-SHA256(master_key, uid))`, so they are returned on every read.
-* `*` grants every action except the `keys.*` family (only the master key manages keys unless
-  a key holds those actions explicitly); `X.*` grants `X.<anything>`; `*.get` grants every
-  `.get` action except `keys.get`. `chatCompletions` and `search` come only from themselves
-  or `*`.
+* `*` grants every action, the `keys.*` ones included; `X.*` grants `X.<anything>`; `*.get`
+  grants the read actions (every `.get` but `keys.get`, and `search`, `version`, `export`,
+  `fields.post`). `chatCompletions` comes only from itself or `*`.
 * Tenant tokens (JWT HS256/384/512 signed with a parent key's value) are accepted on the
   search and completions routes only; their `searchRules` narrow the indexes searched.
 
-Stdlib only; imports only `server.apierror`.
+Stdlib only; imports `standin.apierror`, `standin.deserr`, `standin.requestcheck` (serde's
+positions) and `standin.versions`.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import hashlib
 import hmac
 import json
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +31,8 @@ from meilichat_cli.standin.apierror import (
     missing_authorization,
     missing_master_key,
 )
+from meilichat_cli.standin.deserr import serde_invalid_type
+from meilichat_cli.standin.requestcheck import Spans
 from meilichat_cli.standin.versions import emulation
 
 # Every action string `POST /keys` accepts, in the order Meilisearch lists them.
@@ -57,18 +60,41 @@ def derive_key(master_key: str, uid: str) -> str:
     return hmac.new(master_key.encode(), uid.encode(), hashlib.sha256).hexdigest()
 
 
+# What `*.get` grants: the actions Meilisearch's `Action::is_read` calls reads
+# (crates/meilisearch-types/src/keys.rs). Not `keys.get` ("to prevent privilege
+# escalation") nor `chatCompletions`; but `search`, `version`, `export` and `fields.post` are.
+READ_ACTIONS = frozenset(
+    {
+        "search",
+        "documents.get",
+        "export",
+        "indexes.get",
+        "tasks.get",
+        "settings.get",
+        "stats.get",
+        "metrics.get",
+        "version",
+        "experimental.get",
+        "network.get",
+        "chats.get",
+        "chatsSettings.get",
+        "webhooks.get",
+        "fields.post",
+        "dynamicSearchRules.get",
+    }
+)
+
+
 def action_granted(held: list[str], wanted: str) -> bool:
-    """Whether a key holding `held` may perform `wanted` (wildcards as described above)."""
-    if wanted in held:
-        return True
-    if wanted in KEY_ACTIONS:
-        return False
-    if "*" in held:
+    """Whether a key holding `held` may perform `wanted`: `*` expands to every action (the
+    keys ones included), `X.*` to the `X.` family, `*.get` to `READ_ACTIONS`
+    (`HeedAuthStore::put_api_key`, crates/meilisearch-auth/src/store.rs)."""
+    if wanted in held or "*" in held:
         return True
     family, _, verb = wanted.partition(".")
     if verb and f"{family}.*" in held:
         return True
-    return verb == "get" and "*.get" in held
+    return "*.get" in held and wanted in READ_ACTIONS
 
 
 def index_allowed(patterns: list[str], uid: str) -> bool:
@@ -167,14 +193,18 @@ def authenticate(
     find_by_uid: KeyLookup,
     allow_tenant_token: bool = False,
 ) -> Principal:
-    """Check the Authorization header for `action`; raise the 401/403 Meilisearch would."""
-    scheme, _, token = (header or "").partition(" ")
+    """Check the Authorization header for `action`; raise the 401/403 Meilisearch would.
+
+    The header's form is checked first, with or without a master key, as Meilisearch's
+    `extract_token_from_request` does: a value that is not visible ASCII reads as empty,
+    it is split once on a space, the first word must be exactly `Bearer` (else 401) and a
+    second part must follow (`Bearer` alone: 403; `Bearer ` gives an empty token)."""
+    token = bearer_token(header)
     if master_key is None:
         if action in KEY_ACTIONS:
             raise missing_master_key()
-        return Principal(token=token if scheme == "Bearer" else None)
-    # Like Meilisearch: split once on a space; the first word must be exactly `Bearer`.
-    if header is None or scheme != "Bearer":
+        return Principal(token=token if header is not None else None)
+    if header is None:
         raise missing_authorization()
     if not token:
         raise invalid_api_key()
@@ -184,12 +214,70 @@ def authenticate(
     if key is not None:
         principal = Principal(key=key, token=token)
     elif allow_tenant_token and token.count(".") == 2:
-        principal = decode_tenant_token(token, find_by_uid)
+        principal = decode_tenant_token(token, find_by_uid, master_key)
     else:
         raise invalid_api_key()
+    if index_uid is not None:
+        _check_index_scope(principal, index_uid)
     if not principal.may(action, index_uid):
         raise invalid_api_key()
     return principal
+
+
+def _rust_list(names: list[str]) -> str:
+    """A sorted `Vec<String>` as Rust's `{:?}` prints it: `["a", "b"]`."""
+    return "[" + ", ".join(json.dumps(name) for name in sorted(names)) + "]"
+
+
+def _check_index_scope(principal: Principal, index_uid: str) -> None:
+    """On a route about one index, Meilisearch checks the index before the action
+    (`ActionPolicy::authenticate`): the tenant token's rules first, then the key's indexes,
+    each refusal naming the index (and the list, except a tenant token's parent's)."""
+    key = principal.key
+    if key is None:
+        return
+    rules = principal.search_rules
+    if rules is not None and not index_allowed(list(rules), index_uid):
+        raise MeiliError(
+            403,
+            "invalid_api_key",
+            f"The provided tenant token cannot acces the index `{index_uid}`, allowed indexes"
+            f" are {_rust_list(list(rules))}.",
+        )
+    if not index_allowed(key.indexes, index_uid):
+        if rules is not None:
+            message = (
+                "The API key used to generate this tenant token cannot acces the index "
+                f"`{index_uid}`."
+            )
+        else:
+            message = (
+                f"The API key cannot acces the index `{index_uid}`, authorized indexes are "
+                f"{_rust_list(key.indexes)}."
+            )
+        raise MeiliError(403, "invalid_api_key", message)
+
+
+def bearer_token(header: str | None) -> str:
+    """The token of a well-formed header ("" when there is no header); raise the errors
+    `extract_token_from_request` raises at once for a malformed one. Everything else about
+    the caller is checked later, on Meilisearch's blocking pool, so another extractor's
+    immediate error (a wrong Content-Type) is answered first."""
+    if header is None:
+        return ""
+    if not _visible_ascii(header):
+        header = ""
+    scheme, space, token = header.partition(" ")
+    if scheme != "Bearer":
+        raise missing_authorization()
+    if not space:
+        raise invalid_api_key()
+    return token
+
+
+def _visible_ascii(value: str) -> bool:
+    """What actix's `HeaderValue::to_str` accepts: tab and the printable ASCII range."""
+    return all(char == "\t" or " " <= char <= "~" for char in value)
 
 
 def _b64decode(part: str) -> bytes:
@@ -199,35 +287,71 @@ def _b64decode(part: str) -> bytes:
 _JWT_HASHES = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}
 
 
-def decode_tenant_token(token: str, find_by_uid: KeyLookup) -> Principal:
-    """Verify a tenant token and return the principal it stands for (403 when invalid)."""
+# Algorithms the JWT library knows; only the HS ones pass Meilisearch's tenant-token check.
+_KNOWN_JWT_ALGORITHMS = frozenset(
+    {"HS256", "HS384", "HS512", "ES256", "ES384", "RS256", "RS384", "RS512"}
+    | {"PS256", "PS384", "PS512", "EdDSA"}
+)
+
+
+def _undecodable(detail: str) -> MeiliError:
+    """What Meilisearch says when the JWT library refuses a tenant token."""
+    return MeiliError(403, "invalid_api_key", f"Could not decode tenant token, {detail}.")
+
+
+def decode_tenant_token(
+    token: str, find_by_uid: KeyLookup, master_key: str | None = None
+) -> Principal:
+    """Verify a tenant token and return the principal it stands for (403 when invalid).
+
+    Meilisearch's order (`ActionPolicy::authenticate_tenant_token`): the claims are read
+    first (their serde errors are reported with serde's words and position), then the
+    algorithm and the signature are checked against the key derived from the master key
+    for `apiKeyUid` (whether or not such a key exists), then `exp` (expired once the clock
+    is past it), and only then the parent key itself. Base64 and header problems, and an
+    `apiKeyUid` that is no UUID, are answered with the generic message (their exact
+    wording is the JWT library's and is not reproduced)."""
     head_b64, payload_b64, signature_b64 = token.split(".")
     try:
         header = json.loads(_b64decode(head_b64))
-        payload = json.loads(_b64decode(payload_b64))
+        payload_raw = _b64decode(payload_b64)
+        payload = json.loads(payload_raw)
         signature = _b64decode(signature_b64)
     except (ValueError, binascii.Error) as exc:
         raise invalid_api_key() from exc
-    if not isinstance(header, dict) or not isinstance(payload, dict):
+    if not isinstance(header, dict) or header.get("alg") not in _KNOWN_JWT_ALGORITHMS:
         raise invalid_api_key()
-    digest = _JWT_HASHES.get(str(header.get("alg")))
-    parent_uid = payload.get("apiKeyUid")
-    parent = find_by_uid(parent_uid) if isinstance(parent_uid, str) else None
-    if digest is None or parent is None or parent.expired():
+    if not isinstance(payload, dict):
         raise invalid_api_key()
-    expected = hmac.new(
-        parent.value.encode(), f"{head_b64}.{payload_b64}".encode(), digest
-    ).digest()
+    problem = _claims_problem(payload, payload_raw)
+    if problem is not None:
+        raise _undecodable(f"JSON error: {problem}")
+    parent_uid = payload["apiKeyUid"]
+    if not isinstance(parent_uid, str) or not _is_uuid(parent_uid):
+        raise invalid_api_key()
+    digest = _JWT_HASHES.get(str(header["alg"]))
+    if digest is None:
+        raise _undecodable("InvalidAlgorithm")
+    parent = find_by_uid(parent_uid)
+    if parent is not None:
+        secret = parent.value
+    elif master_key is not None:
+        secret = derive_key(master_key, parent_uid)
+    else:
+        raise invalid_api_key()
+    expected = hmac.new(secret.encode(), f"{head_b64}.{payload_b64}".encode(), digest).digest()
     if not hmac.compare_digest(expected, signature):
-        raise invalid_api_key()
+        raise _undecodable("InvalidSignature")
     exp = payload.get("exp")
     now = int(time.time())
-    if isinstance(exp, int) and exp <= now:
+    if isinstance(exp, int) and now > exp:
         raise MeiliError(
             403,
             "invalid_api_key",
             f"Tenant token expired. Was valid up to `{exp}` and we're now `{now}`.",
         )
+    if parent is None or parent.expired():
+        raise invalid_api_key()
     rules = _search_rules(payload.get("searchRules"))
     if rules is None:
         raise invalid_api_key()
@@ -247,14 +371,65 @@ def decode_tenant_token(token: str, find_by_uid: KeyLookup) -> Principal:
     return Principal(key=narrowed, token=token, search_rules=rules, raw_rules=payload)
 
 
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _claims_problem(claims: dict[str, Any], raw: bytes) -> str | None:
+    """serde's error for the claims `{searchRules, exp?, apiKeyUid}`, or None.
+
+    Fields are read in the order they come; an error inside `exp` is placed right after its
+    value, one the untagged `SearchRules` raises after the closing `}` when the object ends
+    there (before the next `,` otherwise), a missing field after the closing `}`."""
+    spans = Spans(raw)
+
+    def after_field(name: str) -> str:
+        at = spans.ends.get((name,), spans.ends[()])
+        while raw[at : at + 1] in (b" ", b"\t", b"\r", b"\n"):
+            at += 1
+        if raw[at : at + 1] == b"}":
+            at += 1
+        return _position(raw, at)
+
+    for name, value in claims.items():
+        if name == "searchRules" and _search_rules(value) is None:
+            return "data did not match any variant of untagged enum SearchRules " + after_field(
+                name
+            )
+        if name == "exp" and value is not None:
+            where = spans.where((name,))
+            if isinstance(value, bool) or not isinstance(value, int):
+                return f"{serde_invalid_type(value, 'i64')} {where}"
+            if not -(2**63) <= value < 2**63:
+                return f"invalid value: integer `{value}`, expected i64 {where}"
+    for name in ("searchRules", "apiKeyUid"):
+        if name not in claims:
+            return f"missing field `{name}` {spans.where(())}"
+    return None
+
+
+def _position(raw: bytes, at: int) -> str:
+    line = raw.count(b"\n", 0, at) + 1
+    column = at - (raw.rfind(b"\n", 0, at) + 1)
+    return f"at line {line} column {column}"
+
+
 def _search_rules(raw: Any) -> dict[str, str | None] | None:
     """`searchRules` as index pattern -> filter; None when the claim is malformed."""
     if isinstance(raw, list) and all(isinstance(item, str) for item in raw):
+        if not all(_index_pattern(item) for item in raw):
+            return None
         return dict.fromkeys(raw)
     if not isinstance(raw, Mapping):
         return None
     rules: dict[str, str | None] = {}
     for pattern, rule in raw.items():
+        if not _index_pattern(str(pattern)):
+            return None
         if rule is None:
             rules[str(pattern)] = None
         elif isinstance(rule, Mapping):
@@ -263,3 +438,11 @@ def _search_rules(raw: Any) -> dict[str, str | None] | None:
         else:
             return None
     return rules
+
+
+def _index_pattern(pattern: str) -> bool:
+    """Meilisearch's `IndexUidPattern`: `*`, or an index uid optionally followed by `*`."""
+    uid = pattern[:-1] if pattern.endswith("*") else pattern
+    if pattern == "*":
+        return True
+    return 0 < len(uid) <= 400 and all(c.isascii() and (c.isalnum() or c in "-_") for c in uid)

@@ -153,11 +153,11 @@ def prepare(
         workspace_settings = copy.deepcopy(state.workspaces.get(workspace))
     if workspace_settings is None:
         raise chat_not_found_settings(workspace)
-    declared = declared_tools(body)
     if state.master_key is None and request.header("authorization") is None:
-        # Meilisearch unwraps the missing token here and the worker panics
-        # (docs/protocol.md#errors-before-the-stream).
+        # Meilisearch unwraps the missing token here, before it looks at the tools, and the
+        # worker panics (`streamed_chat`; docs/protocol.md#errors-before-the-stream).
         raise DropConnection()
+    declared = declared_tools(body)
     return CompletionStream(
         body=body,
         who=who,

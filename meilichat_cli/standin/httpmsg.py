@@ -30,7 +30,8 @@ class Request:
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
 
-    def json_body(self) -> Any:
+    def check_content_type(self) -> None:
+        """The JSON extractor's first check, made before it reads any of the body."""
         content_type = self.header("content-type")
         if content_type is None:
             raise MeiliError(
@@ -45,6 +46,9 @@ class Request:
                 "invalid_content_type",
                 f"The Content-Type `{content_type}` is invalid. {ACCEPTED_CONTENT_TYPES}",
             )
+
+    def json_body(self) -> Any:
+        self.check_content_type()
         if not self.raw:
             raise MeiliError(400, "missing_payload", "A json payload is missing.")
         try:

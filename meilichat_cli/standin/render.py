@@ -157,7 +157,7 @@ def _document(
         index = state.indexes.get(uid)
         if index is None:
             raise index_not_found(uid)
-        doc = index.data.by_id.get(int(docid) if docid.isdigit() else docid)
+        doc = index.data.by_id.get(int(docid) if docid.isascii() and docid.isdigit() else docid)
         if doc is None:
             doc = index.data.by_id.get(docid)
         if doc is None:

@@ -30,8 +30,11 @@ class Spans:
     def __init__(self, raw: bytes) -> None:
         self.raw = raw
         self.ends: dict[tuple[str | int, ...], int] = {}
+        self.starts: dict[tuple[str | int, ...], int] = {}
+        self.key_ends: dict[tuple[str | int, ...], int] = {}  # just past a member's name
+        self.starts[()] = self._skip(0)
         try:
-            end = self._value(self._skip(0), ())
+            end = self._value(self.starts[()], ())
         except (IndexError, ValueError):
             end = len(raw.rstrip())
         self.ends[()] = end
@@ -50,6 +53,8 @@ class Spans:
                 key = json.loads(self.raw[at:key_end])
                 at = self._skip(self._skip(key_end) + 1)  # the colon
                 child: tuple[str | int, ...] = (*path, key)
+                self.key_ends[child] = key_end
+                self.starts[child] = at
                 end = self._value(at, child)
                 self.ends[child] = end
                 at = self._skip(end)
@@ -61,6 +66,7 @@ class Spans:
             position = 0
             while self.raw[at : at + 1] != b"]":
                 item: tuple[str | int, ...] = (*path, position)
+                self.starts[item] = at
                 end = self._value(at, item)
                 self.ends[item] = end
                 position += 1
@@ -82,10 +88,17 @@ class Spans:
 
     def where(self, path: tuple[str | int, ...]) -> str:
         """serde's `at line L column C` for the end of the value at `path`."""
-        end = self.ends.get(path, self.ends[()])
-        line = self.raw.count(b"\n", 0, end) + 1
-        column = end - (self.raw.rfind(b"\n", 0, end) + 1)
+        return self.at(self.ends.get(path, self.ends[()]))
+
+    def at(self, offset: int) -> str:
+        """serde's `at line L column C` for a parser standing before byte `offset`."""
+        line = self.raw.count(b"\n", 0, offset) + 1
+        column = offset - (self.raw.rfind(b"\n", 0, offset) + 1)
         return f"at line {line} column {column}"
+
+    def blanks_after(self, offset: int) -> int:
+        """`offset` moved past JSON whitespace."""
+        return self._skip(offset)
 
 
 class _Checker:
@@ -98,33 +111,75 @@ class _Checker:
     def type_of(self, value: Any, expected: str, path: tuple[str | int, ...] = ()) -> MeiliError:
         return self.fail(serde_invalid_type(value, expected), path)
 
+    def scalar_type_of(self, value: Any, expected: str, path: tuple[str | int, ...]) -> MeiliError:
+        """serde_json asked for a scalar: it reads a wrong scalar whole, but stops at the
+        `[` or `{` of a list or an object, so the position is where that starts."""
+        detail = serde_invalid_type(value, expected)
+        if isinstance(value, (list, dict)):
+            start = self.spans.starts.get(path, 0)
+            return bad_request(f"Json deserialize error: {detail} {self.spans.at(start)}")
+        return self.fail(detail, path)
+
+
+# The typed OpenAI fields of `CreateChatCompletionRequest` (the async-openai types vendored in
+# Meilisearch, external-crates/async-openai/src/types/chat.rs) with scalar types: serde checks
+# them even though Meilisearch only passes them on. null is None for each.
+_FLOATS = ("frequency_penalty", "presence_penalty", "temperature", "top_p")  # f32
+_UNSIGNED = {
+    "n": ("u8", 255),
+    "top_logprobs": ("u8", 255),
+    "max_tokens": ("u32", 2**32 - 1),
+    "max_completion_tokens": ("u32", 2**32 - 1),
+}
+_BOOLEANS = ("store", "logprobs", "parallel_tool_calls", "stream")
+_STRINGS = ("user",)
+
+
+def _check_typed_field(check: _Checker, name: str, value: Any) -> None:
+    if value is None:
+        return
+    path = (name,)
+    if name in _FLOATS and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        raise check.scalar_type_of(value, "f32", path)
+    if name in _UNSIGNED or name == "seed":
+        kind, top = _UNSIGNED.get(name, ("i64", 2**63 - 1))
+        low = -(2**63) if kind == "i64" else 0
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise check.scalar_type_of(value, kind, path)
+        if not low <= value <= top:
+            # serde's integer visitors: out of range is `invalid value`, not `invalid type`.
+            raise check.fail(f"invalid value: integer `{value}`, expected {kind}", path)
+    if name in _BOOLEANS and not isinstance(value, bool):
+        raise check.scalar_type_of(value, "a boolean", path)
+    if name in _STRINGS and not isinstance(value, str):
+        raise check.scalar_type_of(value, "a string", path)
+
 
 def check_request(body: Any, raw: bytes) -> None:
-    """Raise the 400 Meilisearch's extractor would raise for this body's shape."""
+    """Raise the 400 Meilisearch's extractor would raise for this body's shape. serde reads
+    the fields in the order they come and reports the first problem; a missing `messages`
+    or `model` only once the object is read (in that order, the order of the type)."""
     check = _Checker(raw)
     if not isinstance(body, dict):
         raise check.type_of(body, "struct CreateChatCompletionRequest")
+    for name, value in body.items():
+        path = (name,)
+        if name == "model" and not isinstance(value, str):
+            raise check.scalar_type_of(value, "a string", path)
+        if name == "messages":
+            if not isinstance(value, list):
+                raise check.scalar_type_of(value, "a sequence", path)
+            for position, message in enumerate(value):
+                _check_message(check, message, ("messages", position))
+        if name == "tools" and value is not None:
+            if not isinstance(value, list):
+                raise check.scalar_type_of(value, "a sequence", path)
+            for position, tool in enumerate(value):
+                _check_tool(check, tool, ("tools", position))
+        _check_typed_field(check, name, value)
     for name in ("messages", "model"):
         if name not in body:
             raise check.fail(f"missing field `{name}`")
-    if not isinstance(body["model"], str):
-        raise check.type_of(body["model"], "a string", ("model",))
-    if not isinstance(body["messages"], list):
-        raise check.type_of(body["messages"], "a sequence", ("messages",))
-    for position, message in enumerate(body["messages"]):
-        _check_message(check, message, ("messages", position))
-    stream = body.get("stream")
-    if stream is not None and not isinstance(stream, bool):
-        raise check.type_of(stream, "a boolean", ("stream",))
-    n = body.get("n")
-    if n is not None and (not isinstance(n, int) or isinstance(n, bool) or not 0 <= n <= 255):
-        raise check.type_of(n, "u8", ("n",))
-    tools = body.get("tools")
-    if tools is not None:
-        if not isinstance(tools, list):
-            raise check.type_of(tools, "a sequence", ("tools",))
-        for position, tool in enumerate(tools):
-            _check_tool(check, tool, ("tools", position))
 
 
 def _check_message(check: _Checker, message: Any, path: tuple[str | int, ...]) -> None:

@@ -29,7 +29,7 @@ from meilichat_cli.standin.apierror import (
 )
 from meilichat_cli.standin.auth import Principal
 from meilichat_cli.standin.filters import FilterAttributeError, FilterSyntaxError
-from meilichat_cli.standin.httpmsg import Request, Response
+from meilichat_cli.standin.httpmsg import DropConnection, Request, Response
 from meilichat_cli.standin.keys import now_text
 from meilichat_cli.standin.state import IndexState, ServerState
 from meilichat_cli.standin.versions import Emulation
@@ -63,9 +63,10 @@ def _pagination(
     for name, raw in request.query:
         if name not in values:
             raise bad_request(deserr.unknown_parameter(name, ("offset", "limit")))
-        if not raw.isdigit():
+        value = deserr.parse_unsigned(raw)
+        if value is None:
             raise MeiliError(400, codes[name], deserr.unparsable_parameter(name, raw))
-        values[name] = int(raw)
+        values[name] = value
     return values["offset"], values["limit"]
 
 
@@ -219,7 +220,7 @@ class Api:
             settings = self.state.workspaces.get(uid)
             if settings is None:
                 raise chat_not_found_settings(uid)
-            return Response.json(200, workspaces.public_view(settings))
+            return Response.json(200, _masked(settings))
 
     def patch_chat_settings(
         self, request: Request, params: dict[str, str], who: Principal
@@ -227,13 +228,15 @@ class Api:
         body = request.json_body()
         # deserr validates while extracting the body, before the handler checks the flag.
         version = self.state.version
-        workspaces.validate_body(body, version)
+        workspaces.validate_body(body, version, request.raw)
         self.require_chat_feature("using the /chats/settings route")
         uid = params["workspace"]
         with self.state.lock:
             merged = workspaces.apply_patch(self.state.workspaces.get(uid), body, version)
             self.state.workspaces[uid] = merged
-            return Response.json(200, workspaces.public_view(merged))
+        # Stored first, masked for the answer afterwards: a key Meilisearch cannot mask is
+        # kept even though the worker panics before answering.
+        return Response.json(200, _masked(merged))
 
     def reset_chat_settings(
         self, request: Request, params: dict[str, str], who: Principal
@@ -277,7 +280,7 @@ class Api:
     def get_document(self, request: Request, params: dict[str, str], who: Principal) -> Response:
         index = self.index(params["index"])
         raw = params["document"]
-        doc = index.data.by_id.get(int(raw) if raw.isdigit() else raw)
+        doc = index.data.by_id.get(int(raw) if raw.isascii() and raw.isdigit() else raw)
         if doc is None:
             raise MeiliError(404, "document_not_found", f"Document `{raw}` not found.")
         return Response.json(200, doc)
@@ -421,7 +424,7 @@ class Api:
                 )
         if "chat" not in body:
             return self._enqueue_chat(params["index"], {})
-        return self._update_chat(params["index"], body["chat"])
+        return self._update_chat(params["index"], body["chat"], at=".chat")
 
     def get_chat_index_settings(
         self, request: Request, params: dict[str, str], who: Principal
@@ -441,10 +444,11 @@ class Api:
         # A reset is accepted while the feature is off (Meilisearch checks only a set value).
         return self._enqueue_chat(params["index"], None)
 
-    def _update_chat(self, uid: str, body: Any) -> Response:
+    def _update_chat(self, uid: str, body: Any, at: str = "") -> Response:
         """PUT (until 1.16.x) or PATCH (from 1.17) of an index's chat settings: the same
-        handler in Meilisearch, only the verb changed. A `null` body is a reset."""
-        index_chat.validate_body(body)
+        handler in Meilisearch, only the verb changed. A `null` body is a reset. `at`: where
+        the chat settings sit in the body (`.chat` inside the whole settings)."""
+        index_chat.validate_body(body, at)
         if body is not None and not self.state.features["chatCompletions"]:
             raise feature_not_enabled("setting `chat` in the index settings")
         limit = self.state.version.chat_search_limit_default
@@ -467,13 +471,14 @@ class Api:
 
     def get_task(self, request: Request, params: dict[str, str], who: Principal) -> Response:
         raw = params["task"]
-        if not raw.isdigit():
+        task_uid = deserr.parse_unsigned(raw, bits=32)  # Meilisearch parses a u32
+        if task_uid is None:
             raise MeiliError(
                 400,
                 "invalid_task_uids",
                 f"Task uid `{raw}` is invalid. It should only contain numeric characters.",
             )
-        task = self.state.task_view(int(raw))
+        task = self.state.task_view(task_uid)
         if task is None or (task["indexUid"] and not who.may("tasks.get", task["indexUid"])):
             raise MeiliError(404, "task_not_found", f"Task `{raw}` not found.")
         return Response.json(200, task)
@@ -495,6 +500,15 @@ class Api:
         )
 
 
+def _masked(settings: dict[str, Any]) -> dict[str, Any]:
+    """The settings as answered; a key whose masking panics in Meilisearch (a cut inside a
+    multi-byte character) closes the connection without an answer, as the panic does."""
+    try:
+        return workspaces.public_view(settings)
+    except workspaces.MaskPanic as exc:
+        raise DropConnection() from exc
+
+
 def _release(version: Emulation) -> tuple[int, ...]:
     """The emulated release as numbers, e.g. (1, 35, 0)."""
     return tuple(int(part) for part in re.findall(r"\d+", version.pkg_version)[:3])
@@ -502,8 +516,9 @@ def _release(version: Emulation) -> tuple[int, ...]:
 
 def _int_param(body: dict[str, Any], name: str, default: int, code: str) -> int:
     raw = body.get(name, default)
-    if isinstance(raw, str) and raw.isdigit():
-        return int(raw)
+    parsed = deserr.parse_unsigned(raw) if isinstance(raw, str) else None
+    if parsed is not None:
+        return parsed
     if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 0:
         return raw
     raise MeiliError(400, code, deserr.invalid_type(f".{name}", "a positive integer", raw))
@@ -516,13 +531,14 @@ def _documents_query(request: Request) -> tuple[int, int]:
             raise bad_request(deserr.unknown_parameter(name, ("offset", "limit", "fields")))
         if name == "fields":
             continue
-        if not raw.isdigit():
+        value = deserr.parse_unsigned(raw)
+        if value is None:
             code = "invalid_document_offset" if name == "offset" else "invalid_document_limit"
             raise MeiliError(400, code, deserr.unparsable_parameter(name, raw))
         if name == "offset":
-            offset = int(raw)
+            offset = value
         else:
-            limit = int(raw)
+            limit = value
     return offset, limit
 
 

@@ -13,7 +13,8 @@ Before the stream (instead of the 200):
                              Meilisearch-style 503 (Retry-After) the first `times` requests
                              that select it (counted per server), then a normal stream
     stall-headers?seconds=S  accept the request, send nothing for S seconds, then close
-    payload-limit?bytes=N    (constructor only) 413 payload_too_large above N body bytes
+    payload-limit?bytes=N    (constructor only) bodies above N bytes refused as Meilisearch
+                             does: 500 `internal` for a Content-Length, 413 when chunked
 In the stream:
     provider-error?code=&type=&message=&after=N
                              error event then [DONE] (at the start, or after N answer deltas)

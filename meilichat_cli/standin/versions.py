@@ -237,6 +237,9 @@ class Emulation:
     scoped_global_actions_refused: bool
     # `x-accel-buffering: no` on streams (1.39.0).
     accel_buffering_header: bool
+    # The completions handler goes through `SeqHandler`, which reports its extractors'
+    # errors in order, authentication first (1.38.0); before, actix polled them together.
+    sequential_completion_extractors: bool
     default_keys: tuple[DefaultKey, ...]
     actions: tuple[str, ...]
     feature_flags: tuple[str, ...]
@@ -272,6 +275,7 @@ def _emulation(
         deserr_workspace_body=version >= (1, 47, 0),
         scoped_global_actions_refused=version >= (1, 48, 3),
         accel_buffering_header=version >= (1, 39, 0),
+        sequential_completion_extractors=version >= (1, 38, 0),
         default_keys=(
             (CHAT_KEY, ADMIN_KEY, SEARCH_KEY)
             if version < (1, 16, 0)
@@ -341,8 +345,8 @@ EMULATIONS: dict[str, Emulation] = {
         _emulation(
             "1.50",
             "1.50.0",
-            "5cb2f2e94befc717bbea60fec4a31ee64d2f60fd",
-            "2026-07-23T14:39:41.000000000Z",
+            "2ecfd54ca7f3dd1c76d304efce86c9b8af9f82aa",
+            "2026-07-16T14:59:12.000000000Z",
             minor=50,
         ),
     )

@@ -8,14 +8,15 @@ answered completely; when some failed, the code of the worst failure class (2 us
 3 key, 4 not found, 6 network, 8 timeout, 5 a failed answer); 130 on Ctrl-C (the lines
 written stay valid).
 
-`--demo` runs the bundled example question set (or FILE) on the bundled stand-in server.
+The command parses its options into `BatchOptions` and calls `batch.job.run_job`, which
+does all of that. `--demo` runs the bundled example question set (or FILE) on the bundled
+stand-in server, started here (`cli/demo_server.py`) for the length of the run.
 Only typer is imported at module level.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any, TextIO
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -24,13 +25,7 @@ from meilichat_cli.cli.context import run_context
 from meilichat_cli.cli.options import ChatConnection, ConnectionFlags, with_option_groups
 
 if TYPE_CHECKING:
-    import threading
-    from collections.abc import Callable
-    from pathlib import Path
-
-    from meilichat_cli.batch.input import BatchItem
-    from meilichat_cli.batch.summary import Tally
-    from meilichat_cli.local.connection import Connection
+    from meilichat_cli.batch.job import BatchOptions
     from meilichat_cli.local.context import RunContext
 
 HELP = "Answer a file of questions (JSON Lines), one JSON result line each, and score retrieval."
@@ -71,7 +66,6 @@ MEILICHAT_WORKSPACE, MEILICHAT_MODEL, MEILICHAT_REQUIRE_HTTPS, SSL_CERT_FILE,
 HTTPS_PROXY/NO_PROXY, MEILICHAT_CONFIG_DIR, MEILICHAT_DATA_DIR (with --save).
 """
 
-EXAMPLE_QUESTIONS = "questions.jsonl"
 DEMO_TOKEN_DELAY = 0.004  # slow enough to watch the bar move, fast enough to finish in seconds
 
 
@@ -200,10 +194,14 @@ def batch(
 
     ctx = run_context(typer_ctx)
     if print_example:
+        from meilichat_cli.batch.source import example_questions_text
+
         ctx.stdout.write(example_questions_text())
         ctx.stdout.flush()
         return
-    # `--as A,B` names personas for the batch, not one connection: see run_batch_command.
+    from meilichat_cli.batch.job import BatchOptions, run_job
+
+    # `--as A,B` names personas for the batch, not one connection: see batch/personas.py.
     flags = server.flags.replace(as_persona=None)
     options = BatchOptions(
         file=file,
@@ -221,7 +219,7 @@ def batch(
         personas=[name.strip() for name in (server.as_persona or "").split(",") if name.strip()],
     )
     if not demo:
-        run_batch_command(ctx, flags, options)
+        run_job(ctx, flags, options)
         return
     if any((server.profile, server.url, server.workspace, server.api_key)):
         from meilichat_cli.errors import UsageError
@@ -230,29 +228,10 @@ def batch(
     _run_on_demo_server(ctx, flags, options)
 
 
-@dataclass
-class BatchOptions:
-    """The batch-specific options, as given on the command line."""
-
-    file: str | None
-    concurrency: int
-    ordered: bool
-    output: str | None
-    resume: str | None
-    compare: str | None
-    primary_keys: list[str]
-    system: str | None
-    save: bool
-    personas: list[str] = field(default_factory=list)  # --as A[,B…]
-    bundled_example: bool = False
-    min_hit_rate: float | None = None
-    min_recall: float | None = None
-    max_tokens: int | None = None
-
-
 def _run_on_demo_server(ctx: RunContext, flags: ConnectionFlags, options: BatchOptions) -> None:
     """The batch on the bundled demo server, started for it as `meilichat demo` starts one
     (so its saved conversations are the demo's, and `explain` replays them there)."""
+    from meilichat_cli.batch.job import run_job
     from meilichat_cli.cli.demo_server import demo_server
 
     with demo_server(
@@ -264,523 +243,4 @@ def _run_on_demo_server(ctx: RunContext, flags: ConnectionFlags, options: BatchO
     ) as demo_flags:
         if options.file is None:
             options.bundled_example = True
-        run_batch_command(ctx, demo_flags, options)
-
-
-def example_questions_text() -> str:
-    """The bundled example question set (shipped inside the package)."""
-    from importlib.resources import files
-
-    return (files("meilichat_cli") / "examples" / EXAMPLE_QUESTIONS).read_text("utf-8")
-
-
-def _read_questions(ctx: RunContext, options: BatchOptions) -> tuple[list[BatchItem], str]:
-    from pathlib import Path
-
-    from meilichat_cli.batch.input import read_items
-    from meilichat_cli.errors import UsageError
-
-    if options.bundled_example:
-        source = f"example {EXAMPLE_QUESTIONS}"
-        return read_items(example_questions_text().splitlines(), source=source), source
-    if options.file in (None, "-"):
-        if ctx.stdin_isatty:
-            raise UsageError(
-                "batch reads questions from FILE or stdin, and stdin is a terminal",
-                hint="meilichat batch questions.jsonl (or try: meilichat batch --demo)",
-            )
-        return read_items(ctx.stdin, source="stdin"), "stdin"
-    path = Path(options.file)
-    try:
-        with path.open(encoding="utf-8-sig", errors="strict") as handle:
-            return read_items(handle, source=str(path)), path.name
-    except FileNotFoundError as error:
-        raise UsageError(f"no such question file: {path}") from error
-    except UnicodeDecodeError as error:
-        raise UsageError(f"{path} is not UTF-8 text (byte {error.start})") from error
-    except OSError as error:
-        raise UsageError(f"cannot read {path}: {error.strerror}") from error
-
-
-def run_batch_command(ctx: RunContext, flags: ConnectionFlags, options: BatchOptions) -> None:
-    """Everything after option parsing: shared by `batch` and `batch --demo`."""
-    import threading
-    from pathlib import Path
-
-    from meilichat_cli.batch.evaluation import PrimaryKeys
-    from meilichat_cli.batch.input import read_answered
-    from meilichat_cli.batch.progress import make_progress
-    from meilichat_cli.batch.runner import (
-        BatchSettings,
-        QuestionAnswerer,
-        ThreadClients,
-        failure_exit_code,
-        has_internal_error,
-        run_batch,
-    )
-    from meilichat_cli.batch.summary import Tally
-    from meilichat_cli.errors import (
-        ApiError,
-        ExitCode,
-        Interrupted,
-        MeilichatError,
-        UsageError,
-        error_for_exit_code,
-        worst_exit_code,
-    )
-    from meilichat_cli.local.connection import validate_workspace
-    from meilichat_cli.local.context import reader_may_leave
-    from meilichat_cli.ui.json_output import write_json
-
-    items, source = _read_questions(ctx, options)
-    primary_keys = PrimaryKeys.parse(options.primary_keys)
-    personas = _persona_connections(ctx, flags, options)
-    if len(options.personas) == 1:
-        flags = flags.replace(as_persona=options.personas[0])
-    connection = flags.resolve(ctx)
-    if connection.workspace is None:
-        homeless = [item for item in items if item.question.workspace is None]
-        if homeless:
-            raise UsageError(
-                f"{len(homeless)} question(s) name no workspace (first: {homeless[0].name}) "
-                "and none is configured",
-                hint='pass -w WORKSPACE, set MEILICHAT_WORKSPACE, or add "workspace" to the lines',
-            )
-    if options.compare is not None:
-        validate_workspace(options.compare)
-    gates = [
-        name
-        for name, value in (
-            ("--min-hit-rate", options.min_hit_rate),
-            ("--min-recall", options.min_recall),
-        )
-        if value is not None
-    ]
-    if gates and not any(item.question.expect for item in items):
-        raise UsageError(
-            f"{' and '.join(gates)} need questions with `expect`, and none has one",
-            hint='add "expect": [ids] to the questions the run should be judged on',
-        )
-    total = len(items)
-    skipped = 0
-    resume_path = Path(options.resume) if options.resume else None
-    if resume_path is not None:
-        state = read_answered(resume_path)
-        if state.unreadable_lines:
-            ctx.warn(f"{resume_path}: {state.unreadable_lines} unreadable line(s) ignored")
-        items = [item for item in items if item.key not in state.answered]
-        skipped = total - len(items)
-    if not items:
-        ctx.note(f"batch: nothing to do, all {total} questions of {source} are already answered")
-        if (
-            resume_path is not None
-            and options.output not in (None, "-")
-            and _same_file(Path(options.output or ""), resume_path)
-        ):
-            # A run killed between appending and compacting left a retried question's old
-            # line behind: finish that job now.
-            _keep_latest_results(ctx, resume_path)
-        return
-
-    stop = threading.Event()
-    settings = BatchSettings(
-        connection=connection,
-        system=options.system,
-        primary_keys=primary_keys,
-        compare_with=options.compare,
-        save=options.save and _history_on(ctx),
-        history_db=ctx.paths.history_db,
-        personas=personas,
-    )
-    clients = ThreadClients(lambda: flags.open_client(ctx, connection))
-    persona_clients = {
-        name: ThreadClients(lambda c=persona_connection: flags.open_client(ctx, c))  # type: ignore[misc]
-        for name, persona_connection in personas.items()
-    }
-    answerer = QuestionAnswerer(
-        settings,
-        clients,
-        stop,
-        warn=ctx.warn,
-        debug=ctx.debug_log,
-        persona_clients=persona_clients,
-    )
-    from meilichat_cli.api.metrics import chat_token_counters
-
-    one_workspace = options.compare is None and all(
-        item.question.workspace in (None, connection.workspace) for item in items
-    )
-    counter_scope = connection.workspace if one_workspace else None
-    counters_before = chat_token_counters(clients.get(), counter_scope)
-    budget = _Budget(options.max_tokens, stop)
-    sides: tuple[str, ...] = ("a", "b") if options.compare else tuple(personas)
-    tallies: dict[str, Tally] = {side: Tally() for side in sides} or {"": Tally()}
-    rows: list[Any] = []
-    failed = 0
-    crashed = 0
-    failure_codes: list[ExitCode] = []
-
-    with _OutputFile(ctx, options, resume_path) as sink, _StopOnCtrlC(stop):
-        progress = make_progress(
-            ctx,
-            len(items),
-            results_on_terminal=sink is ctx.stdout and ctx.stdout_isatty,
-            description=f"batch {source}",
-        )
-
-        def emit(item: BatchItem, result: dict[str, Any]) -> None:
-            nonlocal failed, crashed
-
-            # One write per line, then flush: a reader (or Ctrl-C) never sees half a line.
-            write_json(sink, result, line=True)
-            _count(result, tallies, rows, item)
-            ok = result.get("complete") is True
-            failed += not ok
-            if not ok:
-                failure_codes.append(failure_exit_code(result))
-            crashed += has_internal_error(result)
-            progress.advance(failed=not ok)
-            if not ok:
-                from meilichat_cli.batch.progress import failure_line
-
-                progress.failure(failure_line(item.name, result))
-
-        try:
-            # `batch … | head -1`: exit 0 quietly (after the bar has put the cursor back).
-            with reader_may_leave(ctx), progress:
-                interrupted = run_batch(
-                    items,
-                    budget.guard(answerer.answer),
-                    concurrency=options.concurrency,
-                    ordered=options.ordered,
-                    emit=emit,
-                    stop=stop,
-                )
-        finally:
-            counters_after = (
-                None
-                if counters_before is None
-                else chat_token_counters(clients.get(), counter_scope)
-            )
-            clients.close_all()
-            for persona_clients_of in persona_clients.values():
-                persona_clients_of.close_all()
-
-    _print_summary(
-        ctx,
-        options,
-        tallies,
-        rows,
-        default_workspace=connection.workspace,
-        total=total,
-        skipped=skipped,
-        interrupted=interrupted and not budget.reached,
-    )
-    if counters_before is not None and counters_after is not None:
-        from meilichat_cli.api.metrics import change_text, counter_change
-
-        change = counter_change(counters_before, counters_after)
-        ctx.stderr.write(f"  server:    {change_text(change)} (Meilisearch's chat counters)\n")
-    if budget.reached:
-        asked = sum(tally.answered for tally in tallies.values())
-        raise ApiError(
-            f"token budget reached: ~{budget.spent:,} tokens spent of --max-tokens"
-            f" {options.max_tokens:,}; stopped after {asked} of {len(items)} questions",
-            hint=_resume_hint(options).replace("interrupted; ", ""),
-        )
-    if interrupted:
-        ctx.note(_resume_hint(options))
-        raise Interrupted("")
-    if crashed:
-        raise MeilichatError(
-            f"internal error in {crashed} question(s)",
-            hint="rerun with --debug for details",
-        )
-    if failed:
-        # The code of the worst failure class: a rejected key is 3, the network 6, …
-        raise error_for_exit_code(
-            worst_exit_code(failure_codes),
-            f"{failed} of {len(items)} questions failed (complete: false)",
-        )
-    short = _gate_failures(options, next(iter(tallies.values())))
-    if short:
-        raise ApiError(
-            "; ".join(short),
-            hint="the run fell short of its thresholds (see the summary above)",
-        )
-
-
-def _gate_failures(options: BatchOptions, tally: Tally) -> list[str]:
-    """Why the run misses --min-hit-rate / --min-recall (none when it meets them)."""
-    short: list[str] = []
-    hit_rate, recall = tally.hit_rate, tally.mean_recall
-    if (
-        options.min_hit_rate is not None
-        and hit_rate is not None
-        and hit_rate < options.min_hit_rate
-    ):
-        short.append(
-            f"hit rate {tally.hits}/{tally.evaluated} ({hit_rate:.0%}) is below"
-            f" --min-hit-rate {options.min_hit_rate:g}"
-        )
-    if options.min_recall is not None and recall is not None and recall < options.min_recall:
-        short.append(f"mean recall {recall:.2f} is below --min-recall {options.min_recall:g}")
-    return short
-
-
-class _Budget:
-    """--max-tokens: no new question starts once the tokens spent so far, plus the average
-    cost of a question, would exceed the budget (questions already running are stopped)."""
-
-    def __init__(self, limit: int | None, stop: threading.Event) -> None:
-        import threading
-
-        self.limit = limit
-        self.stop = stop
-        self.spent = 0
-        self.counted = 0
-        self.reached = False
-        self._lock = threading.Lock()
-
-    def spend(self, result: dict[str, Any]) -> None:
-        if isinstance(result.get("as"), dict):  # --as A,B: one result per persona
-            parts = [part for part in result["as"].values() if isinstance(part, dict)]
-        elif "a" in result and "b" in result:  # --compare
-            parts = [result["a"], result["b"]]
-        else:
-            parts = [result]
-        with self._lock:
-            for part in parts:
-                estimate = part.get("estimate")
-                if isinstance(estimate, dict):
-                    self.spent += int(estimate.get("total") or 0)
-            self.counted += 1
-
-    def guard(
-        self, answer: Callable[[BatchItem], dict[str, Any]]
-    ) -> Callable[[BatchItem], dict[str, Any]]:
-        if self.limit is None:
-            return answer
-        limit = self.limit
-
-        def guarded(item: BatchItem) -> dict[str, Any]:
-            from meilichat_cli.batch.runner import Stopped
-
-            with self._lock:
-                average = self.spent / self.counted if self.counted else 0
-                if self.counted and self.spent + average > limit:
-                    self.reached = True
-                    self.stop.set()
-                    raise Stopped
-            result = answer(item)
-            self.spend(result)
-            return result
-
-        return guarded
-
-
-def _persona_connections(
-    ctx: RunContext, flags: ConnectionFlags, options: BatchOptions
-) -> dict[str, Connection]:
-    """`--as A,B`: one connection per persona, each with a token signed for this run. One
-    persona needs none of this: the flags resolve to its token (`as_persona`)."""
-
-    from meilichat_cli.errors import UsageError
-
-    names = options.personas
-    if len(set(names)) != len(names):
-        raise UsageError("--as names a persona twice")
-    if len(names) < 2:
-        return {}
-    if options.compare is not None:
-        raise UsageError(
-            "--as with several personas already compares them side by side; drop --compare"
-            " WORKSPACE (or ask one persona on both workspaces: --as NAME --compare WS)"
-        )
-    from meilichat_cli.tenancy.personas import connection_as, load_persona
-
-    base = flags.replace(as_persona=None).resolve(ctx)
-    return {
-        name: connection_as(base, load_persona(ctx.environ, base, name, warn=ctx.warn))
-        for name in names
-    }
-
-
-def _history_on(ctx: RunContext) -> bool:
-    from meilichat_cli.chat.recorder import check_before_saving, history_enabled
-
-    enabled = history_enabled(ctx.paths.config_file, no_save=False)
-    if not enabled:
-        ctx.warn("--save ignored: save_history = false in config.toml")
-    else:  # refused before the first question is sent, not at the first answer
-        check_before_saving(ctx.paths.history_db, alternative="or run without --save")
-    return enabled
-
-
-def _count(
-    result: dict[str, Any], tallies: dict[str, Tally], rows: list[Any], item: BatchItem
-) -> None:
-    from meilichat_cli.batch.summary import CompareRow
-
-    if "" in tallies:
-        tallies[""].add(result)
-        return
-    if isinstance(result.get("as"), dict):
-        from meilichat_cli.batch.summary import PersonaRow
-
-        for name, side in result["as"].items():
-            tallies[name].add(side)
-        rows.append(PersonaRow(item.name, result["as"]))
-        return
-    tallies["a"].add(result["a"])
-    tallies["b"].add(result["b"])
-    rows.append(CompareRow(item.name, result["a"], result["b"]))
-
-
-def _print_summary(
-    ctx: RunContext,
-    options: BatchOptions,
-    tallies: dict[str, Tally],
-    rows: list[Any],
-    *,
-    default_workspace: str | None,
-    total: int,
-    skipped: int,
-    interrupted: bool,
-) -> None:
-    from meilichat_cli.batch.summary import compare_lines, persona_lines, run_lines
-
-    if "" in tallies:
-        lines = run_lines(tallies[""], total=total, skipped=skipped, interrupted=interrupted)
-    elif options.compare is None:
-        lines = persona_lines(rows, tallies, total=total, skipped=skipped, interrupted=interrupted)
-    else:
-        assert options.compare is not None
-        lines = compare_lines(
-            rows,
-            (tallies["a"], tallies["b"]),
-            (default_workspace or "a", options.compare),
-            total=total,
-            skipped=skipped,
-            interrupted=interrupted,
-        )
-    from meilichat_cli.text.sanitize import sanitize
-
-    # Not ctx.note: that folds runs of spaces, and the compare table is aligned with them.
-    for line in lines:
-        ctx.stderr.write(sanitize(line.replace("\n", " ")) + "\n")
-    ctx.stderr.flush()
-
-
-def _resume_hint(options: BatchOptions) -> str:
-    if options.output:
-        return (
-            f"interrupted; finish with: meilichat batch … -o {options.output} "
-            f"--resume {options.output}"
-        )
-    return "interrupted; finish later with --resume OUT (the file the results went to)"
-
-
-class _OutputFile:
-    """stdout, or the --output file (appended to when it is also the --resume file)."""
-
-    def __init__(self, ctx: RunContext, options: BatchOptions, resume_path: Path | None) -> None:
-        self.ctx = ctx
-        self.options = options
-        self.resume_path = resume_path
-        self._file: TextIO | None = None
-        self._appending = False
-
-    def __enter__(self) -> TextIO:
-        from pathlib import Path
-
-        from meilichat_cli.errors import UsageError
-
-        if self.options.output is None or self.options.output == "-":
-            return self.ctx.stdout
-        path = Path(self.options.output)
-        appending = self.resume_path is not None and _same_file(path, self.resume_path)
-        self._appending = appending
-        try:
-            self._file = path.open("a" if appending else "w", encoding="utf-8")
-        except OSError as error:
-            raise UsageError(f"cannot write {path}: {error.strerror}") from error
-        if appending and path.stat().st_size and not _ends_with_newline(path):
-            # A run killed mid-line left half a line: end it so ours start on their own line.
-            self._file.write("\n")
-        return self._file
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self._file is None:
-            return
-        self._file.close()
-        if self._appending:
-            from pathlib import Path
-
-            _keep_latest_results(self.ctx, Path(self.options.output or ""))
-
-
-def _keep_latest_results(ctx: RunContext, path: Path) -> None:
-    """Leave the resumed file with one line per question (see batch_input.latest_results)."""
-    import stat
-
-    from meilichat_cli.batch.input import latest_results
-    from meilichat_cli.errors import MeilichatError
-    from meilichat_cli.local.files import atomic_write
-
-    try:
-        current = path.read_text(encoding="utf-8")
-        compact, dropped = latest_results(current)
-        if compact == current:
-            return
-        mode = stat.S_IMODE(path.stat().st_mode)
-        atomic_write(path, compact.encode("utf-8"), mode=mode, own_directory=False)
-    except (OSError, UnicodeDecodeError, MeilichatError) as error:
-        ctx.warn(f"{path}: left with the earlier lines of retried questions ({error})")
-        return
-    if dropped:
-        ctx.warn(f"{path}: dropped {dropped} line(s) that were not results")
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return a.resolve() == b.resolve()
-    except OSError:
-        return False
-
-
-def _ends_with_newline(path: Path) -> bool:
-    with path.open("rb") as handle:
-        handle.seek(-1, 2)
-        return handle.read(1) == b"\n"
-
-
-class _StopOnCtrlC:
-    """First Ctrl-C: set `stop` (the batch winds down and keeps what it finished). A second
-    one: the usual KeyboardInterrupt. Only in the main thread (signals can't be set elsewhere)."""
-
-    def __init__(self, stop: threading.Event) -> None:
-        self.stop = stop
-        self._previous: Any = None
-        self._installed = False
-
-    def __enter__(self) -> None:
-        import signal
-        import threading
-
-        if threading.current_thread() is not threading.main_thread():
-            return
-
-        def handler(signum: int, frame: object) -> None:
-            if self.stop.is_set():
-                raise KeyboardInterrupt
-            self.stop.set()
-
-        self._previous = signal.signal(signal.SIGINT, handler)
-        self._installed = True
-
-    def __exit__(self, *exc_info: object) -> None:
-        import signal
-
-        if self._installed:
-            signal.signal(signal.SIGINT, self._previous)
+        run_job(ctx, demo_flags, options)

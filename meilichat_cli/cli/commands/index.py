@@ -230,7 +230,7 @@ class IndexChatChange:
 
     def body(self, ctx: RunContext) -> dict[str, Any] | None:
         """The PATCH these options ask for ({} when none is given), or None for --reset."""
-        from meilichat_cli.cli.admin_options import value_or_file
+        from meilichat_cli.cli.admin_options import apply_unset, value_or_file
         from meilichat_cli.errors import UsageError
 
         params = self.search_params()
@@ -246,7 +246,7 @@ class IndexChatChange:
             changes["documentTemplateMaxBytes"] = self.max_bytes
         if params:
             changes["searchParameters"] = params
-        _apply_unset(changes, self.unset or [])
+        apply_unset(changes, self.unset or [], UNSETTABLE)
         if self.reset and changes:
             raise UsageError("--reset cannot be combined with other changes")
         return None if self.reset else changes
@@ -487,26 +487,3 @@ def _json_object(text: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise UsageError("--search-parameters must be a JSON object")
     return value
-
-
-def _apply_unset(changes: dict[str, Any], names: list[str]) -> None:
-    from meilichat_cli.errors import UsageError
-
-    for raw in names:
-        key = raw.strip().lstrip("-").lower().replace("_", "-")
-        if key not in UNSETTABLE:
-            raise UsageError(
-                f"--unset: unknown setting {raw!r}", hint=f"one of: {', '.join(UNSETTABLE)}"
-            )
-        path = UNSETTABLE[key]
-        if len(path) == 1:
-            if path[0] in changes:
-                raise UsageError(f"--unset {key} conflicts with the value given for it")
-            changes[path[0]] = None
-            continue
-        params = changes.setdefault("searchParameters", {})
-        if params is None:
-            continue
-        if params.get(path[1]) is not None:
-            raise UsageError(f"--unset {key} conflicts with the value given for it")
-        params[path[1]] = None

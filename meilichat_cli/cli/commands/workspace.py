@@ -9,7 +9,6 @@ JSON in $VISUAL/$EDITOR and sends only what changed, never the masked key the se
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -344,7 +343,7 @@ class WorkspaceChange:
         """The settings to PATCH: files and stdin read, the provider key asked for, --unset
         applied; a UsageError when nothing would change or stdin is wanted twice."""
         from meilichat_cli.api import admin
-        from meilichat_cli.cli.admin_options import value_or_file
+        from meilichat_cli.cli.admin_options import apply_unset, value_or_file
         from meilichat_cli.errors import UsageError
 
         files = (
@@ -427,7 +426,7 @@ class WorkspaceChange:
         given_prompts = {k: v for k, v in prompts.items() if v is not None}
         if given_prompts:
             changes["prompts"] = given_prompts
-        _apply_unset(changes, self.unset or [])
+        apply_unset(changes, self.unset or [], UNSETTABLE, setting=_unset_key)
         if not changes:
             raise UsageError(
                 "Nothing to change",
@@ -498,33 +497,13 @@ def _provider_key(ctx: RunContext, value: str | None, from_stdin: bool, prompt: 
     return value
 
 
-def _apply_unset(changes: dict[str, Any], names: list[str]) -> None:
-    from meilichat_cli.errors import UsageError
-
-    for raw in names:
-        key = _unset_key(raw)
-        if key is None:
-            raise UsageError(
-                f"--unset: unknown setting {raw!r}", hint=f"one of: {', '.join(UNSETTABLE)}"
-            )
-        path = UNSETTABLE[key]
-        if len(path) == 1:
-            if path[0] in changes:
-                raise UsageError(f"--unset {key} conflicts with the value given for it")
-            changes[path[0]] = None
-            continue
-        prompts = changes.setdefault("prompts", {})
-        if prompts is None:
-            continue  # every prompt is already being reset
-        if prompts.get(path[1]) is not None:
-            raise UsageError(f"--unset {key} conflicts with the value given for it")
-        prompts[path[1]] = None
-
-
 def _unset_key(raw: str) -> str | None:
+    """The `--unset` NAME, also as the API spells it (`baseUrl`, `apiKey`, `prompts.system`)."""
     import re
 
-    wanted = raw.strip().lstrip("-").lower().replace("_", "-")
+    from meilichat_cli.cli.admin_options import option_name
+
+    wanted = option_name(raw)
     if wanted in UNSETTABLE:
         return wanted
     # camelCase names as the API spells them (baseUrl, apiKey, prompts.system…)
@@ -602,56 +581,15 @@ def edit(
 def _edit_in_editor(
     ctx: RunContext, workspace: str, settings: dict[str, Any]
 ) -> tuple[dict[str, Any], str]:
-    """The settings as edited, and the file (0600) holding them, which the caller removes
-    once they are sent; removed here when the editing itself fails, kept when the text is
-    not a JSON object (the user's work is not thrown away)."""
-    import json
-    import os
-    import tempfile
-
-    from meilichat_cli.errors import UsageError
-    from meilichat_cli.ui.editor import FALLBACK_EDITORS, editor_name, open_in_editor
+    """The settings as edited, and the file holding them (see ui.editor.edit_json_object)."""
+    from meilichat_cli.ui.editor import edit_json_object, editor_name
 
     editor = editor_name(ctx.environ)
     ctx.note(
         f"Editing workspace '{workspace}' in {editor}. The provider key is shown masked: keep"
         " it to leave the key unchanged, replace it to change it, or use null to remove it."
     )
-    handle, path = tempfile.mkstemp(prefix=f"meilichat-{workspace}-", suffix=".json")
-    keep_file = False
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(json.dumps(settings, indent=2, ensure_ascii=False) + "\n")
-        result = open_in_editor(path, ctx.environ)
-        if result is None:
-            raise UsageError(
-                f"cannot start an editor (tried VISUAL, EDITOR, {', '.join(FALLBACK_EDITORS)})",
-                hint="set VISUAL or EDITOR to your editor",
-            )
-        if result.returncode != 0:
-            raise UsageError(f"the editor exited with status {result.returncode}; nothing sent")
-        with open(path, encoding="utf-8") as edited:
-            text = edited.read()
-        try:
-            data = json.loads(text)
-        except ValueError as error:
-            keep_file = True
-            raise UsageError(
-                f"the edited settings are not valid JSON: {error}",
-                hint=f"your edits are kept in {path}; nothing was sent",
-            ) from None
-        if not isinstance(data, dict):
-            keep_file = True
-            raise UsageError(
-                "the edited settings must be a JSON object",
-                hint=f"your edits are kept in {path}; nothing was sent",
-            )
-        keep_file = True  # the caller's now
-        return data, path
-    finally:
-        if not keep_file:
-            with contextlib.suppress(OSError):
-                os.unlink(path)
+    return edit_json_object(settings, ctx.environ, prefix=f"meilichat-{workspace}-")
 
 
 @app.command(
