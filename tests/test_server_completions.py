@@ -290,6 +290,36 @@ def test_missing_workspace_then_tools(client: Client) -> None:
         ),
         ({"model": "m", "stream": True, "messages": [], "n": 1.5}, "invalid type: floating point"),
         ([], "invalid type: sequence"),
+        # The OpenAI fields Meilisearch knows are typed, so serde checks them too.
+        (
+            {"model": "m", "stream": True, "messages": [], "temperature": "hot"},
+            'invalid type: string "hot", expected f32',
+        ),
+        (
+            {"model": "m", "stream": True, "messages": [], "max_tokens": 1.5},
+            "invalid type: floating point `1.5`, expected u32",
+        ),
+        (
+            {"model": "m", "stream": True, "messages": [], "max_completion_tokens": -1},
+            "invalid value: integer `-1`, expected u32",
+        ),
+        (
+            {"model": "m", "stream": True, "messages": [], "seed": "x"},
+            'invalid type: string "x", expected i64',
+        ),
+        (
+            {"model": "m", "stream": True, "messages": [], "user": 7},
+            "invalid type: integer `7`, expected a string",
+        ),
+        (
+            {"model": "m", "stream": True, "messages": [], "logprobs": "yes"},
+            'invalid type: string "yes", expected a boolean',
+        ),
+        # A list or an object where a scalar belongs: serde stops where it starts.
+        (
+            {"model": ["m"], "stream": True, "messages": []},
+            "invalid type: sequence, expected a string at line 1 column 10",
+        ),
     ],
 )
 def test_body_shape_errors(client: Client, body: Any, fragment: str) -> None:
@@ -297,6 +327,11 @@ def test_body_shape_errors(client: Client, body: Any, fragment: str) -> None:
     assert (status, code) == (400, "bad_request")
     assert message.startswith("Json deserialize error: ") and fragment in message
     assert " at line 1 column " in message
+
+
+def test_typed_fields_of_the_right_type_pass(client: Client) -> None:
+    body = ask_body(temperature=1, top_p=0.5, max_tokens=100, seed=-3, user="u", store=None)
+    assert client.call("POST", PATH, body).status == 200
 
 
 def test_feature_flag_after_body_and_before_everything_else(
@@ -398,3 +433,16 @@ def test_the_answer_is_a_new_paragraph_after_the_preface(client: Client) -> None
     text = answer_text(client.call("POST", PATH, ask_body("space movies")).events())
     preface, _, rest = text.partition(" now.")
     assert preface.startswith("I'll search for") and rest.startswith("\n\nHere ")
+
+
+def test_body_errors_come_in_the_order_of_the_body(client: Client) -> None:
+    # serde reads the fields as they come and stops at the first bad one; a missing field is
+    # only noticed once the whole object is read.
+    _, _, message = error_code(client.call("POST", PATH, {"messages": [], "stream": "yes"}))
+    assert 'invalid type: string "yes", expected a boolean' in message
+    _, _, message = error_code(
+        client.call("POST", PATH, {"temperature": "hot", "model": 1, "messages": []})
+    )
+    assert 'invalid type: string "hot", expected f32' in message
+    _, _, message = error_code(client.call("POST", PATH, {"stream": True}))
+    assert "missing field `messages`" in message

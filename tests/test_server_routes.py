@@ -285,44 +285,41 @@ def test_auth_comes_before_body_parsing_and_the_feature_flag(server: StandInServ
     assert_error(reply, 403, "invalid_api_key", kind="auth")
 
 
-def test_a_content_type_error_beats_a_key_that_needs_looking_up(server: StandInServer) -> None:
-    # actix polls a handler's extractors together: a malformed Authorization header fails at
-    # once, but a key is checked on the blocking pool (`GuardedData::authenticate` uses
-    # `spawn_blocking`), and meanwhile the JSON extractor refuses a wrong Content-Type
-    # without waiting for the body.
-    c = Client(server.url)
-    for path, method in (
-        ("/chats/demo/chat/completions", "POST"),
-        ("/chats/demo/settings", "PATCH"),
-        ("/keys", "POST"),
-    ):
-        reply = c.call(method, path, raw=b"{}", key="wrong", content_type="text/plain")
-        assert_error(reply, 415, "invalid_content_type")
-        reply = c.call(method, path, raw=b"{}", key="wrong", content_type=None)
-        assert_error(reply, 415, "missing_content_type")
-    # A missing header is checked on the blocking pool too; a malformed one is not.
-    reply = c.call(
-        "POST", "/chats/demo/chat/completions", raw=b"{}", key=NO_KEY, content_type="text/plain"
-    )
-    assert_error(reply, 415, "invalid_content_type")
-    reply = c.call(
-        "POST",
-        "/chats/demo/chat/completions",
-        raw=b"{}",
-        key=NO_KEY,
-        headers={"Authorization": "Basic x"},
-        content_type="text/plain",
-    )
-    assert_error(reply, 401, "missing_authorization_header", kind="auth")
-    reply = c.call(
-        "POST",
-        "/chats/demo/chat/completions",
-        raw=b"{}",
-        key=NO_KEY,
-        headers={"Authorization": "Bearer"},
-        content_type="text/plain",
-    )
-    assert_error(reply, 403, "invalid_api_key", kind="auth")
+@pytest.mark.parametrize(("version", "concurrent"), [("1.17", True), ("1.42", False)])
+def test_which_of_a_bad_key_and_a_bad_content_type_is_reported(
+    version: str, concurrent: bool
+) -> None:
+    # Until 1.37 the completions handler was registered as is, so actix polled its
+    # extractors together: a malformed Authorization header fails at once, but a key (or a
+    # missing header) is checked on the blocking pool (`GuardedData` uses `spawn_blocking`),
+    # and meanwhile the JSON extractor refuses a wrong Content-Type. Every other body route,
+    # and completions from 1.38, go through `SeqHandler`
+    # (crates/meilisearch/src/extractors/sequential_extractor.rs), which reports the
+    # extractors' errors in their order: authentication first.
+    with StandInServer(master_key=MASTER, version=version) as srv:
+        c = Client(srv.url)
+        completions = "/chats/demo/chat/completions"
+        for key in ("wrong", NO_KEY):
+            reply = c.call("POST", completions, raw=b"{}", key=key, content_type="text/plain")
+            if concurrent:
+                assert_error(reply, 415, "invalid_content_type")
+            else:
+                assert reply.status in (401, 403), reply.raw
+        reply = c.call("POST", completions, raw=b"{}", key="wrong", content_type=None)
+        assert reply.status == (415 if concurrent else 403)
+        for method, path in (("PATCH", "/chats/demo/settings"), ("POST", "/keys")):
+            reply = c.call(method, path, raw=b"{}", key="wrong", content_type="text/plain")
+            assert_error(reply, 403, "invalid_api_key", kind="auth")
+        # A malformed header fails at once, whatever the handler.
+        reply = c.call(
+            "POST",
+            completions,
+            raw=b"{}",
+            key=NO_KEY,
+            headers={"Authorization": "Basic x"},
+            content_type="text/plain",
+        )
+        assert_error(reply, 401, "missing_authorization_header", kind="auth")
 
 
 # -- /keys -------------------------------------------------------------------------------------

@@ -441,3 +441,26 @@ def test_fresh_server_looks_like_a_new_meilisearch() -> None:
         assert admin.call("GET", "/chats").json["total"] == 0
         assert admin.call("GET", "/indexes").json["total"] == 3
         assert srv.chat_key is not None
+
+
+def test_chat_settings_errors_inside_the_whole_settings_say_where(admin: Client) -> None:
+    # deserr places an error from the root of the body: inside `PATCH /indexes/{uid}/settings`
+    # the chat settings sit under `.chat`.
+    fields = "`description`, `documentTemplate`, `documentTemplateMaxBytes`, `searchParameters`"
+    status, code, message = error_of(
+        admin.call("PATCH", "/indexes/movies/settings", {"chat": {"foo": 1}})
+    )
+    assert (status, code) == (400, "invalid_settings_index_chat")
+    assert message == f"Unknown field `foo` inside `.chat`: expected one of {fields}"
+    _, _, message = error_of(
+        admin.call(
+            "PATCH", "/indexes/movies/settings", {"chat": {"searchParameters": {"limit": "x"}}}
+        )
+    )
+    assert message == (
+        "Invalid value type at `.chat.searchParameters.limit`: expected a positive integer,"
+        ' but found a string: `"x"`'
+    )
+    # The chat route itself reads the chat settings at the root.
+    _, _, message = error_of(admin.call("PATCH", "/indexes/movies/settings/chat", {"foo": 1}))
+    assert message == f"Unknown field `foo`: expected one of {fields}"

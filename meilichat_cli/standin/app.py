@@ -276,13 +276,13 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def _extractors_fail_fast(request: Request) -> None:
-    """The errors Meilisearch's extractors raise before any of them waits: a malformed
-    Authorization header, then (for a route with a JSON body) a missing or wrong
-    Content-Type. Checking the key itself waits for the blocking pool, so these come first
-    (actix polls a handler's extractors together; docs/protocol.md#order-of-checks)."""
+    """The errors a completion's extractors raise before any of them waits, on releases
+    where actix polls them together (before 1.38): a malformed Authorization header, then a
+    missing or wrong Content-Type. Checking the key itself waits for the blocking pool, so
+    these come first (docs/protocol.md#order-of-checks). Every other route, and completions
+    from 1.38, report authentication first (`SeqHandler`)."""
     bearer_token(request.header("authorization"))
-    if request.method in ("POST", "PATCH", "PUT"):
-        request.check_content_type()
+    request.check_content_type()
 
 
 def _parsed(raw: bytes) -> Any:
@@ -480,7 +480,8 @@ class StandInServer:
             fault = completions.proxy_fault(request, state, self.scenario)
             if fault is not None:
                 return fault
-            _extractors_fail_fast(request)
+            if not state.version.sequential_completion_extractors:
+                _extractors_fail_fast(request)
             who = authenticate(
                 master_key=state.master_key,
                 header=request.header("authorization"),
@@ -521,7 +522,6 @@ class StandInServer:
                     find_by_uid=state.key_by_uid,
                 )
             else:
-                _extractors_fail_fast(request)
                 who = authenticate(
                     master_key=state.master_key,
                     header=request.header("authorization"),

@@ -57,15 +57,17 @@ def _string_list(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(item, str) for item in value)
 
 
-def validate_body(body: Any) -> None:
-    """Reject unknown keys and wrong types the way the settings route does."""
+def validate_body(body: Any, at: str = "") -> None:
+    """Reject unknown keys and wrong types the way the settings route does. deserr places
+    each error from the root of the body: `at` is `.chat` when the chat settings come
+    inside `PATCH /indexes/{uid}/settings`."""
     if body is None:
         return
     if not isinstance(body, dict):
-        raise _fail(deserr.invalid_type("", "an object", body))
+        raise _fail(deserr.invalid_type(at, "an object", body))
     for name in body:
         if name not in CHAT_SETTINGS_FIELDS:
-            raise _fail(deserr.unknown_field(name, CHAT_SETTINGS_FIELDS))
+            raise _fail(deserr.unknown_field(name, CHAT_SETTINGS_FIELDS, inside=at))
     checks: dict[str, tuple[Callable[[Any], bool], str]] = {
         "description": (lambda v: isinstance(v, str), "a string"),
         "documentTemplate": (lambda v: isinstance(v, str), "a string"),
@@ -77,25 +79,23 @@ def validate_body(body: Any) -> None:
         if name in checks:
             ok, expected = checks[name]
             if not ok(value):
-                raise _fail(deserr.invalid_type(f".{name}", expected, value))
+                raise _fail(deserr.invalid_type(f"{at}.{name}", expected, value))
         else:
-            _validate_search_parameters(value)
+            _validate_search_parameters(value, f"{at}.searchParameters")
 
 
-def _validate_search_parameters(params: Any) -> None:
+def _validate_search_parameters(params: Any, at: str) -> None:
     if not isinstance(params, dict):
-        raise _fail(deserr.invalid_type(".searchParameters", "an object", params))
+        raise _fail(deserr.invalid_type(at, "an object", params))
     for name in params:
         if name not in CHAT_SEARCH_PARAMETERS:
-            raise _fail(
-                deserr.unknown_field(name, CHAT_SEARCH_PARAMETERS, inside=".searchParameters")
-            )
+            raise _fail(deserr.unknown_field(name, CHAT_SEARCH_PARAMETERS, inside=at))
     for name, value in params.items():
-        path = f".searchParameters.{name}"
+        path = f"{at}.{name}"
         if value is None:
             continue
         if name == "hybrid":
-            _validate_hybrid(value)
+            _validate_hybrid(value, path)
         elif name == "limit" and not (_is_int(value) and value >= 0):
             raise _fail(deserr.invalid_type(path, "a positive integer", value))
         elif name in ("sort", "attributesToSearchOn") and not _string_list(value):
@@ -114,8 +114,7 @@ def _validate_search_parameters(params: Any) -> None:
             )
 
 
-def _validate_hybrid(value: Any) -> None:
-    path = ".searchParameters.hybrid"
+def _validate_hybrid(value: Any, path: str) -> None:
     if not isinstance(value, dict):
         raise _fail(deserr.invalid_type(path, "an object", value))
     for name in value:

@@ -111,36 +111,75 @@ class _Checker:
     def type_of(self, value: Any, expected: str, path: tuple[str | int, ...] = ()) -> MeiliError:
         return self.fail(serde_invalid_type(value, expected), path)
 
+    def scalar_type_of(self, value: Any, expected: str, path: tuple[str | int, ...]) -> MeiliError:
+        """serde_json asked for a scalar: it reads a wrong scalar whole, but stops at the
+        `[` or `{` of a list or an object, so the position is where that starts."""
+        detail = serde_invalid_type(value, expected)
+        if isinstance(value, (list, dict)):
+            start = self.spans.starts.get(path, 0)
+            return bad_request(f"Json deserialize error: {detail} {self.spans.at(start)}")
+        return self.fail(detail, path)
+
+
+# The typed OpenAI fields of `CreateChatCompletionRequest` (the async-openai types vendored in
+# Meilisearch, external-crates/async-openai/src/types/chat.rs) with scalar types: serde checks
+# them even though Meilisearch only passes them on. null is None for each.
+_FLOATS = ("frequency_penalty", "presence_penalty", "temperature", "top_p")  # f32
+_UNSIGNED = {
+    "n": ("u8", 255),
+    "top_logprobs": ("u8", 255),
+    "max_tokens": ("u32", 2**32 - 1),
+    "max_completion_tokens": ("u32", 2**32 - 1),
+}
+_BOOLEANS = ("store", "logprobs", "parallel_tool_calls", "stream")
+_STRINGS = ("user",)
+
+
+def _check_typed_field(check: _Checker, name: str, value: Any) -> None:
+    if value is None:
+        return
+    path = (name,)
+    if name in _FLOATS and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        raise check.scalar_type_of(value, "f32", path)
+    if name in _UNSIGNED or name == "seed":
+        kind, top = _UNSIGNED.get(name, ("i64", 2**63 - 1))
+        low = -(2**63) if kind == "i64" else 0
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise check.scalar_type_of(value, kind, path)
+        if not low <= value <= top:
+            # serde's integer visitors: out of range is `invalid value`, not `invalid type`.
+            raise check.fail(f"invalid value: integer `{value}`, expected {kind}", path)
+    if name in _BOOLEANS and not isinstance(value, bool):
+        raise check.scalar_type_of(value, "a boolean", path)
+    if name in _STRINGS and not isinstance(value, str):
+        raise check.scalar_type_of(value, "a string", path)
+
 
 def check_request(body: Any, raw: bytes) -> None:
-    """Raise the 400 Meilisearch's extractor would raise for this body's shape."""
+    """Raise the 400 Meilisearch's extractor would raise for this body's shape. serde reads
+    the fields in the order they come and reports the first problem; a missing `messages`
+    or `model` only once the object is read (in that order, the order of the type)."""
     check = _Checker(raw)
     if not isinstance(body, dict):
         raise check.type_of(body, "struct CreateChatCompletionRequest")
+    for name, value in body.items():
+        path = (name,)
+        if name == "model" and not isinstance(value, str):
+            raise check.scalar_type_of(value, "a string", path)
+        if name == "messages":
+            if not isinstance(value, list):
+                raise check.scalar_type_of(value, "a sequence", path)
+            for position, message in enumerate(value):
+                _check_message(check, message, ("messages", position))
+        if name == "tools" and value is not None:
+            if not isinstance(value, list):
+                raise check.scalar_type_of(value, "a sequence", path)
+            for position, tool in enumerate(value):
+                _check_tool(check, tool, ("tools", position))
+        _check_typed_field(check, name, value)
     for name in ("messages", "model"):
         if name not in body:
             raise check.fail(f"missing field `{name}`")
-    if not isinstance(body["model"], str):
-        raise check.type_of(body["model"], "a string", ("model",))
-    if not isinstance(body["messages"], list):
-        raise check.type_of(body["messages"], "a sequence", ("messages",))
-    for position, message in enumerate(body["messages"]):
-        _check_message(check, message, ("messages", position))
-    stream = body.get("stream")
-    if stream is not None and not isinstance(stream, bool):
-        raise check.type_of(stream, "a boolean", ("stream",))
-    n = body.get("n")
-    if n is not None and (not isinstance(n, int) or isinstance(n, bool)):
-        raise check.type_of(n, "u8", ("n",))
-    if n is not None and not 0 <= n <= 255:
-        # serde's integer visitors: out of range is `invalid value`, not `invalid type`.
-        raise check.fail(f"invalid value: integer `{n}`, expected u8", ("n",))
-    tools = body.get("tools")
-    if tools is not None:
-        if not isinstance(tools, list):
-            raise check.type_of(tools, "a sequence", ("tools",))
-        for position, tool in enumerate(tools):
-            _check_tool(check, tool, ("tools", position))
 
 
 def _check_message(check: _Checker, message: Any, path: tuple[str | int, ...]) -> None:

@@ -424,7 +424,7 @@ class Api:
                 )
         if "chat" not in body:
             return self._enqueue_chat(params["index"], {})
-        return self._update_chat(params["index"], body["chat"])
+        return self._update_chat(params["index"], body["chat"], at=".chat")
 
     def get_chat_index_settings(
         self, request: Request, params: dict[str, str], who: Principal
@@ -444,10 +444,11 @@ class Api:
         # A reset is accepted while the feature is off (Meilisearch checks only a set value).
         return self._enqueue_chat(params["index"], None)
 
-    def _update_chat(self, uid: str, body: Any) -> Response:
+    def _update_chat(self, uid: str, body: Any, at: str = "") -> Response:
         """PUT (until 1.16.x) or PATCH (from 1.17) of an index's chat settings: the same
-        handler in Meilisearch, only the verb changed. A `null` body is a reset."""
-        index_chat.validate_body(body)
+        handler in Meilisearch, only the verb changed. A `null` body is a reset. `at`: where
+        the chat settings sit in the body (`.chat` inside the whole settings)."""
+        index_chat.validate_body(body, at)
         if body is not None and not self.state.features["chatCompletions"]:
             raise feature_not_enabled("setting `chat` in the index settings")
         limit = self.state.version.chat_search_limit_default

@@ -237,6 +237,9 @@ class Emulation:
     scoped_global_actions_refused: bool
     # `x-accel-buffering: no` on streams (1.39.0).
     accel_buffering_header: bool
+    # The completions handler goes through `SeqHandler`, which reports its extractors'
+    # errors in order, authentication first (1.38.0); before, actix polled them together.
+    sequential_completion_extractors: bool
     default_keys: tuple[DefaultKey, ...]
     actions: tuple[str, ...]
     feature_flags: tuple[str, ...]
@@ -272,6 +275,7 @@ def _emulation(
         deserr_workspace_body=version >= (1, 47, 0),
         scoped_global_actions_refused=version >= (1, 48, 3),
         accel_buffering_header=version >= (1, 39, 0),
+        sequential_completion_extractors=version >= (1, 38, 0),
         default_keys=(
             (CHAT_KEY, ADMIN_KEY, SEARCH_KEY)
             if version < (1, 16, 0)
