@@ -111,6 +111,24 @@ def test_help_through_the_real_entry_point(clean_env: dict[str, str]) -> None:
         assert re.search(rf"^│ {name}\b", root, re.MULTILINE), name
 
 
+def test_an_option_missing_its_value_points_at_its_own_commands_help(
+    clean_env: dict[str, str],
+) -> None:
+    # click raises this one without a context: the hint must still name the command's help.
+    cases = {
+        ("ask", "x", "--timeout"): "see `meilichat ask --help`",
+        ("history", "list", "-n"): "see `meilichat history list --help`",
+        ("batch", "q.jsonl", "-o"): "see `meilichat batch --help`",
+        ("profile", "add", "x", "--url"): "see `meilichat profile add --help`",
+    }
+    for args, hint in cases.items():
+        result = run_cli(list(args), clean_env)
+        assert result.returncode == 2, args
+        first, second = result.stderr.splitlines()
+        assert "requires an argument" in first, result.stderr
+        assert second == f"hint: {hint}", result.stderr
+
+
 def test_command_line_mistakes_are_reported_like_every_other_error(
     clean_env: dict[str, str],
 ) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+from collections.abc import Callable
 from typing import Any
 
 import typer
@@ -65,7 +66,10 @@ class LazyCommands(TyperGroup):
             return super().make_context(*args, **kwargs)
 
     def invoke(self, ctx: Any) -> Any:
-        with _click_errors_as_ours():
+        # The words after the root options, read before click consumes them: an error raised
+        # without a context (an option missing its value) still names its command's help.
+        words = [*getattr(ctx, "_protected_args", []), *ctx.args]
+        with _click_errors_as_ours(lambda: _command_path(self, ctx, words)):
             return super().invoke(ctx)
 
     def resolve_command(self, ctx: Any, args: list[str]) -> Any:
@@ -100,8 +104,24 @@ class CarriedPastTyper(Exception):
         self.error = error
 
 
+def _command_path(group: Any, ctx: Any, words: list[str]) -> str:
+    """`meilichat history list` for the words `history list -n`: the command they name."""
+    path = [ctx.command_path]
+    command = group
+    for word in words:
+        get_command = getattr(command, "get_command", None)
+        if word.startswith("-") or get_command is None:
+            break
+        found = get_command(ctx, word)
+        if found is None:
+            break
+        path.append(word)
+        command = found
+    return " ".join(path)
+
+
 @contextlib.contextmanager
-def _click_errors_as_ours() -> Any:
+def _click_errors_as_ours(path_of: Callable[[], str] | None = None) -> Any:
     """click's usage errors become UsageError, and Ctrl-C or Ctrl-D at one of its prompts
     (Abort, which typer would report as "Aborted." with exit 1, the code of a bug) becomes
     Interrupted: exit 130, nothing changed. An EOFError goes past typer to the boundary
@@ -118,7 +138,10 @@ def _click_errors_as_ours() -> Any:
     except NoArgsIsHelpError:
         raise  # the help page, printed by typer, is the answer to a bare group
     except ClickUsageError as error:
-        path = error.ctx.command_path if error.ctx is not None else "meilichat"
+        if error.ctx is not None:
+            path = error.ctx.command_path
+        else:
+            path = path_of() if path_of is not None else "meilichat"
         raise UsageError(
             plain_click_message(error.format_message()), hint=f"see `{path} --help`"
         ) from None
