@@ -34,6 +34,15 @@ def test_prompt_object_is_asked_like_an_argument(
     assert standin.completion_bodies()[-1]["messages"] == [{"role": "user", "content": QUESTION}]
 
 
+def test_a_leading_bom_is_ignored_as_in_a_batch_file(
+    server_env: dict[str, str], standin: StandInServer
+) -> None:
+    # Editors on Windows (and PowerShell's Out-File) start UTF-8 text with a BOM.
+    result = ask_json(server_env, "\ufeff" + json.dumps({"prompt": QUESTION}), "--json")
+    assert result.returncode == 0, result.stderr
+    assert standin.completion_bodies()[-1]["messages"] == [{"role": "user", "content": QUESTION}]
+
+
 def test_messages_continue_the_given_conversation(
     server_env: dict[str, str], standin: StandInServer
 ) -> None:

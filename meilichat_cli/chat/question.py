@@ -94,8 +94,9 @@ def content_text(content: Any) -> str:
 
 
 def read_question(stream: TextIO, *, where: str = "input") -> Question:
-    """Read the whole stream as one JSON object and validate it (`ask --input json`)."""
-    text = stream.read(MAX_INPUT_BYTES + 1)
+    """Read the whole stream as one JSON object and validate it (`ask --input json`). A
+    leading UTF-8 BOM is dropped, as in a batch file."""
+    text = stream.read(MAX_INPUT_BYTES + 1).removeprefix("\ufeff")
     if len(text.encode("utf-8", "surrogatepass")) > MAX_INPUT_BYTES:
         raise UsageError(
             f"{where} is larger than the {MAX_INPUT_BYTES // (1024 * 1024)} MiB limit",
