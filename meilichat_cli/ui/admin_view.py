@@ -155,3 +155,50 @@ def print_previews(
         else:
             ctx.stdout.write("(empty: the model sees nothing for this document)\n")
     ctx.stdout.flush()
+
+
+def workspace_change_text(changes: Mapping[str, Any]) -> str:
+    """What a workspace PATCH changes, in words: `orgId reset, prompts.system set`."""
+    parts: list[str] = []
+    for name, value in changes.items():
+        if name == "prompts":
+            if value is None:
+                parts.append("prompts reset")
+            else:
+                parts.extend(
+                    f"prompts.{key} {'reset' if text is None else 'set'}"
+                    for key, text in value.items()
+                )
+        elif name == "apiKey":
+            parts.append("provider key " + ("removed" if value is None else "set"))
+        else:
+            parts.append(f"{name} {'reset' if value is None else '= ' + str(value)}")
+    return ", ".join(parts)
+
+
+def index_change_line(uid: str, result: Mapping[str, Any], body: Mapping[str, Any] | None) -> str:
+    """What an update of an index's chat settings did (`result` of
+    `api.admin.apply_index_chat_update`; `body` None: a reset): the request a dry run would
+    send, the task that succeeded, or the task left running with --no-wait."""
+    what = "reset to the defaults" if body is None else "changed: " + ", ".join(body)
+    if result.get("dryRun"):
+        # The request this server's version would get (see admin.index_chat_settings_request).
+        request = result["wouldRequest"]
+        line = f"Dry run: would {request['method']} {request['path']}"
+        if body is None:
+            line += " (reset every chat setting to its default)"
+        else:
+            # The body this version gets (on 1.15.x it may carry the stored limit along).
+            line += " with " + json.dumps(result.get("wouldSend", body), ensure_ascii=False)
+        if request.get("fallbackMethod"):
+            line += (
+                f" ({request['fallbackMethod']} instead if the server refuses"
+                f" {request['method']}: its version could not be read)"
+            )
+        return line
+    if result.get("status") == "succeeded":
+        return f"Chat settings of '{uid}' {what} (task {result['taskUid']} succeeded)."
+    return (
+        f"Chat settings of '{uid}' {what}: task {result['taskUid']} is"
+        f" {result.get('status')}; not waiting (--no-wait)."
+    )

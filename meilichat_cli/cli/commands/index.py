@@ -27,7 +27,6 @@ from meilichat_cli.cli.options import (
 )
 
 if TYPE_CHECKING:
-    from meilichat_cli.api.client import MeiliClient
     from meilichat_cli.local.context import RunContext
 
 app = typer.Typer(
@@ -331,6 +330,7 @@ def chat_settings(
 ) -> None:
     """Show an index's chat settings; with options, change them and wait for the task."""
     from meilichat_cli.api import admin
+    from meilichat_cli.api.previews import preview_documents
     from meilichat_cli.cli.admin_options import confirm, declined
     from meilichat_cli.errors import UsageError
     from meilichat_cli.ui import admin_view
@@ -364,14 +364,15 @@ def chat_settings(
         docs: list[dict[str, Any]] = []
         if run.preview:
             sent = updating and not run.dry_run
-            docs, previews, renderer = _previews(
-                ctx,
+            docs, previews, renderer = preview_documents(
                 client,
                 uid,
                 settings,
                 run.preview_count,
                 strict=not sent,
                 inline=run.dry_run,
+                note=ctx.note,
+                warn=ctx.warn,
             )
             result["previewRenderer"] = renderer
             result["preview"] = [
@@ -380,7 +381,8 @@ def chat_settings(
     if json_mode:
         admin_view.write_json(ctx, result)
         return
-    _report_change(ctx, uid, result, body, updating)
+    if updating:
+        ctx.note(admin_view.index_change_line(uid, result, body))
     if not updating or not run.preview:
         admin_view.print_fields(ctx, admin_view.index_chat_fields(uid, settings))
     if run.preview:
@@ -394,85 +396,6 @@ def chat_settings(
                 "the template renders no text for any previewed document: the model would see"
                 " nothing from this index"
             )
-
-
-def _previews(
-    ctx: RunContext,
-    client: MeiliClient,
-    uid: str,
-    settings: dict[str, Any],
-    count: int,
-    *,
-    strict: bool,
-    inline: bool,
-) -> tuple[list[dict[str, Any]], list[str], str]:
-    """Documents, their renders and who rendered them (`server` or `local`). The server's
-    `/render-template` (Meilisearch 1.48+, `renderRoute`) renders exactly what the model sees
-    (`inline`: the unsaved template of a dry run); without it the local renderer, which knows
-    a Liquid subset, does: when it cannot parse a template the server already accepted, that
-    is a warning, not a failure."""
-    from meilichat_cli.api import admin
-    from meilichat_cli.errors import TemplateError
-
-    docs = admin.documents(client, uid, count)
-    if not docs:
-        return docs, [], "local"
-    max_bytes = settings.get("documentTemplateMaxBytes")
-    template = settings.get("documentTemplate") if inline else None
-    renders, why_not = admin.server_previews(
-        client,
-        uid,
-        docs,
-        template=template if isinstance(template, str) else None,
-        max_bytes=max_bytes if inline and isinstance(max_bytes, int) else None,
-    )
-    if renders is not None:
-        return docs, renders, "server"
-    ctx.note(f"Preview rendered locally: {why_not} (some Liquid may render differently).")
-    searchable = admin.searchable_attributes(client, uid)
-    try:
-        return docs, admin.render_previews(settings, docs, searchable), "local"
-    except TemplateError as error:
-        if strict:
-            raise
-        ctx.warn(f"cannot preview the template: {error.message}")
-        return docs, [], "local"
-
-
-def _report_change(
-    ctx: RunContext,
-    uid: str,
-    result: dict[str, Any],
-    body: dict[str, Any] | None,
-    updating: bool,
-) -> None:
-    import json
-
-    if not updating:
-        return
-    what = "reset to the defaults" if body is None else "changed: " + ", ".join(body)
-    if result.get("dryRun"):
-        # The request this server's version would get (see admin.index_chat_settings_request).
-        request = result["wouldRequest"]
-        line = f"Dry run: would {request['method']} {request['path']}"
-        if body is None:
-            line += " (reset every chat setting to its default)"
-        else:
-            # The body this version gets (on 1.15.x it may carry the stored limit along).
-            line += " with " + json.dumps(result.get("wouldSend", body), ensure_ascii=False)
-        if request.get("fallbackMethod"):
-            line += (
-                f" ({request['fallbackMethod']} instead if the server refuses"
-                f" {request['method']}: its version could not be read)"
-            )
-        ctx.note(line)
-    elif result.get("status") == "succeeded":
-        ctx.note(f"Chat settings of '{uid}' {what} (task {result['taskUid']} succeeded).")
-    else:
-        ctx.note(
-            f"Chat settings of '{uid}' {what}: task {result['taskUid']} is"
-            f" {result.get('status')}; not waiting (--no-wait)."
-        )
 
 
 def _json_object(text: str) -> dict[str, Any]:

@@ -462,7 +462,9 @@ def set_(
         )
         return
     verb = "Created" if current is None else "Updated"
-    admin_view.write_line(ctx, f"{verb} workspace '{workspace}' ({_describe(changes)}).")
+    admin_view.write_line(
+        ctx, f"{verb} workspace '{workspace}' ({admin_view.workspace_change_text(changes)})."
+    )
     if settings.get("apiKey") is None and settings.get("source") != "vLlm":
         ctx.warn(
             f"workspace '{workspace}' has no provider key yet; add one with"
@@ -513,24 +515,6 @@ def _unset_key(raw: str) -> str | None:
     return kebab if kebab in UNSETTABLE else None
 
 
-def _describe(changes: dict[str, Any]) -> str:
-    parts: list[str] = []
-    for name, value in changes.items():
-        if name == "prompts":
-            if value is None:
-                parts.append("prompts reset")
-            else:
-                parts.extend(
-                    f"prompts.{key} {'reset' if text is None else 'set'}"
-                    for key, text in value.items()
-                )
-        elif name == "apiKey":
-            parts.append("provider key " + ("removed" if value is None else "set"))
-        else:
-            parts.append(f"{name} {'reset' if value is None else '= ' + str(value)}")
-    return ", ".join(parts)
-
-
 @app.command(
     "edit",
     epilog=epilog(
@@ -575,7 +559,9 @@ def edit(
     if not changes:
         ctx.note("No changes; nothing was sent.")
         return
-    admin_view.write_line(ctx, f"Updated workspace '{workspace}' ({_describe(changes)}).")
+    admin_view.write_line(
+        ctx, f"Updated workspace '{workspace}' ({admin_view.workspace_change_text(changes)})."
+    )
 
 
 def _edit_in_editor(
