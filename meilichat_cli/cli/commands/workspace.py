@@ -86,16 +86,14 @@ SSL_CERT_FILE, HTTPS_PROXY/NO_PROXY.
 
 
 def _workspace_name(name: str | None, connection: Connection) -> str:
-    from meilichat_cli.errors import UsageError
-    from meilichat_cli.local.connection import validate_workspace
+    from meilichat_cli.local.connection import require_workspace, validate_workspace
 
-    chosen = name or connection.workspace
-    if not chosen:
-        raise UsageError(
-            "No workspace given",
-            hint="pass the workspace name, or set MEILICHAT_WORKSPACE or the profile's workspace",
-        )
-    return validate_workspace(chosen)
+    if name:
+        return validate_workspace(name)
+    return require_workspace(
+        connection,
+        hint="pass the workspace name, or set MEILICHAT_WORKSPACE or the profile's workspace",
+    )
 
 
 @app.command(
