@@ -158,6 +158,11 @@ class NetworkError(MeilichatError):
     kind = "network"
 
 
+class CertificateError(NetworkError):
+    """The server's TLS certificate failed verification: the server is there, but untrusted
+    (its hint names the options that trust a CA, which a caller must not replace)."""
+
+
 class TaskFailedError(MeilichatError):
     exit_code = ExitCode.TASK_FAILED
     kind = "task"

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from tests.conftest import MASTER_KEY, run_meilichat, wait_for_hidden_input
-from tests.inprocess import Outcome, run_cli
+from tests.inprocess import Outcome, invoke, run_cli
 from tests.network_doubles import (
     ForwardProxy,
     PrivateCA,
@@ -556,6 +556,17 @@ def test_an_untrusted_certificate_names_the_host_and_the_fix(
     assert "--ca-bundle" in result.stderr and "SSL_CERT_FILE" in result.stderr
     assert tls_front.wait_idle()
     assert tls_front.handshakes_failed == 1, "a refused certificate is not retried"
+
+
+def test_doctor_on_an_untrusted_certificate_suggests_trusting_the_ca(
+    tls_env: dict[str, str],
+) -> None:
+    # The server is up: "start Meilisearch, or check the URL" would send the user astray.
+    result = invoke(["doctor"], env=tls_env)
+    assert result.exit_code == 6, result.stderr
+    assert "TLS certificate verification failed for 127.0.0.1" in result.stdout
+    assert "--ca-bundle" in result.stdout and "SSL_CERT_FILE" in result.stdout
+    assert "start Meilisearch" not in result.stdout
 
 
 def test_max_time_ends_a_silent_answer_over_tls_too(

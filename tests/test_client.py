@@ -145,6 +145,17 @@ def test_a_rejected_key_and_an_expired_tenant_token_are_auth_errors() -> None:
         collect(make_client(handler, conn=connection(api_key=token)))
 
 
+@pytest.mark.parametrize("source", ["MEILICHAT_API_KEY", "--api-key"])
+def test_a_rejected_key_given_for_the_run_is_not_sent_to_key_show(source: str) -> None:
+    # `key show` shows the profile's stored key, not the one that was refused.
+    handler = lambda r: meili_error(403, "invalid_api_key", "The provided API key is invalid.")  # noqa: E731
+    conn = connection().replace(api_key_source=source)
+    with pytest.raises(AuthError) as info:
+        collect(make_client(handler, conn=conn))
+    assert info.value.hint is not None
+    assert source in info.value.hint and "key show" not in info.value.hint
+
+
 def test_a_missing_workspace_is_a_not_found_error() -> None:
     client = make_client(lambda r: meili_error(404, "chat_not_found", "Chat `movies` not found"))
     with pytest.raises(NotFoundError) as info:
@@ -178,6 +189,36 @@ def test_a_503_is_retried_twice_then_reported() -> None:
     with pytest.raises(ApiError):
         collect(make_client(handler))
     assert calls == 3
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        httpx.Response(429, headers={"Retry-After": "30"}, text="slow down"),
+        httpx.Response(429, json={"message": "Too many requests.", "code": "rate_limited"}),
+    ],
+    ids=["proxy text", "json"],
+)
+def test_a_429_that_persists_says_it_is_rate_limited_and_was_retried(
+    response: httpx.Response,
+) -> None:
+    # A rate limiter in front of Meilisearch answers 429 in plain text: that is not a wrong
+    # URL, and the user should know meilichat already tried again.
+    calls = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        return response
+
+    with pytest.raises(ApiError) as info:
+        collect(make_client(handler))
+    assert calls == 3
+    error = info.value
+    shown = f"{error.message} {error.hint or ''}"
+    assert "asked 3 times" in shown
+    assert "rate" in shown
+    assert "not Meilisearch's answer" not in shown
 
 
 def test_a_503_then_ok_succeeds() -> None:

@@ -143,6 +143,19 @@ def test_a_syntax_error_names_file_line_and_column(config_file: Path) -> None:
     assert config_file.read_bytes() == before
 
 
+def test_a_syntax_error_at_the_end_of_the_file_still_names_line_and_column(
+    config_file: Path,
+) -> None:
+    # tomllib says "(at end of document)" for an unclosed array or table: no position at all.
+    config_file.write_text("[profiles.a]\nurl = 'x'\nworkspace = ['demo'\n")
+    with pytest.raises(ConfigError) as caught:
+        load(config_file)
+    message = caught.value.message
+    assert message.startswith(f"{config_file} line 4, column 1 (the end of the file): ")
+    assert "Unclosed array" in message
+    assert "at end of document" not in message
+
+
 def test_invalid_utf8_names_the_byte_offset(config_file: Path) -> None:
     config_file.write_bytes(b"[profiles.a]\nurl = 'http://h\xff'\n")
     before = config_file.read_bytes()

@@ -107,6 +107,22 @@ def test_a_loose_mode_works_and_warns_once_with_the_fix(key_file: Path) -> None:
     assert SECRET not in warnings[0]
 
 
+def test_a_misspelt_key_name_in_the_credentials_file_warns_with_a_suggestion(
+    key_file: Path,
+) -> None:
+    # A hand-edited `apikey = "…"` otherwise reads as "No API key for profile 'a'".
+    key_file.parent.mkdir(mode=0o700)
+    key_file.write_text(f'[profiles.a]\napikey = "{SECRET}"\n')
+    key_file.chmod(0o600)
+    warnings: list[str] = []
+    store = CredentialsFile(key_file, warn=warnings.append)
+    assert store.get("a") is None
+    assert warnings == [
+        f"{key_file}: unknown key profiles.a.apikey ignored (did you mean 'api_key'?)"
+    ]
+    assert SECRET not in warnings[0]
+
+
 def test_a_rewrite_tightens_the_mode(key_file: Path) -> None:
     CredentialsFile(key_file, warn=pytest.fail).set("a", SECRET)
     key_file.chmod(0o644)

@@ -96,6 +96,13 @@ def _saved_demo_turns(env: dict[str, str]) -> list[dict[str, object]]:
     return turns
 
 
+def test_an_empty_demo_question_names_the_demo_command(clean_env: dict[str, str]) -> None:
+    result = run_cli(["demo", "  "], clean_env)
+    assert result.returncode == 2
+    assert "Prompt is empty" in result.stderr
+    assert 'meilichat demo "…"' in result.stderr and "meilichat ask" not in result.stderr
+
+
 def test_demo_survives_a_reader_that_leaves(clean_env: dict[str, str]) -> None:
     result = run_meilichat_into(["demo", "--delay", "0", "space movies"], "head -1", clean_env)
     assert result.returncode == 0, result.stderr

@@ -145,6 +145,19 @@ def test_unreachable_server(clean_env: dict[str, str]) -> None:
     _every_failure_has_a_fix(result.stdout)
 
 
+def test_a_failing_server_is_not_told_to_check_its_url(clean_env: dict[str, str]) -> None:
+    # A 5xx (or a 429) on /health is the right server, or its proxy, in trouble.
+    from tests.hostile_server import HostileServer
+
+    with HostileServer("html_500") as server:
+        env = {**clean_env, "MEILICHAT_URL": server.url, "MEILICHAT_WORKSPACE": "x"}
+        result = run_cli(["doctor"], env)
+    assert result.returncode == 5
+    assert _lines(result.stdout)["server"] == "FAIL"
+    assert "is failing" in result.stdout and "try again later" in result.stdout
+    assert "check that the URL points at Meilisearch" not in result.stdout
+
+
 def test_missing_workspace_exits_4(clean_env: dict[str, str], standin: StandInServer) -> None:
     env = {**admin_env(clean_env, standin), "MEILICHAT_WORKSPACE": "nope"}
     result = run_cli(["doctor", "--no-completion"], env)

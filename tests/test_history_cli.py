@@ -397,3 +397,43 @@ def test_loading_the_command_module_loads_no_store_and_no_rich() -> None:
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["ask", "-c", "and the next one?"],
+        ["ask", "--conversation", "3f2a", "and the next one?"],
+        ["explain"],
+        ["source", "1"],
+    ],
+    ids=["ask -c", "ask --conversation", "explain", "source"],
+)
+def test_every_reader_of_a_corrupt_history_file_says_it_was_moved_aside(
+    server_env: dict[str, str], args: list[str]
+) -> None:
+    # The file is moved aside whoever opens it first; a command that then finds nothing to
+    # continue or explain must still say where the user's conversations went.
+    path = db_path(server_env)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"definitely not SQLite " * 100)
+    result = invoke(args, env=server_env)
+    assert result.exit_code == 4, result.stderr
+    assert "moved it to history.sqlite3.corrupt-" in result.stderr
+    assert len(list(path.parent.glob("history.sqlite3.corrupt-*"))) == 1
+
+
+@pytest.mark.parametrize(
+    "args", [["history", "list"], ["history", "show"], ["explain"]], ids=lambda a: " ".join(a)
+)
+def test_history_readers_name_a_file_that_stands_where_the_data_directory_should_be(
+    clean_env: dict[str, str], tmp_path: Path, args: list[str]
+) -> None:
+    # "No saved conversations" would hide that every answer is going unsaved.
+    in_the_way = tmp_path / "not-a-dir"
+    in_the_way.write_text("x")
+    env = {**clean_env, "MEILICHAT_DATA_DIR": str(in_the_way)}
+    result = invoke(args, env=env)
+    assert result.exit_code == 2, result.stderr
+    assert f"{in_the_way} is a file, not a directory" in result.stderr
+    assert "No saved conversations" not in result.stdout + result.stderr

@@ -40,6 +40,20 @@ def test_export_to_an_existing_file_needs_force(clean_env: dict[str, str], tmp_p
     assert target.read_text().startswith("# Which films are set in space?")
 
 
+def test_export_onto_a_directory_says_so_without_suggesting_force(
+    clean_env: dict[str, str], tmp_path: Path
+) -> None:
+    # --force cannot overwrite a directory: suggesting it only leads to a second error.
+    conversation = seed(clean_env, "Which films are set in space?", "Alien.")
+    for extra in ([], ["--force"]):
+        refused = invoke(
+            ["history", "export", conversation[:8], "-o", str(tmp_path), *extra], env=clean_env
+        )
+        assert refused.exit_code == 2
+        assert f"cannot write {tmp_path}: Is a directory" in refused.stderr
+        assert "--force" not in refused.stderr
+
+
 def test_show_goes_through_the_pager_on_a_terminal_only(clean_env: dict[str, str]) -> None:
     conversation = seed(clean_env, "Which films are set in space?", "Alien.")
     env = {**clean_env, "PAGER": "sed s/^/PAGED:/"}

@@ -462,6 +462,21 @@ def test_answer_text_helper_sees_the_stream(server: StandInServer) -> None:
     assert "Here " in answer_text(c.call("POST", PATH, ask_body()).events())
 
 
+def test_a_flood_is_not_paced_by_the_servers_token_delay(monkeypatch: pytest.MonkeyPatch) -> None:
+    # `demo --serve` streams with a token delay (0.015 s); a flood paced by it would take
+    # minutes instead of arriving as fast as the socket allows. Pauses are recorded, not slept.
+    from meilichat_cli.standin import completions
+
+    pauses: list[float] = []
+    monkeypatch.setattr(
+        completions.CompletionStream, "pause", lambda self, seconds: pauses.append(seconds)
+    )
+    with StandInServer(master_key=MASTER, token_delay=0.5) as paced:
+        deltas = content_deltas(payloads(run(paced, "flood?events=200").body))
+    assert len(deltas) == 200
+    assert sum(1 for seconds in pauses if seconds > 0) < 10, pauses
+
+
 def test_the_default_body_limit_is_100_mb_in_decimal_units() -> None:
     # `--http-payload-size-limit` defaults to "100 MB", which byte_unit reads as 10^8 bytes
     # (crates/meilisearch/src/option.rs). The body is refused from its Content-Length alone.

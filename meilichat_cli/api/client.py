@@ -47,6 +47,7 @@ from meilichat_cli.api.proxy import proxy_route
 from meilichat_cli.errors import (
     ApiError,
     AuthError,
+    CertificateError,
     MeilichatError,
     NetworkError,
     NotFoundError,
@@ -369,7 +370,7 @@ class MeiliClient:
             )
         if _tls_refused(error):
             host = httpx.URL(url).host
-            return NetworkError(
+            return CertificateError(
                 f"TLS certificate verification failed for {host}: {reason}",
                 hint="trust your CA with --ca-bundle FILE or SSL_CERT_FILE",
             )
@@ -410,14 +411,25 @@ class MeiliClient:
                     http_status=status,
                 )
             asked = f" (asked {attempts} times)" if attempts > 1 else ""
+            if status >= 500:
+                hint = (
+                    f"the server, or a proxy in front of it, is failing{asked}; try again"
+                    " later or read its logs"
+                )
+            elif status == 429:  # a rate limiter in front of Meilisearch
+                hint = (
+                    "the server, or a proxy in front of it, is limiting the rate of"
+                    f" requests{asked}; wait a while and try again"
+                )
+            else:
+                hint = (
+                    "this is not Meilisearch's answer: check the URL with `meilichat"
+                    " profile show`, or run `meilichat doctor`"
+                )
             return ApiError(
                 f"HTTP {status} from server ({what}):"
                 f" {excerpt or sanitize_line(response.reason_phrase)[:80]}",
-                hint=f"the server, or a proxy in front of it, is failing{asked}; try"
-                " again later or read its logs"
-                if status >= 500
-                else "this is not Meilisearch's answer: check the URL with `meilichat profile"
-                " show`, or run `meilichat doctor`",
+                hint=hint,
                 http_status=status,
             )
         message = sanitize_line(str(body.get("message") or f"HTTP {status}"))[:1000]
@@ -439,9 +451,13 @@ class MeiliClient:
                 self.connection, response.request.method, response.request.url.path, extra
             )
         if status == 403:
+            source = self.connection.api_key_source
+            given = source in ("--api-key", "MEILICHAT_API_KEY")  # not the profile's stored key
             return AuthError(
                 "Key rejected (invalid or expired)",
-                hint="check the key with `meilichat key show`, or run `meilichat doctor`",
+                hint=f"check the key given with {source}, or run `meilichat doctor`"
+                if given
+                else "check the key with `meilichat key show`, or run `meilichat doctor`",
                 **extra,
             )
         if status == 404:
@@ -470,7 +486,7 @@ class MeiliClient:
                 " prompt or start a new conversation",
                 **extra,
             )
-        if status >= 500 and attempts > 1:
+        if attempts > 1:  # only 429 and the retryable 5xx are asked again
             message = f"{message} (asked {attempts} times)"
         return ApiError(f"{message} (HTTP {status}, {code or 'no code'})", **extra)
 

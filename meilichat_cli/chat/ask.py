@@ -71,8 +71,9 @@ def read_json_input(ctx: RunContext, input_format: str, words: list[str]) -> Que
     return read_question(ctx.stdin)
 
 
-def read_prompt(ctx: RunContext, words: list[str]) -> str:
-    """stdin (when piped) first, a blank line, then the arguments; refuse empty or huge."""
+def read_prompt(ctx: RunContext, words: list[str], *, command: str = "ask") -> str:
+    """stdin (when piped) first, a blank line, then the arguments; refuse empty or huge.
+    `command` is the one the hint of an empty prompt shows (`ask`, `demo`)."""
     from meilichat_cli.errors import UsageError
 
     parts: list[str] = []
@@ -92,7 +93,7 @@ def read_prompt(ctx: RunContext, words: list[str]) -> str:
     text = "\n\n".join(parts)
     if not text.strip():
         raise UsageError(
-            "Prompt is empty", hint='give a question: meilichat ask "…" (or pipe text in)'
+            "Prompt is empty", hint=f'give a question: meilichat {command} "…" (or pipe text in)'
         )
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > MAX_PROMPT_BYTES:
@@ -124,7 +125,7 @@ def ask_once(
         connection = flags.resolve(ctx)
     except MeilichatError:
         if resume_latest:  # `ask -c` right after `meilichat demo "…"`: say where it goes on
-            refuse_demo_latest(ctx.paths.history_db)
+            refuse_demo_latest(ctx.paths.history_db, ctx.warn)
         raise
     workspace = require_workspace(connection)
     new_messages: list[dict[str, Any]] = []

@@ -100,6 +100,8 @@ class Recorder(Value):
             store = HistoryStore.open(self.db_path)
         except HistoryUnavailable as error:
             raise NotFoundError(f"cannot read saved conversations: {error.message}") from error
+        for warning in store.warnings:  # a corrupt file moved aside: say so before "not found"
+            self.warn(warning)
         try:
             if reference:
                 conversation_id = store.resolve(reference)
@@ -208,9 +210,10 @@ def _demo_latest_error() -> Exception:
     )
 
 
-def refuse_demo_latest(db_path: Path) -> None:
+def refuse_demo_latest(db_path: Path, warn: Callable[[str], None]) -> None:
     """Raise the demo error when the latest saved conversation is a demo one (for `ask -c`
-    when no server is configured at all); otherwise do nothing."""
+    when no server is configured at all); otherwise do nothing. What opening the store has
+    to say (a corrupt file moved aside) goes to `warn`."""
     from meilichat_cli.history.store import HistoryStore, HistoryUnavailable
 
     if not db_path.exists():
@@ -219,6 +222,8 @@ def refuse_demo_latest(db_path: Path) -> None:
         store = HistoryStore.open(db_path)
     except HistoryUnavailable:
         return
+    for warning in store.warnings:
+        warn(warning)
     try:
         latest = store.latest_profile()
     finally:

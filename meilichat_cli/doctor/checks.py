@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from meilichat_cli.api import admin
 from meilichat_cli.errors import (
     AuthError,
+    CertificateError,
     ExitCode,
     MeilichatError,
     NetworkError,
@@ -175,6 +176,8 @@ def _check_server(run: _Run) -> list[Check]:
     url = run.target.connection.url
     try:
         body = admin.health(run.chat)
+    except CertificateError as error:  # the server is there; its certificate is not trusted
+        return [_failure("server", error)]
     except (NetworkError, TimeoutError_) as error:
         return [
             _failure(
@@ -184,6 +187,10 @@ def _check_server(run: _Run) -> list[Check]:
             )
         ]
     except MeilichatError as error:
+        http_status = error.http_status or 0
+        if http_status == 429 or http_status >= 500:  # the right server (or its proxy) in trouble
+            fix = error.hint or "the server is failing; try again later or read its logs"
+            return [_failure("server", error, fix)]
         return [_failure("server", error, "check that the URL points at Meilisearch")]
     run.findings.reachable = True
     status = body.get("status")

@@ -9,7 +9,7 @@ saved conversation. Imports `ui.sources` for document titles, `history` records,
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from meilichat_cli.errors import UsageError
@@ -129,19 +129,23 @@ def document_lines(
 
 
 def load_turn(
-    history_db: Any, prefix: str | None, number: int | None
+    history_db: Any, prefix: str | None, number: int | None, warn: Callable[[str], None]
 ) -> tuple[ConversationRecord, TurnRecord]:
     """The saved conversation `prefix` (default: the latest) and its turn `number` (default:
-    the last). Raises NotFoundError when there is none."""
+    the last). Raises NotFoundError when there is none. What opening the store has to say (a
+    corrupt file moved aside) goes to `warn`, before any "not found"."""
     from meilichat_cli.errors import NotFoundError
+    from meilichat_cli.history.location import history_saved
     from meilichat_cli.history.store import HistoryStore
 
-    if not history_db.exists():
+    if not history_saved(history_db):
         raise NotFoundError(
             "no saved conversation yet",
             hint="ask a question first (answers are saved unless --no-save)",
         )
     with HistoryStore.open(history_db) as store:
+        for warning in store.warnings:
+            warn(warning)
         conversation_id = store.resolve(prefix) if prefix else store.latest_id()
         if conversation_id is None:
             raise NotFoundError(

@@ -37,6 +37,7 @@ from meilichat_cli.local.config import Config, Profile
 from meilichat_cli.local.connection import validate_api_key
 from meilichat_cli.local.files import PRIVATE_FILE_MODE, atomic_write, file_lock
 from meilichat_cli.local.toml_file import load_toml_file, read_toml_text, update_toml
+from meilichat_cli.text.sanitize import sanitize_line
 
 Warn = Callable[[str], None]
 T = TypeVar("T")
@@ -83,7 +84,27 @@ class CredentialsFile:
         self.warn = warn
 
     def get(self, profile: str) -> str | None:
-        return self._keys(self._load()).get(profile)
+        data = self._load()
+        keys = self._keys(data)
+        self._warn_unknown(data, profile)
+        return keys.get(profile)
+
+    def _warn_unknown(self, data: dict[str, Any], profile: str) -> None:
+        """Name a misspelt key of this profile's table (`apikey = …`), which would otherwise
+        read as no key at all. Only names are shown, never a value."""
+        table = data.get("profiles", {}).get(profile, {})
+        for name in table:
+            if name == "api_key":
+                continue
+            import difflib  # only for a file with a key meilichat does not know
+
+            close = difflib.get_close_matches(name, ["api_key"], n=1)
+            suggestion = f" (did you mean {close[0]!r}?)" if close else ""
+            shown = name if name.replace("_", "").replace("-", "").isalnum() else repr(name)
+            self.warn(
+                f"{self.path}: unknown key profiles.{profile}.{sanitize_line(shown)} ignored"
+                f"{suggestion}"
+            )
 
     def set(self, profile: str, key: str) -> None:
         with file_lock(self.path):

@@ -152,9 +152,12 @@ def _create_dir(directory: Path) -> None:
 def open_private_text(path: Path, *, overwrite: bool) -> IO[str]:
     """A UTF-8 text file for writing that nobody else can read if it is new (0600 in one
     step); an existing one is truncated and keeps its mode, or, without `overwrite`,
-    FileExistsError. For exports the user names: conversations are private by default.
+    FileExistsError; a directory is IsADirectoryError either way. For exports the user
+    names: conversations are private by default.
     Not `atomic_write`, which polices its directory as meilichat's own (owner, 0700): an
     export goes wherever the user says, /tmp included."""
+    if os.path.isdir(path):  # before FileExistsError: no overwrite can help there
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
     flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if overwrite else os.O_EXCL)
     fd = os.open(path, flags, PRIVATE_FILE_MODE)
     return os.fdopen(fd, "w", encoding="utf-8")

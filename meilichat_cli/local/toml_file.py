@@ -38,6 +38,7 @@ from meilichat_cli.local.files import read_bytes
 
 # Patterns as text: `re` compiles (and caches) them on first use, which most runs never reach.
 _TOMLLIB_POSITION = r"^(?P<msg>.*?) \(at line (?P<line>\d+), column (?P<col>\d+)\)$"
+_TOMLLIB_AT_END = " (at end of document)"
 _UTF8_BOM = b"\xef\xbb\xbf"
 
 _BARE_KEY = r"[A-Za-z0-9_-]+"
@@ -104,14 +105,22 @@ def load_toml_file(path: Path) -> dict[str, Any]:
             f"{path}: nested too deeply to read", hint=fix_by_hand_hint(path)
         ) from None
     except ValueError as exc:  # tomllib.TOMLDecodeError; its message never quotes the file
-        raise ConfigError(_decode_error_message(path, exc), hint=fix_by_hand_hint(path)) from None
+        raise ConfigError(
+            _decode_error_message(path, exc, text), hint=fix_by_hand_hint(path)
+        ) from None
 
 
-def _decode_error_message(path: Path, exc: ValueError) -> str:
+def _decode_error_message(path: Path, exc: ValueError, text: str) -> str:
     first_line = str(exc).splitlines()[0] if str(exc) else "invalid TOML"
     match = re.match(_TOMLLIB_POSITION, first_line)
     if match:
         return f"{path} line {match['line']}, column {match['col']}: {match['msg']}"
+    if first_line.endswith(_TOMLLIB_AT_END):
+        # An unclosed array, table or string: tomllib gives no position, the end is one.
+        line = text.count("\n") + 1
+        column = len(text) - (text.rfind("\n") + 1) + 1
+        message = first_line[: -len(_TOMLLIB_AT_END)]
+        return f"{path} line {line}, column {column} (the end of the file): {message}"
     return f"{path}: {first_line}"
 
 

@@ -499,6 +499,8 @@ class CompletionStream:
         if scenario and self.name == "paced":
             rate = scenario.number("rate", 100)
             return 1 / rate if rate > 0 else 0
+        if self.name == "flood":  # as fast as the socket allows, whatever the token delay
+            return 0
         return self.settings.token_delay
 
     def content_frame(self, round_: Round, text: str) -> bytes:

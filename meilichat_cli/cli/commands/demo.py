@@ -187,7 +187,7 @@ def demo(
                 save=not turn.no_save,
             )
             return
-        text = read_prompt(ctx, question or [])
+        text = read_prompt(ctx, question or [], command="demo")
         output = choose_output(
             ctx,
             json_mode=turn.json_mode,

@@ -66,7 +66,7 @@ def explain(
     from meilichat_cli.text.sanitize import cut, sanitize_line
 
     ctx = run_context(typer_ctx)
-    record, chosen = load_turn(ctx.paths.history_db, conversation, turn)
+    record, chosen = load_turn(ctx.paths.history_db, conversation, turn, ctx.warn)
     with server.connect(ctx, record) as (flags, connection, on_demo):
         if on_demo:
             ctx.note(DEMO_NOTE)

@@ -394,10 +394,11 @@ def parse_duration(text: str) -> float:
 
 def _open(ctx: RunContext) -> HistoryStore | None:
     """The store, or None when no history was ever saved (nothing is created to look)."""
+    from meilichat_cli.history.location import history_saved
     from meilichat_cli.history.store import HistoryStore
 
     path = ctx.paths.history_db
-    if not path.exists():
+    if not history_saved(path):
         return None
     store = HistoryStore.open(path)
     for warning in store.warnings:

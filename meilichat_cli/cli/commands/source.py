@@ -67,7 +67,7 @@ def source(
     from meilichat_cli.ui.pager import page
 
     ctx = run_context(typer_ctx)
-    record, chosen = load_turn(ctx.paths.history_db, conversation, turn)
+    record, chosen = load_turn(ctx.paths.history_db, conversation, turn, ctx.warn)
     search, received = source_at(chosen.searches, number)
     with server.connect(ctx, record) as (flags, connection, on_demo):
         if on_demo:
