@@ -500,3 +500,19 @@ def test_the_default_body_limit_is_100_mb_in_decimal_units() -> None:
             b"JSON payload (100000001 bytes) is larger than allowed (limit: 100000000 bytes)."
             in (answer)
         )
+
+
+@pytest.mark.parametrize(("version", "body_first"), [("1.17", True), ("1.50", False)])
+def test_a_too_large_body_and_a_bad_key(version: str, body_first: bool) -> None:
+    # The size is the JSON extractor's check: reported after authentication wherever
+    # Meilisearch's `SeqHandler` orders the extractors (settings, keys, and completions from
+    # 1.38), and before a key that needs looking up on the completions of 1.15.1-1.37.
+    scenario = "payload-limit?bytes=100"
+    with StandInServer(master_key=MASTER, scenario=scenario, version=version) as srv:
+        big = json.dumps(ask_body("x" * 500)).encode()
+        reply = Client(srv.url, "wrong").call("POST", PATH, raw=big)
+        assert reply.status == (500 if body_first else 403), reply.raw
+        reply = Client(srv.url, "wrong").call("PATCH", "/chats/demo/settings", raw=big)
+        assert reply.status == 403, reply.raw
+        reply = Client(srv.url, MASTER).call("PATCH", "/chats/demo/settings", raw=big)
+        assert reply.status == 500 and reply.json["code"] == "internal"

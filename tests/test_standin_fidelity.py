@@ -517,3 +517,19 @@ def test_query_parameters_get_suggestions_too(master: Client) -> None:
     assert reply.json["message"] == (
         "Unknown parameter `ofset`: did you mean `offset`? expected one of `offset`, `limit`"
     )
+
+
+@pytest.mark.parametrize(
+    ("uid", "message"),
+    [
+        # crates/meilisearch/tests/auth/errors.rs and api_keys.rs
+        ("doggo", "Invalid value at `.uid`: invalid character: found `o` at 1"),
+        ("aaaaabbbbbccc", "Invalid value at `.uid`: invalid length: found 13"),
+    ],
+)
+def test_a_key_uid_that_is_no_uuid_is_worded_as_meilisearch_does(
+    master: Client, uid: str, message: str
+) -> None:
+    body = {"uid": uid, "actions": ["search"], "indexes": ["*"], "expiresAt": None}
+    reply = master.call("POST", "/keys", body)
+    error(reply, 400, "invalid_api_key_uid", message)

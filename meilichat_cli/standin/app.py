@@ -163,16 +163,15 @@ class _Handler(BaseHTTPRequestHandler):
             self.coding = compress.negotiate(headers.get("accept-encoding"))
         except compress.NotAcceptable:
             self.coding = None
+        body_error: MeiliError | None = None
         try:
             raw = self.read_body(standin.payload_limit)
         except MeiliError as error:
-            # Too large: recorded without its body, answered, and the connection closed.
-            standin.record(
-                RecordedRequest(self.command, path, dict(parse_qsl(query)), headers, None, b"")
-            )
+            # Too large: recorded without its body, the connection closed after the answer.
+            # The error is the JSON extractor's: the route reports it where Meilisearch's
+            # handler would (after authentication, on most routes).
+            raw, body_error = b"", error
             self.close_connection = True
-            self.respond(Response.error(error))
-            return
         standin.record(
             RecordedRequest(
                 method=self.command,
@@ -196,6 +195,7 @@ class _Handler(BaseHTTPRequestHandler):
             headers=headers,
             raw=raw,
             client_host=self.client_address[0],
+            body_error=body_error,
         )
         try:
             result = standin.dispatch(request)
@@ -283,6 +283,8 @@ def _extractors_fail_fast(request: Request) -> None:
     from 1.38, report authentication first (`SeqHandler`)."""
     bearer_token(request.header("authorization"))
     request.check_content_type()
+    if request.body_error is not None:
+        raise request.body_error
 
 
 def _parsed(raw: bytes) -> Any:

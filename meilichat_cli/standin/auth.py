@@ -393,7 +393,7 @@ def _claims_problem(claims: dict[str, Any], raw: bytes) -> str | None:
             at += 1
         if raw[at : at + 1] == b"}":
             at += 1
-        return _position(raw, at)
+        return spans.at(at)
 
     for name, value in claims.items():
         if name == "searchRules" and _search_rules(value) is None:
@@ -410,12 +410,6 @@ def _claims_problem(claims: dict[str, Any], raw: bytes) -> str | None:
         if name not in claims:
             return f"missing field `{name}` {spans.where(())}"
     return None
-
-
-def _position(raw: bytes, at: int) -> str:
-    line = raw.count(b"\n", 0, at) + 1
-    column = at - (raw.rfind(b"\n", 0, at) + 1)
-    return f"at line {line} column {column}"
 
 
 def _search_rules(raw: Any) -> dict[str, str | None] | None:

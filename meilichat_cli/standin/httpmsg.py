@@ -26,6 +26,9 @@ class Request:
     headers: dict[str, str]  # lower-case names
     raw: bytes
     client_host: str = "127.0.0.1"
+    # Set when the body went over the size limit and was not read: the JSON extractor's
+    # error, raised once the Content-Type is checked.
+    body_error: MeiliError | None = None
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
@@ -49,6 +52,8 @@ class Request:
 
     def json_body(self) -> Any:
         self.check_content_type()
+        if self.body_error is not None:
+            raise self.body_error
         if not self.raw:
             raise MeiliError(400, "missing_payload", "A json payload is missing.")
         try:

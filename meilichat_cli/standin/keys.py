@@ -152,8 +152,21 @@ def _check_uid(uid: Any) -> str:
         return str(uuid.UUID(uid))
     except ValueError as exc:
         raise MeiliError(
-            400, "invalid_api_key_uid", f"Invalid value at `.uid`: invalid uuid `{uid}`"
+            400, "invalid_api_key_uid", f"Invalid value at `.uid`: {_uuid_problem(uid)}"
         ) from exc
+
+
+def _uuid_problem(text: str) -> str:
+    """How the uuid crate of Meilisearch's lock file words a string it cannot parse, as
+    Meilisearch's tests pin it (crates/meilisearch/tests/auth/: `doggo` is "invalid
+    character: found `o` at 1", `aaaaabbbbbccc` "invalid length: found 13"). Other shapes
+    (wrong hyphen groups) get a generic wording."""
+    for index, char in enumerate(text):
+        if char != "-" and char not in "0123456789abcdefABCDEF":
+            return f"invalid character: found `{char}` at {index}"
+    if "-" not in text:
+        return f"invalid length: found {len(text)}"
+    return f"invalid uuid `{text}`"
 
 
 def _check_actions(actions: Any, known: tuple[str, ...]) -> None:
