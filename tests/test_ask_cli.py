@@ -434,8 +434,12 @@ def test_ctrl_c_under_json_says_so_in_the_result_and_on_stderr(
 
 
 def test_a_broken_pipe_exits_quietly(server_env: dict[str, str]) -> None:
+    # About 135 KB of answer: more than a pipe buffer (64 KiB), so meilichat must meet the
+    # closed pipe however late `head` runs. 3,000 tokens (13 KB) fit in the buffer, and on a
+    # busy machine the whole answer was sometimes written, and saved complete, before `head`
+    # had read its 10 bytes.
     result = run_meilichat_into(
-        ["ask", "-m", "scenario:long?tokens=3000", "x"], "head -c 10", server_env
+        ["ask", "-m", "scenario:long?tokens=30000", "x"], "head -c 10", server_env
     )
     assert "Traceback" not in result.stderr
     assert result.stderr == ""
