@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.conftest import run_meilichat_into
-from tests.inprocess import run_cli
+from tests.conftest import MASTER_KEY, run_meilichat_into
+from tests.inprocess import invoke, run_cli
 
 if TYPE_CHECKING:
     from meilichat_cli.standin import StandInServer
@@ -434,8 +434,12 @@ def test_ctrl_c_under_json_says_so_in_the_result_and_on_stderr(
 
 
 def test_a_broken_pipe_exits_quietly(server_env: dict[str, str]) -> None:
+    # About 135 KB of answer: more than a pipe buffer (64 KiB), so meilichat must meet the
+    # closed pipe however late `head` runs. 3,000 tokens (13 KB) fit in the buffer, and on a
+    # busy machine the whole answer was sometimes written, and saved complete, before `head`
+    # had read its 10 bytes.
     result = run_meilichat_into(
-        ["ask", "-m", "scenario:long?tokens=3000", "x"], "head -c 10", server_env
+        ["ask", "-m", "scenario:long?tokens=30000", "x"], "head -c 10", server_env
     )
     assert "Traceback" not in result.stderr
     assert result.stderr == ""
@@ -496,3 +500,22 @@ def test_chat_refuses_two_conversations_to_continue(server_env: dict[str, str]) 
     result = run_cli(["chat", "-c", "--conversation", "abc"], server_env)
     assert result.returncode == 2
     assert "-c/--continue and --conversation cannot be used together" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "hint"),
+    [
+        (["ask", "hello"], "pass -w WORKSPACE"),
+        (["ask", "--json", "hello"], "pass -w WORKSPACE"),
+        (["scope", "check", "--as", "alice"], "pass -w WORKSPACE"),
+        (["workspace", "show"], "pass the workspace name"),
+    ],
+)
+def test_a_command_without_a_workspace_says_so_before_sending(
+    server_env: dict[str, str], standin: StandInServer, args: list[str], hint: str
+) -> None:
+    env = {k: v for k, v in server_env.items() if k != "MEILICHAT_WORKSPACE"}
+    result = invoke(args, env={**env, "MEILI_MASTER_KEY": MASTER_KEY})
+    assert result.exit_code == 2, result.stderr
+    assert "No workspace given" in result.stderr and hint in result.stderr
+    assert standin.completion_bodies() == []

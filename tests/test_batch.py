@@ -627,3 +627,38 @@ def test_batch_reports_the_worst_failure_class_when_failures_differ(
     outcome = invoke(["batch", str(questions)], env=server_env)
     assert outcome.exit_code == 4, "a missing workspace (4) outranks a failed answer (5)"
     assert "2 of 3 questions failed" in outcome.stderr
+
+
+class _GoneReader:
+    """A stdout whose reader has left: every write fails as a closed pipe does."""
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def flush(self) -> None:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_batch_ends_quietly_when_the_reader_of_its_results_leaves(
+    server_env: dict[str, str], tmp_path: Path
+) -> None:
+    # In a process of its own meilichat leaves with exit 0 (`batch … | head -1`); run in
+    # another program's process it returns the same way, without a summary.
+    import io
+
+    from meilichat_cli.cli.app import execute
+    from meilichat_cli.local.context import RunContext
+
+    questions = write_questions(tmp_path / "q.jsonl", [{"prompt": "Dune"}, {"prompt": "Alien"}])
+    stderr = io.StringIO()
+    context = RunContext(
+        stdin=io.StringIO(),
+        stdout=_GoneReader(),  # type: ignore[arg-type]
+        stderr=stderr,
+        environ=dict(server_env),
+        stdin_isatty=False,
+        stdout_isatty=False,
+        stderr_isatty=False,
+    )
+    assert execute(["batch", str(questions)], context) == 0, stderr.getvalue()
+    assert "Traceback" not in stderr.getvalue() and "questions asked" not in stderr.getvalue()

@@ -264,3 +264,14 @@ def test_chatting_as_a_persona_sends_a_short_lived_token_signed_with_the_profile
 def test_signed_claims_are_compact_json() -> None:
     token = sign({"a": "é"}, "k")
     assert json.loads(b64url_decode(token.split(".")[1])) == {"a": "é"}
+
+
+def test_a_token_expires_when_meilisearch_says_so_after_its_last_second() -> None:
+    # Meilisearch refuses a token once the whole seconds of its clock pass `exp`
+    # (`now > exp`): during the second `exp` names it still answers.
+    token = decode(sign({"searchRules": ["*"], "apiKeyUid": "u", "exp": 1000}, "k" * 32))
+    assert not token.expired(now=999.0)
+    assert not token.expired(now=1000.9)
+    assert token.expired(now=1001.0)
+    assert describe_remaining(1000, now=1000.5).startswith("expires")
+    assert describe_remaining(1000, now=1001.0).startswith("EXPIRED")

@@ -59,7 +59,7 @@ from meilichat_cli.errors import (
 from meilichat_cli.local.connection import Connection
 from meilichat_cli.protocol.events import Event, TextDelta
 from meilichat_cli.protocol.sse import SSEDecoder
-from meilichat_cli.tenancy.token import expiry_of, iso_time, looks_like_token
+from meilichat_cli.tenancy.token import expiry_of, iso_time, looks_like_token, past
 from meilichat_cli.text.sanitize import sanitize_line, strip_tags_excerpt
 
 CONNECT_TIMEOUT = 10.0
@@ -876,7 +876,7 @@ def _token_refused(
     refused for its parent key (wrong apiKeyUid, or a parent without the actions)."""
     who = f" of persona {connection.persona}" if connection.persona else ""
     exp = expiry_of(connection.api_key)
-    if exp is not None and exp <= time.time():
+    if exp is not None and past(exp):
         return AuthError(
             f"Tenant token{who} expired at {iso_time(exp)}",
             hint="sign a new one (`meilichat token create --expires 1h`); with --as, set the"

@@ -133,38 +133,45 @@ def run_job(ctx: RunContext, flags: ConnectionFlags, options: BatchOptions) -> N
         item.question.workspace in (None, connection.workspace) for item in items
     )
     counter_scope = connection.workspace if one_workspace else None
-    counters_before = chat_token_counters(clients.get(), counter_scope)
     budget = TokenBudget(options.max_tokens, stop)
     tallies = RunTallies(("a", "b") if options.compare else tuple(personas))
-
-    with OutputFile(ctx, options.output, resume_path) as sink, StopOnCtrlC(stop):
-        progress = make_progress(
-            ctx,
-            len(items),
-            results_on_terminal=sink is ctx.stdout and ctx.stdout_isatty,
-            description=f"batch {source}",
-        )
-        results = _ResultLines(sink, tallies, progress)
-        try:
-            # `batch … | head -1`: exit 0 quietly (after the bar has put the cursor back).
-            with reader_may_leave(ctx), progress:
-                interrupted = run_batch(
-                    items,
-                    budget.guard(answerer.answer),
-                    concurrency=options.concurrency,
-                    ordered=options.ordered,
-                    emit=results.emit,
-                    stop=stop,
-                )
-        finally:
-            counters_after = (
-                None
-                if counters_before is None
-                else chat_token_counters(clients.get(), counter_scope)
+    reader_left = True  # until run_batch returns: reader_may_leave ends a run quietly
+    try:
+        # Opened here (reading the server's counters), so closed whatever happens next,
+        # an output file that cannot be opened included.
+        counters_before = chat_token_counters(clients.get(), counter_scope)
+        with OutputFile(ctx, options.output, resume_path) as sink, StopOnCtrlC(stop):
+            progress = make_progress(
+                ctx,
+                len(items),
+                results_on_terminal=sink is ctx.stdout and ctx.stdout_isatty,
+                description=f"batch {source}",
             )
-            clients.close_all()
-            for persona_clients_of in persona_clients.values():
-                persona_clients_of.close_all()
+            results = _ResultLines(sink, tallies, progress)
+            try:
+                # `batch … | head -1`: exit 0 quietly (after the bar has put the cursor back).
+                with reader_may_leave(ctx), progress:
+                    interrupted = run_batch(
+                        items,
+                        budget.guard(answerer.answer),
+                        concurrency=options.concurrency,
+                        ordered=options.ordered,
+                        emit=results.emit,
+                        stop=stop,
+                    )
+                    reader_left = False
+            finally:
+                counters_after = (
+                    None
+                    if counters_before is None
+                    else chat_token_counters(clients.get(), counter_scope)
+                )
+    finally:
+        clients.close_all()
+        for persona_clients_of in persona_clients.values():
+            persona_clients_of.close_all()
+    if reader_left:
+        return  # nobody reads the results any more: no summary, exit 0 (as `ask | head`)
 
     _print_summary(
         ctx,

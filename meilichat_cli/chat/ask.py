@@ -118,8 +118,8 @@ def ask_once(
 ) -> None:
     from meilichat_cli.chat.recorder import Recorder, history_enabled, refuse_demo_latest
     from meilichat_cli.chat.turn import run_turn
-    from meilichat_cli.errors import Interrupted, MeilichatError, NotFoundError, UsageError
-    from meilichat_cli.local.connection import validate_workspace
+    from meilichat_cli.errors import Interrupted, MeilichatError, NotFoundError
+    from meilichat_cli.local.connection import require_workspace
 
     try:
         connection = flags.resolve(ctx)
@@ -127,12 +127,7 @@ def ask_once(
         if resume_latest:  # `ask -c` right after `meilichat demo "…"`: say where it goes on
             refuse_demo_latest(ctx.paths.history_db, ctx.warn)
         raise
-    if not connection.workspace:
-        raise UsageError(
-            "No workspace given",
-            hint="pass -w WORKSPACE, set MEILICHAT_WORKSPACE or `meilichat profile set NAME -w WS`",
-        )
-    workspace = validate_workspace(connection.workspace)
+    workspace = require_workspace(connection)
     new_messages: list[dict[str, Any]] = []
     if question is not None:
         new_messages = question.new_messages(system)

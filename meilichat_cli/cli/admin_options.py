@@ -15,7 +15,7 @@ Only typer is imported at module level.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
@@ -228,23 +228,20 @@ def option_name(raw: str) -> str:
 
 
 def apply_unset(
-    changes: dict[str, Any],
-    names: Sequence[str],
-    unsettable: Mapping[str, tuple[str, ...]],
-    *,
-    setting: Callable[[str], str | None] = option_name,
+    changes: dict[str, Any], names: Sequence[str], unsettable: Mapping[str, tuple[str, ...]]
 ) -> None:
     """Set to null, in the body about to be sent, each setting `--unset NAME` names.
 
     `unsettable` maps each NAME to the field it resets: a top-level field, or one field
-    inside an object (`("prompts", "system")`); `setting` reads NAME as the user spelled it.
+    inside an object (`("prompts", "system")`). NAME may be spelled as the option
+    (`max-bytes`, `--Max_Bytes`) or as the API names the field (see `unset_setting`).
     Unsetting a field the same command also sets is a usage error, as is an unknown NAME; a
     field inside an object that is already reset as a whole is left to that."""
     from meilichat_cli.errors import UsageError
 
     for raw in names:
-        key = setting(raw)
-        if key is None or key not in unsettable:
+        key = unset_setting(raw, unsettable)
+        if key is None:
             raise UsageError(
                 f"--unset: unknown setting {raw!r}", hint=f"one of: {', '.join(unsettable)}"
             )
@@ -260,6 +257,29 @@ def apply_unset(
         if inner.get(path[1]) is not None:
             raise UsageError(f"--unset {key} conflicts with the value given for it")
         inner[path[1]] = None
+
+
+def unset_setting(raw: str, unsettable: Mapping[str, tuple[str, ...]]) -> str | None:
+    """The NAME of `unsettable` that `--unset raw` means, or None.
+
+    Spelled as the option (`max-bytes`, `--Max_Bytes`), or as the API names the field, in any
+    case: its path (`documentTemplateMaxBytes`, `searchParameters.limit`, `prompts.system`)
+    or the path's last part when no other setting ends the same way (`matchingStrategy`,
+    `system`)."""
+    by_path: dict[str, str] = {}
+    last_parts: dict[str, list[str]] = {}
+    for name, path in unsettable.items():
+        by_path[".".join(path).casefold()] = name
+        last_parts.setdefault(path[-1].casefold(), []).append(name)
+    by_path.update(
+        (part, names[0])
+        for part, names in last_parts.items()
+        if len(names) == 1 and part not in by_path
+    )
+    wanted = option_name(raw)
+    if wanted in unsettable:
+        return wanted
+    return by_path.get(raw.strip().lstrip("-").casefold())
 
 
 @option_group

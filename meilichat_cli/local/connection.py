@@ -396,6 +396,19 @@ def _redacted(url: str) -> str:
     return repr(shown[:200])
 
 
+NO_WORKSPACE_HINT = (
+    "pass -w WORKSPACE, set MEILICHAT_WORKSPACE or `meilichat profile set NAME -w WS`"
+)
+
+
+def require_workspace(connection: Connection, *, hint: str = NO_WORKSPACE_HINT) -> str:
+    """The workspace `connection` names (checked when it was resolved); a usage error when it
+    names none."""
+    if not connection.workspace:
+        raise UsageError("No workspace given", hint=hint)
+    return connection.workspace
+
+
 def validate_workspace(name: str) -> str:
     """Workspace names go into URL paths: ASCII letters, digits, '-' and '_' only."""
     if not _WORKSPACE.fullmatch(name):

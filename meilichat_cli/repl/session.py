@@ -48,22 +48,17 @@ def start_repl(
     terminal to read questions from or the connection settings are incomplete, and
     NotFoundError (exit 4) when the conversation to continue does not exist."""
     from meilichat_cli.errors import UsageError
-    from meilichat_cli.local.connection import validate_workspace
+    from meilichat_cli.local.connection import require_workspace
     from meilichat_cli.repl.state import ChatState
 
     # The profile's own connection; `--as` and `/as` sign a token from it for each persona.
     connection = flags.replace(as_persona=None).resolve(ctx)
-    if not connection.workspace:
-        raise UsageError(
-            "No workspace given",
-            hint="pass -w WORKSPACE, set MEILICHAT_WORKSPACE or `meilichat profile set NAME -w WS`",
-        )
-    workspace = validate_workspace(connection.workspace)
+    workspace = require_workspace(connection)
 
     def check_persona(name: str) -> str:
-        from meilichat_cli.tenancy.personas import connection_as, load_persona
+        from meilichat_cli.tenancy.personas import persona_connection
 
-        connection_as(connection, load_persona(ctx.environ, connection, name, warn=ctx.warn))
+        persona_connection(ctx.environ, connection, name, warn=ctx.warn)
         return name
 
     if flags.as_persona:
@@ -323,11 +318,10 @@ class _SessionClient:
     def _connection_for(self, persona: str | None) -> Connection:
         if persona is None:
             return self.connection
-        from meilichat_cli.tenancy.personas import connection_as, load_persona
+        from meilichat_cli.tenancy.personas import persona_connection
         from meilichat_cli.tenancy.token import expiry_of
 
-        chosen = load_persona(self.ctx.environ, self.connection, persona, warn=self.ctx.warn)
-        signed = connection_as(self.connection, chosen)
+        signed = persona_connection(self.ctx.environ, self.connection, persona, warn=self.ctx.warn)
         self._token_expires = expiry_of(signed.api_key)
         return signed
 

@@ -18,6 +18,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import math
 import re
 import time
 from collections.abc import Callable
@@ -105,8 +106,10 @@ class DecodedToken(FrozenValue):
         return None
 
     def expired(self, now: float | None = None) -> bool:
+        """As Meilisearch decides it: once the current whole second is past `exp` (a token
+        is still good during the second `exp` names)."""
         exp = self.expires
-        return exp is not None and exp <= (time.time() if now is None else now)
+        return exp is not None and past(exp, now)
 
     def signature_matches(self, key: str | bytes) -> bool:
         digest = ALGORITHMS.get(self.algorithm)
@@ -197,12 +200,18 @@ def parse_expires(text: str, *, now: float | None = None) -> int:
     return stamp
 
 
+def past(exp: float, now: float | None = None) -> bool:
+    """Whether a token expiring at `exp` has expired: Meilisearch compares the whole seconds
+    of its clock (`now > exp`)."""
+    return math.floor(time.time() if now is None else now) > exp
+
+
 def describe_remaining(exp: float, now: float | None = None) -> str:
     """`expires 2025-… (in 59 min)` or `EXPIRED 2025-… (3 h ago)`."""
     current = time.time() if now is None else now
     delta = exp - current
     span = _span(abs(delta))
-    if delta <= 0:
+    if past(exp, current):
         return f"EXPIRED at {iso_time(exp)} ({span} ago)"
     return f"expires {iso_time(exp)} (in {span})"
 

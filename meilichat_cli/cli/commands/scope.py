@@ -98,6 +98,7 @@ def check(
     from meilichat_cli.cli.admin_options import explicit_admin_key, with_admin_key
     from meilichat_cli.cli.options import ConnectionFlags
     from meilichat_cli.errors import LeakFound, UsageError
+    from meilichat_cli.local.connection import require_workspace
     from meilichat_cli.scoping.check import PROBES, Subject, Verifier, read_questions, run_check
     from meilichat_cli.tenancy.personas import connection_as, load_persona
 
@@ -111,8 +112,7 @@ def check(
         profile=profile, url=url, workspace=workspace, model=model, timeout=timeout
     )
     connection = flags.resolve(ctx)
-    if not connection.workspace:
-        raise UsageError("No workspace given", hint="pass -w WORKSPACE or set MEILICHAT_WORKSPACE")
+    workspace = require_workspace(connection)
     given = _read_tokens(Path(tokens)) if tokens else {}
     unknown = sorted(set(given) - set(names))
     if unknown:
@@ -144,7 +144,7 @@ def check(
         report = run_check(
             subjects,
             asked,
-            workspace=connection.workspace,
+            workspace=workspace,
             open_client=lambda c: flags.open_client(ctx, c),
             verifier=Verifier(verifier_client),
             progress=progress,

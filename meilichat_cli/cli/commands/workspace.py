@@ -86,16 +86,14 @@ SSL_CERT_FILE, HTTPS_PROXY/NO_PROXY.
 
 
 def _workspace_name(name: str | None, connection: Connection) -> str:
-    from meilichat_cli.errors import UsageError
-    from meilichat_cli.local.connection import validate_workspace
+    from meilichat_cli.local.connection import require_workspace, validate_workspace
 
-    chosen = name or connection.workspace
-    if not chosen:
-        raise UsageError(
-            "No workspace given",
-            hint="pass the workspace name, or set MEILICHAT_WORKSPACE or the profile's workspace",
-        )
-    return validate_workspace(chosen)
+    if name:
+        return validate_workspace(name)
+    return require_workspace(
+        connection,
+        hint="pass the workspace name, or set MEILICHAT_WORKSPACE or the profile's workspace",
+    )
 
 
 @app.command(
@@ -426,7 +424,7 @@ class WorkspaceChange:
         given_prompts = {k: v for k, v in prompts.items() if v is not None}
         if given_prompts:
             changes["prompts"] = given_prompts
-        apply_unset(changes, self.unset or [], UNSETTABLE, setting=_unset_key)
+        apply_unset(changes, self.unset or [], UNSETTABLE)
         if not changes:
             raise UsageError(
                 "Nothing to change",
@@ -497,22 +495,6 @@ def _provider_key(ctx: RunContext, value: str | None, from_stdin: bool, prompt: 
     if value is not None:
         admin.refuse_masked_key(value)
     return value
-
-
-def _unset_key(raw: str) -> str | None:
-    """The `--unset` NAME, also as the API spells it (`baseUrl`, `apiKey`, `prompts.system`)."""
-    import re
-
-    from meilichat_cli.cli.admin_options import option_name
-
-    wanted = option_name(raw)
-    if wanted in UNSETTABLE:
-        return wanted
-    # camelCase names as the API spells them (baseUrl, apiKey, prompts.system…)
-    kebab = re.sub(r"(?<!^)(?=[A-Z])", "-", raw.strip().split(".")[-1]).lower()
-    aliases = {"api-key": "provider-key", "system": "system-prompt"}
-    kebab = aliases.get(kebab, kebab)
-    return kebab if kebab in UNSETTABLE else None
 
 
 @app.command(
