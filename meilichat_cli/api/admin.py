@@ -6,7 +6,8 @@ settings, tasks, and a few documents for template previews.
 
 Also the client-side rules that protect the user before anything is sent: a masked provider
 key (`sk-prXXXXXX...`) is never sent back, the azureOpenAi/vLlm requirements are checked on
-the merged settings, and key actions are interpreted the way Meilisearch grants them.
+the merged settings, and key actions are interpreted the way Meilisearch grants them
+(`protocol.actions`, shared with the stand-in).
 
 Never prints, prompts or exits: raises the errors of `meilichat_cli.errors`. Imports the
 client only for typing; must not import typer, rich or prompt_toolkit.
@@ -33,6 +34,7 @@ from meilichat_cli.errors import (
     TimeoutError_,
     UsageError,
 )
+from meilichat_cli.protocol.actions import action_granted
 from meilichat_cli.protocol.index_chat import CHAT_SEARCH_PARAMETERS
 
 if TYPE_CHECKING:
@@ -71,28 +73,6 @@ MAX_PAGES = 1000
 # -- keys (docs/protocol.md#keys-and-actions) -------------------------------------------------
 
 CHAT_ACTIONS = ("chatCompletions", "search")
-# What `*.get` grants: the actions Meilisearch counts as reads (`Action::is_read`): every
-# `….get` but `keys.get`, and `search`, `version`, `export`, `fields.post`.
-READ_ACTIONS = frozenset(
-    {
-        "search",
-        "documents.get",
-        "export",
-        "indexes.get",
-        "tasks.get",
-        "settings.get",
-        "stats.get",
-        "metrics.get",
-        "version",
-        "experimental.get",
-        "network.get",
-        "chats.get",
-        "chatsSettings.get",
-        "webhooks.get",
-        "fields.post",
-        "dynamicSearchRules.get",
-    }
-)
 KEY_MANAGEMENT_ACTIONS = ("keys.create", "keys.update", "keys.delete", "keys.get")
 # Index-scoped keys may not hold these (v1.48.3+).
 GLOBAL_ACTIONS = (
@@ -469,14 +449,8 @@ def delete_workspace(client: MeiliClient, workspace: str) -> None:
 
 def grants(actions: Sequence[str], wanted: str) -> bool:
     """Whether a key holding `actions` may perform `wanted`, as Meilisearch expands the
-    wildcards: `*` is every action (the keys ones included), `X.*` the `X.` family, `*.get`
-    every read (`READ_ACTIONS`)."""
-    if wanted in actions or "*" in actions:
-        return True
-    family, _, verb = wanted.partition(".")
-    if verb and f"{family}.*" in actions:
-        return True
-    return "*.get" in actions and wanted in READ_ACTIONS
+    wildcards (see `protocol.actions`)."""
+    return action_granted(actions, wanted)
 
 
 def can_chat(actions: Sequence[str]) -> bool:

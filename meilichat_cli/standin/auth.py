@@ -8,8 +8,9 @@
 * Tenant tokens (JWT HS256/384/512 signed with a parent key's value) are accepted on the
   search and completions routes only; their `searchRules` narrow the indexes searched.
 
-Stdlib only; imports `standin.apierror`, `standin.deserr`, `standin.requestcheck` (serde's
-positions) and `standin.versions`.
+Stdlib only; imports `protocol.actions` (the wildcards, shared with the client),
+`standin.apierror`, `standin.deserr`, `standin.requestcheck` (serde's positions) and
+`standin.versions`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from meilichat_cli.protocol.actions import action_granted
 from meilichat_cli.standin.apierror import (
     MeiliError,
     invalid_api_key,
@@ -58,43 +60,6 @@ TENANT_TOKEN_ACTIONS = ("search", "chatCompletions")
 def derive_key(master_key: str, uid: str) -> str:
     """The key value Meilisearch derives from the master key and the key's uid."""
     return hmac.new(master_key.encode(), uid.encode(), hashlib.sha256).hexdigest()
-
-
-# What `*.get` grants: the actions Meilisearch's `Action::is_read` calls reads
-# (crates/meilisearch-types/src/keys.rs). Not `keys.get` ("to prevent privilege
-# escalation") nor `chatCompletions`; but `search`, `version`, `export` and `fields.post` are.
-READ_ACTIONS = frozenset(
-    {
-        "search",
-        "documents.get",
-        "export",
-        "indexes.get",
-        "tasks.get",
-        "settings.get",
-        "stats.get",
-        "metrics.get",
-        "version",
-        "experimental.get",
-        "network.get",
-        "chats.get",
-        "chatsSettings.get",
-        "webhooks.get",
-        "fields.post",
-        "dynamicSearchRules.get",
-    }
-)
-
-
-def action_granted(held: list[str], wanted: str) -> bool:
-    """Whether a key holding `held` may perform `wanted`: `*` expands to every action (the
-    keys ones included), `X.*` to the `X.` family, `*.get` to `READ_ACTIONS`
-    (`HeedAuthStore::put_api_key`, crates/meilisearch-auth/src/store.rs)."""
-    if wanted in held or "*" in held:
-        return True
-    family, _, verb = wanted.partition(".")
-    if verb and f"{family}.*" in held:
-        return True
-    return "*.get" in held and wanted in READ_ACTIONS
 
 
 def index_allowed(patterns: list[str], uid: str) -> bool:
