@@ -365,3 +365,31 @@ def test_xdg_rules_come_from_the_given_environment() -> None:
     assert paths.repl_history == Path("/home/u/.local/state/meilichat/repl-history")
     overridden = paths_from_env({"HOME": "/home/u", "MEILICHAT_DATA_DIR": "/d"})
     assert (overridden.data_dir, overridden.state_dir) == (Path("/d"), Path("/d"))
+
+
+@pytest.mark.parametrize(
+    ("option", "field"),
+    [
+        ("--profile", "profile"),
+        ("--url", "url"),
+        ("--api-key", "api_key"),
+        ("--workspace", "workspace"),
+        ("--model", "model"),
+    ],
+)
+def test_an_empty_option_is_refused_rather_than_read_as_unset(
+    env: dict[str, str], option: str, field: str
+) -> None:
+    # `-w "$WS"` with WS unset must not quietly ask the profile's workspace instead.
+    add_profile(env, Profile("prod", "https://meili.example.com", "movies", "gpt-4.1"))
+    with pytest.raises(UsageError, match=f"^{option} is empty$") as raised:
+        resolve_connection(env, warn=pytest.fail, **{field: " "})
+    assert raised.value.exit_code == ExitCode.USAGE
+
+
+def test_spaces_around_a_workspace_name_are_dropped_as_around_a_url(env: dict[str, str]) -> None:
+    add_profile(env, Profile("prod", "https://meili.example.com", " movies", "gpt-4.1"))
+    assert resolve_connection(env, warn=pytest.fail).workspace == "movies"
+    env["MEILICHAT_WORKSPACE"] = "books "
+    assert resolve_connection(env, warn=pytest.fail).workspace == "books"
+    assert resolve_connection(env, workspace="\tdemo\n", warn=pytest.fail).workspace == "demo"

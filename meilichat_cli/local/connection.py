@@ -125,6 +125,13 @@ def resolve_connection(
     (a value typed as `--api-key` warns that it is visible in the process list; a caller that
     read it from stdin passes another name and gets no warning).
     """
+    _refuse_empty_options(
+        ("--profile", profile),
+        ("--url", url),
+        ("--api-key", api_key),
+        ("--workspace", workspace),
+        ("--model", model),
+    )
     paths = paths_from_env(env)
     config = load_config(paths.config_file, warn=warn)
     chosen = choose_profile(config, profile, env)
@@ -164,6 +171,18 @@ def resolve_connection(
         ca_bundle=ca_bundle,
         insecure=chosen.insecure if chosen is not None else False,
     )
+
+
+def _refuse_empty_options(*given: tuple[str, str | None]) -> None:
+    """An option given an empty value (`-w "$WS"` with WS unset) is a mistake, not a request
+    for the default: falling back to the environment or the profile would send the question
+    to a workspace or a server the command line did not name."""
+    for option, value in given:
+        if value is not None and not value.strip():
+            raise UsageError(
+                f"{option} is empty",
+                hint=f"give it a value, or leave {option} out to use the environment or profile",
+            )
 
 
 def _flag_or_env(flag: str | None, env: Mapping[str, str], name: str) -> str | None:
@@ -223,18 +242,19 @@ def _resolve_url(
 def _resolve_workspace(
     flag: str | None, env: Mapping[str, str], chosen: Profile | None, config: Config
 ) -> str | None:
+    # Spaces around a name are dropped, as around a URL or a key: no workspace has them.
     if flag is not None and flag != "":
-        return validate_workspace(flag)
+        return validate_workspace(flag.strip())
     from_env = _flag_or_env(None, env, ENV_WORKSPACE)
     if from_env is not None:
         try:
-            return validate_workspace(from_env)
+            return validate_workspace(from_env.strip())
         except UsageError as exc:
             raise UsageError(f"{ENV_WORKSPACE}: {exc.message}") from None
     if chosen is None or chosen.workspace is None:
         return None
     try:
-        return validate_workspace(chosen.workspace)
+        return validate_workspace(chosen.workspace.strip())
     except UsageError as exc:
         raise ConfigError(
             f"{config.path}: profiles.{chosen.name}.workspace: {exc.message}"
