@@ -86,7 +86,7 @@ def test_the_terminal_renderer_is_imported_only_once_the_request_is_sent(
     from meilichat_cli.ui import output as output_module
 
     imported = threading.Event()
-    monkeypatch.setattr(output_module, "_import_renderer", imported.set)
+    monkeypatch.setattr(output_module, "_import_renderer", lambda **_: imported.set())
     context = string_context(
         environ={"TERM": "xterm-256color"}, stdout_isatty=True, stderr_isatty=True
     )
@@ -97,3 +97,25 @@ def test_the_terminal_renderer_is_imported_only_once_the_request_is_sent(
     output.request_sent()
     assert imported.wait(10)
     output.cancel()
+
+
+@pytest.mark.parametrize("owns_process", [True, False])
+def test_the_loaded_libraries_are_frozen_out_of_the_collector_only_in_our_own_process(
+    monkeypatch: pytest.MonkeyPatch, owns_process: bool
+) -> None:
+    import gc
+
+    from meilichat_cli.ui import output as output_module
+
+    frozen: list[bool] = []
+    monkeypatch.setattr(gc, "freeze", lambda: frozen.append(True))
+    context = string_context(
+        environ={"TERM": "xterm-256color"}, stdout_isatty=True, stderr_isatty=True
+    )
+    context.owns_process = owns_process
+    output = output_module.TerminalOutput(context)
+    output.before_request("gpt-4o-mini")
+    output.request_sent()
+    output.on_event(TextDelta("hello"))
+    output.cancel()
+    assert frozen == ([True] if owns_process else [])
