@@ -142,7 +142,7 @@ def resolve_connection(
 
     final_url = _resolve_url(url, env, chosen, config)
     final_workspace = _resolve_workspace(workspace, env, chosen, config)
-    final_model = _flag_or_env(model, env, ENV_MODEL)
+    final_model = model if model is not None else _from_env(env, ENV_MODEL)
     if final_model is None and chosen is not None:
         final_model = chosen.model
     final_model = final_model or DEFAULT_MODEL
@@ -185,9 +185,7 @@ def _refuse_empty_options(*given: tuple[str, str | None]) -> None:
             )
 
 
-def _flag_or_env(flag: str | None, env: Mapping[str, str], name: str) -> str | None:
-    if flag is not None and flag != "":
-        return flag
+def _from_env(env: Mapping[str, str], name: str) -> str | None:
     value = env.get(name, "")
     # An exported-but-empty variable means "not set", as most tools treat it.
     return value if value.strip() else None
@@ -215,9 +213,9 @@ def choose_profile(config: Config, requested: str | None, env: Mapping[str, str]
 def _resolve_url(
     flag: str | None, env: Mapping[str, str], chosen: Profile | None, config: Config
 ) -> str:
-    if flag is not None and flag != "":
+    if flag is not None:  # never empty: refused by _refuse_empty_options
         return validate_url(flag)
-    from_env = _flag_or_env(None, env, ENV_URL)
+    from_env = _from_env(env, ENV_URL)
     if from_env is not None:
         try:
             return validate_url(from_env)
@@ -243,9 +241,9 @@ def _resolve_workspace(
     flag: str | None, env: Mapping[str, str], chosen: Profile | None, config: Config
 ) -> str | None:
     # Spaces around a name are dropped, as around a URL or a key: no workspace has them.
-    if flag is not None and flag != "":
+    if flag is not None:  # never empty: refused by _refuse_empty_options
         return validate_workspace(flag.strip())
-    from_env = _flag_or_env(None, env, ENV_WORKSPACE)
+    from_env = _from_env(env, ENV_WORKSPACE)
     if from_env is not None:
         try:
             return validate_workspace(from_env.strip())
