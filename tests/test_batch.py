@@ -285,6 +285,7 @@ def test_ctrl_c_keeps_finished_lines_valid_and_exits_130(
         assert line.endswith("\n")
         json.loads(line)
     assert b"interrupted" in err
+    assert b"interrupted; finish later with --resume OUT" in err  # how to go on
     assert b"Traceback" not in err
     deadline = time.monotonic() + 5
     while standin.stats.disconnects < 1 and time.monotonic() < deadline:

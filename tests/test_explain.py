@@ -555,6 +555,9 @@ def test_batch_max_tokens_stops_before_the_budget_is_exceeded(
     )
     assert result.exit_code == 5
     assert "token budget reached" in result.stderr
+    # How to go on, without calling a budget stop an interruption.
+    assert "hint: finish later with --resume OUT" in result.stderr
+    assert "interrupted" not in result.stderr
     lines = batch_lines(result.stdout)
     assert len(lines) == 2
     assert sum(line["estimate"]["total"] for line in lines) <= cost * 2 + cost // 2

@@ -214,21 +214,21 @@ def _raise_outcome(
             f"token budget reached: ~{budget.spent:,} tokens spent of --max-tokens"
             f" {options.max_tokens:,}; stopped after {results.tallies.asked} of {asked}"
             " questions",
-            hint=_resume_hint(options.output).replace("interrupted; ", ""),
+            hint=_resume_hint(options.output),
         )
     if interrupted:
-        ctx.note(_resume_hint(options.output))
+        ctx.note("interrupted; " + _resume_hint(options.output))
         raise Interrupted("")
     if results.crashed:
         raise MeilichatError(
             f"internal error in {results.crashed} question(s)",
             hint="rerun with --debug for details",
         )
-    if results.failed:
+    if results.failure_codes:
         # The code of the worst failure class: a rejected key is 3, the network 6, …
         raise error_for_exit_code(
             worst_exit_code(results.failure_codes),
-            f"{results.failed} of {asked} questions failed (complete: false)",
+            f"{len(results.failure_codes)} of {asked} questions failed (complete: false)",
         )
     short = gate_failures(
         results.tallies.first, min_hit_rate=options.min_hit_rate, min_recall=options.min_recall
@@ -265,21 +265,19 @@ class _ResultLines:
         self.sink = sink
         self.tallies = tallies
         self.progress = progress
-        self.failed = 0
         self.crashed = 0
-        self.failure_codes: list[ExitCode] = []
+        self.failure_codes: list[ExitCode] = []  # one per failed question
 
     def emit(self, item: BatchItem, result: dict[str, Any]) -> None:
         # One write per line, then flush: a reader (or Ctrl-C) never sees half a line.
         write_json(self.sink, result, line=True)
         self.tallies.add(item.name, result)
-        ok = result.get("complete") is True
-        self.failed += not ok
-        if not ok:
+        failed = result.get("complete") is not True
+        if failed:
             self.failure_codes.append(failure_exit_code(result))
         self.crashed += has_internal_error(result)
-        self.progress.advance(failed=not ok)
-        if not ok:
+        self.progress.advance(failed=failed)
+        if failed:
             self.progress.failure(failure_line(item.name, result))
 
 
@@ -301,5 +299,5 @@ def _print_summary(ctx: RunContext, lines: list[str]) -> None:
 
 def _resume_hint(output: str | None) -> str:
     if output:
-        return f"interrupted; finish with: meilichat batch … -o {output} --resume {output}"
-    return "interrupted; finish later with --resume OUT (the file the results went to)"
+        return f"finish with: meilichat batch … -o {output} --resume {output}"
+    return "finish later with --resume OUT (the file the results went to)"
