@@ -885,6 +885,15 @@ def _ratio(value: float | None, floor: float | None) -> float | None:
     return value / floor if value is not None and floor else None
 
 
+def _over(value: float | None, base: float | None) -> float | None:
+    return None if value is None or base is None else value - base
+
+
+def _plus(seconds: float | None) -> str:
+    """`+142 ms`, or n/a."""
+    return "n/a" if seconds is None else f"+{seconds * 1000:.0f} ms"
+
+
 def _x(ratio: float | None) -> str:
     return "n/a" if ratio is None else f"{ratio:.2f}×"
 
@@ -950,26 +959,25 @@ def budget_lines(results: Results) -> list[Line]:
 
     ttft = _median(results, "ttft", "meilichat")
     curl = _median(results, "ttft", "curl")
-    over = None if ttft is None or curl is None else ttft - curl
+    over = _over(ttft, curl)
     add(
         Line(
             "first token, server waits 300 ms",
             f"curl {_ms(curl)}",
             _ms(ttft),
-            "n/a" if over is None else f"+{over * 1000:.0f} ms",
+            _plus(over),
             "≤ curl + 100 ms",
             _verdict(None if over is None else over <= 0.100),
         )
     )
     # What any client built on httpx pays: the bare script's own first token against curl's.
     bare_ttft = _median(results, "ttft", "bare httpx")
-    bare_over = None if bare_ttft is None or curl is None else bare_ttft - curl
     add(
         Line(
             "  a bare httpx client, same request",
             f"curl {_ms(curl)}",
             _ms(bare_ttft),
-            "n/a" if bare_over is None else f"+{bare_over * 1000:.0f} ms",
+            _plus(_over(bare_ttft, curl)),
             "",
             "info",
         )
@@ -1132,7 +1140,7 @@ def peer_lines(results: Results) -> list[Line]:
     mine = _median(results, "peers:ttft", "meilichat")
     theirs = _median(results, "peers:ttft", "llm")
     if theirs is not None:
-        over = "n/a" if curl is None else f"+{(theirs - curl) * 1000:.0f} ms"
+        over = _plus(_over(theirs, curl))
         lines.append(
             Line(
                 "peer: first token, llm",
