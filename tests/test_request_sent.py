@@ -109,13 +109,15 @@ def test_the_loaded_libraries_are_frozen_out_of_the_collector_only_in_our_own_pr
 
     frozen: list[bool] = []
     monkeypatch.setattr(gc, "freeze", lambda: frozen.append(True))
+    output_module._freeze_loaded_libraries.cache_clear()
     context = string_context(
         environ={"TERM": "xterm-256color"}, stdout_isatty=True, stderr_isatty=True
     )
     context.owns_process = owns_process
-    output = output_module.TerminalOutput(context)
-    output.before_request("gpt-4o-mini")
-    output.request_sent()
-    output.on_event(TextDelta("hello"))
-    output.cancel()
+    for _turn in range(2):  # the REPL makes one output per turn: frozen once, at the first
+        output = output_module.TerminalOutput(context)
+        output.before_request("gpt-4o-mini")
+        output.request_sent()
+        output.on_event(TextDelta("hello"))
+        output.cancel()
     assert frozen == ([True] if owns_process else [])

@@ -14,6 +14,7 @@ sink, and only when the first thing needs painting. Must not import httpx or typ
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable
@@ -447,14 +448,20 @@ def _import_renderer(*, freeze: bool) -> None:
     import meilichat_cli.ui.stream  # noqa: F401
 
     if freeze:
-        # Everything loaded so far (rich, markdown-it, pygments and their tables) lives until
-        # the process ends, yet each full pass of the cyclic collector, which an answer's
-        # objects set off as they pile up, walks all of it again. Frozen, it is skipped: the
-        # renderer's CPU for a 4,000 or 8,000-token answer drops by 15 to 20 ms. Only in a
-        # process of our own: a host program's objects are not ours to exempt.
-        import gc
+        _freeze_loaded_libraries()
 
-        gc.freeze()
+
+@functools.cache  # once per process
+def _freeze_loaded_libraries() -> None:
+    """Everything loaded so far (rich, markdown-it, pygments and their tables) lives until the
+    process ends, yet each full pass of the cyclic collector, which an answer's objects set
+    off as they pile up, walks all of it again. Frozen, it is skipped: the renderer's CPU for
+    a 4,000 or 8,000-token answer drops by 15 to 20 ms. Once: a later REPL turn would freeze
+    the earlier turns' objects, which must stay collectable. Only in a process of our own
+    (the caller checks): a host program's objects are not ours to exempt."""
+    import gc
+
+    gc.freeze()
 
 
 def check_output_modes(*, json_mode: bool, events_mode: bool, plain: bool) -> None:
