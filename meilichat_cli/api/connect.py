@@ -111,7 +111,8 @@ class ConnectionFlags(FrozenValue):
 
     def replay_connection(self, connection: Connection) -> Connection:
         """The connection that replays a chat's searches on `connection` (the REPL's /why and
-        /open): the chat's own, so the replay sees what the chat saw."""
+        /open): the chat's own, so the replay sees what the chat saw. Returns `connection`
+        itself when nothing changes (the REPL then reuses the chat's client)."""
         return connection
 
     def open_client(self, ctx: RunContext, connection: Connection) -> MeiliClient:

@@ -406,9 +406,7 @@ class _SessionClient:
         replay = self.flags.replay_connection(chat.connection)
         if replay is chat.connection:
             return chat
-        if self._replay_client is None or self._replay_client.connection != replay:
-            if self._replay_client is not None:
-                self._replay_client.close()
+        if self._replay_client is None:
             self._replay_client = self.flags.open_client(self.ctx, replay)
         return self._replay_client
 
