@@ -447,21 +447,15 @@ def delete_workspace(client: MeiliClient, workspace: str) -> None:
 # -- keys (docs/protocol.md#keys-and-actions) -------------------------------------------------
 
 
-def grants(actions: Sequence[str], wanted: str) -> bool:
-    """Whether a key holding `actions` may perform `wanted`, as Meilisearch expands the
-    wildcards (see `protocol.actions`)."""
-    return action_granted(actions, wanted)
-
-
 def can_chat(actions: Sequence[str]) -> bool:
-    return all(grants(actions, action) for action in CHAT_ACTIONS)
+    return all(action_granted(actions, action) for action in CHAT_ACTIONS)
 
 
 def admin_powers(actions: Sequence[str]) -> str | None:
     """Why a key is too powerful to hand to a chat client, or None."""
     if "*" in actions:
         return "it holds `*` (every action)"
-    managed = [action for action in KEY_MANAGEMENT_ACTIONS if grants(actions, action)]
+    managed = [action for action in KEY_MANAGEMENT_ACTIONS if action_granted(actions, action)]
     if managed:
         return f"it can manage API keys (`{managed[0]}`)"
     return None

@@ -38,6 +38,7 @@ from meilichat_cli.errors import (
     TimeoutError_,
     UsageError,
 )
+from meilichat_cli.protocol.actions import action_granted
 
 if TYPE_CHECKING:
     from meilichat_cli.api.client import MeiliClient
@@ -415,7 +416,7 @@ def _check_key(run: _Run) -> list[Check]:
                 int(ExitCode.AUTH),
             )
         ]
-    missing = [action for action in admin.CHAT_ACTIONS if not admin.grants(actions, action)]
+    missing = [action for action in admin.CHAT_ACTIONS if not action_granted(actions, action)]
     if missing:
         findings.key_state = "lacks_actions"
         return [

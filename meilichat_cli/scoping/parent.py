@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from meilichat_cli.errors import AuthError, MeilichatError, UsageError
+from meilichat_cli.protocol.actions import action_granted
 from meilichat_cli.tenancy import rules as search_rules
 
 if TYPE_CHECKING:
@@ -155,7 +156,7 @@ def _check_key(
             )
         )
     actions = admin.key_actions(found)
-    missing = [a for a in PARENT_ACTIONS if not admin.grants(actions, a)]
+    missing = [a for a in PARENT_ACTIONS if not action_granted(actions, a)]
     label = f"the parent key {report.name!r}" if report.name else "the parent key"
     if missing:
         consequence = (
