@@ -98,11 +98,7 @@ def query_words(q: str) -> list[str]:
 
 
 def _flatten(value: Any) -> str:
-    if isinstance(value, list):
-        return " ".join(_flatten(item) for item in value)
-    if isinstance(value, dict):
-        return " ".join(_flatten(item) for item in value.values())
-    return "" if value is None else str(value)
+    return " ".join(_leaves(value))
 
 
 class SearchEngine:
@@ -334,15 +330,6 @@ def rank_document(
     )
 
 
-def ranking_details(
-    data: IndexData, doc: dict[str, Any], q: str, sort: list[str] | None = None
-) -> dict[str, Any]:
-    """`_rankingScoreDetails` for one hit, shaped like Meilisearch's (score_details.rs):
-    `words`, `typo`, `proximity`, `attribute`, the sort rules, `exactness`, each with its
-    `order`."""
-    return rank_document(data, doc, q, sort).details
-
-
 # A word's cost in one document: None when absent, else (typos, best attribute index,
 # best position cost, positions per attribute).
 _WordCost = tuple[int, int, int, list[list[int]]] | None
@@ -541,7 +528,7 @@ def _term_group(word: str, vocabulary: frozenset[str], *, prefix: bool, typos: b
     stem = _stem(folded)
     if stem != folded:
         options.append(f'"{stem}"*')
-    budget = 0 if len(folded) < 5 or not typos else 1 if len(folded) < 9 else 2
+    budget = _typo_budget(folded) if typos else 0
     if budget:
         options += [
             f'"{term}"'
