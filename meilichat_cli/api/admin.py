@@ -34,7 +34,7 @@ from meilichat_cli.errors import (
     TimeoutError_,
     UsageError,
 )
-from meilichat_cli.protocol.actions import action_granted
+from meilichat_cli.protocol.actions import GLOBAL_ACTIONS, KEY_ACTIONS, action_granted
 from meilichat_cli.protocol.index_chat import CHAT_SEARCH_PARAMETERS
 
 if TYPE_CHECKING:
@@ -73,16 +73,6 @@ MAX_PAGES = 1000
 # -- keys (docs/protocol.md#keys-and-actions) -------------------------------------------------
 
 CHAT_ACTIONS = ("chatCompletions", "search")
-KEY_MANAGEMENT_ACTIONS = ("keys.create", "keys.update", "keys.delete", "keys.get")
-# Index-scoped keys may not hold these (v1.48.3+).
-GLOBAL_ACTIONS = (
-    "chats.*",
-    "chats.get",
-    "chats.delete",
-    "chatsSettings.*",
-    "chatsSettings.get",
-    "chatsSettings.update",
-)
 
 # -- tasks (docs/protocol.md#index-chat-settings) ---------------------------------------------
 
@@ -455,7 +445,7 @@ def admin_powers(actions: Sequence[str]) -> str | None:
     """Why a key is too powerful to hand to a chat client, or None."""
     if "*" in actions:
         return "it holds `*` (every action)"
-    managed = [action for action in KEY_MANAGEMENT_ACTIONS if action_granted(actions, action)]
+    managed = [action for action in KEY_ACTIONS if action_granted(actions, action)]
     if managed:
         return f"it can manage API keys (`{managed[0]}`)"
     return None

@@ -3,12 +3,27 @@ wildcards.
 
 Read by the client (`api.admin`: can this key chat, read settings, create keys?) and by the
 stand-in server (`standin.auth`: may this request go on?), so both expand `*`, `X.*` and
-`*.get` the same way. Names and one function; imports nothing.
+`*.get` the same way, and name the key and global actions alike. Names and one function;
+imports nothing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
+
+# The actions that manage API keys, in the order Meilisearch lists them.
+KEY_ACTIONS = ("keys.create", "keys.get", "keys.update", "keys.delete")
+
+# Actions that make no sense restricted to some indexes (v1.48.3+ rejects keys that hold
+# them with `indexes` other than `*`).
+GLOBAL_ACTIONS = (
+    "chats.*",
+    "chats.get",
+    "chats.delete",
+    "chatsSettings.*",
+    "chatsSettings.get",
+    "chatsSettings.update",
+)
 
 # What `*.get` grants: the actions Meilisearch's `Action::is_read` calls reads
 # (crates/meilisearch-types/src/keys.rs). Not `keys.get` ("to prevent privilege

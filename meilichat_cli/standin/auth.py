@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from meilichat_cli.protocol.actions import action_granted
+from meilichat_cli.protocol.actions import KEY_ACTIONS, action_granted
 from meilichat_cli.standin.apierror import (
     MeiliError,
     invalid_api_key,
@@ -40,18 +40,6 @@ from meilichat_cli.standin.versions import emulation
 # Every action string `POST /keys` accepts, in the order Meilisearch lists them.
 # Every action the newest emulated release knows (each release has its list: versions.py).
 ALL_ACTIONS = emulation(None).actions
-
-# Actions that make no sense restricted to some indexes (v1.48.3+ rejects such keys).
-GLOBAL_ACTIONS = (
-    "chats.*",
-    "chats.get",
-    "chats.delete",
-    "chatsSettings.*",
-    "chatsSettings.get",
-    "chatsSettings.update",
-)
-
-KEY_ACTIONS = ("keys.create", "keys.get", "keys.update", "keys.delete")
 
 # Actions a tenant token may exercise (through its parent key).
 TENANT_TOKEN_ACTIONS = ("search", "chatCompletions")

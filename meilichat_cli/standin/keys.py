@@ -1,7 +1,8 @@
 """The `/keys` bodies: validating a new key, parsing `expiresAt`, PATCH rules
 (docs/protocol.md#the-keys-routes).
 
-Stdlib only; imports `server.apierror`, `server.auth` and `server.deserr`.
+Stdlib only; imports `protocol.actions`, `standin.apierror`, `standin.deserr` and
+`standin.versions`.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
+from meilichat_cli.protocol.actions import GLOBAL_ACTIONS
 from meilichat_cli.standin import deserr
 from meilichat_cli.standin.apierror import MeiliError, bad_request
-from meilichat_cli.standin.auth import GLOBAL_ACTIONS
 from meilichat_cli.standin.versions import Emulation, emulation
 
 CREATE_FIELDS = ("description", "name", "uid", "actions", "indexes", "expiresAt")
