@@ -134,23 +134,7 @@ def load_turn(
     """The saved conversation `prefix` (default: the latest) and its turn `number` (default:
     the last). Raises NotFoundError when there is none. What opening the store has to say (a
     corrupt file moved aside) goes to `warn`, before any "not found"."""
-    from meilichat_cli.errors import NotFoundError
-    from meilichat_cli.history.location import history_saved
-    from meilichat_cli.history.store import HistoryStore
+    from meilichat_cli.history.store import load_conversation
 
-    if not history_saved(history_db):
-        raise NotFoundError(
-            "no saved conversation yet",
-            hint="ask a question first (answers are saved unless --no-save)",
-        )
-    with HistoryStore.open(history_db) as store:
-        for warning in store.warnings:
-            warn(warning)
-        conversation_id = store.resolve(prefix) if prefix else store.latest_id()
-        if conversation_id is None:
-            raise NotFoundError(
-                "no saved conversation yet",
-                hint="ask a question first (answers are saved unless --no-save)",
-            )
-        record = store.get(conversation_id)
+    record = load_conversation(history_db, prefix, warn)
     return record, pick_turn(record, number)

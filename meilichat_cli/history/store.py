@@ -13,7 +13,8 @@ Writes are single short transactions; a lock held past the busy timeout, like ev
 reason history cannot work, raises `HistoryUnavailable` so the caller can warn and go on.
 Text is stored exactly; whoever displays it sanitizes it.
 
-Stdlib, `errors`, `protocol` and the `history_*` modules only. Never prints, prompts or exits.
+Stdlib, `errors`, `protocol` and the `history.*` modules only (`history.location` inside
+`load_conversation`). Never prints, prompts or exits.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import re
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -571,3 +572,37 @@ def _excerpt(answer: str, question: str, words: list[str]) -> str:
 def _row_limit(limit: int) -> int:
     """A LIMIT SQLite can bind: `-n 99999999999999999999` means "all of them"."""
     return min(max(limit, 0), 2**62)
+
+
+def conversation_not_found(prefix: str | None) -> NotFoundError:
+    """The error for a conversation a reader asked for and history does not have: none saved
+    yet (no `prefix`: the latest was asked for), or none with that id."""
+    if prefix is None:
+        return NotFoundError(
+            "no saved conversation yet",
+            hint="ask a question first (answers are saved unless --no-save)",
+        )
+    return NotFoundError(
+        f"no saved conversation with id {prefix}",
+        hint="`meilichat history list` shows the saved conversations",
+    )
+
+
+def load_conversation(
+    path: Path, prefix: str | None, warn: Callable[[str], None]
+) -> ConversationRecord:
+    """The saved conversation `prefix` names (an id prefix), or the latest when it is None,
+    for a reader (`history show`, `history export`, `explain`, `source`): nothing is created
+    to look, and what opening the store has to say (a corrupt file moved aside) goes to `warn`
+    before any "not found"."""
+    from meilichat_cli.history.location import history_saved
+
+    if not history_saved(path):
+        raise conversation_not_found(prefix)
+    with HistoryStore.open(path) as store:
+        for warning in store.warnings:
+            warn(warning)
+        found = store.resolve(prefix) if prefix is not None else store.latest_id()
+        if found is None:
+            raise conversation_not_found(prefix)
+        return store.get(found)

@@ -407,29 +407,16 @@ def _open(ctx: RunContext) -> HistoryStore | None:
 
 
 def _not_found(prefix: str | None) -> NoReturn:
-    from meilichat_cli.errors import NotFoundError
+    from meilichat_cli.history.store import conversation_not_found
 
-    if prefix is None:
-        raise NotFoundError(
-            "no saved conversation yet",
-            hint="ask a question first (answers are saved unless --no-save)",
-        )
-    raise NotFoundError(
-        f"no saved conversation with id {prefix}",
-        hint="`meilichat history list` shows the saved conversations",
-    )
+    raise conversation_not_found(prefix)
 
 
 def _record(ctx: RunContext, prefix: str | None) -> ConversationRecord:
     """The conversation `prefix` names, or the latest one when it is None."""
-    store = _open(ctx)
-    if store is None:
-        _not_found(prefix)
-    with store:
-        found = store.resolve(prefix) if prefix is not None else store.latest_id()
-        if found is None:
-            _not_found(prefix)
-        return store.get(found)
+    from meilichat_cli.history.store import load_conversation
+
+    return load_conversation(ctx.paths.history_db, prefix, ctx.warn)
 
 
 def _confirmed(ctx: RunContext, store: HistoryStore, ids: list[str]) -> bool:
