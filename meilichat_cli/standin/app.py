@@ -236,7 +236,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("connection", "close")
         self.end_headers()
         if compressed:
-            self.wfile.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body))
+            writer = ChunkedWriter(self.wfile, self.connection)
+            try:
+                writer.write(body)
+                writer.end()
+            except ClientGone:
+                return  # the client hung up: nobody to answer
         elif self.command != "HEAD" and response.status != 204:
             self.wfile.write(body)
         self.wfile.flush()
